@@ -1,0 +1,33 @@
+# Two commands matter: `make demo` and `make test`. Everything else is a helper.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   ?= .demo
+DEMO_RESIDENTS ?= 30000
+DEMO_DAYS ?= 60
+
+.PHONY: demo test venv bench clean dagster
+
+venv: $(STAMP)
+
+# uv installs the locked tree in seconds; pip would take minutes to resolve it.
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@test -d $(DEMO)/landing || $(BIN)/zhili generate --out $(DEMO) --residents $(DEMO_RESIDENTS) --days $(DEMO_DAYS) --seed 20241101
+	$(BIN)/zhili run --landing $(DEMO)/landing --home $(DEMO)/home
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+dagster: $(STAMP)
+	ZHILI_LANDING=$(DEMO)/landing ZHILI_HOME=$(DEMO)/home $(BIN)/dagster dev -m orchestration.definitions
+
+clean:
+	rm -rf $(VENV) $(DEMO)
