@@ -1,0 +1,355 @@
+"""The feed registry: one entry per departmental feed, as ../shared/feeds/ specifies.
+
+One slug per feed, used unchanged everywhere (landing folder, normaliser,
+dbt source, Dagster group, GX suite). A feed delivers one or more *tables*:
+``grid_registry`` delivers three files (grid units, address points, boundaries),
+every other feed one. ``civil_affairs`` is one workbook whose sheets share a
+table (the sheet becomes the ``programme`` column).
+
+Headers are matched after :func:`normalise_header`, so the registry stores the
+bare header (``月保障金``) and accepts ``月保障金(元)``, ``月保障金（元）`` and
+`` 月保障金 `` alike.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Column",
+    "TableSpec",
+    "FeedSpec",
+    "FEEDS",
+    "LOCATOR",
+    "PROGRAMMES",
+    "feed",
+    "table_for_file",
+    "normalise_header",
+]
+
+#: The record locator every kept row carries, in this order (../shared/feeds/README.md).
+LOCATOR: tuple[str, ...] = ("feed", "file", "file_md5", "sheet", "record_no", "member_no")
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    name: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    feed: str
+    table: str
+    pattern: re.Pattern[str]
+    format: str  # csv | xlsx | jsonl | geojson
+    encoding: str | None  # declared encoding: gb18030 | utf-8 | utf-8-sig; None for xlsx
+    columns: tuple[Column, ...] = ()
+    #: for workbooks: sheet name -> the columns of that sheet
+    sheets: dict[str, tuple[Column, ...]] = field(default_factory=dict)
+
+    def columns_for(self, sheet: str | None = None) -> tuple[Column, ...]:
+        if self.sheets:
+            if sheet is None or sheet not in self.sheets:
+                raise KeyError(f"{self.table}: unknown sheet {sheet!r}; expected one of {sorted(self.sheets)}")
+            return self.sheets[sheet]
+        return self.columns
+
+    def required(self, sheet: str | None = None) -> list[str]:
+        return [c.header for c in self.columns_for(sheet) if c.required]
+
+    def header_map(self, sheet: str | None = None) -> dict[str, str]:
+        """Normalised Chinese header (or JSON key) -> snake_case column name."""
+        return {normalise_header(c.header): c.name for c in self.columns_for(sheet)}
+
+    @property
+    def all_names(self) -> list[str]:
+        cols = [c for cols in self.sheets.values() for c in cols] if self.sheets else list(self.columns)
+        seen: dict[str, None] = {}
+        for c in cols:
+            seen.setdefault(c.name)
+        return list(seen)
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    slug: str
+    department: str
+    cadence: str  # snapshot | weekly | daily | monthly
+    tables: tuple[TableSpec, ...]
+
+
+def _cols(*items: tuple) -> tuple[Column, ...]:
+    return tuple(Column(h, n, bool(r[0]) if r else False) for h, n, *r in items)
+
+
+R = True  # marks a required column in the tables below
+
+_GRID_UNITS = _cols(
+    ("网格编码", "grid_code", R),
+    ("网格名称", "grid_name", R),
+    ("网格类型", "grid_type"),
+    ("所属社区编码", "community_code", R),
+    ("所属社区", "community_name"),
+    ("所属街道编码", "street_code", R),
+    ("所属街道", "street_name"),
+    ("所属区县编码", "county_code", R),
+    ("所属区县", "county_name"),
+    ("网格员", "grid_worker_name"),
+    ("网格员电话", "grid_worker_phone"),
+    ("户数", "households"),
+    ("常住人口", "resident_population"),
+    ("启用日期", "valid_from", R),
+    ("停用日期", "valid_to"),
+    ("并入网格编码", "merged_into"),
+)
+
+_ADDRESS_POINTS = _cols(
+    ("地址编码", "address_code", R),
+    ("标准地址", "standard_address", R),
+    ("街路巷", "road"),
+    ("门牌号", "house_number"),
+    ("楼栋", "building"),
+    ("网格编码", "grid_code", R),
+    ("经度", "lon"),
+    ("纬度", "lat"),
+)
+
+_BOUNDARIES = _cols(("网格编码", "grid_code", R), ("geometry", "geometry", R))
+
+_POLICE_POPULATION = _cols(
+    ("人员编号", "source_person_id", R),
+    ("姓名", "name", R),
+    ("证件类型", "doc_type", R),
+    ("证件号码", "id_number", R),
+    ("性别", "sex"),
+    ("民族", "ethnicity"),
+    ("出生日期", "birth_date"),
+    ("人口类型", "population_type"),
+    ("户籍地址", "hukou_address"),
+    ("现住地址", "address"),
+    ("联系电话", "phone"),
+    ("所属派出所", "police_station"),
+    ("登记日期", "registered_date"),
+    ("人员状态", "person_status", R),
+    ("状态变更日期", "status_changed_date"),
+)
+
+_POLICE_INCIDENTS = _cols(
+    ("警情编号", "incident_id", R),
+    ("接警时间", "received_at", R),
+    ("报警方式", "report_channel"),
+    ("报警人", "name"),
+    ("报警人证件号码", "id_number"),
+    ("报警电话", "phone"),
+    ("发生地址", "address"),
+    ("经度", "lon"),
+    ("纬度", "lat"),
+    ("警情类别", "category", R),
+    ("警情细类", "subcategory"),
+    ("简要警情", "narrative"),
+    ("管辖单位", "police_station"),
+    ("处警结果", "outcome", R),
+    ("反馈时间", "feedback_at", R),
+)
+
+_GRID_EVENTS = _cols(
+    ("事件编号", "event_id", R),
+    ("上报时间", "reported_at", R),
+    ("上报人", "reporter_name"),
+    ("网格编码", "grid_code_reported", R),
+    ("事件大类", "category", R),
+    ("事件小类", "subcategory"),
+    ("事件描述", "description"),
+    ("发生地址", "address"),
+    ("经度", "lon"),
+    ("纬度", "lat"),
+    ("涉及人员", "people_involved"),
+    ("处置层级", "handling_level"),
+    ("当前状态", "status", R),
+    ("派遣部门", "dispatched_to"),
+    ("状态时间", "status_at", R),
+    ("办结时间", "resolved_at"),
+    ("群众评价", "satisfaction"),
+)
+
+# JSON keys are the interface's pinyin abbreviations; nested objects are
+# flattened by the reader with a dot (``wtsd.jd``) and ``xfr`` is exploded into
+# one row per petitioner (``xfr.xm`` ...) with member_no.
+_PETITIONS = _cols(
+    ("xfjbh", "case_id", R),
+    ("djsj", "registered_at", R),
+    ("xfxs", "channel"),
+    ("xfrs", "petitioner_count"),
+    ("xfr.xm", "name"),
+    ("xfr.zjhm", "id_number"),
+    ("xfr.lxdh", "phone"),
+    ("xfr.zz", "address"),
+    ("wtsd.jd", "problem_street"),
+    ("wtsd.sq", "problem_community"),
+    ("wtsd.dz", "problem_address"),
+    ("wtlb", "category"),
+    ("nrzy", "summary"),
+    ("zrdw", "responsible_unit"),
+    ("blqx", "due_date"),
+    ("yq", "is_extended"),
+    ("blzt", "status", R),
+    ("lz", "history"),
+    ("bjsj", "closed_at"),
+    ("myd", "satisfaction"),
+    ("cfxf", "clerk_repeat_flag"),
+)
+
+#: civil_affairs sheet name -> programme slug
+PROGRAMMES: dict[str, str] = {
+    "城乡低保": "low_income",
+    "特困供养": "extreme_poverty",
+    "高龄津贴": "aged_allowance",
+    "残疾人两项补贴": "disability_subsidy",
+    "独居空巢老人": "elderly_alone",
+}
+
+_CA_COMMON = (("序号", "row_counter"), ("姓名", "name", R), ("身份证号码", "id_number", R))
+_CIVIL_SHEETS: dict[str, tuple[Column, ...]] = {
+    "城乡低保": _cols(
+        *_CA_COMMON,
+        ("户主姓名", "household_head_name"),
+        ("与户主关系", "relation_to_head"),
+        ("性别", "sex"),
+        ("家庭住址", "address"),
+        ("所属街道", "street_name"),
+        ("所属社区", "community_name"),
+        ("联系电话", "phone"),
+        ("保障类型", "benefit_type"),
+        ("保障人口", "household_size"),
+        ("月保障金", "monthly_amount"),
+        ("保障起始日期", "start_date"),
+        ("备注", "remark"),
+    ),
+    "特困供养": _cols(
+        *_CA_COMMON,
+        ("性别", "sex"),
+        ("出生日期", "birth_date"),
+        ("供养方式", "support_mode"),
+        ("所属街道", "street_name"),
+        ("所属社区", "community_name"),
+        ("住址", "address"),
+        ("联系电话", "phone"),
+        ("月供养金", "monthly_amount"),
+        ("认定日期", "start_date"),
+    ),
+    "高龄津贴": _cols(
+        *_CA_COMMON,
+        ("年龄", "age"),
+        ("所属社区", "community_name"),
+        ("住址", "address"),
+        ("发放标准", "monthly_amount"),
+        ("联系人", "contact_name"),
+        ("联系人电话", "contact_phone"),
+    ),
+    "残疾人两项补贴": _cols(
+        *_CA_COMMON,
+        ("残疾证号", "disability_cert_no"),
+        ("残疾类别", "disability_category"),
+        ("残疾等级", "disability_grade"),
+        ("补贴类型", "subsidy_type"),
+        ("所属社区", "community_name"),
+        ("住址", "address"),
+        ("联系电话", "phone"),
+        ("月补贴金额", "monthly_amount"),
+    ),
+    "独居空巢老人": _cols(
+        *_CA_COMMON,
+        ("年龄", "age"),
+        ("类型", "elderly_type"),
+        ("所属社区", "community_name"),
+        ("住址", "address"),
+        ("联系电话", "phone"),
+        ("紧急联系人", "emergency_contact_name"),
+        ("紧急联系人电话", "emergency_contact_phone"),
+        ("最近走访日期", "last_visit_date"),
+    ),
+}
+
+
+def _t(feed: str, table: str, pattern: str, fmt: str, encoding: str | None, **kw) -> TableSpec:
+    return TableSpec(feed, table, re.compile(pattern), fmt, encoding, **kw)
+
+
+FEEDS: dict[str, FeedSpec] = {
+    f.slug: f
+    for f in (
+        FeedSpec(
+            "grid_registry",
+            "综治中心 网格台账",
+            "snapshot",
+            (
+                _t("grid_registry", "grid_units", r"^grid_units\.csv$", "csv", "utf-8-sig", columns=_GRID_UNITS),
+                _t("grid_registry", "address_points", r"^address_points\.csv$", "csv", "utf-8-sig", columns=_ADDRESS_POINTS),
+                _t("grid_registry", "grid_boundaries", r"^grid_boundaries\.geojson$", "geojson", "utf-8", columns=_BOUNDARIES),
+            ),
+        ),
+        FeedSpec(
+            "police_population",
+            "公安 实有人口",
+            "weekly",
+            (_t("police_population", "police_population", r"^SYRK_(?P<data_date>\d{8})\.csv$", "csv", "gb18030", columns=_POLICE_POPULATION),),
+        ),
+        FeedSpec(
+            "police_incidents",
+            "公安 110 接处警",
+            "daily",
+            (_t("police_incidents", "police_incidents", r"^JQ_(?P<data_date>\d{8})\.csv$", "csv", "gb18030", columns=_POLICE_INCIDENTS),),
+        ),
+        FeedSpec(
+            "civil_affairs",
+            "民政 救助保障花名册",
+            "monthly",
+            (_t("civil_affairs", "civil_affairs", r"^.+救助保障花名册_(?P<data_month>\d{6})\.xlsx$", "xlsx", None, sheets=_CIVIL_SHEETS),),
+        ),
+        FeedSpec(
+            "petitions",
+            "信访 系统接口导出",
+            "daily",
+            (_t("petitions", "petitions", r"^XF_(?P<data_date>\d{8})\.jsonl$", "jsonl", "utf-8", columns=_PETITIONS),),
+        ),
+        FeedSpec(
+            "grid_events",
+            "网格通 APP 巡查上报",
+            "daily",
+            (_t("grid_events", "grid_events", r"^SB_(?P<data_date>\d{8})\.csv$", "csv", "utf-8", columns=_GRID_EVENTS),),
+        ),
+    )
+}
+
+
+def feed(slug: str) -> FeedSpec:
+    try:
+        return FEEDS[slug]
+    except KeyError:
+        raise KeyError(f"unknown feed {slug!r}; expected one of {sorted(FEEDS)}") from None
+
+
+def table_for_file(slug: str, file_name: str) -> TableSpec | None:
+    """The table a delivered file belongs to, or None when its name fits none."""
+    for spec in feed(slug).tables:
+        if spec.pattern.match(file_name):
+            return spec
+    return None
+
+
+_UNIT_SUFFIX = re.compile(r"\((?:元|元/月|元/人|人|户|岁|%|万元)\)$")
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff\u00a0\u3000 \t\r\n"), None)
+
+
+def normalise_header(text: str) -> str:
+    """Header text as matched: no whitespace, ASCII brackets, no trailing unit.
+
+    >>> normalise_header(" 月保障金（元） ")
+    '月保障金'
+    """
+    folded = unicodedata.normalize("NFKC", text or "").translate(_INVISIBLE)
+    return _UNIT_SUFFIX.sub("", folded)

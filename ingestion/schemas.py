@@ -1,0 +1,259 @@
+"""The normalised zone's contract: one Polars schema per normalised table.
+
+Normalisers cast their output to these schemas (:func:`conform`), the GX
+suites check them, and the dbt sources read them. Every table starts with the
+record locator and ``data_date`` (the day the records belong to: the date in
+a daily file's name, the snapshot date, the first day of a roll's month).
+
+Identifiers (ID numbers, names, phones) never appear here: the main tables
+carry the keyed pseudonym ``person_key`` and masked display forms. The
+normalised identifiers that linkage needs live only in the restricted
+``person_records`` table.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+__all__ = ["SCHEMAS", "QUARANTINE", "PERSON_RECORDS", "LEDGER", "conform", "TZ"]
+
+TZ = "Asia/Shanghai"
+_TS = pl.Datetime("us", TZ)
+S, D, B, I, F = pl.String, pl.Date, pl.Boolean, pl.Int64, pl.Float64
+
+_LOCATOR = {
+    "feed": S,
+    "file": S,
+    "file_md5": S,
+    "sheet": S,
+    "record_no": I,
+    "member_no": pl.Int32,
+    "data_date": D,
+}
+
+#: Where a record was placed (ingestion.placement): shared by every placed table.
+_PLACEMENT = {
+    "address_canonical": S,
+    "address_code": S,
+    "grid_code": S,
+    "community_code": S,
+    "street_code": S,
+    "placement_method": S,
+}
+_COORDS = {"lon": F, "lat": F, "coordinate_status": S}
+
+#: Person fields carried by main tables: pseudonym, validity class, masked display forms.
+_PERSON = {
+    "person_key": S,
+    "id_status": S,
+    "id_masked": S,
+    "name_masked": S,
+    "name_status": S,
+    "phone_masked": S,
+    "phone_kind": S,
+    "sex": S,
+    "birth_date": D,
+}
+
+SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "grid_units": {
+        **_LOCATOR,
+        "grid_code": S,
+        "grid_name": S,
+        "grid_type": S,
+        "community_code": S,
+        "community_name": S,
+        "street_code": S,
+        "street_name": S,
+        "county_code": S,
+        "county_name": S,
+        "grid_worker_name_masked": S,
+        "grid_worker_phone_masked": S,
+        "households": I,
+        "resident_population": I,
+        "valid_from": D,
+        "valid_to": D,
+        "merged_into": S,
+    },
+    "address_points": {
+        **_LOCATOR,
+        "address_code": S,
+        "standard_address": S,
+        "address_canonical": S,
+        "road": S,
+        "house_number": S,
+        "building": S,
+        "grid_code": S,
+        "lon": F,
+        "lat": F,
+    },
+    "grid_boundaries": {**_LOCATOR, "grid_code": S, "geometry": S},
+    "police_population": {
+        **_LOCATOR,
+        "source_person_id": S,
+        "doc_type": S,
+        **_PERSON,
+        "ethnicity": S,
+        "population_type": S,
+        "person_status": S,
+        "status_changed_date": D,
+        "registered_date": D,
+        "police_station": S,
+        **_PLACEMENT,
+    },
+    "police_incidents": {
+        **_LOCATOR,
+        "incident_id": S,
+        "received_at": _TS,
+        "report_channel": S,
+        **_PERSON,
+        "is_anonymous": B,
+        "category": S,
+        "subcategory": S,
+        "narrative_chars": I,
+        "police_station": S,
+        "outcome": S,
+        "feedback_at": _TS,
+        **_COORDS,
+        **_PLACEMENT,
+    },
+    "civil_affairs": {
+        **_LOCATOR,
+        "programme": S,
+        **_PERSON,
+        "is_id_damaged": B,
+        "age": I,
+        "relation_to_head": S,
+        "benefit_type": S,
+        "household_size": I,
+        "monthly_amount": F,
+        "start_date": D,
+        "support_mode": S,
+        "subsidy_type": S,
+        "disability_category": S,
+        "disability_grade": S,
+        "elderly_type": S,
+        "last_visit_date": D,
+        "community_name": S,
+        "street_name": S,
+        **_PLACEMENT,
+    },
+    "petitions": {
+        **_LOCATOR,
+        "case_id": S,
+        "registered_at": _TS,
+        "channel": S,
+        "petitioner_count": I,
+        "petitioners_listed": I,
+        "is_collective": B,
+        "category": S,
+        "category_l1": S,
+        "category_l2": S,
+        "responsible_unit": S,
+        "due_date": D,
+        "is_extended": B,
+        "status": S,
+        "accepted_at": _TS,
+        "last_moved_at": _TS,
+        "closed_at": _TS,
+        "satisfaction": S,
+        "clerk_repeat_flag": B,
+        "problem_street": S,
+        "problem_community": S,
+        **_PLACEMENT,
+    },
+    "grid_events": {
+        **_LOCATOR,
+        "event_id": S,
+        "reported_at": _TS,
+        "grid_code_reported": S,
+        "category": S,
+        "subcategory": S,
+        "handling_level": S,
+        "status": S,
+        "dispatched_to": S,
+        "status_at": _TS,
+        "resolved_at": _TS,
+        "satisfaction": S,
+        "people_count": I,
+        **_COORDS,
+        **_PLACEMENT,
+    },
+}
+
+#: Restricted: one row per personal record in any feed (who counts as a person:
+#: ../shared/feeds/README.md). The only table holding normalised identifiers.
+PERSON_RECORDS: dict[str, pl.DataType] = {
+    **_LOCATOR,
+    "role": S,  # resident | caller | beneficiary | petitioner | involved
+    "source_key": S,  # the record's key in its feed (人员编号, 警情编号, 信访件编号, 事件编号, programme)
+    "record_at": _TS,  # when the record says this about the person
+    "person_key": S,
+    "id_raw": S,
+    "id_number": S,
+    "id_status": S,
+    "doc_type": S,
+    "name_raw": S,
+    "name": S,
+    "name_status": S,
+    "sex": S,
+    "birth_date": D,
+    "phone": S,
+    "phone_kind": S,
+    "address_raw": S,
+    "address_canonical": S,
+    "address_code": S,
+    "grid_code": S,
+    "community_code": S,
+    "street_code": S,
+    "placement_method": S,
+}
+
+QUARANTINE: dict[str, pl.DataType] = {
+    "feed": S,
+    "file": S,
+    "file_md5": S,
+    "sheet": S,
+    "record_no": I,
+    "member_no": pl.Int32,
+    "raw_text": S,
+    "reason": S,
+    "message": S,
+}
+
+#: One row per landed file per outcome: the conservation ledger.
+LEDGER: dict[str, pl.DataType] = {
+    "feed": S,
+    "table_name": S,
+    "folder": S,
+    "file": S,
+    "file_md5": S,
+    "size_bytes": I,
+    "status": S,  # loaded | duplicate | rejected | waiting | refused
+    "reason": S,
+    "message": S,
+    "duplicate_of": S,
+    "flag_rows": I,
+    "records_read": I,
+    "rows_normalised": I,
+    "rows_quarantined": I,
+    "rows_skipped": I,
+    "skipped_by_kind": S,  # JSON object kind -> count
+    "is_balanced": B,
+    "encoding": S,
+    "is_encoding_switched": B,
+    "unknown_columns": S,  # JSON list
+    "missing_optional": S,  # JSON list
+    "id_valid_share": F,
+    "placed_share": F,
+    "seconds": F,
+    "processed_at": _TS,
+}
+
+
+def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Select and cast ``frame`` to ``schema``; absent columns become typed nulls."""
+    return frame.select(
+        (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
+        for name, dtype in schema.items()
+    )
