@@ -1,0 +1,94 @@
+"""What one suite costs: seconds to validate police_incidents frames of growing size.
+
+    .venv/bin/python -m expectations.benchmark [rows ...]
+
+Prints wall and CPU seconds per validation (conversion to pandas, the GX run
+and the HTML page). A benchmark that prints figures, not a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+from ingestion.schemas import SCHEMAS, TZ, conform
+
+__all__ = ["incidents_frame", "main"]
+
+
+def incidents_frame(rows: int) -> pl.DataFrame:
+    """A clean police_incidents frame of ``rows`` rows (one daily file), built vectorised."""
+    i = pl.int_range(1, rows + 1, dtype=pl.Int64)
+    categories = pl.Series(["刑事案件", "治安案件", "交通事故", "纠纷", "群众求助", "其他警情"])
+    start = dt.datetime(2024, 6, 11)
+    frame = (
+        pl.DataFrame({"record_no": pl.int_range(1, rows + 1, eager=True)})
+        .with_columns(
+            feed=pl.lit("police_incidents"),
+            file=pl.lit("JQ_20240611.csv"),
+            file_md5=pl.lit("0123456789abcdef0123456789abcdef"),
+            member_no=pl.lit(1, pl.Int32),
+            data_date=pl.lit(dt.date(2024, 6, 11)),
+            # J + county + yyyymmdd + 5-digit sequence; beyond 99,999 rows the date part moves on
+            incident_id=pl.format(
+                "J520602{}{}",
+                (pl.lit(start.date()) + pl.duration(days=i // 100_000)).dt.strftime("%Y%m%d"),
+                (i % 100_000).cast(pl.String).str.zfill(5),
+            ),
+            received_at=(pl.lit(start) + pl.duration(milliseconds=(i * 80_000_000 // max(rows, 1)))).dt.replace_time_zone(TZ),
+            report_channel=pl.lit("110电话"),
+            id_status=pl.when(i % 3 == 0).then(pl.lit("valid")).otherwise(pl.lit("empty")),
+            name_status=pl.lit("ok"),
+            phone_kind=pl.lit("mobile"),
+            sex=pl.when(i % 2 == 0).then(pl.lit("男")).otherwise(pl.lit("女")),
+            birth_date=pl.lit(dt.date(1980, 1, 1)) + pl.duration(days=i % 15_000),
+            is_anonymous=pl.lit(False),
+            category=pl.lit(categories).gather(i % len(categories)),
+            narrative_chars=i % 300,
+            outcome=pl.lit("已处理"),
+            lon=pl.lit(109.19),
+            lat=pl.lit(27.73),
+            coordinate_status=pl.lit("ok"),
+            grid_code=pl.format("520602001001{}", (i % 1000).cast(pl.String).str.zfill(3)),
+            community_code=pl.lit("520602001001"),
+            street_code=pl.lit("520602001"),
+            placement_method=pl.lit("address_point"),
+        )
+        .with_columns(
+            person_key=pl.when(pl.col("id_status") == "valid").then(
+                pl.col("record_no").cast(pl.String).str.zfill(32)
+            ),
+            feedback_at=pl.col("received_at") + pl.duration(hours=1),
+        )
+    )
+    return conform(frame, SCHEMAS["police_incidents"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    from expectations.runner import validate
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", nargs="*", type=int, default=[10_000, 100_000, 1_000_000])
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = Path(tmp)
+        cpu, wall = time.process_time(), time.perf_counter()
+        validate("police_incidents", incidents_frame(10), docs_dir=docs, label="warm-up")
+        print(f"first call (GX import, context, suite): {time.perf_counter() - wall:.1f} s wall, "
+              f"{time.process_time() - cpu:.1f} s CPU")  # fmt: skip
+        for rows in args.rows:
+            frame = incidents_frame(rows)
+            cpu, wall = time.process_time(), time.perf_counter()
+            v = validate("police_incidents", frame, docs_dir=docs, label=f"bench-{rows}")
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            print(f"{rows:>9,} rows: {wall:6.2f} s wall, {cpu:6.2f} s CPU, {v.evaluated} expectations, "
+                  f"success={v.success}, failures={[(f.expectation, f.column) for f in v.failures]}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

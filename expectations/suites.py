@@ -1,0 +1,628 @@
+"""One GX expectation suite per normalised table, defined in code.
+
+Each suite is named after its table slug (``police_incidents``) and checks one
+delivery file's normalised rows against the contract in
+:mod:`ingestion.schemas` and the code tables of ../shared/feeds/:
+
+* **schema**: exactly the contract's columns (plus the derived helper columns
+  the runner adds, see :data:`DERIVED`), each with the pandas type that the
+  runner's conversion (:func:`to_pandas`) gives for its Polars type;
+* **required fields** (the feed pages' "Required" columns, snake_case) not null;
+* **codes** in their code tables (nulls allowed: a required code column is
+  also checked by its not-null rule);
+* **rates**: ID validity (``person_key`` present) and grid placement
+  (``grid_code`` present) with ``mostly`` thresholds, module constants below;
+* **dates** in a sane window: not before a floor, not after the file's
+  ``data_date`` plus a little slack (row-wise, through derived columns);
+* **keys** unique within a file (the compound includes ``file`` so the rule
+  holds even when several files are validated as one frame).
+
+GX is imported inside the builders, never at module import: importing
+``expectations`` stays cheap for code that only needs the constants.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+
+from ingestion.schemas import SCHEMAS, TZ
+
+if TYPE_CHECKING:
+    from great_expectations import ExpectationSuite
+    from great_expectations.expectations import Expectation
+
+__all__ = [
+    "TABLES",
+    "DERIVED",
+    "BUILDERS",
+    "build_suite",
+    "to_pandas",
+    "expected_columns",
+    "ID_STATUSES",
+    "ID_KEYED_STATUSES",
+    "PLACEMENT_METHODS",
+    "GRID_PLACEMENT_METHODS",
+    "COORDINATE_STATUSES",
+    "NAME_STATUSES",
+    "PHONE_KINDS",
+    "PROGRAMMES",
+    "MIN_ID_KEYED_POLICE_POPULATION",
+    "MIN_ID_KEYED_POLICE_INCIDENTS",
+    "MIN_ID_KEYED_CIVIL_AFFAIRS",
+    "MIN_PLACED_POLICE_POPULATION",
+    "MIN_PLACED_POLICE_INCIDENTS",
+    "MIN_PLACED_GRID_EVENTS",
+    "MIN_PLACED_CIVIL_AFFAIRS",
+    "MIN_PLACED_PETITIONS",
+    "MIN_UNIQUE_CIVIL_AFFAIRS",
+    "MIN_ORDERED_TIMES",
+    "FUTURE_SLACK_DAYS",
+    "ROLL_SLACK_DAYS",
+    "EARLIEST_EVENT_AT",
+    "EARLIEST_BIRTH_DATE",
+    "EARLIEST_ADMIN_DATE",
+]
+
+TABLES: tuple[str, ...] = tuple(SCHEMAS)
+
+# --------------------------------------------------------------------------
+# Thresholds. A suite fails when a rate drops below its floor; the floors sit
+# below what a healthy delivery gives and above what a broken one does.
+# --------------------------------------------------------------------------
+
+#: Share of register rows with a person key. The register is the resident
+#: spine and IDs are mandatory there; typos, 15-digit IDs that cannot be
+#: upgraded and placeholders stay a few percent. Below 95% the ID column is
+#: broken (shifted, Excel-damaged, wrong encoding), not merely dirty.
+MIN_ID_KEYED_POLICE_POPULATION = 0.95
+#: Share of incident callers *who gave an ID* (id_status not null and not
+#: 'empty') that got a person key. Most callers give no ID at all, so the rate
+#: over all rows says nothing; over the rows with an ID it is as telling as in
+#: the register, but the call taker types the ID from the phone: allow 10%.
+MIN_ID_KEYED_POLICE_INCIDENTS = 0.90
+#: Share of roll rows with a person key. Rolls are typed by hand and a sheet
+#: stored as numbers damages IDs (excel_damage, never repaired): a month where
+#: more than 10% of a roll is unkeyed needs the department to resend.
+MIN_ID_KEYED_CIVIL_AFFAIRS = 0.90
+
+#: Share of rows placed in a grid (grid_code not null). The register's current
+#: addresses are mostly standard; incidents and grid events carry coordinates
+#: and (for events) the app's grid code, so 97% is the agreed floor.
+MIN_PLACED_POLICE_POPULATION = 0.97
+MIN_PLACED_POLICE_INCIDENTS = 0.97
+MIN_PLACED_GRID_EVENTS = 0.97
+#: Rolls give hand-typed addresses and sometimes only a community name
+#: (placement_method 'community_name' leaves the grid null): 90%.
+MIN_PLACED_CIVIL_AFFAIRS = 0.90
+#: Petitions name the problem's street and community, not an address, so
+#: their placement is measured on community_code, not grid_code: 90%.
+MIN_PLACED_PETITIONS = 0.90
+
+#: (programme, person_key) unique within a roll file. A hand-kept roll lists
+#: someone twice now and then (the warehouse deduplicates); more than 1% means
+#: rows were pasted twice or sheets mixed up.
+MIN_UNIQUE_CIVIL_AFFAIRS = 0.99
+
+#: Share of rows whose later time is not before the earlier one (feedback
+#: after the call, status after the report). Source clocks and clerks err now
+#: and then; a systematic inversion (swapped columns) fails.
+MIN_ORDERED_TIMES = 0.99
+
+#: A daily file holds the day named in its file name; calls logged just after
+#: midnight and clock skew give a little slack before "in the future".
+FUTURE_SLACK_DAYS = 2
+#: A roll's data_date is the first day of its month; dates in the roll (start
+#: dates, visits) may fall anywhere in that month.
+ROLL_SLACK_DAYS = 31
+#: Before this no department system in scope recorded events electronically.
+EARLIEST_EVENT_AT = dt.datetime(2000, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+EARLIEST_BIRTH_DATE = dt.datetime(1900, 1, 1)
+#: Registration, grid validity, benefit start and visit dates.
+EARLIEST_ADMIN_DATE = dt.datetime(1950, 1, 1)
+
+# --------------------------------------------------------------------------
+# Code tables (../shared/feeds/ and the ingestion contract)
+# --------------------------------------------------------------------------
+
+ID_STATUSES = (
+    "valid", "upgraded_15", "empty", "placeholder", "wrong_length", "bad_chars", "bad_check",
+    "bad_date", "bad_region", "excel_damage", "foreign_doc", "foreign_valid", "rescued_cert",
+)  # fmt: skip
+#: id_status values that yield a person key.
+ID_KEYED_STATUSES = ("valid", "upgraded_15", "foreign_valid", "rescued_cert")
+PLACEMENT_METHODS = (
+    "address_point", "coordinate_polygon", "coordinate_nearest_point",
+    "grid_code_reported", "community_name", "unplaced",
+)  # fmt: skip
+#: placement methods that set a grid.
+GRID_PLACEMENT_METHODS = PLACEMENT_METHODS[:4]
+COORDINATE_STATUSES = ("ok", "swapped_fixed", "zero", "empty", "out_of_range")
+NAME_STATUSES = ("ok", "empty", "anonymous", "odd")
+PHONE_KINDS = ("mobile", "landline", "local", "invalid", "empty")
+PROGRAMMES = ("low_income", "extreme_poverty", "aged_allowance", "disability_subsidy", "elderly_alone")
+SEXES = ("男", "女")
+
+GRID_TYPES = ("综合网格", "专属网格")
+DOC_TYPES = ("居民身份证", "护照", "港澳居民来往内地通行证", "台湾居民来往大陆通行证", "外国人永久居留身份证")
+POPULATION_TYPES = ("户籍人口", "流动人口", "境外人员")
+PERSON_STATUSES = ("在册", "迁出", "死亡", "注销")
+REPORT_CHANNELS = ("110电话", "短信报警", "网络报警", "现场报警")
+INCIDENT_CATEGORIES = ("刑事案件", "治安案件", "交通事故", "火灾事故", "纠纷", "群众求助", "举报投诉", "其他警情")
+INCIDENT_OUTCOMES = ("处理中", "已处理", "调解成功", "调解不成功", "移交相关部门", "无效警情")
+RELATIONS_TO_HEAD = ("户主", "配偶", "子女", "父母", "孙子女", "兄弟姐妹", "其他")
+BENEFIT_TYPES = ("城市低保", "农村低保")
+SUPPORT_MODES = ("集中供养", "分散供养")
+SUBSIDY_TYPES = ("生活补贴", "护理补贴", "两项补贴")
+_DISABILITY = ("视力", "听力", "言语", "肢体", "智力", "精神", "多重")
+#: 残疾类别 as the roll writes it, short (肢体) or long (肢体残疾).
+DISABILITY_CATEGORIES = _DISABILITY + tuple(f"{c}残疾" for c in _DISABILITY)
+ELDERLY_TYPES = ("独居", "空巢", "留守")
+PETITION_CHANNELS = ("来信", "来访", "网上信访", "电话", "12345热线", "领导信箱")
+PETITION_STATUSES = ("待受理", "已受理", "办理中", "已办结", "不予受理", "已转送")
+SATISFACTION = ("满意", "基本满意", "不满意")
+EVENT_CATEGORIES = ("矛盾纠纷", "安全隐患", "治安隐患", "环境卫生", "市政设施", "民生服务", "特殊人群", "其他")
+EVENT_STATUSES = ("已上报", "已受理", "已派遣", "处置中", "已办结", "已结案", "已退回")
+HANDLING_LEVELS = ("网格", "社区", "街道", "区直部门")
+
+_FEED_OF = {
+    "grid_units": "grid_registry",
+    "address_points": "grid_registry",
+    "grid_boundaries": "grid_registry",
+}
+
+# --------------------------------------------------------------------------
+# Derived helper columns: row-wise upper bounds from the row's own data_date,
+# so one suite serves every file. The runner adds them before validation.
+# --------------------------------------------------------------------------
+
+
+def _latest_at(days: int) -> pl.Expr:
+    return (pl.col("data_date").cast(pl.Datetime("us")).dt.replace_time_zone(TZ) + pl.duration(days=days)).alias(
+        "_latest_at"
+    )
+
+
+def _latest_date(days: int) -> pl.Expr:
+    return (pl.col("data_date") + pl.duration(days=days)).alias("_latest_date")
+
+
+_TIMESTAMPED = ("police_incidents", "petitions", "grid_events")
+#: table -> helper columns the runner derives (name -> Polars expression).
+DERIVED: dict[str, dict[str, pl.Expr]] = {
+    table: {}
+    for table in TABLES
+}
+for _t in _TIMESTAMPED:
+    DERIVED[_t]["_latest_at"] = _latest_at(FUTURE_SLACK_DAYS)
+DERIVED["police_population"]["_latest_date"] = _latest_date(FUTURE_SLACK_DAYS)
+DERIVED["civil_affairs"]["_latest_date"] = _latest_date(ROLL_SLACK_DAYS)
+del _t
+
+
+def expected_columns(table: str) -> list[str]:
+    """The contract's columns of ``table`` plus its derived helper columns."""
+    return [*SCHEMAS[table], *DERIVED[table]]
+
+
+# --------------------------------------------------------------------------
+# Conversion: one way from Polars to pandas, and the type names GX reports.
+# --------------------------------------------------------------------------
+
+#: Nullable pandas dtypes for integer columns with nulls and for booleans: the
+#: plain conversion turns an integer column with a null into float64 and a
+#: boolean one into object, which makes type checks meaningless.
+_ARROW_TO_PANDAS = {
+    pa.int64(): pd.Int64Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+#: datetime64[ns] holds 1677-09-22 .. 2262-04-11. Dates outside are clamped to
+#: these ends, which every date rule here rejects just as it would the original.
+_NS_MIN, _NS_MAX = dt.datetime(1678, 1, 1), dt.datetime(2262, 1, 1)
+_NUMPY_INTS = {pl.Int64: "int64", pl.Int32: "int32"}
+
+
+def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
+    """The pandas frame GX validates; the only Polars -> pandas route used.
+
+    Strings become pandas 3's ``str`` dtype; timestamps
+    ``datetime64[us, Asia/Shanghai]``; dates ``datetime64[ns]`` (clamped, see
+    above); integer columns without nulls numpy ``int64``/``int32``, with nulls
+    the nullable ``Int64``/``Int32``; booleans ``boolean``. GX compares numpy
+    numbers and ns/tz-aware datetimes vectorised but every other dtype value
+    by value in Python (10x slower), which is why dates become ns and
+    integers stay numpy where they can.
+    """
+    casts = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.Date:
+            casts.append(pl.col(name).cast(pl.Datetime("us")).clip(_NS_MIN, _NS_MAX).cast(pl.Datetime("ns")))
+    if casts:
+        frame = frame.with_columns(casts)
+    data = frame.to_arrow().to_pandas(types_mapper=_ARROW_TO_PANDAS.get)
+    for name, dtype in frame.schema.items():
+        if dtype in _NUMPY_INTS and frame[name].null_count() == 0:
+            data[name] = data[name].to_numpy(dtype=_NUMPY_INTS[dtype])
+    return data
+
+
+def _gx_type(dtype: pl.DataType) -> str | None:
+    """The type name GX's pandas engine reports for a column converted by :func:`to_pandas`."""
+    if dtype == pl.String:
+        return "str"
+    if dtype == pl.Int64:
+        return "int64"
+    if dtype == pl.Int32:
+        return "int32"
+    if dtype == pl.Float64:
+        return "float64"
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype == pl.Date:
+        return "datetime64"
+    if isinstance(dtype, pl.Datetime):
+        return "Timestamp"  # tz-aware: GX reports the element type
+    return None
+
+
+# --------------------------------------------------------------------------
+# Rule builders
+# --------------------------------------------------------------------------
+
+
+def _gxe():
+    import great_expectations.expectations as gxe
+
+    return gxe
+
+
+def _col(name: str):
+    from great_expectations.expectations.row_conditions import Column
+
+    return Column(name)
+
+
+def _schema(table: str) -> list[Expectation]:
+    gxe = _gxe()
+    out: list[Expectation] = [
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=expected_columns(table),
+            exact_match=True,
+            description="schema: exactly the contract's columns (ingestion.schemas) plus derived helpers",
+        )
+    ]
+    for name, dtype in SCHEMAS[table].items():
+        type_name = _gx_type(dtype)
+        if type_name is not None:
+            out.append(gxe.ExpectColumnValuesToBeOfType(column=name, type_=type_name, description=f"type: {dtype}"))
+    return out
+
+
+def _not_null(columns: Iterable[str], why: str = "required") -> list[Expectation]:
+    gxe = _gxe()
+    return [gxe.ExpectColumnValuesToNotBeNull(column=c, description=why) for c in columns]
+
+
+def _codes(column: str, values: Iterable[str], why: str | None = None) -> Expectation:
+    return _gxe().ExpectColumnValuesToBeInSet(
+        column=column, value_set=list(values), description=why or f"code table of {column}"
+    )
+
+
+def _regex(column: str, pattern: str, why: str) -> Expectation:
+    return _gxe().ExpectColumnValuesToMatchRegex(column=column, regex=pattern, description=why)
+
+
+def _between(column: str, low: Any = None, high: Any = None, why: str | None = None, **kw: Any) -> Expectation:
+    return _gxe().ExpectColumnValuesToBeBetween(
+        column=column, min_value=low, max_value=high, description=why or f"range of {column}", **kw
+    )
+
+
+def _not_after(later: str, earlier: str, why: str, *, mostly: float = 1.0) -> Expectation:
+    """``earlier <= later`` on rows where both are present."""
+    return _gxe().ExpectColumnPairValuesAToBeGreaterThanB(
+        column_A=later,
+        column_B=earlier,
+        or_equal=True,
+        ignore_row_if="either_value_is_missing",
+        mostly=mostly,
+        description=why,
+    )
+
+
+def _unique_in_file(*key: str, why: str, mostly: float = 1.0, **kw: Any) -> Expectation:
+    """``(file, *key)`` unique. Rows with a null key part are skipped: a null
+    key is the not-null rule's finding, not a duplicate."""
+    kw.setdefault("ignore_row_if", "any_value_is_missing")
+    return _gxe().ExpectCompoundColumnsToBeUnique(column_list=["file", *key], mostly=mostly, description=why, **kw)
+
+
+def _locator(table: str) -> list[Expectation]:
+    feed = _FEED_OF.get(table, table)
+    return [
+        *_not_null(("feed", "file", "file_md5", "record_no", "member_no", "data_date"), "locator: every row traces to its bytes"),
+        _codes("feed", [feed], f"locator: feed is {feed!r}"),
+        _regex("file_md5", r"^[0-9a-f]{32}$", "locator: file_md5 is a hex md5"),
+        _between("record_no", 1, why="locator: record_no is 1-based"),
+        _between("member_no", 1, why="locator: member_no is 1-based"),
+    ]
+
+
+def _person(
+    *, keyed_mostly: float, keyed_condition: Any = None, keyed_rows: str = "rows", latest_date: str = "data_date"
+) -> list[Expectation]:
+    gxe = _gxe()
+    rate = gxe.ExpectColumnValuesToNotBeNull(
+        column="person_key",
+        mostly=keyed_mostly,
+        description=f"ID-validity rate: person_key present on at least {keyed_mostly:.0%} of "
+        + keyed_rows,
+        **({} if keyed_condition is None else {"row_condition": keyed_condition}),
+    )
+    return [
+        _codes("id_status", ID_STATUSES),
+        _codes("name_status", NAME_STATUSES),
+        _codes("phone_kind", PHONE_KINDS),
+        _codes("sex", SEXES),
+        *_not_null(("id_status",), "every person row is classified"),
+        rate,
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="person_key",
+            row_condition=_col("id_status").is_in(ID_KEYED_STATUSES),
+            description="a valid ID always yields a person key",
+        ),
+        _regex("person_key", r"^[a-z2-7]{26}$", "person_key is a 26-char base32 keyed pseudonym, never an ID number"),
+        _between("birth_date", EARLIEST_BIRTH_DATE, why="birth_date not before 1900-01-01"),
+        _not_after(latest_date, "birth_date", f"birth_date not after {latest_date}"),
+    ]
+
+
+def _placement(*, column: str = "grid_code", mostly: float) -> list[Expectation]:
+    gxe = _gxe()
+    return [
+        *_not_null(("placement_method",), "every row says how it was placed"),
+        _codes("placement_method", PLACEMENT_METHODS),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column=column,
+            mostly=mostly,
+            description=f"placement rate: {column} present on at least {mostly:.0%} of rows",
+        ),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="grid_code",
+            row_condition=_col("placement_method").is_in(GRID_PLACEMENT_METHODS),
+            description="a grid placement method always sets grid_code",
+        ),
+        _regex("grid_code", r"^\d{15}$", "grid_code: 12-digit community code + 3-digit sequence"),
+        _regex("community_code", r"^\d{12}$", "community_code: 12 digits"),
+        _regex("street_code", r"^\d{9}(?:000)?$", "street_code: 9 digits (12-digit form ending 000 seen)"),
+    ]
+
+
+def _coordinates() -> list[Expectation]:
+    usable = _col("coordinate_status").is_in(["ok", "swapped_fixed"])
+    return [
+        _codes("coordinate_status", COORDINATE_STATUSES),
+        _between("lon", 73, 135, "lon inside China (73-135) when the coordinate is usable", row_condition=usable),
+        _between("lat", 18, 54, "lat inside China (18-54) when the coordinate is usable", row_condition=usable),
+    ]  # fmt: skip
+
+
+def _event_time(column: str, *, required: bool = True) -> list[Expectation]:
+    return [
+        *(_not_null((column,)) if required else []),
+        _between(column, EARLIEST_EVENT_AT, why=f"{column} not before 2000-01-01"),
+        _not_after("_latest_at", column, f"{column} not after data_date + {FUTURE_SLACK_DAYS} days"),
+    ]
+
+
+# --------------------------------------------------------------------------
+# One builder per table
+# --------------------------------------------------------------------------
+
+
+def grid_units() -> list[Expectation]:
+    t = "grid_units"
+    return [
+        *_schema(t),
+        *_locator(t),
+        *_not_null(("grid_code", "grid_name", "community_code", "street_code", "county_code", "valid_from")),
+        _unique_in_file("grid_code", why="key: grid_code unique per grid_units file"),
+        _regex("grid_code", r"^\d{15}$", "grid_code: 12-digit community code + 3-digit sequence"),
+        _regex("community_code", r"^\d{12}$", "community_code: 12 digits"),
+        _regex("street_code", r"^\d{9}(?:000)?$", "street_code: 9 digits (12-digit form ending 000 seen)"),
+        _regex("county_code", r"^\d{6}$", "county_code: 6 digits (GB/T 2260)"),
+        _regex("merged_into", r"^\d{15}$", "merged_into names a grid code"),
+        _codes("grid_type", GRID_TYPES),
+        _between("households", 0, why="households not negative"),
+        _between("resident_population", 0, why="resident_population not negative"),
+        _between("valid_from", EARLIEST_ADMIN_DATE, why="valid_from not before 1950-01-01"),
+        _gxe().ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="valid_to", column_B="valid_from", or_equal=False,
+            ignore_row_if="either_value_is_missing", description="validity [valid_from, valid_to) is not empty",
+        ),
+    ]  # fmt: skip
+
+
+def address_points() -> list[Expectation]:
+    t = "address_points"
+    return [
+        *_schema(t),
+        *_locator(t),
+        *_not_null(("address_code", "standard_address", "grid_code")),
+        _unique_in_file("address_code", why="key: address_code unique per address_points file"),
+        _regex("grid_code", r"^\d{15}$", "grid_code: 12-digit community code + 3-digit sequence"),
+        _between("lon", 73, 135, "lon inside China (73-135)"),
+        _between("lat", 18, 54, "lat inside China (18-54)"),
+    ]
+
+
+def grid_boundaries() -> list[Expectation]:
+    t = "grid_boundaries"
+    return [
+        *_schema(t),
+        *_locator(t),
+        *_not_null(("grid_code", "geometry")),
+        _unique_in_file("grid_code", why="key: one boundary feature per grid per file"),
+        _regex("grid_code", r"^\d{15}$", "grid_code: 12-digit community code + 3-digit sequence"),
+    ]
+
+
+def police_population() -> list[Expectation]:
+    t = "police_population"
+    return [
+        *_schema(t),
+        *_locator(t),
+        # 姓名 and 证件号码 are required in the feed; normalised they are the
+        # masked name/ID and id_status (a row with an unusable ID is kept).
+        *_not_null(("source_person_id", "doc_type", "person_status", "name_status")),
+        _unique_in_file("source_person_id", why="key: source_person_id unique per snapshot"),
+        _regex("source_person_id", r"^R\d{14}$", "source_person_id: R + 14 digits"),
+        _codes("doc_type", DOC_TYPES),
+        _codes("population_type", POPULATION_TYPES),
+        _codes("person_status", PERSON_STATUSES),
+        *_person(keyed_mostly=MIN_ID_KEYED_POLICE_POPULATION),
+        _between("registered_date", EARLIEST_ADMIN_DATE, why="registered_date not before 1950-01-01"),
+        _not_after("_latest_date", "registered_date", f"registered_date not after data_date + {FUTURE_SLACK_DAYS} days"),
+        _not_after("_latest_date", "status_changed_date", f"status_changed_date not after data_date + {FUTURE_SLACK_DAYS} days"),
+        *_placement(mostly=MIN_PLACED_POLICE_POPULATION),
+    ]  # fmt: skip
+
+
+def police_incidents() -> list[Expectation]:
+    t = "police_incidents"
+    return [
+        *_schema(t),
+        *_locator(t),
+        *_not_null(("incident_id", "category", "outcome")),
+        # a daily file may carry several versions of one incident (each status change);
+        # a version is (incident_id, feedback_at, outcome) and must not repeat
+        _unique_in_file("incident_id", "feedback_at", "outcome", why="key: one row per incident version per daily file"),
+        _regex("incident_id", r"^J\d{6}\d{8}\d{5}$", "incident_id: J + county code + yyyymmdd + 5-digit sequence"),
+        _codes("report_channel", REPORT_CHANNELS),
+        _codes("category", INCIDENT_CATEGORIES),
+        _codes("outcome", INCIDENT_OUTCOMES),
+        *_event_time("received_at"),
+        *_event_time("feedback_at"),
+        _not_after("feedback_at", "received_at", "feedback_at not before received_at", mostly=MIN_ORDERED_TIMES),
+        _between("narrative_chars", 0, why="narrative_chars not negative"),
+        *_person(
+            keyed_mostly=MIN_ID_KEYED_POLICE_INCIDENTS,
+            keyed_condition=_col("id_status").is_not_null() & (_col("id_status") != "empty"),
+            keyed_rows="calls whose caller gave an ID (id_status not null and not 'empty')",
+        ),
+        *_coordinates(),
+        *_placement(mostly=MIN_PLACED_POLICE_INCIDENTS),
+    ]
+
+
+def civil_affairs() -> list[Expectation]:
+    t = "civil_affairs"
+    return [
+        *_schema(t),
+        *_locator(t),
+        *_not_null(("programme", "sheet", "name_status")),
+        _codes("programme", PROGRAMMES),
+        _unique_in_file(
+            "programme", "person_key",
+            why="key: one row per person per programme in a roll (rows without a person key are not compared)",
+            mostly=MIN_UNIQUE_CIVIL_AFFAIRS,
+        ),
+        _codes("relation_to_head", RELATIONS_TO_HEAD),
+        _codes("benefit_type", BENEFIT_TYPES),
+        _codes("support_mode", SUPPORT_MODES),
+        _codes("subsidy_type", SUBSIDY_TYPES),
+        _codes("disability_category", DISABILITY_CATEGORIES),
+        _codes("elderly_type", ELDERLY_TYPES),
+        _between("age", 0, 130, "age 0-130"),
+        _between("household_size", 1, 30, "household_size 1-30"),
+        _between("monthly_amount", 0, why="monthly_amount not negative"),
+        # a sheet whose IDs were stored as numbers is flagged row by row (is_id_damaged) and
+        # reported; the rate watches the IDs the department did type as text
+        *_person(
+            keyed_mostly=MIN_ID_KEYED_CIVIL_AFFAIRS,
+            keyed_condition=_col("is_id_damaged") == False,  # noqa: E712 (a GX condition, not a Python test)
+            keyed_rows="rows whose ID was not stored as a number (is_id_damaged false)",
+            latest_date="data_date",
+        ),
+        _between("start_date", EARLIEST_ADMIN_DATE, why="start_date not before 1950-01-01"),
+        _not_after("_latest_date", "start_date", f"start_date not after the roll's month (data_date + {ROLL_SLACK_DAYS} days)"),
+        _between("last_visit_date", EARLIEST_ADMIN_DATE, why="last_visit_date not before 1950-01-01"),
+        _not_after("_latest_date", "last_visit_date", f"last_visit_date not after the roll's month (data_date + {ROLL_SLACK_DAYS} days)"),
+        *_placement(mostly=MIN_PLACED_CIVIL_AFFAIRS),
+    ]  # fmt: skip
+
+
+def petitions() -> list[Expectation]:
+    t = "petitions"
+    return [
+        *_schema(t),
+        *_locator(t),
+        *_not_null(("case_id", "status")),
+        _unique_in_file(
+            "case_id", why="key: case_id unique per daily file (its first petitioner row, member_no = 1)",
+            row_condition=_col("member_no") == 1,
+        ),
+        _regex("case_id", r"^XF\d{6}\d{8}\d{4}$", "case_id: XF + county code + yyyymmdd + 4-digit sequence"),
+        _codes("channel", PETITION_CHANNELS),
+        _codes("status", PETITION_STATUSES),
+        _codes("satisfaction", SATISFACTION),
+        *_event_time("registered_at"),
+        _not_after("_latest_at", "last_moved_at", f"last_moved_at not after data_date + {FUTURE_SLACK_DAYS} days"),
+        _not_after("closed_at", "registered_at", "closed_at not before registered_at", mostly=MIN_ORDERED_TIMES),
+        _between("petitioner_count", 1, why="petitioner_count at least 1"),
+        _between("petitioners_listed", 0, why="petitioners_listed not negative"),
+        *_placement(column="community_code", mostly=MIN_PLACED_PETITIONS),
+    ]  # fmt: skip
+
+
+def grid_events() -> list[Expectation]:
+    t = "grid_events"
+    return [
+        *_schema(t),
+        *_locator(t),
+        *_not_null(("event_id", "grid_code_reported", "category", "status")),
+        _unique_in_file("event_id", "status_at", "status", why="key: one row per event version per daily file"),
+        _regex("event_id", r"^SJ\d{15}\d{8}\d{3}$", "event_id: SJ + grid code + yyyymmdd + 3-digit sequence"),
+        _codes("category", EVENT_CATEGORIES),
+        _codes("status", EVENT_STATUSES),
+        _codes("handling_level", HANDLING_LEVELS),
+        _codes("satisfaction", SATISFACTION),
+        *_event_time("reported_at"),
+        *_event_time("status_at"),
+        _not_after("status_at", "reported_at", "status_at not before reported_at", mostly=MIN_ORDERED_TIMES),
+        _not_after("resolved_at", "reported_at", "resolved_at not before reported_at", mostly=MIN_ORDERED_TIMES),
+        _between("people_count", 0, why="people_count not negative"),
+        *_coordinates(),
+        *_placement(mostly=MIN_PLACED_GRID_EVENTS),
+    ]
+
+
+#: table slug -> the function listing its expectations.
+BUILDERS: dict[str, Callable[[], list[Expectation]]] = {
+    "grid_units": grid_units,
+    "address_points": address_points,
+    "grid_boundaries": grid_boundaries,
+    "police_population": police_population,
+    "police_incidents": police_incidents,
+    "civil_affairs": civil_affairs,
+    "petitions": petitions,
+    "grid_events": grid_events,
+}
+
+
+def build_suite(table: str) -> ExpectationSuite:
+    """A fresh, unsaved :class:`ExpectationSuite` named ``table``."""
+    import great_expectations as gx
+
+    try:
+        builder = BUILDERS[table]
+    except KeyError:
+        raise KeyError(f"table={table!r} has no suite; expected one of {sorted(BUILDERS)}") from None
+    return gx.ExpectationSuite(name=table, expectations=builder())

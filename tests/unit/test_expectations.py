@@ -1,0 +1,363 @@
+"""The GX suites and runner on small frames built to the ingestion contract.
+
+GX takes seconds to import; the runner keeps one context per process, so the
+whole module pays for it once.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from expectations import Failure, Validation, ValidationError, expected_columns, suite_for, validate
+from expectations.suites import MIN_PLACED_POLICE_INCIDENTS, TABLES
+from ingestion.schemas import SCHEMAS, TZ, conform
+
+MD5 = "0123456789abcdef0123456789abcdef"
+GRID = "520602001001001"
+# Personal-looking display values: none of them may appear in anything returned or written.
+ID_MASKED = "520602********471X"
+NAME_MASKED = "龙*"
+PHONE_MASKED = "138****9876"
+
+
+def _key(i: int) -> str:
+    # the shape of ingestion.pseudonym's keys: 26 base32 characters
+    return base64.b32encode(i.to_bytes(16, "big")).decode().rstrip("=").lower()
+
+
+def incidents(n: int = 40, *, file: str = "JQ_20240611.csv") -> pl.DataFrame:
+    start = dt.datetime(2024, 6, 11, 8, 0)
+    received = [start + dt.timedelta(minutes=7 * i) for i in range(n)]
+    rows = {
+        "feed": ["police_incidents"] * n,
+        "file": [file] * n,
+        "file_md5": [MD5] * n,
+        "sheet": [None] * n,
+        "record_no": list(range(1, n + 1)),
+        "member_no": [1] * n,
+        "data_date": [dt.date(2024, 6, 11)] * n,
+        "incident_id": [f"J52060220240611{i:05d}" for i in range(1, n + 1)],
+        "received_at": received,
+        "report_channel": ["110电话"] * n,
+        "person_key": [_key(i) if i % 4 else None for i in range(n)],
+        "id_status": ["valid" if i % 4 else "empty" for i in range(n)],
+        "id_masked": [ID_MASKED if i % 4 else None for i in range(n)],
+        "name_masked": [NAME_MASKED] * n,
+        "name_status": ["ok"] * n,
+        "phone_masked": [PHONE_MASKED] * n,
+        "phone_kind": ["mobile"] * n,
+        "sex": ["女"] * n,
+        "birth_date": [dt.date(1975, 3, 2)] * n,
+        "is_anonymous": [False] * n,
+        "category": ["纠纷"] * n,
+        "subcategory": ["邻里纠纷"] * n,
+        "narrative_chars": [42] * n,
+        "police_station": ["环北派出所"] * n,
+        "outcome": ["已处理"] * n,
+        "feedback_at": [r + dt.timedelta(hours=1) for r in received],
+        "lon": [109.19] * n,
+        "lat": [27.73] * n,
+        "coordinate_status": ["ok"] * n,
+        "address_canonical": ["滨江路88号3栋"] * n,
+        "address_code": ["A0001"] * n,
+        "grid_code": [GRID] * n,
+        "community_code": [GRID[:12]] * n,
+        "street_code": [GRID[:9]] * n,
+        "placement_method": ["address_point"] * n,
+    }
+    frame = pl.DataFrame(rows).with_columns(
+        pl.col("received_at", "feedback_at").dt.replace_time_zone(TZ)
+    )
+    return conform(frame, SCHEMAS["police_incidents"])
+
+
+def roll(n: int = 12, *, file: str = "碧江区救助保障花名册_202411.xlsx") -> pl.DataFrame:
+    rows = {
+        "feed": ["civil_affairs"] * n,
+        "file": [file] * n,
+        "file_md5": [MD5] * n,
+        "sheet": ["城乡低保"] * n,
+        "record_no": list(range(4, n + 4)),  # Excel rows after title, note and header
+        "member_no": [1] * n,
+        "data_date": [dt.date(2024, 11, 1)] * n,
+        "programme": ["low_income"] * n,
+        "person_key": [_key(100 + i) for i in range(n)],
+        "id_status": ["valid"] * n,
+        "id_masked": [ID_MASKED] * n,
+        "name_masked": [NAME_MASKED] * n,
+        "name_status": ["ok"] * n,
+        "phone_kind": ["empty"] * n,
+        "sex": ["男"] * n,
+        "birth_date": [dt.date(1950, 1, 1)] * n,
+        "is_id_damaged": [False] * n,
+        "relation_to_head": ["户主"] * n,
+        "benefit_type": ["农村低保"] * n,
+        "household_size": [3] * n,
+        "monthly_amount": [580.0] * n,
+        "start_date": [dt.date(2019, 5, 1)] * n,
+        "community_name": ["锦江社区"] * n,
+        "street_name": ["环北街道"] * n,
+        "grid_code": [GRID] * n,
+        "community_code": [GRID[:12]] * n,
+        "street_code": [GRID[:9]] * n,
+        "placement_method": ["address_point"] * n,
+    }
+    return conform(pl.DataFrame(rows), SCHEMAS["civil_affairs"])
+
+
+def petitions(n_cases: int = 6) -> pl.DataFrame:
+    # every case has two petitioners: rows share case_id, member_no 1 and 2
+    records = [(c, m) for c in range(1, n_cases + 1) for m in (1, 2)]
+    n = len(records)
+    registered = dt.datetime(2024, 6, 11, 9, 30)
+    rows = {
+        "feed": ["petitions"] * n,
+        "file": ["XF_20240611.jsonl"] * n,
+        "file_md5": [MD5] * n,
+        "record_no": [c for c, _ in records],
+        "member_no": [m for _, m in records],
+        "data_date": [dt.date(2024, 6, 11)] * n,
+        "case_id": [f"XF52060220240611{c:04d}" for c, _ in records],
+        "registered_at": [registered] * n,
+        "channel": ["来访"] * n,
+        "petitioner_count": [2] * n,
+        "petitioners_listed": [2] * n,
+        "is_collective": [False] * n,
+        "status": ["已受理"] * n,
+        "community_code": [GRID[:12]] * n,
+        "street_code": [GRID[:9]] * n,
+        "placement_method": ["community_name"] * n,
+    }
+    frame = pl.DataFrame(rows).with_columns(pl.col("registered_at").dt.replace_time_zone(TZ))
+    return conform(frame, SCHEMAS["petitions"])
+
+
+def _set(frame: pl.DataFrame, column: str, rows: dict[int, object]) -> pl.DataFrame:
+    """``frame`` with ``column`` replaced at the given 0-based row positions."""
+    values = frame[column].to_list()
+    for i, value in rows.items():
+        values[i] = value
+    return frame.with_columns(pl.Series(column, values, dtype=frame.schema[column]))
+
+
+def _failure(v: Validation, expectation: str, column: str) -> Failure:
+    found = [f for f in v.failures if f.expectation == expectation and f.column == column]
+    assert found, f"no failure {expectation} on {column}; got {[(f.expectation, f.column) for f in v.failures]}"
+    return found[0]
+
+
+def _assert_no_personal_values(v: Validation, *extra: str) -> None:
+    text = repr(v) + v.html_path.read_text(encoding="utf-8")
+    for value in (ID_MASKED, NAME_MASKED, PHONE_MASKED, *extra):
+        assert value not in text
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gx") / "docs"
+
+
+# Each validation costs about a second of GX overhead, so the frames below each
+# carry several independent defects (on different rows and columns) and are
+# validated once per module.
+
+
+def clean_incidents() -> pl.DataFrame:
+    """Two daily files (the same ids in both is fine); a quarter of the callers
+    gave no ID; one row placed by community name only (97.5% placed, floor 97%)."""
+    first = _set(incidents(file="JQ_20240611.csv"), "grid_code", {0: None})
+    first = _set(first, "placement_method", {0: "community_name"})
+    return pl.concat([first, incidents(file="JQ_20240612.csv")])
+
+
+def clean_roll() -> pl.DataFrame:
+    """Three Excel-damaged IDs without a person key: 37 of 40 keyed, floor 90%."""
+    damaged = {i: None for i in (3, 7, 11)}
+    return _set(_set(roll(40), "person_key", damaged), "id_status", dict.fromkeys(damaged, "excel_damage"))
+
+
+LATE = dt.datetime(2024, 6, 20, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
+def broken_incidents() -> pl.DataFrame:
+    frame = incidents()
+    frame = _set(frame, "category", {2: "打架斗殴"})  # record 3: not a 警情类别
+    frame = _set(frame, "outcome", {4: None, 9: None})  # records 5, 10: required field empty
+    frame = _set(frame, "incident_id", {6: "J5206022024061100006"})  # record 7 repeats record 6's version
+    frame = _set(frame, "feedback_at", {6: frame["feedback_at"][5]})
+    frame = _set(frame, "outcome", {6: frame["outcome"][5]})
+    unplaced = {i: None for i in range(0, 40, 10)}  # records 1, 11, 21, 31: 90% placed
+    frame = _set(frame, "grid_code", unplaced)
+    frame = _set(frame, "placement_method", dict.fromkeys(unplaced, "unplaced"))
+    late = {39: LATE}  # record 40: a call nine days after its file's date
+    frame = _set(frame, "received_at", late)
+    return _set(frame, "feedback_at", {39: LATE + dt.timedelta(hours=1)})
+
+
+@pytest.fixture(scope="module")
+def clean(docs: Path) -> dict[str, Validation]:
+    frames = {"police_incidents": clean_incidents(), "civil_affairs": clean_roll(), "petitions": petitions()}
+    return {table: validate(table, frame, docs_dir=docs, label=f"clean-{table}") for table, frame in frames.items()}
+
+
+@pytest.fixture(scope="module")
+def broken(docs: Path) -> Validation:
+    return validate("police_incidents", broken_incidents(), docs_dir=docs, label="JQ_20240611.csv")
+
+
+def test_every_table_has_a_suite_named_after_it() -> None:
+    assert {suite_for(t).name for t in TABLES} == set(SCHEMAS)
+    assert suite_for("police_incidents") is suite_for("police_incidents")  # built once
+
+
+@pytest.mark.parametrize("table", ["police_incidents", "civil_affairs", "petitions"])
+def test_clean_frame_passes_and_writes_its_page(clean: dict[str, Validation], table: str, docs: Path) -> None:
+    v = clean[table]
+    assert v.failures == []
+    assert v.success
+    assert v.suite == table
+    assert v.evaluated == len(suite_for(table).expectations)
+    assert v.html_path == docs / table / f"clean-{table}.html"
+    assert "passed" in v.html_path.read_text(encoding="utf-8")
+    assert f'href="{table}/clean-{table}.html"' in (docs / "index.html").read_text(encoding="utf-8")
+
+
+def test_clean_rows_are_counted(clean: dict[str, Validation]) -> None:
+    assert [clean[t].rows for t in ("police_incidents", "civil_affairs", "petitions")] == [80, 40, 12]
+
+
+def test_broken_frame_fails_exactly_the_rules_it_breaks(broken: Validation) -> None:
+    assert not broken.success
+    assert sorted((f.expectation, f.column) for f in broken.failures) == [
+        ("expect_column_pair_values_a_to_be_greater_than_b", "_latest_at, feedback_at"),
+        ("expect_column_pair_values_a_to_be_greater_than_b", "_latest_at, received_at"),
+        ("expect_column_values_to_be_in_set", "category"),
+        ("expect_column_values_to_not_be_null", "grid_code"),
+        ("expect_column_values_to_not_be_null", "outcome"),
+        ("expect_compound_columns_to_be_unique", "file, incident_id, feedback_at, outcome"),
+    ]
+
+
+def test_bad_code_names_the_code_expectation_and_its_row(broken: Validation) -> None:
+    f = _failure(broken, "expect_column_values_to_be_in_set", "category")
+    assert f.unexpected_count == 1
+    assert f.unexpected_percent == pytest.approx(100 / 40)
+    assert f.sample_locators == ["JQ_20240611.csv#record 3"]
+
+
+def test_null_required_field_fails_not_null(broken: Validation) -> None:
+    f = _failure(broken, "expect_column_values_to_not_be_null", "outcome")
+    assert f.unexpected_count == 2
+    assert f.sample_locators == ["JQ_20240611.csv#record 5", "JQ_20240611.csv#record 10"]
+
+
+def test_duplicate_key_within_a_file_fails_uniqueness(broken: Validation) -> None:
+    f = _failure(broken, "expect_compound_columns_to_be_unique", "file, incident_id, feedback_at, outcome")
+    assert f.unexpected_count == 2
+    assert f.sample_locators == ["JQ_20240611.csv#record 6", "JQ_20240611.csv#record 7"]
+
+
+def test_low_placement_rate_fails_with_the_stated_threshold(broken: Validation) -> None:
+    f = _failure(broken, "expect_column_values_to_not_be_null", "grid_code")
+    assert f.unexpected_count == 4
+    assert f.unexpected_percent == pytest.approx(10.0)
+    assert f"at least {MIN_PLACED_POLICE_INCIDENTS:.0%}" in (f.description or "")
+    assert f.sample_locators == [f"JQ_20240611.csv#record {r}" for r in (1, 11, 21, 31)]
+
+
+def test_call_after_the_file_date_fails_the_date_window(broken: Validation) -> None:
+    f = _failure(broken, "expect_column_pair_values_a_to_be_greater_than_b", "_latest_at, received_at")
+    assert f.unexpected_count == 1
+    assert f.sample_locators == ["JQ_20240611.csv#record 40"]
+
+
+def test_failures_carry_no_personal_or_failing_values(broken: Validation) -> None:
+    _assert_no_personal_values(broken, "打架斗殴", "J5206022024061100006", "2024-06-20")
+
+
+def test_html_page_names_the_failing_expectations_and_rows(broken: Validation, docs: Path) -> None:
+    page = broken.html_path.read_text(encoding="utf-8")
+    assert broken.html_path == docs / "police_incidents" / "JQ_20240611.csv.html"
+    assert "FAILED" in page
+    for f in broken.failures:
+        assert f.expectation in page
+    assert "JQ_20240611.csv#record 3" in page
+    assert "grid_code present on at least 97% of rows" in page
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    assert 'href="police_incidents/JQ_20240611.csv.html"' in index
+
+
+def test_id_rate_fails_when_the_given_ids_are_unusable(docs: Path) -> None:
+    frame = incidents()
+    bad = {i: "bad_check" for i in range(40) if i % 4}  # every caller who gave an ID: 30 rows
+    frame = _set(_set(frame, "id_status", bad), "person_key", dict.fromkeys(bad))
+    v = validate("police_incidents", frame, docs_dir=docs, label="bad-ids")
+    assert [(f.column, f.unexpected_count) for f in v.failures] == [("person_key", 30)]
+    assert "ID-validity rate" in (v.failures[0].description or "")
+    assert v.failures[0].unexpected_percent == pytest.approx(100.0)
+
+
+def test_missing_column_and_wrong_type_fail_the_schema(docs: Path) -> None:
+    frame = incidents().drop("outcome").with_columns(pl.col("narrative_chars").cast(pl.Float64))
+    v = validate("police_incidents", frame, docs_dir=docs, label="schema")
+    assert _failure(v, "expect_table_columns_to_match_set", None).detail == "missing: outcome"
+    assert _failure(v, "expect_column_values_to_not_be_null", "outcome").detail == "missing column(s): outcome"
+    assert _failure(v, "expect_column_values_to_be_of_type", "narrative_chars").detail == "observed type float64"
+
+
+def test_roll_duplicate_person_in_a_programme_fails_and_names_sheet_rows(docs: Path) -> None:
+    frame = roll(200)
+    # rows 0, 10 and 20 share a key, rows 1 and 30 another: 5 of 200 = 2.5%, allowance 1%;
+    # rows 50-52 have no person key and are not compared
+    frame = _set(frame, "person_key", {10: _key(100), 20: _key(100), 30: _key(101), 50: None, 51: None, 52: None})
+    v = validate("civil_affairs", frame, docs_dir=docs, label="roll-dup")
+    assert [(f.expectation, f.column) for f in v.failures] == [
+        ("expect_compound_columns_to_be_unique", "file, programme, person_key"),
+        ("expect_column_values_to_not_be_null", "person_key"),  # a 'valid' ID without a key
+    ]
+    f = v.failures[0]
+    assert f.unexpected_count == 5
+    sheet = "碧江区救助保障花名册_202411.xlsx!城乡低保"
+    assert sorted(f.sample_locators) == sorted(f"{sheet}#row {r}" for r in (4, 5, 14, 24, 34))
+    assert v.failures[1].unexpected_count == 3
+    _assert_no_personal_values(v)
+
+
+def test_petition_cases_are_unique_and_members_are_named(docs: Path) -> None:
+    # petitioners share their case_id (member_no 1, 2); cases must not
+    frame = _set(petitions(), "case_id", {2: "XF520602202406110001", 3: "XF520602202406110001"})
+    frame = _set(frame, "channel", {5: "传真"})  # case 3, second petitioner
+    v = validate("petitions", frame, docs_dir=docs, label="XF_20240611.jsonl")
+    dup = _failure(v, "expect_compound_columns_to_be_unique", "file, case_id")
+    assert dup.unexpected_count == 2
+    assert dup.sample_locators == ["XF_20240611.jsonl#record 1", "XF_20240611.jsonl#record 2"]
+    code = _failure(v, "expect_column_values_to_be_in_set", "channel")
+    assert code.sample_locators == ["XF_20240611.jsonl#record 3 member 2"]
+
+
+def test_empty_delivery_passes(docs: Path) -> None:
+    v = validate("police_incidents", incidents().clear(), docs_dir=docs, label="empty")
+    assert v.rows == 0
+    assert v.success, v.failures
+
+
+def test_unknown_table_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValidationError, match=r"table='police' has no suite; expected one of \['address_points'"):
+        validate("police", incidents(), docs_dir=Path("/nonexistent"), label="x")
+
+
+@pytest.mark.parametrize("label", ["../escape", "a/b", ".hidden", ""])
+def test_unsafe_label_is_refused(label: str, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="label="):
+        validate("police_incidents", incidents(), docs_dir=tmp_path, label=label)
+
+
+def test_expected_columns_start_with_the_contract() -> None:
+    for table in TABLES:
+        assert expected_columns(table)[: len(SCHEMAS[table])] == list(SCHEMAS[table])
