@@ -1,0 +1,180 @@
+{#- One row per person (person_key): the 一人一档 profile behind dim_resident.
+    Display forms and demographics come from the current police register row
+    when the person is in it, else from the person's latest record. Benefit
+    tags hold when the person is on the latest roll of that programme (the
+    latest month in which the programme's sheet was delivered). -#}
+with
+
+records as (
+    select * from {{ ref('int_persons_resolved') }}
+    where person_key is not null
+),
+
+register as (
+    select * from {{ ref('stg_police_population') }}
+    where person_key is not null
+),
+
+rolls as (
+    select * from {{ ref('stg_civil_affairs') }}
+),
+
+rolled_forward as (
+    select * from {{ ref('int_grids_rolled_forward') }}
+),
+
+-- the register has duplicates (one person under two 人员编号): prefer 在册, then the latest registration
+register_ranked as (
+    select
+        register.*,
+        row_number() over (
+            partition by person_key
+            order by
+                case when is_registered then 0 else 1 end,
+                registered_date desc nulls last,
+                source_person_id
+        ) as register_rank,
+    from register
+),
+
+register_current as (
+    select * from register_ranked where register_rank = 1
+),
+
+latest_record as (
+    select * from (
+        select
+            records.*,
+            row_number() over (
+                partition by person_key
+                order by record_at desc, data_date desc, record_locator desc
+            ) as record_rank,
+        from records
+    ) as ranked
+    where record_rank = 1
+),
+
+latest_placed_record as (
+    select * from (
+        select
+            records.*,
+            row_number() over (
+                partition by person_key
+                order by record_at desc, data_date desc, record_locator desc
+            ) as record_rank,
+        from records
+        where grid_code is not null
+    ) as ranked
+    where record_rank = 1
+),
+
+seen as (
+    select
+        person_key,
+        min(record_at) as first_seen_at,
+        max(record_at) as last_seen_at,
+        count(*) as record_count,
+        max(case when role = 'petitioner' then 1 else 0 end) = 1 as is_petitioner,
+        max(case when role = 'caller' then 1 else 0 end) = 1 as is_in_police_incident,
+        max(case when role = 'involved' then 1 else 0 end) = 1 as is_in_grid_event,
+    from records
+    group by person_key
+),
+
+latest_roll_month as (
+    select
+        programme,
+        max(month_date) as month_date,
+    from rolls
+    group by programme
+),
+
+on_latest_roll as (
+    select rolls.*
+    from rolls
+    inner join latest_roll_month
+        on rolls.programme = latest_roll_month.programme
+        and rolls.month_date = latest_roll_month.month_date
+    where rolls.person_key is not null
+),
+
+benefits as (
+    select
+        person_key,
+        max(case when programme = 'low_income' then 1 else 0 end) = 1 as is_low_income,
+        max(case when programme = 'extreme_poverty' then 1 else 0 end) = 1 as is_extreme_poverty,
+        max(case when programme = 'aged_allowance' then 1 else 0 end) = 1 as is_aged_allowance,
+        max(case when programme = 'disability_subsidy' then 1 else 0 end) = 1 as is_disabled,
+        max(case when programme = 'disability_subsidy' then disability_category end) as disability_category,
+        max(case when programme = 'disability_subsidy' then disability_grade end) as disability_grade,
+        max(case when programme = 'elderly_alone' and elderly_type = '独居' then 1 else 0 end) = 1 as is_living_alone,
+        max(case when programme = 'elderly_alone' and elderly_type = '空巢' then 1 else 0 end) = 1 as is_empty_nest,
+        max(case when programme = 'elderly_alone' and elderly_type = '留守' then 1 else 0 end) = 1 as is_left_behind,
+    from on_latest_roll
+    group by person_key
+),
+
+profiled as (
+    select
+        -- ids
+        seen.person_key,
+        -- display forms (masked)
+        coalesce(register_current.name_masked, latest_record.name_masked) as name_masked,
+        coalesce(register_current.id_masked, latest_record.id_masked) as id_masked,
+        coalesce(register_current.phone_masked, latest_record.phone_masked) as phone_masked,
+        -- demographics
+        coalesce(register_current.sex, latest_record.sex) as sex,
+        coalesce(register_current.birth_date, latest_record.birth_date) as birth_date,
+        register_current.ethnicity,
+        register_current.population_type,
+        register_current.person_status as police_person_status,
+        coalesce(register_current.is_registered, false) as is_in_police_register,
+        -- where
+        coalesce(register_current.grid_code, latest_placed_record.grid_code) as grid_code,
+        -- tags
+        coalesce(benefits.is_low_income, false) as is_low_income,
+        coalesce(benefits.is_extreme_poverty, false) as is_extreme_poverty,
+        coalesce(benefits.is_aged_allowance, false) as is_aged_allowance,
+        coalesce(benefits.is_disabled, false) as is_disabled,
+        benefits.disability_category,
+        benefits.disability_grade,
+        coalesce(benefits.is_living_alone, false) as is_living_alone,
+        coalesce(benefits.is_empty_nest, false) as is_empty_nest,
+        coalesce(benefits.is_left_behind, false) as is_left_behind,
+        seen.is_petitioner,
+        seen.is_in_police_incident,
+        seen.is_in_grid_event,
+        -- when
+        seen.record_count,
+        seen.first_seen_at,
+        seen.last_seen_at,
+    from seen
+    left join register_current
+        on seen.person_key = register_current.person_key
+    left join latest_record
+        on seen.person_key = latest_record.person_key
+    left join latest_placed_record
+        on seen.person_key = latest_placed_record.person_key
+    left join benefits
+        on seen.person_key = benefits.person_key
+),
+
+final as (
+    select
+        profiled.*,
+        coalesce(rolled_forward.current_grid_code, profiled.grid_code) as current_grid_code,
+        cast(
+            extract(year from {{ as_of_date() }}) - extract(year from profiled.birth_date)
+            - case
+                when extract(month from {{ as_of_date() }}) * 100 + extract(day from {{ as_of_date() }})
+                    < extract(month from profiled.birth_date) * 100 + extract(day from profiled.birth_date)
+                    then 1
+                else 0
+            end
+        as integer) as age_years,
+    from profiled
+    left join rolled_forward
+        on profiled.grid_code = rolled_forward.grid_code
+)
+
+select * from final
