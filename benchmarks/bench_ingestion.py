@@ -1,0 +1,139 @@
+"""Ingestion throughput and quality against the generator's truth.
+
+    .venv/bin/python benchmarks/bench_ingestion.py --residents 30000 --days 60
+    .venv/bin/python benchmarks/bench_ingestion.py --generated /tmp/gen-1m   # reuse a generated folder
+
+Prints, per feed: files, records, seconds, records/s, and the same files read
+by a bare Polars reader (``pl.read_csv`` / ``pl.read_ndjson`` /
+``pl.read_excel``) measured in the same run, with the ratio; the peak RSS of
+the process; and, scored against ``truth/``: share of personal records with a
+valid normalised ID (and the statuses of the rest), share of events placed in
+their true grid, share of residents placed in their true grid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ingestion.feeds import FEEDS  # noqa: E402
+from ingestion.generator import generate  # noqa: E402
+from ingestion.pipeline import ORDER, ingest_landing  # noqa: E402
+from ingestion.pseudonym import load_or_create_key  # noqa: E402
+from ingestion.zones import Zones  # noqa: E402
+
+_VALID = ["valid", "upgraded_15", "foreign_valid", "rescued_cert"]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bare_read(path: Path) -> int:
+    if path.suffix == ".csv":
+        return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", truncate_ragged_lines=True).height
+    if path.suffix == ".jsonl":
+        return sum(1 for _ in path.open("rb"))  # pl.read_ndjson stops at the first broken line
+    if path.suffix == ".xlsx":
+        return sum(f.height for f in pl.read_excel(path, sheet_id=0, has_header=False).values())
+    return 0
+
+
+def complete_files(landing: Path, feed: str) -> list[Path]:
+    return sorted(p.with_suffix("") for p in (landing / feed).rglob("*.ok"))
+
+
+def score(zones: Zones, truth: Path) -> list[str]:
+    lines = []
+    records = pl.scan_parquet(str(zones.person_records() / "*.parquet")).collect()
+    total = records.height
+    valid = records.filter(pl.col("id_status").is_in(_VALID)).height
+    lines.append(f"personal records: {total}; with a valid normalised ID: {valid} ({valid / max(total, 1):.2%})")
+    rest = records.filter(~pl.col("id_status").is_in(_VALID)).group_by("feed", "id_status").len().sort("feed", "len", descending=[False, True])
+    for feed, status, n in rest.iter_rows():
+        lines.append(f"  not valid: {feed:<18} {status:<16} {n:>8} ({n / max(total, 1):.3%})")
+
+    events = pl.read_parquet(truth / "events.parquet")
+    placed = pl.concat(
+        [
+            pl.scan_parquet(str(zones.normalised(t) / "*.parquet")).select("feed", "file", "record_no", "grid_code", "placement_method").collect()
+            for t in ("police_incidents", "grid_events", "petitions")
+        ]
+    )
+    joined = placed.join(events.select("feed", "file", "record_no", pl.col("grid_code").alias("true_grid"), "placement_hint"), on=["feed", "file", "record_no"])
+    for hint, frame in sorted(joined.group_by("placement_hint"), key=lambda kv: str(kv[0])):
+        share = frame.select((pl.col("grid_code") == pl.col("true_grid")).fill_null(False).mean()).item()
+        lines.append(f"events with {hint[0]!s:<15}: {frame.height:>8}, in their true grid {share:.2%}")
+    locatable = joined.filter(pl.col("placement_hint").is_in(["address_point", "coordinate"]))
+    share = locatable.select((pl.col("grid_code") == pl.col("true_grid")).fill_null(False).mean()).item()
+    lines.append(f"events with an address point or coordinate placed in their true grid: {share:.2%}")
+
+    persons = pl.read_parquet(truth / "persons.parquet").filter(pl.col("is_resident"))
+    truth_records = pl.read_parquet(truth / "person_records.parquet").filter(pl.col("feed") == "police_population")
+    residents = (
+        records.filter(pl.col("feed") == "police_population")
+        .join(truth_records.select("file", "record_no", "person_id"), on=["file", "record_no"])
+        .join(persons.select("person_id", pl.col("grid_code").alias("true_grid")), on="person_id")
+    )
+    first = residents.filter(pl.col("file") == residents["file"].min())
+    share = first.select((pl.col("grid_code") == pl.col("true_grid")).fill_null(False).mean()).item()
+    lines.append(f"residents (first register snapshot, {first.height} records) placed in their true home grid: {share:.2%}")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--residents", type=int, default=30000)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=20241101)
+    parser.add_argument("--generated", type=Path, help="an existing generate --out folder")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="zhili-bench-"))
+    generated = args.generated
+    if generated is None:
+        generated = work / "gen"
+        t = time.perf_counter()
+        generate(generated, residents=args.residents, days=args.days, seed=args.seed)
+        print(f"generated {args.residents} residents x {args.days} days in {time.perf_counter() - t:.1f} s")
+    landing = generated / "landing"
+    zones = Zones(work / "home")
+    key = load_or_create_key(zones.secret_file)
+
+    print(f"{'feed':<18} {'files':>5} {'records':>10} {'seconds':>8} {'rec/s':>10} | {'bare s':>7} {'ratio':>6}")
+    total_t = 0.0
+    for feed in ORDER:
+        files = complete_files(landing, feed)
+        t = time.perf_counter()
+        bare_rows = sum(bare_read(p) for p in files)
+        bare = time.perf_counter() - t
+        t = time.perf_counter()
+        outcomes = ingest_landing(landing, zones, key=key, feeds=[feed])
+        secs = time.perf_counter() - t
+        total_t += secs
+        recs = sum(o.records_read or 0 for o in outcomes if o.feed == feed)
+        unbalanced = sum(1 for o in outcomes if o.status == "loaded" and not o.is_balanced)
+        print(f"{feed:<18} {len(files):>5} {recs:>10} {secs:>8.2f} {recs / max(secs, 1e-9):>10.0f} | {bare:>7.2f} {secs / max(bare, 1e-9):>6.1f}x"
+              + (f"  UNBALANCED {unbalanced}" if unbalanced else "") + f"  (bare rows {bare_rows})")
+    print(f"ingestion total {total_t:.1f} s; peak RSS {peak_rss_mb():.0f} MB (2 cores, 24 GB)")
+    for line in score(zones, generated / "truth"):
+        print(line)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"kept {work}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
