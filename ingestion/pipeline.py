@@ -232,6 +232,7 @@ class Staged:
             "missing_optional": r.missing_optional,
             "sheets": r.sheets,
             "failed_sheets": r.failed_sheets,
+            "unknown_sheets": r.unknown_sheets,
         }
 
 
@@ -295,6 +296,7 @@ def load_staged(zones: Zones, landed: LandedFile, md5: str) -> Staged:
         missing_optional=meta["missing_optional"],
         sheets=meta["sheets"],
         failed_sheets=meta["failed_sheets"],
+        unknown_sheets=meta.get("unknown_sheets", []),
     )
     return Staged(landed, spec, md5, meta["size"], read, date.fromisoformat(meta["data_date"]))
 
