@@ -1,0 +1,145 @@
+"""What every feed builder shares: the run context and person rendering."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import polars as pl
+
+from .._ids import render_ids
+from .._quirks import render_address, render_names, render_phones, render_sex
+from ..district import District
+from ..landing import Landing, Truth
+from ..people import People
+
+
+@dataclass
+class Context:
+    district: District
+    people: People
+    start: dt.date
+    days: int
+    seed: int
+    landing: Landing
+    truth: Truth
+    small: bool = False  # tiny runs skip some rare file-level quirks
+    extra: dict = field(default_factory=dict)
+
+    def rng(self, *key: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, *key])
+
+    @property
+    def end(self) -> dt.date:
+        """First day after the period."""
+        return self.start + dt.timedelta(days=self.days)
+
+    def dates(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=i) for i in range(self.days)]
+
+    @cached_property
+    def P(self) -> dict[str, np.ndarray]:
+        p = self.people.persons
+        pts = self.district.points
+        cols = {c: p[c].to_numpy() for c in ("person_id", "id_number", "doc_type", "name", "phone", "is_resident")}
+        cols["male"] = (p["sex"] == "男").to_numpy()
+        cols["birth"] = p["birth_date"].to_numpy().astype("datetime64[D]")
+        cols["point"] = p["point_idx"].fill_null(-1).to_numpy()
+        cols["unit"] = p["unit"].fill_null(0).to_numpy()
+        cols["room"] = p["room"].fill_null(0).to_numpy()
+        cols["pt_local"] = pts["local"].to_numpy()
+        cols["pt_road"] = pts["road"].to_numpy()
+        cols["pt_house"] = pts["house_no"].to_numpy()
+        cols["pt_bno"] = pts["building_no"].to_numpy()
+        return cols
+
+    def resident_pool(self, when: np.datetime64) -> np.ndarray:
+        """Indices of register persons living here at ``when`` (cached: petitions ask once per case)."""
+        key = ("pool", str(when))
+        if key not in self.extra:
+            self.extra[key] = self._resident_pool(when)
+        return self.extra[key]
+
+    def _resident_pool(self, when: np.datetime64) -> np.ndarray:
+        p = self.people.residents()
+        reg = p["registered_on"].to_numpy().astype("datetime64[D]")
+        left = p["left_on"].to_numpy().astype("datetime64[D]")
+        return np.flatnonzero((reg <= when) & (np.isnat(left) | (left > when)))
+
+    def daily_folder(self, data_date: dt.date, rng: np.random.Generator) -> dt.date:
+        return data_date + dt.timedelta(days=1 if rng.random() < 0.88 else 0)
+
+
+def render_people(ctx: Context, idx: np.ndarray, rng: np.random.Generator, *, id_rates: dict | None = None,
+                  name_rates: dict | None = None) -> dict[str, np.ndarray]:
+    P = ctx.P
+    eligible = P["doc_type"][idx] == "居民身份证"
+    ids, idf = render_ids(P["id_number"][idx], rng, id_rates, eligible)
+    idf[~eligible] = "foreign"
+    names, nf = render_names(P["name"][idx], rng, name_rates)
+    pid = np.where(P["is_resident"][idx], P["person_id"][idx], 0)
+    return {"name": names, "id": ids, "id_fault": idf, "name_fault": nf, "person_id": pid,
+            "phone": render_phones(P["phone"][idx], rng), "sex": render_sex(P["male"][idx], rng)}
+
+
+def render_homes(ctx: Context, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Current addresses as typed; outsiders (no point) get a free-text address elsewhere."""
+    P = ctx.P
+    prefix = ctx.district.prefix
+    u = rng.random((len(idx), 7))
+    pt = P["point"][idx]
+    out = np.empty(len(idx), dtype=object)
+    loc, road, house, bno = P["pt_local"], P["pt_road"], P["pt_house"], P["pt_bno"]
+    unit, room = P["unit"][idx], P["room"][idx]
+    for k in range(len(idx)):
+        p = pt[k]
+        if p < 0:
+            out[k] = ""
+            continue
+        out[k] = render_address(prefix, loc[p], road[p] + house[p], int(bno[p]), int(unit[k]), int(room[k]), u[k])
+    return out
+
+
+def emit_daily(ctx: Context, feed: str, rows: pl.DataFrame, name_fmt: str, encode, on_file, *,
+               feed_no: int, switch_encoding=None) -> None:
+    """Write one increment file per data date of the period (empty files included).
+
+    ``rows`` has ``_file_date`` (date) and ``_sort`` columns; ``encode(df, name, switched)`` returns
+    (bytes, rows); ``on_file(name, df)`` records truth for the file's records in order.
+    """
+    rng = ctx.rng(feed_no, 99)
+    parts = rows.sort("_file_date", "_sort").partition_by("_file_date", as_dict=True, maintain_order=True)
+    parts = {k[0]: v for k, v in parts.items()}
+    empty = rows.clear()
+    forced_resend = ctx.days // 2 + 1 if ctx.days >= 10 else -1
+    for i, day in enumerate(ctx.dates()):
+        df = parts.get(day, empty)
+        name = name_fmt.format(day=day)
+        switched = switch_encoding is not None and i == switch_encoding
+        data, n = encode(df, name, switched)
+        folder = ctx.daily_folder(day, rng)
+        ctx.landing.deliver(feed, folder, name, data, n)
+        if switched:
+            ctx.truth.fault(feed, folder, name, "encoding_switch", detail="utf-8 instead of GB18030")
+        if i == forced_resend or rng.random() < 0.01:
+            again = folder + dt.timedelta(days=int(rng.integers(2, 7)))
+            ctx.landing.deliver(feed, again, name, data, n)
+            ctx.truth.fault(feed, again, name, "resend", detail=f"identical copy of {folder.isoformat()}/{name}")
+        on_file(name, df)
+
+
+def pick_residents(ctx: Context, rng: np.random.Generator, n: int) -> np.ndarray:
+    pool = ctx.resident_pool(np.datetime64(ctx.start))
+    return pool[rng.integers(0, len(pool), n)]
+
+
+def pick_outsiders(ctx: Context, rng: np.random.Generator, n: int) -> np.ndarray:
+    n_res = ctx.people.n_residents
+    return n_res + rng.integers(0, ctx.people.persons.height - n_res, n)
+
+
+def spread_times(days: np.ndarray, rng: np.random.Generator, lo_hour: int = 0, hi_hour: int = 24) -> np.ndarray:
+    secs = rng.integers(lo_hour * 3600, hi_hour * 3600, len(days))
+    return days.astype("datetime64[s]") + secs.astype("timedelta64[s]")

@@ -1,0 +1,137 @@
+"""police_population: weekly full snapshot of the register, GB18030."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from .._ids import render_ids
+from .._quirks import render_dates, render_names
+from ..landing import csv_bytes
+from ..people import ETHNIC_CODE
+from ._common import Context, render_homes, render_people
+
+FEED = "police_population"
+COLUMNS = ["人员编号", "姓名", "证件类型", "证件号码", "性别", "民族", "出生日期", "人口类型", "户籍地址", "现住地址",
+           "联系电话", "所属派出所", "登记日期", "人员状态", "状态变更日期"]
+_KEEP_LEFT_DAYS = 28  # a moved/dead person stays in the snapshot with its status this long
+
+
+def _register(ctx: Context) -> pl.DataFrame:
+    rng = ctx.rng(20)
+    res = ctx.people.residents()
+    n = res.height
+    idx = np.arange(n)
+    r = render_people(ctx, idx, rng)
+    # duplicates: ~1% entered twice under another 人员编号, spelled differently, some with the 15-digit ID
+    dup = rng.choice(n, size=max(1, n // 100), replace=False)
+    dup.sort()
+    P = ctx.P
+    d_ids = P["id_number"][dup].astype(object)
+    d_idf = np.full(len(dup), "none", dtype=object)
+    old = (rng.random(len(dup)) < 0.35) & (P["doc_type"][dup] == "居民身份证") & \
+        (np.char.startswith(P["id_number"][dup].astype(str), "19", start=6))
+    d_ids[old] = [s[:6] + s[8:17] for s in d_ids[old]]
+    d_idf[old] = "old_15"
+    rest = ~old
+    d_ids[rest], d_idf[rest] = render_ids(P["id_number"][dup][rest], rng, {"spaces": 0.1, "bad_check": 0.05,
+                                                                            "lower_x": 0.3},
+                                          P["doc_type"][dup][rest] == "居民身份证")
+    d_idf[P["doc_type"][dup] != "居民身份证"] = "foreign"
+    d_names, d_nf = render_names(P["name"][dup], rng, {"homophone": 0.3, "traditional": 0.15, "spaces": 0.15})
+    all_idx = np.concatenate([idx, dup])
+    n_all = len(all_idx)
+    # 人员编号: R + 14 digits, unique, unrelated to the person
+    nums = rng.choice(10**8, size=n_all, replace=False)
+    rid = np.char.add("R" + ctx.district.county_code, np.char.zfill(nums.astype(str), 8))
+    ethnic = res["ethnic"].to_numpy()[all_idx].astype(object)
+    as_code = rng.random(n_all) < 0.1
+    ethnic[as_code] = [ETHNIC_CODE.get(e, "01") for e in ethnic[as_code]]
+    birth = P["birth"][all_idx]
+    hukou_region = res["hukou_region"].to_numpy()[all_idx]
+    homes = render_homes(ctx, all_idx, rng)
+    from .._ids import MIGRANT_REGIONS
+    mig = dict(MIGRANT_REGIONS)
+    vill = np.array(["新村", "和平村", "红星村", "向阳村", "东风村", "新华村"])[rng.integers(0, 6, n_all)]
+    ptype = res["population_type"].to_numpy()[all_idx]
+    hukou = np.where(ptype == "户籍人口", homes,
+                     np.where(ptype == "流动人口",
+                              [mig.get(h, "") + v + f"{k % 97 + 1}组" for h, v, k in zip(hukou_region, vill, range(n_all))],
+                              ""))
+    station = np.array([s.replace("街道", "").replace("镇", "") + "派出所"
+                        for s in ctx.district.streets["street_name"]], dtype=object)
+    st_idx = {c: i for i, c in enumerate(ctx.district.streets["street_code"])}
+    st = np.array([st_idx.get(s, 0) for s in res["street_code"].to_numpy()[all_idx]])
+    reg_on = res["registered_on"].to_numpy().astype("datetime64[D]")[all_idx]
+    left_on = res["left_on"].to_numpy().astype("datetime64[D]")[all_idx]
+    left_reason = res["left_reason"].to_numpy()[all_idx]
+    # a few duplicate entries were cancelled by the register itself
+    is_dup = np.r_[np.zeros(n, dtype=bool), np.ones(len(dup), dtype=bool)]
+    cancel = is_dup & (rng.random(n_all) < 0.05) & np.isnat(left_on)
+    left_on[cancel] = np.datetime64(ctx.start) - rng.integers(10, 300, cancel.sum()).astype("timedelta64[D]")
+    left_on[cancel] = np.maximum(left_on[cancel], reg_on[cancel] + np.timedelta64(1, "D"))
+    left_reason = left_reason.astype(object)
+    left_reason[cancel] = "注销"
+    # the register is a database: a record's spelling is the same every week
+    df = pl.DataFrame({
+        "人员编号": rid, "姓名": np.concatenate([r["name"], d_names]),
+        "证件类型": P["doc_type"][all_idx], "证件号码": np.concatenate([r["id"], d_ids]),
+        "性别": np.concatenate([r["sex"], r["sex"][dup]]), "民族": ethnic,
+        "出生日期": render_dates(birth, rng, main=0, other_rate=0.05, empty_rate=0.002),
+        "人口类型": ptype, "户籍地址": hukou, "现住地址": homes,
+        "联系电话": np.concatenate([r["phone"], r["phone"][dup]]), "所属派出所": station[st],
+        "登记日期": render_dates(reg_on, rng, main=0, other_rate=0.02, empty_rate=0.0),
+        "_reg": reg_on, "_left": left_on, "_reason": left_reason.astype(str),
+        "_pid": P["person_id"][all_idx], "_idf": np.concatenate([r["id_fault"], d_idf]).astype(str),
+        "_nf": np.concatenate([r["name_fault"], d_nf]).astype(str),
+    }).sort("人员编号")
+    return df
+
+
+def build(ctx: Context) -> None:
+    reg = _register(ctx)
+    rng = ctx.rng(21)
+    snaps = [ctx.start + dt.timedelta(days=7 * k) for k in range((ctx.days + 6) // 7)]
+    switch = 2 if len(snaps) >= 4 else None
+    fixed = [c for c in reg.columns if not c.startswith("_")]
+    # the register's spelling is fixed, so each record is encoded once and snapshots are joined from bytes
+    body = reg.select(fixed).write_csv(None, include_header=False, line_terminator="\r\n", quote_style="necessary")
+    lines = body.encode("gb18030").split(b"\r\n")[:-1]
+    del body
+    if len(lines) != reg.height:
+        raise RuntimeError("police_population: a register field contains a line break")
+    header = (",".join([*fixed, "人员状态", "状态变更日期"]) + "\r\n").encode("gb18030")
+    in_register = ",在册,\r\n".encode("gb18030")
+    reg_on = reg["_reg"].to_numpy()
+    left = reg["_left"].to_numpy()
+    reason = reg["_reason"].to_numpy()
+    pid, idf, nf = reg["_pid"].to_numpy(), reg["_idf"].to_numpy(), reg["_nf"].to_numpy()
+    for k, snap in enumerate(snaps):
+        s64 = np.datetime64(snap)
+        keep = (reg_on <= s64) & (np.isnat(left) | (left > s64 - np.timedelta64(_KEEP_LEFT_DAYS, "D")))
+        gone = ~np.isnat(left) & (left <= s64)
+        sel = np.flatnonzero(keep)
+        name = f"SYRK_{snap:%Y%m%d}.csv"
+        if k == switch:
+            cur = reg[sel].with_columns(
+                人员状态=pl.Series(np.where(gone[sel], reason[sel], "在册")),
+                状态变更日期=pl.Series(np.where(gone[sel], np.datetime_as_string(left[sel], unit="D"), "")))
+            data = csv_bytes(cur.select(*fixed, "人员状态", "状态变更日期"), encoding="utf-8", bom=True, crlf=True)
+            ctx.truth.fault(FEED, snap, name, "encoding_switch", detail="utf-8 with BOM instead of GB18030")
+        else:
+            suffix = [in_register] * len(sel)
+            for j in np.flatnonzero(gone[sel]):
+                i = sel[j]
+                suffix[j] = f",{reason[i]},{np.datetime_as_string(left[i], unit='D')}\r\n".encode("gb18030")
+            parts = [header]
+            for i, suf in zip(sel.tolist(), suffix):
+                parts.append(lines[i])
+                parts.append(suf)
+            data = b"".join(parts)
+            del parts
+        ctx.landing.deliver(FEED, snap, name, data, len(sel))
+        n = len(sel)
+        ctx.truth.records.add(FEED, name, "", np.arange(1, n + 1), np.ones(n, dtype=np.int32), pid[sel], idf[sel],
+                              nf[sel])

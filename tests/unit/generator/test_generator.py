@@ -1,0 +1,261 @@
+"""The sample-feed generator: flags, encodings, IDs, truth coverage, fault rates, determinism, corruption."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections import Counter
+from pathlib import Path
+
+import fastexcel
+import polars as pl
+import pytest
+
+from ingestion.generator import corrupt_landing, generate
+from ingestion.generator._ids import check_char, is_valid_id
+
+FEEDS = ["grid_registry", "police_population", "police_incidents", "civil_affairs", "petitions", "grid_events"]
+GB18030 = {"police_population", "police_incidents"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen")
+    summary = generate(out, residents=2000, days=14, seed=11)
+    return out, summary
+
+
+def _flag(path: Path) -> dict[str, str]:
+    text = path.with_name(path.name + ".ok").read_bytes().decode("utf-8")
+    return dict(line.split("=", 1) for line in text.splitlines() if line)
+
+
+def _data_files(landing: Path) -> list[Path]:
+    return sorted(p for p in landing.glob("*/*/*") if not p.name.endswith(".ok"))
+
+
+def _switched(out: Path) -> set[str]:
+    f = pl.read_parquet(out / "truth" / "faults.parquet").filter(pl.col("kind") == "encoding_switch")
+    return set(f["file"])
+
+
+def _decode(path: Path, feed: str, switched: set[str]) -> str:
+    data = path.read_bytes()
+    if feed == "grid_registry":
+        assert data.startswith(b"\xef\xbb\xbf"), path
+        return data[3:].decode("utf-8")
+    if feed in GB18030 and path.name not in switched:
+        assert not data.startswith(b"\xef\xbb\xbf")
+        return data.decode("gb18030")
+    if data.startswith(b"\xef\xbb\xbf"):
+        assert path.name in switched
+        data = data[3:]
+    return data.decode("utf-8")
+
+
+def _csv_records(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def _workbook_rows(path: Path) -> dict[str, list[tuple[int, list]]]:
+    """Data rows per sheet as (Excel row number, values): rows whose 序号 cell holds a counter."""
+    reader = fastexcel.read_excel(path.read_bytes())
+    out = {}
+    for name in reader.sheet_names:
+        df = reader.load_sheet(name, header_row=None).to_polars()
+        rows = [list(r) for r in df.iter_rows()]
+        out[name] = [(i + 1, r) for i, r in enumerate(rows) if r[0] is not None and str(r[0]).removesuffix('.0').isdigit()]
+    return out
+
+
+def test_every_file_has_a_flag_with_right_rows_and_md5(run):
+    out, _ = run
+    switched = _switched(out)
+    files = _data_files(out / "landing")
+    assert {p.parts[-3] for p in files} == set(FEEDS)
+    for p in files:
+        feed = p.parts[-3]
+        flag = _flag(p)
+        if "md5" in flag:
+            assert flag["md5"] == hashlib.md5(p.read_bytes()).hexdigest(), p
+        if p.suffix == ".xlsx":
+            n = sum(len(v) for v in _workbook_rows(p).values())
+        elif p.suffix == ".jsonl":
+            n = p.read_bytes().count(b"\n")
+        elif p.suffix == ".geojson":
+            n = len(json.loads(_decode(p, feed, switched))["features"])
+        else:
+            n = len(_csv_records(_decode(p, feed, switched)))
+        assert int(flag["rows"]) == n, p
+
+
+def test_daily_feeds_cover_every_day_and_registry_is_redelivered(run):
+    out, _ = run
+    landing = out / "landing"
+    for feed, prefix in (("police_incidents", "JQ_"), ("petitions", "XF_"), ("grid_events", "SB_")):
+        names = {p.name for p in landing.glob(f"{feed}/*/{prefix}*") if not p.name.endswith(".ok")}
+        assert len(names) == 14
+    assert len(list(landing.glob("grid_registry/*/grid_units.csv"))) == 2
+    units = _csv_records(_decode(sorted(landing.glob("grid_registry/*/grid_units.csv"))[-1], "grid_registry", set()))
+    retired = [u for u in units if u["停用日期"]]
+    assert len(retired) >= 3 and all(u["并入网格编码"] for u in retired)
+
+
+def test_ids_are_valid_exactly_when_no_fault_was_injected(run):
+    out, _ = run
+    switched = _switched(out)
+    truth = pl.read_parquet(out / "truth" / "person_records.parquet")
+    for p in _data_files(out / "landing"):
+        feed = p.parts[-3]
+        if feed not in ("police_population", "police_incidents"):
+            continue
+        recs = _csv_records(_decode(p, feed, switched))
+        col = "证件号码" if feed == "police_population" else "报警人证件号码"
+        faults = dict(truth.filter(pl.col("file") == p.name).select("record_no", "id_fault").iter_rows())
+        for i, r in enumerate(recs, start=1):
+            fault = faults[i]
+            if fault == "foreign":
+                continue
+            assert is_valid_id(r[col]) == (fault == "none"), (p.name, i, fault)
+
+
+def test_truth_covers_every_personal_record(run):
+    out, _ = run
+    switched = _switched(out)
+    truth = pl.read_parquet(out / "truth" / "person_records.parquet")
+    assert truth.select("feed", "file", "sheet", "record_no", "member_no").is_duplicated().sum() == 0
+    got = Counter()
+    seen = set()
+    for p in _data_files(out / "landing"):
+        feed = p.parts[-3]
+        if p.name in seen or feed == "grid_registry":
+            continue  # resends repeat a file name; the locator is the same
+        seen.add(p.name)
+        if feed == "civil_affairs":
+            got[(feed, p.name)] = sum(len(v) for v in _workbook_rows(p).values())
+        elif feed == "petitions":
+            for line in p.read_text("utf-8").splitlines():
+                try:
+                    got[(feed, p.name)] += len(json.loads(line)["xfr"])
+                except json.JSONDecodeError:
+                    pass  # broken lines carry no readable person
+        elif feed == "grid_events":
+            got[(feed, p.name)] = sum(len([x for x in r["涉及人员"].split(";") if x])
+                                      for r in _csv_records(_decode(p, feed, switched)))
+        else:
+            got[(feed, p.name)] = len(_csv_records(_decode(p, feed, switched)))
+    want = Counter({k: v for k, v in truth.group_by("feed", "file").len().iter_rows() for k in [(k, v)]}) if False \
+        else Counter({(f, n): c for f, n, c in truth.group_by("feed", "file").len().iter_rows()})
+    assert +got == +want
+    persons = pl.read_parquet(out / "truth" / "persons.parquet")
+    assert truth["person_id"].drop_nulls().is_in(persons["person_id"].implode()).all()
+
+
+def test_fault_rates_are_low_but_present(run):
+    out, s = run
+    pop = s.id_faults["police_population"]
+    total = s.person_records["police_population"]
+    assert 0.9 < pop["none"] / total < 0.99
+    for kind in ("fullwidth", "spaces", "old_15", "empty", "placeholder", "bad_check"):
+        assert 0 < pop.get(kind, 0) / total < 0.02, kind
+    names = s.name_faults["police_population"]
+    assert 0.95 < names["none"] / total
+    assert s.file_faults.get("numeric_id_sheet") == 1
+    assert s.file_faults.get("broken_json_line", 0) >= 1
+    assert any("police_population" in line for line in s.as_lines())
+
+
+def test_events_truth_names_grids_that_were_active(run):
+    out, _ = run
+    ev = pl.read_parquet(out / "truth" / "events.parquet")
+    grids = pl.read_parquet(out / "truth" / "grids.parquet")
+    j = ev.join(grids, on="grid_code", how="left")
+    assert j["valid_from"].null_count() == 0
+    d = j["occurred_at"].dt.date()
+    assert ((d >= j["valid_from"]) & (j["valid_to"].is_null() | (d < j["valid_to"]))).all()
+    assert set(ev["feed"]) == {"police_incidents", "petitions", "grid_events"}
+
+
+def test_population_has_duplicates_rare_surnames_and_foreign_cards(tmp_path):
+    # one snapshot, larger population: properties that need numbers to show up
+    generate(tmp_path, residents=20000, days=1, seed=3)
+    snap = next(tmp_path.glob("landing/police_population/*/SYRK_*.csv"))
+    df = pl.read_csv(snap.read_bytes().decode("gb18030").encode(), infer_schema=False)
+    truth = pl.read_parquet(tmp_path / "truth" / "person_records.parquet").filter(pl.col("file") == snap.name)
+    dup_share = 1 - truth["person_id"].n_unique() / truth.height
+    assert 0.005 < dup_share < 0.02
+    cards = df.filter(pl.col("证件类型") == "外国人永久居留身份证")["证件号码"]
+    assert cards.len() > 0 and all(c.startswith("9") and len(c) == 18 and check_char(c[:17]) == c[17] for c in cards)
+    assert df["姓名"].str.contains("𠇔|䶮").any()
+
+
+def test_same_arguments_give_identical_bytes(run, tmp_path):
+    out, _ = run
+    generate(tmp_path, residents=2000, days=14, seed=11)
+
+    def digests(root: Path) -> dict[str, str]:
+        return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+                for p in sorted(root.rglob("*")) if p.is_file()}
+
+    assert digests(out / "landing") == digests(tmp_path / "landing")
+    assert digests(out / "truth") == digests(tmp_path / "truth")
+
+
+def test_corrupt_landing_produces_every_kind(run, tmp_path):
+    out, _ = run
+    dst = tmp_path / "landing"
+    done = corrupt_landing(out / "landing", dst, seed=5)
+    kinds = {(c.feed, c.kind) for c in done}
+    for feed in FEEDS:
+        for kind in ("md5_mismatch", "rows_mismatch", "missing_flag", "unsafe_name", "resend_renamed"):
+            assert (feed, kind) in kinds, (feed, kind)
+    for feed in ("grid_registry", "police_population", "police_incidents", "grid_events", "petitions"):
+        for kind in ("undecodable_bytes", "required_column_missing", "extra_column", "nul_in_field",
+                     "field_over_1mib"):
+            assert (feed, kind) in kinds, (feed, kind)
+    assert ("police_population", "utf8_with_bom") in kinds and ("police_incidents", "utf8_with_bom") in kinds
+    assert ("petitions", "broken_json_line") in kinds
+    assert ("civil_affairs", "sheet_missing_required_column") in kinds and ("civil_affairs", "numeric_ids") in kinds
+    for c in done:
+        assert c.path.exists(), c
+        flag = c.path.with_name(c.path.name + ".ok")
+        if c.kind == "missing_flag":
+            assert not flag.exists()
+            continue
+        f = _flag(c.path)
+        data = c.path.read_bytes()
+        if c.kind == "md5_mismatch":
+            assert f["md5"] != hashlib.md5(data).hexdigest()
+        elif "md5" in f:
+            assert f["md5"] == hashlib.md5(data).hexdigest(), c
+        if c.kind == "undecodable_bytes":
+            for enc in ("utf-8", "gb18030"):
+                with pytest.raises(UnicodeDecodeError):
+                    data.decode(enc)
+        if c.kind == "field_over_1mib":
+            assert len(data) > 1024 * 1024
+        if c.kind == "nul_in_field" and c.feed != "petitions":
+            assert b"\x00" in data
+        if c.kind == "unsafe_name" and c.detail == "too_long":
+            assert len(c.path.name.encode()) > 200
+    assert corrupt_landing(out / "landing", tmp_path / "again", seed=5) != [] 
+
+
+def test_check_character_agrees_with_python_stdnum():
+    from stdnum.cn import ric
+
+    import numpy as np
+
+    from ingestion.generator._ids import make_ids
+
+    rng = np.random.default_rng(1)
+    birth = np.array(["1950-01-01", "1988-02-29", "2004-12-31", "1931-07-15"], dtype="datetime64[D]")
+    ids = make_ids(np.array(["520602", "110105", "440106", "433101"]), birth, np.array([True, False, True, False]), rng)
+    for i in map(str, ids):
+        assert ric.calc_check_digit(i) == i[17], i  # stdnum takes the number with its check digit
+        assert is_valid_id(i)
+    # stdnum's place table does not know every county code (520602 is missing), so only the checksum is compared
+    assert ric.is_valid(str(ids[1]))
+    assert not is_valid_id(str(ids[0])[:17] + ("0" if str(ids[0])[17] != "0" else "1"))
