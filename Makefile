@@ -26,8 +26,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# The UI shares the CLI's Dagster instance (<home>/dagster), so it shows the runs `make demo` made.
 dagster: $(STAMP)
-	ZHILI_LANDING=$(DEMO)/landing ZHILI_HOME=$(DEMO)/home $(BIN)/dagster dev -m orchestration.definitions
+	mkdir -p $(abspath $(DEMO))/home/dagster
+	ZHILI_LANDING=$(abspath $(DEMO))/landing ZHILI_HOME=$(abspath $(DEMO))/home DAGSTER_HOME=$(abspath $(DEMO))/home/dagster \
+		$(BIN)/dagster dev -m orchestration.definitions
 
 clean:
 	rm -rf $(VENV) $(DEMO)

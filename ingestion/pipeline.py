@@ -73,7 +73,7 @@ class FileOutcome:
     table_name: str | None
     folder: str
     file: str
-    status: str  # loaded | held (gate failed) | unchanged | duplicate | rejected | waiting | refused
+    status: str  # loaded | held (gate failed) | unchanged | duplicate | empty | rejected | waiting | refused
     file_md5: str | None = None
     size_bytes: int | None = None
     reason: str | None = None
@@ -255,6 +255,11 @@ def stage_raw(landed: LandedFile, zones: Zones, *, loaded: dict[str, str] | None
         if md5 in loaded:
             if loaded[md5] == landed.rel:
                 return FileOutcome(**base, status="unchanged", file_md5=md5, size_bytes=size)
+            if landed.flag_rows == 0:
+                # every empty delivery of a feed has the same bytes; it is not a resend of the first
+                return FileOutcome(**base, status="empty", file_md5=md5, size_bytes=size, records_read=0, rows_normalised=0,
+                                   rows_quarantined=0, is_balanced=True, reason="no_records",
+                                   message=f"{landed.rel}: an empty delivery (rows=0); nothing to load")
             return FileOutcome(**base, status="duplicate", file_md5=md5, size_bytes=size, duplicate_of=loaded[md5],
                                reason="same_bytes", message=f"{landed.rel}: the same bytes were already loaded as {loaded[md5]}; nothing to do")
         if spec is None:
@@ -355,7 +360,7 @@ def ingest_file(landed: LandedFile, zones: Zones, *, key: bytes, grid_index=None
     """Load one complete file through the raw and normalised zones; never raises for bad input."""
     staged = stage_raw(landed, zones, loaded=loaded)
     if isinstance(staged, FileOutcome):
-        if staged.status in ("rejected", "duplicate"):
+        if staged.status in ("rejected", "duplicate", "empty"):
             write_ledger(zones, staged)
         return staged
     return normalise_staged(staged, zones, key=key, grid_index=grid_index, address_prefixes=address_prefixes, gate=gate)[0]

@@ -36,8 +36,11 @@ def test_every_complete_file_is_loaded_and_balances(ingested, generated):
     zones, _, outcomes = ingested
     flagged = {p.with_suffix("") if p.suffix == ".ok" else p for p in (generated / "landing").rglob("*.ok")}
     loaded = [o for o in outcomes if o.status == "loaded"]
-    assert {o.status for o in outcomes} <= {"loaded", "duplicate"}
-    assert len(loaded) + sum(o.status == "duplicate" for o in outcomes) == len(flagged)
+    assert {o.status for o in outcomes} <= {"loaded", "duplicate", "empty"}
+    assert len(outcomes) == len(flagged)
+    for o in outcomes:
+        if o.status == "empty":
+            assert o.flag_rows == 0 and o.message
     for o in loaded:
         assert o.is_balanced, f"{o.rel}: {o.records_read} != {o.rows_normalised} + {o.rows_quarantined}"
         assert o.records_read == o.flag_rows
@@ -61,7 +64,7 @@ def test_running_again_changes_nothing(ingested, generated):
     zones, key, _ = ingested
     before = {p: p.stat().st_mtime_ns for p in zones.home.rglob("*.parquet")}
     again = ingest_landing(generated / "landing", zones, key=key)
-    assert {o.status for o in again} <= {"unchanged", "duplicate"}
+    assert {o.status for o in again} <= {"unchanged", "duplicate", "empty"}
     after = {p: p.stat().st_mtime_ns for p in zones.home.rglob("*.parquet") if "ledger" not in p.parts}
     assert all(before.get(p) == m for p, m in after.items())
 

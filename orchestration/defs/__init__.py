@@ -1,0 +1,1 @@
+"""Dagster definitions, one folder per source (``feeds``) and one for the warehouse."""

@@ -1,0 +1,23 @@
+"""The Dagster resource that hands assets the one settings object.
+
+Settings are resolved when an asset or sensor runs, never at import time:
+``landing``/``home`` left empty fall back to ``ZHILI_*`` and then defaults.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.settings import Settings
+
+__all__ = ["ZhiliResource"]
+
+
+class ZhiliResource(dg.ConfigurableResource):
+    """Where the landing and the state folder are (empty = ``ZHILI_LANDING``/``ZHILI_HOME``, then defaults)."""
+
+    landing: str = ""
+    home: str = ""
+
+    def settings(self) -> Settings:
+        return Settings.resolve(landing=self.landing or None, home=self.home or None)

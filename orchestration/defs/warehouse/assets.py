@@ -1,0 +1,195 @@
+"""The dbt warehouse (``@dbt_assets``) and the serving snapshot published after it.
+
+dbt sources map onto the zone assets that write them (``normalised/<feed>``,
+the grid register's three tables onto ``normalised/grid_registry``), models
+onto ``[schema, model]`` keys (``marts/dim_grid``), seeds onto
+``reference/<seed>``. ``dbt build`` runs tests as asset checks; an
+error-severity failure fails the step, so the serving snapshot is not
+published. Both steps sit in the ``warehouse`` concurrency pool: DuckDB has
+one writer, and the instance limits the pool to one step at a time.
+"""
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from ingestion.feeds import FEEDS
+from orchestration.defs.feeds.assets import normalised_key
+from orchestration.defs.resources import ZhiliResource
+from orchestration.defs.warehouse.publish import SCHEMAS, publish_snapshot
+
+__all__ = [
+    "DBT_PROJECT_DIR",
+    "POOL",
+    "SERVING_KEY",
+    "ZhiliDbtTranslator",
+    "ensure_manifest",
+    "build_warehouse_assets",
+    "dbt_resource",
+    "zone_specs",
+]
+
+log = logging.getLogger(__name__)
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
+POOL = "warehouse"
+SERVING_KEY = dg.AssetKey(["serving", "zhili"])
+#: dbt source table -> the feed whose normalised asset writes it
+_TABLE_FEED = {t.table: f.slug for f in FEEDS.values() for t in f.tables}
+_OTHER_SOURCES = {
+    ("restricted", "person_records"): dg.AssetKey(["restricted", "person_records"]),
+    ("pipeline", "ledger"): dg.AssetKey(["ledger"]),
+    ("pipeline", "quarantine"): dg.AssetKey(["quarantine"]),
+}
+
+
+def zone_specs() -> list[dg.AssetSpec]:
+    """Zone tables dbt reads that are not a feed asset themselves, for lineage into dbt.
+
+    The grid register's three tables, and what every feed writes: ledger,
+    quarantine, restricted person records.
+    """
+    feeds = [normalised_key(slug) for slug in FEEDS]
+    tables = [
+        dg.AssetSpec(
+            dg.AssetKey(["normalised", table]),
+            deps=[normalised_key(feed)],
+            group_name=feed,
+            description=f"The {table} table of the normalised zone, written by normalised/{feed}.",
+        )
+        for table, feed in _TABLE_FEED.items()
+        if table != feed
+    ]
+    return [
+        *tables,
+        dg.AssetSpec(
+            _OTHER_SOURCES[("pipeline", "ledger")],
+            deps=feeds,
+            group_name="zones",
+            description="The conservation ledger: one row per landed file and outcome (<home>/ledger).",
+        ),
+        dg.AssetSpec(
+            _OTHER_SOURCES[("pipeline", "quarantine")],
+            deps=feeds,
+            group_name="zones",
+            description="Rows that could not be normalised, with reasons, every table (<home>/quarantine).",
+        ),
+        dg.AssetSpec(
+            _OTHER_SOURCES[("restricted", "person_records")],
+            deps=feeds,
+            group_name="zones",
+            description="Normalised identifiers for linkage only (<home>/restricted/person_records).",
+        ),
+    ]
+
+
+class ZhiliDbtTranslator(DagsterDbtTranslator):
+    """Asset keys follow the zones: sources are the assets that write them, models ``[schema, name]``."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        props = dbt_resource_props
+        if props["resource_type"] == "source":
+            source, table = props["source_name"], props["name"]
+            if source == "normalised":
+                return dg.AssetKey(["normalised", table])  # the zone folder; a feed's asset when table == feed
+            if (source, table) in _OTHER_SOURCES:
+                return _OTHER_SOURCES[(source, table)]
+            return dg.AssetKey([source, table])
+        schema = (props.get("config") or {}).get("schema") or str(props.get("schema", "main")).split("_")[-1]
+        return dg.AssetKey([schema, props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return "warehouse"
+
+
+def _newest_source_mtime(project_dir: Path) -> float:
+    files = [project_dir / "dbt_project.yml"]
+    for sub in ("models", "macros", "seeds", "tests", "snapshots"):
+        if (project_dir / sub).is_dir():
+            files += [p for p in (project_dir / sub).rglob("*") if p.is_file()]
+    return max((p.stat().st_mtime for p in files if p.exists()), default=0.0)
+
+
+def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path | None:
+    """``target/manifest.json``, parsed again with ``dbt parse`` when missing or older than the project.
+
+    Returns None (and logs why) when there is no dbt project or it does not
+    parse: the feeds still load, the warehouse assets are left out.
+    """
+    if not (project_dir / "dbt_project.yml").exists():
+        return None
+    manifest = project_dir / "target" / "manifest.json"
+    if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(project_dir):
+        return manifest
+    cmd = [_dbt_executable(), "parse", "--quiet", "--project-dir", str(project_dir),
+           "--profiles-dir", str(project_dir), "--target-path", "target"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=project_dir)
+    if proc.returncode != 0 or not manifest.exists():
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+        log.warning("dbt parse failed in %s; warehouse assets left out: %s", project_dir, " | ".join(tail))
+        return manifest if manifest.exists() else None
+    return manifest
+
+
+def _dbt_executable() -> str:
+    beside = Path(sys.executable).with_name("dbt")  # the venv's dbt, whether or not the venv is on PATH
+    return str(beside) if beside.exists() else "dbt"
+
+
+def dbt_resource(project_dir: Path = DBT_PROJECT_DIR) -> DbtCliResource:
+    return DbtCliResource(project_dir=str(project_dir), profiles_dir=str(project_dir), dbt_executable=_dbt_executable())
+
+
+def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
+    """The dbt models/seeds/tests and the serving snapshot downstream of the marts."""
+
+    translator = ZhiliDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+    @dbt_assets(manifest=manifest, dagster_dbt_translator=translator, pool=POOL, name="warehouse_dbt")
+    def warehouse_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, zhili: ZhiliResource):
+        """dbt build of the warehouse at <home>/warehouse.duckdb: staging → intermediate → marts, tests as checks."""
+        settings = zhili.settings()
+        # the dbt profile and sources read ZHILI_HOME; the subprocess inherits it
+        os.environ["ZHILI_HOME"] = str(settings.home)
+        yield from dbt.cli(["build"], context=context).stream()
+
+    marts = [k for k in warehouse_dbt.keys if k.path[0] in SCHEMAS]
+
+    @dg.asset(
+        key=SERVING_KEY,
+        deps=marts,
+        group_name="warehouse",
+        pool=POOL,
+        kinds={"duckdb", "parquet"},
+    )
+    def serving_zhili(context: dg.AssetExecutionContext, zhili: ZhiliResource) -> dg.MaterializeResult:
+        """Serving snapshot <home>/serving/zhili.duckdb (marts + ops, with column comments) and Parquet copies.
+
+        Written beside the old one and swapped in atomically; readers open it
+        read-only and are never blocked by a run. The last 3 older snapshots are kept.
+        """
+        zones = zhili.settings().zones
+        published = publish_snapshot(zones.warehouse, zones.serving)
+        context.log.info(f"published {published.snapshot.name} as {published.path}")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(published.path)),
+                "snapshot": dg.MetadataValue.path(str(published.snapshot)),
+                "parquet_dir": dg.MetadataValue.path(str(published.parquet_dir)),
+                "tables": len(published.tables),
+                "rows_by_table": dg.MetadataValue.json(published.tables),
+                "snapshots_kept": len(published.kept),
+                "query": dg.MetadataValue.md(
+                    f"`duckdb -readonly {published.path} \"select * from marts.dim_grid limit 5\"`"
+                ),
+            }
+        )
+
+    return [warehouse_dbt, serving_zhili]
