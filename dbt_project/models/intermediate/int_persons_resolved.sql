@@ -1,8 +1,21 @@
-{#- One row per personal record with the person it belongs to. Today a person
-    is the set of records sharing a valid normalised ID (person_key, link_method
-    'id_number'). A later linkage step (names, phones, addresses) adds its links
-    as another CTE unioned into `links` with its own link_method; nothing
-    downstream changes. Identifiers leave here only as masked display forms. -#}
+{#- One row per personal record with the person it belongs to.
+
+    When the linkage step (ingestion.linkage.run_linkage) has written
+    restricted/person_links/links.parquet, its person_key and link_method are
+    used: valid IDs ('id_number'), repaired check characters ('id_repaired'),
+    the same register entry or foreign document ('register_entry',
+    'doc_number'), Splink links ('probabilistic', with match_probability and
+    the blocking rule) and records that are their own person ('singleton').
+    Records ingested after the last linkage run, and every record when it has
+    never run, fall back to the valid-ID link ('id_number') or 'unlinked'.
+    Identifiers leave here only as masked display forms. -#}
+{%- set links_path = env_var('ZHILI_HOME', '.zhili') ~ '/restricted/person_links/links.parquet' -%}
+{%- set has_links = false -%}
+{%- if execute -%}
+    {#- glob() lists nothing (instead of failing) when linkage has not run yet -#}
+    {%- set found = run_query("select count(*) from glob('" ~ links_path ~ "')") -%}
+    {%- set has_links = found.columns[0].values()[0] > 0 -%}
+{%- endif %}
 with
 
 records as (
@@ -14,13 +27,37 @@ links_by_id as (
         record_locator,
         person_key,
         'id_number' as link_method,
+        cast(null as double) as match_probability,
+        'valid_id' as link_rule,
     from records
     where person_key is not null
 ),
 
+{% if has_links -%}
+linkage as (
+    select
+        record_locator,
+        person_key,
+        link_method,
+        match_probability,
+        rule as link_rule,
+    from read_parquet('{{ links_path }}')
+),
+
+links as (
+    select * from linkage
+    union all
+    select links_by_id.*
+    from links_by_id
+    where not exists (
+        select 1 from linkage where linkage.record_locator = links_by_id.record_locator
+    )
+),
+{%- else -%}
 links as (
     select * from links_by_id
 ),
+{%- endif %}
 
 final as (
     select
@@ -29,6 +66,8 @@ final as (
         links.person_key,
         coalesce(links.link_method, 'unlinked') as link_method,
         links.person_key is not null as is_linked,
+        links.match_probability,
+        links.link_rule,
         records.role,
         records.source_key,
         -- display forms (masked, as ingestion.fields masks them)

@@ -10,7 +10,9 @@ one writer, and the instance limits the pool to one step at a time.
 """
 
 import logging
+import json
 import os
+import time
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -147,6 +149,12 @@ def dbt_resource(project_dir: Path = DBT_PROJECT_DIR) -> DbtCliResource:
     return DbtCliResource(project_dir=str(project_dir), profiles_dir=str(project_dir), dbt_executable=_dbt_executable())
 
 
+def _linkage_summary(linked) -> str:
+    stats = getattr(linked, "stats", None) or {}
+    keys = ("records", "persons", "accepted_links", "review_pairs", "ids_repaired")
+    return ", ".join(f"{k}={stats[k]}" for k in keys if k in stats) or "done"
+
+
 def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
     """The dbt models/seeds/tests and the serving snapshot downstream of the marts."""
 
@@ -158,7 +166,16 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         settings = zhili.settings()
         # the dbt profile and sources read ZHILI_HOME; the subprocess inherits it
         os.environ["ZHILI_HOME"] = str(settings.home)
-        yield from dbt.cli(["build"], context=context).stream()
+        # 一人一档: link person records across feeds before dbt resolves people from the links
+        from ingestion.linkage import run_linkage
+
+        started = time.perf_counter()
+        linked = run_linkage(settings.zones, key=settings.key())
+        context.log.info(f"person linkage: {_linkage_summary(linked)} in {time.perf_counter() - started:.1f} s")
+        as_of = settings.as_of_date()
+        args = ["build"] + (["--vars", json.dumps({"as_of_date": as_of.isoformat()})] if as_of else [])
+        context.log.info(f"warehouse as of {as_of or 'today'}")
+        yield from dbt.cli(args, context=context).stream()
 
     marts = [k for k in warehouse_dbt.keys if k.path[0] in SCHEMAS]
 

@@ -1,0 +1,91 @@
+"""Features the linkage compares: per-record, vectorised, computed once per unique value."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import polars as pl
+
+from ingestion import fields as fr
+
+__all__ = ["LOCATOR", "VALID_ID_STATUSES", "name_pinyin", "prepare", "record_locator", "clean_id_raw"]
+
+LOCATOR = ["feed", "file", "file_md5", "sheet", "record_no", "member_no"]
+VALID_ID_STATUSES = ("valid", "upgraded_15", "foreign_valid", "rescued_cert")
+
+
+def record_locator() -> pl.Expr:
+    """The same text as dbt's ``record_locator()`` macro: feed|file_md5|sheet|record_no|member_no."""
+    return pl.concat_str(
+        pl.col("feed"),
+        pl.col("file_md5"),
+        pl.col("sheet").fill_null(""),
+        pl.col("record_no").cast(pl.String),
+        pl.col("member_no").fill_null(1).cast(pl.String),
+        separator="|",
+    )
+
+
+@lru_cache(maxsize=1)
+def _pinyin():
+    from pypinyin import Style, lazy_pinyin
+
+    return lambda s: "".join(p for p in lazy_pinyin(s, style=Style.NORMAL, errors="ignore") if p.isascii()).lower()
+
+
+def _pinyin_batch(s: pl.Series) -> pl.Series:
+    to_py = _pinyin()
+    uniques = s.drop_nulls().unique()
+    lookup = pl.DataFrame(
+        {"v": uniques, "p": [to_py(v) or None for v in uniques.to_list()]},
+        schema={"v": pl.String, "p": pl.String},
+    )
+    return s.to_frame("v").join(lookup, on="v", how="left", maintain_order="left")["p"]
+
+
+def name_pinyin(expr: pl.Expr) -> pl.Expr:
+    """Tone-less pinyin of a normalised name, letters only (张伟 and 张玮 → ``zhangwei``).
+
+    Names are normalised first (``fields.normalise_name``: middle dots unified,
+    traditional → simplified), so 陳/陈 and 买买提•艾力/买买提·艾力 agree too.
+    """
+    return expr.map_batches(_pinyin_batch, return_dtype=pl.String)
+
+
+def clean_id_raw(expr: pl.Expr) -> pl.Expr:
+    """Raw ID text folded (full-width, spaces, lower-case x) for candidate repair; not validated."""
+    return fr.clean_text(expr, fold_punctuation=True).str.replace_all(r"\s", "").str.to_uppercase()
+
+
+def prepare(records: pl.DataFrame) -> pl.DataFrame:
+    """Add ``rid`` (row order by locator), ``record_locator`` and the compared features."""
+    raw18 = clean_id_raw(pl.col("id_raw"))
+    # The birth date inside an ID that failed some other check (a typo in the
+    # check character, Excel's trailing 000) is still what the person wrote:
+    # evidence for comparison, never a key.
+    well_formed = raw18.str.contains(r"^\d{17}[\dX]$")
+    # An ID that failed a later check (a typo in any digit, Excel's lost last
+    # three digits — Excel keeps 15 significant digits) still carries what the
+    # person wrote in its first 15 characters: region, birth date, first
+    # sequence digit. Evidence for comparison, never a key.
+    head = pl.when(well_formed & pl.col("id_status").is_in(["bad_check", "excel_damage", *VALID_ID_STATUSES])).then(raw18.str.slice(0, 15))
+    partial_birth = pl.when(well_formed).then(raw18.str.slice(6, 8).str.to_date("%Y%m%d", strict=False))
+    out = (
+        records.with_columns(record_locator=record_locator())
+        .sort("record_locator")
+        .with_row_index("rid")
+        .with_columns(
+            id_key=pl.when(pl.col("id_status").is_in(VALID_ID_STATUSES)).then(pl.col("id_number")),
+            id_clean=raw18,
+            id_head=pl.when(pl.col("id_status").is_in(VALID_ID_STATUSES)).then(pl.col("id_number").str.slice(0, 15)).otherwise(head),
+            name_n=pl.when(pl.col("name_status").is_in(["ok", "odd"])).then(pl.col("name")),
+            # Excel keeps the first 15 digits intact, and workbook date cells of the same rows have been seen a
+            # day off (reported upstream): the ID's own digits win there; elsewhere the stated date does.
+            birth=pl.when(pl.col("id_status") == "excel_damage")
+            .then(pl.coalesce(partial_birth, pl.col("birth_date")))
+            .otherwise(pl.coalesce(pl.col("birth_date"), partial_birth)),
+            phone_n=pl.when(pl.col("phone_kind").is_in(["mobile", "landline", "local"])).then(pl.col("phone")),
+        )
+        .with_columns(name_py=name_pinyin(pl.col("name_n")))
+    )
+    return out

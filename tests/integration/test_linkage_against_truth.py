@@ -1,0 +1,105 @@
+"""Person linkage end to end on a generated, ingested landing, scored against the generator's truth."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from ingestion.generator import generate
+from ingestion.linkage import run_linkage
+from ingestion.linkage.core import links_folder
+from ingestion.linkage.features import VALID_ID_STATUSES
+from ingestion.pipeline import ingest_landing
+from ingestion.pseudonym import load_or_create_key
+from ingestion.zones import Zones
+from tests.pii import citizen_ids, mobiles
+
+_JOIN = ["feed", "file", "sheet", "record_no", "member_no"]
+
+
+@pytest.fixture(scope="module")
+def linked(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen")
+    generate(out, residents=2000, days=14, seed=11)
+    zones = Zones(tmp_path_factory.mktemp("home"))
+    key = load_or_create_key(zones.secret_file)
+    ingest_landing(out / "landing", zones, key=key)
+    result = run_linkage(zones, key=key)
+    return out, zones, key, result
+
+
+def _scores(links: pl.DataFrame, truth: pl.DataFrame, records: pl.DataFrame) -> dict:
+    f = links.join(truth.filter(pl.col("person_id").is_not_null()), on=_JOIN).join(
+        records.select(*_JOIN, pl.col("id_status").is_in(VALID_ID_STATUSES).alias("valid")), on=_JOIN
+    )
+
+    def pairs(frame, by):
+        return frame.group_by(by).len().select((pl.col("len") * (pl.col("len") - 1) // 2).sum()).item()
+
+    def counts(frame):
+        return pairs(frame, ["person_key", "person_id"]), pairs(frame, ["person_key"]), pairs(frame, ["person_id"])
+
+    everything, valid_only = counts(f), counts(f.filter(pl.col("valid")))
+    out = {}
+    for label, (tp, pred, true) in {"all": everything, "no_valid_id": tuple(a - b for a, b in zip(everything, valid_only))}.items():
+        out[label] = (tp / pred if pred else 1.0, tp / true if true else 1.0)
+    return out
+
+
+def test_links_hold_one_row_per_personal_record(linked):
+    _, zones, _, result = linked
+    records = pl.read_parquet(sorted(zones.person_records().glob("*.parquet")))
+    assert result.links.height == records.height
+    assert result.links["record_locator"].is_unique().all()
+    assert result.links["person_key"].null_count() == 0
+
+
+def test_linkage_is_precise_and_complete_against_truth(linked):
+    out, zones, _, result = linked
+    truth = pl.read_parquet(out / "truth" / "person_records.parquet")
+    records = pl.read_parquet(sorted(zones.person_records().glob("*.parquet")))
+    scores = _scores(result.links, truth, records)
+    precision, recall = scores["all"]
+    assert precision >= 0.99 and recall >= 0.98, scores
+    precision, recall = scores["no_valid_id"]
+    assert precision >= 0.95 and recall >= 0.7, scores
+
+
+def test_valid_ids_keep_the_key_ingestion_gave_them(linked):
+    _, zones, _, result = linked
+    records = pl.read_parquet(sorted(zones.person_records().glob("*.parquet")))
+    joined = records.filter(pl.col("person_key").is_not_null()).join(
+        result.links.select(*_JOIN, pl.col("person_key").alias("linked_key")), on=_JOIN
+    )
+    assert (joined["person_key"] == joined["linked_key"]).all()
+
+
+def test_linking_again_gives_the_same_person_keys(linked):
+    _, zones, key, result = linked
+    again = run_linkage(zones, key=key)
+    assert again.links.select("record_locator", "person_key").equals(result.links.select("record_locator", "person_key"))
+
+
+def test_outputs_are_written_and_review_shows_masked_evidence_only(linked):
+    _, zones, _, _ = linked
+    folder = links_folder(zones)
+    assert {p.name for p in folder.iterdir()} == {"links.parquet", "review.parquet", "golden.parquet"}
+    review = pl.read_parquet(folder / "review.parquet")
+    text = review.write_csv()
+    assert citizen_ids(text) == [] and mobiles(text) == []
+
+
+def test_every_link_records_its_method_and_rule(linked):
+    _, _, _, result = linked
+    links = result.links
+    assert links["rule"].null_count() == 0
+    probabilistic = links.filter(pl.col("link_method") == "probabilistic")
+    assert probabilistic.height > 0
+    assert probabilistic["match_probability"].min() >= 0.99
+
+
+def test_golden_record_names_the_source_of_each_attribute(linked):
+    _, _, _, result = linked
+    golden = result.golden
+    assert golden["person_key"].is_unique().all()
+    assert golden.filter(pl.col("name").is_not_null() & pl.col("name_source").is_null()).height == 0

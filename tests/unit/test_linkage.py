@@ -1,0 +1,156 @@
+"""Person linkage: check-character repair, Chinese name equivalence, the chaining guard."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from ingestion import fields as fr
+from ingestion.linkage import link_persons, name_pinyin, repair_candidates
+from ingestion.linkage.cluster import Clusters
+from ingestion.linkage.deterministic import check_char_ok
+from ingestion.schemas import PERSON_RECORDS
+
+KEY = b"k" * 32
+_W = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def make_id(first17: str) -> str:
+    return first17 + "10X98765432"[sum(int(c) * w for c, w in zip(first17, _W)) % 11]
+
+
+def record(no: int, *, id_raw: str, name: str, birth: dt.date | None, feed: str = "petitions", **extra) -> dict:
+    valid = check_char_ok(id_raw)
+    return {
+        "feed": feed, "file": f"{feed}.csv", "file_md5": "0" * 32, "sheet": "", "record_no": no, "member_no": 1,
+        "role": "petitioner", "source_key": f"S{no}", "id_raw": id_raw,
+        "id_number": id_raw if valid else None, "id_status": "valid" if valid else "bad_check",
+        "name_raw": name, "name": name, "name_status": "ok", "birth_date": birth, **extra,
+    }
+
+
+def frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=PERSON_RECORDS)
+
+
+def typo(value: str, position: int) -> str:
+    digit = str((int(value[position]) + 1) % 10)
+    out = value[:position] + digit + value[position + 1 :]
+    assert not check_char_ok(out)
+    return out
+
+
+ZHANG = make_id("52060219800101123")
+BIRTH = dt.date(1980, 1, 1)
+
+
+def test_repair_candidates_include_the_id_behind_one_mistyped_digit():
+    assert ZHANG in repair_candidates(typo(ZHANG, 15))
+
+
+def test_repair_candidates_include_the_id_behind_one_swapped_adjacent_pair():
+    swapped = ZHANG[:14] + ZHANG[15] + ZHANG[14] + ZHANG[16:]
+    assert ZHANG[14] != ZHANG[15] and not check_char_ok(swapped)
+    assert ZHANG in repair_candidates(swapped)
+
+
+def test_repair_candidates_never_return_an_id_failing_its_check():
+    assert all(check_char_ok(c) for c in repair_candidates(typo(ZHANG, 3)))
+
+
+def test_bad_check_id_is_repaired_to_the_one_known_person_agreeing_on_name_and_birth():
+    rows = [record(1, id_raw=ZHANG, name="张伟", birth=BIRTH), record(2, id_raw=typo(ZHANG, 15), name="张伟", birth=BIRTH)]
+    links = link_persons(frame(rows), key=KEY).links.sort("record_no")
+    assert links["link_method"].to_list() == ["id_number", "id_repaired"]
+    assert links["person_key"].n_unique() == 1
+
+
+def test_repair_is_refused_when_the_known_person_has_another_name():
+    rows = [record(1, id_raw=ZHANG, name="李娜", birth=BIRTH), record(2, id_raw=typo(ZHANG, 15), name="张伟", birth=BIRTH)]
+    links = link_persons(frame(rows), key=KEY).links.sort("record_no")
+    assert links["link_method"].to_list() == ["id_number", "singleton"]
+    assert links["person_key"].n_unique() == 2
+
+
+def _two_candidate_case() -> tuple[str, list[str]]:
+    # a mistyped sequence digit whose one-edit neighbourhood holds two valid IDs with the same birth date
+    for seq in range(100, 999):
+        base = make_id(f"52060219800101{seq:03d}")
+        for pos in (14, 15, 16):
+            bad = typo(base, pos) if not check_char_ok(typo(base, pos)) else None
+            if bad is None:
+                continue
+            same_birth = sorted(c for c in repair_candidates(bad) if c[6:14] == base[6:14])
+            if len(same_birth) >= 2:
+                return bad, same_birth[:2]
+    raise AssertionError("no two-candidate case found")
+
+
+def test_repair_is_refused_when_two_known_people_fit():
+    bad, (first, second) = _two_candidate_case()
+    rows = [
+        record(1, id_raw=first, name="张伟", birth=BIRTH),
+        record(2, id_raw=second, name="张伟", birth=BIRTH),
+        record(3, id_raw=bad, name="张伟", birth=BIRTH),
+    ]
+    links = link_persons(frame(rows), key=KEY).links.sort("record_no")
+    assert links["link_method"].to_list()[2] != "id_repaired"
+    assert links["person_key"][2] not in links["person_key"][:2].to_list()
+
+
+def test_people_with_a_valid_id_keep_the_hmac_of_their_id():
+    from ingestion.pseudonym import person_key
+
+    links = link_persons(frame([record(1, id_raw=ZHANG, name="张伟", birth=BIRTH)]), key=KEY).links
+    expected = pl.select(person_key(pl.lit(ZHANG), KEY)).item()
+    assert links["person_key"].item() == expected
+
+
+def _normalised(raw: list[str]) -> list[str]:
+    names = pl.DataFrame({"raw": raw}).select(fr.normalise_name(pl.col("raw")).struct.field("name"))
+    return names.select(name_pinyin(pl.col("name"))).to_series().to_list()
+
+
+@pytest.mark.parametrize(
+    "variants",
+    [
+        ["张伟", "张玮"],  # homophone typo
+        ["陈建国", "陳建國"],  # traditional
+        ["买买提·艾力", "买买提•艾力", "买买提・艾力", "买买提.艾力", "买买提．艾力"],  # middle-dot variants
+        ["张三", "张 三", "张\u3000三"],  # spaces inside
+    ],
+)
+def test_name_variants_share_one_pinyin(variants):
+    assert len(set(_normalised(variants))) == 1
+
+
+def test_different_names_have_different_pinyin():
+    assert len(set(_normalised(["张伟", "李伟"]))) == 2
+
+
+def test_guard_refuses_chaining_two_valid_ids_through_one_weak_record():
+    c = Clusters()
+    c.add("id:A", id_key="A")
+    c.add("id:B", id_key="B")
+    c.add("rec:1")
+    assert c.union("id:A", "rec:1") is None
+    assert c.union("rec:1", "id:B") == "two_valid_ids"
+    assert c.find("id:A") == c.find("rec:1") != c.find("id:B")
+
+
+def test_guard_refuses_joining_two_known_birth_dates():
+    c = Clusters()
+    c.add("rec:1", birth=dt.date(1980, 1, 1))
+    c.add("rec:2")
+    c.add("rec:3", birth=dt.date(1990, 1, 1))
+    assert c.merge_all([("rec:1", "rec:2"), ("rec:2", "rec:3")]) == [("rec:2", "rec:3", "two_birth_dates")]
+
+
+def test_guard_allows_records_without_conflicting_evidence():
+    c = Clusters()
+    for n in ("id:A", "rec:1", "rec:2"):
+        c.add(n, id_key="A" if n == "id:A" else None)
+    assert c.merge_all([("rec:1", "rec:2"), ("rec:2", "id:A")]) == []
+    assert len({c.find(n) for n in ("id:A", "rec:1", "rec:2")}) == 1
