@@ -23,7 +23,10 @@ class UsageError(Exception):
 def _settings(args: argparse.Namespace):
     from orchestration.settings import Settings
 
-    return Settings.resolve(landing=getattr(args, "landing", None), home=getattr(args, "home", None))
+    try:
+        return Settings.resolve(landing=getattr(args, "landing", None), home=getattr(args, "home", None), as_of=getattr(args, "as_of", None))
+    except ValueError as err:
+        raise UsageError(str(err)) from err
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -86,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--landing", help="landing folder (default: $ZHILI_LANDING or <home>/landing)")
     run.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
     run.add_argument("--feed", action="append", help="only this feed (repeatable)")
+    run.add_argument("--as-of", help="date the warehouse judges overdue/ages on (default: $ZHILI_AS_OF_DATE or the latest delivery)")
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="show the ledger and the last run's gate results")

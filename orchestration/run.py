@@ -163,7 +163,7 @@ def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Ec
         if outcome.feed in wanted or outcome.feed not in FEEDS:
             write_ledger(zones, outcome)
     instance = open_instance(settings.home)
-    resources = {"zhili": ZhiliResource(landing=str(settings.landing), home=str(settings.home)), "dbt": dbt_resource()}
+    resources = {"zhili": ZhiliResource(landing=str(settings.landing), home=str(settings.home), as_of=settings.as_of.isoformat() if settings.as_of else ""), "dbt": dbt_resource()}
     assets: list = [*feed_assets(), *zone_specs()]
     manifest = ensure_manifest()
     warehouse = build_warehouse_assets(manifest) if manifest is not None else []

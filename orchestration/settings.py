@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Mapping
 
@@ -23,6 +24,8 @@ class Settings:
     landing: Path
     home: Path
     secret_file: Path
+    #: the date overdue/age/active are computed on; None = the latest delivery loaded
+    as_of: date | None = None
 
     @classmethod
     def resolve(
@@ -31,19 +34,48 @@ class Settings:
         landing: str | os.PathLike | None = None,
         home: str | os.PathLike | None = None,
         secret_file: str | os.PathLike | None = None,
+        as_of: str | date | None = None,
         env: Mapping[str, str] | None = None,
     ) -> "Settings":
         env = os.environ if env is None else env
         home_path = Path(home or env.get("ZHILI_HOME") or _DEFAULT_HOME)
         landing_path = Path(landing or env.get("ZHILI_LANDING") or home_path / "landing")
         secret = Path(secret_file or env.get("ZHILI_SECRET_FILE") or Zones(home_path).secret_file)
-        return cls(landing=landing_path.absolute(), home=home_path.absolute(), secret_file=secret.absolute())
+        as_of = as_of or env.get("ZHILI_AS_OF_DATE") or None
+        if isinstance(as_of, str):
+            try:
+                as_of = date.fromisoformat(as_of)
+            except ValueError:
+                raise ValueError(f"as-of date {as_of!r} should be YYYY-MM-DD (flag --as-of or ZHILI_AS_OF_DATE)") from None
+        return cls(landing=landing_path.absolute(), home=home_path.absolute(), secret_file=secret.absolute(), as_of=as_of)
 
     @property
     def zones(self) -> Zones:
         return Zones(self.home)
 
+    def as_of_date(self) -> date | None:
+        """The warehouse's "as of": the setting, else the latest delivery date loaded.
+
+        Generated or late-loaded history is judged at its own time, not against
+        today's calendar: a case open on the last delivered day is open, not years overdue.
+        """
+        if self.as_of is not None:
+            return self.as_of
+        from ingestion.pipeline import read_ledger
+
+        ledger = read_ledger(self.zones)
+        folders = ledger.filter(ledger["status"].is_in(["loaded", "held"]))["folder"].to_list()
+        dates = sorted(d for d in (_as_date(f) for f in folders) if d)
+        return dates[-1] if dates else None
+
     def key(self) -> bytes:
         from ingestion.pseudonym import load_or_create_key
 
         return load_or_create_key(self.secret_file)
+
+
+def _as_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None

@@ -18,6 +18,7 @@ class ZhiliResource(dg.ConfigurableResource):
 
     landing: str = ""
     home: str = ""
+    as_of: str = ""
 
     def settings(self) -> Settings:
-        return Settings.resolve(landing=self.landing or None, home=self.home or None)
+        return Settings.resolve(landing=self.landing or None, home=self.home or None, as_of=self.as_of or None)

@@ -15,3 +15,24 @@ def test_defaults_live_under_dot_zhili():
     s = Settings.resolve(env={})
     assert s.home == Path(".zhili").absolute()
     assert s.landing == Path(".zhili/landing").absolute()
+
+
+def test_as_of_date_comes_from_the_flag_or_environment():
+    import pytest
+
+    assert Settings.resolve(env={"ZHILI_AS_OF_DATE": "2024-12-01"}).as_of.isoformat() == "2024-12-01"
+    with pytest.raises(ValueError, match="should be YYYY-MM-DD"):
+        Settings.resolve(as_of="1/12/2024", env={})
+
+
+def test_as_of_date_defaults_to_the_latest_delivery_loaded(tmp_path):
+    import polars as pl
+
+    from ingestion.schemas import LEDGER
+
+    s = Settings.resolve(home=tmp_path, env={})
+    assert s.as_of_date() is None
+    (tmp_path / "ledger").mkdir()
+    rows = [{"status": "loaded", "folder": "2024-11-03"}, {"status": "loaded", "folder": "2024-11-09"}, {"status": "rejected", "folder": "2024-12-30"}]
+    pl.DataFrame(rows).select(pl.col(c).cast(t) if c in ("status", "folder") else pl.lit(None, t).alias(c) for c, t in LEDGER.items()).write_parquet(tmp_path / "ledger" / "a.parquet")
+    assert s.as_of_date().isoformat() == "2024-11-09"
