@@ -161,6 +161,11 @@ def _place(frame: pl.DataFrame, ctx: Context, **kw) -> pl.DataFrame:
     return placed
 
 
+def _community_named(address: pl.Expr) -> pl.Expr:
+    """The community or village a free-text place names (``茶洞村辖区``, ``锦江社区一带``): the last fallback."""
+    return address.str.extract(r"([^省市区县道镇\s]{1,12}?(?:社区|村))", 1)
+
+
 def _at_date(d: date) -> pl.Expr:
     return pl.lit(d).cast(pl.Date)
 
@@ -249,7 +254,8 @@ def normalise_police_incidents(raw: pl.DataFrame, spec: TableSpec, ctx: Context)
     checks["bad_datetime:feedback_at"] = _unparsed("feedback_at", "_feedback_at", "反馈时间")
     good, q = _split_bad(f, checks)
     good = good.with_columns(pl.col("_received_at").alias("received_at"), pl.col("_feedback_at").alias("feedback_at"))
-    good = _place(good, ctx, address="address", lon="lon", lat="lat", community=None, street=None, at="received_at")
+    good = good.with_columns(_community_named(pl.col("address")).alias("_community"))
+    good = _place(good, ctx, address="address", lon="lon", lat="lat", community="_community", street=None, at="received_at")
     callers = good.filter(pl.col("_id_raw").is_not_null() | (pl.col("_name_status").is_in(["ok", "odd"])))
     records = _person_records(callers, role="caller", source_key="incident_id", record_at=pl.col("received_at"))
     return Normalised(conform(good, SCHEMAS["police_incidents"]), records, q)
@@ -384,7 +390,8 @@ def normalise_grid_events(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> N
         fr.parse_datetime(pl.col("resolved_at")).alias("resolved_at"),
         pl.col("people_count").fill_null(0),
     )
-    good = _place(good, ctx, address="address", lon="lon", lat="lat", community=None, street=None, at="reported_at", grid_hint="grid_code_reported")
+    good = good.with_columns(_community_named(pl.col("address")).alias("_community"))
+    good = _place(good, ctx, address="address", lon="lon", lat="lat", community="_community", street=None, at="reported_at", grid_hint="grid_code_reported")
     people = _person(people, ctx, id_col="_i", name_col="_n", phone_col=None)
     records = _person_records(people, role="involved", source_key="event_id", record_at=pl.col("_reported_at"))
     return Normalised(conform(good, SCHEMAS["grid_events"]), records, q)
