@@ -16,6 +16,7 @@ from .district import build_district
 from .feeds import civil_affairs, grid_events, grid_registry, petitions, police_incidents, police_population
 from .feeds._common import Context
 from .landing import FEEDS, Landing, RecordSink, Truth
+from .patterns import applies, patterns_frame, plan_patterns
 from .people import build_people
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,13 @@ class GenerateSummary:
 
 def generate(out: Path, *, residents: int, days: int, seed: int, start: dt.date = dt.date(2024, 11, 1),
              county_code: str = "520602", county_name: str = "碧江区", province: str = "贵州省",
-             city: str = "铜仁市") -> GenerateSummary:
+             city: str = "铜仁市", patterns: bool = True) -> GenerateSummary:
     """Write ``out/landing/<feed>/<date>/<file>`` (+ ``.ok`` flags) and ``out/truth/*.parquet``.
 
-    Same arguments give byte-identical output.
+    Same arguments give byte-identical output. With ``patterns`` (the default) and at least 2,000
+    residents and 14 days, known patterns for the early warnings are injected and listed in
+    ``truth/patterns.parquet`` (see ``ingestion.generator.patterns``); ``patterns=False`` gives a
+    landing without them, for measuring false alarms. The file is written (empty) either way.
     """
     if residents < 100:
         raise ValueError(f"residents={residents!r} should be at least 100")
@@ -82,11 +86,14 @@ def generate(out: Path, *, residents: int, days: int, seed: int, start: dt.date 
     truth = Truth(truth_dir, RecordSink(truth_dir / "person_records.parquet"))
     ctx = Context(district=district, people=people, start=start, days=days, seed=seed,
                   landing=Landing(landing_dir), truth=truth)
+    if patterns and applies(residents, days):
+        ctx.patterns = plan_patterns(ctx)
     for mod in (grid_registry, police_population, police_incidents, civil_affairs, petitions, grid_events):
         t = time.perf_counter()
         mod.build(ctx)
         log.info("%s built in %.1fs", mod.FEED, time.perf_counter() - t)
     truth.close()
+    patterns_frame(ctx.patterns).write_parquet(truth_dir / "patterns.parquet")
     persons = people.persons.drop("point_idx", "unit", "room", "household_pos")
     persons.write_parquet(truth_dir / "persons.parquet")
     g = district.grids

@@ -26,6 +26,7 @@ class Context:
     landing: Landing
     truth: Truth
     small: bool = False  # tiny runs skip some rare file-level quirks
+    patterns: object = None  # patterns.PatternPlan when known patterns are injected
     extra: dict = field(default_factory=dict)
 
     def rng(self, *key: int) -> np.random.Generator:

@@ -48,12 +48,19 @@ def _sheet_table(ctx: Context, sheet: str) -> pl.DataFrame:
     """Every person ever on this roll, rendered once: hand-made rolls are copied month to month."""
     rng = ctx.rng(40, list(SHEETS).index(sheet))
     res = ctx.people.residents().with_row_index("_i")
-    on = res.filter(pl.col(FLAG_COL[sheet]))
+    plan = ctx.patterns
+    flag = pl.col(FLAG_COL[sheet])
+    if plan is not None and sheet == "独居空巢老人":
+        flag = flag | pl.col("_i").is_in(sorted(plan.living_alone))
+    on = res.filter(flag)
     if sheet == "城乡低保":
         on = on.sort("household_id", "household_pos")
     idx = on["_i"].to_numpy().astype(np.int64)
     r = render_people(ctx, idx, rng, id_rates=WB_ID_RATES)
     n = len(idx)
+    if plan is not None:  # the pattern people's IDs are clean on every roll, so they link for sure
+        forced = np.isin(idx, sorted(plan.clean_ids))
+        r["id"][forced], r["id_fault"][forced] = ctx.P["id_number"][idx][forced], "none"
     homes = render_homes(ctx, idx, rng)
     comm = dict(ctx.district.communities.select("community_code", "community_name").iter_rows())
     street = dict(ctx.district.streets.select("street_code", "street_name").iter_rows())
@@ -96,6 +103,9 @@ def _sheet_table(ctx: Context, sheet: str) -> pl.DataFrame:
                      "紧急联系人": ctx.P["name"][rng.integers(0, ctx.people.n_residents, n)],
                      "紧急联系人电话": ctx.P["phone"][rng.integers(0, ctx.people.n_residents, n)],
                      "最近走访日期": np.datetime64(ctx.start) - rng.integers(1, 60, n).astype("timedelta64[D]")})
+        if plan is not None:
+            alone = np.isin(idx, sorted(plan.living_alone))
+            cols["类型"][alone] = "独居"
     return pl.DataFrame({k: (list(v) if isinstance(v, np.ndarray) and v.dtype == object else v)
                          for k, v in cols.items()}, strict=False)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import polars as pl
 
 from ..district import grid_at
 from ..landing import csv_bytes
+from ..patterns import record
 from ._common import Context, emit_daily, pick_outsiders, pick_residents, render_people
 
 FEED = "grid_events"
@@ -92,6 +95,13 @@ def build(ctx: Context) -> None:
             "_grid": grid, "_rep": rep.astype("datetime64[us]"), "_pi": np.arange(n),
         }).filter(pl.col("_have")))
     allr = pl.concat(rows).sort("_pi", "_j")
+    if ctx.patterns is not None and ctx.patterns.grid_events:
+        extra, extra_people, extra_r = _injected(ctx, allr, n, worker)
+        allr = pl.concat([allr, extra]).sort("_pi", "_j")
+        n_people = np.r_[n_people, extra_people]
+        off = np.r_[0, np.cumsum(n_people)]
+        for k in ("person_id", "id_fault", "name_fault"):
+            r[k] = np.r_[r[k], extra_r[k]]
     # times increase along each event's path
     allr = allr.with_columns(_t=pl.col("_t").cum_max().over("_pi"))
     allr = allr.with_columns(
@@ -122,3 +132,39 @@ def build(ctx: Context) -> None:
         ctx.truth.records.add(FEED, name, "", rec_rep, member, pid[src], idf[src], nf[src])
 
     emit_daily(ctx, FEED, allr, "SB_{day:%Y%m%d}.csv", encode, on_file, feed_no=61)
+
+
+def _injected(ctx: Context, allr: pl.DataFrame, n: int, worker: dict):
+    """The pattern plan's grid events, as rows shaped like ``allr`` (``_pi`` from ``n`` on)."""
+    rng = ctx.rng(903)
+    pts = ctx.district.points
+    specs = ctx.patterns.grid_events
+    std, lon, lat = pts["std_address"].to_numpy(), pts["lon"].to_numpy(), pts["lat"].to_numpy()
+    people = [p for s in specs for p in s.involved]
+    r = render_people(ctx, np.array(people, dtype=np.int64), rng, id_rates={})
+    rows, at = [], 0
+    for k, s in enumerate(specs):
+        rep = dt.datetime.combine(s.day, dt.time(9)) + dt.timedelta(seconds=int(rng.integers(0, 9 * 3600)))
+        m = len(s.involved)
+        involved = ";".join(f"{r['name'][at + i]}:{r['id'][at + i]}" for i in range(m))
+        pids = [int(x) for x in r["person_id"][at:at + m]]
+        at += m
+        closed = s.pattern == "grid_spike"
+        path = [("已办结", rep + dt.timedelta(hours=1))] if closed else [
+            ("已上报", rep), ("已受理", rep + dt.timedelta(hours=2))]
+        for j, (status, t) in enumerate(path):
+            rows.append({
+                "事件编号": s.key(), "上报时间": rep.strftime("%Y-%m-%d %H:%M:%S"), "上报人": worker[s.grid] or "社区代报",
+                "网格编码": s.grid, "事件大类": s.category, "事件小类": s.subcategory,
+                "事件描述": f"{s.subcategory}：{std[s.point]}，网格员巡查发现，已拍照上报。", "发生地址": std[s.point],
+                "经度": str(round(float(lon[s.point]), 6)), "纬度": str(round(float(lat[s.point]), 6)),
+                "涉及人员": involved, "处置层级": "网格" if closed else "社区", "派遣部门": "",
+                "当前状态": status, "_t": t, "群众评价": "满意" if closed else "", "_done": closed, "_have": True,
+                "_j": j, "_grid": s.grid, "_rep": rep, "_pi": n + k,
+            })
+        for p_id in pids or [None]:
+            record(ctx.patterns, pattern=s.pattern, pattern_id=s.pattern_id, feed=FEED, record_key=s.key(),
+                   role="involved" if p_id is not None else "event", person_id=p_id, grid_code=s.grid,
+                   record_date=s.day, category=f"{s.category}/{s.subcategory}")
+    extra = pl.DataFrame(rows, schema=allr.schema)
+    return extra, np.array([len(s.involved) for s in specs], dtype=np.int64), r

@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from ..district import grid_at
+from ..patterns import record
 from ._common import Context, pick_outsiders, pick_residents, render_homes, render_people
 
 FEED = "petitions"
@@ -101,7 +102,10 @@ def build(ctx: Context) -> None:
                     rec["kzzd"] = {"ly": "省信访信息系统"}  # unknown key
                 lines_by_day.setdefault(t_j.date(), []).append(
                     (t_j, case_no, rec, truth, dict(key=key, occurred=reg, grid=g, hint=hint)))
-    total_lines = sum(len(v) for v in lines_by_day.values())
+    if ctx.patterns is not None:
+        _inject(ctx, lines_by_day, comm_name, st_name)
+    # rare broken lines, drawn among the ordinary lines only (an injected pattern is never cut)
+    total_lines = sum(1 for v in lines_by_day.values() for item in v if not item[4].get("injected"))
     brk = ctx.rng(51)
     n_broken = max(1, total_lines // 400) if total_lines >= 3 else 0
     broken = set(brk.choice(total_lines, n_broken, replace=False).tolist()) if n_broken else set()
@@ -115,8 +119,8 @@ def build(ctx: Context) -> None:
         ev = {"record_no": [], "key": [], "occ": [], "grid": [], "hint": []}
         for ln, (_, _, rec, truth, e) in enumerate(items, start=1):
             text = json.dumps(rec, ensure_ascii=False, separators=(",", ":"))
-            global_no += 1
-            if global_no in broken:
+            global_no += 0 if e.get("injected") else 1
+            if global_no in broken and not e.get("injected"):
                 cut = int(brk.integers(10, len(text) - 5))
                 out.append(text[:cut])
                 ctx.truth.fault(FEED, "", name, "broken_json_line", record_no=ln, detail=f"cut at char {cut}")
@@ -140,3 +144,38 @@ def build(ctx: Context) -> None:
         if ev["record_no"]:
             ctx.truth.event_rows(FEED, name, ev["record_no"], ev["key"], ev["occ"], ev["grid"],
                                  [g[:12] for g in ev["grid"]], [g[:9] for g in ev["grid"]], ev["hint"])
+
+
+def _inject(ctx: Context, lines_by_day: dict, comm_name: dict, st_name: dict) -> None:
+    """Add the pattern plan's petitions: clean IDs, the problem's community always named, still open."""
+    rng = ctx.rng(901)
+    d, pts = ctx.district, ctx.district.points
+    for pi in ctx.patterns.petitions:
+        members = np.array(pi.members, dtype=np.int64)
+        rp = render_people(ctx, members, rng, id_rates={})
+        homes = render_homes(ctx, members, rng)
+        xfr = [{"xm": rp["name"][m], "zjhm": rp["id"][m], "lxdh": rp["phone"][m], "zz": homes[m]}
+               for m in range(len(members))]
+        truth = [(m + 1, int(rp["person_id"][m]), str(rp["id_fault"][m]), str(rp["name_fault"][m]))
+                 for m in range(len(members))]
+        g = str(grid_at(d, np.array([pi.point]), np.array([np.datetime64(pi.day)]))[0])
+        wtsd = {"jd": st_name[g[:9]], "sq": comm_name[g[:12]], "dz": pts["road"][pi.point] + pts["house_no"][pi.point]}
+        key = pi.key(d.county_code)
+        reg = dt.datetime.combine(pi.day, dt.time(9)) + dt.timedelta(seconds=int(rng.integers(0, 8 * 3600)))
+        unit = UNITS[0]
+        base = {"xfjbh": key, "djsj": _iso(reg, True), "xfxs": "来访", "xfrs": len(members), "xfr": xfr, "wtsd": wtsd,
+                "wtlb": pi.topic, "nrzy": f"再次反映{pi.topic.split('/')[1]}问题，要求尽快解决。", "zrdw": unit,
+                "cfxf": False}
+        steps = [("待受理", reg), ("已受理", reg + dt.timedelta(days=1)), ("办理中", reg + dt.timedelta(days=3))]
+        accepted = steps[1][1]
+        for j, (zt, t_j) in enumerate(steps):
+            lz = [{"zt": z, "sj": _iso(s_t, True), "dw": unit if z != "待受理" else "区信访局", "yj": ""}
+                  for z, s_t in steps[:j + 1]]
+            rec = dict(base, blzt=zt, lz=lz, bjsj=None, myd=None,
+                       blqx=(accepted + dt.timedelta(days=60)).strftime("%Y-%m-%d") if j >= 1 else None)
+            lines_by_day.setdefault(t_j.date(), []).append(
+                (t_j, 10**9 + pi.seq, rec, truth,
+                 dict(key=key, occurred=reg, grid=g, hint="community_only", injected=True)))
+        for m, p_id, _, _ in truth:
+            record(ctx.patterns, pattern=pi.pattern, pattern_id=pi.pattern_id, feed=FEED, record_key=key,
+                   role="petitioner", person_id=p_id, grid_code=g, record_date=pi.day, category=pi.topic)

@@ -7,6 +7,7 @@ import polars as pl
 
 from ..district import grid_at
 from ..landing import csv_bytes
+from ..patterns import record
 from ._common import Context, emit_daily, pick_outsiders, pick_residents, render_people
 
 FEED = "police_incidents"
@@ -101,6 +102,13 @@ def build(ctx: Context) -> None:
         "_comm": pts["community_code"].to_numpy()[pt], "_street": pts["street_code"].to_numpy()[pt],
         "_hint": np.array(["address_point", "coordinate", "community_only"])[hint],
     }, schema_overrides={"经度": pl.Utf8, "纬度": pl.Utf8})
+    if ctx.patterns is not None and ctx.patterns.police:
+        extra, extra_outcome, extra_call = _injected(ctx, base, station, st_idx)
+        base = pl.concat([base, extra])
+        pending = np.r_[pending, np.zeros(extra.height, dtype=bool)]
+        outcome = np.r_[outcome, extra_outcome]
+        first_fb = np.r_[first_fb, extra_call + np.timedelta64(3600, "s")]
+        upd_fb = np.r_[upd_fb, extra_call + np.timedelta64(7200, "s")]
     first = base.with_columns(处警结果=pl.Series(np.where(pending, "处理中", outcome)),
                               _fb=pl.Series(first_fb.astype("datetime64[us]")))
     upd = base.filter(pl.Series(pending)).with_columns(
@@ -124,3 +132,35 @@ def build(ctx: Context) -> None:
 
     emit_daily(ctx, FEED, rows, "JQ_{day:%Y%m%d}.csv", encode, on_file, feed_no=31,
                switch_encoding=ctx.days // 3 if ctx.days >= 28 else None)
+
+
+def _injected(ctx: Context, base: pl.DataFrame, station: np.ndarray, st_idx: dict):
+    """The pattern plan's 110 calls: caller with a clean ID, placed by a full standard address."""
+    rng = ctx.rng(902)
+    d, pts = ctx.district, ctx.district.points
+    specs = ctx.patterns.police
+    who = np.array([s.caller for s in specs], dtype=np.int64)
+    pt = np.array([s.point for s in specs], dtype=np.int64)
+    day = np.array([s.day for s in specs], dtype="datetime64[D]")
+    call = day.astype("datetime64[s]") + rng.integers(9 * 3600, 18 * 3600, len(specs)).astype("timedelta64[s]")
+    r = render_people(ctx, who, rng, id_rates={})
+    grid = grid_at(d, pt, day)
+    std, road = pts["std_address"].to_numpy(), pts["road"].to_numpy()
+    keys = [s.key(d.county_code) for s in specs]
+    df = pl.DataFrame({
+        "警情编号": keys, "接警时间": pl.Series(call.astype("datetime64[us]")).dt.strftime("%Y-%m-%d %H:%M:%S"),
+        "报警方式": ["110电话"] * len(specs), "报警人": r["name"], "报警人证件号码": r["id"], "报警电话": r["phone"],
+        "发生地址": std[pt], "经度": np.round(pts["lon"].to_numpy()[pt], 6).astype(str),
+        "纬度": np.round(pts["lat"].to_numpy()[pt], 6).astype(str),
+        "警情类别": [s.category for s in specs], "警情细类": [s.subcategory for s in specs],
+        "简要警情": [f"报警人称在{road[p]}{s.subcategory}，请求民警到场处理。" for p, s in zip(pt, specs)],
+        "管辖单位": station[[st_idx[c] for c in pts["street_code"].to_numpy()[pt]]],
+        "_pid": r["person_id"], "_idf": r["id_fault"].astype(str), "_nf": r["name_fault"].astype(str),
+        "_call": call.astype("datetime64[us]"), "_grid": grid,
+        "_comm": pts["community_code"].to_numpy()[pt], "_street": pts["street_code"].to_numpy()[pt],
+        "_hint": ["address_point"] * len(specs),
+    }, schema=base.schema)
+    for s, k, g, p_id in zip(specs, keys, grid, r["person_id"]):
+        record(ctx.patterns, pattern=s.pattern, pattern_id=s.pattern_id, feed=FEED, record_key=k, role="caller",
+               person_id=int(p_id), grid_code=str(g), record_date=s.day, category=f"{s.category}/{s.subcategory}")
+    return df, np.array([s.outcome for s in specs], dtype=object), call

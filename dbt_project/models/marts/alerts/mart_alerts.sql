@@ -1,0 +1,401 @@
+{#- One row per early warning. Rules, thresholds and severities: the
+    mart_alerts docs block (docs/alerts/ has a page per rule). Evidence keys
+    are incident_key values of fct_incident (for visit_overdue: none). -#}
+{%- set repeat_window_days = var('repeat_petition_window_days', 90) -%}
+{%- set repeat_min = var('repeat_petition_min_count', 3) -%}
+{%- set collective_window_days = var('collective_window_days', 7) -%}
+{%- set collective_min = var('collective_min_petitions', 5) -%}
+{%- set escalation_window_days = var('escalation_window_days', 90) -%}
+{%- set due_soon_days = var('due_soon_days', 5) -%}
+with
+
+-- only what had happened by the reporting date
+incidents as (
+    select * from {{ ref('fct_incident') }}
+    where received_date <= {{ as_of_date() }}
+),
+
+people as (
+    select * from {{ ref('bridge_incident_person') }}
+    where person_key is not null
+),
+
+residents as (
+    select * from {{ ref('int_residents_profiled') }}
+),
+
+grids as (
+    select * from {{ ref('dim_grid') }}
+),
+
+spikes as (
+    select * from {{ ref('mart_alert_spike_scores') }}
+    where is_spike
+),
+
+care as (
+    select * from {{ ref('mart_care_visits') }}
+),
+
+as_of as (
+    select {{ as_of_date() }} as as_of_date
+),
+
+petitions as (
+    select * from incidents where source_feed = 'petitions'
+),
+
+-- repeat petitioner: the same person (by linkage) on >= 3 petitions within 90 days
+person_petitions as (
+    select distinct
+        people.person_key,
+        petitions.incident_key,
+        petitions.received_at,
+        petitions.is_closed,
+        petitions.grid_code,
+        petitions.community_code,
+        petitions.street_code,
+    from petitions
+    inner join people
+        on petitions.incident_key = people.incident_key
+),
+
+person_petitions_counted as (
+    select
+        person_petitions.*,
+        count(*) over (
+            partition by person_key
+            order by received_at
+            range between interval {{ repeat_window_days }} days preceding and current row
+        ) as trailing_petitions,
+    from person_petitions
+),
+
+repeat_triggers as (
+    select
+        person_key,
+        min(received_at) as raised_at,
+        max(trailing_petitions) as max_trailing,
+    from person_petitions_counted
+    where trailing_petitions >= {{ repeat_min }}
+    group by person_key
+),
+
+repeat_alerts as (
+    select
+        'repeat_petitioner|' || repeat_triggers.person_key as alert_key,
+        'repeat_petitioner' as rule,
+        case when repeat_triggers.max_trailing >= 5 then 'red' else 'orange' end as severity,
+        max(person_petitions.grid_code) as grid_code,
+        max(person_petitions.community_code) as community_code,
+        max(person_petitions.street_code) as street_code,
+        repeat_triggers.person_key,
+        cast(null as varchar) as category,
+        string_agg(person_petitions.incident_key, ',' order by person_petitions.received_at, person_petitions.incident_key) as evidence_keys,
+        count(*) as evidence_count,
+        repeat_triggers.raised_at,
+        max(person_petitions.received_at) as last_evidence_at,
+        bool_or(not person_petitions.is_closed) as is_open,
+        cast(repeat_triggers.max_trailing as bigint) as metric_value,
+        {{ repeat_min }} as threshold,
+    from repeat_triggers
+    inner join person_petitions
+        on repeat_triggers.person_key = person_petitions.person_key
+        and person_petitions.received_at >= repeat_triggers.raised_at - interval {{ repeat_window_days }} days
+    group by repeat_triggers.person_key, repeat_triggers.raised_at, repeat_triggers.max_trailing
+),
+
+-- collective petition forming: >= 5 petitions, one category (wtlb), one community, 7 days
+community_petitions as (
+    select
+        petitions.*,
+        petitions.source_category || '/' || coalesce(petitions.source_subcategory, '') as petition_category,
+        count(*) over (
+            partition by petitions.community_code, petitions.source_category, petitions.source_subcategory
+            order by petitions.received_at
+            range between interval {{ collective_window_days }} days preceding and current row
+        ) as trailing_petitions,
+    from petitions
+    where petitions.community_code is not null
+),
+
+collective_triggers as (
+    select
+        community_code,
+        petition_category,
+        received_at,
+        trailing_petitions,
+        -- an episode continues while triggers follow each other within the window
+        sum(case when previous_at is null or received_at > previous_at + interval {{ collective_window_days }} days then 1 else 0 end)
+            over (partition by community_code, petition_category order by received_at) as episode_no,
+    from (
+        select
+            community_petitions.*,
+            lag(received_at) over (partition by community_code, petition_category order by received_at) as previous_at,
+        from community_petitions
+        where trailing_petitions >= {{ collective_min }}
+    ) as triggered
+),
+
+collective_episodes as (
+    select
+        community_code,
+        petition_category,
+        episode_no,
+        min(received_at) as raised_at,
+        max(received_at) as last_trigger_at,
+        max(trailing_petitions) as max_trailing,
+    from collective_triggers
+    group by community_code, petition_category, episode_no
+),
+
+collective_alerts as (
+    select
+        'collective_forming|' || collective_episodes.community_code || '|' || collective_episodes.petition_category
+            || '|' || strftime(collective_episodes.raised_at, '%Y-%m-%d') as alert_key,
+        'collective_forming' as rule,
+        case when collective_episodes.max_trailing >= 10 then 'red' else 'orange' end as severity,
+        cast(null as varchar) as grid_code,
+        collective_episodes.community_code,
+        left(collective_episodes.community_code, 9) as street_code,
+        cast(null as varchar) as person_key,
+        collective_episodes.petition_category as category,
+        string_agg(community_petitions.incident_key, ',' order by community_petitions.received_at, community_petitions.incident_key) as evidence_keys,
+        count(*) as evidence_count,
+        collective_episodes.raised_at,
+        max(community_petitions.received_at) as last_evidence_at,
+        bool_or(not community_petitions.is_closed) as is_open,
+        cast(collective_episodes.max_trailing as bigint) as metric_value,
+        {{ collective_min }} as threshold,
+    from collective_episodes
+    inner join community_petitions
+        on collective_episodes.community_code = community_petitions.community_code
+        and collective_episodes.petition_category = community_petitions.petition_category
+        and community_petitions.received_at >= collective_episodes.raised_at - interval {{ collective_window_days }} days
+        and community_petitions.received_at <= collective_episodes.last_trigger_at
+    group by all
+),
+
+-- spike: see mart_alert_spike_scores
+spike_alerts as (
+    select
+        'grid_spike|' || spikes.grid_category_day_key as alert_key,
+        'grid_spike' as rule,
+        case when spikes.p_value < 1e-6 and spikes.incident_count >= 10 then 'red' else 'orange' end as severity,
+        spikes.grid_code,
+        left(spikes.grid_code, 12) as community_code,
+        left(spikes.grid_code, 9) as street_code,
+        cast(null as varchar) as person_key,
+        spikes.taxonomy_code as category,
+        string_agg(incidents.incident_key, ',' order by incidents.received_at, incidents.incident_key) as evidence_keys,
+        count(*) as evidence_count,
+        min(incidents.received_at) as raised_at,
+        max(incidents.received_at) as last_evidence_at,
+        bool_or(not incidents.is_closed) as is_open,
+        spikes.incident_count as metric_value,
+        {{ var('spike_min_count', 5) }} as threshold,
+    from spikes
+    inner join incidents
+        on spikes.grid_code = incidents.grid_code
+        and spikes.taxonomy_code = incidents.taxonomy_code
+        and spikes.activity_date = incidents.received_date
+    group by all
+),
+
+-- escalated dispute: a grid-event dispute whose people later appear in a 110 call or a petition
+disputes as (
+    select
+        incidents.incident_key,
+        incidents.received_at,
+        incidents.grid_code,
+        incidents.community_code,
+        incidents.street_code,
+        people.person_key,
+    from incidents
+    inner join people
+        on incidents.incident_key = people.incident_key
+    where incidents.source_feed = 'grid_events'
+        and incidents.source_category = '矛盾纠纷'
+),
+
+later as (
+    select
+        incidents.incident_key,
+        incidents.source_feed,
+        incidents.source_category,
+        incidents.received_at,
+        incidents.is_closed,
+        people.person_key,
+    from incidents
+    inner join people
+        on incidents.incident_key = people.incident_key
+    where incidents.source_feed in ('police_incidents', 'petitions')
+),
+
+escalations as (
+    select
+        disputes.incident_key as dispute_key,
+        disputes.received_at as dispute_at,
+        disputes.grid_code,
+        disputes.community_code,
+        disputes.street_code,
+        min(disputes.person_key) as person_key,
+        string_agg(distinct later.incident_key, ',') as later_keys,
+        count(distinct later.incident_key) as later_count,
+        min(later.received_at) as raised_at,
+        max(later.received_at) as last_evidence_at,
+        bool_or(not later.is_closed) as later_open,
+        bool_or(later.source_category in ('刑事案件', '治安案件')) as is_serious,
+    from disputes
+    inner join later
+        on disputes.person_key = later.person_key
+        and later.received_at > disputes.received_at
+        and later.received_at <= disputes.received_at + interval {{ escalation_window_days }} days
+    group by disputes.incident_key, disputes.received_at, disputes.grid_code, disputes.community_code, disputes.street_code
+),
+
+escalation_alerts as (
+    select
+        'escalated_dispute|' || escalations.dispute_key as alert_key,
+        'escalated_dispute' as rule,
+        case when escalations.is_serious or escalations.later_count >= 2 then 'red' else 'orange' end as severity,
+        escalations.grid_code,
+        escalations.community_code,
+        escalations.street_code,
+        escalations.person_key,
+        'dispute' as category,
+        escalations.dispute_key || ',' || escalations.later_keys as evidence_keys,
+        1 + escalations.later_count as evidence_count,
+        escalations.raised_at,
+        escalations.last_evidence_at,
+        escalations.later_open or not dispute_incident.is_closed as is_open,
+        cast(escalations.later_count as bigint) as metric_value,
+        1 as threshold,
+    from escalations
+    inner join incidents as dispute_incident
+        on escalations.dispute_key = dispute_incident.incident_key
+),
+
+-- vulnerable resident (high-risk or key care tier) named on a 110 call
+vulnerable_alerts as (
+    select
+        'vulnerable_police|' || incidents.incident_key || '|' || people.person_key as alert_key,
+        'vulnerable_police' as rule,
+        case when care.care_tier = 'high_risk' then 'orange' else 'yellow' end as severity,
+        coalesce(care.grid_code, incidents.grid_code) as grid_code,
+        coalesce(left(care.grid_code, 12), incidents.community_code) as community_code,
+        coalesce(left(care.grid_code, 9), incidents.street_code) as street_code,
+        people.person_key,
+        incidents.taxonomy_code as category,
+        incidents.incident_key as evidence_keys,
+        1 as evidence_count,
+        incidents.received_at as raised_at,
+        incidents.received_at as last_evidence_at,
+        -- open until the person is visited after the call
+        not coalesce(care.last_visit_date >= incidents.received_date, false) as is_open,
+        cast(1 as bigint) as metric_value,
+        1 as threshold,
+    from incidents
+    inner join people
+        on incidents.incident_key = people.incident_key
+    inner join care
+        on people.person_key = care.person_key
+    where incidents.source_feed = 'police_incidents'
+        and care.care_tier in ('high_risk', 'key')
+),
+
+-- visit overdue by the tier's interval (high risk weekly, key monthly)
+visit_alerts as (
+    select
+        'visit_overdue|' || care.person_key as alert_key,
+        'visit_overdue' as rule,
+        case when care.days_since_visit is null or care.days_since_visit > 2 * care.visit_interval_days then 'orange' else 'yellow' end as severity,
+        care.grid_code,
+        left(care.grid_code, 12) as community_code,
+        left(care.grid_code, 9) as street_code,
+        care.person_key,
+        care.care_tier as category,
+        cast(null as varchar) as evidence_keys,
+        0 as evidence_count,
+        {{ start_of_day_at("coalesce(care.last_visit_date + care.visit_interval_days + 1, as_of.as_of_date)") }} as raised_at,
+        cast(null as {{ zhili_timestamptz() }}) as last_evidence_at,
+        true as is_open,
+        cast(care.days_since_visit as bigint) as metric_value,
+        care.visit_interval_days as threshold,
+    from care
+    cross join as_of
+    where care.care_tier in ('high_risk', 'key')
+        and not care.is_visited_within_interval
+),
+
+-- petitions overdue, or due within 5 days
+deadline_alerts as (
+    select
+        case when petitions.due_at < {{ start_of_day_at(dbt.dateadd('day', 1, 'as_of.as_of_date')) }}
+            then 'petition_overdue' else 'petition_due_soon' end || '|' || petitions.incident_key as alert_key,
+        case when petitions.due_at < {{ start_of_day_at(dbt.dateadd('day', 1, 'as_of.as_of_date')) }}
+            then 'petition_overdue' else 'petition_due_soon' end as rule,
+        case when petitions.due_at < {{ start_of_day_at(dbt.dateadd('day', 1, 'as_of.as_of_date')) }}
+            then 'orange' else 'yellow' end as severity,
+        petitions.grid_code,
+        petitions.community_code,
+        petitions.street_code,
+        cast(null as varchar) as person_key,
+        petitions.taxonomy_code as category,
+        petitions.incident_key as evidence_keys,
+        1 as evidence_count,
+        case when petitions.due_at < {{ start_of_day_at(dbt.dateadd('day', 1, 'as_of.as_of_date')) }}
+            then petitions.due_at
+            else petitions.due_at - interval {{ due_soon_days }} days end as raised_at,
+        petitions.received_at as last_evidence_at,
+        true as is_open,
+        cast(datediff('day', as_of.as_of_date, cast(petitions.due_at as date)) as bigint) as metric_value,
+        {{ due_soon_days }} as threshold,
+    from petitions
+    cross join as_of
+    where not petitions.is_closed
+        and petitions.due_at is not null
+        and petitions.due_at < {{ start_of_day_at(dbt.dateadd('day', 1 + due_soon_days, 'as_of.as_of_date')) }}
+),
+
+unioned as (
+    select * from repeat_alerts
+    union all by name
+    select * from collective_alerts
+    union all by name
+    select * from spike_alerts
+    union all by name
+    select * from escalation_alerts
+    union all by name
+    select * from vulnerable_alerts
+    union all by name
+    select * from visit_alerts
+    union all by name
+    select * from deadline_alerts
+),
+
+final as (
+    select
+        -- ids
+        cast(unioned.alert_key as varchar) as alert_key,
+        cast(unioned.rule as varchar) as rule,
+        cast(unioned.severity as varchar) as severity,
+        -- where / who
+        cast(unioned.grid_code as varchar) as grid_code,
+        cast(unioned.community_code as varchar) as community_code,
+        cast(unioned.street_code as varchar) as street_code,
+        cast(unioned.person_key as varchar) as person_key,
+        cast(unioned.category as varchar) as category,
+        -- evidence
+        cast(unioned.evidence_keys as varchar) as evidence_keys,
+        cast(unioned.evidence_count as bigint) as evidence_count,
+        cast(unioned.metric_value as bigint) as metric_value,
+        cast(unioned.threshold as bigint) as threshold,
+        -- when
+        cast(unioned.raised_at as {{ zhili_timestamptz() }}) as raised_at,
+        cast(unioned.last_evidence_at as {{ zhili_timestamptz() }}) as last_evidence_at,
+        cast(unioned.is_open as boolean) as is_open,
+    from unioned
+)
+
+select * from final

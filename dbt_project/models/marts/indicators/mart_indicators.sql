@@ -1,0 +1,371 @@
+{#- Governance indicators in one tidy long table: one row per indicator x
+    level (grid, community, street, county) x unit x period grain (day,
+    month, year) x period x source x category, with numerator, denominator
+    and value. Formulas, denominators and period attribution: the
+    mart_indicators docs block and docs/indicators/. Rows exist only where
+    the numerator or denominator is non-zero. -#}
+{%- set due_soon_days = var('due_soon_days', 5) -%}
+{%- set repeat_window_days = var('repeat_petition_window_days', 90) -%}
+with
+
+incidents as (
+    select * from {{ ref('fct_incident') }}
+),
+
+petitions as (
+    select * from {{ ref('fct_petition') }}
+),
+
+people as (
+    select * from {{ ref('bridge_incident_person') }}
+    where person_key is not null
+),
+
+grids as (
+    select * from {{ ref('dim_grid') }}
+),
+
+care as (
+    select * from {{ ref('mart_care_visits') }}
+),
+
+definitions as (
+    select * from {{ ref('indicator_definitions') }}
+),
+
+as_of as (
+    select
+        {{ as_of_date() }} as as_of_date,
+        {{ start_of_day_at(dbt.dateadd('day', 1, as_of_date())) }} as as_of_end_at,
+),
+
+county as (
+    -- unplaced records still count at county level: the registry's county
+    select min(county_code) as county_code from grids
+),
+
+-- 重复信访: a petition one of whose petitioners (by linkage) petitioned on the
+-- same second-level category within the previous 90 days
+petition_people as (
+    select distinct
+        incidents.incident_key,
+        incidents.received_at,
+        incidents.source_subcategory,
+        people.person_key,
+    from incidents
+    inner join people
+        on incidents.incident_key = people.incident_key
+    where incidents.source_feed = 'petitions'
+),
+
+repeats as (
+    select distinct later.incident_key
+    from petition_people as later
+    inner join petition_people as earlier
+        on later.person_key = earlier.person_key
+        and later.source_subcategory = earlier.source_subcategory
+        and later.incident_key <> earlier.incident_key
+        and earlier.received_at < later.received_at
+        and earlier.received_at >= later.received_at - interval {{ repeat_window_days }} days
+),
+
+base as (
+    select
+        incidents.incident_key,
+        incidents.source_feed,
+        incidents.taxonomy_code,
+        incidents.source_category,
+        incidents.source_status,
+        incidents.status,
+        incidents.is_closed,
+        incidents.is_closed_on_time,
+        incidents.handling_level,
+        incidents.satisfaction,
+        incidents.received_date,
+        cast(incidents.closed_at as date) as closed_date,
+        incidents.closed_at,
+        incidents.due_at,
+        -- the day a case falls due (due_at is exclusive: midnight after a dated due day)
+        cast(incidents.due_at - interval 1 microsecond as date) as due_date,
+        incidents.grid_code,
+        incidents.community_code,
+        incidents.street_code,
+        coalesce(left(incidents.street_code, 6), left(incidents.community_code, 6), left(incidents.grid_code, 6), county.county_code) as county_code,
+        coalesce(petitions.is_collective, false) as is_collective,
+        repeats.incident_key is not null as is_repeat,
+        -- closed as of the reporting date
+        incidents.is_closed and incidents.closed_at < as_of.as_of_end_at as is_closed_as_of,
+        as_of.as_of_date,
+        as_of.as_of_end_at,
+    from incidents
+    cross join as_of
+    cross join county
+    left join petitions
+        on incidents.incident_key = petitions.incident_key
+    left join repeats
+        on incidents.incident_key = repeats.incident_key
+    where incidents.received_date <= as_of.as_of_date
+),
+
+measures as (
+    -- 办结率: received in the period; closed (as of the reporting date) / received
+    select *, 'closure_rate' as indicator_code, received_date as measure_date,
+        case when is_closed_as_of then 1 else 0 end as num, 1 as den
+    from base
+
+    union all
+    -- 按期办结率: cases that fell due in the period (due day <= as of); closed by the due time / due
+    select *, 'on_time_closure_rate', due_date,
+        case when is_closed_on_time and closed_at < as_of_end_at then 1 else 0 end, 1
+    from base
+    where due_date <= as_of_date
+
+    union all
+    -- 超期未结: open as of the reporting date and past due, by due day
+    select *, 'overdue_open', due_date, 1, 0
+    from base
+    where not is_closed_as_of and due_at < as_of_end_at
+
+    union all
+    -- 即将超期: open and falling due within the next 5 days, by due day
+    select *, 'due_soon', due_date, 1, 0
+    from base
+    where not is_closed_as_of
+        and due_at >= as_of_end_at
+        and due_at < as_of_end_at + interval {{ due_soon_days }} days
+
+    union all
+    -- 满意率: closed in the period and rated; (满意 + 基本满意) / rated
+    select *, 'satisfaction_rate', closed_date,
+        case when satisfaction in ('满意', '基本满意') then 1 else 0 end, 1
+    from base
+    where is_closed_as_of and status = 'closed' and satisfaction is not null
+
+    union all
+    -- 参评率: closed in the period; rated / closed
+    select *, 'rating_rate', closed_date,
+        case when satisfaction is not null then 1 else 0 end, 1
+    from base
+    where is_closed_as_of and status = 'closed' and source_feed <> 'police_incidents'
+
+    union all
+    -- 矛盾纠纷化解率: disputes (grid events 矛盾纠纷, 110 纠纷) received in the period;
+    -- resolved (closed, except 调解不成功) / disputes
+    select *, 'dispute_resolution_rate', received_date,
+        case when is_closed_as_of and status = 'closed' and source_status <> '调解不成功' then 1 else 0 end, 1
+    from base
+    where (source_feed = 'grid_events' and source_category = '矛盾纠纷')
+        or (source_feed = 'police_incidents' and source_category = '纠纷')
+
+    union all
+    -- 网格内办结率: closed in the period with a handling level; closed at 网格 / closed
+    select *, 'grid_closure_share', closed_date,
+        case when handling_level = '网格' then 1 else 0 end, 1
+    from base
+    where is_closed_as_of and status = 'closed' and handling_level is not null
+
+    union all
+    -- 社区内办结率: closed at 网格 or 社区 / closed
+    select *, 'community_closure_share', closed_date,
+        case when handling_level in ('网格', '社区') then 1 else 0 end, 1
+    from base
+    where is_closed_as_of and status = 'closed' and handling_level is not null
+
+    union all
+    -- 层级化解占比: closed grid events resolved at or below each level / closed grid events
+    select base.*, 'level_share_' || levels.level_code, closed_date,
+        case when levels.level_rank >= case handling_level when '网格' then 1 when '社区' then 2 when '街道' then 3 else 4 end
+            then 1 else 0 end, 1
+    from base
+    cross join (values ('grid', 1), ('community', 2), ('street', 3), ('county', 4)) as levels(level_code, level_rank)
+    where is_closed_as_of and status = 'closed' and source_feed = 'grid_events' and handling_level is not null
+
+    union all
+    -- 重复信访率: petitions received in the period; repeats (同人 + 同事, by linkage) / petitions
+    select *, 'repeat_petition_rate', received_date,
+        case when is_repeat then 1 else 0 end, 1
+    from base
+    where source_feed = 'petitions'
+
+    union all
+    -- 集体访: petitions with 5 or more petitioners received in the period (count)
+    select *, 'collective_petitions', received_date, 1, 0
+    from base
+    where source_feed = 'petitions' and is_collective
+
+    union all
+    -- 万人警情率 numerator: 110 calls received in the period (denominator: population, below)
+    select *, 'police_per_10k', received_date, 1, 0
+    from base
+    where source_feed = 'police_incidents'
+),
+
+-- one copy per level the record reaches
+leveled as (
+    select measures.*, 'grid' as level, grid_code as unit_code from measures where grid_code is not null
+    union all
+    select measures.*, 'community', community_code from measures where community_code is not null
+    union all
+    select measures.*, 'street', street_code from measures where street_code is not null
+    union all
+    select measures.*, 'county', county_code from measures where county_code is not null
+),
+
+periods as (
+    select leveled.*, 'day' as period_grain, measure_date as period_start_date from leveled
+    union all
+    select leveled.*, 'month', cast(date_trunc('month', measure_date) as date) from leveled
+    union all
+    select leveled.*, 'year', cast(date_trunc('year', measure_date) as date) from leveled
+),
+
+sliced as (
+    select periods.*, source_feed as source, taxonomy_code as category from periods
+    union all
+    select periods.*, 'all', taxonomy_code from periods
+    union all
+    select periods.*, source_feed, 'all' from periods
+    union all
+    select periods.*, 'all', 'all' from periods
+),
+
+aggregated as (
+    select
+        indicator_code,
+        level,
+        unit_code,
+        period_grain,
+        period_start_date,
+        source,
+        category,
+        sum(num) as numerator,
+        sum(den) as denominator,
+    from sliced
+    where measure_date is not null
+    group by all
+),
+
+-- population for 万人警情率: the centre's 常住人口 of the grids active on the reporting date
+-- (the warehouse's resident count where the register leaves it empty)
+population as (
+    select level, unit_code, sum(population) as population
+    from (
+        select
+            grid_code,
+            community_code,
+            street_code,
+            county_code,
+            coalesce(population_registered, warehouse_resident_count) as population,
+        from grids
+        where is_active
+    ) as active_grids
+    cross join lateral (
+        values ('grid', grid_code), ('community', community_code), ('street', street_code), ('county', county_code)
+    ) as units(level, unit_code)
+    group by level, unit_code
+),
+
+with_population as (
+    select
+        aggregated.indicator_code,
+        aggregated.level,
+        aggregated.unit_code,
+        aggregated.period_grain,
+        aggregated.period_start_date,
+        aggregated.source,
+        aggregated.category,
+        aggregated.numerator,
+        case
+            when aggregated.indicator_code = 'police_per_10k' then population.population
+            when definitions.kind = 'count' then null
+            else aggregated.denominator
+        end as denominator,
+    from aggregated
+    left join definitions
+        on aggregated.indicator_code = definitions.indicator_code
+    left join population
+        on aggregated.indicator_code = 'police_per_10k'
+        and aggregated.level = population.level
+        and aggregated.unit_code = population.unit_code
+),
+
+-- 探访关爱 coverage: residents in a care tier visited within the tier's interval, as of the
+-- reporting date (a snapshot: period grain 'day' at as_of_date); category = tier
+care_measures as (
+    select
+        care.*,
+        left(care.grid_code, 12) as community_code,
+        left(care.grid_code, 9) as street_code,
+        coalesce(left(care.grid_code, 6), county.county_code) as county_code,
+    from care
+    cross join county
+),
+
+care_leveled as (
+    select 'grid' as level, grid_code as unit_code, care_tier, is_visited_within_interval from care_measures where grid_code is not null
+    union all
+    select 'community', community_code, care_tier, is_visited_within_interval from care_measures where community_code is not null
+    union all
+    select 'street', street_code, care_tier, is_visited_within_interval from care_measures where street_code is not null
+    union all
+    select 'county', county_code, care_tier, is_visited_within_interval from care_measures where county_code is not null
+),
+
+care_aggregated as (
+    select
+        indicators.indicator_code,
+        care_leveled.level,
+        care_leveled.unit_code,
+        'day' as period_grain,
+        as_of.as_of_date as period_start_date,
+        'civil_affairs' as source,
+        tiers.category,
+        sum(case when indicators.indicator_code = 'care_visit_coverage' and care_leveled.is_visited_within_interval then 1
+                 when indicators.indicator_code = 'vulnerable_residents' then 1 else 0 end) as numerator,
+        sum(case when indicators.indicator_code = 'care_visit_coverage' then 1 end) as denominator,
+    from care_leveled
+    cross join as_of
+    cross join (values ('care_visit_coverage'), ('vulnerable_residents')) as indicators(indicator_code)
+    cross join lateral (values (care_leveled.care_tier), ('all')) as tiers(category)
+    group by indicators.indicator_code, care_leveled.level, care_leveled.unit_code, as_of.as_of_date, tiers.category
+),
+
+unioned as (
+    select * from with_population
+    union all by name
+    select * from care_aggregated
+),
+
+final as (
+    select
+        -- ids
+        {{ dbt.concat([
+            'unioned.indicator_code', "'|'", 'unioned.level', "'|'", 'unioned.unit_code', "'|'",
+            'unioned.period_grain', "'|'", 'cast(unioned.period_start_date as ' ~ dbt.type_string() ~ ')', "'|'",
+            'unioned.source', "'|'", 'unioned.category',
+        ]) }} as indicator_row_key,
+        cast(unioned.indicator_code as varchar) as indicator_code,
+        definitions.indicator_name_zh,
+        cast(unioned.level as varchar) as level,
+        cast(unioned.unit_code as varchar) as unit_code,
+        cast(unioned.period_grain as varchar) as period_grain,
+        cast(unioned.period_start_date as date) as period_start_date,
+        cast(unioned.source as varchar) as source,
+        cast(unioned.category as varchar) as category,
+        -- values
+        cast(unioned.numerator as bigint) as numerator,
+        cast(unioned.denominator as bigint) as denominator,
+        cast(case
+            when definitions.kind = 'count' then unioned.numerator
+            when unioned.denominator is null or unioned.denominator = 0 then null
+            else unioned.numerator * definitions.scale / unioned.denominator
+        end as double) as value,
+        cast(as_of.as_of_date as date) as as_of_date,
+    from unioned
+    cross join as_of
+    left join definitions
+        on unioned.indicator_code = definitions.indicator_code
+    where unioned.numerator > 0 or coalesce(unioned.denominator, 0) > 0
+)
+
+select * from final
