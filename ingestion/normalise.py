@@ -111,7 +111,8 @@ def _person(
     """Add normalised person fields: restricted (``_id_number``, ``_name`` ...) and display (masked)."""
 
     def col(name: str | None) -> pl.Expr:
-        return pl.col(name) if name and name in frame.columns else pl.lit(None, pl.String)
+        # a full-height null column, not a literal: batch-wise field rules do not broadcast
+        return pl.col(name) if name and name in frame.columns else pl.repeat(None, pl.len(), dtype=pl.String)
 
     out = frame.with_columns(
         col(id_col).alias("_id_raw"),
