@@ -107,8 +107,10 @@ MIN_PLACED_POLICE_INCIDENTS_COMMUNITY = 0.97
 #: (placement_method 'community_name' leaves the grid null): 90%.
 MIN_PLACED_CIVIL_AFFAIRS = 0.90
 #: Petitions name the problem's street and community, not an address, so
-#: their placement is measured on community_code, not grid_code: 90%.
-MIN_PLACED_PETITIONS = 0.90
+#: their placement is measured on community_code, not grid_code. ``wtsd.sq``
+#: may be missing (street only), about one case in ten, and a daily export
+#: holds a few dozen cases, so the floor is 75%.
+MIN_PLACED_PETITIONS = 0.75
 
 #: (programme, person_key) unique within a roll file. A hand-kept roll lists
 #: someone twice now and then (the warehouse deduplicates); more than 1% means

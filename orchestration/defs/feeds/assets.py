@@ -21,7 +21,8 @@ import dagster as dg
 import polars as pl
 
 from ingestion.feeds import FEEDS, FeedSpec
-from ingestion.landing import LandedFile, file_md5, scan_landing
+from ingestion.errors import FeedError
+from ingestion.landing import LandedFile, file_md5, scan_landing, verify_md5, verify_rows
 from ingestion.pipeline import (
     FileOutcome,
     Staged,
@@ -266,13 +267,17 @@ def build_feed_assets(feed: FeedSpec) -> FeedAssets:
             if file is None:
                 skipped[pkey] = "not in the landing"
                 continue
-            md5 = file.flag_md5 or file_md5(file.path)
+            # the bytes actually landed, not the flag's claim: a file raw rejected (cut off, md5 or rows
+            # not as flagged) must not be normalised from another file's staged copy of the same md5
+            md5 = file_md5(file.path)
             if md5 in done:
                 skipped[pkey] = "already loaded" if done[md5] == file.rel else f"same bytes as {done[md5]}"
                 continue
             try:
+                verify_md5(file, md5)
                 staged = load_staged(zones, file, md5)
-            except (FileNotFoundError, KeyError):
+                verify_rows(file, staged.read.records)
+            except (FileNotFoundError, KeyError, FeedError):
                 skipped[pkey] = "not staged (rejected in raw; see the ledger)"
                 continue
             outcome, _, verdict = normalise_staged(

@@ -51,9 +51,12 @@ def publish_snapshot(warehouse: Path, serving: Path, *, keep: int = 3, now: date
     stamp = (now or datetime.now()).strftime("%Y%m%dT%H%M%S%f")
     snapshot = serving / f"zhili-{stamp}.duckdb"
     tmp = serving / f".zhili-{stamp}.duckdb.tmp"
-    tmp.unlink(missing_ok=True)
     parquet_dir = serving / "parquet"
     parquet_dir.mkdir(exist_ok=True)
+    # a publish killed part-way leaves its temporary files under names no later publish reuses
+    # (they carry its timestamp): remove them. One writer, so none of them is in use now.
+    for stale in [*serving.glob(".zhili-*.duckdb.tmp*"), *serving.glob(".zhili.duckdb.*.tmp"), *parquet_dir.glob(".*.parquet.tmp")]:
+        stale.unlink(missing_ok=True)
     tables: dict[str, int] = {}
     con = duckdb.connect(str(tmp))
     try:

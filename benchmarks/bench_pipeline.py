@@ -1,0 +1,400 @@
+"""The whole pipeline at a county's size: every stage's wall time and peak memory.
+
+    .venv/bin/python benchmarks/bench_pipeline.py --residents 100000 --days 30 --json bench-100k.json
+    .venv/bin/python benchmarks/bench_pipeline.py --residents 1000000 --days 365 --generated /tmp/gen-1m
+
+What it does, each step a separate process whose whole process tree (zhili
+plus the dbt subprocess) is sampled for resident memory every 0.2 s:
+
+1. generate ``--days + 1`` days (seeded) into ``--generated`` (reused when it
+   already holds a landing of that size);
+2. the *full build*: ``zhili run`` on a copy of that landing without the last
+   delivery day -- per feed ingestion (raw + normalised + GX gate), then the
+   warehouse step (linkage, dbt build) and publish, timed from what ``zhili
+   run`` prints and from the step events of its Dagster instance;
+3. the *daily increment*: the last day's files are delivered into the same
+   landing and ``zhili run`` runs again; its ratio to the full build;
+4. the *floor*: DuckDB alone reading every raw landing file of the full
+   build once (``read_csv`` / ``read_json``; workbooks through Polars, as
+   DuckDB's excel extension is not available offline).
+
+Prints a table and, with ``--json``, writes the same figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: `zhili` as a module: the same entry point as the console script
+ZHILI = [sys.executable, "-m", "orchestration.cli"]
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# --------------------------------------------------------------------------
+# Memory of a process tree, sampled from /proc (no psutil in the lock file)
+# --------------------------------------------------------------------------
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(entry))
+    return kids
+
+
+def tree_rss(pid: int) -> int:
+    """Bytes resident in ``pid`` and all its descendants."""
+    kids, todo, total = _children(), [pid], 0
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * _PAGE
+        except OSError:
+            pass
+        todo += kids.get(p, [])
+    return total
+
+
+class Sampler(threading.Thread):
+    """(wall time, tree RSS) every ``interval`` seconds while ``pid`` lives."""
+
+    def __init__(self, pid: int, interval: float = 0.2):
+        super().__init__(daemon=True)
+        self.pid, self.interval, self.samples, self._halt = pid, interval, [], threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.samples.append((time.time(), tree_rss(self.pid)))
+            self._halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+    def peak(self, start: float = 0.0, end: float = float("inf")) -> int:
+        inside = [r for t, r in self.samples if start <= t <= end]
+        return max(inside, default=0)
+
+
+def run_measured(cmd: list[str], *, env: dict | None = None, echo: bool = True, check: bool = True) -> dict:
+    """Run ``cmd``; return wall, peak tree RSS, stdout lines with their wall-clock times, samples."""
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    sampler = Sampler(proc.pid)
+    sampler.start()
+    err: list[str] = []
+    drain = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
+    drain.start()
+    lines = []
+    for line in proc.stdout:
+        lines.append((time.time(), line.rstrip("\n")))
+        if echo:
+            print("    | " + line.rstrip("\n"), flush=True)
+    rc = proc.wait()
+    drain.join()
+    sampler.stop()
+    end = time.time()
+    if rc != 0:
+        sys.stderr.write("".join(err[-40:]))
+        if check:
+            raise SystemExit(f"{' '.join(cmd)} exited {rc}")
+        print(f"  !! {' '.join(cmd[3:5])} exited {rc}: the figures below are of a FAILED run", flush=True)
+    return {"rc": rc, "start": t0, "end": end, "wall": end - t0, "peak": sampler.peak(), "lines": lines, "sampler": sampler,
+            "stderr": "".join(err)}
+
+
+# --------------------------------------------------------------------------
+# Landings
+# --------------------------------------------------------------------------
+
+
+def generate(out: Path, residents: int, days: int, seed: int) -> dict | None:
+    """Generate ``days`` days into ``out`` unless it already holds that generation."""
+    stamp = out / ".bench-generated.json"
+    want = {"residents": residents, "days": days, "seed": seed}
+    if stamp.exists() and json.loads(stamp.read_text()) == want and (out / "landing").is_dir():
+        print(f"  reusing {out} ({want})")
+        return None
+    m = run_measured([*ZHILI, "generate", "--out", str(out), "--residents", str(residents), "--days", str(days),
+                      "--seed", str(seed)], echo=False)
+    stamp.write_text(json.dumps(want))
+    return m
+
+
+def last_day(landing: Path) -> str:
+    return max(d.name for feed in landing.iterdir() if feed.is_dir() for d in feed.iterdir() if d.is_dir())
+
+
+def split_landing(src: Path, dst: Path, withheld: str) -> list[Path]:
+    """Copy ``src`` to ``dst`` without the ``withheld`` delivery folders; return those folders."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst, ignore=lambda d, names: [n for n in names if n == withheld and Path(d).parent == src])
+    return sorted(p for p in src.glob(f"*/{withheld}") if p.is_dir())
+
+
+def deliver(folders: list[Path], src: Path, dst: Path) -> None:
+    """Copy delivery folders in; data files first, their .ok flags last (as a department would)."""
+    for folder in folders:
+        target = dst / folder.relative_to(src)
+        target.mkdir(parents=True, exist_ok=True)
+        files = sorted(folder.iterdir(), key=lambda p: p.name.endswith(".ok"))
+        for f in files:
+            shutil.copy2(f, target / f.name)
+
+
+# --------------------------------------------------------------------------
+# The floor: DuckDB alone reads every raw file once
+# --------------------------------------------------------------------------
+
+
+def floor_read(landing: str) -> None:
+    """(runs in a child process) read every data file once; print JSON {seconds, files, rows, by_kind}."""
+    import duckdb
+    import polars as pl
+
+    con = duckdb.connect()
+    files = sorted(p.with_suffix("") for p in Path(landing).rglob("*.ok"))
+    files = [p for p in files if p.exists()]
+    t0 = time.perf_counter()
+    rows = 0
+    by_kind: dict[str, float] = {}
+    for path in files:
+        t = time.perf_counter()
+        lit = "'" + str(path).replace("'", "''") + "'"
+        ext = path.suffix.lower()
+        if ext == ".csv":
+            # DuckDB reads UTF-8 (and latin-1) natively; GB18030 files are read as latin-1 bytes: same I/O and parse
+            head = path.read_bytes()[:65536]
+            try:
+                head.decode("utf-8")
+                enc = "utf-8"
+            except UnicodeDecodeError:
+                enc = "latin-1"
+            opts = "all_varchar=true, header=true, strict_mode=false, ignore_errors=true, null_padding=true"
+            try:
+                rows += con.execute(f"select count(*) from read_csv({lit}, {opts}, encoding='{enc}')").fetchone()[0]
+            except duckdb.Error:
+                # bytes DuckDB's decoders refuse: read the bytes and count lines (still one pass over the file)
+                by_kind["csv fallbacks"] = by_kind.get("csv fallbacks", 0) + 1
+                rows += con.execute(f"select len(string_split(decode(content), chr(10))) - 2 from read_blob({lit})"
+                                    ).fetchone()[0] if enc == "utf-8" else path.read_bytes().count(b"\n") - 1
+        elif ext in (".jsonl", ".json", ".geojson"):
+            fmt = "newline_delimited" if ext == ".jsonl" else "auto"
+            q = f"select count(*) from read_json({lit}, format='{fmt}', ignore_errors=true, maximum_object_size=67108864)"
+            rows += con.execute(q).fetchone()[0]
+        elif ext == ".xlsx":
+            rows += sum(f.height for f in pl.read_excel(path, sheet_id=0, has_header=False).values())
+        else:
+            continue
+        by_kind[ext] = by_kind.get(ext, 0.0) + time.perf_counter() - t  # csv fallbacks: a count, not seconds
+    print(json.dumps({"seconds": time.perf_counter() - t0, "files": len(files), "rows": rows,
+                      "by_kind": {k: round(v, 2) for k, v in by_kind.items()}}))
+
+
+# --------------------------------------------------------------------------
+# What a `zhili run` did, stage by stage
+# --------------------------------------------------------------------------
+
+_FEED_LINE = re.compile(r"^(?P<feed>\w+)\s+(?P<files>\d+) new files\s+(?P<verdict>.+?)\s+\((?P<s>[\d.]+) s\)$")
+_WAREHOUSE_LINE = re.compile(r"^warehouse\s+dbt build \+ publish (?P<ok>\w+)\s+\((?P<s>[\d.]+) s")
+_DONE_LINE = re.compile(r"^done in (?P<total>[\d.]+) s \(Dagster overhead (?P<dagster>[\d.]+) s, GX (?P<gx>[\d.]+) s\)")
+_LINKAGE = re.compile(r"person linkage: .* in (?P<s>[\d.]+) s")
+
+
+def _warehouse_steps(home: Path, since: float) -> dict[str, tuple[float, float]]:
+    """Wall-clock (start, end) of linkage, dbt build and publish in the warehouse run after ``since``."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(home / "dagster"))
+    spans: dict[str, tuple[float, float]] = {}
+    for run in instance.get_runs(filters=dg.RunsFilter(tags={"zhili/warehouse": "1"}), limit=5):
+        records = instance.all_logs(run.run_id)
+        if not records or records[0].timestamp < since:
+            continue
+        starts, ends, linkage_end = {}, {}, None
+        for r in records:
+            ev = r.dagster_event
+            if ev is not None and ev.event_type_value == "STEP_START":
+                starts[r.step_key] = r.timestamp
+            elif ev is not None and ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+                ends[r.step_key] = r.timestamp
+            elif ev is None and r.user_message and _LINKAGE.search(r.user_message):
+                linkage_end = r.timestamp
+        for key in starts:
+            if key in ends and "serving" in key:
+                spans["publish"] = (starts[key], ends[key])
+            elif key in ends and "dbt" in key:
+                if linkage_end:
+                    spans["linkage"] = (starts[key], linkage_end)
+                    spans["dbt build"] = (linkage_end, ends[key])
+                else:
+                    spans["linkage + dbt build"] = (starts[key], ends[key])
+        break
+    return spans
+
+
+def stages_of(m: dict, home: Path) -> tuple[list[dict], dict]:
+    """Per stage rows (name, seconds, peak MB) of one measured ``zhili run``; and its summary line figures."""
+    rows, prev = [], m["start"]
+    sampler: Sampler = m["sampler"]
+    summary = {}
+    for t, line in m["lines"]:
+        if (hit := _FEED_LINE.match(line)):
+            rows.append({"stage": f"ingest {hit['feed']}", "files": int(hit["files"]), "seconds": float(hit["s"]),
+                         "peak_mb": sampler.peak(prev, t) / 2**20, "note": hit["verdict"]})
+        elif (hit := _WAREHOUSE_LINE.match(line)):
+            summary["warehouse_seconds"] = float(hit["s"])
+            summary["warehouse_ok"] = hit["ok"] == "done"
+        elif (hit := _DONE_LINE.match(line)):
+            summary |= {"reported_total": float(hit["total"]), "dagster_overhead": float(hit["dagster"]), "gx": float(hit["gx"])}
+        if line.strip():
+            prev = prev if _FEED_LINE.match(line) is None else t
+    try:
+        gates = json.loads((home / "gates" / "last_run.json").read_text())["gates"]
+    except (OSError, ValueError, KeyError):
+        gates = {}
+    for row in rows:
+        g = gates.get(row["stage"].removeprefix("ingest "), {})
+        row["gx_seconds"] = g.get("gx_seconds")
+    for name, (a, b) in _warehouse_steps(home, m["start"]).items():
+        rows.append({"stage": name, "seconds": b - a, "peak_mb": sampler.peak(a, b) / 2**20})
+    return rows, summary
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--residents", type=int, default=100_000)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=20241101)
+    ap.add_argument("--generated", help="folder for the generated deliveries (kept and reused); default a temp folder")
+    ap.add_argument("--work", help="folder for the landing copy and state folder; default a temp folder (removed)")
+    ap.add_argument("--json", help="write the figures here as JSON")
+    ap.add_argument("--floor-only", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.floor_only:
+        floor_read(args.floor_only)
+        return 0
+
+    temp = Path(tempfile.mkdtemp(prefix="zhili-bench-"))
+    gen_dir = Path(args.generated) if args.generated else temp / "generated"
+    work = Path(args.work) if args.work else temp / "work"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    landing, home = work / "landing", work / "home"
+    result: dict = {
+        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "residents": args.residents, "days": args.days, "seed": args.seed,
+        "machine": {"cpus": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PHYS_PAGES") * _PAGE / 2**30, 1),
+                    "loadavg_at_start": os.getloadavg(), "python": platform.python_version()},
+        "started_at": datetime.now().isoformat(timespec="seconds"),
+    }
+    stages: list[dict] = []
+    try:
+        print(f"generate: {args.residents} residents, {args.days} + 1 days (seed {args.seed}) into {gen_dir}")
+        m = generate(gen_dir, args.residents, args.days + 1, args.seed)
+        if m:
+            stages.append({"stage": "generate", "seconds": m["wall"], "peak_mb": m["peak"] / 2**20})
+        src = gen_dir / "landing"
+        withheld = last_day(src)
+        folders = split_landing(src, landing, withheld)
+        size = sum(p.stat().st_size for p in landing.rglob("*") if p.is_file())
+        result["landing_bytes"] = size
+        result["increment_day"] = withheld
+
+        print(f"floor: DuckDB reads every raw file once ({size / 2**20:.0f} MB)")
+        fm = run_measured([sys.executable, __file__, "--floor-only", str(landing)], echo=False)
+        floor = json.loads(fm["lines"][-1][1])
+        stages.append({"stage": "floor: duckdb reads raw files", "seconds": floor["seconds"], "peak_mb": fm["peak"] / 2**20,
+                       "note": f"{floor['files']} files, {floor['rows']} rows; by kind {floor['by_kind']}"})
+
+        env = dict(os.environ, ZHILI_SECRET_FILE=str(work / "secret.key"))
+        print(f"full build: zhili run on {args.days} days")
+        full = run_measured([*ZHILI, "run", "--landing", str(landing), "--home", str(home)], env=env, check=False)
+        rows, summary = stages_of(full, home)
+        stages += rows
+        stages.append({"stage": "GX gates (share of ingest)", "seconds": summary.get("gx"), "peak_mb": None})
+        stages.append({"stage": "Dagster overhead", "seconds": summary.get("dagster_overhead"), "peak_mb": None})
+        stages.append({"stage": "FULL zhili run", "seconds": full["wall"], "peak_mb": full["peak"] / 2**20})
+
+        print(f"daily increment: deliver {withheld} ({len(folders)} folders), zhili run again")
+        deliver(folders, src, landing)
+        inc = run_measured([*ZHILI, "run", "--landing", str(landing), "--home", str(home)], env=env, check=False)
+        inc_rows, inc_summary = stages_of(inc, home)
+        for r in inc_rows:
+            r["stage"] = "  increment: " + r["stage"]
+        stages += inc_rows
+        stages.append({"stage": "INCREMENT zhili run", "seconds": inc["wall"], "peak_mb": inc["peak"] / 2**20,
+                       "note": f"{inc['wall'] / full['wall']:.1%} of the full build"})
+        result |= {"full_rc": full["rc"], "increment_rc": inc["rc"], "full_seconds": full["wall"], "full_peak_mb": full["peak"] / 2**20, "increment_seconds": inc["wall"],
+                   "increment_peak_mb": inc["peak"] / 2**20, "increment_ratio": inc["wall"] / full["wall"],
+                   "floor_seconds": floor["seconds"], "full_over_floor": full["wall"] / max(floor["seconds"], 1e-9),
+                   "full_summary": summary, "increment_summary": inc_summary,
+                   "serving_bytes": (home / "serving" / "zhili.duckdb").stat().st_size
+                   if (home / "serving" / "zhili.duckdb").exists() else None}
+    finally:
+        result["stages"] = stages
+        result["loadavg_at_end"] = os.getloadavg()
+        _print_table(result)
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str))
+            print(f"wrote {args.json}")
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+        if not args.generated:
+            shutil.rmtree(temp, ignore_errors=True)
+    return 0
+
+
+def _print_table(result: dict) -> None:
+    print()
+    print(f"zhili pipeline benchmark: {result['residents']} residents, {result['days']} days "
+          f"({result['machine']['cpus']} CPUs, {result['machine']['memory_gb']} GB; load average at start "
+          f"{', '.join(f'{x:.1f}' for x in result['machine']['loadavg_at_start'])})")
+    print(f"{'stage':<40} {'wall s':>9} {'peak MB':>9} {'GX s':>7}  note")
+    print("-" * 100)
+    for s in result["stages"]:
+        sec = "" if s.get("seconds") is None else f"{s['seconds']:.1f}"
+        mb = "" if s.get("peak_mb") is None else f"{s['peak_mb']:.0f}"
+        gx = "" if s.get("gx_seconds") is None else f"{s['gx_seconds']:.1f}"
+        print(f"{s['stage']:<40} {sec:>9} {mb:>9} {gx:>7}  {s.get('note', '')}")
+    if "increment_ratio" in result:
+        print(f"\nfull build {result['full_seconds']:.1f} s, peak {result['full_peak_mb']:.0f} MB; "
+              f"daily increment {result['increment_seconds']:.1f} s = {result['increment_ratio']:.1%} of the full build; "
+              f"full build = {result['full_over_floor']:.0f}x the DuckDB floor")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
