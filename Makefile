@@ -7,6 +7,9 @@ DEMO   ?= .demo
 DEMO_RESIDENTS ?= 30000
 DEMO_DAYS ?= 60
 
+BENCH_RESIDENTS ?= 100000
+BENCH_DAYS ?= 30
+
 .PHONY: demo test venv bench clean dagster
 
 venv: $(STAMP)
@@ -32,5 +35,10 @@ dagster: $(STAMP)
 	ZHILI_LANDING=$(abspath $(DEMO))/landing ZHILI_HOME=$(abspath $(DEMO))/home DAGSTER_HOME=$(abspath $(DEMO))/home/dagster \
 		$(BIN)/dagster dev -m orchestration.definitions
 
+# Stage timings, the daily increment and the DuckDB floor; prints a table and writes JSON.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_pipeline.py --residents $(BENCH_RESIDENTS) --days $(BENCH_DAYS) \
+		--generated .bench/gen-$(BENCH_RESIDENTS)-$(BENCH_DAYS) --json .bench/bench-$(BENCH_RESIDENTS)-$(BENCH_DAYS).json
+
 clean:
-	rm -rf $(VENV) $(DEMO)
+	rm -rf $(VENV) $(DEMO) .bench
