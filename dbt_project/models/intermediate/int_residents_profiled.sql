@@ -10,13 +10,47 @@ records as (
     where person_key is not null
 ),
 
+-- a register or roll row belongs to its resolved person (int_persons_resolved: valid IDs and, once
+-- linkage has run, damaged, typo'd, foreign and missing IDs too), not only to its own valid-ID key
+resolved as (
+    select record_locator, person_key from records
+),
+
 register as (
-    select * from {{ ref('stg_police_population') }}
-    where person_key is not null
+    select
+        coalesce(resolved.person_key, register_rows.person_key) as person_key,
+        register_rows.source_person_id,
+        register_rows.name_masked,
+        register_rows.id_masked,
+        register_rows.phone_masked,
+        register_rows.sex,
+        register_rows.birth_date,
+        register_rows.ethnicity,
+        register_rows.population_type,
+        register_rows.person_status,
+        register_rows.is_registered,
+        register_rows.registered_date,
+        register_rows.grid_code,
+    from {{ ref('stg_police_population') }} as register_rows
+    left join resolved
+        -- the register is CSV: no sheet, one person per record (record_locator macro)
+        on resolved.record_locator = {{ dbt.concat([
+            'register_rows.feed', "'|'", 'register_rows.file_md5', "'||'",
+            'cast(register_rows.record_no as ' ~ dbt.type_string() ~ ')', "'|1'"]) }}
+    where coalesce(resolved.person_key, register_rows.person_key) is not null
 ),
 
 rolls as (
-    select * from {{ ref('stg_civil_affairs') }}
+    select
+        coalesce(resolved.person_key, roll_rows.person_key) as person_key,
+        roll_rows.programme,
+        roll_rows.month_date,
+        roll_rows.disability_category,
+        roll_rows.disability_grade,
+        roll_rows.elderly_type,
+    from {{ ref('stg_civil_affairs') }} as roll_rows
+    left join resolved
+        on roll_rows.record_locator = resolved.record_locator
 ),
 
 rolled_forward as (

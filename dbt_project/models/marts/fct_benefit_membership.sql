@@ -4,9 +4,23 @@
     programme's sheet was delivered: a month lacking a sheet says nothing. -#}
 with
 
+-- the person a roll row belongs to is the resolved one (int_persons_resolved: valid IDs and, once
+-- linkage has run, Excel-damaged, typo'd and foreign IDs too), not only the row's own valid-ID key
+resolved as (
+    select record_locator, person_key from {{ ref('int_persons_resolved') }}
+    where feed = 'civil_affairs' and person_key is not null
+),
+
 rolls as (
-    select * from {{ ref('stg_civil_affairs') }}
-    where person_key is not null
+    select
+        roll_rows.programme,
+        roll_rows.month_date,
+        roll_rows.monthly_amount,
+        coalesce(resolved.person_key, roll_rows.person_key) as person_key,
+    from {{ ref('stg_civil_affairs') }} as roll_rows
+    left join resolved
+        on roll_rows.record_locator = resolved.record_locator
+    where coalesce(resolved.person_key, roll_rows.person_key) is not null
 ),
 
 programmes as (
