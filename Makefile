@@ -26,7 +26,12 @@ demo: $(STAMP)
 	@test -d $(DEMO)/landing || $(BIN)/zhili generate --out $(DEMO) --residents $(DEMO_RESIDENTS) --days $(DEMO_DAYS) --seed 20241101
 	$(BIN)/zhili run --landing $(DEMO)/landing --home $(DEMO)/home
 
-test: $(STAMP)
+# The daily briefing's charts need a CJK font (Debian's fonts-noto-cjk); install it when missing.
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+$(CJK_FONT):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk
+
+test: $(STAMP) $(CJK_FONT)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The UI shares the CLI's Dagster instance (<home>/dagster), so it shows the runs `make demo` made.

@@ -70,6 +70,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status(settings, echo=print)
 
 
+def cmd_briefing(args: argparse.Namespace) -> int:
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError:
+        raise UsageError(f"--date={args.date!r} should be YYYY-MM-DD") from None
+    settings = _settings(args)
+    from orchestration.briefing import BriefingError, FontMissing, write_briefing
+
+    try:
+        out, briefing = write_briefing(settings.home, day, street=args.street, out=Path(args.out) if args.out else None)
+    except (BriefingError, FontMissing) as err:
+        raise UsageError(str(err)) from err
+    except OSError as err:
+        raise UsageError(f"cannot write the briefing: {err}") from err
+    f = briefing.figures
+    alerts = f"{f['alerts_new']} new / {f['alerts_open']} open alerts, " if briefing.alerts_available else ""
+    print(f"briefing {day} ({briefing.street or 'all streets'}): {alerts}{f['cases_overdue']} overdue, "
+          f"{f['cases_due_soon']} due within 5 days, {f['incidents_today']} incidents received")
+    print(f"written to {out.absolute()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zhili", description="Zhili (治理): community-governance data platform")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
@@ -95,12 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="show the ledger and the last run's gate results")
     status.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
     status.set_defaults(func=cmd_status)
+
+    brief = sub.add_parser("briefing", help="write the 日排查日研判 briefing (HTML with charts) for one day")
+    brief.add_argument("--date", required=True, help="the day to brief on (YYYY-MM-DD, China time)")
+    brief.add_argument("--street", help="only this street (街道/镇 name or 9-digit code)")
+    brief.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
+    brief.add_argument("--out", help="HTML file to write (default: <home>/briefings/briefing_<date>[_<street>].html)")
+    brief.set_defaults(func=cmd_briefing)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # Splink reports untrained m values on every small run; the linkage summary says what matters
+        logging.getLogger("splink").setLevel(logging.ERROR)
     try:
         return args.func(args)
     except UsageError as err:

@@ -1,0 +1,270 @@
+"""The briefing's numbers, read from the serving snapshot ``<home>/serving/zhili.duckdb`` (read-only).
+
+All day boundaries are China time: day ``D`` runs from ``D 00:00+08`` to ``D+1 00:00+08``.
+A case is *open at the end of D* when it was received by D and not closed by then
+(a case the snapshot calls closed without a closing time counts as closed).
+Marts that may not exist yet (``mart_alerts``, ``mart_care_visits``) leave their
+section empty with a note: the briefing never fails because a newer mart is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+__all__ = ["Briefing", "BriefingError", "load_briefing", "TRAILING_DAYS", "DUE_SOON_DAYS", "SATISFACTION_DAYS", "RULE_NAMES"]
+
+#: "usual level" of a category: the mean daily count over this many days before D
+TRAILING_DAYS = 28
+#: "soon due": due within this many days after D (as the due_soon indicator)
+DUE_SOON_DAYS = 5
+#: satisfaction is counted over cases closed in this many days ending with D
+SATISFACTION_DAYS = 28
+#: a category is flagged when its count is at least this multiple of its usual level (and >= 3)
+SPIKE_RATIO = 1.5
+
+FEED_NAMES = {"police_incidents": "110警情", "petitions": "信访", "grid_events": "网格事件"}
+SEVERITY_NAMES = {"red": "红", "orange": "橙", "yellow": "黄"}
+RULE_NAMES = {
+    "repeat_petitioner": "重复信访人",
+    "collective_forming": "集体访苗头",
+    "grid_spike": "网格警情/事件异常升高",
+    "escalated_dispute": "矛盾升级",
+    "vulnerable_police": "困难群体涉警",
+    "visit_overdue": "探访逾期",
+    "petition_deadline": "信访超期/即将超期",
+    "petition_overdue": "信访超期",
+    "petition_due_soon": "信访即将超期",
+}
+
+
+class BriefingError(Exception):
+    """Something the user can fix (no snapshot, unknown street, date outside the data): one sentence."""
+
+
+@dataclass
+class Briefing:
+    day: date
+    street: str | None
+    street_code: str | None
+    snapshot: Path
+    data_from: date | None
+    data_to: date | None
+    notes: list[str] = field(default_factory=list)
+    #: headline figures, keyed as the page's data-k attributes
+    figures: dict[str, int | float | None] = field(default_factory=dict)
+    alerts_available: bool = False
+    alerts_by_street: list[dict] = field(default_factory=list)
+    alerts_by_grid: list[dict] = field(default_factory=list)
+    alert_list: list[dict] = field(default_factory=list)
+    cases_by_street: list[dict] = field(default_factory=list)
+    overdue_list: list[dict] = field(default_factory=list)
+    categories: list[dict] = field(default_factory=list)
+    history_days: int = 0
+    key_population: list[dict] = field(default_factory=list)
+    care_available: bool = False
+    care_visits: list[dict] = field(default_factory=list)
+    satisfaction: list[dict] = field(default_factory=list)
+
+
+def _rows(con, sql: str, params: list | None = None) -> list[dict]:
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def _tables(con) -> set[str]:
+    return {r[0] for r in con.execute("select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
+
+
+def _ts(day: date) -> str:
+    """China-time midnight starting ``day`` as a timestamptz literal."""
+    return f"timestamptz '{day.isoformat()} 00:00:00+08'"
+
+
+def load_briefing(snapshot: Path, day: date, street: str | None = None) -> Briefing:
+    import duckdb
+
+    snapshot = Path(snapshot)
+    if not snapshot.is_file():
+        raise BriefingError(f"no serving snapshot at {snapshot}; run `zhili run` first or pass --home DIR")
+    try:
+        con = duckdb.connect(str(snapshot), read_only=True)
+    except duckdb.Error as err:
+        raise BriefingError(f"cannot open {snapshot} read-only: {str(err).splitlines()[0]}") from err
+    try:
+        return _load(con, snapshot, day, street)
+    finally:
+        con.close()
+
+
+def _load(con, snapshot: Path, day: date, street: str | None) -> Briefing:
+    tables = _tables(con)
+    missing = {"dim_grid", "fct_incident", "mart_key_population", "dim_resident"} - tables
+    if missing:
+        raise BriefingError(f"{snapshot} lacks marts.{', marts.'.join(sorted(missing))}; is it a Zhili serving snapshot?")
+    # the data reach to the last day anything happened or the warehouse judged on (its as-of date)
+    ends = ["max(received_date)", "max((status_at at time zone 'Asia/Shanghai')::date)"]
+    span = con.execute(f"select min(received_date), greatest({', '.join(ends)}) from marts.fct_incident").fetchone()
+    for table in ("mart_indicators", "mart_care_visits"):
+        if table in tables:
+            as_of = con.execute(f"select max(as_of_date) from marts.{table}").fetchone()[0]
+            span = (span[0], max(d for d in (span[1], as_of) if d is not None))
+    b = Briefing(day=day, street=street, street_code=None, snapshot=snapshot, data_from=span[0], data_to=span[1])
+    if b.data_from is None:
+        raise BriefingError(f"{snapshot} holds no incidents yet")
+    if not (b.data_from <= day <= b.data_to):
+        raise BriefingError(f"--date {day} is outside the data ({b.data_from} to {b.data_to})")
+
+    streets = _rows(con, "select distinct street_code, street_name from marts.dim_grid where street_code is not null order by 1")
+    if street:
+        match = [s for s in streets if street in (s["street_name"], s["street_code"])]
+        if not match:
+            known = ", ".join(s["street_name"] for s in streets)
+            raise BriefingError(f"no street named {street!r}; known streets: {known}")
+        b.street_code = match[0]["street_code"]
+        b.street = match[0]["street_name"]
+    sc = b.street_code
+    # street filter on tables that carry street_code; `?` stays null-safe when no filter
+    where_street = "(? is null or street_code = ?)"
+    sp = [sc, sc]
+
+    d0, d1 = _ts(day), _ts(day + timedelta(days=1))
+    soon = _ts(day + timedelta(days=1 + DUE_SOON_DAYS))
+    # street names: grids of one street share its name; an incident's street comes from its own street_code
+    con.execute("create temp table street_names as select street_code, any_value(street_name) as street_name "
+                "from marts.dim_grid where street_code is not null group by 1")
+    con.execute("create temp table grid_names as select grid_code, grid_name, street_code from marts.dim_grid")
+
+    # --- alerts (optional mart) -------------------------------------------------
+    if "mart_alerts" in tables:
+        b.alerts_available = True
+        con.execute(f"""
+            create temp table day_alerts as
+            select a.*, raised_at >= {d0} and raised_at < {d1} as is_new,
+                   is_open and raised_at < {d1} as is_open_now
+            from marts.mart_alerts a
+            where raised_at < {d1} and {where_street}""", sp)
+        b.alerts_by_street = _rows(con, """
+            select coalesce(n.street_name, '未定位') as street_name,
+                   count(*) filter (where is_new) as new_alerts,
+                   count(*) filter (where is_open_now) as open_alerts,
+                   count(*) filter (where is_open_now and severity = 'red') as open_red,
+                   count(*) filter (where is_open_now and severity = 'orange') as open_orange,
+                   count(*) filter (where is_open_now and severity = 'yellow') as open_yellow
+            from day_alerts a left join street_names n using (street_code)
+            group by 1 having count(*) filter (where is_new or is_open_now) > 0
+            order by open_alerts desc, street_name""")
+        b.alerts_by_grid = _rows(con, """
+            select coalesce(g.grid_name, a.grid_code) as grid_name, coalesce(n.street_name, '未定位') as street_name,
+                   count(*) filter (where is_new) as new_alerts, count(*) filter (where is_open_now) as open_alerts
+            from day_alerts a left join grid_names g using (grid_code) left join street_names n on n.street_code = a.street_code
+            where a.grid_code is not null
+            group by 1, 2 having count(*) filter (where is_new or is_open_now) > 0
+            order by open_alerts desc, new_alerts desc, grid_name limit 10""")
+        b.alert_list = _rows(con, """
+            select a.rule, a.severity, coalesce(g.grid_name, a.grid_code, '') as grid_name, a.category,
+                   a.evidence_count, a.metric_value, a.threshold, a.raised_at, a.is_new,
+                   r.name_masked as person_masked
+            from day_alerts a left join grid_names g using (grid_code)
+            left join marts.dim_resident r using (person_key)
+            where a.is_open_now or a.is_new
+            order by case a.severity when 'red' then 0 when 'orange' then 1 else 2 end, a.raised_at desc limit 20""")
+        b.figures["alerts_new"] = sum(r["new_alerts"] for r in b.alerts_by_street)
+        b.figures["alerts_open"] = sum(r["open_alerts"] for r in b.alerts_by_street)
+    else:
+        b.notes.append("预警数据（marts.mart_alerts）尚未发布，本期不含预警一节 / mart_alerts is not in this snapshot")
+
+    # --- overdue and soon-due cases ------------------------------------------------
+    con.execute(f"""
+        create temp table open_cases as
+        select i.*, date_diff('day', (due_at at time zone 'Asia/Shanghai')::date, ?::date) as days_overdue
+        from marts.fct_incident i
+        where received_date <= ?::date
+          and not (is_closed and (closed_at is null or closed_at < {d1}))
+          and due_at is not null and {where_street}""", [day, day, *sp])
+    b.cases_by_street = _rows(con, f"""
+        select coalesce(n.street_name, '未定位') as street_name,
+               count(*) filter (where due_at < {d1}) as overdue,
+               count(*) filter (where due_at >= {d1} and due_at < {soon}) as due_soon,
+               count(*) filter (where due_at < {d1} and source_feed = 'petitions') as overdue_petitions
+        from open_cases c left join street_names n using (street_code)
+        group by 1 having count(*) filter (where due_at < {soon}) > 0
+        order by overdue desc, due_soon desc, street_name""")
+    b.figures["cases_overdue"] = sum(r["overdue"] for r in b.cases_by_street)
+    b.figures["cases_due_soon"] = sum(r["due_soon"] for r in b.cases_by_street)
+    b.overdue_list = _rows(con, f"""
+        select c.source_feed, c.source_id, c.taxonomy_name_zh, coalesce(g.grid_name, '未定位') as grid_name,
+               c.received_date, (c.due_at at time zone 'Asia/Shanghai')::date as due_date, c.days_overdue, c.handling_level
+        from open_cases c left join grid_names g using (grid_code)
+        where c.due_at < {d1}
+        order by c.days_overdue desc, c.source_id limit 15""")
+
+    # --- incidents by category vs their usual level ----------------------------------
+    window_start = max(day - timedelta(days=TRAILING_DAYS), b.data_from)
+    b.history_days = (day - window_start).days
+    b.categories = _rows(con, """
+        select coalesce(taxonomy_name_zh, '未分类') as category,
+               count(*) filter (where received_date = ?::date) as today,
+               count(*) filter (where received_date >= ?::date and received_date < ?::date) as trailing_count
+        from marts.fct_incident
+        where received_date >= ?::date and received_date <= ?::date and """ + where_street + """
+        group by 1 order by today desc, trailing_count desc, category""", [day, window_start, day, window_start, day, *sp])
+    for row in b.categories:
+        row["usual"] = round(row["trailing_count"] / b.history_days, 1) if b.history_days else None
+        usual = row["usual"]
+        row["is_high"] = bool(usual is not None and row["today"] >= 3 and row["today"] >= SPIKE_RATIO * max(usual, 0.5))
+    b.figures["incidents_today"] = sum(r["today"] for r in b.categories)
+    b.figures["categories_high"] = sum(r["is_high"] for r in b.categories)
+    if b.history_days < TRAILING_DAYS:
+        b.notes.append(f"常态水平按 {b.history_days} 天计算（数据自 {b.data_from} 起，不足 {TRAILING_DAYS} 天）"
+                       f" / usual level over {b.history_days} days of history")
+
+    # --- key population -----------------------------------------------------------
+    b.key_population = _rows(con, """
+        select k.tag_code, any_value(k.tag_name_zh) as tag_name,
+               sum(k.resident_count)::bigint as residents,
+               coalesce(sum(k.resident_count) filter (where k.grid_code is not null), 0)::bigint as placed,
+               sum(k.aged_80_plus_count)::bigint as aged_80_plus,
+               count(distinct k.grid_code) as grids
+        from marts.mart_key_population k left join grid_names g using (grid_code)
+        where (? is null or g.street_code = ?)
+        group by 1 order by residents desc, tag_code""", sp)
+    for row in b.key_population:
+        row["placed_share"] = round(100 * row["placed"] / row["residents"], 1) if row["residents"] else None
+    b.figures["key_population"] = sum(r["residents"] for r in b.key_population)
+    if "mart_care_visits" in tables:
+        b.care_available = True
+        b.care_visits = _rows(con, """
+            select coalesce(v.care_tier, '') as care_tier, count(*) as residents,
+                   count(*) filter (where v.is_visited_within_interval) as visited
+            from marts.mart_care_visits v left join grid_names g using (grid_code)
+            where (? is null or g.street_code = ?)
+            group by 1 order by 1""", sp)
+        for row in b.care_visits:
+            row["coverage"] = round(100 * row["visited"] / row["residents"], 1) if row["residents"] else None
+        total = sum(r["residents"] for r in b.care_visits)
+        b.figures["care_coverage"] = round(100 * sum(r["visited"] for r in b.care_visits) / total, 1) if total else None
+    else:
+        b.notes.append("探访关爱数据（marts.mart_care_visits）尚未发布，重点人群只列人数与落格率 / mart_care_visits is not in this snapshot")
+
+    # --- satisfaction ------------------------------------------------------------------
+    sat_from = _ts(day - timedelta(days=SATISFACTION_DAYS - 1))
+    b.satisfaction = _rows(con, f"""
+        select source_feed,
+               count(*) filter (where satisfaction = '满意') as satisfied,
+               count(*) filter (where satisfaction = '基本满意') as mostly,
+               count(*) filter (where satisfaction = '不满意') as unsatisfied,
+               count(*) as rated
+        from marts.fct_incident
+        where status = 'closed' and satisfaction is not null and closed_at >= {sat_from} and closed_at < {d1}
+          and {where_street}
+        group by 1 order by 1""", sp)
+    for row in b.satisfaction:
+        row["rate"] = round(100 * (row["satisfied"] + row["mostly"]) / row["rated"], 1) if row["rated"] else None
+    rated = sum(r["rated"] for r in b.satisfaction)
+    b.figures["satisfaction_rated"] = rated
+    b.figures["satisfaction_rate"] = (round(100 * sum(r["satisfied"] + r["mostly"] for r in b.satisfaction) / rated, 1)
+                                      if rated else None)
+    return b
