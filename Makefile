@@ -26,12 +26,14 @@ demo: $(STAMP)
 	@test -d $(DEMO)/landing || $(BIN)/zhili generate --out $(DEMO) --residents $(DEMO_RESIDENTS) --days $(DEMO_DAYS) --seed 20241101
 	$(BIN)/zhili run --landing $(DEMO)/landing --home $(DEMO)/home
 
-# The daily briefing's charts need a CJK font (Debian's fonts-noto-cjk); install it when missing.
+# From Debian, installed when missing: a CJK font for the briefing's charts (fonts-noto-cjk) and the
+# Chromium the UI test drives through Playwright (no browser is downloaded at run time).
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
-$(CJK_FONT):
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk
+CHROMIUM := /usr/bin/chromium
+$(CJK_FONT) $(CHROMIUM) &:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk chromium
 
-test: $(STAMP) $(CJK_FONT)
+test: $(STAMP) $(CJK_FONT) $(CHROMIUM)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The UI shares the CLI's Dagster instance (<home>/dagster), so it shows the runs `make demo` made.
