@@ -18,7 +18,9 @@ plus the dbt subprocess) is sampled for resident memory every 0.2 s:
    build once (``read_csv`` / ``read_json``; workbooks through Polars, as
    DuckDB's excel extension is not available offline).
 
-Prints a table and, with ``--json``, writes the same figures as JSON.
+Prints a table and, with ``--json``, writes the same figures as JSON. While it
+works, stderr shows which stage it is in and the progress ``zhili`` itself
+reports (a bar on a terminal, a plain line every 30 s elsewhere).
 """
 
 from __future__ import annotations
@@ -41,6 +43,24 @@ ROOT = Path(__file__).resolve().parents[1]
 #: `zhili` as a module: the same entry point as the console script
 ZHILI = [sys.executable, "-m", "orchestration.cli"]
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+#: orchestration.cli.Progress while main() runs: the stage on stderr; None = plain prints
+_progress = None
+#: a progress line of a zhili child (it prints them plainly: its stderr is a pipe)
+_CHILD_PROGRESS = re.compile(r"^zhili (?:run|generate): (?P<what>.+?) \(")
+
+
+def say(line: str = "") -> None:
+    """Print a line to stdout without tearing the progress bar on stderr."""
+    if _progress is not None:
+        _progress.write(line)
+    else:
+        print(line, flush=True)
+
+
+def _relay(line: str) -> None:
+    hit = _CHILD_PROGRESS.match(line)
+    if hit and _progress is not None:
+        _progress.update(note=hit["what"])
 
 
 # --------------------------------------------------------------------------
@@ -101,17 +121,24 @@ class Sampler(threading.Thread):
 def run_measured(cmd: list[str], *, env: dict | None = None, echo: bool = True, check: bool = True) -> dict:
     """Run ``cmd``; return wall, peak tree RSS, stdout lines with their wall-clock times, samples."""
     t0 = time.time()
+    env = dict(os.environ if env is None else env, ZHILI_PROGRESS="plain")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     sampler = Sampler(proc.pid)
     sampler.start()
     err: list[str] = []
-    drain = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
+
+    def drain_stderr() -> None:
+        for line in proc.stderr:
+            err.append(line)
+            _relay(line)
+
+    drain = threading.Thread(target=drain_stderr, daemon=True)
     drain.start()
     lines = []
     for line in proc.stdout:
         lines.append((time.time(), line.rstrip("\n")))
         if echo:
-            print("    | " + line.rstrip("\n"), flush=True)
+            say("    | " + line.rstrip("\n"))
     rc = proc.wait()
     drain.join()
     sampler.stop()
@@ -120,7 +147,7 @@ def run_measured(cmd: list[str], *, env: dict | None = None, echo: bool = True, 
         sys.stderr.write("".join(err[-40:]))
         if check:
             raise SystemExit(f"{' '.join(cmd)} exited {rc}")
-        print(f"  !! {' '.join(cmd[3:5])} exited {rc}: the figures below are of a FAILED run", flush=True)
+        say(f"  !! {' '.join(cmd[3:5])} exited {rc}: the figures below are of a FAILED run")
     return {"rc": rc, "start": t0, "end": end, "wall": end - t0, "peak": sampler.peak(), "lines": lines, "sampler": sampler,
             "stderr": "".join(err)}
 
@@ -135,7 +162,7 @@ def generate(out: Path, residents: int, days: int, seed: int) -> dict | None:
     stamp = out / ".bench-generated.json"
     want = {"residents": residents, "days": days, "seed": seed}
     if stamp.exists() and json.loads(stamp.read_text()) == want and (out / "landing").is_dir():
-        print(f"  reusing {out} ({want})")
+        say(f"  reusing {out} ({want})")
         return None
     m = run_measured([*ZHILI, "generate", "--out", str(out), "--residents", str(residents), "--days", str(days),
                       "--seed", str(seed)], echo=False)
@@ -321,8 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": datetime.now().isoformat(timespec="seconds"),
     }
     stages: list[dict] = []
+    global _progress
+    from orchestration.cli import Progress
+
+    _progress = Progress("bench", prefix="bench_pipeline")
+    _progress.stage("generate", 4, "stages")
     try:
-        print(f"generate: {args.residents} residents, {args.days} + 1 days (seed {args.seed}) into {gen_dir}")
+        say(f"generate: {args.residents} residents, {args.days} + 1 days (seed {args.seed}) into {gen_dir}")
         m = generate(gen_dir, args.residents, args.days + 1, args.seed)
         if m:
             stages.append({"stage": "generate", "seconds": m["wall"], "peak_mb": m["peak"] / 2**20})
@@ -333,14 +365,16 @@ def main(argv: list[str] | None = None) -> int:
         result["landing_bytes"] = size
         result["increment_day"] = withheld
 
-        print(f"floor: DuckDB reads every raw file once ({size / 2**20:.0f} MB)")
+        _progress.update(1, name="floor", note="DuckDB reads every raw file")
+        say(f"floor: DuckDB reads every raw file once ({size / 2**20:.0f} MB)")
         fm = run_measured([sys.executable, __file__, "--floor-only", str(landing)], echo=False)
         floor = json.loads(fm["lines"][-1][1])
         stages.append({"stage": "floor: duckdb reads raw files", "seconds": floor["seconds"], "peak_mb": fm["peak"] / 2**20,
                        "note": f"{floor['files']} files, {floor['rows']} rows; by kind {floor['by_kind']}"})
 
         env = dict(os.environ, ZHILI_SECRET_FILE=str(work / "secret.key"))
-        print(f"full build: zhili run on {args.days} days")
+        _progress.update(2, name="full build", note="")
+        say(f"full build: zhili run on {args.days} days")
         full = run_measured([*ZHILI, "run", "--landing", str(landing), "--home", str(home)], env=env, check=False)
         rows, summary = stages_of(full, home)
         stages += rows
@@ -348,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         stages.append({"stage": "Dagster overhead", "seconds": summary.get("dagster_overhead"), "peak_mb": None})
         stages.append({"stage": "FULL zhili run", "seconds": full["wall"], "peak_mb": full["peak"] / 2**20})
 
-        print(f"daily increment: deliver {withheld} ({len(folders)} folders), zhili run again")
+        _progress.update(3, name="daily increment", note="")
+        say(f"daily increment: deliver {withheld} ({len(folders)} folders), zhili run again")
         deliver(folders, src, landing)
         inc = run_measured([*ZHILI, "run", "--landing", str(landing), "--home", str(home)], env=env, check=False)
         inc_rows, inc_summary = stages_of(inc, home)
@@ -363,7 +398,10 @@ def main(argv: list[str] | None = None) -> int:
                    "full_summary": summary, "increment_summary": inc_summary,
                    "serving_bytes": (home / "serving" / "zhili.duckdb").stat().st_size
                    if (home / "serving" / "zhili.duckdb").exists() else None}
+        _progress.update(4, name="done", note="")
     finally:
+        _progress.close()
+        _progress = None
         result["stages"] = stages
         result["loadavg_at_end"] = os.getloadavg()
         _print_table(result)

@@ -28,16 +28,19 @@ def load_or_create_key(path: Path) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(_KEY_BYTES) + "\n")
-    text = path.read_text().strip()
+    # undecodable bytes fall through to the "not hex" message below, not a codec error
+    text = path.read_bytes().decode("utf-8", errors="replace").strip()
     try:
         key = bytes.fromhex(text)
     except ValueError as err:
-        raise ValueError(f"{path}: the pseudonym key should be hex text, but it is not; restore it from backup") from err
+        raise ValueError(f"the pseudonym key {path} should be hex text, but it is not; restore it from backup") from err
     if len(key) < 16:
-        raise ValueError(f"{path}: the pseudonym key is {len(key)} bytes, but at least 16 are needed")
+        raise ValueError(f"the pseudonym key {path} is {len(key)} bytes, but at least 16 are needed; "
+                         "restore it from backup")
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
-        raise PermissionError(f"{path}: the pseudonym key must be readable by its owner only (mode 0600), but is {mode:o}")
+        raise PermissionError(f"the pseudonym key {path} must be readable by its owner only (mode 0600), but its mode "
+                              f"is {mode:o}; run: chmod 600 {path}")
     return key
 
 

@@ -2,22 +2,270 @@
 
 Imports are lazy so that ``zhili --help`` answers at once: Dagster, dbt and
 Great Expectations take seconds to import.
+
+Long commands show progress on stderr (:class:`Progress`); stdout keeps the
+summaries. Every error a user can cause ends in ``zhili <command>: <one
+sentence>`` on stderr and one of these exit codes, never in a traceback:
+
+* 0 -- done (a rejected file or a failed quality gate is data, not an error);
+* 1 -- a pipeline step broke, or the system refused a read/write (disk full, ...);
+* 2 -- usage: a bad flag or value, a path that is missing or cannot be written,
+  a missing or unusable pseudonym key;
+* 3 -- busy: another process holds the warehouse's DuckDB lock; run again when it is done;
+* 130 -- interrupted; the next run finishes the job.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import sys
+import tempfile
+import threading
 import time
 from datetime import date
 from pathlib import Path
+from typing import TextIO
 
-__all__ = ["main"]
+__all__ = ["EXIT_BUSY", "EXIT_FAILED", "EXIT_USAGE", "Progress", "main"]
+
+EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
 
 
 class UsageError(Exception):
     """Something the user can fix: printed as one line, never as a traceback."""
+
+    exit_code = EXIT_USAGE
+
+
+class BusyError(UsageError):
+    """Another process holds a lock the command needs: printed as one line, exit code 3."""
+
+    exit_code = EXIT_BUSY
+
+
+# --------------------------------------------------------------------------
+# Progress on stderr
+# --------------------------------------------------------------------------
+
+
+class Progress:
+    """One stage at a time on ``stream`` (stderr): a tqdm bar on a terminal, plain lines elsewhere.
+
+    Redrawn bars make captured output (tests, CI, pipes, ``make`` logs) unreadable, so when the
+    stream is not a terminal a line ``zhili <command>: <stage> <done>/<total> <unit> (<s> s)`` is
+    printed at most every ``every`` seconds (also while nothing moves) and when a stage ends.
+    ``ZHILI_PROGRESS=bar|plain|off`` overrides the choice.
+    """
+
+    def __init__(self, command: str, *, stream: TextIO | None = None, every: float = 30.0, mode: str | None = None,
+                 prefix: str | None = None):
+        self.prefix, self.every = prefix or f"zhili {command}", every
+        self.stream = stream or _own_stderr()
+        self._owns_stream = stream is None and self.stream is not sys.stderr
+        mode = mode or os.environ.get("ZHILI_PROGRESS", "")
+        if mode not in ("bar", "plain", "off"):
+            mode = "bar" if _isatty(self.stream) else "plain"
+        self.mode = mode
+        self._bar = None
+        self._stage: tuple[str, int, str] | None = None
+        self._done, self._note, self._started, self._printed = 0, "", 0.0, 0.0
+        self._lock = threading.Lock()
+        self._halt = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    # a stage -----------------------------------------------------------------
+    def stage(self, name: str, total: int, unit: str) -> None:
+        """Start ``name`` (ending the stage before it) at 0 of ``total`` ``unit``."""
+        self.end()
+        with self._lock:
+            self._stage, self._done, self._note = (name, max(total, 0), unit), 0, ""
+            self._started = self._printed = time.monotonic()
+            if self.mode == "bar":
+                from tqdm import tqdm
+
+                # leave=False: the command's own summary line replaces the finished bar
+                self._bar = tqdm(total=total, desc=name, unit=f" {unit}", file=self.stream, leave=False,
+                                 dynamic_ncols=True, mininterval=0.2, bar_format=_BAR)
+        if self.mode != "off" and self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick, name="zhili-progress", daemon=True)
+            self._ticker.start()
+
+    def update(self, done: int | None = None, *, note: str | None = None, name: str | None = None) -> None:
+        """Move the current stage to ``done`` (absolute); ``note`` is shown after the count."""
+        with self._lock:
+            if self._stage is None:
+                return
+            if name is not None:
+                self._stage = (name, *self._stage[1:])
+            if done is not None:
+                self._done = min(done, self._stage[1]) if self._stage[1] else done
+            if note is not None:
+                self._note = note
+            if self._bar is not None:
+                if name is not None:
+                    self._bar.set_description_str(name, refresh=False)
+                if note is not None:
+                    self._bar.set_postfix_str(note, refresh=False)
+                self._bar.update(self._done - self._bar.n)
+            elif self.mode == "plain" and time.monotonic() - self._printed >= self.every:
+                self._line()
+
+    def end(self) -> None:
+        """Finish the current stage: a bar is removed, a plain line says where it ended."""
+        with self._lock:
+            if self._stage is None:
+                return
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+            elif self.mode == "plain":
+                self._line(final=True)
+            self._stage = None
+
+    def write(self, line: str, *, file: TextIO | None = None) -> None:
+        """Print ``line`` (to stdout by default) without tearing a bar that is on screen."""
+        with self._lock:
+            if self._bar is not None:
+                # tqdm.write only clears bars drawn on sys.stdout/sys.stderr; ours is on a copy of stderr
+                self._bar.clear()
+                print(line, file=file or sys.stdout, flush=True)
+                self._bar.refresh()
+            else:
+                print(line, file=file or sys.stdout, flush=True)
+
+    def close(self) -> None:
+        self.end()
+        self._halt.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        if self._owns_stream:
+            self.stream.close()
+            self._owns_stream = False
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # output ------------------------------------------------------------------
+    def _line(self, final: bool = False) -> None:
+        name, total, unit = self._stage
+        count = f"{self._done}/{total}" if total else f"{self._done}"
+        note = f", {self._note}" if self._note else ""
+        took = time.monotonic() - self._started
+        print(f"{self.prefix}: {name} {count} {unit}{note} ({took:.1f} s{'' if final else ' so far'})",
+              file=self.stream, flush=True)
+        self._printed = time.monotonic()
+
+    def _tick(self) -> None:
+        # a long step with nothing to count (dbt's linkage, a big workbook) still shows it is alive
+        while not self._halt.wait(min(self.every, 1.0)):
+            with self._lock:
+                if self._stage is None:
+                    continue
+                if self._bar is not None:
+                    self._bar.refresh()
+                elif self.mode == "plain" and time.monotonic() - self._printed >= self.every:
+                    self._line()
+
+
+_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}{postfix}]"
+
+
+def _own_stderr() -> TextIO:
+    """A private copy of stderr: Dagster redirects fd 2 into its compute logs while a step runs."""
+    try:
+        return os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding=sys.stderr.encoding,
+                         errors="replace", closefd=True)
+    except (AttributeError, OSError, ValueError):  # stderr replaced by an object without a descriptor
+        return sys.stderr
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------
+# Checks before a command starts
+# --------------------------------------------------------------------------
+
+_LOCK = re.compile(r'Could not set lock on file "(?P<file>[^"]+)": Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)')
+
+
+def lock_sentence(text: str) -> str | None:
+    """DuckDB's "Could not set lock" error as one sentence naming the file and the holder; else None."""
+    hit = _LOCK.search(text)
+    if hit is None:
+        return None
+    return (f"{hit['file']} is locked by another process ({Path(hit['prog']).name}, PID {hit['pid']}); "
+            "close that process or wait for it to finish, then run again")
+
+
+def _writable_home(home: Path) -> None:
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except FileExistsError:
+        raise UsageError(f"state folder {home} is a file, not a folder; pass --home DIR or set ZHILI_HOME") from None
+    except NotADirectoryError:
+        raise UsageError(f"state folder {home} cannot be created: part of that path is a file; "
+                         "pass --home DIR or set ZHILI_HOME") from None
+    except OSError as err:
+        raise UsageError(f"state folder {home} cannot be created or written ({err.strerror.lower()}); "
+                         "pass --home DIR or set ZHILI_HOME") from None
+
+
+def _landing_folder(landing: Path) -> None:
+    if landing.is_file():
+        raise UsageError(f"landing folder {landing} is a file, not a folder; pass --landing DIR or set ZHILI_LANDING")
+    if not landing.is_dir():
+        raise UsageError(f"landing folder {landing} does not exist; pass --landing DIR or set ZHILI_LANDING")
+
+
+def _usable_key(settings) -> None:
+    """The pseudonym key loads (made now when the state folder is new), or one sentence says why not."""
+    from orchestration.settings import SettingsError
+
+    try:
+        settings.key()
+    except SettingsError as err:
+        raise UsageError(str(err)) from None
+    except OSError as err:
+        if err.errno is None:  # ingestion.pseudonym's own PermissionError: already a sentence
+            raise UsageError(str(err)) from None
+        raise UsageError(f"cannot use the pseudonym key {settings.secret_file} ({err.strerror.lower()}); "
+                         "point ZHILI_SECRET_FILE at the key file") from None
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def _unlocked(path: Path) -> None:
+    """Refuse at once when another process holds ``path`` (a DuckDB file) instead of failing midway."""
+    if not path.is_file():
+        return
+    import duckdb
+
+    try:
+        duckdb.connect(str(path)).close()
+    except duckdb.Error as err:
+        sentence = lock_sentence(str(err))
+        if sentence:
+            raise BusyError(sentence) from None
+        raise UsageError(f"cannot open the warehouse {path}: {str(err).splitlines()[0]}") from None
+
+
+# --------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------
 
 
 def _settings(args: argparse.Namespace):
@@ -30,41 +278,70 @@ def _settings(args: argparse.Namespace):
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from ingestion.generator import generate
-
     if args.residents < 100:
         raise UsageError(f"--residents={args.residents} is too small for a district; use at least 100")
     if args.days < 1:
         raise UsageError(f"--days={args.days} should be at least 1")
     if not (args.county_code.isdigit() and len(args.county_code) == 6):
         raise UsageError(f"--county-code={args.county_code!r} should be a 6-digit GB/T 2260 county code")
+    try:
+        start = date.fromisoformat(args.start)
+    except ValueError:
+        raise UsageError(f"--start={args.start!r} should be a date, YYYY-MM-DD") from None
+    out = Path(args.out).absolute()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; pass a folder (it gets landing/ and truth/)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise UsageError(f"--out {out} cannot be created or written ({err.strerror.lower()})") from None
+    from ingestion.generator import generate
+
+    units = {"district": "steps", "truth": "steps"}
+    names = {"district": "district and people", "truth": "truth files"}
     started = time.perf_counter()
-    summary = generate(
-        Path(args.out),
-        residents=args.residents,
-        days=args.days,
-        seed=args.seed,
-        start=date.fromisoformat(args.start),
-        county_code=args.county_code,
-        county_name=args.county_name,
-    )
+    with Progress("generate") as progress:
+        current: list[str] = []
+
+        def report(stage: str, done: int, total: int) -> None:
+            if current != [stage]:
+                current[:] = [stage]
+                progress.stage(names.get(stage, stage), total, units.get(stage, "delivery days"))
+            progress.update(done)
+
+        summary = generate(out, residents=args.residents, days=args.days, seed=args.seed, start=start,
+                           county_code=args.county_code, county_name=args.county_name, progress=report)
     for line in summary.as_lines():
         print(line)
-    print(f"generated into {Path(args.out).absolute()} in {time.perf_counter() - started:.1f} s")
+    print(f"generated into {out} in {time.perf_counter() - started:.1f} s")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    if not settings.landing.is_dir():
-        raise UsageError(f"landing folder {settings.landing} does not exist; pass --landing DIR or set ZHILI_LANDING")
+    _landing_folder(settings.landing)
+    if args.feed:
+        from ingestion.feeds import FEEDS
+
+        unknown = sorted(set(args.feed) - set(FEEDS))
+        if unknown:
+            raise UsageError(f"--feed {', '.join(map(repr, unknown))} is not a feed; expected one of {', '.join(FEEDS)}")
+    _writable_home(settings.home)
+    _usable_key(settings)
+    _unlocked(settings.zones.warehouse)
     from orchestration.run import run_pipeline
 
-    return run_pipeline(settings, feeds=args.feed or None, echo=print)
+    with Progress("run") as progress:
+        return run_pipeline(settings, feeds=args.feed or None, echo=print, progress=progress,
+                            warn=lambda line: print(line, file=sys.stderr, flush=True))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if settings.home.exists() and not settings.home.is_dir():
+        raise UsageError(f"state folder {settings.home} is a file, not a folder; pass --home DIR or set ZHILI_HOME")
     from orchestration.run import print_status
 
     return print_status(settings, echo=print)
@@ -81,6 +358,9 @@ def cmd_briefing(args: argparse.Namespace) -> int:
     try:
         out, briefing = write_briefing(settings.home, day, street=args.street, out=Path(args.out) if args.out else None)
     except (BriefingError, FontMissing) as err:
+        sentence = lock_sentence(str(err))
+        if sentence:
+            raise BusyError(sentence) from None
         raise UsageError(str(err)) from err
     except OSError as err:
         raise UsageError(f"cannot write the briefing: {err}") from err
@@ -92,10 +372,17 @@ def cmd_briefing(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in zhili's form: ``zhili <command>: <message> (see ... --help)``, exit 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zhili", description="Zhili (治理): community-governance data platform")
+    parser = _Parser(prog="zhili", description="Zhili (治理): community-governance data platform")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     gen = sub.add_parser("generate", help="write sample departmental deliveries and their ground truth")
     gen.add_argument("--out", required=True, help="folder to write landing/ and truth/ into")
@@ -127,17 +414,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_splink(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR or not record.name.startswith("splink")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        parser.exit(EXIT_USAGE, f"zhili {args.command}: unrecognized arguments: {' '.join(extra)} "
+                                f"(see zhili {args.command} --help)\n")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:
-        # Splink reports untrained m values on every small run; the linkage summary says what matters
+        # Splink reports untrained m values on every small run; the linkage summary says what matters.
+        # Its Linker re-sets the "splink" logger's level, so the filter sits on the handlers instead.
         logging.getLogger("splink").setLevel(logging.ERROR)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_quiet_splink)
     try:
         return args.func(args)
     except UsageError as err:
         print(f"zhili {args.command}: {err}", file=sys.stderr)
-        return 2
+        return err.exit_code
+    except OSError as err:
+        if args.verbose or err.errno is None:
+            raise
+        # the system refused a read or write (disk full, permissions changed mid-run): say which, not where
+        where = f" {err.filename}" if err.filename else ""
+        print(f"zhili {args.command}: {err.strerror.lower()}:{where} (zhili -v {args.command} ... shows the traceback)",
+              file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("zhili: interrupted; the next run finishes the job", file=sys.stderr)
         return 130

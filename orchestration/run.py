@@ -8,7 +8,12 @@ and ``serving/zhili`` once. Runs go to the instance in ``<home>/dagster`` so
 ``dagster dev`` with ``DAGSTER_HOME=<home>/dagster`` shows them.
 
 A rejected file or a failed GX gate is data, not a failure: the exit code is
-0. It is nonzero only when a step itself broke (one line says which).
+0. It is nonzero only when a step itself broke (one line says which): 1, or 3
+when the step could not get DuckDB's lock on a file another process holds.
+
+Progress (files loaded per feed, then linkage -> dbt build -> publish) goes to
+an optional ``progress`` display fed from the Dagster log records of the
+in-process runs; nothing of a record is kept but counts and step names.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import time
 import warnings
 from collections import Counter
@@ -29,9 +35,10 @@ import polars as pl
 
 from orchestration.settings import Settings
 
-__all__ = ["run_pipeline", "print_status", "summarise_outcomes", "GATES_FILE"]
+__all__ = ["run_pipeline", "print_status", "summarise_outcomes", "GATES_FILE", "EXIT_FAILED", "EXIT_BUSY"]
 
 Echo = Callable[[str], None]
+EXIT_FAILED, EXIT_BUSY = 1, 3
 GATES_FILE = Path("gates") / "last_run.json"
 _FINAL = ("loaded", "held", "duplicate", "empty", "rejected")
 #: progress is printed by zhili; failures are summarised in one line, not as Dagster log tracebacks
@@ -98,18 +105,146 @@ def _step_seconds(result) -> float:
     return total
 
 
-def _real_failure(result) -> str | None:
-    """The first step failure that is not a blocking GX check (a held file is data, not a failure)."""
+def _error_text(error) -> str:
+    """Every message of a serialised error and its causes/contexts (where a DuckDB lock error hides)."""
+    parts, seen = [], 0
+    while error is not None and seen < 10:
+        parts.append(error.message or "")
+        error, seen = error.cause or getattr(error, "context", None), seen + 1
+    return "\n".join(parts)
+
+
+def _lock_in(text: str, home: Path) -> str | None:
+    """DuckDB's lock conflict in ``text`` (also as dbt prints it) as one sentence, else None."""
+    from orchestration.cli import lock_sentence
+
+    sentence = lock_sentence(text)
+    if sentence is None and re.search(r"Could not set lock on file", text):
+        sentence = (f"a DuckDB file under {home} is locked by another process; close that process or wait for "
+                    "it to finish, then run again")
+    return sentence
+
+
+def _real_failure(result, home: Path | None = None, output: str = "") -> tuple[str, int] | None:
+    """The first step failure that is not a blocking GX check (a held file is data, not a failure).
+
+    One line and an exit code: 3 when the step could not get a DuckDB lock (another process holds the
+    warehouse), else 1. ``output`` is what the run printed (dbt's events), searched for the lock too.
+    """
     for event in result.all_events:
         if event.event_type_value != "STEP_FAILURE":
             continue
         error = event.step_failure_data.error
         if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
             continue
+        lock = _lock_in(_error_text(error) + "\n" + output, home or Path("."))
+        if lock:
+            return f"step {event.step_key} failed: {lock}", EXIT_BUSY
         cause = error.cause if error is not None and error.cause is not None else error
-        message = (cause.message if cause else "unknown error").strip().splitlines()
-        return f"step {event.step_key} failed: {message[-1] if message else ''}"
+        return f"step {event.step_key} failed: {_one_line(cause.message if cause else 'unknown error')}", EXIT_FAILED
     return None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_DBT_NODE = re.compile(r"^\s*(?:Failure|Error) in (?:model|test|seed|snapshot|unit_test) \S+")
+
+
+def _one_line(message: str) -> str:
+    """The line of an error message that says what went wrong.
+
+    dagster-dbt's error lists dbt's own ("Errors parsed from dbt logs"): name the failed node and
+    its database error, not the caret under the offending SQL.
+    """
+    text = _ANSI.sub("", message)
+    lines = [line.strip() for line in text.splitlines()]
+    if "Errors parsed from dbt logs:" in text:
+        tail = lines[lines.index("Errors parsed from dbt logs:") + 1:]
+        node = next((line for line in tail if _DBT_NODE.match(line)), None)
+        detail = next((line for line in tail if re.match(r"^[\w ]*Error: ", line) and "in model" not in line), None)
+        if node:
+            return f"dbt: {node.removesuffix(':')}" + (f": {detail}" if detail else "")
+    meaningful = [line for line in lines if line and not re.fullmatch(r"[\^~\s]+", line)]
+    line = meaningful[-1] if meaningful else "unknown error"
+    # our own errors are sentences already; their qualified class name adds nothing for the user
+    return re.sub(r"^(?:orchestration|ingestion|expectations)\.[\w.]*: ", "", line)
+
+
+class _NoProgress:
+    def stage(self, name: str, total: int, unit: str) -> None: ...
+    def update(self, done: int | None = None, *, note: str | None = None, name: str | None = None) -> None: ...
+    def end(self) -> None: ...
+
+
+class _Watch(logging.Handler):
+    """Receives the Dagster log records of zhili's in-process runs and hands them to ``listener``.
+
+    Only the step key, the event type and the message's leading verb are looked at; nothing is kept.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.listener: Callable[[str, str, str], None] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None)
+        if not meta or self.listener is None:
+            return
+        event = meta.get("dagster_event")
+        try:
+            self.listener(meta.get("step_key") or "", event.event_type_value if event is not None else "",
+                          meta.get("orig_message") or "")
+        except Exception:  # a broken display must not fail the step that logged; stop updating it instead
+            self.listener = None
+            logging.getLogger(__name__).debug("progress display stopped", exc_info=True)
+
+
+@contextlib.contextmanager
+def _watching(instance, watch: _Watch):
+    """Add ``watch`` to the handlers the instance gives each run's log manager (this instance only)."""
+    original = instance.get_handlers
+    instance.get_handlers = lambda: [*original(), watch]
+    try:
+        yield
+    finally:
+        del instance.get_handlers
+
+
+_FILE_DONE = re.compile(r"^(?:(?:rejected|duplicate|empty): |(?:loaded|held) )")
+
+
+def _feed_listener(progress, feed: str):
+    counts = {"staged": 0, "done": 0}
+
+    def listener(step: str, event: str, message: str) -> None:
+        if event:
+            return
+        if message.startswith("staged "):
+            counts["staged"] += 1
+        elif _FILE_DONE.match(message):
+            counts["done"] += 1
+        else:
+            return
+        progress.update(counts["done"], note=f"{counts['staged']} staged")
+
+    return listener
+
+
+def _warehouse_listener(progress, models: int):
+    built = {"n": 0}
+
+    def listener(step: str, event: str, message: str) -> None:
+        if event == "STEP_START":
+            if "serving" in step:
+                progress.update(2, name="warehouse: publish", note="serving snapshot")
+            else:
+                progress.update(0, name="warehouse: linkage", note="")
+        elif event == "ASSET_MATERIALIZATION" and "serving" not in step:
+            built["n"] += 1
+            progress.update(1, name="warehouse: dbt build", note=f"{built['n']}/{models} models")
+        elif not event and message.startswith("person linkage:"):
+            progress.update(1, name="warehouse: dbt build", note=f"0/{models} models")
+
+    return listener
 
 
 def _check_summary(result) -> dict[str, dict]:
@@ -129,11 +264,20 @@ def _check_summary(result) -> dict[str, dict]:
     return gates
 
 
-def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Echo = print) -> int:
+def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Echo = print,
+                 warn: Echo | None = None, progress=None) -> int:
+    """Load every complete file not loaded yet, then build and publish the warehouse; the exit code.
+
+    ``echo`` gets the summary lines, ``warn`` (default ``echo``) the one line saying why a run failed,
+    ``progress`` (a :class:`orchestration.cli.Progress`) the counts as they move.
+    """
+    warn = warn or echo
+    progress = progress or _NoProgress()
     started = time.perf_counter()
     started_at = datetime.now(ZoneInfo("Asia/Shanghai"))  # the ledger's processed_at zone
     echo(f"landing: {settings.landing}")
     echo(f"home:    {settings.home}")
+    progress.stage("starting: Dagster, dbt manifest", 2, "steps")
     with warnings.catch_warnings():
         # backfill_policy is a beta parameter; the CLI user cannot act on that warning
         warnings.simplefilter("ignore", category=Warning)
@@ -153,8 +297,10 @@ def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Ec
 
     unknown = sorted(set(feeds or ()) - set(FEEDS))
     if unknown:
-        echo(f"zhili run: unknown feed {', '.join(map(repr, unknown))}; expected one of {', '.join(FEEDS)}")
+        progress.end()
+        warn(f"zhili run: unknown feed {', '.join(map(repr, unknown))}; expected one of {', '.join(FEEDS)}")
         return 2
+    progress.update(1)
     wanted = set(feeds) if feeds else set(FEEDS)
     zones = settings.zones
     ensure_zones(zones)
@@ -163,15 +309,18 @@ def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Ec
         if outcome.feed in wanted or outcome.feed not in FEEDS:
             write_ledger(zones, outcome)
     instance = open_instance(settings.home)
+    watch = _Watch()
     resources = {"zhili": ZhiliResource(landing=str(settings.landing), home=str(settings.home), as_of=settings.as_of.isoformat() if settings.as_of else ""), "dbt": dbt_resource()}
     assets: list = [*feed_assets(), *zone_specs()]
     manifest = ensure_manifest()
     warehouse = build_warehouse_assets(manifest) if manifest is not None else []
     assets += warehouse
+    progress.update(2)
+    progress.end()
     setup = time.perf_counter() - started
     dagster_seconds = setup
     gates: dict[str, dict] = {}
-    failure: str | None = None
+    failure: tuple[str, int] | None = None
     for feed in ORDER:
         keys = due.get(feed)
         if not keys or feed not in wanted:
@@ -189,15 +338,20 @@ def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Ec
             kwargs = {}
             tags |= {"dagster/asset_partition_range_start": ordered[0], "dagster/asset_partition_range_end": ordered[-1]}
         t0 = time.perf_counter()
-        result = dg.materialize(assets, selection=[raw_key(feed), normalised_key(feed)], instance=instance,
-                                resources=resources, tags=tags, raise_on_error=False, run_config=_QUIET, **kwargs)
+        progress.stage(feed, len(keys), "files loaded")
+        watch.listener = _feed_listener(progress, feed)
+        with _watching(instance, watch):
+            result = dg.materialize(assets, selection=[raw_key(feed), normalised_key(feed)], instance=instance,
+                                    resources=resources, tags=tags, raise_on_error=False, run_config=_QUIET, **kwargs)
+        progress.update(len(keys) if result.success else None)
+        progress.end()
         wall = time.perf_counter() - t0
         dagster_seconds += max(0.0, wall - _step_seconds(result))
         gates |= _check_summary(result)
         gate = gates.get(feed, {})
         verdict = "gate passed" if gate.get("passed", True) else f"GATE FAILED on {gate.get('files_failed')} file(s)"
         echo(f"{feed:<18} {len(keys):>4} new files  {verdict}  ({wall:.1f} s)")
-        failure = _real_failure(result)
+        failure = _real_failure(result, settings.home)
         if failure:
             break
     published = None
@@ -208,16 +362,21 @@ def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Ec
     elif not failure and warehouse:
         t0 = time.perf_counter()
         dbt_log = io.StringIO()
-        with contextlib.redirect_stdout(dbt_log):  # dagster-dbt echoes every dbt event to stdout
+        models = sum(len(w.keys) for w in warehouse) - 1  # the serving snapshot is the publish step
+        progress.stage("warehouse: linkage", 3, "steps")
+        watch.listener = _warehouse_listener(progress, models)
+        with contextlib.redirect_stdout(dbt_log), _watching(instance, watch):  # dagster-dbt echoes dbt events
             result = dg.materialize(assets, selection=[a for w in warehouse for a in w.keys], instance=instance,
                                     resources=resources, tags={"zhili/warehouse": "1", "zhili/front_door": "cli"},
                                     raise_on_error=False, run_config=_QUIET)
+        progress.update(3 if result.success else None)
+        progress.end()
         wall = time.perf_counter() - t0
         log_path = settings.home / "logs" / "dbt_last_run.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_text(dbt_log.getvalue())
         dagster_seconds += max(0.0, wall - _step_seconds(result))
-        failure = _real_failure(result)
+        failure = _real_failure(result, settings.home, dbt_log.getvalue())
         echo(f"{'warehouse':<18} dbt build + publish {'FAILED' if failure or not result.success else 'done'}  ({wall:.1f} s; dbt log: {log_path})")
         if result.success:
             published = zones.serving / "zhili.duckdb"
@@ -243,8 +402,8 @@ def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Ec
     gx = sum(g.get("gx_seconds") or 0 for g in gates.values())
     echo(f"done in {total:.1f} s (Dagster overhead {dagster_seconds:.1f} s, GX {gx:.1f} s); runs are in {settings.home / 'dagster'}")
     if failure:
-        echo(f"zhili run: {failure}")
-        return 1
+        warn(f"zhili run: {failure[0]}")
+        return failure[1]
     return 0
 
 

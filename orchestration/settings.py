@@ -14,7 +14,11 @@ from typing import Mapping
 
 from ingestion.zones import Zones
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "SettingsError"]
+
+
+class SettingsError(ValueError):
+    """A setting the user must fix (a bad date, a missing key file): one sentence, no traceback."""
 
 _DEFAULT_HOME = Path(".zhili")
 
@@ -46,7 +50,7 @@ class Settings:
             try:
                 as_of = date.fromisoformat(as_of)
             except ValueError:
-                raise ValueError(f"as-of date {as_of!r} should be YYYY-MM-DD (flag --as-of or ZHILI_AS_OF_DATE)") from None
+                raise SettingsError(f"as-of date {as_of!r} should be YYYY-MM-DD (flag --as-of or ZHILI_AS_OF_DATE)") from None
         return cls(landing=landing_path.absolute(), home=home_path.absolute(), secret_file=secret.absolute(), as_of=as_of)
 
     @property
@@ -68,9 +72,29 @@ class Settings:
         dates = sorted(d for d in (_as_date(f) for f in folders) if d)
         return dates[-1] if dates else None
 
+    def holds_pseudonymised_data(self) -> bool:
+        """Whether person keys were already written under ``home`` (so its key must not change)."""
+        zones = self.zones
+        folders = [*(zones.home / "normalised").glob("*"), zones.person_records()]
+        for folder in folders:
+            if any(not p.name.startswith(("_", ".")) for p in folder.glob("*.parquet")):
+                return True
+        return zones.warehouse.exists()
+
     def key(self) -> bytes:
+        """The pseudonym key; created (0600) only for a state folder that holds no person keys yet.
+
+        A new key would give every person a new ``person_key``, silently splitting each 一人一档 file
+        in two, so a missing key file next to pseudonymised data is an error, not a fresh start.
+        """
         from ingestion.pseudonym import load_or_create_key
 
+        if not self.secret_file.exists() and self.holds_pseudonymised_data():
+            raise SettingsError(
+                f"the pseudonym key {self.secret_file} does not exist, but {self.home} already holds data "
+                "pseudonymised with a key; restore the key file or point ZHILI_SECRET_FILE at it "
+                "(a new key would change every person_key)"
+            )
         return load_or_create_key(self.secret_file)
 
 

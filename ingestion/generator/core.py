@@ -9,17 +9,22 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 
 from .district import build_district
 from .feeds import civil_affairs, grid_events, grid_registry, petitions, police_incidents, police_population
 from .feeds._common import Context
-from .landing import FEEDS, Landing, RecordSink, Truth
+from .landing import FEEDS, Delivered, Landing, RecordSink, Truth
 from .patterns import applies, patterns_frame, plan_patterns
 from .people import build_people
 
 log = logging.getLogger(__name__)
+
+#: ``progress(stage, done, total)``: a stage is "district", a feed slug (done = delivery days written
+#: so far out of ``days``) or "truth"; called often, so it should be cheap
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -59,13 +64,14 @@ class GenerateSummary:
 
 def generate(out: Path, *, residents: int, days: int, seed: int, start: dt.date = dt.date(2024, 11, 1),
              county_code: str = "520602", county_name: str = "碧江区", province: str = "贵州省",
-             city: str = "铜仁市", patterns: bool = True) -> GenerateSummary:
+             city: str = "铜仁市", patterns: bool = True, progress: Progress | None = None) -> GenerateSummary:
     """Write ``out/landing/<feed>/<date>/<file>`` (+ ``.ok`` flags) and ``out/truth/*.parquet``.
 
     Same arguments give byte-identical output. With ``patterns`` (the default) and at least 2,000
     residents and 14 days, known patterns for the early warnings are injected and listed in
     ``truth/patterns.parquet`` (see ``ingestion.generator.patterns``); ``patterns=False`` gives a
     landing without them, for measuring false alarms. The file is written (empty) either way.
+    ``progress`` is told how far each stage is (see :data:`Progress`); it never changes the output.
     """
     if residents < 100:
         raise ValueError(f"residents={residents!r} should be at least 100")
@@ -78,20 +84,36 @@ def generate(out: Path, *, residents: int, days: int, seed: int, start: dt.date 
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
+    report = progress or (lambda stage, done, total: None)
+    report("district", 0, 2)
     district = build_district(residents=residents, days=days, start=start, county_code=county_code,
                               county_name=county_name, province=province, city=city, seed=seed)
+    report("district", 1, 2)
     people = build_people(district, residents=residents, days=days, start=start, seed=seed)
+    report("district", 2, 2)
     log.info("district: %d grids, %d points; %d persons", district.grids.height, district.points.height,
              people.persons.height)
     truth = Truth(truth_dir, RecordSink(truth_dir / "person_records.parquet"))
+    days_done: dict[str, int] = {}
+
+    def delivered(d: Delivered) -> None:
+        # how far into the period a feed's deliveries have come (folders run one day behind the data)
+        day = min(days, (dt.date.fromisoformat(d.folder) - start).days + 1)
+        if day > days_done.get(d.feed, 0):
+            days_done[d.feed] = day
+            report(d.feed, day, days)
+
     ctx = Context(district=district, people=people, start=start, days=days, seed=seed,
-                  landing=Landing(landing_dir), truth=truth)
+                  landing=Landing(landing_dir, on_deliver=delivered if progress else None), truth=truth)
     if patterns and applies(residents, days):
         ctx.patterns = plan_patterns(ctx)
     for mod in (grid_registry, police_population, police_incidents, civil_affairs, petitions, grid_events):
         t = time.perf_counter()
+        report(mod.FEED, 0, days)
         mod.build(ctx)
+        report(mod.FEED, days, days)
         log.info("%s built in %.1fs", mod.FEED, time.perf_counter() - t)
+    report("truth", 0, 1)
     truth.close()
     patterns_frame(ctx.patterns).write_parquet(truth_dir / "patterns.parquet")
     persons = people.persons.drop("point_idx", "unit", "room", "household_pos")
@@ -114,4 +136,5 @@ def generate(out: Path, *, residents: int, days: int, seed: int, start: dt.date 
     s.file_faults = dict(Counter(f["kind"] for f in truth.faults))
     s.events = sum(e.height for e in truth.events)
     s.seconds = time.perf_counter() - t0
+    report("truth", 1, 1)
     return s

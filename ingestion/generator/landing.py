@@ -8,6 +8,7 @@ import io
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -57,6 +58,8 @@ class Delivered:
 class Landing:
     root: Path
     delivered: list[Delivered] = field(default_factory=list)
+    #: called after each file and its flag are written (progress display); never changes what is written
+    on_deliver: Callable[[Delivered], None] | None = None
 
     def deliver(self, feed: str, folder: dt.date, name: str, data: bytes, rows: int) -> Path:
         md5_on, crlf = FLAG_POLICY[feed]
@@ -66,6 +69,8 @@ class Landing:
         path.write_bytes(data)
         (d / f"{name}.ok").write_bytes(flag_text(rows, hashlib.md5(data).hexdigest() if md5_on else None, crlf))
         self.delivered.append(Delivered(feed, folder.isoformat(), name, rows, len(data)))
+        if self.on_deliver is not None:
+            self.on_deliver(self.delivered[-1])
         return path
 
 
