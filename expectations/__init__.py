@@ -2,13 +2,16 @@
 
 ``validate(table, frame, docs_dir=..., label=...)`` checks one delivery file's
 normalised rows against the suite named after its table and writes an HTML
-page per validation. No Dagster here: orchestration wraps this in asset checks.
+page per validation; ``validate_many(table, [(frame, label), ...], docs_dir=...)``
+does the same for several files of one table in far fewer GX runs, with the
+same per-file results. No Dagster here: orchestration wraps this in asset checks.
 """
 
-from expectations.runner import SAMPLE_LOCATORS, Failure, Validation, ValidationError, suite_for, validate
+from expectations.runner import BATCH_ROWS, SAMPLE_LOCATORS, Failure, Validation, ValidationError, suite_for, validate, validate_many
 from expectations.suites import BUILDERS, DERIVED, TABLES, build_suite, expected_columns, to_pandas
 
 __all__ = [
+    "BATCH_ROWS",
     "BUILDERS",
     "DERIVED",
     "Failure",
@@ -21,4 +24,5 @@ __all__ = [
     "suite_for",
     "to_pandas",
     "validate",
+    "validate_many",
 ]

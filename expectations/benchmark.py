@@ -1,9 +1,14 @@
 """What one suite costs: seconds to validate police_incidents frames of growing size.
 
     .venv/bin/python -m expectations.benchmark [rows ...]
+    .venv/bin/python -m expectations.benchmark --files 30 --file-rows 30
 
 Prints wall and CPU seconds per validation (conversion to pandas, the GX run
-and the HTML page). A benchmark that prints figures, not a timed test.
+and the HTML page). With ``--files N`` it instead validates N small daily
+files (every third with one call placed only in its community, so that file
+is re-checked alone) one by one with ``validate`` and then all at once with
+``validate_many``, and prints the cost per file of each. A benchmark that
+prints figures, not a timed test.
 """
 
 from __future__ import annotations
@@ -60,13 +65,51 @@ def incidents_frame(rows: int) -> pl.DataFrame:
             placement_method=pl.lit("address_point"),
         )
         .with_columns(
-            person_key=pl.when(pl.col("id_status") == "valid").then(
-                pl.col("record_no").cast(pl.String).str.zfill(32)
-            ),
+            # the shape of a keyed pseudonym (26 base32 characters); uniqueness is not checked
+            person_key=pl.when(pl.col("id_status") == "valid").then(pl.lit("abcdefghijklmnopqrstuvwxyz")),
             feedback_at=pl.col("received_at") + pl.duration(hours=1),
         )
     )
     return conform(frame, SCHEMAS["police_incidents"])
+
+
+def daily_files(files: int, rows: int) -> list[tuple[pl.DataFrame, str]]:
+    """``files`` daily police_incidents frames of ``rows`` rows; every third has one unplaced call."""
+    out = []
+    base = incidents_frame(rows)
+    for n in range(files):
+        day = dt.date(2024, 6, 1) + dt.timedelta(days=n)
+        name = f"JQ_{day:%Y%m%d}.csv"
+        shift = pl.duration(days=(day - dt.date(2024, 6, 11)).days)
+        frame = base.with_columns(
+            file=pl.lit(name), data_date=pl.lit(day),
+            received_at=pl.col("received_at") + shift, feedback_at=pl.col("feedback_at") + shift,
+        )  # fmt: skip
+        if n % 3 == 2:
+            first = pl.int_range(pl.len()) == 0
+            frame = frame.with_columns(
+                grid_code=pl.when(first).then(None).otherwise(pl.col("grid_code")),
+                placement_method=pl.when(first).then(pl.lit("community_name")).otherwise(pl.col("placement_method")),
+            )
+        out.append((frame, f"{day}_{name}"))
+    return out
+
+
+def _many(files: int, rows: int, docs: Path) -> None:
+    from expectations.runner import validate, validate_many
+
+    items = daily_files(files, rows)
+    cpu, wall = time.process_time(), time.perf_counter()
+    alone = [validate("police_incidents", frame, docs_dir=docs / "alone", label=label) for frame, label in items]
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(f"{files} files of {rows} rows, one validate each: {wall / files:.3f} s wall, {cpu / files:.3f} s CPU per file")
+    cpu, wall = time.process_time(), time.perf_counter()
+    together = validate_many("police_incidents", items, docs_dir=docs / "together")
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(f"{files} files of {rows} rows, validate_many:       {wall / files:.3f} s wall, {cpu / files:.3f} s CPU per file "
+          f"(sum of per-file seconds reported: {sum(v.seconds for v in together):.2f} s)")  # fmt: skip
+    same = all(a.success == b.success and a.failures == b.failures for a, b in zip(alone, together, strict=True))
+    print(f"  same verdicts and failures per file: {same}; passed {sum(v.success for v in together)} of {files}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,6 +117,8 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="*", type=int, default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--files", type=int, default=0, help="compare validate and validate_many on this many daily files")
+    parser.add_argument("--file-rows", type=int, default=30, help="rows per daily file with --files")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         docs = Path(tmp)
@@ -81,6 +126,9 @@ def main(argv: list[str] | None = None) -> None:
         validate("police_incidents", incidents_frame(10), docs_dir=docs, label="warm-up")
         print(f"first call (GX import, context, suite): {time.perf_counter() - wall:.1f} s wall, "
               f"{time.process_time() - cpu:.1f} s CPU")  # fmt: skip
+        if args.files:
+            _many(args.files, args.file_rows, docs)
+            return
         for rows in args.rows:
             frame = incidents_frame(rows)
             cpu, wall = time.process_time(), time.perf_counter()

@@ -7,6 +7,7 @@ whole module pays for it once.
 from __future__ import annotations
 
 import base64
+import re
 
 import datetime as dt
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from expectations import Failure, Validation, ValidationError, expected_columns, suite_for, validate
+from expectations import Failure, Validation, ValidationError, expected_columns, suite_for, validate, validate_many
 from expectations.suites import MIN_PLACED_POLICE_INCIDENTS, TABLES
 from ingestion.schemas import SCHEMAS, TZ, conform
 
@@ -361,3 +362,89 @@ def test_unsafe_label_is_refused(label: str, tmp_path: Path) -> None:
 def test_expected_columns_start_with_the_contract() -> None:
     for table in TABLES:
         assert expected_columns(table)[: len(SCHEMAS[table])] == list(SCHEMAS[table])
+
+
+# --------------------------------------------------------------------------
+# validate_many: several files in one GX run, each file's result as if alone
+# --------------------------------------------------------------------------
+
+_VOLATILE = re.compile(r"validated [^<.]*|\d+\.\d\d s( \(its share of a GX run over \d+ files[^)]*\))?|when=[^\"]*")
+
+
+def _same_as_alone(table: str, items: list[tuple[pl.DataFrame, str]], tmp: Path) -> list[Validation]:
+    """validate_many's results, checked field by field (and page by page) against validate on each file alone."""
+    together = validate_many(table, items, docs_dir=tmp / "together")
+    assert [v.html_path.stem for v in together] == [label for _, label in items]
+    for (frame, label), v in zip(items, together, strict=True):
+        alone = validate(table, frame, docs_dir=tmp / "alone", label=label)
+        assert (v.success, v.evaluated, v.rows) == (alone.success, alone.evaluated, alone.rows), label
+        assert v.failures == alone.failures, label
+        page, alone_page = (_VOLATILE.sub("", p.read_text(encoding="utf-8")) for p in (v.html_path, alone.html_path))
+        assert page == alone_page, label
+    return together
+
+
+def test_many_files_in_one_run_give_each_file_its_own_result(tmp_path: Path) -> None:
+    clean = incidents(file="JQ_20240611.csv")
+    few_unplaced = _set(_set(incidents(file="JQ_20240612.csv"), "grid_code", {0: None}), "placement_method", {0: "community_name"})
+    low = {i: None for i in range(0, 40, 3)}  # 14 of 40 unplaced: 65% < 80%, while the batch as a whole is above
+    low_placed = _set(_set(incidents(file="JQ_20240613.csv"), "grid_code", low), "placement_method", dict.fromkeys(low, "unplaced"))
+    bad = {i: "bad_check" for i in range(40) if i % 4}
+    bad_ids = _set(_set(incidents(file="JQ_20240614.csv"), "id_status", bad), "person_key", dict.fromkeys(bad))
+    # a 'valid' ID without a key (a rule with a row condition) on the last file's last row
+    keyless = _set(incidents(file="JQ_20240615.csv"), "person_key", {39: None})
+    tiny = _set(_set(incidents(2, file="JQ_20240616.csv"), "grid_code", {1: None}), "placement_method", {1: "unplaced"})
+    resent = incidents(file="JQ_20240611.csv")  # same name and incident ids as the first: a key repeats only across files
+    nullable_int = _set(incidents(file="JQ_20240617.csv"), "narrative_chars", {3: None})  # Int64 with a null: other dtype
+    first_row_bad = _set(incidents(file="JQ_20240621.csv"), "category", {0: "打架斗殴"})  # a file's first row only
+    float_chars = [incidents(file=f"JQ_2024062{d}.csv").with_columns(pl.col("narrative_chars").cast(pl.Float64)) for d in (2, 3)]
+    items = [
+        (clean, "2024-06-11_JQ_20240611.csv"),
+        (few_unplaced, "2024-06-12_JQ_20240612.csv"),
+        (low_placed, "2024-06-13_JQ_20240613.csv"),
+        (broken_incidents(), "2024-06-11_broken.csv"),
+        (bad_ids, "2024-06-14_JQ_20240614.csv"),
+        (tiny, "2024-06-16_JQ_20240616.csv"),
+        (incidents().clear(), "2024-06-18_empty.csv"),
+        (incidents().drop("outcome"), "2024-06-19_schema.csv"),
+        (resent, "2024-06-20_JQ_20240611.csv"),
+        (nullable_int, "2024-06-17_JQ_20240617.csv"),
+        (keyless, "2024-06-15_JQ_20240615.csv"),
+        (first_row_bad, "2024-06-21_JQ_20240621.csv"),
+        (float_chars[0], "2024-06-22_JQ_20240622.csv"),  # the same wrong type in two files: one group
+        (float_chars[1], "2024-06-23_JQ_20240623.csv"),
+    ]
+    got = dict(zip((label for _, label in items), _same_as_alone("police_incidents", items, tmp_path), strict=True))
+    passed = {label for label, v in got.items() if v.success}
+    assert passed == {
+        "2024-06-11_JQ_20240611.csv", "2024-06-12_JQ_20240612.csv", "2024-06-16_JQ_20240616.csv",
+        "2024-06-18_empty.csv", "2024-06-20_JQ_20240611.csv", "2024-06-17_JQ_20240617.csv",
+    }  # fmt: skip
+    assert [(f.column, f.unexpected_count) for f in got["2024-06-13_JQ_20240613.csv"].failures] == [("grid_code", 14)]
+    assert [(f.column, f.unexpected_count) for f in got["2024-06-15_JQ_20240615.csv"].failures] == [("person_key", 1)]
+    assert got["2024-06-15_JQ_20240615.csv"].failures[0].sample_locators == ["JQ_20240615.csv#record 40"]
+    assert got["2024-06-21_JQ_20240621.csv"].failures[0].sample_locators == ["JQ_20240621.csv#record 1"]
+    assert [(f.column, f.detail) for f in got["2024-06-23_JQ_20240623.csv"].failures] == [("narrative_chars", "observed type float64")]
+    # the files sharing columns and dtypes went through GX together; the odd ones alone
+    assert got["2024-06-11_JQ_20240611.csv"].batched == 10
+    assert got["2024-06-22_JQ_20240622.csv"].batched == 2
+    assert "its share of a GX run over 10 files" in got["2024-06-11_JQ_20240611.csv"].html_path.read_text(encoding="utf-8")
+    assert got["2024-06-19_schema.csv"].batched == 1
+    assert got["2024-06-17_JQ_20240617.csv"].batched == 1
+    index = (tmp_path / "together" / "index.html").read_text(encoding="utf-8")
+    assert all(f'href="police_incidents/{label}.html"' in index for _, label in items)
+
+
+def test_many_rolls_and_petitions_split_row_conditions_by_file(tmp_path: Path) -> None:
+    dup = _set(roll(200, file="花名册_202412.xlsx"), "person_key", {10: _key(100), 20: _key(100), 30: _key(101), 50: None})
+    _same_as_alone("civil_affairs", [(clean_roll(), "2024-11_roll.xlsx"), (dup, "2024-12_roll.xlsx")], tmp_path)
+    # a case id repeated among first petitioners (member_no = 1) of the second file only
+    repeated = _set(petitions(), "case_id", {2: "XF520602202406110001", 3: "XF520602202406110001"})
+    got = _same_as_alone("petitions", [(petitions(), "a.jsonl"), (repeated, "b.jsonl")], tmp_path)
+    assert [v.success for v in got] == [True, False]
+
+
+def test_many_refuses_a_bad_label_before_validating_anything(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="label="):
+        validate_many("police_incidents", [(incidents(), "ok"), (incidents(), "a/b")], docs_dir=tmp_path)
+    assert not (tmp_path / "police_incidents").exists()

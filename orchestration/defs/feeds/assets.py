@@ -36,7 +36,7 @@ from ingestion.pipeline import (
     write_ledger,
 )
 from ingestion.zones import Zones
-from orchestration.defs.feeds.checks import GateLog, check_result, check_spec, gx_gate
+from orchestration.defs.feeds.checks import GateBatch, GateLog, check_result, check_spec
 from orchestration.defs.resources import ZhiliResource
 
 __all__ = [
@@ -259,40 +259,64 @@ def build_feed_assets(feed: FeedSpec) -> FeedAssets:
         grid_index, prefixes = (None, ()) if slug == GRID_FEED else (load_grid_index(zones), address_prefixes(zones))
         key = settings.key()
         gates = GateLog()
-        gate = gx_gate(zones.validations, gates)
         outcomes: list[FileOutcome] = []
         skipped: dict[str, str] = {}
-        for pkey in context.partition_keys:
-            file = landed.get(pkey)
-            if file is None:
-                skipped[pkey] = "not in the landing"
-                continue
-            # the bytes actually landed, not the flag's claim: a file raw rejected (cut off, md5 or rows
-            # not as flagged) must not be normalised from another file's staged copy of the same md5
-            md5 = file_md5(file.path)
-            if md5 in done:
-                skipped[pkey] = "already loaded" if done[md5] == file.rel else f"same bytes as {done[md5]}"
-                continue
-            try:
-                verify_md5(file, md5)
-                staged = load_staged(zones, file, md5)
-                verify_rows(file, staged.read.records)
-            except (FileNotFoundError, KeyError, FeedError):
-                skipped[pkey] = "not staged (rejected in raw; see the ledger)"
-                continue
-            outcome, _, verdict = normalise_staged(
-                staged, zones, key=key, grid_index=grid_index, address_prefixes=prefixes, gate=gate
-            )
-            done[md5] = file.rel
-            outcomes.append(outcome)
-            context.log.info(
-                f"{outcome.status} {file.rel}: {outcome.records_read} read = {outcome.rows_normalised} normalised "
-                f"+ {outcome.rows_quarantined} quarantined" + (f"; {verdict.summary}" if verdict and not verdict.passed else "")
-            )
+
+        def finished(results: list[tuple[str, tuple]]) -> None:
+            for rel, (outcome, _, verdict) in results:
+                outcomes.append(outcome)
+                context.log.info(
+                    f"{outcome.status} {rel}: {outcome.records_read} read = {outcome.rows_normalised} normalised "
+                    f"+ {outcome.rows_quarantined} quarantined" + (f"; {verdict.summary}" if verdict and not verdict.passed else "")
+                )
+
+        # the files of this run share GX runs; each is still judged, and held, on its own (checks.GateBatch)
+        with GateBatch(zones.validations, gates, max_files=1 if _reads_earlier_files(feed) else 64) as batch:
+            for pkey in context.partition_keys:
+                file = landed.get(pkey)
+                if file is None:
+                    skipped[pkey] = "not in the landing"
+                    continue
+                # the bytes actually landed, not the flag's claim: a file raw rejected (cut off, md5 or rows
+                # not as flagged) must not be normalised from another file's staged copy of the same md5
+                md5 = file_md5(file.path)
+                if md5 in done:
+                    skipped[pkey] = "already loaded" if done[md5] == file.rel else f"same bytes as {done[md5]}"
+                    continue
+                try:
+                    verify_md5(file, md5)
+                    staged = load_staged(zones, file, md5)
+                    verify_rows(file, staged.read.records)
+                except (FileNotFoundError, KeyError, FeedError):
+                    skipped[pkey] = "not staged (rejected in raw; see the ledger)"
+                    continue
+                done[md5] = file.rel
+
+                def work(gate, staged=staged):
+                    return normalise_staged(
+                        staged, zones, key=key, grid_index=grid_index, address_prefixes=prefixes, gate=gate
+                    )
+
+                finished(batch.submit(file.rel, work))
+            finished(batch.close())
         yield dg.MaterializeResult(metadata=normalised_metadata(outcomes, skipped))
         yield check_result(slug, gates)
 
     return FeedAssets(raw=raw, normalised=normalised)
+
+
+def _reads_earlier_files(feed: FeedSpec) -> bool:
+    """Whether normalising a file of ``feed`` reads what earlier files committed.
+
+    A table in ``ingestion.normalise.INCREMENTAL`` reuses the rows of the
+    previous committed snapshot; such files are gated (and committed) one at
+    a time, so each still finds its predecessor.
+    """
+    try:
+        from ingestion.normalise import INCREMENTAL
+    except ImportError:  # no incremental tables: nothing reads earlier files
+        return False
+    return any(t.table in INCREMENTAL for t in feed.tables)
 
 
 def feed_assets() -> list[dg.AssetsDefinition]:
