@@ -8,6 +8,13 @@ Layout (../shared/feeds/README.md)::
 A file is complete only when its flag ``<file>.ok`` exists. A file without a
 flag is still in transfer and is left alone (not an error). Names come from
 outside and are checked before anything inside them is touched.
+
+A complete file whose (safe) name fits no table of its feed is refused, unless
+its bytes are those of a file delivered under a proper name (in this landing,
+or loaded before): a department's resend renamed by a copy dialog
+(``JQ_20241102(1).csv``) is then complete, and the loader records it as a
+duplicate of those bytes. Such resends come after every other complete file,
+so whoever loads in scan order meets the original first.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import hashlib
 import logging
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -33,6 +41,7 @@ __all__ = [
     "read_flag",
     "file_md5",
     "scan_landing",
+    "unknown_name_error",
     "verify_md5",
     "verify_rows",
 ]
@@ -109,6 +118,8 @@ class Refusal:
 
 @dataclass
 class LandingScan:
+    """``complete`` holds the files to load, in load order (resends under names that fit no table last)."""
+
     complete: list[LandedFile] = field(default_factory=list)
     waiting: list[Path] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
@@ -169,10 +180,17 @@ def _sorted_dir(path: Path) -> list[Path]:
     return sorted(path.iterdir(), key=lambda p: p.name)
 
 
-def scan_landing(landing: Path) -> LandingScan:
-    """Walk ``<landing>/<feed>/<YYYY-MM-DD>/<file>`` in sorted order and sort files into complete/waiting/refused."""
+def scan_landing(landing: Path, *, loaded: Mapping[str, str] | None = None) -> LandingScan:
+    """Walk ``<landing>/<feed>/<YYYY-MM-DD>/<file>`` in sorted order and sort files into complete/waiting/refused.
+
+    ``loaded`` maps the md5 of every file loaded so far to where it landed: a
+    complete file whose name fits no table is complete (a resend to record as
+    a duplicate) when its bytes are in ``loaded`` or are those of a complete
+    file of this landing whose name fits; otherwise it is refused.
+    """
     landing = Path(landing)
     scan = LandingScan()
+    unmatched: list[LandedFile] = []
 
     def refuse(path: Path, feed: str | None, err: FeedLandingError) -> None:
         log.warning("refused %s: %s", path, err.reason)
@@ -221,8 +239,45 @@ def scan_landing(landing: Path) -> LandingScan:
                 )
                 continue
             delivery_date = _folder_date(day_dir.name)
-            _scan_day(scan, slug, day_dir, delivery_date, refuse)
+            _scan_day(scan, slug, day_dir, delivery_date, refuse, unmatched)
+    _resolve_unmatched(scan, unmatched, loaded or {}, refuse)
     return scan
+
+
+def _resolve_unmatched(scan: LandingScan, unmatched: list[LandedFile], loaded: Mapping[str, str], refuse) -> None:
+    """Keep a complete file whose name fits no table only when its bytes were delivered under a proper name."""
+    if not unmatched:
+        return
+    by_size: dict[int, list[LandedFile]] = {}
+    for landed in scan.complete:
+        by_size.setdefault(landed.path.stat().st_size, []).append(landed)
+    digests: dict[Path, str] = {}
+
+    def md5_of(landed: LandedFile) -> str:
+        if landed.path not in digests:
+            digests[landed.path] = file_md5(landed.path)
+        return digests[landed.path]
+
+    for landed in unmatched:
+        md5 = md5_of(landed)
+        # only files of the same size can hold the same bytes: md5 nothing else
+        same = md5 in loaded or any(md5_of(o) == md5 for o in by_size.get(landed.path.stat().st_size, []))
+        if same:
+            scan.complete.append(landed)
+            continue
+        refuse(landed.path, landed.feed, unknown_name_error(landed, "its bytes are not those of any file delivered under a proper name"))
+
+
+def unknown_name_error(landed: LandedFile, why: str) -> FeedLandingError:
+    """The refusal of a complete file whose name fits no table of its feed; ``why`` says why it is not a resend."""
+    patterns = ", ".join(t.pattern.pattern for t in FEEDS[landed.feed].tables)
+    return FeedLandingError(
+        f"{landed.rel}: the file name fits no table of feed {landed.feed!r} and {why}; expected a name matching "
+        f"{patterns} — ask the department to rename and resend it; nothing in it was loaded",
+        feed=landed.feed,
+        file=landed.rel,
+        reason="unknown_file",
+    )
 
 
 def _folder_date(name: str) -> date | None:
@@ -234,7 +289,9 @@ def _folder_date(name: str) -> date | None:
         return None
 
 
-def _scan_day(scan: LandingScan, slug: str, day_dir: Path, delivery_date: date | None, refuse) -> None:
+def _scan_day(
+    scan: LandingScan, slug: str, day_dir: Path, delivery_date: date | None, refuse, unmatched: list[LandedFile]
+) -> None:
     entries = _sorted_dir(day_dir)
     names = {p.name for p in entries}
     for path in entries:
@@ -271,32 +328,20 @@ def _scan_day(scan: LandingScan, slug: str, day_dir: Path, delivery_date: date |
                 ),
             )
             continue
-        if table_for_file(slug, path.name) is None:
-            patterns = ", ".join(t.pattern.pattern for t in FEEDS[slug].tables)
-            refuse(
-                path,
-                slug,
-                FeedLandingError(
-                    f"{rel}: the file name fits no table of feed {slug!r}; expected a name matching {patterns} — "
-                    "ask the department to rename and resend it",
-                    feed=slug,
-                    file=rel,
-                    reason="unknown_file",
-                ),
-            )
-            continue
         flag = path.with_name(path.name + FLAG_SUFFIX)
         if flag.name not in names:
-            scan.waiting.append(path)
+            scan.waiting.append(path)  # even under an unknown name: it may be a resend still in transfer
             continue
         try:
             rows, md5 = read_flag(flag, feed=slug, file=rel)
         except FeedLandingError as err:
             refuse(path, slug, err)
             continue
-        scan.complete.append(
-            LandedFile(slug, delivery_date, day_dir.name, path.name, path, flag, rows, md5)
-        )
+        landed = LandedFile(slug, delivery_date, day_dir.name, path.name, path, flag, rows, md5)
+        if table_for_file(slug, path.name) is None:
+            unmatched.append(landed)  # decided once the whole landing is known
+        else:
+            scan.complete.append(landed)
 
 
 def verify_md5(landed: LandedFile, md5: str) -> None:

@@ -9,10 +9,20 @@ A row is quarantined only when it cannot stand as a record: a required field
 is empty, or the timestamp that dates the record cannot be read. Everything
 else (an invalid ID, an unplaceable address) is kept and flagged, because a
 record with a bad ID is still an incident that happened.
+
+A weekly register snapshot mostly repeats the previous one. Given that
+snapshot (:class:`Previous`), :func:`normalise` sends only the new and changed
+rows through the field rules; a row whose cells equal a row the previous
+snapshot normalised takes that row's values, re-stamped with its own locator
+and date. Its placement is reused too when the grid index is the one the
+previous snapshot was placed with and no grid starts or ends between the two
+dates; otherwise the row is placed again. The result is exactly what
+normalising the whole file would give.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -25,7 +35,7 @@ from ingestion.feeds import LOCATOR, PROGRAMMES, TableSpec
 from ingestion.pseudonym import person_key
 from ingestion.schemas import PERSON_RECORDS, QUARANTINE, SCHEMAS, TZ, conform
 
-__all__ = ["Context", "Normalised", "normalise", "NORMALISERS"]
+__all__ = ["Context", "Normalised", "Previous", "normalise", "placement_fingerprint", "NORMALISERS", "INCREMENTAL"]
 
 _TS = pl.Datetime("us", TZ)
 _VALID_IDS = ("valid", "upgraded_15", "foreign_valid")
@@ -44,6 +54,23 @@ class Normalised:
     frame: pl.DataFrame
     person_records: pl.DataFrame
     quarantine: pl.DataFrame
+    #: rows that took an earlier snapshot's values instead of going through the field rules
+    rows_reused: int = 0
+
+
+@dataclass(frozen=True)
+class Previous:
+    """An earlier snapshot of the same table as loaded: its raw cells and what they normalised to.
+
+    It must have been normalised by the same code with the same pseudonym key
+    (the pipeline checks a fingerprint before offering one).
+    """
+
+    raw: pl.DataFrame
+    frame: pl.DataFrame
+    person_records: pl.DataFrame
+    #: :func:`placement_fingerprint` of the context it was placed in (None: unknown, place again)
+    placement: str | None = None
 
 
 # --- shared pieces -------------------------------------------------------------------------
@@ -148,6 +175,7 @@ def _person_records(frame: pl.DataFrame, *, role: str, source_key: str, record_a
         "name_raw": pl.col("_name_raw"),
         "name": pl.col("_name"),
         "phone": pl.col("_phone"),
+        "phones": pl.col("_phones"),
         "address_raw": pl.col("_address_raw") if "_address_raw" in frame.columns else pl.lit(None, pl.String),
     }
     return conform(frame.with_columns(**cols), PERSON_RECORDS)
@@ -234,9 +262,18 @@ def normalise_police_population(raw: pl.DataFrame, spec: TableSpec, ctx: Context
     )
     checks = _required(f, spec, ["source_person_id", "doc_type", "person_status"])
     good, q = _split_bad(f, checks)
-    good = _place(good, ctx, address="address", lon=None, lat=None, community=None, street=None, at="data_date")
-    records = _person_records(good, role="resident", source_key="source_person_id", record_at=_as_ts(_at_date(ctx.data_date)), doc_type=pl.col("doc_type"))
+    good = _place_residents(good, ctx)
+    records = _person_records(good, role="resident", source_key="source_person_id", record_at=_resident_record_at(ctx), doc_type=pl.col("doc_type"))
     return Normalised(conform(good, SCHEMAS["police_population"]), records, q)
+
+
+def _place_residents(frame: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+    """Place register rows by their current address (``address``, cleaned text) in the grids active on the snapshot date."""
+    return _place(frame, ctx, address="address", lon=None, lat=None, community=None, street=None, at="data_date")
+
+
+def _resident_record_at(ctx: Context) -> pl.Expr:
+    return _as_ts(_at_date(ctx.data_date))
 
 
 def normalise_police_incidents(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Normalised:
@@ -410,14 +447,133 @@ NORMALISERS: dict[str, Callable[[pl.DataFrame, TableSpec, Context], Normalised]]
 }
 
 
-def normalise(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Normalised:
-    """Normalise one file's raw frame (every cell text, with the locator)."""
+@dataclass(frozen=True)
+class _Incremental:
+    """How a snapshot table re-derives, for a repeated row, what depends on more than its cells."""
+
+    #: raw columns the placement step reads, cleaned as the normaliser cleans them; placement must
+    #: read only these, the snapshot date and the index's tables (not its polygons or coordinates)
+    place_inputs: tuple[str, ...]
+    place: Callable[[pl.DataFrame, Context], pl.DataFrame]
+    record_at: Callable[[Context], pl.Expr]
+
+
+#: Full snapshots normalised incrementally (see the module docstring).
+INCREMENTAL: dict[str, _Incremental] = {
+    "police_population": _Incremental(("address",), _place_residents, _resident_record_at),
+}
+
+_STAMP = (*LOCATOR, "data_date")
+_PLACED = ("address_canonical", "address_code", "grid_code", "community_code", "street_code", "placement_method")
+#: ID statuses that can change with the calendar (a birth date "in the future" stops being one): never reused
+_DATED_ID_STATUSES = ("bad_date", "bad_check")
+
+
+def placement_fingerprint(ctx: Context) -> str:
+    """A digest of what address placement reads besides the row and its date: the index's tables and prefixes."""
+    index = ctx.grid_index
+    if index is None:
+        return "no grid index"
+    digest = hashlib.sha256(pl.__version__.encode())
+    for frame in (index.grids, index.points, index.point_grids):
+        digest.update(repr(frame.schema).encode())
+        digest.update(frame.hash_rows(seed=0).to_numpy().tobytes())
+    digest.update(repr((index.prefixes, index.roads, index.max_distance_m)).encode())
+    return digest.hexdigest()
+
+
+def _same_grids_on(ctx: Context, before: date) -> bool:
+    """Every grid is active on both dates or on neither (``valid_from <= at < valid_to``)."""
+    lo, hi = sorted((before, ctx.data_date))
+    if ctx.grid_index is None or lo == hi:
+        return True
+    grids = ctx.grid_index.grids
+    bounds = pl.concat([grids["valid_from"].cast(pl.Date), grids["valid_to"].cast(pl.Date)]).drop_nulls()
+    return not ((bounds > lo) & (bounds <= hi)).any()
+
+
+def normalise(raw: pl.DataFrame, spec: TableSpec, ctx: Context, *, previous: Previous | None = None) -> Normalised:
+    """Normalise one file's raw frame (every cell text, with the locator).
+
+    ``previous``: an earlier snapshot of a table in :data:`INCREMENTAL`; rows
+    it already normalised are reused (same output as without it).
+    """
     raw = raw.with_columns(pl.lit(ctx.data_date).cast(pl.Date).alias("data_date"))
     for name in spec.all_names:
         if name not in raw.columns:
             raw = raw.with_columns(pl.lit(None, pl.String).alias(name))
-    out = NORMALISERS[spec.table](raw, spec, ctx)
-    return out
+    if previous is not None and spec.table in INCREMENTAL:
+        return _normalise_changed(raw, spec, ctx, previous)
+    return NORMALISERS[spec.table](raw, spec, ctx)
+
+
+def _normalise_changed(raw: pl.DataFrame, spec: TableSpec, ctx: Context, previous: Previous) -> Normalised:
+    """Field rules for the rows the previous snapshot did not hold; its values for the rows it did."""
+    how = INCREMENTAL[spec.table]
+    cells = [c for c in raw.columns if c not in _STAMP]
+    before = previous.raw
+    if sorted(cells) != sorted(c for c in before.columns if c not in _STAMP) or any(
+        before.schema[c] != raw.schema[c] for c in cells
+    ):
+        return NORMALISERS[spec.table](raw, spec, ctx)  # the columns changed: nothing to compare against
+    # previous rows that were normalised (not quarantined), once per distinct content (by a hash of the cells)
+    reusable = previous.frame.filter(~pl.col("id_status").is_in(_DATED_ID_STATUSES)).select(pl.col("record_no").alias("_prev_no"))
+    row_hash = pl.struct(cells).hash(seed=0).alias("_hash")
+    known = (
+        before.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_prev_at"), pl.col("record_no").alias("_prev_no"), row_hash)
+        .join(reusable, on="_prev_no", how="semi")
+        .unique(subset="_hash", keep="first", maintain_order=True)
+    )
+    match = raw.select(row_hash).join(known, on="_hash", how="left", maintain_order="left")
+    if match.height != raw.height:
+        raise AssertionError("joining unique previous hashes changed the row count")
+    # a hash match is a candidate: the cells themselves must be equal (a collision is normalised afresh)
+    hit = match["_prev_at"].is_not_null()
+    at = match["_prev_at"].filter(hit)
+    equal = pl.Series([True] * at.len(), dtype=pl.Boolean)
+    for c in cells:
+        equal &= raw[c].filter(hit).eq_missing(before[c].gather(at))
+    confirmed = pl.Series("_prev_no", [None] * raw.height, dtype=pl.Int64).scatter(
+        hit.arg_true().filter(equal), match["_prev_no"].filter(hit).filter(equal)
+    )
+    raw = raw.with_columns(confirmed)
+    changed = raw.filter(pl.col("_prev_no").is_null()).drop("_prev_no")
+    repeated = raw.filter(pl.col("_prev_no").is_not_null()).select(
+        *_STAMP, "_prev_no", *_text(*how.place_inputs)
+    )
+    if repeated.height == 0:
+        return NORMALISERS[spec.table](changed, spec, ctx)
+
+    schema = SCHEMAS[spec.table]
+    prev_date = previous.frame["data_date"].drop_nulls().unique()
+    placed_alike = (
+        previous.placement is not None
+        and previous.placement == placement_fingerprint(ctx)
+        and prev_date.len() == 1
+        and _same_grids_on(ctx, prev_date[0])
+    )
+    values = previous.frame.select(pl.col("record_no").alias("_prev_no"), pl.exclude(*_STAMP, *(() if placed_alike else _PLACED)))
+    reused = repeated.join(values, on="_prev_no", how="left", maintain_order="left")
+    reused = conform(reused if placed_alike else how.place(reused, ctx), schema)
+    people = previous.person_records.select(pl.col("record_no").alias("_prev_no"), pl.exclude(*_STAMP, "record_at", *_PLACED))
+    people = (
+        repeated.select(*_STAMP, "_prev_no")
+        .join(people, on="_prev_no", how="inner", maintain_order="left")
+        .join(reused.select("record_no", *_PLACED), on="record_no", how="left", maintain_order="left")
+        .with_columns(how.record_at(ctx).alias("record_at"))
+    )
+    people = conform(people, PERSON_RECORDS)
+
+    if changed.height:
+        fresh = NORMALISERS[spec.table](changed, spec, ctx)
+        frame = pl.concat([fresh.frame, reused])
+        records = pl.concat([fresh.person_records, people])
+        quarantine = fresh.quarantine
+    else:
+        frame, records, quarantine = reused, people, _empty_quarantine()
+    # the order a full pass gives: the file's own record order
+    order = ["sheet", "record_no", "member_no"]
+    return Normalised(frame.sort(order, maintain_order=True), records.sort(order, maintain_order=True), quarantine, repeated.height)
 
 
 def skipped_json(skipped: dict[str, int]) -> str:

@@ -7,7 +7,10 @@ For each complete file (a file plus its ``.ok`` flag):
 2. read it (``ingestion.readers``), verify the flag's row count, write the
    raw zone (every cell as text);
 3. normalise it (``ingestion.normalise``), write the normalised rows, the
-   restricted person records and the quarantine;
+   restricted person records and the quarantine; a register snapshot reuses
+   what the previous snapshot's identical rows normalised to (when that one
+   was normalised by the same code with the same key: a fingerprint beside
+   the raw zone says so);
 4. write its ledger row last: the ledger row is the commit marker, so a run
    killed part-way redoes that file next time and overwrites the same paths.
 
@@ -17,23 +20,34 @@ renamed, so rerunning changes nothing and a reader never sees half a file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import json
 import logging
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from ingestion.errors import FeedError, FeedLandingError
+from ingestion.errors import FeedError
 from ingestion.feeds import FEEDS, TableSpec, table_for_file
-from ingestion.landing import LandedFile, LandingScan, file_md5, scan_landing, verify_md5, verify_rows
-from ingestion.normalise import Context, Normalised, normalise
+from ingestion.landing import (
+    LandedFile,
+    LandingScan,
+    file_md5,
+    scan_landing,
+    unknown_name_error,
+    verify_md5,
+    verify_rows,
+)
+from ingestion.normalise import INCREMENTAL, Context, Normalised, Previous, normalise, placement_fingerprint
 from ingestion.readers import ReadResult, read_file
 from ingestion.schemas import LEDGER, PERSON_RECORDS, QUARANTINE, SCHEMAS, conform
 from ingestion.zones import Zones
@@ -54,6 +68,7 @@ __all__ = [
     "ensure_zones",
     "read_ledger",
     "data_date_of",
+    "normaliser_fingerprint",
     "ORDER",
 ]
 
@@ -263,7 +278,8 @@ def stage_raw(landed: LandedFile, zones: Zones, *, loaded: dict[str, str] | None
             return FileOutcome(**base, status="duplicate", file_md5=md5, size_bytes=size, duplicate_of=loaded[md5],
                                reason="same_bytes", message=f"{landed.rel}: the same bytes were already loaded as {loaded[md5]}; nothing to do")
         if spec is None:
-            raise FeedLandingError(f"{landed.rel}: the name fits no file of feed {landed.feed}", feed=landed.feed, file=landed.name, reason="unknown_file")
+            # the scan let it through as a resend of bytes delivered under a proper name, but they were not loaded
+            raise unknown_name_error(landed, "the file with the same bytes was not loaded (see its own ledger row)")
         read = read_file(landed.path, spec, file_md5=md5, file_name=landed.name)
         verify_rows(landed, read.records)
         data_date = data_date_of(landed, spec)
@@ -281,6 +297,56 @@ def stage_raw(landed: LandedFile, zones: Zones, *, loaded: dict[str, str] | None
 def _meta(zones: Zones, table: str, md5: str, suffix: str) -> Path:
     # beside the raw zone, not in its glob: what the reader learnt about the file
     return zones.raw(table) / "_meta" / f"{md5}.{suffix}"
+
+
+#: What a normalised row is a function of besides its cells: this code, its libraries, the key.
+_NORMALISING_MODULES = ("normalise", "fields", "pseudonym", "schemas", "feeds", "placement", "addresses")
+_NORMALISING_PACKAGES = ("polars", "opencc", "python-stdnum")
+
+
+@functools.cache
+def _code_digest() -> bytes:
+    # once per process: the code this process runs, even if the files change under it
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for module in _NORMALISING_MODULES:
+        digest.update((here / f"{module}.py").read_bytes())
+    for package in _NORMALISING_PACKAGES:
+        try:
+            digest.update(f"{package}=={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package} absent".encode())
+    return digest.digest()
+
+
+def normaliser_fingerprint(key: bytes) -> str:
+    """A digest that changes whenever reusing an earlier file's normalised rows could give other values."""
+    # the pseudonym key enters as a keyed digest, so the fingerprint tells nothing about it
+    return hashlib.sha256(_code_digest() + hmac.digest(key, b"zhili normaliser fingerprint", "sha256")).hexdigest()
+
+
+def _previous_snapshot(zones: Zones, staged: Staged, fingerprint: str) -> tuple[str, Previous] | None:
+    """The loaded snapshot of the same table nearest before this one (else nearest after), normalised alike."""
+    table = staged.spec.table
+    folder = zones.raw(table) / "_meta"
+    candidates = []
+    for path in folder.glob("*.normalised.json") if folder.exists() else []:
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        md5 = path.name.split(".", 1)[0]
+        if md5 == staged.md5 or meta.get("fingerprint") != fingerprint:
+            continue
+        when = date.fromisoformat(meta["data_date"])
+        candidates.append((when > staged.data_date, abs((when - staged.data_date).days), md5))
+    for _, _, md5 in sorted(candidates):
+        paths = (zones.raw(table, md5), zones.normalised(table, md5), zones.person_records(md5))
+        if all(p.exists() for p in paths):
+            raw, frame, people = (pl.read_parquet(p) for p in paths)
+            placement = json.loads((folder / f"{md5}.normalised.json").read_text()).get("placement")
+            return md5, Previous(raw=raw.drop("data_date", strict=False), frame=frame, person_records=people, placement=placement)
+    return None
 
 
 def load_staged(zones: Zones, landed: LandedFile, md5: str) -> Staged:
@@ -337,7 +403,14 @@ def normalise_staged(
     """
     started = time.perf_counter()
     ctx = Context(key=key, data_date=staged.data_date, grid_index=grid_index, address_prefixes=address_prefixes)
-    out = normalise(staged.read.frame, staged.spec, ctx)
+    fingerprint = previous = None
+    if staged.spec.table in INCREMENTAL:
+        fingerprint = normaliser_fingerprint(key)
+        previous = _previous_snapshot(zones, staged, fingerprint)
+    out = normalise(staged.read.frame, staged.spec, ctx, previous=previous[1] if previous else None)
+    if previous:
+        log.info("%s: %d of %d rows as in %s, %d normalised", staged.landed.rel, out.rows_reused,
+                 staged.read.frame.height, previous[0], staged.read.frame.height - out.rows_reused)
     outcome = _record(staged, out)
     verdict = gate(staged.spec.table, out.frame, f"{staged.landed.folder}_{staged.landed.name}") if gate else None
     table, md5 = staged.spec.table, staged.md5
@@ -350,6 +423,11 @@ def normalise_staged(
     _write(_all_quarantine(staged, out), zones.quarantine(table, md5))
     outcome.seconds = time.perf_counter() - started
     write_ledger(zones, outcome)
+    if fingerprint is not None and outcome.status == "loaded":
+        # after the ledger row: only a committed file is offered to the next snapshot
+        _meta(zones, table, md5, "normalised.json").write_text(
+            json.dumps({"fingerprint": fingerprint, "data_date": staged.data_date.isoformat(), "placement": placement_fingerprint(ctx)})
+        )
     log.info("%s %s: %d records, %d normalised, %d quarantined", outcome.status, staged.landed.rel,
              outcome.records_read, outcome.rows_normalised, outcome.rows_quarantined)
     return outcome, out, verdict
@@ -427,14 +505,18 @@ def ingest_landing(
     """Load every complete file under ``landing`` that is not loaded yet, grid register first."""
     ensure_zones(zones)
     wanted = set(feeds) if feeds is not None else set(FEEDS)
-    scan = scan_landing(landing)
+    loaded = _loaded(zones)
+    scan = scan_landing(landing, loaded=loaded)
     outcomes = [o for o in scan_outcomes(scan) if o.feed in wanted or o.feed not in FEEDS]
     for o in outcomes:
         write_ledger(zones, o)
-    loaded = _loaded(zones)
     by_feed: dict[str, list[LandedFile]] = {}
+    resends: list[LandedFile] = []  # names that fit no table: after every feed, when their bytes are loaded
     for landed in scan.complete:
-        by_feed.setdefault(landed.feed, []).append(landed)
+        if table_for_file(landed.feed, landed.name) is None:
+            resends.append(landed)
+        else:
+            by_feed.setdefault(landed.feed, []).append(landed)
     grid_index, prefixes = None, ()
     for slug in ORDER:
         if slug != "grid_registry" and grid_index is None:
@@ -445,6 +527,12 @@ def ingest_landing(
             outcome = ingest_file(landed, zones, key=key, grid_index=grid_index, address_prefixes=prefixes, loaded=loaded, gate=gate)
             if outcome.status in ("loaded", "held"):
                 loaded[outcome.file_md5] = landed.rel
+            outcomes.append(outcome)
+            if on_file:
+                on_file(outcome)
+    for landed in resends:
+        if landed.feed in wanted:
+            outcome = ingest_file(landed, zones, key=key, loaded=loaded)
             outcomes.append(outcome)
             if on_file:
                 on_file(outcome)

@@ -16,6 +16,7 @@ import json
 import logging
 import sys
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +31,7 @@ __all__ = [
     "ReadResult",
     "read_file",
     "detect_encoding",
+    "excel_number_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -479,6 +481,38 @@ def _read_xlsx(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
     return result
 
 
+#: Excel stores and shows a number with at most 15 significant digits
+_EXCEL_DIGITS = 15
+_PLAIN_NUMBER = r"^-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?$"
+
+
+def excel_number_text(text: str) -> str:
+    """A number cell's text as Excel shows it: 15 significant digits, no exponent.
+
+    fastexcel renders a float cell as the exact value of its binary double, so
+    an ID Excel stored as ``5.2260119900314E+17`` comes out as
+    ``522601199003139968`` rather than ``522601199003140000``: the lost digits
+    borrow into the birth date (the 14th of the month becomes the 13th). Only
+    the digits Excel kept are the department's.
+
+    >>> excel_number_text("522601199003139968")
+    '522601199003140000'
+    >>> excel_number_text("0.30000000000000004")
+    '0.3'
+    """
+    return format(Decimal(f"{float(text):.{_EXCEL_DIGITS}g}"), "f")
+
+
+def _as_excel_shows(values: pl.Series, numeric: pl.Series) -> pl.Series:
+    """Number cells whose text has more digits than Excel keeps, re-rendered with the digits it keeps."""
+    # 15 characters hold at most 15 significant digits: such text is already what Excel shows
+    long = (numeric.is_not_null() & (values.str.len_chars() > _EXCEL_DIGITS) & values.str.contains(_PLAIN_NUMBER)).fill_null(False)
+    if not long.any():
+        return values
+    mapping = {v: excel_number_text(v) for v in values.filter(long).unique().to_list()}
+    return pl.select(pl.when(long).then(values.replace(mapping)).otherwise(values)).to_series().alias(values.name)
+
+
 def _clean(col: str) -> pl.Expr:
     text = pl.col(col).str.normalize("NFKC").str.replace_all(_BLANK, "")
     return pl.when(text == "").then(None).otherwise(text)
@@ -562,8 +596,9 @@ def _sheet(strings, booleans, spec, sheet, ctx, skipped, failed):
     header = [v or "" for v in strings.row(header_idx)]
     names, unknown = _column_names(header, spec, sheet)
     _, missing_optional = _missing(header, spec, sheet)
-    data = strings.filter(data_mask)
     numeric = booleans.filter(data_mask)
+    data = strings.filter(data_mask)
+    data = data.with_columns(_as_excel_shows(data[c], numeric[c]) for c in cols)
     # A header-less column with nothing in it is layout, not data.
     keep = [i for i, c in enumerate(cols) if header[i].strip() or data[c].null_count() < data.height]
     unknown = [u for u in unknown if u in {names[i] for i in keep}]

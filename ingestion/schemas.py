@@ -198,7 +198,8 @@ PERSON_RECORDS: dict[str, pl.DataType] = {
     "name_status": S,
     "sex": S,
     "birth_date": D,
-    "phone": S,
+    "phone": S,  # the first number of the field
+    "phones": pl.List(S),  # every number the field holds (a caller may give a mobile and a landline)
     "phone_kind": S,
     "address_raw": S,
     "address_canonical": S,

@@ -143,16 +143,13 @@ def test_ledger_balances_and_explains_every_file(bad):
     assert others.filter(pl.col("reason").is_null() | pl.col("message").is_null()).is_empty()
 
 
-@pytest.mark.xfail(reason="ingestion/landing.py refuses a byte-identical resend named like 'JQ_20241102(1).csv' "
-                          "(unknown_file: 'ask the department to rename and resend it') before its md5 is compared "
-                          "with loaded files; the spec (corrupt_landing: no_change) and issue 7 want a duplicate no-op",
-                   strict=False)
 def test_renamed_resend_is_a_no_op(bad):
+    """A byte-identical resend under a copy-dialog name (``JQ_20241102(1).csv``) is a duplicate, not a refusal."""
+    resends = [f for f in bad["faults"] if f.kind == "resend_renamed"]
+    assert resends, "corrupt_landing made no renamed resend"
     wrong = []
-    for f in bad["faults"]:
-        if f.kind != "resend_renamed":
-            continue
+    for f in resends:
         row = _row(bad["ledger"], f, bad["landing"])
-        if row is None or row["status"] not in ("duplicate", "empty"):
+        if row is None or row["status"] not in ("duplicate", "empty") or not row["message"] or row["file_md5"] != hashlib.md5(f.path.read_bytes()).hexdigest():
             wrong.append(f"{f.path.name}: {row and row['status']} {row and row['message']}")
     assert not wrong, "\n".join(wrong)

@@ -1,3 +1,4 @@
+import hashlib
 from datetime import date
 
 import pytest
@@ -9,6 +10,7 @@ from ingestion.landing import (
     file_md5,
     read_flag,
     scan_landing,
+    unknown_name_error,
     verify_md5,
     verify_rows,
 )
@@ -59,7 +61,7 @@ def _deliver(root, feed, folder, name, data=b"x", flag=None):
 def test_scan_landing_sorts_complete_waiting_refused(tmp_path):
     done = _deliver(tmp_path, "police_incidents", "2024-11-03", "JQ_20241102.csv", flag=b"rows=1\r\n")
     waiting = _deliver(tmp_path, "police_incidents", "2024-11-03", "JQ_20241103.csv")
-    _deliver(tmp_path, "police_incidents", "2024-11-03", "other.csv", flag=b"rows=1\n")
+    _deliver(tmp_path, "police_incidents", "2024-11-03", "other.csv", b"never delivered before", flag=b"rows=1\n")
     (tmp_path / "police_incidents" / "2024-11-03" / "JQ_20241104.csv.ok").write_bytes(b"rows=1\n")
     _deliver(tmp_path, "police_incidents", "2024-11-04", "JQ_20241103.csv", flag=b"nonsense\n")
     _deliver(tmp_path, "civil_affairs", "2024-11-05", "碧江区救助保障花名册_202411.xlsx", flag=b"rows=3\n")
@@ -110,3 +112,70 @@ def test_verify_md5_names_file_and_digests(tmp_path):
         verify_md5(landed, "0" * 32)
     assert info.value.reason == "flag_md5_mismatch"
     verify_md5(_landed(tmp_path, md5=None), "1" * 32)  # no md5 in the flag: nothing to check
+
+
+def test_renamed_resend_of_bytes_in_the_landing_is_complete_and_comes_last(tmp_path):
+    data = "接警编号\n1\n".encode("gb18030")
+    _deliver(tmp_path, "police_incidents", "2024-11-03", "JQ_20241102.csv", data, flag=b"rows=1\n")
+    # same folder: "(1)" sorts before ".csv", yet the original must be met first
+    _deliver(tmp_path, "police_incidents", "2024-11-03", "JQ_20241102(1).csv", data, flag=b"rows=1\n")
+    _deliver(tmp_path, "police_incidents", "2024-11-06", "JQ_20241102 - 副本.csv", data, flag=b"rows=1\n")
+    _deliver(tmp_path, "police_incidents", "2024-11-04", "JQ_20241103.csv", b"other", flag=b"rows=1\n")
+
+    scan = scan_landing(tmp_path)
+
+    assert [f.rel for f in scan.complete] == [
+        "police_incidents/2024-11-03/JQ_20241102.csv",
+        "police_incidents/2024-11-04/JQ_20241103.csv",
+        "police_incidents/2024-11-03/JQ_20241102(1).csv",
+        "police_incidents/2024-11-06/JQ_20241102 - 副本.csv",
+    ]
+    assert scan.refused == [] and scan.waiting == []
+
+
+def test_renamed_resend_of_bytes_loaded_before_is_complete(tmp_path):
+    data = b"bytes loaded last month, the original since removed from the landing"
+    _deliver(tmp_path, "civil_affairs", "2024-12-05", "碧江区救助保障花名册_202411(1).xlsx", data, flag=b"rows=3\n")
+
+    assert [r.reason for r in scan_landing(tmp_path).refused] == ["unknown_file"]
+    scan = scan_landing(tmp_path, loaded={hashlib.md5(data).hexdigest(): "civil_affairs/2024-11-05/碧江区救助保障花名册_202411.xlsx"})
+    assert [f.name for f in scan.complete] == ["碧江区救助保障花名册_202411(1).xlsx"] and scan.refused == []
+
+
+def test_unknown_name_with_new_bytes_is_refused_with_a_clear_reason(tmp_path):
+    _deliver(tmp_path, "police_incidents", "2024-11-03", "JQ_20241102.csv", b"a,b\n1,2\n", flag=b"rows=1\n")
+    # same size as the loaded file, different bytes: compared by md5, not by size
+    path = _deliver(tmp_path, "police_incidents", "2024-11-03", "JQ_20241102(1).csv", b"a,b\n1,3\n", flag=b"rows=1\n")
+
+    scan = scan_landing(tmp_path, loaded={"0" * 32: "police_incidents/2024-11-01/JQ_20241031.csv"})
+
+    assert [f.name for f in scan.complete] == ["JQ_20241102.csv"]
+    [refusal] = scan.refused
+    assert refusal.path == path and refusal.feed == "police_incidents" and refusal.reason == "unknown_file"
+    assert refusal.message == (
+        "police_incidents/2024-11-03/JQ_20241102(1).csv: the file name fits no table of feed 'police_incidents' and "
+        "its bytes are not those of any file delivered under a proper name; expected a name matching "
+        r"^JQ_(?P<data_date>\d{8})\.csv$ — ask the department to rename and resend it; nothing in it was loaded"
+    )
+
+
+def test_unknown_name_without_flag_waits_and_unsafe_name_stays_refused(tmp_path):
+    waiting = _deliver(tmp_path, "police_incidents", "2024-11-03", "JQ_20241102(1).csv", b"x")
+    _deliver(tmp_path, "police_incidents", "2024-11-03", ".JQ_20241102.csv", b"x", flag=b"rows=1\n")
+
+    scan = scan_landing(tmp_path, loaded={hashlib.md5(b"x").hexdigest(): "police_incidents/2024-11-03/JQ_20241102.csv"})
+
+    assert scan.waiting == [waiting] and scan.complete == []
+    assert sorted((r.path.name, r.reason) for r in scan.refused) == [
+        (".JQ_20241102.csv", "unsafe_name"),
+        (".JQ_20241102.csv.ok", "unsafe_name"),
+    ]
+
+
+def test_unknown_name_error_names_file_feed_and_fix(tmp_path):
+    path = _deliver(tmp_path, "petitions", "2024-11-03", "XF_20241102 (2).jsonl", b"{}")
+    landed = LandedFile("petitions", date(2024, 11, 3), "2024-11-03", path.name, path, path.with_name(path.name + ".ok"), 1, None)
+    err = unknown_name_error(landed, "the file with the same bytes was not loaded")
+    assert isinstance(err, FeedLandingError) and err.reason == "unknown_file" and err.feed == "petitions"
+    assert str(err).startswith("petitions/2024-11-03/XF_20241102 (2).jsonl: the file name fits no table of feed 'petitions' "
+                               "and the file with the same bytes was not loaded; expected a name matching ")

@@ -1,4 +1,6 @@
 import json
+import zipfile
+from datetime import date
 
 import polars as pl
 import pytest
@@ -6,7 +8,8 @@ import xlsxwriter
 
 from ingestion.errors import FeedEncodingError, FeedFormatError, FeedSchemaError
 from ingestion.feeds import table_for_file
-from ingestion.readers import MAX_FIELD_BYTES, read_file
+from ingestion import fields as fr
+from ingestion.readers import MAX_FIELD_BYTES, excel_number_text, read_file
 
 INCIDENTS = table_for_file("police_incidents", "JQ_20241102.csv")
 EVENTS = table_for_file("grid_events", "SB_20241102.csv")
@@ -282,3 +285,49 @@ def test_undecodable_utf8_feed_names_the_utf8_offset(tmp_path):
     path.write_bytes(good + b"\xff\xfe\n")
     with pytest.raises(FeedEncodingError, match=rf"grid_events/SB_20241102\.csv: bytes at offset {len(good)} cannot be decoded: it is not UTF-8"):
         _read(path, EVENTS)
+
+
+def test_workbook_id_stored_as_number_reads_with_the_digits_excel_kept(tmp_path):
+    """An ID typed into a number cell: Excel keeps 15 digits and writes ``<v>5.2260119900314E+17</v>``.
+
+    The double nearest 522601199003140000 is 522601199003139968; read as that, the ID's birth date
+    would say 1990-03-13 beside a 出生日期 cell of 1990-03-14 (seen on 85 rows at 100k residents).
+    """
+    path = tmp_path / "碧江区救助保障花名册_202411.xlsx"
+    wb = xlsxwriter.Workbook(path)
+    ws = wb.add_worksheet("特困供养")
+    ws.write_row(0, 0, ["序号", "姓名", "身份证号码", "出生日期", "月供养金(元)"])
+    ws.write_row(1, 0, [1, "张三", 522601199003140000, None, 0.1 + 0.2])
+    ws.write_number(1, 3, 32946, wb.add_format({"num_format": "yyyy-mm-dd"}))  # 1990-03-14 as Excel stores it
+    ws.write_row(2, 0, [2, "李四", 110105194912310000, "1949-12-31", 800])
+    wb.close()
+    with zipfile.ZipFile(path) as book:
+        sheet = book.read("xl/worksheets/sheet1.xml").decode()
+    assert "<v>5.2260119900314E+17</v>" in sheet and "<v>32946</v>" in sheet
+
+    frame = _read(path, ROLL).frame.sort("record_no")
+
+    assert frame["id_number"].to_list() == ["522601199003140000", "110105194912310000"]
+    assert frame["monthly_amount"].to_list() == ["0.3", "800"]
+    out = frame.select(
+        fr.normalise_id(pl.col("id_number"), numeric_cell=pl.col("_numeric_cells").str.contains("id_number")).struct.field("id_status"),
+        pl.col("id_number").str.slice(6, 8).str.to_date("%Y%m%d").alias("id_birth"),
+        fr.parse_date(pl.col("birth_date")).alias("birth_date"),
+    )
+    assert out["id_status"].to_list() == ["excel_damage", "excel_damage"]  # flagged, never repaired
+    assert out["id_birth"].to_list() == out["birth_date"].to_list() == [date(1990, 3, 14), date(1949, 12, 31)]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("522601199003139968", "522601199003140000"),  # the borrow reached the day: 14th -> 13th
+        ("522601194808009984", "522601194808010000"),  # ... and the month: day 00
+        ("522601199003150016", "522601199003150000"),
+        ("0.30000000000000004", "0.3"),
+        ("-1234.5", "-1234.5"),
+        ("1.1010519491231e+17", "110105194912310000"),
+    ],
+)
+def test_excel_number_text_keeps_fifteen_significant_digits(text, shown):
+    assert excel_number_text(text) == shown

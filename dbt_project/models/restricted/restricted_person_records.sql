@@ -22,6 +22,7 @@ final as (
         name,
         name_status,
         phone,
+        phones,
         phone_kind,
         address_raw,
         address_canonical,
