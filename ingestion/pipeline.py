@@ -67,6 +67,7 @@ __all__ = [
     "write_ledger",
     "ensure_zones",
     "read_ledger",
+    "loaded_files",
     "data_date_of",
     "normaliser_fingerprint",
     "ORDER",
@@ -157,7 +158,7 @@ def read_ledger(zones: Zones) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
 
 
-def _loaded(zones: Zones) -> dict[str, str]:
+def loaded_files(zones: Zones) -> dict[str, str]:
     """md5 -> rel path of every file loaded so far."""
     ledger = read_ledger(zones).filter(pl.col("status").is_in(["loaded", "held"]))
     return {md5: f"{feed}/{folder}/{name}" for md5, feed, folder, name in ledger.select("file_md5", "feed", "folder", "file").iter_rows()}
@@ -261,7 +262,7 @@ def stage_raw(landed: LandedFile, zones: Zones, *, loaded: dict[str, str] | None
     started = time.perf_counter()
     spec = table_for_file(landed.feed, landed.name)
     base = _base(landed, spec)
-    loaded = _loaded(zones) if loaded is None else loaded
+    loaded = loaded_files(zones) if loaded is None else loaded
     md5 = size = None
     try:
         md5 = file_md5(landed.path)
@@ -505,7 +506,7 @@ def ingest_landing(
     """Load every complete file under ``landing`` that is not loaded yet, grid register first."""
     ensure_zones(zones)
     wanted = set(feeds) if feeds is not None else set(FEEDS)
-    loaded = _loaded(zones)
+    loaded = loaded_files(zones)
     scan = scan_landing(landing, loaded=loaded)
     outcomes = [o for o in scan_outcomes(scan) if o.feed in wanted or o.feed not in FEEDS]
     for o in outcomes:

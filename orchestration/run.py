@@ -81,9 +81,10 @@ def summarise_outcomes(outcomes: Iterable, echo: Echo) -> None:
 def _due(settings: Settings, feeds: set[str]):
     """Complete files per feed whose bytes the ledger does not account for yet, and the scan."""
     from ingestion.landing import file_md5, scan_landing
-    from ingestion.pipeline import read_ledger
+    from ingestion.pipeline import loaded_files, read_ledger
 
-    scan = scan_landing(settings.landing)
+    # loaded bytes let a renamed resend (JQ_x(1).csv) count as complete, to be recorded as a duplicate
+    scan = scan_landing(settings.landing, loaded=loaded_files(settings.zones))
     ledger = read_ledger(settings.zones).filter(pl.col("status").is_in(_FINAL))
     done = {(f"{fe}/{fo}/{fi}", m) for fe, fo, fi, m in ledger.select("feed", "folder", "file", "file_md5").iter_rows()}
     due: dict[str, list[str]] = {}

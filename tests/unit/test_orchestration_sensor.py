@@ -116,6 +116,23 @@ def test_identical_bytes_under_a_new_name_get_a_run_that_records_the_duplicate(t
     assert [r.partition_key for r in requests] == ["2024-11-05/JQ_20241102.csv"]
 
 
+def test_renamed_resend_in_the_same_folder_comes_after_the_file_it_copies(ticks):
+    """A copy dialog's name (JQ_x(1).csv) sorts before JQ_x.csv; staged first it would be the one loaded."""
+    body = _incidents("20241102")
+    _deliver(ticks.landing, "police_incidents", "2024-11-03", "JQ_20241102.csv", body)
+    _deliver(ticks.landing, "police_incidents", "2024-11-03", "JQ_20241102(1).csv", body)
+    requests = ticks.tick()
+    assert len(requests) == 1
+    assert requests[0].tags[RANGE_START] == "2024-11-03/JQ_20241102.csv"
+    assert requests[0].tags[RANGE_END] == "2024-11-03/JQ_20241102(1).csv"
+    assert ticks.partitions("police_incidents") == ["2024-11-03/JQ_20241102.csv", "2024-11-03/JQ_20241102(1).csv"]
+
+
+def test_a_renamed_file_with_unknown_bytes_gets_no_run(ticks):
+    _deliver(ticks.landing, "police_incidents", "2024-11-03", "JQ_20241102(1).csv", _incidents("20241102"))
+    assert ticks.tick() == []
+
+
 def test_other_feeds_wait_for_the_grid_register(ticks):
     _deliver(ticks.landing, "police_incidents", "2024-11-03", "JQ_20241102.csv", _incidents("20241102"))
     grid = ticks.landing / "grid_registry" / "2024-11-01" / "grid_units.csv"

@@ -109,10 +109,10 @@ def build(ctx: Context) -> None:
         outcome = np.r_[outcome, extra_outcome]
         first_fb = np.r_[first_fb, extra_call + np.timedelta64(3600, "s")]
         upd_fb = np.r_[upd_fb, extra_call + np.timedelta64(7200, "s")]
-    first = base.with_columns(处警结果=pl.Series(np.where(pending, "处理中", outcome)),
+    first = base.with_columns(处警结果=pl.Series(np.where(pending, "处理中", outcome), dtype=pl.Utf8),
                               _fb=pl.Series(first_fb.astype("datetime64[us]")))
     upd = base.filter(pl.Series(pending)).with_columns(
-        处警结果=pl.Series(outcome[pending]), _fb=pl.Series(upd_fb[pending].astype("datetime64[us]")))
+        处警结果=pl.Series(outcome[pending], dtype=pl.Utf8), _fb=pl.Series(upd_fb[pending].astype("datetime64[us]")))
     rows = pl.concat([first, upd]).with_columns(
         反馈时间=pl.col("_fb").dt.strftime("%Y-%m-%d %H:%M:%S"), _file_date=pl.col("_fb").dt.date(),
         _sort=pl.col("_fb")).filter(pl.col("_file_date") < ctx.end)

@@ -30,7 +30,7 @@ import dagster as dg
 import polars as pl
 
 from ingestion.landing import LandedFile, file_md5, scan_landing
-from ingestion.pipeline import ORDER, read_ledger
+from ingestion.pipeline import ORDER, loaded_files, read_ledger
 from orchestration.defs.feeds.assets import GRID_FEED, normalised_key, partition_key, partitions_for, raw_key
 from orchestration.defs.resources import ZhiliResource
 
@@ -121,7 +121,7 @@ def plan_requests(
                     plan.cursor[f"{feed}/{key}"] = cursor[f"{feed}/{key}"]
             continue
         if new.get(feed):
-            keys = sorted(new[feed])
+            keys = new[feed]  # the scan's order: by folder and name, renamed resends after the files they copy
             plan.new_partitions[feed] = [k for k, _ in keys]
             plan.run_requests.append(_request(feed, keys, as_range=True))
         for due in changed.get(feed, []):
@@ -143,7 +143,7 @@ def _ledger_done(zhili_settings) -> set[tuple[str, str]]:
 )
 def landing_sensor(context: dg.SensorEvaluationContext, zhili: ZhiliResource) -> dg.SensorResult:
     settings = zhili.settings()
-    scan = scan_landing(settings.landing)
+    scan = scan_landing(settings.landing, loaded=loaded_files(settings.zones))
     cursor = json.loads(context.cursor) if context.cursor else {}
     instance = context.instance
     known = {feed: set(instance.get_dynamic_partitions(partitions_for(feed).name)) for feed in ORDER}

@@ -259,3 +259,11 @@ def test_check_character_agrees_with_python_stdnum():
     # stdnum's place table does not know every county code (520602 is missing), so only the checksum is compared
     assert ric.is_valid(str(ids[1]))
     assert not is_valid_id(str(ids[0])[:17] + ("0" if str(ids[0])[17] != "0" else "1"))
+
+
+@pytest.mark.parametrize("days", [3, 4])
+def test_short_periods_where_no_incident_is_still_pending(tmp_path, days):
+    """A period too short for any 110 case to be updated later once crashed the CSV writer (object column)."""
+    generate(tmp_path / "g", residents=1000, days=days, seed=1)
+    files = list((tmp_path / "g" / "landing" / "police_incidents").rglob("JQ_*.csv"))
+    assert len(files) == days
