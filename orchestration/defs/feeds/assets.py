@@ -199,7 +199,7 @@ def build_feed_assets(feed: FeedSpec) -> FeedAssets:
         key=raw_key(slug),
         description=(
             f"{feed.department} · {slug} ({feed.cadence}): every cell of each delivered file as text with its "
-            f"record locator, one Parquet file per delivery under raw/<table>/<md5>.parquet (tables: {tables}). "
+            f"record locator, one Parquet file per delivery under `raw/<table>/<md5>.parquet` (tables: {tables}). "
             "A file whose flag, name, encoding or columns are wrong is rejected here and recorded in the ledger; "
             "that is data, not a failed run."
         ),
