@@ -331,11 +331,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     _writable_home(settings.home)
     _usable_key(settings)
     _unlocked(settings.zones.warehouse)
+    from orchestration.defs.instance import RunInProgress
     from orchestration.run import run_pipeline
 
-    with Progress("run") as progress:
-        return run_pipeline(settings, feeds=args.feed or None, echo=print, progress=progress,
-                            warn=lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        with Progress("run") as progress:
+            return run_pipeline(settings, feeds=args.feed or None, echo=print, progress=progress,
+                                warn=lambda line: print(line, file=sys.stderr, flush=True))
+    except RunInProgress as err:
+        raise BusyError(str(err)) from None
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -248,6 +248,27 @@ def _warehouse_listener(progress, models: int):
     return listener
 
 
+def _snapshot_is_current(snapshot: Path, zones) -> bool:
+    """Whether the published snapshot was built from every file the ledger counts as loaded or held.
+
+    A run killed (or failed) after loading its files but before publishing leaves the ledger ahead of
+    the snapshot; the next run finds no new file, and must still rebuild and publish.
+    """
+    import duckdb
+    from ingestion.pipeline import read_ledger
+
+    if not snapshot.exists():
+        return False
+    ledger = read_ledger(zones).filter(pl.col("status").is_in(["loaded", "held"]))
+    try:
+        with duckdb.connect(str(snapshot), read_only=True) as con:
+            published = {m for (m,) in con.execute(
+                "select file_md5 from ops.ops_ingest_ledger where status in ('loaded', 'held')").fetchall()}
+    except duckdb.Error:
+        return False  # not a snapshot this version published: build a new one
+    return set(ledger["file_md5"].to_list()) <= published
+
+
 def _check_summary(result) -> dict[str, dict]:
     gates: dict[str, dict] = {}
     for ev in result.get_asset_check_evaluations():
@@ -270,8 +291,16 @@ def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Ec
     """Load every complete file not loaded yet, then build and publish the warehouse; the exit code.
 
     ``echo`` gets the summary lines, ``warn`` (default ``echo``) the one line saying why a run failed,
-    ``progress`` (a :class:`orchestration.cli.Progress`) the counts as they move.
+    ``progress`` (a :class:`orchestration.cli.Progress`) the counts as they move. One ``zhili run``
+    per home at a time: a second one raises :class:`orchestration.defs.instance.RunInProgress`.
     """
+    from orchestration.defs.instance import cli_run_lock
+
+    with cli_run_lock(settings.home):
+        return _run_locked(settings, feeds=feeds, echo=echo, warn=warn, progress=progress)
+
+
+def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn: Echo | None, progress) -> int:
     warn = warn or echo
     progress = progress or _NoProgress()
     started = time.perf_counter()
@@ -292,7 +321,7 @@ def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Ec
     from ingestion.feeds import FEEDS
     from ingestion.pipeline import ORDER, ensure_zones, read_ledger, scan_outcomes, write_ledger
     from orchestration.defs.feeds.assets import feed_assets, normalised_key, partitions_for, raw_key
-    from orchestration.defs.instance import open_instance
+    from orchestration.defs.instance import CLI_TAG, open_instance, reap_dead_cli_runs
     from orchestration.defs.resources import ZhiliResource
     from orchestration.defs.warehouse.assets import build_warehouse_assets, dbt_resource, ensure_manifest, zone_specs
 
@@ -310,6 +339,9 @@ def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Ec
         if outcome.feed in wanted or outcome.feed not in FEEDS:
             write_ledger(zones, outcome)
     instance = open_instance(settings.home)
+    reaped = reap_dead_cli_runs(instance)
+    if reaped:
+        echo(f"{len(reaped)} run(s) of an earlier zhili run that was killed marked failed; the warehouse pool is free again")
     watch = _Watch()
     resources = {"zhili": ZhiliResource(landing=str(settings.landing), home=str(settings.home), as_of=settings.as_of.isoformat() if settings.as_of else ""), "dbt": dbt_resource()}
     assets: list = [*feed_assets(), *zone_specs()]
@@ -332,7 +364,7 @@ def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Ec
         order = {k: i for i, k in enumerate(instance.get_dynamic_partitions(name))}
         ordered = sorted(keys, key=order.__getitem__)
         # one run over the range; keys inside it that were loaded before are quick no-ops
-        tags = {"zhili/feed": feed, "zhili/front_door": "cli"}
+        tags = {"zhili/feed": feed, CLI_TAG: "cli"}
         if len(ordered) == 1:
             kwargs = {"partition_key": ordered[0]}
         else:
@@ -357,7 +389,7 @@ def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Ec
             break
     published = None
     ran_feeds = any(due.get(feed) for feed in wanted)
-    if not failure and warehouse and not ran_feeds and (zones.serving / "zhili.duckdb").exists():
+    if not failure and warehouse and not ran_feeds and _snapshot_is_current(zones.serving / "zhili.duckdb", zones):
         echo("warehouse: no new files; the serving snapshot is current")
         published = zones.serving / "zhili.duckdb"
     elif not failure and warehouse:
@@ -368,7 +400,7 @@ def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Ec
         watch.listener = _warehouse_listener(progress, models)
         with contextlib.redirect_stdout(dbt_log), _watching(instance, watch):  # dagster-dbt echoes dbt events
             result = dg.materialize(assets, selection=[a for w in warehouse for a in w.keys], instance=instance,
-                                    resources=resources, tags={"zhili/warehouse": "1", "zhili/front_door": "cli"},
+                                    resources=resources, tags={"zhili/warehouse": "1", CLI_TAG: "cli"},
                                     raise_on_error=False, run_config=_QUIET)
         progress.update(3 if result.success else None)
         progress.end()
