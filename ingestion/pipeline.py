@@ -121,13 +121,17 @@ class FileOutcome:
 
 
 def ensure_zones(zones: Zones) -> None:
-    """Create every zone folder with a zero-row ``_empty.parquet`` so readers' globs never fail."""
+    """Create every zone folder with a zero-row ``_empty.parquet`` so readers' globs never fail.
+
+    The empty file carries the current schema (readers take column names from it): rewritten when
+    a home made by an earlier version lacks a column added since.
+    """
     targets = [(zones.normalised(t), s) for t, s in SCHEMAS.items()]
     targets += [(zones.quarantine(t.table), QUARANTINE) for f in FEEDS.values() for t in f.tables]
     targets += [(zones.person_records(), PERSON_RECORDS), (zones.ledger, LEDGER)]
     for folder, schema in targets:
         empty = folder / "_empty.parquet"
-        if not empty.exists():
+        if not empty.exists() or dict(pl.read_parquet_schema(empty)) != dict(schema):
             folder.mkdir(parents=True, exist_ok=True)
             _write(pl.DataFrame(schema=schema), empty)
 

@@ -1,0 +1,29 @@
+"""ensure_zones: every zone readable by a glob, with the current schema even in an older home."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ingestion.pipeline import ensure_zones
+from ingestion.schemas import PERSON_RECORDS
+from ingestion.zones import Zones
+
+
+def test_empty_file_of_an_older_home_gets_the_columns_added_since(tmp_path):
+    zones = Zones(tmp_path / "home")
+    ensure_zones(zones)
+    empty = zones.person_records() / "_empty.parquet"
+    pl.DataFrame(schema={k: v for k, v in PERSON_RECORDS.items() if k != "phones"}).write_parquet(empty)
+
+    ensure_zones(zones)
+
+    assert dict(pl.read_parquet_schema(empty)) == dict(PERSON_RECORDS)
+
+
+def test_current_empty_files_are_left_alone(tmp_path):
+    zones = Zones(tmp_path / "home")
+    ensure_zones(zones)
+    empty = zones.person_records() / "_empty.parquet"
+    before = empty.stat().st_mtime_ns
+    ensure_zones(zones)
+    assert empty.stat().st_mtime_ns == before
