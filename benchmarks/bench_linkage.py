@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_linkage.py --residents 100000 --days 30
     .venv/bin/python benchmarks/bench_linkage.py --generated /tmp/gen-100k   # reuse a generated + ingested folder
+    .venv/bin/python benchmarks/bench_linkage.py --generated .bench/gen-100000-365 --home /tmp/home-100k
+        # a generated folder read-only: ingest (once) into a home of your own
 
 Generates a landing, ingests it, then on the same normalised person records
 runs (1) ``ingestion.linkage.link_persons`` and (2) a plain Splink model —
@@ -153,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--generated", type=Path, help="reuse a folder holding landing/, truth/ and home/ (ingested)")
+    ap.add_argument("--home", type=Path, help="the ingested home to use (default: <generated>/home); ingested first if empty")
     ap.add_argument("--skip-plain", action="store_true", help="do not run the plain Splink yardstick")
     args = ap.parse_args(argv)
 
@@ -163,14 +166,19 @@ def main(argv: list[str] | None = None) -> None:
         t = time.perf_counter()
         generate(base, residents=args.residents, days=args.days, seed=args.seed)
         print(f"generated {args.residents} residents x {args.days} days in {time.perf_counter() - t:.1f}s -> {base}")
-    home = base / "home"
+    if not (base / "landing").is_dir() or not (base / "truth" / "person_records.parquet").is_file():
+        ap.error(f"{base} holds no generated landing/ and truth/person_records.parquet")
+    home = args.home or base / "home"
     if not (home / "restricted" / "person_records").exists():
         zones = Zones(home)
         t = time.perf_counter()
         ingest_landing(base / "landing", zones, key=load_or_create_key(zones.secret_file))
         print(f"ingested in {time.perf_counter() - t:.1f}s")
-    records = _records(home)
-    truth = pl.read_parquet(base / "truth" / "person_records.parquet")
+    # the parent keeps only what scoring needs: the children each read the full records themselves
+    records = pl.read_parquet(
+        sorted((home / "restricted" / "person_records").glob("*.parquet")), columns=[*_JOIN, "id_status"], missing_columns="insert"
+    )
+    truth = pl.read_parquet(base / "truth" / "person_records.parquet", columns=[*_JOIN, "person_id"])
     no_valid = records.filter(~pl.col("id_status").is_in(VALID_ID_STATUSES)).height
     scored = records.join(truth, on=_JOIN)
     print(f"person records: {records.height} ({no_valid} without a valid ID); true persons among them: "
@@ -180,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     runs = [("zhili linkage", _ours)] + ([] if args.skip_plain else [("plain Splink", _plain_splink)])
     for label, target in runs:
-        out = base / f"bench_{target.__name__.strip('_')}.parquet"
+        out = home / f"bench_{target.__name__.strip('_')}.parquet"  # beside the home: a reused landing stays read-only
         info = _run(target, home, out)
         scores = pairwise(pl.read_parquet(out), truth, records)
         rows.append((label, info, scores))

@@ -22,7 +22,8 @@ __all__ = ["ACCEPT_PROBABILITY", "REVIEW_PROBABILITY", "LinkResult", "link_perso
 
 log = logging.getLogger(__name__)
 
-#: A Splink link is accepted (match weight >= ~6.6) at or above this posterior probability.
+#: A Splink link is always accepted (match weight >= ~6.6) at or above this posterior probability; the
+#: threshold actually used is estimated per run (``accept_threshold``) and may lie lower, down to ACCEPT_FLOOR.
 ACCEPT_PROBABILITY = 0.99
 #: Links in [REVIEW_PROBABILITY, ACCEPT_PROBABILITY) go to the review queue, never silently in or out.
 REVIEW_PROBABILITY = 0.5
@@ -31,7 +32,7 @@ REVIEW_PROBABILITY = 0.5
 _NAME_AGREES = 2
 # Which source's word counts most for the golden record: the police register is ID-checked.
 _TRUST = {"police_population": 0, "civil_affairs": 1, "petitions": 2, "grid_events": 3, "police_incidents": 4}
-_FEATURES = ["id_key", "id_head", "name_n", "name_py", "birth", "phone_n", "address_code", "grid_code", "community_code", "sex"]
+_FEATURES = ["id_key", "id_head", "name_n", "name_py", "birth", "phone_keys", "home_address", "place_address", "place_grid", "place_community", "sex"]
 _GOLDEN_ATTRS = ["name", "sex", "birth_date", "phone", "address_canonical", "address_code", "grid_code", "community_code", "street_code"]
 
 
@@ -50,7 +51,27 @@ def _node_keys(p: pl.DataFrame) -> pl.DataFrame:
     reg = pl.when((pl.col("feed") == "police_population") & pl.col("source_key").is_not_null()).then(
         pl.lit("reg:") + pl.col("source_key")
     )
-    return p.with_columns(doc_node=doc, reg_node=reg).with_columns(
+    p = p.with_columns(doc_node=doc, reg_node=reg)
+    # A roll without a 证件类型 column gives a passport number as a malformed ID (bad_chars, wrong_length):
+    # it names that document when exactly one typed foreign document in the records has that number.
+    typed = (
+        p.filter(pl.col("doc_node").is_not_null())
+        .group_by(pl.col("id_clean").alias("_num"))
+        .agg(pl.col("doc_node").unique())
+        .filter(pl.col("doc_node").list.len() == 1)
+        .select("_num", pl.col("doc_node").list.first().alias("_typed"))
+    )
+    p = (
+        p.join(typed, left_on="id_clean", right_on="_num", how="left")
+        .with_columns(
+            doc_node=pl.when(pl.col("id_status").is_in(["bad_chars", "wrong_length"]) & pl.col("id_clean").str.contains(r"^[A-Z0-9]{8,}$"))
+            .then(pl.col("_typed"))
+            .otherwise(pl.col("doc_node"))
+        )
+        .drop("_typed")
+        .sort("rid")
+    )
+    return p.with_columns(
         node=pl.coalesce(pl.lit("id:") + pl.col("id_key"), pl.col("doc_node"), pl.col("reg_node"), pl.lit("rec:") + pl.col("rid").cast(pl.String))
     )
 
@@ -75,19 +96,95 @@ def _splink_input(units: pl.DataFrame) -> pl.DataFrame:
         pl.col("name_n").alias("name"),
         "name_py",
         pl.col("birth").alias("birth_date"),
-        pl.col("phone_n").alias("phone"),
-        "address_code",
-        "grid_code",
-        "community_code",
+        pl.col("phone_keys").list.first().alias("phone"),
+        pl.col("phone_keys").alias("phones"),
+        pl.col("phone_keys").list.eval(pl.element().str.contains("-")).list.any().alias("has_landline"),
+        pl.col("phone_keys").list.eval(~pl.element().str.contains("-")).list.any().alias("has_mobile"),
+        "home_address",
+        pl.col("place_address").alias("address_code"),
+        pl.col("place_grid").alias("grid_code"),
+        pl.col("place_community").alias("community_code"),
         "sex",
     )
     open_ = frame.filter(pl.col("id_key").is_null())
     # anchored units matter only where they share a blocking value with a unit that has no valid ID
     keep = pl.col("id_key").is_null()
-    for cols in (["birth_date"], ["id_head"], ["phone"], ["name_py", "community_code"]):
+    for cols in (["birth_date"], ["id_head"], ["name_py", "community_code"], ["name_py", "address_code"]):
         values = open_.select(cols).drop_nulls().unique()
         keep = keep | pl.struct(cols).is_in(values.select(pl.struct(cols)).to_series().implode())
+    numbers = open_.select(pl.col("phones").explode().drop_nulls().unique())["phones"]
+    sharing = frame.select("unique_id", "phones").explode("phones").filter(pl.col("phones").is_in(numbers.implode()))
+    keep = keep | pl.col("unique_id").is_in(sharing["unique_id"].unique().implode())
     return frame.filter(keep)
+
+
+#: However the data fall, a link below this probability is never accepted, only reviewed.
+ACCEPT_FLOOR = 0.9
+#: The accepted links' expected share of false ones (mean of 1 - match probability) may not exceed this.
+EXPECTED_FALSE_SHARE = 0.01
+
+
+def accept_threshold(probabilities: pl.Series) -> float:
+    """The acceptance threshold, estimated from the scored pairs themselves (no truth).
+
+    The model's posterior says how likely each pair is a false link; the threshold is the lowest probability
+    at which the accepted pairs (every pair at or above it) are still expected to hold no more than
+    ``EXPECTED_FALSE_SHARE`` false links; never below ``ACCEPT_FLOOR`` nor above ``ACCEPT_PROBABILITY``.
+    """
+    floor = ACCEPT_FLOOR
+    p = probabilities.drop_nulls().sort(descending=True)
+    if p.is_empty():
+        return ACCEPT_PROBABILITY
+    # per distinct probability: a threshold accepts every pair at or above it, ties included
+    steps = (
+        p.to_frame("p").group_by("p").agg(pl.len().alias("n"), (1 - pl.col("p")).sum().alias("false"))
+        .sort("p", descending=True)
+        .with_columns(share=pl.col("false").cum_sum() / pl.col("n").cum_sum())
+    )
+    ok = steps.filter(pl.col("share") <= EXPECTED_FALSE_SHARE)["p"]
+    if ok.is_empty():
+        return ACCEPT_PROBABILITY
+    return float(min(ACCEPT_PROBABILITY, max(floor, ok.min())))
+
+
+def _unique_name_links(p: pl.DataFrame, clusters: Clusters) -> list[str]:
+    """Link records that carry nothing but a name to the one known person of that name; return their nodes.
+
+    A grid worker often writes only the name of a person involved, and a caller may give a number no other
+    record holds. Such a record joins a person when exactly
+    one known person (one the police register or a valid ID names) was ever recorded under that normalised
+    name. Anything else stays a singleton: a name shared by two people
+    is never guessed. The record has no other evidence, so it cannot chain two people together.
+    """
+    # a number no other record gave links nothing: such a record too has only its name to go by
+    shared = (
+        p.select("node", pl.col("phone_keys").alias("k")).explode("k").drop_nulls().unique()
+        .group_by("k").len().filter(pl.col("len") > 1)["k"]
+    )
+    lone_phone = pl.col("phone_keys").is_null() | ~pl.col("phone_keys").list.eval(pl.element().is_in(shared.implode())).list.any()
+    name_only = (
+        pl.col("node").str.starts_with("rec:")
+        & pl.col("id_key").is_null()
+        & pl.col("id_head").is_null()
+        & pl.col("birth").is_null()
+        & lone_phone
+        & pl.col("name_n").is_not_null()
+    )
+    lone = p.filter(name_only).select("node", "name_n")
+    lone = lone.filter(pl.Series([clusters.find(n) == n for n in lone["node"].to_list()], dtype=pl.Boolean))
+    # the known people: everyone the register or a valid ID names, with every name they were recorded under
+    known = p.filter(~name_only & pl.col("name_n").is_not_null() & (pl.col("id_key").is_not_null() | pl.col("reg_node").is_not_null()))
+    known = known.select("node", "name_n").unique()
+    known = known.with_columns(root=pl.Series([str(clusters.find(n)) for n in known["node"].to_list()], dtype=pl.String))
+    owner = known.group_by("name_n").agg(pl.col("root").unique()).filter(pl.col("root").list.len() == 1)
+    owner = owner.select("name_n", pl.col("root").list.first())
+    known_roots = set(owner["root"].to_list())
+    linked = []
+    root_of = {str(r): r for r in clusters.parent if str(r) in known_roots}
+    for node, root in lone.join(owner, on="name_n").select("node", "root").sort("node").iter_rows():
+        if root in root_of and clusters.union(node, root_of[root]) is None:
+            linked.append(node)
+    return linked
 
 
 def link_persons(records: pl.DataFrame, *, key: bytes) -> LinkResult:
@@ -120,21 +217,41 @@ def link_persons(records: pl.DataFrame, *, key: bytes) -> LinkResult:
     stats["units"] = units.height
     stats["splink_units"] = splink_in.height
     t1 = time.perf_counter()
+    run = None
     if splink_in.filter(pl.col("id_key").is_null()).height >= 2:
-        run = score_pairs(splink_in, min_probability=REVIEW_PROBABILITY)
+        try:
+            run = score_pairs(splink_in, min_probability=REVIEW_PROBABILITY)
+        except ValueError:  # Splink cannot estimate its parameters on a handful of records
+            log.warning("linkage: too few records to train the probabilistic model; deterministic links only")
+    if run is not None:
         pairs = run.pairs
         stats["lambda"] = run.probability_two_random_records_match
         stats["m_u"] = run.m_u
     else:
         pairs = pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "match_weight": pl.Float64, "match_probability": pl.Float64, "rule": pl.String})
+    if "id_head_l" in pairs.columns:
+        # the review queue's columns: the ID head is compared inside the birth-date comparison, phones as a list
+        pairs = pairs.with_columns(
+            gamma_id_head=pl.when(pl.col("id_head_l").is_not_null() & pl.col("id_head_r").is_not_null())
+            .then((pl.col("id_head_l") == pl.col("id_head_r")).cast(pl.Int32))
+            .otherwise(pl.lit(-1, pl.Int32)),
+            gamma_phone=pl.col("gamma_phones"),
+        )
     stats["splink_seconds"] = time.perf_counter() - t1
     stats["scored_pairs"] = pairs.height
 
     node_of = dict(zip(units["unique_id"].cast(pl.Int64).to_list(), units["node"].to_list()))
     clusters = Clusters()
+    # a node's birth date for the guard: its valid ID's own, else the date its records state most often
     node_info = (
         p.group_by("node")
-        .agg(pl.col("id_key").drop_nulls().first(), pl.col("birth").drop_nulls().first())
+        .agg(
+            pl.col("id_key").drop_nulls().first(),
+            pl.coalesce(
+                pl.col("id_key").drop_nulls().first().str.slice(6, 8).str.to_date("%Y%m%d", strict=False),
+                pl.col("birth").drop_nulls().mode().sort().first(),
+            ).alias("birth"),
+        )
         .sort("node")
     )
     for node, id_key, birth in node_info.iter_rows():
@@ -149,9 +266,10 @@ def link_persons(records: pl.DataFrame, *, key: bytes) -> LinkResult:
     # A link is accepted only above the threshold *and* when the names agree (identical, same pinyin or one
     # character apart): birth date and the head of an ID are correlated evidence and must not outvote a different name.
     name_agrees = pl.col("gamma_name") >= _NAME_AGREES if "gamma_name" in pairs.columns else pl.lit(True)
-    accepted = pairs.filter((pl.col("match_probability") >= ACCEPT_PROBABILITY) & name_agrees).sort(
-        ["match_probability", "unique_id_l", "unique_id_r"], descending=[True, False, False]
-    )
+    candidates = pairs.filter(name_agrees).sort(["match_probability", "unique_id_l", "unique_id_r"], descending=[True, False, False])
+    threshold = accept_threshold(candidates["match_probability"])
+    stats["accept_threshold"] = threshold
+    accepted = candidates.filter(pl.col("match_probability") >= threshold)
     refused = []
     applied = []
     for uid_l, uid_r, prob in accepted.select("unique_id_l", "unique_id_r", "match_probability").iter_rows():
@@ -162,6 +280,9 @@ def link_persons(records: pl.DataFrame, *, key: bytes) -> LinkResult:
             refused.append((uid_l, uid_r, reason))
     stats["accepted_links"] = len(applied)
     stats["guard_refused"] = len(refused) + len(det_refused)
+    unique_named = _unique_name_links(p, clusters)
+    stats["unique_name_links"] = len(unique_named)
+    p = p.with_columns(is_unique_name=pl.col("node").is_in(pl.Series(unique_named, dtype=pl.String).implode()))
 
     # clusters → person keys: a valid ID keeps its own HMAC; others are named by their smallest locator
     nodes = node_info["node"].to_list()
@@ -189,6 +310,8 @@ def link_persons(records: pl.DataFrame, *, key: bytes) -> LinkResult:
         .then(pl.lit("id_repaired"))
         .when(pl.col("match_probability").is_not_null())
         .then(pl.lit("probabilistic"))
+        .when(pl.col("is_unique_name"))
+        .then(pl.lit("unique_name"))
         .when(pl.col("node").str.starts_with("doc:") & (pl.len().over("node") > 1))
         .then(pl.lit("doc_number"))
         .when(pl.col("reg_node").is_not_null() & (cluster_size > 1))
@@ -199,6 +322,7 @@ def link_persons(records: pl.DataFrame, *, key: bytes) -> LinkResult:
         pl.when(method == "id_number").then(pl.lit("valid_id:") + pl.col("id_status"))
         .when(method == "id_repaired").then(pl.lit("check_char_repair:one_edit_one_candidate"))
         .when(method == "probabilistic").then(pl.lit("splink:") + pl.col("rule"))
+        .when(method == "unique_name").then(pl.lit("name_only:the_one_known_person_of_this_name"))
         .when(method == "doc_number").then(pl.lit("same_foreign_doc_number"))
         .when(method == "register_entry").then(pl.lit("same_register_entry"))
         .otherwise(pl.lit("no_link"))
@@ -214,7 +338,7 @@ def link_persons(records: pl.DataFrame, *, key: bytes) -> LinkResult:
         cluster_size.cast(pl.Int64).alias("cluster_records"),
     ).sort("record_locator")
 
-    review = _review(p, units, pairs, refused, det_refused)
+    review = _review(p, units, pairs, refused, det_refused, threshold)
     golden = _golden(p)
     stats["persons"] = golden.height
     stats["review_pairs"] = review.height
@@ -226,7 +350,7 @@ def link_persons(records: pl.DataFrame, *, key: bytes) -> LinkResult:
     return LinkResult(links=links, review=review, golden=golden, stats=stats)
 
 
-def _review(p: pl.DataFrame, units: pl.DataFrame, pairs: pl.DataFrame, refused: list, det_refused: list) -> pl.DataFrame:
+def _review(p: pl.DataFrame, units: pl.DataFrame, pairs: pl.DataFrame, refused: list, det_refused: list, threshold: float) -> pl.DataFrame:
     side = (
         p.sort("rid")
         .group_by("u", maintain_order=True)
@@ -248,7 +372,7 @@ def _review(p: pl.DataFrame, units: pl.DataFrame, pairs: pl.DataFrame, refused: 
         )
     )
     name_agrees = pl.col("gamma_name") >= _NAME_AGREES if "gamma_name" in pairs.columns else pl.lit(True)
-    band = pairs.filter((pl.col("match_probability") < ACCEPT_PROBABILITY) | ~name_agrees).with_columns(reason=pl.lit("uncertain_band"))
+    band = pairs.filter((pl.col("match_probability") < threshold) | ~name_agrees).with_columns(reason=pl.lit("uncertain_band"))
     if refused:
         ref = pl.DataFrame(refused, schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "reason": pl.String}, orient="row")
         band = pl.concat([band, pairs.join(ref, on=["unique_id_l", "unique_id_r"])], how="diagonal_relaxed")

@@ -24,12 +24,15 @@ log = logging.getLogger(__name__)
 
 _OPEN = "(l.id_key is null or r.id_key is null)"
 #: Candidate pairs: at least one side has no valid ID (two different valid IDs are never the same person).
+#: ``phones`` is exploded: two records sharing any one of their numbers are compared.
 BLOCKING_RULES = {
     "birth_date": f"l.birth_date = r.birth_date and {_OPEN}",
     "id_head": f"l.id_head = r.id_head and {_OPEN}",
-    "phone": f"l.phone = r.phone and {_OPEN}",
+    "phone": f"l.phones = r.phones and {_OPEN}",
     "name_py+community": f"l.name_py = r.name_py and l.community_code = r.community_code and {_OPEN}",
+    "name_py+building": f"l.name_py = r.name_py and l.address_code = r.address_code and {_OPEN}",
 }
+_EXPLODE = {"phone": ["phones"]}
 
 # Character-wise Hamming distance 1 for names of equal length (positions past the end compare '' = '').
 _CHAR_EDIT1 = "length(name_l) = length(name_r) and length(name_l) >= 2 and (" + " + ".join(
@@ -53,30 +56,54 @@ def settings():
             cll.ElseLevel(),
         ],
     )
+    # The first 15 characters of an ID are region, birth date and a sequence digit: one comparison with the
+    # birth date, not a second one, or the same date would be counted twice as independent evidence.
     birth = cl.CustomComparison(
         output_column_name="birth_date",
         comparison_levels=[
-            cll.NullLevel("birth_date"),
+            cll.CustomLevel(
+                "(birth_date_l is null or birth_date_r is null) and (id_head_l is null or id_head_r is null)", "no birth date"
+            ).configure(is_null_level=True),
+            cll.CustomLevel("id_head_l = id_head_r", "same ID head (region, birth date, sequence)"),
             cll.ExactMatchLevel("birth_date"),
             cll.CustomLevel("year(birth_date_l) = year(birth_date_r)", "same year"),
             cll.ElseLevel(),
         ],
     )
+    # any of several numbers: a caller's one landline agrees with the register's "mobile/landline"
+    phones = cl.CustomComparison(
+        output_column_name="phones",
+        comparison_levels=[
+            cll.CustomLevel("phones_l is null or phones_r is null", "no phone").configure(is_null_level=True),
+            cll.ArrayIntersectLevel("phones", min_intersection=1).configure(label_for_charts="a number in common"),
+            # one gave only a mobile, the other only a landline: people have both, so this is no disagreement
+            cll.CustomLevel(
+                "not ((has_mobile_l and has_mobile_r) or (has_landline_l and has_landline_r))", "mobile beside landline"
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+    # household context: the same address to the room is the household; then building, grid, community
     place = cl.CustomComparison(
         output_column_name="place",
         comparison_levels=[
-            cll.CustomLevel("(address_code_l is null or address_code_r is null) and (grid_code_l is null or grid_code_r is null)", "no place").configure(is_null_level=True),
+            cll.CustomLevel(
+                "(address_code_l is null or address_code_r is null) and (grid_code_l is null or grid_code_r is null)", "no place"
+            ).configure(is_null_level=True),
+            cll.CustomLevel("home_address_l = home_address_r", "same household address"),
             cll.ExactMatchLevel("address_code"),
             cll.ExactMatchLevel("grid_code"),
             cll.ExactMatchLevel("community_code"),
             cll.ElseLevel(),
         ],
     )
+    from splink.blocking_rule_library import CustomRule
+
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
-        comparisons=[name, birth, cl.ExactMatch("id_head"), cl.ExactMatch("phone").configure(term_frequency_adjustments=True), place, cl.ExactMatch("sex")],
-        blocking_rules_to_generate_predictions=list(BLOCKING_RULES.values()),
+        comparisons=[name, birth, phones, place, cl.ExactMatch("sex")],
+        blocking_rules_to_generate_predictions=[CustomRule(rule, arrays_to_explode=_EXPLODE.get(key)) for key, rule in BLOCKING_RULES.items()],
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=False,
     )
@@ -92,7 +119,8 @@ class SplinkRun:
 def score_pairs(units: pl.DataFrame, *, min_probability: float, seed: int = 42) -> SplinkRun:
     """Train on ``units`` and score every blocked pair with ``match_probability >= min_probability``.
 
-    ``units``: unique_id (int), id_key, name, name_py, birth_date, phone,
+    ``units``: unique_id (int), id_key, id_head, name, name_py, birth_date,
+    phone (the first number), phones (every number), home_address,
     address_code, grid_code, community_code, sex.
     """
     import duckdb
@@ -108,8 +136,13 @@ def score_pairs(units: pl.DataFrame, *, min_probability: float, seed: int = 42) 
         ["l.name = r.name and l.birth_date = r.birth_date", "l.name = r.name and l.phone = r.phone"], recall=0.8
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
+    from splink.internals.exceptions import EMTrainingException
+
     for rule in (block_on("birth_date"), block_on("phone")):
-        linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=5e6)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=5e6)
+        except EMTrainingException:  # too few records share a value: m stays at its default for this pass
+            log.info("splink: an EM pass had no record pairs to train on; skipped")
     predictions = linker.inference.predict(threshold_match_probability=min_probability)
     rule_names = list(BLOCKING_RULES)
     pairs = pl.from_arrow(con.sql(f"select * from {predictions.physical_name}").to_arrow_table())

@@ -154,3 +154,28 @@ def test_guard_allows_records_without_conflicting_evidence():
         c.add(n, id_key="A" if n == "id:A" else None)
     assert c.merge_all([("rec:1", "rec:2"), ("rec:2", "id:A")]) == []
     assert len({c.find(n) for n in ("id:A", "rec:1", "rec:2")}) == 1
+
+
+def test_accept_threshold_keeps_the_expected_false_share_small():
+    from ingestion.linkage.core import ACCEPT_FLOOR, ACCEPT_PROBABILITY, accept_threshold
+
+    assert accept_threshold(pl.Series([0.999] * 100 + [0.95] * 10)) == pytest.approx(0.95)
+    # many weak pairs would raise the expected false share: they stay out
+    assert accept_threshold(pl.Series([0.999] * 10 + [0.91] * 100)) == ACCEPT_PROBABILITY
+    assert ACCEPT_FLOOR <= accept_threshold(pl.Series([0.5, 0.6])) <= ACCEPT_PROBABILITY
+
+
+def test_a_name_only_record_joins_the_one_known_person_of_that_name_but_never_one_of_two():
+    rows = [
+        record(1, id_raw=ZHANG, name="张伟", birth=BIRTH, feed="police_population"),
+        record(2, id_raw="", name="张伟", birth=None, feed="grid_events"),
+        record(3, id_raw=make_id("52060219900101123"), name="李娜", birth=dt.date(1990, 1, 1), feed="police_population"),
+        record(4, id_raw=make_id("52060219910101123"), name="李娜", birth=dt.date(1991, 1, 1), feed="police_population"),
+        record(5, id_raw="", name="李娜", birth=None, feed="grid_events"),
+    ]
+    for r in rows[1::3] + rows[4:]:
+        r["id_status"] = "empty"
+    links = link_persons(frame(rows), key=KEY).links.sort("feed", "record_no")
+    by_no = {(f, n): (k, m) for f, n, k, m in links.select("feed", "record_no", "person_key", "link_method").iter_rows()}
+    assert by_no[("grid_events", 2)] == (by_no[("police_population", 1)][0], "unique_name")
+    assert by_no[("grid_events", 5)][1] == "singleton"
