@@ -6,7 +6,7 @@
         # a generated folder read-only: ingest (once) into a home of your own
 
 Generates a landing, ingests it, then on the same normalised person records
-runs (1) ``ingestion.linkage.link_persons`` and (2) a plain Splink model —
+runs (1) ``ingestion.linkage.core.link_files`` (as ``zhili run`` does) and (2) a plain Splink model —
 standard comparisons (NameComparison, DateOfBirthComparison, ExactMatch on
 phone, LevenshteinAtThresholds on the address and ExactMatch on the ID
 number), default settings, no Chinese-specific normalisation — trained the
@@ -45,19 +45,21 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _records(home: Path) -> pl.DataFrame:
-    return pl.read_parquet(sorted((home / "restricted" / "person_records").glob("*.parquet")), missing_columns="insert")
+def _records(home: Path) -> pl.LazyFrame:
+    return pl.scan_parquet(sorted((home / "restricted" / "person_records").glob("*.parquet")), missing_columns="insert")
 
 
 def _ours(home: Path, out: Path, queue) -> None:
-    from ingestion.linkage import link_persons
+    from ingestion.linkage.core import link_files
 
-    records = _records(home)
+    # as ``zhili run`` does: the records are streamed from the zone, never all in memory
+    files = sorted((home / "restricted" / "person_records").glob("*.parquet"))
     key = load_or_create_key(Zones(home).secret_file)
+    folder = out.with_suffix("")
     t = time.perf_counter()
-    result = link_persons(records, key=key)
+    result = link_files(files, folder, key=key)
     seconds = time.perf_counter() - t
-    result.links.select(*LOCATOR, pl.col("person_key").alias("cluster")).write_parquet(out)
+    pl.scan_parquet(folder / "links.parquet").select(*LOCATOR, pl.col("person_key").alias("cluster")).sink_parquet(out)
     queue.put({"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "review": result.review.height,
                "stats": {k: v for k, v in result.stats.items() if k != "m_u"}})
 
@@ -67,9 +69,8 @@ def _plain_splink(home: Path, out: Path, queue) -> None:
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-    records = _records(home)
     t = time.perf_counter()
-    frame = records.select(
+    frame = _records(home).select(
         *LOCATOR,
         pl.col("name"),
         pl.col("birth_date"),
@@ -79,9 +80,9 @@ def _plain_splink(home: Path, out: Path, queue) -> None:
     )
     # identical rows are one comparison unit (a no-op for quality, needed for the run to finish)
     features = ["name", "birth_date", "phone", "address", "id_number"]
-    units = frame.group_by(features).agg(pl.struct(LOCATOR).alias("locs")).with_row_index("unique_id")
+    units = frame.select(features).unique().collect(engine="streaming").sort(features, nulls_last=True).with_row_index("unique_id")
     con = duckdb.connect()
-    con.register("u_arrow", units.drop("locs").to_arrow())
+    con.register("u_arrow", units.to_arrow())
     con.execute("create table units as select * from u_arrow")
     db = DuckDBAPI(connection=con)
     settings = SettingsCreator(
@@ -104,9 +105,8 @@ def _plain_splink(home: Path, out: Path, queue) -> None:
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, threshold_match_probability=0.99)
     cl_frame = pl.from_arrow(con.sql(f"select unique_id, cluster_id from {clusters.physical_name}").to_arrow_table())
     seconds = time.perf_counter() - t
-    units.select("unique_id", "locs").join(cl_frame, on="unique_id").explode("locs").unnest("locs").select(
-        *LOCATOR, pl.col("cluster_id").cast(pl.String).alias("cluster")
-    ).write_parquet(out)
+    cluster_of = units.join(cl_frame, on="unique_id").select(*features, pl.col("cluster_id").cast(pl.String).alias("cluster"))
+    frame.join(cluster_of.lazy(), on=features, nulls_equal=True).select(*LOCATOR, "cluster").sink_parquet(out)
     queue.put({"seconds": seconds, "peak_rss_mb": _peak_rss_mb()})
 
 

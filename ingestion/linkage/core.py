@@ -16,9 +16,9 @@ from ingestion.zones import Zones
 
 from .cluster import Clusters
 from .deterministic import repair_ids
-from .features import LOCATOR, prepare
+from .features import LOCATOR, prepare, record_locator
 
-__all__ = ["ACCEPT_PROBABILITY", "REVIEW_PROBABILITY", "LinkResult", "link_persons", "links_folder", "run_linkage"]
+__all__ = ["ACCEPT_PROBABILITY", "PROFILE", "REVIEW_PROBABILITY", "LinkResult", "collapse", "link_persons", "links_folder", "run_linkage"]
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,62 @@ _FEATURES = ["id_key", "id_head", "name_n", "name_py", "birth", "phone_keys", "h
 _GOLDEN_ATTRS = ["name", "sex", "birth_date", "phone", "address_canonical", "address_code", "grid_code", "community_code", "street_code"]
 
 
+#: What linkage reads of a record. Two records that agree on all of these are the same evidence: the
+#: register's weekly snapshots repeat each entry unchanged, a benefit roll repeats each month. Such records
+#: collapse into one *profile*, linked once; every record then takes its profile's link. The work and memory
+#: of linkage follow the number of distinct profiles, not the number of snapshots delivered.
+PROFILE = [
+    "feed", "role", "source_key", "id_raw", "id_number", "id_status", "doc_type", "name", "name_status", "sex", "birth_date",
+    "phone", "phones", "phone_kind", "address_canonical", "address_code", "grid_code", "community_code", "street_code",
+]
+
+
 @dataclass
 class LinkResult:
-    links: pl.DataFrame  # one row per personal record
+    links: pl.DataFrame | None  # one row per personal record (None when written straight to a file: run_linkage)
     review: pl.DataFrame  # one row per uncertain or guard-refused pair, masked
     golden: pl.DataFrame  # one row per person, each attribute with its source record
     stats: dict = field(default_factory=dict)
+    profiles: pl.DataFrame | None = None  # one row per profile: its link, which every record of it takes
+
+
+def _profile_key() -> pl.Expr:
+    # a 64-bit hash of the profile's columns, computed the same way when collapsing and when expanding
+    return pl.struct(PROFILE).hash(seed=20241101).alias("profile")
+
+
+def collapse(records: pl.LazyFrame) -> pl.DataFrame:
+    """One row per distinct profile: its columns, how many records hold it, its smallest record locator
+    (``record_locator``: names the profile, and a person without a valid ID by it), and when and where it was
+    last stated (``record_at``, ``latest_locator``: the golden record's recency and source).
+
+    Streams: the records themselves are never all in memory, only the profiles.
+    """
+    at = pl.col("record_at")
+    return (
+        records.select(*PROFILE, "record_at", record_locator().alias("record_locator"))
+        .with_columns(_profile_key())
+        .group_by("profile")
+        .agg(
+            *[pl.col(c).first() for c in PROFILE],
+            pl.len().cast(pl.Int64).alias("records"),
+            pl.col("record_locator").min(),
+            at.max(),
+            pl.col("record_locator").filter(at == at.max()).min().alias("latest_locator"),
+        )
+        .with_columns(latest_locator=pl.coalesce("latest_locator", "record_locator"))
+        .collect(engine="streaming")
+        .sort("record_locator")
+    )
+
+
+def expand(records: pl.LazyFrame, profiles: pl.DataFrame) -> pl.LazyFrame:
+    """Every record with its profile's link (``profiles``: ``profile`` and the link columns)."""
+    return (
+        records.select(*LOCATOR, record_locator().alias("record_locator"), _profile_key())
+        .join(profiles.lazy(), on="profile", how="left")
+        .drop("profile")
+    )
 
 
 def _node_keys(p: pl.DataFrame) -> pl.DataFrame:
@@ -194,11 +244,21 @@ def link_persons(records: pl.DataFrame, *, key: bytes) -> LinkResult:
     match_weight, rule), the review queue and the golden records. Deterministic
     for the same records and key.
     """
+    result = link_profiles(collapse(records.lazy()), key=key)
+    result.links = expand(records.lazy(), result.profiles).collect().sort("record_locator")
+    return result
+
+
+def link_profiles(profiles: pl.DataFrame, *, key: bytes) -> LinkResult:
+    """Link the profiles ``collapse`` made; ``LinkResult.profiles`` holds each profile's link, ``links`` is None."""
     from .probabilistic import score_pairs
 
     t0 = time.perf_counter()
-    stats: dict = {"records": records.height, "accept_probability": ACCEPT_PROBABILITY, "review_probability": REVIEW_PROBABILITY}
-    p = prepare(records)
+    stats: dict = {
+        "records": int(profiles["records"].sum()), "profiles": profiles.height,
+        "accept_probability": ACCEPT_PROBABILITY, "review_probability": REVIEW_PROBABILITY,
+    }
+    p = prepare(profiles)
     repaired = repair_ids(p)
     stats["ids_repaired"] = repaired.height
     p = (
@@ -302,7 +362,7 @@ def link_persons(records: pl.DataFrame, *, key: bytes) -> LinkResult:
     else:
         best = pl.DataFrame(schema={"u": pl.Int64, "match_probability": pl.Float64, "match_weight": pl.Float64, "rule": pl.String})
     p = p.join(rid_unit.select(pl.col("rid"), pl.col("unique_id").cast(pl.Int64).alias("u")), on="rid", how="left").join(best, on="u", how="left")
-    cluster_size = pl.len().over("root")
+    cluster_size = pl.col("records").sum().over("root")
     method = (
         pl.when(pl.col("id_status").is_in(["valid", "upgraded_15", "foreign_valid", "rescued_cert"]))
         .then(pl.lit("id_number"))
@@ -312,7 +372,7 @@ def link_persons(records: pl.DataFrame, *, key: bytes) -> LinkResult:
         .then(pl.lit("probabilistic"))
         .when(pl.col("is_unique_name"))
         .then(pl.lit("unique_name"))
-        .when(pl.col("node").str.starts_with("doc:") & (pl.len().over("node") > 1))
+        .when(pl.col("node").str.starts_with("doc:") & (pl.col("records").sum().over("node") > 1))
         .then(pl.lit("doc_number"))
         .when(pl.col("reg_node").is_not_null() & (cluster_size > 1))
         .then(pl.lit("register_entry"))
@@ -328,15 +388,14 @@ def link_persons(records: pl.DataFrame, *, key: bytes) -> LinkResult:
         .otherwise(pl.lit("no_link"))
     )
     links = p.select(
-        *LOCATOR,
-        "record_locator",
+        "profile",
         "person_key",
         method.alias("link_method"),
         pl.col("match_probability"),
         pl.col("match_weight"),
         rule.alias("rule"),
         cluster_size.cast(pl.Int64).alias("cluster_records"),
-    ).sort("record_locator")
+    )
 
     review = _review(p, units, pairs, refused, det_refused, threshold)
     golden = _golden(p)
@@ -347,7 +406,7 @@ def link_persons(records: pl.DataFrame, *, key: bytes) -> LinkResult:
         "linkage: %d records, %d persons, %d repaired IDs, %d accepted links, %d in review, %d refused by the guard, %.1fs",
         stats["records"], stats["persons"], stats["ids_repaired"], stats["accepted_links"], stats["review_pairs"], stats["guard_refused"], stats["seconds"],
     )
-    return LinkResult(links=links, review=review, golden=golden, stats=stats)
+    return LinkResult(links=None, review=review, golden=golden, stats=stats, profiles=links)
 
 
 def _review(p: pl.DataFrame, units: pl.DataFrame, pairs: pl.DataFrame, refused: list, det_refused: list, threshold: float) -> pl.DataFrame:
@@ -397,15 +456,15 @@ def _golden(p: pl.DataFrame) -> pl.DataFrame:
     ranked = p.with_columns(
         _valid=pl.col("id_key").is_null().cast(pl.Int8),
         _trust=pl.col("feed").replace_strict(_TRUST, default=9, return_dtype=pl.Int8),
-    ).sort(["person_key", "_valid", "_trust", "record_at", "record_locator"], descending=[False, False, False, True, False], nulls_last=True)
+    ).sort(["person_key", "_valid", "_trust", "record_at", "latest_locator"], descending=[False, False, False, True, False], nulls_last=True)
     aggs = [
         pl.col("id_key").drop_nulls().first().alias("id_number"),
-        pl.len().alias("records"),
+        pl.col("records").sum().cast(pl.UInt32).alias("records"),
         pl.col("feed").n_unique().alias("feeds"),
     ]
     for a in _GOLDEN_ATTRS:
         aggs.append(pl.col(a).drop_nulls().first().alias(a))
-        aggs.append(pl.col("record_locator").filter(pl.col(a).is_not_null()).first().alias(f"{a}_source"))
+        aggs.append(pl.col("latest_locator").filter(pl.col(a).is_not_null()).first().alias(f"{a}_source"))
     return ranked.group_by("person_key", maintain_order=True).agg(aggs).sort("person_key")
 
 
@@ -419,18 +478,35 @@ def _write_atomic(frame: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def link_files(files: list[Path], out: Path, *, key: bytes) -> LinkResult:
+    """Link the person records in ``files`` and write ``out/{links,review,golden}.parquet``, each atomically.
+
+    The records are streamed twice (collapse into profiles, then each record takes its profile's link) and
+    never held in memory all at once; ``LinkResult.links`` is None, the links are in ``out/links.parquet``.
+    """
+    records = pl.scan_parquet(files, missing_columns="insert", schema=None)
+    t0 = time.perf_counter()
+    profiles = collapse(records)
+    collapsed = time.perf_counter() - t0
+    result = link_profiles(profiles, key=key)
+    del profiles
+    out.mkdir(parents=True, exist_ok=True)
+    _write_atomic(result.review, out / "review.parquet")
+    _write_atomic(result.golden, out / "golden.parquet")
+    t1 = time.perf_counter()
+    links = out / "links.parquet"  # last: dbt reads it as the signal that linkage ran
+    tmp = links.with_name(f".{links.name}.{os.getpid()}.tmp")
+    expand(records, result.profiles).sink_parquet(tmp, engine="streaming")
+    os.replace(tmp, links)
+    result.stats |= {"collapse_seconds": collapsed, "expand_seconds": time.perf_counter() - t1}
+    result.stats["seconds"] = time.perf_counter() - t0
+    return result
+
+
 def run_linkage(zones: Zones, *, key: bytes) -> LinkResult:
-    """Link every record under ``restricted/person_records`` and write
-    ``restricted/person_links/{links,review,golden}.parquet``, each atomically."""
+    """Link every record under ``restricted/person_records`` into ``restricted/person_links`` (``link_files``)."""
     source = zones.person_records()
     files = sorted(source.glob("*.parquet"))
     if not files:
         raise FileNotFoundError(f"{source}: no person records to link; ingest a landing first")
-    records = pl.read_parquet(files, missing_columns="insert")
-    result = link_persons(records, key=key)
-    out = links_folder(zones)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(result.review, out / "review.parquet")
-    _write_atomic(result.golden, out / "golden.parquet")
-    _write_atomic(result.links, out / "links.parquet")  # last: dbt reads it as the signal that linkage ran
-    return result
+    return link_files(files, links_folder(zones), key=key)

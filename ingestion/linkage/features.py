@@ -82,7 +82,7 @@ def phone_keys(phones: pl.Expr, area: str | None) -> pl.Expr:
 
 
 def prepare(records: pl.DataFrame) -> pl.DataFrame:
-    """Add ``rid`` (row order by locator), ``record_locator`` and the compared features."""
+    """Add ``rid`` (row order by locator), ``record_locator`` (unless present) and the compared features."""
     if "phones" not in records.columns:  # records written before every number of a field was kept
         records = records.with_columns(phones=pl.lit(None, pl.List(pl.String)))
     # the field's first number is all older records kept: it stands for the list there
@@ -110,9 +110,10 @@ def prepare(records: pl.DataFrame) -> pl.DataFrame:
     raw18 = pl.when(excel).then(from_excel).otherwise(raw18)
     head = pl.when(well_formed & pl.col("id_status").is_in(["bad_check", "excel_damage", *VALID_ID_STATUSES])).then(raw18.str.slice(0, 15))
     partial_birth = pl.when(well_formed).then(raw18.str.slice(6, 8).str.to_date("%Y%m%d", strict=False))
+    if "record_locator" not in records.columns:  # profiles (core.collapse) carry their own
+        records = records.with_columns(record_locator=record_locator())
     out = (
-        records.with_columns(record_locator=record_locator())
-        .sort("record_locator")
+        records.sort("record_locator")
         .with_row_index("rid")
         .with_columns(
             id_key=pl.when(pl.col("id_status").is_in(VALID_ID_STATUSES)).then(pl.col("id_number")),
