@@ -11,7 +11,9 @@ delivery file's normalised rows against the contract in
 * **codes** in their code tables (nulls allowed: a required code column is
   also checked by its not-null rule);
 * **rates**: ID validity (``person_key`` present) and grid placement
-  (``grid_code`` present) with ``mostly`` thresholds, module constants below;
+  (``grid_code`` present) with ``mostly`` thresholds, module constants below
+  (the runner lets a file pass a rate that misses its floor by no more than
+  its row count's sampling noise: ``runner.RATE_NOISE_Z``);
 * **dates** in a sane window: not before a floor, not after the file's
   ``data_date`` plus a little slack (row-wise, through derived columns);
 * **keys** unique within a file (the compound includes ``file`` so the rule

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from expectations import Failure, Validation, ValidationError, expected_columns, suite_for, validate, validate_many
+from expectations.runner import rate_upper_bound
 from expectations.suites import MIN_PLACED_POLICE_INCIDENTS, TABLES
 from ingestion.schemas import SCHEMAS, TZ, conform
 
@@ -193,7 +194,7 @@ def broken_incidents() -> pl.DataFrame:
     frame = _set(frame, "incident_id", {6: "J5206022024061100006"})  # record 7 repeats record 6's version
     frame = _set(frame, "feedback_at", {6: frame["feedback_at"][5]})
     frame = _set(frame, "outcome", {6: frame["outcome"][5]})
-    unplaced = {i: None for i in range(0, 40, 4)}  # records 1, 5, ..., 37: 75% placed
+    unplaced = {i: None for i in range(0, 40, 2)}  # records 1, 3, ..., 39: 50% placed
     frame = _set(frame, "grid_code", unplaced)
     frame = _set(frame, "placement_method", dict.fromkeys(unplaced, "unplaced"))
     late = {39: LATE}  # record 40: a call nine days after its file's date
@@ -266,10 +267,24 @@ def test_duplicate_key_within_a_file_fails_uniqueness(broken: Validation) -> Non
 
 def test_low_placement_rate_fails_with_the_stated_threshold(broken: Validation) -> None:
     f = _failure(broken, "expect_column_values_to_not_be_null", "grid_code")
-    assert f.unexpected_count == 10
-    assert f.unexpected_percent == pytest.approx(25.0)
+    assert f.unexpected_count == 20
+    assert f.unexpected_percent == pytest.approx(50.0)
     assert f"at least {MIN_PLACED_POLICE_INCIDENTS:.0%}" in (f.description or "")
-    assert f.sample_locators == [f"JQ_20240611.csv#record {r}" for r in range(1, 40, 4)]
+    assert f.sample_locators[:3] == [f"JQ_20240611.csv#record {r}" for r in (1, 3, 5)]
+
+
+def test_a_rate_under_its_floor_by_sampling_noise_only_passes(docs: Path) -> None:
+    # 82 calls of which 17 unplaced (79 % < 80 %): a day of real deliveries, not a broken file
+    frame = incidents(82)
+    unplaced = {i: None for i in range(0, 68, 4)}
+    frame = _set(_set(frame, "grid_code", unplaced), "placement_method", dict.fromkeys(unplaced, "community_name"))
+    v = validate("police_incidents", frame, docs_dir=docs, label="noise")
+    assert v.success, [(f.expectation, f.column, f.unexpected_count) for f in v.failures]
+    page = v.html_path.read_text(encoding="utf-8")
+    assert "79.3% of 82 rows is under the 80% floor only by sampling noise" in page
+    assert rate_upper_bound(65, 82) > MIN_PLACED_POLICE_INCIDENTS > rate_upper_bound(20, 40)
+    # the same rate over a register's size is no noise
+    assert rate_upper_bound(79_000, 100_000) < MIN_PLACED_POLICE_INCIDENTS
 
 
 def test_call_after_the_file_date_fails_the_date_window(broken: Validation) -> None:
