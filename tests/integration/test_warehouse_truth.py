@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -16,6 +15,7 @@ import polars as pl
 import pytest
 
 from ingestion.generator import generate
+from ingestion.generator.truth import residents_per_grid_against
 
 REPO = Path(__file__).resolve().parents[2]
 SHEET_PROGRAMME = {  # civil_affairs sheet -> the programme code the warehouse uses (seeds/benefit_programmes.csv)
@@ -60,36 +60,11 @@ def _normalised(home: Path, table: str) -> pl.DataFrame:
 # ---------------------------------------------------------------- residents per grid
 
 
-def _truth_residents_per_grid(truth: Path) -> pl.DataFrame:
-    """Residents in the latest police snapshot who are still 在册 on its date, by their current true grid.
-
-    A person's current grid is the grid their address point lies in after the reorganisation
-    (address_points.grid_after): a split grid sends its people to either successor, so
-    grids.merged_into alone cannot say where they are now.
-    """
-    persons = pl.read_parquet(truth / "persons.parquet")
-    points = pl.read_parquet(truth / "address_points.parquet").select("address_code", "grid_after")
-    records = pl.read_parquet(truth / "person_records.parquet").filter(pl.col("feed") == "police_population")
-    latest_file = records["file"].max()
-    snapshot = datetime.strptime(latest_file.split("_")[1][:8], "%Y%m%d").date()
-    in_snapshot = records.filter(pl.col("file") == latest_file).select("person_id").unique()
-    return (
-        persons.join(in_snapshot, on="person_id")
-        .filter(pl.col("left_on").is_null() | (pl.col("left_on") > snapshot))
-        .join(points, on="address_code", how="left")
-        .with_columns(pl.coalesce("grid_after", "grid_code").alias("grid_code"))
-        .group_by("grid_code").agg(pl.len().alias("truth"))
-    )
-
-
 def test_residents_per_grid_match_truth(built):
     truth, _, con = built
-    expected = _truth_residents_per_grid(truth)
     # dim_resident is one row per person_key; linkage (issue 6) merges one person's duplicate register
     # entries (two 人员编号) and ID-less records into one key, so the count is of persons, not rows
-    got = _mart(con, "select grid_code, count(*)::int as mart from marts.dim_resident "
-                     "where is_in_police_register group by grid_code")
-    both = expected.join(got, on="grid_code", how="full", coalesce=True).fill_null(0)
+    both = residents_per_grid_against(truth, con)
     total_truth, total_mart = both["truth"].sum(), both["mart"].sum()
     # tolerance: the issue-6 target, 0.5% of the register. Linkage of records without a valid ID is
     # probabilistic (a missed link is one person counted twice, a false one two counted once).
