@@ -9,8 +9,9 @@ published. Both steps sit in the ``warehouse`` concurrency pool: DuckDB has
 one writer, and the instance limits the pool to one step at a time.
 """
 
-import logging
+import hashlib
 import json
+import logging
 import os
 import time
 import subprocess
@@ -111,12 +112,31 @@ class ZhiliDbtTranslator(DagsterDbtTranslator):
         return "warehouse"
 
 
-def _newest_source_mtime(project_dir: Path) -> float:
+def _source_files(project_dir: Path) -> list[Path]:
     files = [project_dir / "dbt_project.yml"]
     for sub in ("models", "macros", "seeds", "tests", "snapshots"):
         if (project_dir / sub).is_dir():
-            files += [p for p in (project_dir / sub).rglob("*") if p.is_file()]
-    return max((p.stat().st_mtime for p in files if p.exists()), default=0.0)
+            files += sorted(p for p in (project_dir / sub).rglob("*") if p.is_file())
+    return [p for p in files if p.exists()]
+
+
+def _newest_source_mtime(project_dir: Path) -> float:
+    return max((p.stat().st_mtime for p in _source_files(project_dir)), default=0.0)
+
+
+def project_digest(project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """A digest of the dbt project's code and the versions that run it: what an incremental table was built by."""
+    from importlib import metadata
+
+    digest = hashlib.sha256()
+    for path in _source_files(project_dir):
+        digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for package in ("dbt-core", "dbt-duckdb", "duckdb"):
+        try:
+            digest.update(f"{package}=={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package} absent".encode())
+    return digest.hexdigest()
 
 
 def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path | None:
@@ -174,8 +194,17 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         context.log.info(f"person linkage: {_linkage_summary(linked)} in {time.perf_counter() - started:.1f} s")
         as_of = settings.as_of_date()
         args = ["build"] + (["--vars", json.dumps({"as_of_date": as_of.isoformat()})] if as_of else [])
-        context.log.info(f"warehouse as of {as_of or 'today'}")
+        # incremental models (restricted_person_records) keep what an earlier build wrote: when the code that
+        # wrote it changed, or there is no record of it, they are rebuilt from scratch
+        built_by, code = settings.zones.state / "warehouse_code.sha256", project_digest(Path(dbt.project_dir))
+        if not built_by.exists() or built_by.read_text().strip() != code:
+            args.append("--full-refresh")
+        context.log.info(f"warehouse as of {as_of or 'today'}{' (full refresh: new dbt code)' if '--full-refresh' in args else ''}")
         yield from dbt.cli(args, context=context).stream()
+        built_by.parent.mkdir(parents=True, exist_ok=True)
+        partial = built_by.with_suffix(".tmp")
+        partial.write_text(code)
+        partial.replace(built_by)
 
     marts = [k for k in warehouse_dbt.keys if k.path[0] in SCHEMAS]
 
