@@ -13,6 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 ZHILI = [sys.executable, "-m", "orchestration.cli"]  # the console script's entry point, as a module
 
 
+def scale(name: str, residents: int = 1000, days: int = 5) -> tuple[int, int]:
+    """(residents, days) of a run-level test: CI's small default, or ``ZHILI_<NAME>_RESIDENTS`` /
+    ``ZHILI_<NAME>_DAYS`` for the full-scale run the README gives."""
+    return (int(os.environ.get(f"ZHILI_{name}_RESIDENTS", residents)), int(os.environ.get(f"ZHILI_{name}_DAYS", days)))
+
+
 def zhili_command(landing: Path, home: Path) -> list[str]:
     return [*ZHILI, "run", "--landing", str(landing), "--home", str(home)]
 

@@ -4,7 +4,8 @@ named ``.csv``, a header-only file and a workbook whose header is on row 3.
 Each damaged file gets its expected outcome in the ledger (rejected with a message naming the file,
 waiting for its flag, refused, quarantined rows with reasons, reported drift or encoding, or a
 no-op), ``zhili run`` exits 0 with no traceback on stdout/stderr, and the ledger balances for every
-loaded file. Small scale (CI): 1,000 residents over 5 days.
+loaded file. Small scale (CI): 1,000 residents over 5 days; ``ZHILI_BAD_INPUT_RESIDENTS`` / ``_DAYS`` for
+the full-scale run (README).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 from ingestion.generator import Corruption, corrupt_landing, generate
 from ingestion.pipeline import read_ledger
 from ingestion.zones import Zones
-from tests.runs import zhili_run
+from tests.runs import scale, zhili_run
 
 
 def _flag(path: Path, data: bytes, rows: int) -> None:
@@ -84,7 +85,8 @@ def _extra_faults(landing: Path, damaged: set[Path]) -> list[Corruption]:
 @pytest.fixture(scope="module")
 def bad(tmp_path_factory):
     out = tmp_path_factory.mktemp("bad")
-    generate(out, residents=1000, days=5, seed=31)
+    residents, days = scale("BAD_INPUT")
+    generate(out, residents=residents, days=days, seed=31)
     landing, home = out / "bad_landing", out / "home"
     faults = corrupt_landing(out / "landing", landing, seed=31)
     faults += _extra_faults(landing, {f.path for f in faults})

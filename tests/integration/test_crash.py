@@ -14,9 +14,11 @@ After the last re-run the marts equal those of the same deliveries loaded withou
 conservation ledger has one loaded row per file, the same as the clean run's, and every row balances;
 no temporary file is left in ``serving/``.
 
-The kill moments are drawn (seeded) on the clean run's timeline and each re-run is killed after its
-start-up plus the next gap, so the kills spread over ingestion, person linkage, dbt and publishing;
-where each one landed is read back from the run's Dagster event log and printed (``pytest -s``).
+The kills are spread evenly over the stages of a run in the order it goes through them (ingestion, person
+linkage, dbt, publishing; 3 kills: ingestion, dbt, publishing), each at a seeded random point of that
+stage's length in the clean run: the re-run is watched through its Dagster event log and killed that long
+after it entered the stage (at once if it is already past it, as a re-run skips what is done). Where each one
+landed is read back from the event log and printed (``pytest -s``).
 
 Small scale (CI): 1,000 residents over 5 days, 3 kills. Full scale::
 
@@ -42,12 +44,11 @@ import pytest
 from ingestion.generator import generate
 from ingestion.pipeline import read_ledger
 from ingestion.zones import Zones
-from tests.runs import kill_group, mart_hashes, split_last_delivery, zhili_run, zhili_start
+from tests.runs import kill_group, mart_hashes, scale, split_last_delivery, zhili_run, zhili_start
 
 KILLS = int(os.environ.get("ZHILI_CRASH_KILLS", "3"))
 SEED = int(os.environ.get("ZHILI_CRASH_SEED", "7"))
-RESIDENTS = int(os.environ.get("ZHILI_CRASH_RESIDENTS", "1000"))
-DAYS = int(os.environ.get("ZHILI_CRASH_DAYS", "5"))
+RESIDENTS, DAYS = scale("CRASH", 1000, 5)
 _LEDGER_KEY = ["feed", "folder", "file", "file_md5", "status", "records_read", "rows_normalised", "rows_quarantined"]
 
 
@@ -57,44 +58,105 @@ def _deliver(full: Path, landing: Path, dates: list[str]) -> None:
         shutil.copytree(folder, landing / folder.relative_to(full))
 
 
-def _runs_since(home: Path, since: float) -> list[tuple[float, str]]:
-    """(created, where it got) of every Dagster run created after ``since`` (epoch seconds), oldest first.
+#: The stages of a ``zhili run`` a kill is aimed at, in the order a run goes through them.
+PHASES = ("ingestion", "linkage", "dbt", "publish")
+
+
+def _run_marks(instance, since: float) -> list[dict]:
+    """Every Dagster run created after ``since`` (epoch seconds), oldest first: ``created``, ``end``, ``where``
+    it got and ``marks`` (epoch seconds at which it entered each of ``PHASES``).
 
     ``where``: ``ingestion`` (a feed's run), ``pool wait`` (the warehouse step waiting for its pool's
     slot), ``linkage`` (warehouse step, before dbt), ``dbt``,
     ``publish`` (the serving step had started), ``ingested`` / ``published`` (the run succeeded).
     """
-    import warnings
-
-    warnings.simplefilter("ignore")
-    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+    from dagster import DagsterRunStatus, RunsFilter
 
     out = []
-    with DagsterInstance.from_config(str(home / "dagster")) as instance:
-        created_after = datetime.fromtimestamp(since, tz=timezone.utc)
-        for record in reversed(instance.get_run_records(filters=RunsFilter(created_after=created_after))):
-            run = record.dagster_run
-            if run.status == DagsterRunStatus.SUCCESS:
-                where = "published" if run.tags.get("zhili/warehouse") == "1" else "ingested"
-            elif run.tags.get("zhili/warehouse") != "1":
-                where = "ingestion"
-            else:
-                where = "warehouse start"
-                for event in instance.all_logs(run.run_id):
-                    kind = event.dagster_event.event_type_value if event.is_dagster_event else ""
-                    message = event.user_message or ""
-                    if kind == "STEP_START":
-                        where = "publish" if (event.step_key or "").startswith("serving") else "linkage"
-                    elif where == "warehouse start" and "blocked by limit for pool" in message:
-                        where = "pool wait"  # the step waits for the warehouse pool's one slot
-                    elif where == "linkage" and message.startswith("person linkage:"):
-                        where = "dbt"
-            out.append((record.create_timestamp.timestamp(), where))
+    created_after = datetime.fromtimestamp(since, tz=timezone.utc)
+    for record in reversed(instance.get_run_records(filters=RunsFilter(created_after=created_after))):
+        run, created = record.dagster_run, record.create_timestamp.timestamp()
+        warehouse = run.tags.get("zhili/warehouse") == "1"
+        where, marks = ("warehouse start", {}) if warehouse else ("ingestion", {"ingestion": created})
+        if warehouse:
+            for event in instance.all_logs(run.run_id):
+                kind = event.dagster_event.event_type_value if event.is_dagster_event else ""
+                message = event.user_message or ""
+                if kind == "STEP_START":
+                    where = "publish" if (event.step_key or "").startswith("serving") else "linkage"
+                    marks.setdefault(where, event.timestamp)
+                elif where == "warehouse start" and "blocked by limit for pool" in message:
+                    where = "pool wait"  # the step waits for the warehouse pool's one slot
+                elif where == "linkage" and message.startswith("person linkage:"):
+                    where = "dbt"
+                    marks.setdefault("dbt", event.timestamp)
+        if run.status == DagsterRunStatus.SUCCESS:
+            where = "published" if warehouse else "ingested"
+        out.append(dict(created=created, end=record.end_time, where=where, marks=marks))
     return out
 
 
+def _runs_since(home: Path, since: float) -> list[dict]:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home / "dagster")) as instance:
+        return _run_marks(instance, since)
+
+
+def _timeline(runs: list[dict], finished: float) -> dict[str, tuple[float, float]]:
+    """(start, end) of each phase in a run that went through all of them (``finished``: when it ended)."""
+    starts = {ph: min(r["marks"][ph] for r in runs if ph in r["marks"]) for ph in PHASES}
+    ends = [starts[ph] for ph in PHASES[1:]] + [finished]
+    return {ph: (starts[ph], end) for ph, end in zip(PHASES, ends)}
+
+
+def _kill_plan(timeline: dict[str, tuple[float, float]], kills: int, rng: random.Random) -> list[tuple[str, float]]:
+    """(phase, seconds into it) for each kill: spread evenly over the phases in run order (3 kills: ingestion,
+    dbt, publish), each at a seeded random point of that phase's length in the clean run."""
+    plan = []
+    for i in range(kills):
+        phase = PHASES[round(i * (len(PHASES) - 1) / (kills - 1)) if kills > 1 else len(PHASES) - 1]
+        start, end = timeline[phase]
+        plan.append((phase, rng.uniform(0.05, 0.95) * (end - start)))
+    return plan
+
+
+def _kill_in_phase(proc: subprocess.Popen, home: Path, started: float, phase: str, into: float) -> float | None:
+    """SIGKILL ``proc`` ``into`` seconds after it entered ``phase`` (at once if it is already past it);
+    return when, or None if it finished first."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    from dagster import DagsterInstance
+
+    target = PHASES.index(phase)
+    with DagsterInstance.from_config(str(home / "dagster")) as instance:
+        while proc.poll() is None:
+            entered: dict[str, float] = {}
+            for r in _run_marks(instance, started):
+                for ph, t in r["marks"].items():
+                    entered[ph] = min(t, entered.get(ph, t))
+            reached = [ph for ph in PHASES[target:] if ph in entered]
+            if reached:
+                at = entered[phase] + into if reached[0] == phase else time.time()
+                try:
+                    proc.wait(timeout=max(0.0, at - time.time()))
+                    return None
+                except subprocess.TimeoutExpired:
+                    break
+            time.sleep(0.2)
+        else:
+            return None
+    killed_at = time.time()
+    kill_group(proc)
+    return killed_at
+
+
 def _where_killed(home: Path, started: float, killed_at: float) -> str:
-    runs = [where for created, where in _runs_since(home, started) if created <= killed_at]
+    runs = [r["where"] for r in _runs_since(home, started) if r["created"] <= killed_at]
     if not runs:
         return "start-up"  # before zhili's first Dagster run: settings, landing scan, ledger
     # between two runs: after a feed's run, ingestion; after the warehouse run, zhili's closing summary
@@ -141,44 +203,38 @@ def crashed(tmp_path_factory):
     assert clean_run.returncode == 0, clean_run.stdout[-3000:] + clean_run.stderr[-3000:]
     clean = mart_hashes(clean_home / "serving" / "zhili.duckdb")
     assert clean != earlier, "the last delivery day should change the marts"
-    startup = min(created for created, _ in _runs_since(clean_home, t0)) - t0  # before the first Dagster run
+    timeline = _timeline(_runs_since(clean_home, t0), t0 + clean_seconds)
 
-    rng = random.Random(SEED)
-    moments = sorted(rng.uniform(0.02, 0.98) * clean_seconds for _ in range(KILLS))
-    kills, previous = [], 0.0
-    for i, moment in enumerate(moments):
-        after = startup + moment - previous  # the re-run redoes its start-up, then goes on where the last one stopped
-        previous = moment
+    plan = _kill_plan(timeline, KILLS, random.Random(SEED))
+    kills = []
+    for i, (phase, into) in enumerate(plan):
         log = out / f"attempt{i}.log"
         started = time.time()
         proc = zhili_start(landing, home, env, log)
-        try:
-            code = proc.wait(timeout=after)
-        except subprocess.TimeoutExpired:  # the moment came first
-            killed_at = time.time()
-            kill_group(proc)
-            code = None
-        else:
-            killed_at = None
+        killed_at = _kill_in_phase(proc, home, started, phase, into)
         seen = _check_after_kill(home, earlier, clean)
-        kills.append(dict(after=round(after, 1), started=started, killed_at=killed_at, exit=code, serving=seen,
-                          output=log.read_text(errors="replace")))
+        kills.append(dict(aim=f"{phase} +{into:.1f} s", started=started, killed_at=killed_at, exit=proc.returncode,
+                          serving=seen, output=log.read_text(errors="replace")))
     t1 = time.time()
     final = zhili_run(landing, home, env)
     final_seconds = time.time() - t1
     for k in kills:
         k["where"] = _where_killed(home, k["started"], k["killed_at"]) if k["killed_at"] else f"finished (exit {k['exit']})"
     print(f"\ncrash test: {RESIDENTS} residents x {DAYS} days, seed {SEED}; base run {len(first)} delivery dates, "
-          f"clean run over {len(rest)} more took {clean_seconds:.1f} s (start-up {startup:.1f} s); "
+          f"clean run over {len(rest)} more took {clean_seconds:.1f} s "
+          f"({', '.join(f'{ph} {b - a:.1f} s' for ph, (a, b) in timeline.items())}); "
           f"final re-run {final_seconds:.1f} s, exit {final.returncode}")
     for i, k in enumerate(kills):
-        print(f"  kill {i + 1}: after {k['after']:>6.1f} s -> {k['where']:<14} serving snapshot seen: {k['serving']}")
-    return dict(clean=clean, earlier=earlier, clean_home=clean_home, home=home, kills=kills, final=final, moments=moments)
+        print(f"  kill {i + 1}: aimed at {k['aim']:<18} -> {k['where']:<14} serving snapshot seen: {k['serving']}")
+    return dict(clean=clean, earlier=earlier, clean_home=clean_home, home=home, kills=kills, final=final, plan=plan)
 
 
 def test_kills_landed(crashed):
     landed = [k for k in crashed["kills"] if k["killed_at"]]
-    assert landed, f"every re-run finished before its kill moment: {crashed['moments']}"
+    assert landed, f"every re-run finished before its kill moment: {crashed['plan']}"
+    # the kills reach the later stages too, not only ingestion (3 kills: ingestion, dbt, publish)
+    where = {k["where"] for k in landed}
+    assert where & {"linkage", "dbt", "publish", "pool wait", "warehouse start"}, [k["where"] for k in landed]
     for k in crashed["kills"]:
         if not k["killed_at"]:  # a re-run that got through did so cleanly
             assert k["exit"] == 0 and "Traceback" not in k["output"], k["output"][-3000:]

@@ -1,8 +1,8 @@
 """Idempotency: the same landing run twice, and the same bytes re-delivered under new names and dates,
 give marts with identical hashes (every mart table, rows sorted).
 
-Small scale (CI): 1,000 residents over 5 days. Full scale: ``benchmarks/bench_pipeline.py`` runs the
-same pipeline at 100k/1M residents.
+Small scale (CI): 1,000 residents over 5 days; ``ZHILI_IDEMPOTENCY_RESIDENTS`` / ``_DAYS`` for the full-scale
+run (README).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from ingestion.generator import generate
 from ingestion.pipeline import read_ledger
 from ingestion.zones import Zones
-from tests.runs import mart_hashes, zhili_run
+from tests.runs import mart_hashes, scale, zhili_run
 
 
 def _redeliver_renamed(landing: Path) -> list[tuple[Path, Path]]:
@@ -47,7 +47,8 @@ def runs(tmp_path_factory):
     import os
 
     out = tmp_path_factory.mktemp("idem")
-    generate(out, residents=1000, days=5, seed=17)
+    residents, days = scale("IDEMPOTENCY")
+    generate(out, residents=residents, days=days, seed=17)
     landing, home = out / "landing", out / "home"
     env = dict(os.environ, ZHILI_SECRET_FILE=str(out / "secret.key"))
     first = zhili_run(landing, home, env)

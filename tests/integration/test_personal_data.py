@@ -7,7 +7,8 @@
   text column of the snapshot holds a valid citizen ID or a mobile number.
 * Person keys change when the secret changes (``ZHILI_SECRET_FILE``) and equal no unkeyed hash of
   the ID (md5/sha1/sha256, hex or base32).
-Small scale (CI): 1,000 residents over 5 days.
+Small scale (CI): 1,000 residents over 5 days; ``ZHILI_PERSONAL_DATA_RESIDENTS`` / ``_DAYS`` for the
+full-scale run (README).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 
 from ingestion.generator import generate
 from tests.pii import citizen_ids, mobiles
-from tests.runs import zhili_run
+from tests.runs import scale, zhili_run
 
 
 def _values(truth: Path) -> set[str]:
@@ -41,7 +42,8 @@ def _hits(path: Path, values: set[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
     out = tmp_path_factory.mktemp("pii")
-    generate(out, residents=1000, days=5, seed=41)
+    residents, days = scale("PERSONAL_DATA")
+    generate(out, residents=residents, days=days, seed=41)
     home = out / "home"
     env = dict(os.environ, ZHILI_SECRET_FILE=str(out / "secret-a.key"))
     proc = zhili_run(out / "landing", home, env)

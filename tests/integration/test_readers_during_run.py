@@ -31,11 +31,10 @@ from pathlib import Path
 import pytest
 
 from ingestion.generator import generate
-from tests.runs import split_last_delivery, zhili_run
+from tests.runs import scale, split_last_delivery, zhili_run
 
 _PAUSE = 0.05  # between two reads of one reader
-RESIDENTS = int(os.environ.get("ZHILI_READERS_RESIDENTS", "1000"))
-DAYS = int(os.environ.get("ZHILI_READERS_DAYS", "6"))
+RESIDENTS, DAYS = scale("READERS", 1000, 6)
 
 
 def _signature(rows) -> tuple:
