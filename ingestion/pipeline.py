@@ -27,7 +27,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from importlib import metadata
 from pathlib import Path
@@ -238,6 +238,12 @@ class Staged:
     size: int
     read: ReadResult
     data_date: date
+
+    def without_rows(self) -> Staged:
+        """The same file's facts (records, skips, encoding, drift) without its rows: what a report keeps of it
+        while the next file is staged (a county's weekly register is a million rows a file)."""
+        read = replace(self.read, frame=self.read.frame.clear(), quarantine=self.read.quarantine.clear())
+        return replace(self, read=read)
 
     def meta(self) -> dict:
         r = self.read

@@ -227,7 +227,7 @@ def build_feed_assets(feed: FeedSpec) -> FeedAssets:
                 outcomes.append(result)
                 context.log.info(f"{result.status}: {result.rel}" + (f" ({result.reason})" if result.reason else ""))
             else:
-                staged.append(result)
+                staged.append(result.without_rows())  # its rows are in the raw zone now
                 loaded[result.md5] = file.rel
                 context.log.info(f"staged {file.rel}: {result.read.records} records")
         return dg.MaterializeResult(metadata=raw_metadata(staged, outcomes, missing))
