@@ -667,6 +667,15 @@ def _read_jsonl(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
             if people not in (None, []):
                 base["xfr"] = _json_text(people)
             members.append({})
+        cells = [(k, v) for part in (base, *members) for k, v in part.items() if v]
+        nul = sorted({k for k, v in cells if "\x00" in v})
+        long = sorted({f"{k} ({len(v.encode('utf-8'))} bytes)" for k, v in cells if len(v) > MAX_FIELD_BYTES // 4
+                       and len(v.encode("utf-8")) > MAX_FIELD_BYTES})
+        if nul or long:  # as a CSV row with such a cell: the record is quarantined, the file goes on
+            what = f"NUL byte in key(s) {nul}" if nul else f"key(s) {long} longer than {MAX_FIELD_BYTES} bytes"
+            bad.append(_json_bad(ctx, line_no, line, "nul_byte" if nul else "field_too_long",
+                                 f"{where}: {what}; quarantined, the next line goes on"))
+            continue
         for member_no, member in enumerate(members, 1):
             row = {"record_no": line_no, "member_no": member_no, **base, **member}
             keys.update(dict.fromkeys(row))

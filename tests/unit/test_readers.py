@@ -241,6 +241,23 @@ def test_jsonl_broken_line_is_quarantined_and_next_line_read(tmp_path):
     assert result.records == 5 == _flag_count(result)
 
 
+def test_jsonl_line_with_a_nul_byte_or_a_field_over_one_mib_is_quarantined(tmp_path):
+    case = {"xfjbh": "XF1", "djsj": "2024-11-02T09:00:00+08:00", "blzt": "已受理"}
+    lines = [
+        json.dumps({**case, "nrzy": "含\x00字符"}, ensure_ascii=False),
+        json.dumps({**case, "xfjbh": "XF2", "nrzy": "长" * 10 + "x" * (MAX_FIELD_BYTES + 4096)}, ensure_ascii=False),
+        json.dumps({**case, "xfjbh": "XF3", "xfr": [{"xm": "张" * (MAX_FIELD_BYTES // 3 + 10)}]}, ensure_ascii=False),
+        json.dumps({**case, "xfjbh": "XF4", "nrzy": "x" * MAX_FIELD_BYTES}, ensure_ascii=False),  # exactly the limit
+    ]
+    result = _read(_jsonl(tmp_path, lines), PETITIONS)
+    assert result.frame["case_id"].to_list() == ["XF4"]
+    q = result.quarantine
+    assert q.select("record_no", "reason").rows() == [(1, "nul_byte"), (2, "field_too_long"), (3, "field_too_long")]
+    assert "nrzy" in q["message"][0] and "line 1" in q["message"][0]
+    assert "longer than" in q["message"][1] and "xfr.xm" in q["message"][2]
+    assert result.records == 4 == _flag_count(result)
+
+
 def test_jsonl_that_is_not_utf8_is_an_encoding_error(tmp_path):
     path = tmp_path / "XF_20241102.jsonl"
     path.write_bytes('{"xfjbh": "张三"}\n'.encode("gb18030"))
