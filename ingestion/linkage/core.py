@@ -65,22 +65,38 @@ def collapse(records: pl.LazyFrame) -> pl.DataFrame:
     (``record_locator``: names the profile, and a person without a valid ID by it), and when and where it was
     last stated (``record_at``, ``latest_locator``: the golden record's recency and source).
 
-    Streams: the records themselves are never all in memory, only the profiles.
+    Streams: the records themselves are never all in memory, only the profiles. Only aggregations the
+    streaming engine keeps small are used (``first()`` of the text columns, or a filter inside an aggregation,
+    made Polars hold every record: 24 GB at a million residents); a profile's columns come from its
+    first record by a streamed join on (profile, locator), its latest locator by one on (profile, time).
     """
     at = pl.col("record_at")
-    return (
-        records.select(*PROFILE, "record_at", record_locator().alias("record_locator"))
-        .with_columns(_profile_key())
+    keyed = records.select(*PROFILE, "record_at", record_locator().alias("record_locator")).with_columns(_profile_key())
+    stats = (
+        keyed.select("profile", "record_at", "record_locator")
         .group_by("profile")
-        .agg(
-            *[pl.col(c).first() for c in PROFILE],
-            pl.len().cast(pl.Int64).alias("records"),
-            pl.col("record_locator").min(),
-            at.max(),
-            pl.col("record_locator").filter(at == at.max()).min().alias("latest_locator"),
-        )
-        .with_columns(latest_locator=pl.coalesce("latest_locator", "record_locator"))
+        .agg(pl.len().cast(pl.Int64).alias("records"), pl.col("record_locator").min(), at.max())
         .collect(engine="streaming")
+    )
+    columns = (
+        keyed.select("profile", "record_locator", *PROFILE)
+        .join(stats.lazy().select("profile", "record_locator"), on=["profile", "record_locator"])
+        .drop("record_locator")
+        .unique(subset="profile")  # one record per locator already; a guard all the same
+        .collect(engine="streaming")
+    )
+    latest = (
+        keyed.select("profile", "record_at", pl.col("record_locator").alias("latest_locator"))
+        .join(stats.lazy().select("profile", "record_at").filter(at.is_not_null()), on=["profile", "record_at"])
+        .group_by("profile")
+        .agg(pl.col("latest_locator").min())
+        .collect(engine="streaming")
+    )
+    return (
+        columns.join(stats, on="profile")
+        .join(latest, on="profile", how="left")
+        .with_columns(latest_locator=pl.coalesce("latest_locator", "record_locator"))
+        .select("profile", *PROFILE, "records", "record_locator", "record_at", "latest_locator")
         .sort("record_locator")
     )
 
