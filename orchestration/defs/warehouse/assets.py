@@ -171,8 +171,11 @@ def dbt_resource(project_dir: Path = DBT_PROJECT_DIR) -> DbtCliResource:
 
 def _linkage_summary(linked) -> str:
     stats = getattr(linked, "stats", None) or {}
-    keys = ("records", "persons", "accepted_links", "review_pairs", "ids_repaired")
-    return ", ".join(f"{k}={stats[k]}" for k in keys if k in stats) or "done"
+    keys = ("records", "profiles", "persons", "accepted_links", "review_pairs", "ids_repaired")
+    counts = ", ".join(f"{k}={stats[k]}" for k in keys if k in stats) or "done"
+    # where the time went: collapsing the records into profiles, scoring profile pairs, each record's link
+    parts = [f"{part} {stats[f'{part}_seconds']:.1f} s" for part in ("collapse", "splink", "expand") if f"{part}_seconds" in stats]
+    return counts + (f" ({', '.join(parts)})" if parts else "")
 
 
 def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
