@@ -41,6 +41,8 @@ Echo = Callable[[str], None]
 EXIT_FAILED, EXIT_BUSY = 1, 3
 GATES_FILE = Path("gates") / "last_run.json"
 _FINAL = ("loaded", "held", "duplicate", "empty", "rejected")
+#: files a summary line of repeated drift names before "and N more"
+_NAMED = 3
 #: progress is printed by zhili; failures are summarised in one line, not as Dagster log tracebacks
 _QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -70,12 +72,20 @@ def summarise_outcomes(outcomes: Iterable, echo: Echo) -> None:
     for o in outcomes:
         if o["status"] in ("rejected", "refused", "duplicate"):
             echo(f"  {o['status']}: {o['message']}")
+    # drift repeats file after file (a feed that added a column adds it to every delivery since): one line per
+    # feed and kind, naming the first files; the ledger (ops.ops_ingest_ledger) names every one
+    drift: dict[tuple[str, str], list[str]] = {}
     for o in outcomes:
+        where = f"{o['feed']}/{o['folder']}/{o['file']}"
         if o["status"] in ("loaded", "held") and o["is_encoding_switched"]:
-            echo(f"  encoding differs from the feed's declared one: {o['feed']}/{o['folder']}/{o['file']} read as {o['encoding']}")
+            drift.setdefault((o["feed"], f"encoding differs from the feed's declared one: read as {o['encoding']}"), []).append(where)
         cols = json.loads(o["unknown_columns"]) if o.get("unknown_columns") else []
         if cols:
-            echo(f"  new columns in {o['feed']}/{o['folder']}/{o['file']}: {', '.join(cols)}")
+            drift.setdefault((o["feed"], f"new columns: {', '.join(cols)}"), []).append(where)
+    for (_, what), files in drift.items():
+        files.sort()
+        more = f" and {len(files) - _NAMED} more" if len(files) > _NAMED else ""
+        echo(f"  {what} in {len(files)} file{'s' if len(files) > 1 else ''}: {', '.join(files[:_NAMED])}{more}")
 
 
 def _due(settings: Settings, feeds: set[str]):
