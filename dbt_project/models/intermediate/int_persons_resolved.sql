@@ -22,17 +22,6 @@ records as (
     select * from {{ ref('restricted_person_records') }}
 ),
 
-links_by_id as (
-    select
-        record_locator,
-        person_key,
-        'id_number' as link_method,
-        cast(null as double) as match_probability,
-        'valid_id' as link_rule,
-    from records
-    where person_key is not null
-),
-
 {% if has_links -%}
 linkage as (
     select
@@ -43,31 +32,34 @@ linkage as (
         rule as link_rule,
     from read_parquet('{{ links_path }}')
 ),
-
-links as (
-    select * from linkage
-    union all
-    select links_by_id.*
-    from links_by_id
-    where not exists (
-        select 1 from linkage where linkage.record_locator = links_by_id.record_locator
-    )
-),
-{%- else -%}
-links as (
-    select * from links_by_id
-),
 {%- endif %}
 
 final as (
     select
         -- ids
         records.record_locator,
-        links.person_key,
-        coalesce(links.link_method, 'unlinked') as link_method,
-        links.person_key is not null as is_linked,
-        links.match_probability,
-        links.link_rule,
+        -- one join: a record takes its linkage row when linkage saw it, else its own valid-ID key (a record
+        -- ingested after the last linkage run), else it is unlinked
+        {%- if has_links %}
+        case when linkage.record_locator is not null then linkage.person_key else records.person_key end as person_key,
+        case
+            when linkage.record_locator is not null then coalesce(linkage.link_method, 'unlinked')
+            when records.person_key is not null then 'id_number'
+            else 'unlinked'
+        end as link_method,
+        case when linkage.record_locator is not null then linkage.person_key else records.person_key end is not null as is_linked,
+        linkage.match_probability,
+        case
+            when linkage.record_locator is not null then linkage.link_rule
+            when records.person_key is not null then 'valid_id'
+        end as link_rule,
+        {%- else %}
+        records.person_key,
+        case when records.person_key is not null then 'id_number' else 'unlinked' end as link_method,
+        records.person_key is not null as is_linked,
+        cast(null as double) as match_probability,
+        case when records.person_key is not null then 'valid_id' end as link_rule,
+        {%- endif %}
         records.role,
         records.source_key,
         -- display forms (masked, as ingestion.fields masks them)
@@ -93,8 +85,10 @@ final as (
         records.record_no,
         records.member_no,
     from records
-    left join links
-        on records.record_locator = links.record_locator
+    {%- if has_links %}
+    left join linkage
+        on records.record_locator = linkage.record_locator
+    {%- endif %}
 )
 
 select * from final
