@@ -75,39 +75,21 @@ register_current as (
     select * from register_ranked where register_rank = 1
 ),
 
-latest_record as (
-    select * from (
-        select
-            records.*,
-            row_number() over (
-                partition by person_key
-                order by record_at desc, data_date desc, record_locator desc
-            ) as record_rank,
-        from records
-    ) as ranked
-    where record_rank = 1
-),
-
-latest_placed_record as (
-    select * from (
-        select
-            records.*,
-            row_number() over (
-                partition by person_key
-                order by record_at desc, data_date desc, record_locator desc
-            ) as record_rank,
-        from records
-        where grid_code is not null
-    ) as ranked
-    where record_rank = 1
-),
-
+-- one pass over a person's records (a year of weekly register snapshots is ~50 per resident): when they
+-- were seen, their latest record's display forms and their latest placed record's grid (latest = the
+-- greatest record_at, then data_date, then record_locator, which is unique)
 seen as (
     select
         person_key,
         min(record_at) as first_seen_at,
         max(record_at) as last_seen_at,
         count(*) as record_count,
+        arg_max(
+            {'name_masked': name_masked, 'id_masked': id_masked, 'phone_masked': phone_masked, 'sex': sex, 'birth_date': birth_date},
+            (record_at, data_date, record_locator)
+        ) as latest_record,
+        -- arg_max skips null values: the latest record that has a grid
+        arg_max(grid_code, (record_at, data_date, record_locator)) as latest_grid_code,
         max(case when role = 'petitioner' then 1 else 0 end) = 1 as is_petitioner,
         max(case when role = 'caller' then 1 else 0 end) = 1 as is_in_police_incident,
         max(case when role = 'involved' then 1 else 0 end) = 1 as is_in_grid_event,
@@ -153,18 +135,18 @@ profiled as (
         -- ids
         seen.person_key,
         -- display forms (masked)
-        coalesce(register_current.name_masked, latest_record.name_masked) as name_masked,
-        coalesce(register_current.id_masked, latest_record.id_masked) as id_masked,
-        coalesce(register_current.phone_masked, latest_record.phone_masked) as phone_masked,
+        coalesce(register_current.name_masked, seen.latest_record.name_masked) as name_masked,
+        coalesce(register_current.id_masked, seen.latest_record.id_masked) as id_masked,
+        coalesce(register_current.phone_masked, seen.latest_record.phone_masked) as phone_masked,
         -- demographics
-        coalesce(register_current.sex, latest_record.sex) as sex,
-        coalesce(register_current.birth_date, latest_record.birth_date) as birth_date,
+        coalesce(register_current.sex, seen.latest_record.sex) as sex,
+        coalesce(register_current.birth_date, seen.latest_record.birth_date) as birth_date,
         register_current.ethnicity,
         register_current.population_type,
         register_current.person_status as police_person_status,
         coalesce(register_current.is_registered, false) as is_in_police_register,
         -- where
-        coalesce(register_current.grid_code, latest_placed_record.grid_code) as grid_code,
+        coalesce(register_current.grid_code, seen.latest_grid_code) as grid_code,
         -- tags
         coalesce(benefits.is_low_income, false) as is_low_income,
         coalesce(benefits.is_extreme_poverty, false) as is_extreme_poverty,
@@ -185,10 +167,6 @@ profiled as (
     from seen
     left join register_current
         on seen.person_key = register_current.person_key
-    left join latest_record
-        on seen.person_key = latest_record.person_key
-    left join latest_placed_record
-        on seen.person_key = latest_placed_record.person_key
     left join benefits
         on seen.person_key = benefits.person_key
 ),
