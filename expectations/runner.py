@@ -36,9 +36,7 @@ import datetime as dt
 import html
 import logging
 import math
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -50,6 +48,7 @@ import numpy as np
 import polars as pl
 
 from expectations.suites import BUILDERS, DERIVED, to_pandas
+from ingestion.zones import write_text_atomic
 
 __all__ = ["Failure", "Validation", "ValidationError", "validate", "validate_many", "suite_for", "SAMPLE_LOCATORS", "BATCH_ROWS"]
 
@@ -531,18 +530,6 @@ code{font-size:90%}ul{margin:0;padding-left:1.2em}.muted{color:#777}
 """
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".html")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _condition_text(c: Any) -> str:
     """A GX row condition (as its dict form) in words."""
     if not isinstance(c, dict):
@@ -615,7 +602,7 @@ Failing rows are named by their record locator (file, sheet, record or Excel row
 </tbody></table>
 </body></html>
 """
-    _atomic_write(v.html_path, page)
+    write_text_atomic(v.html_path, page)
     _page_meta.pop(v.html_path, None)  # read afresh by the next index
 
 
@@ -667,4 +654,4 @@ def _write_index(docs_dir: Path) -> None:
 {chr(10).join(items)}
 </tbody></table></body></html>
 """
-    _atomic_write(docs_dir / "index.html", page)
+    write_text_atomic(docs_dir / "index.html", page)

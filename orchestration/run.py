@@ -451,11 +451,10 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
 
 
 def _write_gates(settings: Settings, gates: dict[str, dict], started_at: datetime) -> None:
-    path = settings.home / GATES_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"run_started_at": started_at.isoformat(), "gates": gates}, ensure_ascii=False, indent=1))
-    tmp.replace(path)
+    from ingestion.zones import write_text_atomic
+
+    write_text_atomic(settings.home / GATES_FILE,
+                      json.dumps({"run_started_at": started_at.isoformat(), "gates": gates}, ensure_ascii=False, indent=1))
 
 
 def print_status(settings: Settings, *, echo: Echo = print) -> int:

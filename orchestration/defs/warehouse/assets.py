@@ -24,6 +24,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from ingestion.feeds import FEEDS
+from ingestion.zones import write_text_atomic
 from orchestration.defs.feeds.assets import normalised_key
 from orchestration.defs.resources import ZhiliResource
 from orchestration.defs.warehouse.publish import SCHEMAS, publish_snapshot
@@ -204,10 +205,7 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
             args.append("--full-refresh")
         context.log.info(f"warehouse as of {as_of or 'today'}{' (full refresh: new dbt code)' if '--full-refresh' in args else ''}")
         yield from dbt.cli(args, context=context).stream()
-        built_by.parent.mkdir(parents=True, exist_ok=True)
-        partial = built_by.with_suffix(".tmp")
-        partial.write_text(code)
-        partial.replace(built_by)
+        write_text_atomic(built_by, code)
 
     marts = [k for k in warehouse_dbt.keys if k.path[0] in SCHEMAS]
 
