@@ -36,3 +36,14 @@ def test_as_of_date_defaults_to_the_latest_delivery_loaded(tmp_path):
     rows = [{"status": "loaded", "folder": "2024-11-03"}, {"status": "loaded", "folder": "2024-11-09"}, {"status": "rejected", "folder": "2024-12-30"}]
     pl.DataFrame(rows).select(pl.col(c).cast(t) if c in ("status", "folder") else pl.lit(None, t).alias(c) for c, t in LEDGER.items()).write_parquet(tmp_path / "ledger" / "a.parquet")
     assert s.as_of_date().isoformat() == "2024-11-09"
+
+
+def test_duckdb_memory_limit_comes_from_the_environment_and_is_checked():
+    import pytest
+
+    from orchestration.settings import DEFAULT_DUCKDB_MEMORY, SettingsError
+
+    assert Settings.resolve(env={}).duckdb_memory == DEFAULT_DUCKDB_MEMORY
+    assert Settings.resolve(env={"ZHILI_DUCKDB_MEMORY": "800MB"}).duckdb_memory == "800MB"
+    with pytest.raises(SettingsError, match="ZHILI_DUCKDB_MEMORY='lots' should be a size such as 5GB"):
+        Settings.resolve(env={"ZHILI_DUCKDB_MEMORY": "lots"})

@@ -190,6 +190,7 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         settings = zhili.settings()
         # the dbt profile and sources read ZHILI_HOME; the subprocess inherits it
         os.environ["ZHILI_HOME"] = str(settings.home)
+        os.environ["ZHILI_DUCKDB_MEMORY"] = settings.duckdb_memory
         # 一人一档: link person records across feeds before dbt resolves people from the links
         from ingestion.linkage import run_linkage
 
@@ -222,8 +223,9 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         Written beside the old one and swapped in atomically; readers open it
         read-only and are never blocked by a run. The last 3 older snapshots are kept.
         """
-        zones = zhili.settings().zones
-        published = publish_snapshot(zones.warehouse, zones.serving)
+        settings = zhili.settings()
+        zones = settings.zones
+        published = publish_snapshot(zones.warehouse, zones.serving, memory_limit=settings.duckdb_memory)
         context.log.info(f"published {published.snapshot.name} as {published.path}")
         return dg.MaterializeResult(
             metadata={

@@ -41,8 +41,13 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def publish_snapshot(warehouse: Path, serving: Path, *, keep: int = 3, now: datetime | None = None) -> Published:
-    """Copy marts/ops out of ``warehouse`` into a new snapshot and swap it in as ``serving/zhili.duckdb``."""
+def publish_snapshot(
+    warehouse: Path, serving: Path, *, keep: int = 3, now: datetime | None = None, memory_limit: str | None = None
+) -> Published:
+    """Copy marts/ops out of ``warehouse`` into a new snapshot and swap it in as ``serving/zhili.duckdb``.
+
+    ``memory_limit``: DuckDB's, e.g. ``5GB`` (it spills beyond it); None = DuckDB's default, 80 % of RAM.
+    """
     import duckdb
 
     if not Path(warehouse).exists():
@@ -58,7 +63,7 @@ def publish_snapshot(warehouse: Path, serving: Path, *, keep: int = 3, now: date
     for stale in [*serving.glob(".zhili-*.duckdb.tmp*"), *serving.glob(".zhili.duckdb.*.tmp"), *parquet_dir.glob(".*.parquet.tmp")]:
         stale.unlink(missing_ok=True)
     tables: dict[str, int] = {}
-    con = duckdb.connect(str(tmp))
+    con = duckdb.connect(str(tmp), config={"memory_limit": memory_limit} if memory_limit else {})
     try:
         con.execute(f"attach {_lit(str(warehouse))} as wh (read_only)")
         found = con.execute(
