@@ -174,11 +174,20 @@ def last_day(landing: Path) -> str:
     return max(d.name for feed in landing.iterdir() if feed.is_dir() for d in feed.iterdir() if d.is_dir())
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    """Hard-link a landing file (zhili only reads the landing; 12 GB at 1M need not be copied), else copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def split_landing(src: Path, dst: Path, withheld: str) -> list[Path]:
-    """Copy ``src`` to ``dst`` without the ``withheld`` delivery folders; return those folders."""
+    """Mirror ``src`` at ``dst`` without the ``withheld`` delivery folders; return those folders."""
     if dst.exists():
         shutil.rmtree(dst)
-    shutil.copytree(src, dst, ignore=lambda d, names: [n for n in names if n == withheld and Path(d).parent == src])
+    shutil.copytree(src, dst, copy_function=_link_or_copy,
+                    ignore=lambda d, names: [n for n in names if n == withheld and Path(d).parent == src])
     return sorted(p for p in src.glob(f"*/{withheld}") if p.is_dir())
 
 
