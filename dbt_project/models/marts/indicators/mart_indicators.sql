@@ -200,49 +200,85 @@ measures as (
     where source_feed = 'police_incidents'
 ),
 
--- one copy per level the record reaches
-leveled as (
-    select measures.*, 'grid' as level, grid_code as unit_code from measures where grid_code is not null
-    union all
-    select measures.*, 'community', community_code from measures where community_code is not null
-    union all
-    select measures.*, 'street', street_code from measures where street_code is not null
-    union all
-    select measures.*, 'county', county_code from measures where county_code is not null
-),
-
-periods as (
-    select leveled.*, 'day' as period_grain, measure_date as period_start_date from leveled
-    union all
-    select leveled.*, 'month', cast(date_trunc('month', measure_date) as date) from leveled
-    union all
-    select leveled.*, 'year', cast(date_trunc('year', measure_date) as date) from leveled
-),
-
-sliced as (
-    select periods.*, source_feed as source, taxonomy_code as category from periods
-    union all
-    select periods.*, 'all', taxonomy_code from periods
-    union all
-    select periods.*, source_feed, 'all' from periods
-    union all
-    select periods.*, 'all', 'all' from periods
-),
-
-aggregated as (
+-- numerators and denominators per day and place first: every fan-out below (levels, period grains,
+-- slices) multiplies the rows, so each works on sums rather than records (sums add up the same);
+-- fanning out the records themselves (4.2M measures x 48 at 1M residents) does not fit in memory
+measured as (
     select
         indicator_code,
-        level,
-        unit_code,
-        period_grain,
-        period_start_date,
-        source,
-        category,
-        sum(num) as numerator,
-        sum(den) as denominator,
-    from sliced
+        measure_date,
+        source_feed,
+        taxonomy_code,
+        grid_code,
+        community_code,
+        street_code,
+        county_code,
+        sum(num) as num,
+        sum(den) as den,
+    from measures
     where measure_date is not null
     group by all
+),
+
+-- one copy per level the record reaches
+leveled as (
+    select indicator_code, measure_date, source_feed, taxonomy_code, 'grid' as level, grid_code as unit_code, num, den
+    from measured where grid_code is not null
+    union all
+    select indicator_code, measure_date, source_feed, taxonomy_code, 'community', community_code, num, den
+    from measured where community_code is not null
+    union all
+    select indicator_code, measure_date, source_feed, taxonomy_code, 'street', street_code, num, den
+    from measured where street_code is not null
+    union all
+    select indicator_code, measure_date, source_feed, taxonomy_code, 'county', county_code, num, den
+    from measured where county_code is not null
+),
+
+by_day as (
+    select indicator_code, level, unit_code, measure_date, source_feed, taxonomy_code, sum(num) as num, sum(den) as den,
+    from leveled
+    group by all
+),
+
+-- day, month and year: days are by_day itself (one row per key), months and years its sums
+by_period as (
+    select indicator_code, level, unit_code, 'day' as period_grain, measure_date as period_start_date, source_feed, taxonomy_code, num, den
+    from by_day
+    union all
+    select indicator_code, level, unit_code, 'month', cast(date_trunc('month', measure_date) as date), source_feed, taxonomy_code,
+        sum(num), sum(den)
+    from by_day
+    group by all
+    union all
+    select indicator_code, level, unit_code, 'year', cast(date_trunc('year', measure_date) as date), source_feed, taxonomy_code,
+        sum(num), sum(den)
+    from by_day
+    group by all
+),
+
+-- by source and category (by_period, one row per key), then summed over sources, over categories and over
+-- both; the slices cannot share a key ('all' is no feed and no taxonomy code), so they are not summed again
+aggregated as (
+    select
+        indicator_code, level, unit_code, period_grain, period_start_date,
+        source_feed as source,
+        taxonomy_code as category,
+        num as numerator,
+        den as denominator,
+    from by_period
+    union all
+    select indicator_code, level, unit_code, period_grain, period_start_date, 'all', taxonomy_code, sum(num), sum(den)
+    from by_period
+    group by indicator_code, level, unit_code, period_grain, period_start_date, taxonomy_code
+    union all
+    select indicator_code, level, unit_code, period_grain, period_start_date, source_feed, 'all', sum(num), sum(den)
+    from by_period
+    group by indicator_code, level, unit_code, period_grain, period_start_date, source_feed
+    union all
+    select indicator_code, level, unit_code, period_grain, period_start_date, 'all', 'all', sum(num), sum(den)
+    from by_period
+    group by indicator_code, level, unit_code, period_grain, period_start_date
 ),
 
 -- population for 万人警情率: the centre's 常住人口 of the grids active on the reporting date
