@@ -483,12 +483,16 @@ def placement_fingerprint(ctx: Context) -> str:
 
 
 def _same_grids_on(ctx: Context, before: date) -> bool:
-    """Every grid is active on both dates or on neither (``valid_from <= at < valid_to``)."""
+    """Placement is the same on both dates: no grid starts or ends, no address point is reassigned and no
+    boundary is redrawn between them (``valid_from <= at < valid_to``)."""
     lo, hi = sorted((before, ctx.data_date))
     if ctx.grid_index is None or lo == hi:
         return True
     grids = ctx.grid_index.grids
     bounds = pl.concat([grids["valid_from"].cast(pl.Date), grids["valid_to"].cast(pl.Date)]).drop_nulls()
+    change_dates = getattr(ctx.grid_index, "change_dates", None)  # a GridIndex: reassignments and boundaries too
+    if change_dates is not None:
+        bounds = pl.concat([bounds, change_dates()])
     return not ((bounds > lo) & (bounds <= hi)).any()
 
 

@@ -189,15 +189,11 @@ def load_grid_index(zones: Zones):
     points = _read_zone(zones.normalised("address_points"))
     if units.is_empty():
         return None
+    # every snapshot's boundaries with its date: a redrawn boundary holds from its snapshot on
     bounds = _read_zone(zones.normalised("grid_boundaries"))
-    features = []
     if not bounds.is_empty():
-        latest = bounds.filter(pl.col("data_date") == pl.col("data_date").max()).unique("grid_code", keep="last", maintain_order=True)
-        features = [
-            {"type": "Feature", "properties": {"网格编码": code}, "geometry": json.loads(geometry)}
-            for code, geometry in latest.select("grid_code", "geometry").iter_rows()
-        ]
-    return GridIndex.from_snapshots(units, points, features or None)
+        bounds = bounds.sort("data_date", "file_md5", "record_no").select("grid_code", "geometry", "data_date")
+    return GridIndex.from_snapshots(units, points, None if bounds.is_empty() else bounds)
 
 
 def _read_zone(folder: Path) -> pl.DataFrame:

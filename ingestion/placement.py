@@ -6,8 +6,11 @@ Order of preference (``placement_method``):
    is a known grid valid at ``at``.
 2. ``address_point`` — the address's building key (road + house number +
    building, :mod:`ingestion.addresses`) equals one standard address point's
-   key; the house-number key is tried next when exactly one point has it.
-   Keys shared by several address codes are refused, never guessed.
+   key; the house-number key is tried next. A key shared by several address
+   codes (a road name that recurs in several streets of the county) is
+   decided by the street/community the record names — in the address before
+   the road, or in its own community/street fields — when that leaves exactly
+   one point; otherwise it is refused, never guessed.
 3. ``coordinate_polygon`` — the (fixed) coordinate lies in a boundary polygon
    of a grid valid at ``at``.
 4. ``coordinate_nearest_point`` — the nearest address point within
@@ -20,10 +23,16 @@ Order of preference (``placement_method``):
 
 Time: a grid is valid at ``at`` when ``valid_from <= at < valid_to`` (an
 open ``valid_to`` while active; a null ``at`` means "now"). An address point
-carries the grid of every snapshot it appeared in; the one valid at ``at``
-wins, else the newest, rolled forward along 并入网格编码 when it had been
-retired by ``at``, or traced back to the one grid merged into it when it was
-not yet active at ``at`` (history the index was not given).
+keeps the history of its assignments across snapshots: each run of snapshots
+that put it in the same grid is one assignment, starting on the day the
+change took effect — the new grid's 启用日期 or the old grid's 停用日期 when
+either falls between the two snapshots, else the newer snapshot's date (a
+reassignment between two existing grids says no more) — so an event is
+placed by the assignment in force on its date, never by the latest one. The
+grid so found is rolled forward along 并入网格编码 when it had been retired by
+``at``, or traced back to the one grid merged into it when it was not yet
+active at ``at`` (history the index was not given). Boundary polygons keep
+their history the same way (a redrawn boundary holds from its snapshot on).
 
 The index is built once per run (:meth:`GridIndex.from_frames` for one
 snapshot, :meth:`GridIndex.from_snapshots` for a history) and
@@ -34,6 +43,7 @@ on unique values.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -176,6 +186,66 @@ def _with_rank(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(snapshot=pl.lit(0))
 
 
+def _snapshot_date(frame: pl.DataFrame) -> pl.Expr:
+    """The snapshot's date (``data_date``) as a Date, else null."""
+    if "data_date" in frame.columns:
+        return pl.col("data_date").cast(pl.Date)
+    return pl.lit(None, dtype=pl.Date)
+
+
+def _assignments(pts: pl.DataFrame, grids: pl.DataFrame) -> pl.DataFrame:
+    """Each address point's assignments across snapshots, with the day each took effect.
+
+    ``pts``: ``address_code, grid_code, snapshot, __sd`` (one row per point and
+    snapshot). A run of snapshots that keep a point in one grid is one
+    assignment; a later run starts on the new grid's 启用日期 or the old grid's
+    停用日期 when either falls after the previous snapshot and no later than
+    this one, else on this snapshot's date; without snapshot dates, on the
+    later of the two (or null: then the newest assignment wins).
+    """
+    g = grids.select("grid_code", "valid_from", "valid_to")
+    rows = (
+        pts.select("address_code", "grid_code", "snapshot", "__sd")
+        .filter(pl.col("address_code").is_not_null() & pl.col("grid_code").is_not_null())
+        .sort("address_code", "snapshot")
+        .unique(["address_code", "snapshot"], keep="last", maintain_order=True)
+        .with_columns(
+            __prev_grid=pl.col("grid_code").shift(1).over("address_code"),
+            __prev_sd=pl.col("__sd").shift(1).over("address_code"),
+        )
+        .with_columns(__new=(pl.col("grid_code") != pl.col("__prev_grid")).fill_null(True))
+        .with_columns(__run=pl.col("__new").cum_sum().over("address_code"))
+    )
+    runs = (
+        rows.group_by("address_code", "__run")
+        .agg(
+            pl.col("grid_code").first(),
+            pl.col("__prev_grid").first(),
+            pl.col("__prev_sd").first(),
+            pl.col("__sd").first().alias("__first_sd"),
+            pl.col("snapshot").max(),
+        )
+        .join(g.rename({"valid_from": "__new_from"}).drop("valid_to"), on="grid_code", how="left")
+        .join(g.select(pl.col("grid_code").alias("__prev_grid"), pl.col("valid_to").alias("__old_to")),
+              on="__prev_grid", how="left")
+    )
+
+    def in_window(day: pl.Expr) -> pl.Expr:
+        return pl.when((pl.col("__prev_sd").is_null() | (day > pl.col("__prev_sd"))) & (day <= pl.col("__first_sd"))).then(day)
+
+    start = pl.coalesce(
+        in_window(pl.col("__new_from")),
+        in_window(pl.col("__old_to")),
+        pl.col("__first_sd"),
+        pl.max_horizontal("__new_from", "__old_to"),
+    )
+    return (
+        runs.with_columns(assigned_from=pl.when(pl.col("__prev_grid").is_not_null()).then(start))
+        .select("address_code", "grid_code", "snapshot", "assigned_from")
+        .sort("address_code", "snapshot")
+    )
+
+
 _ADMIN_PARTS = re.compile(r"^(.+?(?:省|自治区))?(.+?(?:市|自治州|州|盟|地区))?(.+?(?:区|县|旗|市))")
 
 
@@ -204,8 +274,10 @@ class GridIndex:
     Attributes are frames so callers can inspect them: ``grids`` (one row per
     grid code, latest snapshot wins), ``points`` (one row per address code,
     latest snapshot wins, with its building key ``key`` and ``house_key``),
-    ``point_grids`` (every (address_code, grid_code) pair seen, with the
-    snapshot rank it was seen in).
+    ``point_grids`` (one row per assignment of a point to a grid: a run of
+    snapshots that put it there, with ``snapshot`` the newest of them and
+    ``assigned_from`` the day it took effect, null for a point's first
+    assignment).
     """
 
     grids: pl.DataFrame
@@ -221,6 +293,8 @@ class GridIndex:
     _lat0: float = 0.0
     _key_table: pl.DataFrame | None = field(default=None, repr=False)
     _house_table: pl.DataFrame | None = field(default=None, repr=False)
+    _point_names: pl.DataFrame | None = field(default=None, repr=False)
+    _poly_versions: pl.DataFrame | None = field(default=None, repr=False)
 
     # --- construction ----------------------------------------------------
 
@@ -229,7 +303,7 @@ class GridIndex:
         cls,
         grid_units: pl.DataFrame,
         address_points: pl.DataFrame,
-        boundaries: Sequence[dict] | None = None,
+        boundaries: Sequence[dict] | pl.DataFrame | None = None,
         *,
         prefixes: Iterable[str] | None = None,
         max_distance_m: float = 300.0,
@@ -238,11 +312,15 @@ class GridIndex:
 
         ``grid_units`` needs :data:`GRID_COLUMNS`; ``address_points`` needs
         :data:`POINT_COLUMNS`. Either may carry a ``snapshot`` column (any
-        sortable type, higher is newer) or else a ``data_date`` column: then grids are deduplicated by ``grid_code`` and
-        points by ``address_code`` keeping the newest row, while every
-        (address_code, grid_code) pair is kept as history. ``boundaries`` are
-        GeoJSON features with property ``网格编码``; a later feature for the
-        same grid replaces an earlier one. ``prefixes`` is the district's own
+        sortable type, higher is newer) and/or a ``data_date`` column (the
+        snapshot's date; it is the rank when there is no ``snapshot``): grids
+        are deduplicated by ``grid_code`` and points by ``address_code``
+        keeping the newest row, while each point's assignments are kept as
+        history (``point_grids``, see the module docstring). ``boundaries`` are
+        GeoJSON features with property ``网格编码`` (a later feature for the
+        same grid replaces an earlier one), or a frame with ``grid_code``,
+        ``geometry`` (GeoJSON text) and ``snapshot``/``data_date`` whose
+        history is kept. ``prefixes`` is the district's own
         province/city/district prefix for :func:`canonical_address`; when
         ``None`` it is read off the standard addresses (``贵州省铜仁市碧江区…``
         gives ``("贵州省", "铜仁市", "碧江区")``); pass ``()`` for none.
@@ -267,15 +345,16 @@ class GridIndex:
             .sort("grid_code")
         )
 
-        pts = address_points.select(*POINT_COLUMNS, "snapshot").with_columns(
+        pts = address_points.select(
+            *POINT_COLUMNS, "snapshot", _snapshot_date(address_points).alias("__sd")
+        ).with_columns(
             pl.col("address_code", "grid_code").cast(pl.String),
             pl.col("lon", "lat").cast(pl.Float64, strict=False),
         )
-        point_grids = pts.select("address_code", "grid_code", "snapshot").unique(["address_code", "grid_code"], keep="any")
-        point_grids = point_grids.group_by("address_code", "grid_code").agg(pl.col("snapshot").max())
+        point_grids = _assignments(pts, grids)
         latest = pts.sort("snapshot", descending=True, maintain_order=True).unique(
             "address_code", keep="first", maintain_order=True
-        )
+        ).drop("__sd")
         roads = tuple(
             sorted(
                 set(
@@ -303,13 +382,15 @@ class GridIndex:
             max_distance_m=max_distance_m,
         )
         index._build_keys()
-        index._build_polygons(boundaries or [])
+        index._build_polygons(boundaries)
         index._build_kdtree()
         logger.info(
-            "grid index: %d grids, %d address points (%d keys refused as ambiguous), %d boundary polygons",
+            "grid index: %d grids, %d address points (%d reassigned across snapshots, %d sharing a key with "
+            "another), %d boundary polygons",
             grids.height,
             latest.height,
-            latest.height - index._key_table.height if index._key_table is not None else 0,
+            point_grids.filter(pl.col("assigned_from").is_not_null())["address_code"].n_unique(),
+            index._key_table.filter(pl.col("__n") > 1).height if index._key_table is not None else 0,
             0 if index._poly_codes is None else len(index._poly_codes),
         )
         return index
@@ -319,7 +400,7 @@ class GridIndex:
         cls,
         snapshots: Sequence[tuple[pl.DataFrame, pl.DataFrame, Sequence[dict] | None]] | pl.DataFrame,
         address_points: pl.DataFrame | None = None,
-        boundaries: Sequence[dict] | None = None,
+        boundaries: Sequence[dict] | pl.DataFrame | None = None,
         *,
         prefixes: Iterable[str] | None = None,
         max_distance_m: float = 300.0,
@@ -329,15 +410,18 @@ class GridIndex:
         Two forms:
 
         * ``from_snapshots([(grid_units, address_points, boundaries), ...])``,
-          oldest first;
+          oldest first; frames may carry their snapshot's ``data_date``
+          (without it a reassignment between existing grids has no date and
+          the newest assignment wins);
         * ``from_snapshots(grid_units_all, address_points_all, boundaries)``:
           every snapshot's rows concatenated, each row carrying its snapshot's
           ``data_date`` (or a ``snapshot`` rank); ``boundaries`` as in
-          :meth:`from_frames` (later features win per grid).
+          :meth:`from_frames`.
 
         Grids are deduplicated by grid code and points by address code taking
-        the newest snapshot; every (address_code, grid_code) pair is kept so an
-        event is placed in the grid that held its building at the time.
+        the newest snapshot; each point's assignments and each grid's
+        boundaries are kept with the day they took effect, so an event is
+        placed in the grid that held its building at the time.
         """
         if isinstance(snapshots, pl.DataFrame):
             if address_points is None:
@@ -349,46 +433,109 @@ class GridIndex:
             raise PlacementError("snapshots=[] is empty; pass at least one (grid_units, address_points, boundaries)")
         units, points, features = [], [], []
         for rank, (gu, ap, bd) in enumerate(snapshots):
-            units.append(gu.select(*GRID_COLUMNS).with_columns(snapshot=pl.lit(rank)))
-            points.append(ap.select(*POINT_COLUMNS).with_columns(snapshot=pl.lit(rank)))
-            features.extend(bd or [])
+            dated = [c for c in ("data_date",) if c in gu.columns and c in ap.columns]
+            units.append(gu.select(*GRID_COLUMNS, *dated).with_columns(snapshot=pl.lit(rank)))
+            points.append(ap.select(*POINT_COLUMNS, *dated).with_columns(snapshot=pl.lit(rank)))
+            day = gu["data_date"].max() if dated else None
+            for feat in bd or []:
+                props = feat.get("properties") or {}
+                features.append({
+                    "grid_code": props.get("网格编码"),
+                    "geometry": None if feat.get("geometry") is None else json.dumps(feat["geometry"]),
+                    "snapshot": rank,
+                    "data_date": day,
+                })
+        frame = None
+        if features:
+            frame = pl.DataFrame(
+                features,
+                schema={"grid_code": pl.String, "geometry": pl.String, "snapshot": pl.Int64, "data_date": pl.Date},
+            )
         return cls.from_frames(
             pl.concat(units, how="vertical_relaxed"),
             pl.concat(points, how="vertical_relaxed"),
-            features,
+            frame,
             prefixes=prefixes,
             max_distance_m=max_distance_m,
         )
 
     def _build_keys(self) -> None:
-        def unambiguous(col: str) -> pl.DataFrame:
+        """Key → address codes, with how many codes share it (``__n``), and the names around each point."""
+
+        def keyed(col: str) -> pl.DataFrame:
             t = self.points.select(col, "address_code").drop_nulls().unique()
-            counts = t.group_by(col).agg(pl.len().alias("n"), pl.col("address_code").first())
-            return counts.filter(pl.col("n") == 1).select(col, "address_code")
+            return t.with_columns(pl.len().over(col).alias("__n").cast(pl.UInt32)).sort(col, "address_code")
 
-        self._key_table = unambiguous("key")
-        self._house_table = unambiguous("house_key")
+        self._key_table = keyed("key")
+        self._house_table = keyed("house_key")
+        # every community/street a point's grids ever belonged to: the evidence a record may name
+        names = self.grids.select(
+            "grid_code",
+            canonical_address(pl.col("community_name")).alias("__pc_full"),
+            canonical_address(pl.col("street_name")).alias("__ps_full"),
+            _name_key(pl.col("community_name")).alias("__pc_key"),
+            _name_key(pl.col("street_name")).alias("__ps_key"),
+        )
+        self._point_names = (
+            self.point_grids.select("address_code", "grid_code").unique()
+            .join(names, on="grid_code", how="inner")
+            .drop("grid_code")
+            .unique()
+        )
 
-    def _build_polygons(self, features: Sequence[dict]) -> None:
-        if not features:
+    def _build_polygons(self, boundaries: Sequence[dict] | pl.DataFrame | None) -> None:
+        """Boundary versions: per grid, each run of snapshots with the same geometry, from its first snapshot's date."""
+        if boundaries is None or len(boundaries) == 0:
             return
         import shapely
         from shapely.geometry import shape
 
-        by_code: dict[str, Any] = {}
-        for i, feat in enumerate(features):
-            props = feat.get("properties") or {}
-            code = props.get("网格编码")
-            geom = feat.get("geometry")
-            if code is None or geom is None:
-                raise PlacementError(f"boundary feature #{i} has 网格编码={code!r}, geometry={'set' if geom else None}; both are required")
-            if geom.get("type") not in ("Polygon", "MultiPolygon"):
-                raise PlacementError(f"boundary feature #{i} ({code!r}) is a {geom.get('type')!r}; expected Polygon or MultiPolygon")
-            by_code[str(code)] = shape(geom)  # later features replace earlier ones
-        codes = sorted(by_code)
-        geoms = np.array([by_code[c] for c in codes], dtype=object)
-        self._poly_codes = np.array(codes, dtype=object)
-        self._tree = shapely.STRtree(geoms)
+        if isinstance(boundaries, pl.DataFrame):
+            frame = _with_rank(boundaries)
+            frame = frame.select(
+                pl.col("grid_code").cast(pl.String), pl.col("geometry").cast(pl.String), "snapshot",
+                _snapshot_date(frame).alias("__sd"),
+            )
+        else:  # features: later ones replace earlier ones for the same grid
+            rows = []
+            for i, feat in enumerate(boundaries):
+                props = feat.get("properties") or {}
+                geom = feat.get("geometry")
+                rows.append((props.get("网格编码"), None if geom is None else json.dumps(geom), i))
+            frame = pl.DataFrame(rows, schema={"grid_code": pl.String, "geometry": pl.String, "snapshot": pl.Int64},
+                                 orient="row")
+            frame = frame.sort("snapshot").unique("grid_code", keep="last", maintain_order=True).with_columns(
+                pl.lit(None, dtype=pl.Date).alias("__sd"))
+        bad = frame.filter(pl.col("grid_code").is_null() | pl.col("geometry").is_null())
+        if bad.height:
+            code = bad["grid_code"][0]
+            raise PlacementError(f"a boundary feature has 网格编码={code!r}, geometry={'set' if bad['geometry'][0] else None}; "
+                                 "both are required")
+        # one row per grid and snapshot (the last feature wins), then runs of an unchanged geometry
+        frame = (
+            frame.with_row_index("__i").sort("grid_code", "snapshot", "__i")
+            .unique(["grid_code", "snapshot"], keep="last", maintain_order=True)
+            .with_columns(__new=(pl.col("geometry") != pl.col("geometry").shift(1).over("grid_code")).fill_null(True))
+            .filter(pl.col("__new"))
+            .with_columns(
+                # the first version of a grid holds from the grid's start (its validity filters it)
+                valid_from=pl.when(pl.col("snapshot") != pl.col("snapshot").min().over("grid_code")).then(pl.col("__sd"))
+            )
+            .select("grid_code", "snapshot", "valid_from", "geometry")
+        )
+        geoms = []
+        for i, (code, text) in enumerate(frame.select("grid_code", "geometry").iter_rows()):
+            try:
+                geom = json.loads(text)
+            except ValueError as exc:
+                raise PlacementError(f"boundary of grid {code!r} is not GeoJSON ({exc})") from None
+            if not isinstance(geom, dict) or geom.get("type") not in ("Polygon", "MultiPolygon"):
+                kind = geom.get("type") if isinstance(geom, dict) else type(geom).__name__
+                raise PlacementError(f"boundary feature #{i} ({code!r}) is a {kind!r}; expected Polygon or MultiPolygon")
+            geoms.append(shape(geom))
+        self._poly_versions = frame.drop("geometry").with_row_index("__poly")
+        self._poly_codes = frame["grid_code"].to_numpy()
+        self._tree = shapely.STRtree(np.array(geoms, dtype=object))
 
     def _build_kdtree(self) -> None:
         from scipy.spatial import cKDTree
@@ -455,18 +602,33 @@ class GridIndex:
         return out
 
     def _grid_of_points(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """``(_ROW, address_code, _AT)`` → ``(_ROW, address_code, grid_code)`` at each row's time."""
+        """``(_ROW, address_code, _AT)`` → ``(_ROW, address_code, grid_code)`` at each row's time.
+
+        The assignment in force at ``_AT`` is the newest one that had started
+        by then (a null ``_AT``, "now", takes the newest of all).
+        """
         if rows.height == 0:
             return rows.select(_ROW, "address_code", pl.lit(None, dtype=pl.String).alias("grid_code"))
+        started = pl.col(_AT).is_null() | pl.col("assigned_from").is_null() | (pl.col("assigned_from") <= pl.col(_AT))
         cand = (
             rows.join(self.point_grids, on="address_code", how="inner")
-            .join(self.grids.select("grid_code", "valid_from", "valid_to"), on="grid_code", how="left")
-            .with_columns(__ok=_valid_at(pl.col(_AT)))
-            .sort([_ROW, "__ok", "snapshot"], descending=[False, True, True])
+            .filter(started)
+            .sort([_ROW, "snapshot"], descending=[False, True])
             .unique(_ROW, keep="first", maintain_order=True)
         )
         rolled = self._roll_forward(cand.select(_ROW, "address_code", "grid_code", _AT))
         return self._roll_back(rolled).select(_ROW, "address_code", "grid_code")
+
+    def change_dates(self) -> pl.Series:
+        """Every day on which placement by this index may change: grid starts and ends, reassignments, redrawn boundaries."""
+        parts = [
+            self.grids["valid_from"].cast(pl.Date),
+            self.grids["valid_to"].cast(pl.Date),
+            self.point_grids["assigned_from"].cast(pl.Date),
+        ]
+        if self._poly_versions is not None:
+            parts.append(self._poly_versions["valid_from"].cast(pl.Date))
+        return pl.concat(parts).drop_nulls().unique().sort()
 
     def _roll_back(self, frame: pl.DataFrame) -> pl.DataFrame:
         """A grid not yet active at ``_AT`` → the one grid, valid then, that was merged into it.
@@ -558,7 +720,12 @@ class GridIndex:
         addr = work.select("__addr").unique().drop_nulls()
         addr = addr.with_columns(address_canonical=canonical_address("__addr", prefixes=self.prefixes))
         addr = addr.with_columns(__local=strip_to_local("address_canonical", roads=self.roads)).with_columns(
-            __bkey=building_key("__local"), __hkey=house_key("__local")
+            __bkey=building_key("__local"),
+            __hkey=house_key("__local"),
+            # what the address names before the road: its street/community, if any
+            __ctx=pl.col("address_canonical").str.head(
+                pl.col("address_canonical").str.len_chars() - pl.col("__local").str.len_chars()
+            ),
         )
         work = work.join(addr, on="__addr", how="left", maintain_order="left")
 
@@ -583,16 +750,14 @@ class GridIndex:
         hinted = hinted.join(grid_valid, on="grid_code", how="inner")
         take(hinted.filter(_valid_at(pl.col(_AT))), PlacementMethod.GRID_CODE_REPORTED)
 
-        # 2. address point: building key, then an unambiguous house-number key
+        # 2. address point: building key, then house-number key; a shared key decided by the names the record gives
         rest = remaining()
-        by_key = rest.select(_ROW, _AT, "__bkey").join(
-            self._key_table.rename({"key": "__bkey"}), on="__bkey", how="inner"
+        by_key = self._match_key(rest, "__bkey", self._key_table.rename({"key": "__bkey"}))
+        by_house = self._match_key(
+            rest.filter(~pl.col(_ROW).is_in(by_key[_ROW].implode())), "__hkey",
+            self._house_table.rename({"house_key": "__hkey"}),
         )
-        by_house = rest.select(_ROW, _AT, "__hkey").join(
-            self._house_table.rename({"house_key": "__hkey"}), on="__hkey", how="inner"
-        ).filter(~pl.col(_ROW).is_in(by_key[_ROW].implode()))
-        matched = pl.concat([by_key.select(_ROW, _AT, "address_code"), by_house.select(_ROW, _AT, "address_code")])
-        take(self._grid_of_points(matched), PlacementMethod.ADDRESS_POINT)
+        take(self._grid_of_points(pl.concat([by_key, by_house])), PlacementMethod.ADDRESS_POINT)
 
         # 3. coordinate in a polygon of a grid valid at the time
         if self._tree is not None:
@@ -639,6 +804,45 @@ class GridIndex:
         logger.info("placed %d rows: %s", result.height, dict(zip(counts["placement_method"], counts["count"])))
         return frame.drop([c for c in OUTPUT_COLUMNS if c in frame.columns]).hstack(result)
 
+    def _match_key(self, rows: pl.DataFrame, col: str, table: pl.DataFrame) -> pl.DataFrame:
+        """``(_ROW, _AT, address_code)`` for rows whose key ``col`` names one point, or several of which the
+        record's street/community evidence leaves exactly one.
+
+        Evidence for a point: its community's (score 2) or street's (score 1)
+        full name in the address before the road, or the record's community /
+        street field naming it; the points with the highest positive score
+        must be a single one, else the row is refused.
+        """
+        out_schema = {_ROW: pl.UInt32, _AT: pl.Date, "address_code": pl.String}
+        cand = rows.select(_ROW, _AT, col, "__ctx", "__comm", "__street").join(table, on=col, how="inner")
+        if cand.height == 0:
+            return pl.DataFrame(schema=out_schema)
+        single = cand.filter(pl.col("__n") == 1).select(_ROW, _AT, "address_code")
+        shared = cand.filter(pl.col("__n") > 1)
+        if shared.height == 0:
+            return single
+        ctx = pl.col("__ctx").fill_null("")
+        comm_key, street_key = _name_key(pl.col("__comm")), _name_key(pl.col("__street"))
+        scored = (
+            shared.select(_ROW, _AT, "address_code", "__ctx", "__comm", "__street")
+            .join(self._point_names, on="address_code", how="inner")
+            .with_columns(
+                __score=(
+                    pl.when(ctx.str.contains(pl.col("__pc_full"), literal=True) | (comm_key == pl.col("__pc_key")))
+                    .then(2).otherwise(0)
+                    + pl.when(ctx.str.contains(pl.col("__ps_full"), literal=True) | (street_key == pl.col("__ps_key")))
+                    .then(1).otherwise(0)
+                ).fill_null(0)
+            )
+            .group_by(_ROW, _AT, "address_code")
+            .agg(pl.col("__score").max())
+            .filter(pl.col("__score") > 0)
+            .filter(pl.col("__score") == pl.col("__score").max().over(_ROW))
+            .filter(pl.len().over(_ROW) == 1)
+            .select(_ROW, _AT, "address_code")
+        )
+        return pl.concat([single, scored.cast(out_schema)])
+
     def _in_polygons(self, rows: pl.DataFrame) -> pl.DataFrame:
         import shapely
 
@@ -653,11 +857,22 @@ class GridIndex:
             {
                 "lon_fixed": uniq["lon_fixed"].gather(i_pt),
                 "lat_fixed": uniq["lat_fixed"].gather(i_pt),
-                "grid_code": pl.Series(self._poly_codes[i_poly], dtype=pl.String),
+                "__poly": pl.Series(i_poly, dtype=pl.UInt32),
             }
+        ).join(self._poly_versions, on="__poly", how="left")
+        hits = rows.join(pairs, on=["lon_fixed", "lat_fixed"], how="inner")
+        # the boundary of a grid in force at the time: its newest version started by then
+        started = pl.col(_AT).is_null() | pl.col("valid_from").is_null() | (pl.col("valid_from") <= pl.col(_AT))
+        in_force = (
+            hits.select(_ROW, _AT, "grid_code").unique()
+            .join(self._poly_versions.select("grid_code", "snapshot", "valid_from"), on="grid_code", how="inner")
+            .filter(started)
+            .group_by(_ROW, "grid_code")
+            .agg(pl.col("snapshot").max())
         )
         return (
-            rows.join(pairs, on=["lon_fixed", "lat_fixed"], how="inner")
+            hits.join(in_force, on=[_ROW, "grid_code", "snapshot"], how="inner")
+            .select(_ROW, _AT, "grid_code")
             .join(self.grids.select("grid_code", "valid_from", "valid_to"), on="grid_code", how="inner")
             .filter(_valid_at(pl.col(_AT)))
             .group_by(_ROW)
