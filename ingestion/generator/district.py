@@ -73,6 +73,73 @@ def road_pool(seed: int, n: int) -> list[str]:
     return roads
 
 
+#: Road names found in many counties, often in several of one county's streets and towns.
+COMMON_ROADS = ["人民路", "解放路", "建设路", "中山路", "新华路", "胜利路", "和平路", "文化路", "团结路", "工业路"]
+#: Share of grids that hand a strip of buildings to a neighbouring existing grid at the reorganisation.
+REASSIGN_RATE = (0.03, 0.10)
+#: Share of streets each recurring road name appears in, and how many such names (per seed).
+RECUR_STREETS = (0.3, 0.7)
+RECUR_NAMES = (1, 4)
+
+
+def _reassign(grid_rows: list[dict], cols: int, rng: np.random.Generator) -> dict[str, tuple[str, float, bool]]:
+    """Boundary redraws between existing grids: a donor hands its buildings beyond a cut to its east or west
+    neighbour in the same community (both exist before and after; no code is created or retired).
+
+    Shrinks the donor's and grows the receiver's rectangle (``min_lon``/``max_lon``; ``min_lon0``/``max_lon0``
+    keep the geometry before) and returns ``donor -> (receiver, cut longitude, receiver is east)``.
+    """
+    steady = [g for g in grid_rows if g["valid_to"] is None and g["valid_from"] == grid_rows[0]["valid_from"]]
+    by_cell = {g["cell"]: g for g in steady}
+    n = int(round(rng.uniform(*REASSIGN_RATE) * len(steady)))
+    busy: set[str] = set()
+    out: dict[str, tuple[str, float, bool]] = {}
+    for i in rng.permutation(len(steady)):
+        if len(out) >= max(1, n):
+            break
+        x = steady[int(i)]
+        east = bool(rng.random() < 0.5)
+        y = by_cell.get(x["cell"] + (1 if east else -1))
+        if (y is None or y["cell"] // cols != x["cell"] // cols or y["community_code"] != x["community_code"]
+                or x["grid_code"] in busy or y["grid_code"] in busy):
+            continue
+        share = float(rng.uniform(0.2, 0.4))
+        width = x["max_lon"] - x["min_lon"]
+        if east:
+            cut = x["max_lon"] - share * width
+            x["max_lon"], y["min_lon"] = cut, cut
+        else:
+            cut = x["min_lon"] + share * width
+            x["min_lon"], y["max_lon"] = cut, cut
+        busy.update((x["grid_code"], y["grid_code"]))
+        out[x["grid_code"]] = (y["grid_code"], cut, east)
+    return out
+
+
+def recur_road_names(pool: list[str], n_streets: int, per_street: int, rng: np.random.Generator, *,
+                     used: set[int]) -> list[str]:
+    """``pool`` (``per_street`` roads for each street in turn) with a few common names (人民路, 解放路, ...) put
+    in several streets: the same road name with its own house numbers in each, as in real counties.
+
+    A name replaces a road some grid uses (``used`` pool indices), so its buildings exist; a slot already
+    given a common name is not taken again."""
+    if n_streets < 2:
+        return pool
+    pool = list(pool)
+    taken: set[int] = set()
+    k = int(rng.integers(RECUR_NAMES[0], RECUR_NAMES[1] + 1))
+    for name in [COMMON_ROADS[int(i)] for i in rng.choice(len(COMMON_ROADS), k, replace=False)]:
+        m = min(n_streets, max(2, int(round(rng.uniform(*RECUR_STREETS) * n_streets))))
+        for s in sorted(int(v) for v in rng.choice(n_streets, m, replace=False)):
+            slots = [i for i in range(s * per_street, (s + 1) * per_street) if i in used and i not in taken]
+            if not slots or name in pool[s * per_street:(s + 1) * per_street]:
+                continue
+            i = slots[int(rng.integers(0, len(slots)))]
+            pool[i] = name
+            taken.add(i)
+    return pool
+
+
 def build_district(*, residents: int, days: int, start: dt.date, county_code: str, county_name: str,
                    province: str, city: str, seed: int) -> District:
     if not (len(county_code) == 6 and county_code.isdigit()):
@@ -138,11 +205,13 @@ def build_district(*, residents: int, days: int, start: dt.date, county_code: st
                 community_code=ccode, street_code=scode, valid_from=epoch, valid_to=None, merged_into=None,
                 min_lon=lon0 + q * CELL_W, min_lat=lat0 + r * CELL_H,
                 max_lon=lon0 + (q + 1) * CELL_W, max_lat=lat0 + (r + 1) * CELL_H, cell=k))
+            grid_rows[-1].update(min_lon0=grid_rows[-1]["min_lon"], max_lon0=grid_rows[-1]["max_lon"])
             k += 1
     # reorganisation mid-period: one split, one merge (each inside one community)
     reorg = start + dt.timedelta(days=days // 2) if days >= 2 else None
     split_of: dict[str, tuple[str, str, float]] = {}
     merged: dict[str, str] = {}
+    moved: dict[str, tuple[str, float, bool]] = {}
     if reorg is not None:
         by_comm: dict[str, list[dict]] = {}
         for g in grid_rows:
@@ -178,6 +247,7 @@ def build_district(*, residents: int, days: int, start: dt.date, county_code: st
                     new.append(m)
                     break
             grid_rows.extend(new)
+            moved = _reassign(grid_rows, cols, np.random.default_rng([seed, 1, 19]))
     for g in grid_rows:
         vacant = rng.random() < 0.04
         g["worker"] = "" if vacant else fk.name()
@@ -190,7 +260,7 @@ def build_district(*, residents: int, days: int, start: dt.date, county_code: st
     per = max(3, round(residents / len(base) / 40))
     n_pts = per * len(base)
     gi = np.repeat(np.arange(len(base)), per)
-    min_lon, max_lon = base["min_lon"].to_numpy()[gi], base["max_lon"].to_numpy()[gi]
+    min_lon, max_lon = base["min_lon0"].to_numpy()[gi], base["max_lon0"].to_numpy()[gi]
     min_lat, max_lat = base["min_lat"].to_numpy()[gi], base["max_lat"].to_numpy()[gi]
     lon = np.round(min_lon + (0.05 + 0.9 * rng.random(n_pts)) * (max_lon - min_lon), 6)
     lat = np.round(min_lat + (0.05 + 0.9 * rng.random(n_pts)) * (max_lat - min_lat), 6)
@@ -201,14 +271,18 @@ def build_district(*, residents: int, days: int, start: dt.date, county_code: st
         g_after[sel] = np.where(lon[sel] < cut, a, b)
     for old, m in merged.items():
         g_after[g_before == old] = m
+    for donor, (receiver, cut, east) in moved.items():
+        sel = (g_before == donor) & ((lon >= cut) if east else (lon < cut))
+        g_after[sel] = receiver
     # roads: each street owns a pool; each grid uses 2 of its street's roads
     st_codes = [s[0] for s in streets]
     roads_per_street = max(4, math.ceil(len(base) / n_streets * 1.2))
-    pool = road_pool(seed, roads_per_street * n_streets)
     street_idx = {c: i for i, c in enumerate(st_codes)}
     b_street = base["street_code"].to_numpy()
     grid_roads = np.array([[street_idx[s] * roads_per_street + int(x) for x in rng.choice(roads_per_street, 2, replace=False)]
                            for s in b_street])
+    pool = recur_road_names(road_pool(seed, roads_per_street * n_streets), n_streets, roads_per_street,
+                            np.random.default_rng([seed, 1, 23]), used=set(grid_roads.ravel().tolist()))
     road_id = grid_roads[gi, rng.integers(0, 2, n_pts)]
     # house numbers increase along a road
     order = np.lexsort((lon, road_id))

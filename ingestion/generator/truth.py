@@ -14,8 +14,10 @@ def residents_per_grid(truth: Path) -> pl.DataFrame:
     """``grid_code``, ``truth``: residents in the latest police snapshot still 在册 on its date, by current true grid.
 
     A person's current grid is the grid their address point lies in after the reorganisation
-    (address_points.grid_after): a split grid sends its people to either successor, so
-    grids.merged_into alone cannot say where they are now.
+    (address_points.grid_after): a split grid sends its people to either successor, and a building
+    reassigned between two existing grids moves its people with no retired code at all, so
+    grids.merged_into alone cannot say where they are now. (An event's true grid is the one of its
+    day: events.grid_code, from ``district.grid_at``.)
     """
     persons = pl.read_parquet(truth / "persons.parquet")
     points = pl.read_parquet(truth / "address_points.parquet").select("address_code", "grid_after")

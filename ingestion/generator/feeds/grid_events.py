@@ -39,7 +39,9 @@ def build(ctx: Context) -> None:
     recorded = grid.copy()
     if d.reorg_date is not None:  # some phones still carry the retired grid
         before = pts["grid_before"].to_numpy()[pt]
-        stale = (before != grid) & (rng.random(n) < 0.3)
+        # only a retired grid (grid_events.md): a building moved between live grids is recorded as now
+        retired = np.isin(before, d.grids.filter(pl.col("valid_to").is_not_null())["grid_code"].to_numpy())
+        stale = (before != grid) & (rng.random(n) < 0.3) & retired
         recorded[stale] = before[stale]
     gcodes = d.grids["grid_code"].to_list()
     worker = dict(zip(gcodes, d.grids["worker"].to_list()))

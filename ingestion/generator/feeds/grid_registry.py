@@ -1,4 +1,5 @@
-"""grid_registry: full snapshots at the start and at the reorganisation."""
+"""grid_registry: full snapshots at the start and at the reorganisation (splits, merges, and buildings
+reassigned between existing grids, with their boundaries redrawn)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def build(ctx: Context) -> None:
         })
         ctx.landing.deliver(FEED, snap, "address_points.csv", csv_bytes(points, bom=True), points.height)
         active = grids.filter(pl.col("valid_to").is_null() | (pl.col("valid_to") > snap))
+        if not after:  # boundaries as drawn before the reorganisation moved buildings between grids
+            active = active.with_columns(min_lon=pl.col("min_lon0"), max_lon=pl.col("max_lon0"))
         feats = []
         for i, g in enumerate(active.iter_rows(named=True)):
             ring = [[round(g["min_lon"], 6), round(g["min_lat"], 6)], [round(g["max_lon"], 6), round(g["min_lat"], 6)],
