@@ -207,7 +207,8 @@ def build_district(*, residents: int, days: int, start: dt.date, county_code: st
                 max_lon=lon0 + (q + 1) * CELL_W, max_lat=lat0 + (r + 1) * CELL_H, cell=k))
             grid_rows[-1].update(min_lon0=grid_rows[-1]["min_lon"], max_lon0=grid_rows[-1]["max_lon"])
             k += 1
-    # reorganisation mid-period: one split, one merge (each inside one community)
+    # reorganisation mid-period: one split, one merge (each inside one community), and buildings
+    # reassigned between existing neighbouring grids (_reassign)
     reorg = start + dt.timedelta(days=days // 2) if days >= 2 else None
     split_of: dict[str, tuple[str, str, float]] = {}
     merged: dict[str, str] = {}
