@@ -207,7 +207,7 @@ def _assignments(pts: pl.DataFrame, grids: pl.DataFrame) -> pl.DataFrame:
     rows = (
         pts.select("address_code", "grid_code", "snapshot", "__sd")
         .filter(pl.col("address_code").is_not_null() & pl.col("grid_code").is_not_null())
-        .sort("address_code", "snapshot")
+        .sort("address_code", "snapshot", maintain_order=True)
         .unique(["address_code", "snapshot"], keep="last", maintain_order=True)
         .with_columns(
             __prev_grid=pl.col("grid_code").shift(1).over("address_code"),
