@@ -350,6 +350,7 @@ def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto") ->
         if run.not_trained_here:
             stats["not_trained_here"] = run.not_trained_here
         stats["splink_warnings"] = run.splink_warnings
+        stats["training"] = run.notes  # open units; when EM ran here: its iterations per pass, levels it never observed
         stats["m_u"] = run.m_u
     else:
         stats["model_source"] = "none:no_candidate_pairs"

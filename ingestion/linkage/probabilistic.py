@@ -10,8 +10,9 @@ Parameters, from one of two sources (``SplinkRun.model_source``):
 
 * ``trained_here``: u by random sampling, m by expectation maximisation on two
   blocking passes (birth date; phone), λ from deterministic rules with an
-  assumed recall — no truth at run time. Used only when the district has
-  enough evidence of its own (``enough_to_train``).
+  assumed recall — no truth at run time; a level EM never observed takes the
+  priors' m. Used only when the district has enough evidence of its own
+  (``enough_to_train``).
 * ``shipped:<version>``: the priors shipped with the code (``priors``; m
   estimated on generated deliveries of these very feeds against their truth).
   m is how the feeds garble a person's record, the same in every district, so
@@ -177,13 +178,13 @@ def splink_quiet():
         splink.handlers = saved[2]
 
 
-def enough_to_train(open_units: int, em_passes: dict[str, int | None], untrained_levels: list[str]) -> str | None:
+def enough_to_train(open_units: int, em_passes: dict[str, int | None]) -> str | None:
     """Why the district's own records are not enough to train m on, or None when they are.
 
     ``open_units``: units without a valid ID; ``em_passes``: iterations each EM pass took (None: it had no
-    pairs); ``untrained_levels``: comparison levels no pass observed (Splink would score them with a default m).
-    Enough means all three: ``MIN_OPEN_UNITS`` or more open units, every EM pass ran and converged (within
-    ``_EM_MAX_ITERATIONS``), and every comparison level got an m of its own.
+    pairs). Enough means both: ``MIN_OPEN_UNITS`` or more open units, and every EM pass ran and converged
+    (within ``_EM_MAX_ITERATIONS``). A comparison level no pass observed (a district's matches may never
+    differ by a year of birth) takes the shipped priors' m, not Splink's default.
     """
     if open_units < MIN_OPEN_UNITS:
         return f"{open_units} units without a valid ID, fewer than {MIN_OPEN_UNITS}"
@@ -192,9 +193,23 @@ def enough_to_train(open_units: int, em_passes: dict[str, int | None], untrained
             return f"the EM pass blocked on {rule} had no record pairs"
         if iterations >= _EM_MAX_ITERATIONS:
             return f"the EM pass blocked on {rule} did not converge in {_EM_MAX_ITERATIONS} iterations"
-    if untrained_levels:
-        return f"{len(untrained_levels)} comparison level(s) not observed by EM: {', '.join(untrained_levels)}"
     return None
+
+
+def _m_from_priors(linker, priors) -> list[str]:
+    """Give every level EM did not observe the priors' m; return those levels."""
+    shipped = {
+        (c["output_column_name"], level.get("label_for_charts")): level.get("m_probability")
+        for c in priors.settings["comparisons"] for level in c["comparison_levels"] if not level.get("is_null_level")
+    }
+    filled = []
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            if level.is_null_level or level._m_is_trained:
+                continue
+            level.m_probability = shipped[(comparison.output_column_name, level.label_for_charts)]
+            filled.append(f"{comparison.output_column_name}/{level.label_for_charts}")
+    return filled
 
 
 def _m_u(linker) -> pl.DataFrame:
@@ -205,15 +220,6 @@ def _m_u(linker) -> pl.DataFrame:
                 continue
             params.append((comparison.output_column_name, level.label_for_charts, level.m_probability, level.u_probability))
     return pl.DataFrame(params, schema={"comparison": pl.String, "level": pl.String, "m": pl.Float64, "u": pl.Float64}, orient="row")
-
-
-def _untrained_m(linker) -> list[str]:
-    return [
-        f"{comparison.output_column_name}/{level.label_for_charts}"
-        for comparison in linker._settings_obj.comparisons
-        for level in comparison.comparison_levels
-        if not level.is_null_level and not level._m_is_trained
-    ]
 
 
 def _train_here(linker, *, seed: int) -> tuple[str | None, dict]:
@@ -235,7 +241,7 @@ def _train_here(linker, *, seed: int) -> tuple[str | None, dict]:
             passes[rule] = len(session._core_model_settings_history)
         except EMTrainingException:  # too few records share a value
             passes[rule] = None
-    return None, {"em_iterations": passes, "untrained_levels": _untrained_m(linker)}
+    return None, {"em_iterations": passes}
 
 
 def _lambda_here(linker, units: int, priors) -> tuple[float, str]:
@@ -279,14 +285,14 @@ def score_pairs(units: pl.DataFrame, *, min_probability: float, seed: int = 42, 
     with splink_quiet() as relay:
         why_not = "forced: model='priors'" if model == "priors" else None
         if model == "auto" and open_units < MIN_OPEN_UNITS:  # not worth an EM that cannot be used
-            why_not = enough_to_train(open_units, {}, [])
+            why_not = enough_to_train(open_units, {})
         linker = None
         if why_not is None:
             linker = Linker(db.register("units"), settings(), log_level=None)
             why_not, em = _train_here(linker, seed=seed)
             notes |= em
             if why_not is None:
-                why_not = enough_to_train(open_units, em["em_iterations"], em["untrained_levels"])
+                why_not = enough_to_train(open_units, em["em_iterations"])
             if why_not is not None and model == "trained":
                 if not em:
                     raise ValueError(f"model='trained': cannot train on these records: {why_not}")
@@ -294,6 +300,7 @@ def score_pairs(units: pl.DataFrame, *, min_probability: float, seed: int = 42, 
                 why_not = None
         if why_not is None:
             source, lambda_method = "trained_here", "deterministic_rules"
+            notes["m_from_priors"] = _m_from_priors(linker, load_priors())
         else:
             priors = load_priors()
             linker = Linker(db.register("units"), priors.settings, log_level=None)
