@@ -199,11 +199,10 @@ def test_training_here_needs_enough_open_units_and_converged_em(open_units, pass
     assert got is None if why is None else why in got
 
 
-def test_a_level_em_never_observed_takes_the_priors_m(district):
+def test_a_level_em_never_observed_takes_the_priors_m(linked):
     """Forced to train on a young district, EM leaves levels unobserved: they score with the shipped m, not
     Splink's default."""
-    _, records = district
-    result = link_persons(records, key=KEY, model="trained")
+    result = linked["forced: trained on the district's own records"]
     filled = result.stats["training"]["m_from_priors"]
     assert filled, "a 1,000-resident district should leave some level unobserved"
     shipped = {(c["output_column_name"], lv["label_for_charts"]): lv["m_probability"]
