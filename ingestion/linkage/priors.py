@@ -229,13 +229,20 @@ def train(out: Path, work: Path, datasets=DEFAULT_DATASETS, *, seed: int = 42) -
             level.u_probability = sum(us) / len(us) if us else 1e-6
     lambdas = [d["lambda"] for d in described]
     linker._settings_obj._probability_two_random_records_match = sum(lambdas) / len(lambdas)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    linker.misc.save_model_to_json(str(out), overwrite=True)
+    model = linker.misc.save_model_to_json()
     con.close()
+    # Splink names each linker's cached tables by a random uid: left out, so that the same districts and code
+    # give the same bytes (the SHA-256 in the provenance), and each load gets a uid of its own
+    model.pop("linker_uid", None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(model, indent=4) + "\n", encoding="utf-8")
 
     repo = Path(__file__).resolve().parents[2]
     commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "ingestion"], capture_output=True, text=True).stdout.strip()
+    # uncommitted changes to the code that prepares or compares the units (not the model files just written)
+    dirty = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain", "--", "ingestion", ":!ingestion/linkage/models"], capture_output=True, text=True
+    ).stdout.strip()
     provenance = {
         "version": out.stem,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
