@@ -22,13 +22,13 @@ SHIPPED = f"shipped:{PRIORS_VERSION}"
 
 @pytest.fixture(scope="module")
 def district(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pl.DataFrame]:
-    """A young district from the generator: 1,000 residents over 3 days, ingested (no Dagster)."""
+    """A young district from the generator: 600 residents over 2 days, ingested (no Dagster)."""
     from ingestion.generator import generate
     from ingestion.pipeline import ingest_landing
     from ingestion.zones import Zones
 
     base = tmp_path_factory.mktemp("young_district")
-    generate(base, residents=1000, days=3, seed=5)
+    generate(base, residents=600, days=2, seed=5)
     zones = Zones(base / "home")
     ingest_landing(base / "landing", zones, key=KEY)
     records = pl.read_parquet(sorted(zones.person_records().glob("*.parquet")), missing_columns="insert")
@@ -204,7 +204,7 @@ def test_a_level_em_never_observed_takes_the_priors_m(linked):
     Splink's default."""
     result = linked["forced: trained on the district's own records"]
     filled = result.stats["training"]["m_from_priors"]
-    assert filled, "a 1,000-resident district should leave some level unobserved"
+    assert filled, "a 600-resident district should leave some level unobserved"
     shipped = {(c["output_column_name"], lv["label_for_charts"]): lv["m_probability"]
                for c in load_priors().settings["comparisons"] for lv in c["comparison_levels"] if not lv.get("is_null_level")}
     m_u = result.stats["m_u"]
