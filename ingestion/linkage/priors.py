@@ -64,6 +64,11 @@ class Priors:
     settings: dict  # Splink's model JSON, as a dict: Linker(table, settings=priors.settings)
     provenance: dict
 
+    def scoring_settings(self) -> dict:
+        """The model to score with: the priors' parameters, the code's blocking rules (which pairs are
+        compared is the code's business, and ``score_pairs`` names each pair's rule by its index in them)."""
+        return {**self.settings, "blocking_rules_to_generate_predictions": _code_settings()["blocking_rules_to_generate_predictions"]}
+
     def scaled_lambda(self, units: int) -> float:
         """λ for a district of ``units`` units: the generated districts' λ·(units - 1), averaged, over units - 1."""
         per_unit = [d["lambda"] * (d["splink_units"] - 1) for d in self.provenance["datasets"]]

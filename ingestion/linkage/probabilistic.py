@@ -303,7 +303,7 @@ def score_pairs(units: pl.DataFrame, *, min_probability: float, seed: int = 42, 
             notes["m_from_priors"] = _m_from_priors(linker, load_priors())
         else:
             priors = load_priors()
-            linker = Linker(db.register("units"), priors.settings, log_level=None)
+            linker = Linker(db.register("units"), priors.scoring_settings(), log_level=None)
             source = f"shipped:{priors.version}"
             _, lambda_method = _lambda_here(linker, units.height, priors)
             # u from the district's own pairs; a level no sampled pair shows keeps the priors' u

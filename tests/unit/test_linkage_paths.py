@@ -131,6 +131,15 @@ def test_the_priors_say_how_they_were_made():
     assert min(lv["m_probability"] for lv in levels) >= 1 / (pairs + 6)
 
 
+def test_the_priors_score_with_the_code_s_blocking_rules():
+    from ingestion.linkage.probabilistic import BLOCKING_RULES
+
+    priors = load_priors()
+    stale = {**priors.settings, "blocking_rules_to_generate_predictions": [{"blocking_rule": "l.sex = r.sex"}]}
+    rules = type(priors)(priors.version, stale, priors.provenance).scoring_settings()["blocking_rules_to_generate_predictions"]
+    assert [r["blocking_rule"] for r in rules] == list(BLOCKING_RULES.values())
+
+
 def test_scaled_lambda_keeps_pairs_per_unit():
     priors = load_priors()
     assert priors.scaled_lambda(1001) == pytest.approx(priors.scaled_lambda(101) * 100 / 1000)
