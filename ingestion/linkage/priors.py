@@ -22,7 +22,8 @@ How it is estimated (``train``), per generated district of several seeds and siz
   units (a person has about as many records in a small district as in a large one, so λ·(units - 1) is
   what carries over).
 
-Reproduce (takes ~10 minutes on 2 cores)::
+Reproduce (about 6 minutes from scratch on 2 shared cores: five districts generated and ingested, the 100k one
+most of it; 1.5 minutes once they exist under --work; the same districts and code give the same bytes)::
 
     .venv/bin/python -m ingestion.linkage.priors train --out ingestion/linkage/models/priors-v1.json --work /tmp/priors-work
 """
