@@ -12,9 +12,14 @@ phone, LevenshteinAtThresholds on the address and ExactMatch on the ID
 number), default settings, no Chinese-specific normalisation — trained the
 same way (u by random sampling, m by EM, λ from deterministic rules) and
 clustered at match probability 0.99. Prints pairwise precision, recall and
-F1 of "same person" overall and for pairs that involve a record without a
-valid ID, with wall time and peak RSS of each (each measured in a child
-process, so one does not inherit the other's peak).
+F1 of "same person" overall, for pairs that involve a record without a
+valid ID, and for pairs of records neither of which comes from the police
+register (police_population; "outside the police register"), with wall
+time and peak RSS of each (each measured in a child process, so one does not
+inherit the other's peak), and which Splink parameters ours used
+(``model_source``: ``trained_here`` or ``shipped:<priors version>``;
+``--model priors|trained`` forces one). ``--misses`` breaks the true pairs
+ours missed down by feed pair, ID status, name fault and phone/address presence.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ def _records(home: Path) -> pl.LazyFrame:
     return pl.scan_parquet(sorted((home / "restricted" / "person_records").glob("*.parquet")), missing_columns="insert")
 
 
-def _ours(home: Path, out: Path, queue) -> None:
+def _ours(home: Path, out: Path, queue, model: str = "auto") -> None:
     from ingestion.linkage.core import link_files
 
     # as ``zhili run`` does: the records are streamed from the zone, never all in memory
@@ -57,7 +62,7 @@ def _ours(home: Path, out: Path, queue) -> None:
     key = load_or_create_key(Zones(home).secret_file)
     folder = out.with_suffix("")
     t = time.perf_counter()
-    result = link_files(files, folder, key=key)
+    result = link_files(files, folder, key=key, model=model)
     seconds = time.perf_counter() - t
     pl.scan_parquet(folder / "links.parquet").select(*LOCATOR, pl.col("person_key").alias("cluster")).sink_parquet(out)
     queue.put({"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "review": result.review.height,
@@ -110,10 +115,10 @@ def _plain_splink(home: Path, out: Path, queue) -> None:
     queue.put({"seconds": seconds, "peak_rss_mb": _peak_rss_mb()})
 
 
-def _run(target, home: Path, out: Path) -> dict:
+def _run(target, home: Path, out: Path, *extra) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(home, out, queue))
+    proc = ctx.Process(target=target, args=(home, out, queue, *extra))
     proc.start()
     result = queue.get()
     proc.join()
@@ -125,7 +130,9 @@ def _pairs(n: pl.Expr) -> pl.Expr:
 
 
 def pairwise(clusters: pl.DataFrame, truth: pl.DataFrame, records: pl.DataFrame) -> dict[str, dict[str, float]]:
-    """Pairwise precision/recall/F1 overall and over pairs that involve at least one record without a valid ID."""
+    """Pairwise precision/recall/F1 overall, over pairs that involve at least one record without a valid ID,
+    and over pairs of records neither of which is the police register's (the links other feeds' records
+    must make among themselves, e.g. a petitioner and a hotline caller)."""
     # records whose truth has no person (people from outside the generated population) cannot be scored
     f = (
         clusters.join(truth.filter(pl.col("person_id").is_not_null()).select(*_JOIN, "person_id"), on=_JOIN, how="inner")
@@ -140,13 +147,50 @@ def pairwise(clusters: pl.DataFrame, truth: pl.DataFrame, records: pl.DataFrame)
 
     out = {}
     all_c = counts(f)
-    valid_c = counts(f.filter(pl.col("valid")))
-    for label, (tp, pred, true) in {"overall": all_c, "without valid ID": tuple(a - b for a, b in zip(all_c, valid_c))}.items():
+    # a subset "involving" a kind of record: all pairs less those whose two records are both of the other kind
+    subsets = {
+        "overall": all_c,
+        "without valid ID": tuple(a - b for a, b in zip(all_c, counts(f.filter(pl.col("valid"))))),
+        "outside police register": counts(f.filter(pl.col("feed") != "police_population")),
+    }
+    for label, (tp, pred, true) in subsets.items():
         precision = tp / pred if pred else 1.0
         recall = tp / true if true else 1.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         out[label] = {"precision": precision, "recall": recall, "f1": f1, "true_pairs": true, "predicted_pairs": pred}
     return out
+
+
+def misses(clusters: pl.DataFrame, truth: pl.DataFrame, home: Path, top: int = 20) -> pl.DataFrame:
+    """The true pairs of records ours put in two persons, counted by what kind of pair they are."""
+    features = _records(home).select(
+        *_JOIN, "id_status",
+        pl.col("phone").is_not_null().alias("has_phone"),
+        pl.col("address_code").is_not_null().alias("has_address"),
+        pl.col("birth_date").is_not_null().alias("has_birth"),
+    ).collect()
+    f = (
+        clusters.join(truth.filter(pl.col("person_id").is_not_null()), on=_JOIN, how="inner")
+        .join(features, on=_JOIN, how="inner")
+        .with_columns(name_fault=pl.col("name_fault").fill_null("none"))
+    )
+    split = f.group_by("person_id").agg(pl.col("cluster").n_unique().alias("k")).filter(pl.col("k") > 1)
+    f = f.join(split.select("person_id"), on="person_id")
+    keep = ["person_id", "cluster", "feed", "id_status", "name_fault", "has_phone", "has_address", "has_birth", "record_no", "file"]
+    pairs = f.select(keep).join(f.select(keep), on="person_id", suffix="_r").filter(
+        (pl.col("cluster") != pl.col("cluster_r")) & ((pl.col("file") < pl.col("file_r")) | ((pl.col("file") == pl.col("file_r")) & (pl.col("record_no") < pl.col("record_no_r"))))
+    )
+
+    def both(col: str) -> pl.Expr:
+        lo = pl.min_horizontal(pl.col(col).cast(pl.String), pl.col(f"{col}_r").cast(pl.String))
+        hi = pl.max_horizontal(pl.col(col).cast(pl.String), pl.col(f"{col}_r").cast(pl.String))
+        return pl.concat_str(lo, hi, separator=" + ").alias(col)
+
+    return (
+        pairs.select(both("feed"), both("id_status"), both("name_fault"), both("has_phone"), both("has_address"), both("has_birth"))
+        .group_by(pl.all()).len().sort("len", descending=True).head(top)
+        .with_columns((pl.col("len") / pairs.height).round(3).alias("share"))
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -157,6 +201,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--generated", type=Path, help="reuse a folder holding landing/, truth/ and home/ (ingested)")
     ap.add_argument("--home", type=Path, help="the ingested home to use (default: <generated>/home); ingested first if empty")
     ap.add_argument("--skip-plain", action="store_true", help="do not run the plain Splink yardstick")
+    ap.add_argument("--model", choices=["auto", "priors", "trained"], default="auto",
+                    help="ours: train here when the records are enough, else the shipped priors (auto); or force one")
+    ap.add_argument("--misses", action="store_true", help="break the true pairs ours missed down by kind")
     args = ap.parse_args(argv)
 
     if args.generated:
@@ -178,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     records = pl.read_parquet(
         sorted((home / "restricted" / "person_records").glob("*.parquet")), columns=[*_JOIN, "id_status"], missing_columns="insert"
     )
-    truth = pl.read_parquet(base / "truth" / "person_records.parquet", columns=[*_JOIN, "person_id"])
+    truth = pl.read_parquet(base / "truth" / "person_records.parquet", columns=[*_JOIN, "person_id", "id_fault", "name_fault"])
     no_valid = records.filter(~pl.col("id_status").is_in(VALID_ID_STATUSES)).height
     scored = records.join(truth, on=_JOIN)
     print(f"person records: {records.height} ({no_valid} without a valid ID); true persons among them: "
@@ -189,11 +236,15 @@ def main(argv: list[str] | None = None) -> None:
     runs = [("zhili linkage", _ours)] + ([] if args.skip_plain else [("plain Splink", _plain_splink)])
     for label, target in runs:
         out = home / f"bench_{target.__name__.strip('_')}.parquet"  # beside the home: a reused landing stays read-only
-        info = _run(target, home, out)
+        info = _run(target, home, out, *([args.model] if target is _ours else []))
         scores = pairwise(pl.read_parquet(out), truth, records)
-        rows.append((label, info, scores))
         if "stats" in info:
+            label = f"{label} ({info['stats'].get('model_source')})"
             print(f"{label} stats: {info['stats']}")
+        rows.append((label, info, scores))
+        if args.misses and target is _ours:
+            with pl.Config(tbl_rows=40, tbl_width_chars=200, fmt_str_lengths=60):
+                print(f"true pairs ours missed, by kind (top 20):\n{misses(pl.read_parquet(out), truth, home)}")
 
     print()
     print(f"| model | subset | precision | recall | F1 | true pairs | predicted pairs | time (s) | peak RSS (MB) |")

@@ -8,7 +8,8 @@ Three passes over ``restricted/person_records``:
 2. probabilistic (``probabilistic``): a Splink 5 Fellegi–Sunter model on
    DuckDB over Chinese-aware features (normalised name characters, pinyin,
    birth date incl. the date inside a damaged ID, phone, address/grid), its
-   m/u/λ estimated on the records themselves;
+   m/u/λ estimated on the records themselves when they are enough, else the
+   priors shipped in ``models/`` (``priors``) with u and λ estimated here;
 3. clustering (``cluster``): accepted links only, merged strongest first,
    refusing a merge that would join two different valid IDs or two different
    known birth dates.
@@ -17,13 +18,14 @@ Three passes over ``restricted/person_records``:
 zones.
 """
 
-from .core import ACCEPT_PROBABILITY, REVIEW_PROBABILITY, LinkResult, link_persons, run_linkage
+from .core import ACCEPT_PROBABILITY, REVIEW_PROBABILITY, REVIEW_SCHEMA, LinkResult, link_persons, run_linkage
 from .deterministic import repair_candidates
 from .features import name_pinyin
 
 __all__ = [
     "ACCEPT_PROBABILITY",
     "REVIEW_PROBABILITY",
+    "REVIEW_SCHEMA",
     "LinkResult",
     "link_persons",
     "name_pinyin",

@@ -12,13 +12,17 @@ import polars as pl
 
 from ingestion import fields as fr
 from ingestion.pseudonym import person_key
+from ingestion.schemas import conform
 from ingestion.zones import Zones
 
 from .cluster import Clusters
 from .deterministic import repair_ids
 from .features import LOCATOR, prepare, record_locator
 
-__all__ = ["ACCEPT_PROBABILITY", "PROFILE", "REVIEW_PROBABILITY", "LinkResult", "collapse", "link_persons", "links_folder", "run_linkage"]
+__all__ = [
+    "ACCEPT_PROBABILITY", "PROFILE", "REVIEW_PROBABILITY", "REVIEW_SCHEMA", "LinkResult", "collapse", "link_persons", "links_folder",
+    "run_linkage",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,33 @@ PROFILE = [
     "feed", "role", "source_key", "id_raw", "id_number", "id_status", "doc_type", "name", "name_status", "sex", "birth_date",
     "phone", "phones", "phone_kind", "address_canonical", "address_code", "grid_code", "community_code", "street_code",
 ]
+
+
+#: The review queue's one schema (``review.parquet``, read by dbt's ``mart_link_review``), whichever path the
+#: linkage took: a model trained here, the shipped priors, or no probabilistic pass at all (nothing to compare).
+#: ``gamma_*`` are Splink comparison levels (-1 missing, 0 disagree, higher = closer); null when the pair was
+#: not scored by Splink.
+_REVIEW_SIDE = {
+    "record_locator": pl.String, "person_key": pl.String, "feed": pl.String, "id_status": pl.String, "id_masked": pl.String,
+    "name_masked": pl.String, "phone_masked": pl.String, "birth_date": pl.Date, "sex": pl.String, "grid_code": pl.String,
+    "community_code": pl.String,
+}
+REVIEW_SCHEMA: dict[str, pl.DataType] = {
+    "pair_key": pl.String,
+    "match_probability": pl.Float64,
+    "match_weight": pl.Float64,
+    "rule": pl.String,
+    "reason": pl.String,
+    "gamma_name": pl.Int32,
+    "gamma_birth_date": pl.Int32,
+    "gamma_id_head": pl.Int32,
+    "gamma_phone": pl.Int32,
+    "gamma_place": pl.Int32,
+    "gamma_sex": pl.Int32,
+    "is_same_name_pinyin": pl.Boolean,
+    **{f"{c}_l": t for c, t in _REVIEW_SIDE.items()},
+    **{f"{c}_r": t for c, t in _REVIEW_SIDE.items()},
+}
 
 
 @dataclass
@@ -253,30 +284,26 @@ def _unique_name_links(p: pl.DataFrame, clusters: Clusters) -> list[str]:
     return linked
 
 
-def link_persons(records: pl.DataFrame, *, key: bytes) -> LinkResult:
+def link_persons(records: pl.DataFrame, *, key: bytes, model: str = "auto") -> LinkResult:
     """Link personal records (``ingestion.schemas.PERSON_RECORDS``) into people.
 
     Returns per-record links (person_key, link_method, match_probability,
     match_weight, rule), the review queue and the golden records. Deterministic
     for the same records and key.
     """
-    result = link_profiles(collapse(records.lazy()), key=key)
+    result = link_profiles(collapse(records.lazy()), key=key, model=model)
     result.links = expand(records.lazy(), result.profiles).collect().sort("record_locator")
     return result
 
 
-def link_profiles(profiles: pl.DataFrame, *, key: bytes) -> LinkResult:
-    """Link the profiles ``collapse`` made; ``LinkResult.profiles`` holds each profile's link, ``links`` is None."""
-    from .probabilistic import score_pairs
+def comparison_units(profiles: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
+    """What the probabilistic pass compares, from ``collapse``'s profiles: ``(p, units, rid_unit, splink_in,
+    ids_repaired)`` — the prepared profiles with their nodes, the distinct units, rid → unit, Splink's input.
 
-    t0 = time.perf_counter()
-    stats: dict = {
-        "records": int(profiles["records"].sum()), "profiles": profiles.height,
-        "accept_probability": ACCEPT_PROBABILITY, "review_probability": REVIEW_PROBABILITY,
-    }
+    The one way in for scoring here and for estimating the shipped priors (``priors``) on generated data.
+    """
     p = prepare(profiles)
     repaired = repair_ids(p)
-    stats["ids_repaired"] = repaired.height
     p = (
         p.join(repaired.select("rid", pl.col("id_key").alias("_fixed")), on="rid", how="left")
         .with_columns(
@@ -290,20 +317,43 @@ def link_profiles(profiles: pl.DataFrame, *, key: bytes) -> LinkResult:
     p = _node_keys(p)
     units, rid_unit = _units(p)
     splink_in = _splink_input(units)
+    return p, units, rid_unit, splink_in, repaired.height
+
+
+def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto") -> LinkResult:
+    """Link the profiles ``collapse`` made; ``LinkResult.profiles`` holds each profile's link, ``links`` is None.
+
+    ``model``: which Splink parameters score the pairs (``probabilistic.score_pairs``): ``auto`` trains here
+    when the records are enough, else uses the shipped priors; ``stats["model_source"]`` says which.
+    """
+    from .probabilistic import score_pairs
+
+    t0 = time.perf_counter()
+    stats: dict = {
+        "records": int(profiles["records"].sum()), "profiles": profiles.height,
+        "accept_probability": ACCEPT_PROBABILITY, "review_probability": REVIEW_PROBABILITY,
+    }
+    p, units, rid_unit, splink_in, stats["ids_repaired"] = comparison_units(profiles)
     stats["units"] = units.height
     stats["splink_units"] = splink_in.height
     t1 = time.perf_counter()
     run = None
-    if splink_in.filter(pl.col("id_key").is_null()).height >= 2:
-        try:
-            run = score_pairs(splink_in, min_probability=REVIEW_PROBABILITY)
-        except ValueError:  # Splink cannot estimate its parameters on a handful of records
-            log.warning("linkage: too few records to train the probabilistic model; deterministic links only")
+    stats["open_units"] = splink_in.filter(pl.col("id_key").is_null()).height
+    # a candidate pair needs a unit without a valid ID and one other unit; the model is trained here or shipped
+    if stats["open_units"] >= 1 and splink_in.height >= 2:
+        run = score_pairs(splink_in, min_probability=REVIEW_PROBABILITY, model=model)
     if run is not None:
         pairs = run.pairs
+        stats["model_source"] = run.model_source
         stats["lambda"] = run.probability_two_random_records_match
+        stats["lambda_method"] = run.lambda_method
+        if run.not_trained_here:
+            stats["not_trained_here"] = run.not_trained_here
+        stats["splink_warnings"] = run.splink_warnings
+        stats["training"] = run.notes  # open units; when EM ran here: its iterations per pass, levels it never observed
         stats["m_u"] = run.m_u
     else:
+        stats["model_source"] = "none:no_candidate_pairs"
         pairs = pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "match_weight": pl.Float64, "match_probability": pl.Float64, "rule": pl.String})
     if "id_head_l" in pairs.columns:
         # the review queue's columns: the ID head is compared inside the birth-date comparison, phones as a list
@@ -419,8 +469,9 @@ def link_profiles(profiles: pl.DataFrame, *, key: bytes) -> LinkResult:
     stats["review_pairs"] = review.height
     stats["seconds"] = time.perf_counter() - t0
     log.info(
-        "linkage: %d records, %d persons, %d repaired IDs, %d accepted links, %d in review, %d refused by the guard, %.1fs",
-        stats["records"], stats["persons"], stats["ids_repaired"], stats["accepted_links"], stats["review_pairs"], stats["guard_refused"], stats["seconds"],
+        "linkage: %d records, %d persons, %d repaired IDs, %d accepted links, %d in review, %d refused by the guard, model %s, %.1fs",
+        stats["records"], stats["persons"], stats["ids_repaired"], stats["accepted_links"], stats["review_pairs"], stats["guard_refused"],
+        stats["model_source"], stats["seconds"],
     )
     return LinkResult(links=None, review=review, golden=golden, stats=stats, profiles=links)
 
@@ -465,7 +516,8 @@ def _review(p: pl.DataFrame, units: pl.DataFrame, pairs: pl.DataFrame, refused: 
     ).drop("name_py_l", "name_py_r", "unique_id_l", "unique_id_r")
     if det_refused:
         log.warning("linkage: %d deterministic links refused by the guard (register entry or document number with two IDs)", len(det_refused))
-    return out.sort("match_probability", "pair_key", descending=[True, False])
+    # one schema whichever columns this path's pairs carried (none at all when Splink did not run)
+    return conform(out, REVIEW_SCHEMA).sort("match_probability", "pair_key", descending=[True, False], nulls_last=True)
 
 
 def _golden(p: pl.DataFrame) -> pl.DataFrame:
@@ -494,7 +546,7 @@ def _write_atomic(frame: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def link_files(files: list[Path], out: Path, *, key: bytes) -> LinkResult:
+def link_files(files: list[Path], out: Path, *, key: bytes, model: str = "auto") -> LinkResult:
     """Link the person records in ``files`` and write ``out/{links,review,golden}.parquet``, each atomically.
 
     The records are streamed twice (collapse into profiles, then each record takes its profile's link) and
@@ -504,7 +556,7 @@ def link_files(files: list[Path], out: Path, *, key: bytes) -> LinkResult:
     t0 = time.perf_counter()
     profiles = collapse(records)
     collapsed = time.perf_counter() - t0
-    result = link_profiles(profiles, key=key)
+    result = link_profiles(profiles, key=key, model=model)
     del profiles
     out.mkdir(parents=True, exist_ok=True)
     _write_atomic(result.review, out / "review.parquet")

@@ -6,19 +6,32 @@ distances count UTF-8 bytes (a one-character edit of a Han name is distance
 characters) and by tone-less pinyin, which catches homophone typos
 (张伟/张玮) after normalisation has unified middle dots and traditional forms.
 
-Parameters: u by random sampling, m by expectation maximisation on two
-blocking passes (birth date; phone), λ from a deterministic rule with an
-assumed recall — no truth at run time.
+Parameters, from one of two sources (``SplinkRun.model_source``):
+
+* ``trained_here``: u by random sampling, m by expectation maximisation on two
+  blocking passes (birth date; phone), λ from deterministic rules with an
+  assumed recall — no truth at run time; a level EM never observed takes the
+  priors' m. Used only when the district has enough evidence of its own
+  (``enough_to_train``).
+* ``shipped:<version>``: the priors shipped with the code (``priors``; m
+  estimated on generated deliveries of these very feeds against their truth).
+  m is how the feeds garble a person's record, the same in every district, so
+  it is taken as shipped; u (how often two different people agree by chance:
+  the number of grids, the local names) and λ (how many records a person has
+  here, and the district's size) belong to the district and are re-estimated
+  on its own records — u by random sampling, λ by the same deterministic rules
+  — which work on a few hundred records, where EM does not.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import polars as pl
 
-__all__ = ["BLOCKING_RULES", "SplinkRun", "score_pairs", "settings"]
+__all__ = ["BLOCKING_RULES", "MIN_OPEN_UNITS", "SplinkRun", "enough_to_train", "score_pairs", "settings", "splink_quiet"]
 
 log = logging.getLogger(__name__)
 
@@ -109,54 +122,209 @@ def settings():
     )
 
 
+#: EM may train m here only on at least this many units without a valid ID (the records whose links the
+#: model decides). Measured with benchmarks/bench_linkage.py --model trained|priors on generated districts
+#: (seed 7): at 5,000 residents (~340 such units) EM leaves 4 of 19 comparison levels unobserved and scores
+#: worse than the priors (F1 0.9984 against 0.9988; without a valid ID 0.9672 against 0.9770); at 30,000
+#: (~2,000) the two score the same (0.9993); at 100,000 (~6,300) too (0.9991). Training here is for a district
+#: whose records differ from the generator's, which only enough of its own evidence can show.
+MIN_OPEN_UNITS = 5_000
+#: EM's own iteration cap (Splink's default): a pass that used all of them did not converge.
+_EM_MAX_ITERATIONS = 25
+_EM_RULES = ("birth_date", "phone")
+#: λ from these deterministic rules, assumed to find this share of the true pairs.
+_LAMBDA_RULES = ["l.name = r.name and l.birth_date = r.birth_date", "l.name = r.name and l.phone = r.phone"]
+_LAMBDA_RECALL = 0.8
+
+
 @dataclass
 class SplinkRun:
     pairs: pl.DataFrame  # unique_id_l, unique_id_r, match_weight, match_probability, rule, gamma_*
     probability_two_random_records_match: float
     m_u: pl.DataFrame  # comparison, level, m, u
+    model_source: str = "trained_here"  # or "shipped:<priors version>"
+    lambda_method: str = "deterministic_rules"  # or "scaled_prior" (no rule pair in the district's records)
+    not_trained_here: str | None = None  # why the district's own records were not enough to train on
+    splink_warnings: int = 0  # Splink's training warnings, logged at DEBUG (``splink_quiet``)
+    notes: dict = field(default_factory=dict)
 
 
-def score_pairs(units: pl.DataFrame, *, min_probability: float, seed: int = 42) -> SplinkRun:
-    """Train on ``units`` and score every blocked pair with ``match_probability >= min_probability``.
+class _Relay(logging.Handler):
+    """Splink's own log records, counted and passed on to this module's logger at DEBUG."""
 
-    ``units``: unique_id (int), id_key, id_head, name, name_py, birth_date,
-    phone (the first number), phones (every number), home_address,
-    address_code, grid_code, community_code, sex.
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.warnings = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            self.warnings += 1
+        log.debug("splink: %s", record.getMessage().strip())
+
+
+@contextmanager
+def splink_quiet():
+    """Route Splink's log (training warnings on every run: "level not observed", "m values not fully trained")
+    through our logging at DEBUG instead of printing it to stderr; restore Splink's logger afterwards."""
+    splink = logging.getLogger("splink")
+    saved = splink.level, splink.propagate, list(splink.handlers)
+    relay = _Relay()
+    splink.handlers = [relay]
+    splink.propagate = False
+    splink.setLevel(logging.WARNING)
+    try:
+        yield relay
+    finally:
+        splink.setLevel(saved[0])
+        splink.propagate = saved[1]
+        splink.handlers = saved[2]
+
+
+def enough_to_train(open_units: int, em_passes: dict[str, int | None]) -> str | None:
+    """Why the district's own records are not enough to train m on, or None when they are.
+
+    ``open_units``: units without a valid ID; ``em_passes``: iterations each EM pass took (None: it had no
+    pairs). Enough means both: ``MIN_OPEN_UNITS`` or more open units, and every EM pass ran and converged
+    (within ``_EM_MAX_ITERATIONS``). A comparison level no pass observed (a district's matches may never
+    differ by a year of birth) takes the shipped priors' m, not Splink's default.
     """
-    import duckdb
-    from splink import DuckDBAPI, Linker, block_on
+    if open_units < MIN_OPEN_UNITS:
+        return f"{open_units} units without a valid ID, fewer than {MIN_OPEN_UNITS}"
+    for rule, iterations in em_passes.items():
+        if iterations is None:
+            return f"the EM pass blocked on {rule} had no record pairs"
+        if iterations >= _EM_MAX_ITERATIONS:
+            return f"the EM pass blocked on {rule} did not converge in {_EM_MAX_ITERATIONS} iterations"
+    return None
 
-    con = duckdb.connect()
-    con.execute("set threads to 2")
-    con.register("units_arrow", units.to_arrow())
-    con.execute("create table units as select * from units_arrow")
-    db = DuckDBAPI(connection=con)
-    linker = Linker(db.register("units"), settings(), log_level=logging.WARNING)
-    linker.training.estimate_probability_two_random_records_match(
-        ["l.name = r.name and l.birth_date = r.birth_date", "l.name = r.name and l.phone = r.phone"], recall=0.8
-    )
-    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
-    from splink.internals.exceptions import EMTrainingException
 
-    for rule in (block_on("birth_date"), block_on("phone")):
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=5e6)
-        except EMTrainingException:  # too few records share a value: m stays at its default for this pass
-            log.info("splink: an EM pass had no record pairs to train on; skipped")
-    predictions = linker.inference.predict(threshold_match_probability=min_probability)
-    rule_names = list(BLOCKING_RULES)
-    pairs = pl.from_arrow(con.sql(f"select * from {predictions.physical_name}").to_arrow_table())
-    pairs = pairs.with_columns(
-        pl.col("match_key").cast(pl.Int64).map_elements(lambda k: rule_names[k], return_dtype=pl.String).alias("rule")
-    )
+def _m_from_priors(linker, priors) -> list[str]:
+    """Give every level EM did not observe the priors' m; return those levels."""
+    shipped = {
+        (c["output_column_name"], level.get("label_for_charts")): level.get("m_probability")
+        for c in priors.settings["comparisons"] for level in c["comparison_levels"] if not level.get("is_null_level")
+    }
+    filled = []
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            if level.is_null_level or level._m_is_trained:
+                continue
+            level.m_probability = shipped[(comparison.output_column_name, level.label_for_charts)]
+            filled.append(f"{comparison.output_column_name}/{level.label_for_charts}")
+    return filled
+
+
+def _m_u(linker) -> pl.DataFrame:
     params = []
     for comparison in linker._settings_obj.comparisons:
         for level in comparison.comparison_levels:
             if level.is_null_level:
                 continue
             params.append((comparison.output_column_name, level.label_for_charts, level.m_probability, level.u_probability))
-    m_u = pl.DataFrame(params, schema={"comparison": pl.String, "level": pl.String, "m": pl.Float64, "u": pl.Float64}, orient="row")
+    return pl.DataFrame(params, schema={"comparison": pl.String, "level": pl.String, "m": pl.Float64, "u": pl.Float64}, orient="row")
+
+
+def _train_here(linker, *, seed: int) -> tuple[str | None, dict]:
+    """Estimate λ, u and m on the district's records; return (why not enough, or None; what EM did)."""
+    from splink import block_on
+    from splink.internals.exceptions import EMTrainingException
+
+    try:
+        linker.training.estimate_probability_two_random_records_match(_LAMBDA_RULES, recall=_LAMBDA_RECALL)
+    except ValueError as err:  # more rule pairs than the assumed recall allows: a handful of records
+        return f"lambda not estimable here ({err})", {}
+    if not 0 < linker._settings_obj._probability_two_random_records_match < 1:  # no rule pair: EM cannot start
+        return "lambda not estimable here (the deterministic rules found no pair)", {}
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
+    passes: dict[str, int | None] = {}
+    for rule in _EM_RULES:
+        try:
+            session = linker.training.estimate_parameters_using_expectation_maximisation(block_on(rule), max_pairs=5e6)
+            passes[rule] = len(session._core_model_settings_history)
+        except EMTrainingException:  # too few records share a value
+            passes[rule] = None
+    return None, {"em_iterations": passes}
+
+
+def _lambda_here(linker, units: int, priors) -> tuple[float, str]:
+    """λ from the deterministic rules on the district's records; the priors' λ scaled to its size when the
+    rules find no pair (or more than the assumed recall allows)."""
+    try:
+        linker.training.estimate_probability_two_random_records_match(_LAMBDA_RULES, recall=_LAMBDA_RECALL)
+        lam = linker._settings_obj._probability_two_random_records_match
+        if 0 < lam < 1:
+            return lam, "deterministic_rules"
+    except ValueError:
+        pass
+    lam = priors.scaled_lambda(units)
+    linker._settings_obj._probability_two_random_records_match = lam
+    return lam, "scaled_prior"
+
+
+def score_pairs(units: pl.DataFrame, *, min_probability: float, seed: int = 42, model: str = "auto") -> SplinkRun:
+    """Estimate the model (``model``: ``auto`` — trained here when ``enough_to_train``, else the shipped
+    priors; ``trained`` or ``priors`` to force one) and score every blocked pair with
+    ``match_probability >= min_probability``.
+
+    ``units``: unique_id (int), id_key, id_head, name, name_py, birth_date,
+    phone (the first number), phones (every number), home_address,
+    address_code, grid_code, community_code, sex.
+    """
+    import duckdb
+    from splink import DuckDBAPI, Linker
+
+    from .priors import load_priors
+
+    if model not in ("auto", "trained", "priors"):
+        raise ValueError(f"model={model!r} should be 'auto', 'trained' or 'priors'")
+    con = duckdb.connect()
+    con.execute("set threads to 2")
+    con.register("units_arrow", units.to_arrow())
+    con.execute("create table units as select * from units_arrow")
+    db = DuckDBAPI(connection=con)
+    open_units = units.filter(pl.col("id_key").is_null()).height
+    notes: dict = {"open_units": open_units}
+    with splink_quiet() as relay:
+        why_not = "forced: model='priors'" if model == "priors" else None
+        if model == "auto" and open_units < MIN_OPEN_UNITS:  # not worth an EM that cannot be used
+            why_not = enough_to_train(open_units, {})
+        linker = None
+        if why_not is None:
+            linker = Linker(db.register("units"), settings(), log_level=None)
+            why_not, em = _train_here(linker, seed=seed)
+            notes |= em
+            if why_not is None:
+                why_not = enough_to_train(open_units, em["em_iterations"])
+            if why_not is not None and model == "trained":
+                if not em:
+                    raise ValueError(f"model='trained': cannot train on these records: {why_not}")
+                log.info("splink: forced to train here although: %s", why_not)
+                why_not = None
+        if why_not is None:
+            source, lambda_method = "trained_here", "deterministic_rules"
+            notes["m_from_priors"] = _m_from_priors(linker, load_priors())
+        else:
+            priors = load_priors()
+            linker = Linker(db.register("units"), priors.scoring_settings(), log_level=None)
+            source = f"shipped:{priors.version}"
+            _, lambda_method = _lambda_here(linker, units.height, priors)
+            # u from the district's own pairs; a level no sampled pair shows keeps the priors' u
+            linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
+            log.info("splink: scoring with the shipped priors %s: %s", priors.version, why_not)
+        predictions = linker.inference.predict(threshold_match_probability=min_probability)
+    rule_names = list(BLOCKING_RULES)
+    pairs = pl.from_arrow(con.sql(f"select * from {predictions.physical_name}").to_arrow_table())
+    pairs = pairs.with_columns(
+        pl.col("match_key").cast(pl.Int64).map_elements(lambda k: rule_names[k], return_dtype=pl.String).alias("rule")
+    )
+    m_u = _m_u(linker)
     lam = linker._settings_obj._probability_two_random_records_match
-    log.info("splink: %d units, %d scored pairs >= %.2f, lambda %.3g", units.height, pairs.height, min_probability, lam)
+    log.info(
+        "splink: %d units, %d scored pairs >= %.2f, model %s, lambda %.3g (%s); %d Splink warnings at DEBUG",
+        units.height, pairs.height, min_probability, source, lam, lambda_method, relay.warnings,
+    )
     con.close()
-    return SplinkRun(pairs=pairs, probability_two_random_records_match=lam, m_u=m_u)
+    return SplinkRun(
+        pairs=pairs, probability_two_random_records_match=lam, m_u=m_u, model_source=source, lambda_method=lambda_method,
+        not_trained_here=why_not, splink_warnings=relay.warnings, notes=notes,
+    )

@@ -2,7 +2,11 @@
     the review band [0.5, 0.99) whose two sides ended in different persons,
     and accepted links the chaining guard refused. Evidence side by side,
     masked only (ingestion.linkage writes it already masked); an analyst
-    confirms or rejects each pair. Empty until the linkage step has run. -#}
+    confirms or rejects each pair. Empty until the linkage step has run.
+    review.parquet has one schema (ingestion.linkage.REVIEW_SCHEMA) whichever
+    model scored the pairs (trained here, the shipped priors, or none when
+    there was nothing to compare); its comparison levels are null for a pair
+    Splink did not score. -#}
 {%- set review_path = env_var('ZHILI_HOME', '.zhili') ~ '/restricted/person_links/review.parquet' -%}
 {%- set has_review = false -%}
 {%- if execute -%}

@@ -172,7 +172,7 @@ def dbt_resource(project_dir: Path = DBT_PROJECT_DIR) -> DbtCliResource:
 
 def _linkage_summary(linked) -> str:
     stats = getattr(linked, "stats", None) or {}
-    keys = ("records", "profiles", "persons", "accepted_links", "review_pairs", "ids_repaired")
+    keys = ("records", "profiles", "persons", "accepted_links", "review_pairs", "ids_repaired", "model_source")
     counts = ", ".join(f"{k}={stats[k]}" for k in keys if k in stats) or "done"
     # where the time went: collapsing the records into profiles, scoring profile pairs, each record's link
     parts = [f"{part} {stats[f'{part}_seconds']:.1f} s" for part in ("collapse", "splink", "expand") if f"{part}_seconds" in stats]
