@@ -124,7 +124,10 @@ def _required(frame: pl.DataFrame, spec: TableSpec, names: list[str], sheet: str
     dates it (and the few codes the record cannot stand without), never for a personal field."""
     personal = PERSONAL_FIELDS.intersection(names)
     if personal:
-        raise ValueError(f"{spec.table}: personal fields {sorted(personal)} must not quarantine a row when empty")
+        raise ValueError(
+            f"{spec.table}: required values {sorted(personal)} are personal fields, which must not quarantine a row "
+            "when empty (feeds README, 'Required is about columns'); flag them through id_status/name_status instead"
+        )
     headers = {c.name: c.header for c in spec.columns_for(sheet)} if spec.sheets else {c.name: c.header for c in spec.columns}
     return {
         f"missing_required_field:{n}": (pl.col(n).is_null(), f"required field {headers.get(n, n)} ({n}) is empty")
