@@ -57,6 +57,7 @@ __all__ = [
     "MIN_ID_KEYED_POLICE_POPULATION",
     "MIN_ID_KEYED_POLICE_INCIDENTS",
     "MIN_ID_KEYED_CIVIL_AFFAIRS",
+    "ID_ABSENT_STATUSES",
     "MIN_PLACED_POLICE_POPULATION",
     "MIN_PLACED_POLICE_INCIDENTS",
     "MIN_PLACED_GRID_EVENTS",
@@ -88,10 +89,16 @@ MIN_ID_KEYED_POLICE_POPULATION = 0.95
 #: over all rows says nothing; over the rows with an ID it is as telling as in
 #: the register, but the call taker types the ID from the phone: allow 10%.
 MIN_ID_KEYED_POLICE_INCIDENTS = 0.90
-#: Share of roll rows with a person key. Rolls are typed by hand and a sheet
-#: stored as numbers damages IDs (excel_damage, never repaired): a month where
-#: more than 10% of a roll is unkeyed needs the department to resend.
+#: Share of roll rows *whose ID cell holds an ID* (not empty, not a placeholder
+#: such as 无) with a person key. Rolls are typed by hand and a sheet stored as
+#: numbers damages IDs (excel_damage, never repaired): a month where more than
+#: 10% of the typed IDs are unusable needs the department to resend. A
+#: beneficiary with no ID is kept and flagged (feeds README, "Required is about
+#: columns"), so empties do not count against the roll: a gate failure would
+#: hold the whole roll out, the very people the rule keeps.
 MIN_ID_KEYED_CIVIL_AFFAIRS = 0.90
+#: id_status values of a person field that holds no ID at all.
+ID_ABSENT_STATUSES = ("empty", "placeholder")
 
 #: Share of rows placed in a grid (grid_code not null). The register's current
 #: addresses are mostly standard and grid events carry the app's grid code, so
@@ -558,8 +565,8 @@ def civil_affairs() -> list[Expectation]:
         # reported; the rate watches the IDs the department did type as text
         *_person(
             keyed_mostly=MIN_ID_KEYED_CIVIL_AFFAIRS,
-            keyed_condition=_col("is_id_damaged") == False,  # noqa: E712 (a GX condition, not a Python test)
-            keyed_rows="rows whose ID was not stored as a number (is_id_damaged false)",
+            keyed_condition=(_col("is_id_damaged") == False) & _col("id_status").is_not_in(ID_ABSENT_STATUSES),  # noqa: E712 (a GX condition, not a Python test)
+            keyed_rows="rows that hold an ID not stored as a number (is_id_damaged false, id_status not 'empty' or 'placeholder')",
             latest_date="data_date",
         ),
         _between("start_date", EARLIEST_ADMIN_DATE, why="start_date not before 1950-01-01"),

@@ -477,8 +477,8 @@ def _one_phone(e: pl.Expr) -> pl.Expr:
     intl = raw.str.contains(r"^(?:\+|00)?86[\s\-]*[(]?\d")
     d = raw.str.replace_all(r"[\s\-()（）.]", "")
     d = d.str.replace(r"^(?:\+86|0086|86)(\d{9,12})$", "${1}")
-    # +86 856 5231234: the international form drops the trunk 0 of the area code.
-    d = pl.when(intl & d.str.contains(r"^[2-9]\d{8,10}$")).then("0" + d).otherwise(d)
+    # +86 856 5231234, +86 10 62345678: the international form drops the trunk 0 of the area code.
+    d = pl.when(intl & d.str.contains(r"^[2-9]\d{8,10}$|^10\d{7,8}$")).then("0" + d).otherwise(d)
     d = d.str.replace(r"^0(1[3-9]\d{9})$", "${1}")
     area = pl.when(d.str.contains(r"^0(?:10|2\d)")).then(d.str.slice(0, 3)).otherwise(d.str.slice(0, 4))
     return (

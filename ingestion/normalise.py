@@ -5,10 +5,13 @@ all file I/O is in the readers and the pipeline. The field rules come from
 ``ingestion.fields`` and address placement from ``ingestion.placement``, so
 each rule is written once for every feed.
 
-A row is quarantined only when it cannot stand as a record: a required field
-is empty, or the timestamp that dates the record cannot be read. Everything
-else (an invalid ID, an unplaceable address) is kept and flagged, because a
-record with a bad ID is still an incident that happened.
+A row is quarantined only when it cannot stand as a record: its key or another
+required non-personal field is empty, or the timestamp that dates the record
+cannot be read. Everything else is kept and flagged: an empty or unusable
+personal field (ID, name, phone: ``id_status``, ``name_status``,
+``phone_kind``) or an unplaceable address never quarantines a row, because
+a person with no ID is still on the roll, in the register or at the scene,
+and a record with a bad ID is still an incident that happened.
 
 A weekly register snapshot mostly repeats the previous one. Given that
 snapshot (:class:`Previous`), :func:`normalise` sends only the new and changed
@@ -35,7 +38,7 @@ from ingestion.feeds import LOCATOR, PROGRAMMES, TableSpec
 from ingestion.pseudonym import person_key
 from ingestion.schemas import PERSON_RECORDS, QUARANTINE, SCHEMAS, TZ, conform
 
-__all__ = ["Context", "Normalised", "Previous", "normalise", "placement_fingerprint", "NORMALISERS", "INCREMENTAL"]
+__all__ = ["Context", "Normalised", "Previous", "normalise", "placement_fingerprint", "NORMALISERS", "INCREMENTAL", "PERSONAL_FIELDS"]
 
 _TS = pl.Datetime("us", TZ)
 _VALID_IDS = ("valid", "upgraded_15", "foreign_valid")
@@ -111,7 +114,20 @@ def _empty_quarantine() -> pl.DataFrame:
     return pl.DataFrame(schema=QUARANTINE)
 
 
+#: Personal fields (证件号码/身份证号码, 姓名, 联系电话): required as columns, never as values (feeds README,
+#: "Required is about columns"). An empty or unusable one flags the person; it never quarantines the row.
+PERSONAL_FIELDS = frozenset({"id_number", "name", "phone"})
+
+
 def _required(frame: pl.DataFrame, spec: TableSpec, names: list[str], sheet: str | None = None) -> dict:
+    """Checks quarantining a row whose value in one of ``names`` is empty: for its key and the time that
+    dates it (and the few codes the record cannot stand without), never for a personal field."""
+    personal = PERSONAL_FIELDS.intersection(names)
+    if personal:
+        raise ValueError(
+            f"{spec.table}: required values {sorted(personal)} are personal fields, which must not quarantine a row "
+            "when empty (feeds README, 'Required is about columns'); flag them through id_status/name_status instead"
+        )
     headers = {c.name: c.header for c in spec.columns_for(sheet)} if spec.sheets else {c.name: c.header for c in spec.columns}
     return {
         f"missing_required_field:{n}": (pl.col(n).is_null(), f"required field {headers.get(n, n)} ({n}) is empty")
@@ -333,11 +349,9 @@ def normalise_civil_affairs(raw: pl.DataFrame, spec: TableSpec, ctx: Context) ->
         fr.parse_date(pl.col("last_visit_date")).alias("last_visit_date") if "last_visit_date" in f.columns else pl.lit(None, pl.Date).alias("last_visit_date"),
         pl.col("address").alias("_address_raw") if "address" in f.columns else pl.lit(None, pl.String).alias("_address_raw"),
     )
-    checks = {
-        "missing_required_field:name": (pl.col("_name_raw").is_null(), "required field 姓名 (name) is empty"),
-        "missing_required_field:id_number": (pl.col("_id_raw").is_null(), "required field 身份证号码 (id_number) is empty"),
-    }
-    good, q = _split_bad(f, checks)
+    # 姓名 and 身份证号码 are required columns, not required values: a beneficiary whose ID or name
+    # cell is empty is still on the roll, kept and flagged (id_status, name_status) for linkage
+    good, q = f, _empty_quarantine()
     good = _place(good, ctx, address="address" if "address" in good.columns else None, lon=None, lat=None,
                   community="community_name" if "community_name" in good.columns else None,
                   street="street_name" if "street_name" in good.columns else None, at="data_date")
@@ -377,14 +391,16 @@ def normalise_petitions(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Nor
         pl.col("category").str.split("/").list.get(1, null_on_oob=True).alias("category_l2"),
     )
     # the reader explodes xfr into one row per petitioner; the case itself is one record
-    listed = good.group_by("record_no").agg(pl.col("name").is_not_null().or_(pl.col("id_number").is_not_null()).sum().alias("petitioners_listed"))
+    # an xfr entry is a petitioner when it gives a name, an ID or a phone (any of them may be missing)
+    someone = pl.any_horizontal(fr.clean_text(pl.col(c)).is_not_null() for c in ("name", "id_number", "phone"))
+    listed = good.group_by("record_no").agg(someone.sum().alias("petitioners_listed"))
     cases = good.filter(pl.col("member_no") == 1).join(listed, on="record_no", how="left")
     cases = cases.with_columns(
         (pl.max_horizontal(pl.col("petitioner_count").fill_null(0), pl.col("petitioners_listed").cast(pl.Int64)) >= 5).alias("is_collective"),
         pl.col("problem_address").alias("_addr"),
     )
     cases = _place(cases, ctx, address="problem_address", lon=None, lat=None, community="problem_community", street="problem_street", at="registered_at")
-    people = good.filter(pl.col("name").is_not_null() | pl.col("id_number").is_not_null())
+    people = good.filter(someone)
     people = _person(people.with_columns(pl.col("address").alias("_address_raw")), ctx, id_col="id_number", name_col="name", phone_col="phone")
     people = _place(people, ctx, address="address", lon=None, lat=None, community=None, street=None, at="registered_at")
     records = _person_records(people, role="petitioner", source_key="case_id", record_at=pl.col("registered_at"))

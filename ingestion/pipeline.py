@@ -101,6 +101,7 @@ class FileOutcome:
     rows_quarantined: int | None = None
     rows_skipped: int | None = None
     skipped_by_kind: str | None = None
+    rows_person_flagged: int | None = None
     is_balanced: bool | None = None
     encoding: str | None = None
     is_encoding_switched: bool | None = None
@@ -159,7 +160,8 @@ def read_ledger(zones: Zones) -> pl.DataFrame:
     files = sorted(zones.ledger.glob("*.parquet")) if zones.ledger.exists() else []
     if not files:
         return pl.DataFrame(schema=LEDGER)
-    return pl.concat([pl.read_parquet(f) for f in files], how="vertical_relaxed")
+    # diagonal: a ledger file written before a column was added lacks it (null there)
+    return conform(pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed"), LEDGER)
 
 
 def loaded_files(zones: Zones) -> dict[str, str]:
@@ -222,6 +224,16 @@ def address_prefixes(zones: Zones) -> tuple[str, ...]:
 
 def _records(frame: pl.DataFrame) -> int:
     return frame.select(pl.struct("sheet", "record_no").n_unique()).item() if frame.height else 0
+
+
+#: A person whose ID or name holds nothing usable (empty, 无, 匿名 ...): kept and flagged, never quarantined.
+_ID_ABSENT = ("empty", "placeholder")
+_NAME_ABSENT = ("empty", "anonymous")
+
+
+def _rows_person_flagged(persons: pl.DataFrame) -> int:
+    """Normalised records naming a person with no ID or no name: a part of rows_normalised, not beside it."""
+    return _records(persons.filter(pl.col("id_status").is_in(_ID_ABSENT) | pl.col("name_status").is_in(_NAME_ABSENT)))
 
 
 @dataclass
@@ -476,6 +488,7 @@ def _record(staged: Staged, out: Normalised) -> FileOutcome:
         rows_quarantined=quarantined,
         rows_skipped=sum(read.skipped.values()),
         skipped_by_kind=json.dumps(dict(sorted(read.skipped.items())), ensure_ascii=False),
+        rows_person_flagged=_rows_person_flagged(persons),
         is_balanced=read.records == normalised + quarantined,
         encoding=read.encoding,
         is_encoding_switched=read.encoding_switched,

@@ -240,6 +240,7 @@ LEDGER: dict[str, pl.DataType] = {
     "rows_quarantined": I,
     "rows_skipped": I,
     "skipped_by_kind": S,  # JSON object kind -> count
+    "rows_person_flagged": I,  # of rows_normalised: records naming a person with no ID or no name (kept, flagged)
     "is_balanced": B,
     "encoding": S,
     "is_encoding_switched": B,

@@ -319,6 +319,19 @@ def test_id_rate_fails_when_the_given_ids_are_unusable(docs: Path) -> None:
     assert v.failures[0].unexpected_percent == pytest.approx(100.0)
 
 
+def test_roll_beneficiaries_without_an_id_do_not_count_against_the_id_floor(docs: Path) -> None:
+    """A roll where 10 of 40 people have an empty or 无 ID cell passes (they are kept and flagged, feeds
+    README "Required is about columns"); the same 10 rows with typed but unusable IDs fail the 90% floor."""
+    absent = {i: ("empty" if i % 2 else "placeholder") for i in range(0, 40, 4)}
+    frame = _set(_set(roll(40), "id_status", absent), "person_key", dict.fromkeys(absent))
+    v = validate("civil_affairs", _set(frame, "name_status", {0: "empty", 4: "anonymous"}), docs_dir=docs, label="roll-no-ids")
+    assert v.success, [(f.expectation, f.column) for f in v.failures]
+    typed = _set(frame, "id_status", dict.fromkeys(absent, "bad_check"))
+    v = validate("civil_affairs", typed, docs_dir=docs, label="roll-bad-ids")
+    assert [(f.column, f.unexpected_count) for f in v.failures] == [("person_key", 10)]
+    assert "ID-validity rate" in (v.failures[0].description or "")
+
+
 def test_missing_column_and_wrong_type_fail_the_schema(docs: Path) -> None:
     frame = incidents().drop("outcome").with_columns(pl.col("narrative_chars").cast(pl.Float64))
     v = validate("police_incidents", frame, docs_dir=docs, label="schema")

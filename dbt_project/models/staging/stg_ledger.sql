@@ -30,6 +30,7 @@ renamed as (
         rows_quarantined,
         rows_skipped,
         skipped_by_kind,
+        rows_person_flagged,
         is_balanced,
         unknown_columns,
         missing_optional,

@@ -13,9 +13,21 @@ profiles as (
     select person_key, is_left_behind from {{ ref('int_residents_profiled') }}
 ),
 
+-- a roll row belongs to its resolved person (int_persons_resolved: valid IDs and, once linkage has run,
+-- damaged, typo'd and missing IDs too), not only to its own valid-ID key: a beneficiary with no ID counts
+resolved as (
+    select record_locator, person_key from {{ ref('int_persons_resolved') }}
+    where feed = 'civil_affairs' and person_key is not null
+),
+
 rolls as (
-    select * from {{ ref('stg_civil_affairs') }}
-    where person_key is not null
+    select
+        roll_rows.* exclude (person_key),
+        coalesce(resolved.person_key, roll_rows.person_key) as person_key,
+    from {{ ref('stg_civil_affairs') }} as roll_rows
+    left join resolved
+        on roll_rows.record_locator = resolved.record_locator
+    where coalesce(resolved.person_key, roll_rows.person_key) is not null
 ),
 
 incidents as (
