@@ -21,6 +21,10 @@ KINDS = {
 KIND_P = [0.2, 0.18, 0.07, 0.2, 0.12, 0.13, 0.05, 0.05]
 DEPTS = ["", "区住建局", "区城管局", "区民政局", "街道综治中心", "社区居委会", "区应急管理局"]
 LEVELS = ["网格", "社区", "街道", "区直部门"]
+# text columns typed explicitly: built from numpy object arrays, they would be Polars Objects on a day
+# (or a whole small district) without events
+_TEXT = {c: pl.Utf8 for c in ("事件编号", "上报时间", "上报人", "网格编码", "事件大类", "事件小类", "事件描述", "发生地址",
+                              "经度", "纬度", "涉及人员", "处置层级", "派遣部门", "当前状态", "群众评价", "_grid")}
 
 
 def build(ctx: Context) -> None:
@@ -81,7 +85,7 @@ def build(ctx: Context) -> None:
     pk = rng.choice(4, n, p=[0.35, 0.4, 0.2, 0.05])
     rows = []
     for j in range(4):
-        have = np.array([len(path[k]) > j for k in pk])
+        have = np.array([len(path[k]) > j for k in pk], dtype=bool)  # bool even when empty
         status = np.array([path[k][j] if len(path[k]) > j else "" for k in pk], dtype=object)
         t = rep + (rng.integers(600, 3 * 86400, n) * (j + (j > 0) * rng.integers(0, 4, n))).astype("timedelta64[s]")
         if j == 0:
@@ -93,7 +97,7 @@ def build(ctx: Context) -> None:
             **{k: v for k, v in base.items()}, "当前状态": status,
             "_t": t.astype("datetime64[us]"), "群众评价": rate, "_done": done, "_have": have, "_j": np.full(n, j),
             "_grid": grid, "_rep": rep.astype("datetime64[us]"), "_pi": np.arange(n),
-        }).filter(pl.col("_have")))
+        }, schema_overrides=_TEXT).filter(pl.col("_have")))
     allr = pl.concat(rows).sort("_pi", "_j")
     if ctx.patterns is not None and ctx.patterns.grid_events:
         extra, extra_people, extra_r = _injected(ctx, allr, n, worker)
