@@ -71,7 +71,8 @@ def test_no_file_is_rejected_and_the_ledger_balances(ran):
     flagged = len(list((out / "landing").rglob("*.ok")))
     assert ledger.height >= flagged
     bad = ledger.filter(~pl.col("status").is_in(["loaded", "duplicate", "empty"]))
-    assert bad.is_empty(), bad.select("feed", "folder", "file", "status", "reason", "message").to_dicts()
+    assert bad.is_empty(), "\n".join(f"{r['feed']}/{r['folder']}/{r['file']}: {r['status']} ({r['reason']}): {r['message']}"
+                                      for r in bad.iter_rows(named=True))
     loaded = ledger.filter(pl.col("status") == "loaded")
     unbalanced = loaded.filter((pl.col("records_read") != pl.col("rows_normalised") + pl.col("rows_quarantined"))
                                | (pl.col("records_read") != pl.col("flag_rows")))
