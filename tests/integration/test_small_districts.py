@@ -1,7 +1,7 @@
 """The whole pipeline (`zhili run`) on small generated districts, whose county, quirk rates, encodings and
 register layouts the seed draws: every mart builds and is published, the ledger balances, and residents per
 grid are the truth's. One district is a few thousand residents over two weeks; the other is a first day,
-too small for the linkage model to be trained.
+too few records for Splink to train its m and u values (it falls back to defaults for them).
 
 Other seeds by hand: ZHILI_SMALL_DISTRICTS="3000x14@7,1000x1@5" .venv/bin/python -m pytest -q tests/integration/test_small_districts.py
 """
@@ -22,7 +22,7 @@ from tests.runs import ROOT, zhili_run
 
 MARTS = ROOT / "dbt_project" / "models" / "marts"
 # (residents, days, seed): a small district over two weeks, and a first day (one register snapshot, a
-# handful of records per feed: the linkage model cannot be trained)
+# handful of records per feed: Splink reports its m/u values "not fully trained")
 DEFAULT = [(3000, 14, 4), (1000, 1, 3)]
 
 
