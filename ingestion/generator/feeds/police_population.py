@@ -159,8 +159,8 @@ def build(ctx: Context) -> None:
     del body
     if len(lines) != reg.height:
         raise RuntimeError("police_population: a register field contains a line break")
-    header = (",".join([*fixed, "人员状态", "状态变更日期"]) + "\r\n").encode("gb18030")
-    in_register = ",在册,\r\n".encode("gb18030")
+    in_register = ",在册,".encode("gb18030")
+    hh_bytes: list[bytes] = []  # ",户号,与户主关系" per register row, encoded once the register exports them
     reg_on = reg["_reg"].to_numpy()
     left = reg["_left"].to_numpy()
     reason = reg["_reason"].to_numpy()
@@ -173,19 +173,39 @@ def build(ctx: Context) -> None:
         name = f"SYRK_{snap:%Y%m%d}.csv"
         lay = ctx.params.register["weeks"][k]
         switched = switched_encoding(ctx, FEED, k)
-        usual = not (switched or lay["drop"] or lay["extra"] or lay["shuffle_seed"] or lay["header_noise_seed"]
-                     or k >= ctx.params.register["household_from_week"])
-        if usual:
+        household = k >= ctx.params.register["household_from_week"]
+        if not (switched or lay["drop"] or lay["shuffle_seed"]):
+            # the usual column order, maybe with 户号/与户主关系 and an unannounced column at the end and noisy
+            # header cells: joined from the bytes encoded once (a 1M register has 52 snapshots a year)
+            if household and not hh_bytes:
+                hh_bytes = [f",{a},{b}".encode("gb18030") for a, b in zip(reg["_hh_no"], reg["_hh_rel"])]
+            cols = [*fixed, "人员状态", "状态变更日期", *(["户号", "与户主关系"] if household else []),
+                    *([lay["extra"]] if lay["extra"] else [])]
+            names = noisy_header(cols, np.random.default_rng(lay["header_noise_seed"]), 0.3) \
+                if lay["header_noise_seed"] else cols
+            names = names if len(set(names)) == len(names) else cols
             suffix = [in_register] * len(sel)
             for j in np.flatnonzero(gone[sel]):
                 i = sel[j]
-                suffix[j] = f",{reason[i]},{np.datetime_as_string(left[i], unit='D')}\r\n".encode("gb18030")
-            parts = [header]
-            for i, suf in zip(sel.tolist(), suffix):
+                suffix[j] = f",{reason[i]},{np.datetime_as_string(left[i], unit='D')}".encode("gb18030")
+            extra = [b"\r\n"] * len(sel)
+            if lay["extra"]:
+                u = np.random.default_rng([ctx.seed, 23, k]).random(len(sel))
+                filled = f",{lay['extra']}{k + 1}\r\n".encode("gb18030")
+                extra = [b",\r\n" if x < 0.6 else filled for x in u]
+            parts = [(",".join(names) + "\r\n").encode("gb18030")]
+            for i, suf, end in zip(sel.tolist(), suffix, extra):
                 parts.append(lines[i])
                 parts.append(suf)
+                if household:
+                    parts.append(hh_bytes[i])
+                parts.append(end)
             data = b"".join(parts)
             del parts
+            varied = {"extra_column": lay["extra"] or "", "header_noise": "yes" if lay["header_noise_seed"] else ""}
+            for kind, detail in varied.items():
+                if detail:
+                    ctx.truth.fault(FEED, snap, name, kind, detail=detail)
         else:
             data, varied = _snapshot_bytes(ctx, reg, sel, gone, left, reason, k, fixed, switched)
             for kind, detail in varied.items():
