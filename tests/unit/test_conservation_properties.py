@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import polars as pl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ingestion.generator import generate
@@ -60,6 +60,9 @@ def check_conservation(landing: Path, home: Path) -> None:
 @settings(max_examples=4, deadline=None, derandomize=True, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31 - 1), residents=st.integers(100, 1500), days=st.integers(1, 10))
+# found by a wider run (12 examples, up to 3,000 x 40): a petitions file sent in GB18030 where UTF-8 is stated
+# (the contract's "or the reverse") is rejected as undecodable instead of read and reported as a switch
+@example(seed=102119, residents=487, days=6)
 def test_every_generated_record_is_normalised_quarantined_or_skipped(seed, residents, days):
     with tempfile.TemporaryDirectory(prefix="zhili-conservation-") as tmp:
         out = Path(tmp)
