@@ -282,7 +282,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise UsageError(f"--residents={args.residents} is too small for a district; use at least 100")
     if args.days < 1:
         raise UsageError(f"--days={args.days} should be at least 1")
-    if not (args.county_code.isdigit() and len(args.county_code) == 6):
+    if args.county_code is not None and not (args.county_code.isdigit() and len(args.county_code) == 6):
         raise UsageError(f"--county-code={args.county_code!r} should be a 6-digit GB/T 2260 county code")
     try:
         start = date.fromisoformat(args.start)
@@ -311,8 +311,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 progress.stage(names.get(stage, stage), total, units.get(stage, "delivery days"))
             progress.update(done)
 
-        summary = generate(out, residents=args.residents, days=args.days, seed=args.seed, start=start,
-                           county_code=args.county_code, county_name=args.county_name, progress=report)
+        try:
+            summary = generate(out, residents=args.residents, days=args.days, seed=args.seed, start=start,
+                               county_code=args.county_code, county_name=args.county_name, progress=report)
+        except (OSError, KeyboardInterrupt):
+            raise
+        except Exception as err:  # one line, never a traceback; generate() left --out as it was
+            if args.verbose:
+                raise
+            failed = UsageError(f"generating {args.residents} residents x {args.days} days (seed {args.seed}) failed "
+                                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}); "
+                                f"{out} was left as it was (zhili -v generate ... shows the traceback)")
+            failed.exit_code = EXIT_FAILED
+            raise failed from err
     for line in summary.as_lines():
         print(line)
     print(f"generated into {out} in {time.perf_counter() - started:.1f} s")
@@ -394,8 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--days", type=int, default=14)
     gen.add_argument("--seed", type=int, default=1)
     gen.add_argument("--start", default="2024-11-01", help="first day of the period (YYYY-MM-DD)")
-    gen.add_argument("--county-code", default="520602")
-    gen.add_argument("--county-name", default="碧江区")
+    gen.add_argument("--county-code", help="6-digit GB/T 2260 code (default: drawn by the seed from real counties)")
+    gen.add_argument("--county-name", help="the county's name (needed for a code outside the generator's table)")
     gen.set_defaults(func=cmd_generate)
 
     run = sub.add_parser("run", help="load complete deliveries through the gates into the warehouse")

@@ -72,6 +72,8 @@ def make_ids(regions: np.ndarray, birth: np.ndarray, male: np.ndarray, rng: np.r
 
 def make_foreign_ids(province2: str, birth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     n = len(birth)
+    if n == 0:  # a small district may have no foreign resident
+        return np.array([], dtype="<U18")
     ymd = np.char.replace(np.datetime_as_string(birth, unit="D"), "-", "")
     country = np.array(FOREIGN_COUNTRIES)[rng.integers(0, len(FOREIGN_COUNTRIES), n)]
     seq = np.char.zfill(rng.integers(1, 1000, n).astype("<U3"), 3)

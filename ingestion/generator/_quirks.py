@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import polars as pl
 
 _FULLWIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
 TRADITIONAL = dict(zip("陈张刘杨黄赵吴孙马罗郑谢韩冯邓许龙华国伟军丽红兰凤云东刚杰涛兴荣贵运学宝长义",
@@ -22,7 +23,9 @@ NAME_FAULT_RATES = {"whitespace": 0.004, "spaces": 0.004, "traditional": 0.004, 
 
 
 def render_names(names: np.ndarray, rng: np.random.Generator, rates: dict[str, float] | None = None,
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 dot_variant_rate: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
+    """Names as typed; ``rates`` per fault kind (the seed's, see params.NAME_RANGES), ``dot_variant_rate`` the
+    share of minority names whose middle dot comes out as another character."""
     rates = NAME_FAULT_RATES if rates is None else rates
     n = len(names)
     kinds = ["none", *rates.keys()]
@@ -33,7 +36,7 @@ def render_names(names: np.ndarray, rng: np.random.Generator, rates: dict[str, f
     # minority names: the middle dot comes out of many keyboards differently
     dotted = np.flatnonzero(np.char.find(names.astype(str), "·") >= 0) if n else np.array([], dtype=int)
     for idx in dotted:
-        if rng.random() < 0.6:
+        if rng.random() < dot_variant_rate:
             out[idx] = str(out[idx]).replace("·", DOT_VARIANTS[int(rng.integers(1, 5))])
             faults[idx] = "dot_variant"
     for idx in np.flatnonzero(pick):
@@ -59,10 +62,15 @@ def render_names(names: np.ndarray, rng: np.random.Generator, rates: dict[str, f
     return out, faults
 
 
+DEFAULT_PHONE_FORMS = [.73, .02, .02, .02, .03, .03, .02, .02, .02, .02, .02, .05]
+
+
 def render_phones(phones: np.ndarray, rng: np.random.Generator, landline_prefix: str = "0856",
-                  empty_rate: float = 0.05) -> np.ndarray:
+                  forms_p: list[float] | None = None) -> np.ndarray:
+    """Phones in the README forms; ``forms_p`` are the shares of params.PHONE_FORMS, in that order."""
     n = len(phones)
-    forms = rng.choice(12, size=n, p=[.78 - empty_rate, .02, .02, .02, .03, .03, .02, .02, .02, .02, .02, empty_rate])
+    p = np.asarray(DEFAULT_PHONE_FORMS if forms_p is None else forms_p, dtype=float)
+    forms = rng.choice(12, size=n, p=p / p.sum())
     out = np.array(phones, dtype=object)
     for idx in np.flatnonzero(forms):
         m, f = str(phones[idx]), forms[idx]
@@ -76,8 +84,9 @@ def render_phones(phones: np.ndarray, rng: np.random.Generator, landline_prefix:
     return out
 
 
-def render_sex(male: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    form = rng.choice(4, size=len(male), p=[0.9, 0.05, 0.03, 0.02])
+def render_sex(male: np.ndarray, rng: np.random.Generator, forms_p: list[float] | None = None) -> np.ndarray:
+    p = np.asarray([0.9, 0.05, 0.03, 0.02] if forms_p is None else forms_p, dtype=float)
+    form = rng.choice(4, size=len(male), p=p / p.sum())
     table = np.array([["女", "男"], ["2", "1"], ["F", "M"], ["", ""]], dtype=object)
     return table[form, male.astype(int)]
 
@@ -104,32 +113,80 @@ def fmt_datetime(t: dt.datetime, form: int = 0) -> str:
     return f"{t:%Y-%m-%d %H:%M:%S}" if form == 0 else f"{t.year}/{t.month}/{t.day} {t:%H:%M}"
 
 
-def building_text(no: int, u: float) -> str:
-    if u < 0.8:
-        return f"{no}栋"
-    if u < 0.88:
+def datetime_texts(times: pl.Series, rng: np.random.Generator, forms_p: list[float]) -> pl.Series:
+    """Date-times (a Datetime series) as a department's system prints them: ``2024-06-12 14:22:53`` or
+    ``2024/6/12 14:22`` in the shares ``forms_p`` (params.DATETIME_FORMS)."""
+    p = np.asarray(forms_p, dtype=float)
+    iso = times.dt.strftime("%Y-%m-%d %H:%M:%S")
+    if len(times) == 0 or p[1] == 0:
+        return iso
+    slash = pl.select(pl.format("{}/{}/{} {}", times.dt.year(), times.dt.month(), times.dt.day(),
+                                times.dt.strftime("%H:%M"))).to_series()
+    pick = pl.Series(rng.random(len(times)) < p[1] / p.sum())
+    return pl.select(pl.when(pick).then(slash).otherwise(iso)).to_series().alias(times.name)
+
+
+#: address spelling habits (params.Params.address has the seed's)
+DEFAULT_ADDRESS = {"province_prefix": 0.6, "city_prefix": 0.0, "county_prefix": 0.0, "fullwidth": 0.03,
+                   "trailing_space": 0.005, "building_zhuang": 0.08, "building_haolou": 0.07, "building_chinese": 0.05,
+                   "unit_chinese": 0.15, "room_shi": 0.35, "room_dash": 0.15}
+
+
+def building_text(no: int, u: float, a: dict[str, float] | None = None) -> str:
+    a = DEFAULT_ADDRESS if a is None else a
+    c1 = a["building_chinese"]
+    c2 = c1 + a["building_zhuang"]
+    c3 = c2 + a["building_haolou"]
+    if u < c1:
+        return (CN_NUM[no] if no <= 10 else f"{no}") + "栋"
+    if u < c2:
         return f"{no}幢"
-    if u < 0.95:
+    if u < c3:
         return f"{no}号楼"
-    return (CN_NUM[no] if no <= 10 else f"{no}") + "栋"
+    return f"{no}栋"
 
 
-def render_address(prefix: str, local: str, house: str, building: int, unit: int, room: int,
-                   u: np.ndarray) -> str:
-    """A resident's address as typed: optional province prefix, building/unit/room spelled variously.
+def render_address(prefix: str | tuple[str, str, str], local: str, house: str, building: int, unit: int, room: int,
+                   u: np.ndarray, a: dict[str, float] | None = None) -> str:
+    """A resident's address as typed: the full province-city-county prefix, part of it (``铜仁市碧江区…``,
+    ``碧江区…``) or none; building/unit/room spelled variously (shares in ``a``, see DEFAULT_ADDRESS).
 
     ``u`` holds 7 uniforms drawn by the caller (vectorised draws, per-row formatting).
     """
-    text = (prefix if u[0] < 0.6 else "") + local + house
+    a = DEFAULT_ADDRESS if a is None else a
+    province, city, county = (prefix, "", "") if isinstance(prefix, str) else prefix
+    p1 = a["province_prefix"]
+    p2 = p1 + a["city_prefix"]
+    p3 = p2 + a["county_prefix"]
+    lead = (province + city + county if u[0] < p1 else city + county if u[0] < p2 else county if u[0] < p3 else "")
+    text = lead + local + house
     if building:
-        text += building_text(building, u[1])
+        text += building_text(building, u[1], a)
     if unit:
-        text += (f"{unit}单元" if u[2] < 0.85 else f"{CN_NUM[unit]}单元")
+        text += (f"{CN_NUM[unit]}单元" if u[2] < a["unit_chinese"] else f"{unit}单元")
     if room:
         floor, door = divmod(room, 100)
-        text += f"{room}" if u[3] < 0.5 else (f"{room}室" if u[3] < 0.85 else f"{floor}-{door:02d}")
-    if u[4] < 0.03:
+        text += (f"{floor}-{door:02d}" if u[3] < a["room_dash"] else
+                 f"{room}室" if u[3] < a["room_dash"] + a["room_shi"] else f"{room}")
+    if u[4] < a["fullwidth"]:
         text = text.translate(_FULLWIDTH_DIGITS)
-    if u[5] < 0.005:
+    if u[5] < a["trailing_space"]:
         text = text + WS[int(u[6] * 4)]
     return text
+
+
+def noisy_header(names: list[str], rng: np.random.Generator, rate: float) -> list[str]:
+    """Header cells as hand-edited exports print them: stray (full-width, zero-width) spaces around the text,
+    full-width parentheses ``（元）``; each cell with probability ``rate``."""
+    out = []
+    for name in names:
+        if rate > 0 and rng.random() < rate:
+            k = int(rng.integers(0, 3))
+            if k == 0 and "(" in name:
+                name = name.replace("(", "（").replace(")", "）")
+            elif k == 1:
+                name = name + [" ", "\u3000", "  "][int(rng.integers(0, 3))]
+            else:
+                name = [" ", "\u3000", "\u200b"][int(rng.integers(0, 3))] + name
+        out.append(name)
+    return out

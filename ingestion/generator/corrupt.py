@@ -25,6 +25,13 @@ _TEXT_FIELD = {"grid_units.csv": "网格名称", "address_points.csv": "标准�
                "SB": "事件描述"}
 
 
+def _col(header: list, name: str) -> int:
+    """Index of column ``name`` in a header whose cells may carry the seed's noise (stray spaces, （）)."""
+    clean = [str(h).strip(" \u3000\u200b\ufeff").replace("（", "(").replace("）", ")") if h is not None else h
+             for h in header]
+    return clean.index(name)
+
+
 @dataclass(frozen=True)
 class Corruption:
     """One injected fault: the file it is in, what was done and what the warehouse should do about it."""
@@ -231,7 +238,7 @@ def _csv_faults(pick: _Picker, feed: str, rng: np.random.Generator) -> list[Corr
         out.append(Corruption(p, feed, kind, expected, detail))
 
     def drop_required(p: Path, rows: list[list[str]]) -> str:
-        col = rows[0].index(_REQUIRED[_kind_key(p.name)])
+        col = _col(rows[0], _REQUIRED[_kind_key(p.name)])
         for r in rows:
             del r[col]
         return f"column {_REQUIRED[_kind_key(p.name)]} removed"
@@ -245,7 +252,7 @@ def _csv_faults(pick: _Picker, feed: str, rng: np.random.Generator) -> list[Corr
     def target(p: Path, rows: list[list[str]]) -> tuple[int, int]:
         if len(rows) < 2:
             rows.append(list(rows[-1]) if len(rows) > 1 else [""] * len(rows[0]))
-        return 1 + len(rows[1:]) // 2, rows[0].index(_TEXT_FIELD[_kind_key(p.name)])
+        return 1 + len(rows[1:]) // 2, _col(rows[0], _TEXT_FIELD[_kind_key(p.name)])
 
     def nul(p: Path, rows: list[list[str]]) -> str:
         if len(rows) < 2:
@@ -280,9 +287,10 @@ def _jsonl_faults(pick: _Picker, feed: str) -> list[Corruption]:
                 break
         if p is None or p.stat().st_size == 0:
             return
-        lines = p.read_bytes().decode("utf-8").split("\n")[:-1]
+        text, enc, bom = _decode(p.read_bytes())
+        lines = text.split("\n")[:-1]
         detail = change(lines)
-        data = "".join(line + "\n" for line in lines).encode("utf-8")
+        data = (b"\xef\xbb\xbf" if bom else b"") + "".join(line + "\n" for line in lines).encode(enc)
         p.write_bytes(data)
         _write_flag(p, data, len(lines), p.with_name(p.name + ".ok"))
         out.append(Corruption(p, feed, kind, expected, detail))
@@ -387,7 +395,13 @@ def _write_workbook(path: Path, sheets: dict[str, list[list[object]]], transform
 
 
 def _header_row(rows: list[list[object]]) -> int:
-    return next(i for i, r in enumerate(rows) if "身份证号码" in r or "姓名" in r)
+    def has(r: list, name: str) -> bool:
+        try:
+            return _col(r, name) >= 0
+        except ValueError:
+            return False
+
+    return next(i for i, r in enumerate(rows) if has(r, "身份证号码") or has(r, "姓名"))
 
 
 def _workbook_faults(pick: _Picker, feed: str) -> list[Corruption]:
@@ -401,7 +415,7 @@ def _workbook_faults(pick: _Picker, feed: str) -> list[Corruption]:
             if name != victim:
                 return rows
             h = _header_row(rows)
-            col = rows[h].index("身份证号码")
+            col = _col(rows[h], "身份证号码")
             return [r[:col] + r[col + 1:] if i >= h else r for i, r in enumerate(rows)]
 
         data = _write_workbook(p, sheets, drop)
@@ -417,7 +431,7 @@ def _workbook_faults(pick: _Picker, feed: str) -> list[Corruption]:
             if name != victim:
                 return rows
             h = _header_row(rows)
-            col = rows[h].index("身份证号码")
+            col = _col(rows[h], "身份证号码")
             for r in rows[h + 1:]:
                 v = r[col]
                 if isinstance(v, str) and len(v) == 18 and v.isdigit():

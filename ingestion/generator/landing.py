@@ -39,7 +39,15 @@ def flag_text(rows: int, md5: str | None, crlf: bool) -> bytes:
 
 
 def csv_bytes(df: pl.DataFrame, *, encoding: str = "utf-8", bom: bool = False, crlf: bool = False) -> bytes:
-    """RFC 4180 CSV (fields with commas, quotes or line breaks quoted) in the requested encoding."""
+    """RFC 4180 CSV (fields with commas, quotes or line breaks quoted) in the requested encoding.
+
+    A text column built from an empty numpy object array arrives as Polars' Object dtype, which the CSV
+    writer refuses (a small district can have a feed with no records at all): such columns become text.
+    """
+    obj = [c for c, t in df.schema.items() if t == pl.Object]
+    if obj:
+        df = df.with_columns(pl.Series(c, [None if v is None else str(v) for v in df[c].to_list()], dtype=pl.Utf8)
+                             for c in obj)
     text = df.write_csv(None, line_terminator="\r\n" if crlf else "\n", quote_style="necessary")
     data = text.encode(encoding)
     return (b"\xef\xbb\xbf" + data) if bom else data

@@ -61,6 +61,11 @@ def _names(rng: np.random.Generator, male: np.ndarray, hh_first: np.ndarray, pos
     return names
 
 
+def _digits8(values: np.ndarray) -> np.ndarray:
+    """Zero-padded 8-digit strings; unlike np.char.zfill, fine on an empty array (a district without foreigners)."""
+    return np.array([f"{int(v):08d}" for v in values], dtype="<U8")
+
+
 def _phones(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.char.add(MOBILE_PREFIX[rng.integers(0, len(MOBILE_PREFIX), n)],
                        np.char.zfill(rng.integers(0, 10**8, n).astype(str), 8))
@@ -105,11 +110,9 @@ def build_people(district: District, *, residents: int, days: int, start: dt.dat
                             dtype=object)[fkind]
     f_ids = make_foreign_ids(district.county_code[:2], birth[foreign], rng)
     letters = np.array(list("EGPKS"))
-    passport = np.char.add(letters[rng.integers(0, 5, len(foreign))],
-                           np.char.zfill(rng.integers(0, 10**8, len(foreign)).astype(str), 8))
-    hkm = np.char.add(np.array(["H", "M"])[rng.integers(0, 2, len(foreign))],
-                      np.char.zfill(rng.integers(0, 10**8, len(foreign)).astype(str), 8))
-    tw = np.char.zfill(rng.integers(0, 10**8, len(foreign)).astype(str), 8)
+    passport = np.char.add(letters[rng.integers(0, 5, len(foreign))], _digits8(rng.integers(0, 10**8, len(foreign))))
+    hkm = np.char.add(np.array(["H", "M"])[rng.integers(0, 2, len(foreign))], _digits8(rng.integers(0, 10**8, len(foreign))))
+    tw = _digits8(rng.integers(0, 10**8, len(foreign)))
     ids[foreign] = np.select([fkind == 0, fkind == 1, fkind == 2], [passport, f_ids, hkm], tw)
     names = _names(rng, male, hh_first, pos)
     ethnic = np.array(ETHNIC, dtype=object)[rng.choice(len(ETHNIC), n_res,

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import xlsxwriter
 
-from .._quirks import fmt_date
+from .._quirks import fmt_date, noisy_header
 from ._common import Context, render_homes, render_people
 
 FEED = "civil_affairs"
@@ -28,8 +28,6 @@ FLAG_COL = {"城乡低保": "low_income", "特困供养": "extreme_poverty", "�
             "残疾人两项补贴": "disabled", "独居空巢老人": "lives_alone"}
 AMOUNT_COL = {"城乡低保": "月保障金(元)", "特困供养": "月供养金(元)", "高龄津贴": "发放标准(元/月)",
               "残疾人两项补贴": "月补贴金额(元)"}
-WB_ID_RATES = {"lower_x": 0.004, "fullwidth": 0.003, "spaces": 0.005, "old_15": 0.004, "empty": 0.005,
-               "placeholder": 0.002, "bad_check": 0.004, "bad_date": 0.001}
 DIS_CAT = ["", "视力", "听力", "言语", "肢体", "智力", "精神", "多重"]
 RELATION = ["户主", "配偶", "子女", "子女", "父母", "孙子女", "兄弟姐妹", "其他"]
 FIXED_CREATED = dt.datetime(2024, 1, 1, 9, 0, 0)
@@ -56,7 +54,7 @@ def _sheet_table(ctx: Context, sheet: str) -> pl.DataFrame:
     if sheet == "城乡低保":
         on = on.sort("household_id", "household_pos")
     idx = on["_i"].to_numpy().astype(np.int64)
-    r = render_people(ctx, idx, rng, id_rates=WB_ID_RATES)
+    r = render_people(ctx, idx, rng, feed=FEED)
     n = len(idx)
     if plan is not None:  # the pattern people's IDs are clean on every roll, so they link for sure
         forced = np.isin(idx, sorted(plan.clean_ids))
@@ -142,19 +140,20 @@ def build(ctx: Context) -> None:
             ws.merge_range(0, 0, 0, len(header) - 1, f"{d.county_name}{month.year}年{month.month}月"
                            f"{sheet}{'对象' if sheet in ('城乡低保', '特困供养') else ''}花名册", title_fmt)
             row = 1
-            if rng.random() < 0.5:
+            wbp = ctx.params.workbook  # the seed's hand-made habits
+            if rng.random() < wbp["note_row"]:
                 ws.write_string(row, 0, "填报单位:区民政局    单位:元")
                 row += 1
-            ws.write_row(row, 0, header)
+            ws.write_row(row, 0, noisy_header(header, rng, wbp["header_noise"]))
             row += 1
-            serial_dates = rng.random() < 0.6
-            text_form = int(rng.integers(0, 5))
+            serial_dates = rng.random() < wbp["serial_dates"]
+            text_form = ctx.params.date_main[FEED] if rng.random() < 0.7 else int(rng.integers(0, 5))
             rec_no = []
             idf = tb["_idf"].to_list()
             data_cols = {c: tb[c].to_list() for c in header[1:]}
             amount = 0
             for i in range(tb.height):
-                if rng.random() < 0.004:
+                if rng.random() < wbp["empty_row"]:
                     row += 1  # stray empty row
                 ws.write_number(row, 0, i + 1)
                 for j, c in enumerate(header[1:], start=1):
@@ -177,7 +176,7 @@ def build(ctx: Context) -> None:
                         ws.write_string(row, j, str(v))
                 rec_no.append(row + 1)
                 row += 1
-            if rng.random() < 0.7:
+            if rng.random() < wbp["total_row"]:
                 ws.write_string(row, 0, "合计")
                 if sheet in AMOUNT_COL:
                     ws.write_number(row, header.index(AMOUNT_COL[sheet]), amount)

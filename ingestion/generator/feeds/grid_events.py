@@ -10,7 +10,9 @@ import polars as pl
 from ..district import grid_at
 from ..landing import csv_bytes
 from ..patterns import record
-from ._common import Context, emit_daily, pick_outsiders, pick_residents, render_people
+from .._quirks import datetime_texts
+from ..params import DATETIME_FORMS
+from ._common import Context, emit_daily, laid_out, pick_outsiders, pick_residents, render_people, switched_codec
 
 FEED = "grid_events"
 KINDS = {
@@ -21,6 +23,10 @@ KINDS = {
 KIND_P = [0.2, 0.18, 0.07, 0.2, 0.12, 0.13, 0.05, 0.05]
 DEPTS = ["", "区住建局", "区城管局", "区民政局", "街道综治中心", "社区居委会", "区应急管理局"]
 LEVELS = ["网格", "社区", "街道", "区直部门"]
+# text columns typed explicitly: built from numpy object arrays, they would be Polars Objects on a day
+# (or a whole small district) without events
+_TEXT = {c: pl.Utf8 for c in ("事件编号", "上报时间", "上报人", "网格编码", "事件大类", "事件小类", "事件描述", "发生地址",
+                              "经度", "纬度", "涉及人员", "处置层级", "派遣部门", "当前状态", "群众评价", "_grid")}
 
 
 def build(ctx: Context) -> None:
@@ -54,9 +60,7 @@ def build(ctx: Context) -> None:
     n_people = np.where(rng.random(n) < 0.6, 0, rng.choice([1, 2, 3], n, p=[0.6, 0.3, 0.1]))
     total = int(n_people.sum())
     who = np.where(rng.random(total) < 0.92, pick_residents(ctx, rng, total), pick_outsiders(ctx, rng, total))
-    r = render_people(ctx, who, rng, id_rates={"lower_x": 0.004, "fullwidth": 0.004, "spaces": 0.004,
-                                                 "old_15": 0.004, "empty": 0.08, "placeholder": 0.01,
-                                                 "bad_check": 0.005, "bad_date": 0.001, "excel_damage": 0.001})
+    r = render_people(ctx, who, rng, feed=FEED)
     pairs = np.char.add(np.char.add(r["name"].astype(str), ":"), r["id"].astype(str)) if total else np.array([])
     off = np.r_[0, np.cumsum(n_people)]
     involved = [";".join(pairs[off[i]:off[i + 1]]) for i in range(n)]
@@ -75,7 +79,8 @@ def build(ctx: Context) -> None:
     dept = np.array(DEPTS, dtype=object)[rng.integers(0, len(DEPTS), n)]
     lon = np.round(pts["lon"].to_numpy()[pt], 6)
     lat = np.round(pts["lat"].to_numpy()[pt], 6)
-    base = dict(事件编号=keys, 上报时间=pl.Series(rep.astype("datetime64[us]")).dt.strftime("%Y-%m-%d %H:%M:%S"),
+    base = dict(事件编号=keys, 上报时间=datetime_texts(pl.Series(rep.astype("datetime64[us]")), ctx.rng(64),
+                                                   [ctx.params.datetime_forms[FEED][f] for f in DATETIME_FORMS]),
                 上报人=names, 网格编码=recorded, 事件大类=np.array(kinds, dtype=object)[kc], 事件小类=sub, 事件描述=desc,
                 发生地址=addr, 经度=lon.astype(str), 纬度=lat.astype(str), 涉及人员=involved, 处置层级=level, 派遣部门=dept)
     # status path: each event has 1-3 rows over time
@@ -83,7 +88,7 @@ def build(ctx: Context) -> None:
     pk = rng.choice(4, n, p=[0.35, 0.4, 0.2, 0.05])
     rows = []
     for j in range(4):
-        have = np.array([len(path[k]) > j for k in pk])
+        have = np.array([len(path[k]) > j for k in pk], dtype=bool)  # bool even when empty
         status = np.array([path[k][j] if len(path[k]) > j else "" for k in pk], dtype=object)
         t = rep + (rng.integers(600, 3 * 86400, n) * (j + (j > 0) * rng.integers(0, 4, n))).astype("timedelta64[s]")
         if j == 0:
@@ -95,7 +100,7 @@ def build(ctx: Context) -> None:
             **{k: v for k, v in base.items()}, "当前状态": status,
             "_t": t.astype("datetime64[us]"), "群众评价": rate, "_done": done, "_have": have, "_j": np.full(n, j),
             "_grid": grid, "_rep": rep.astype("datetime64[us]"), "_pi": np.arange(n),
-        }).filter(pl.col("_have")))
+        }, schema_overrides=_TEXT).filter(pl.col("_have")))
     allr = pl.concat(rows).sort("_pi", "_j")
     if ctx.patterns is not None and ctx.patterns.grid_events:
         extra, extra_people, extra_r = _injected(ctx, allr, n, worker)
@@ -106,9 +111,10 @@ def build(ctx: Context) -> None:
             r[k] = np.r_[r[k], extra_r[k]]
     # times increase along each event's path
     allr = allr.with_columns(_t=pl.col("_t").cum_max().over("_pi"))
+    forms = [ctx.params.datetime_forms[FEED][f] for f in DATETIME_FORMS]
+    allr = allr.with_columns(状态时间=datetime_texts(allr["_t"], ctx.rng(62), forms))
     allr = allr.with_columns(
-        状态时间=pl.col("_t").dt.strftime("%Y-%m-%d %H:%M:%S"),
-        办结时间=pl.when(pl.col("_done")).then(pl.col("_t").dt.strftime("%Y-%m-%d %H:%M:%S")).otherwise(pl.lit("")),
+        办结时间=pl.when(pl.col("_done")).then(pl.col("状态时间")).otherwise(pl.lit("")),
         _file_date=pl.col("_t").dt.date(), _sort=pl.col("_t"),
         _comm=pl.col("_grid").str.slice(0, 12), _street=pl.col("_grid").str.slice(0, 9),
     ).filter(pl.col("_file_date") < ctx.end)
@@ -116,8 +122,11 @@ def build(ctx: Context) -> None:
             "涉及人员", "处置层级", "当前状态", "派遣部门", "状态时间", "办结时间", "群众评价"]
     pid, idf, nf = r["person_id"], r["id_fault"].astype(str), r["name_fault"].astype(str)
 
-    def encode(df: pl.DataFrame, name: str, switched: bool):
-        return csv_bytes(df.select(cols)), df.height
+    layout_rng = ctx.rng(63)
+
+    def encode(df: pl.DataFrame, name: str, i: int, switched: bool):
+        enc, bom = switched_codec(ctx, FEED) if switched else ("utf-8", False)
+        return csv_bytes(laid_out(ctx, FEED, df, cols, i, layout_rng), encoding=enc, bom=bom), df.height
 
     def on_file(name: str, df: pl.DataFrame) -> None:
         m = df.height
@@ -143,7 +152,7 @@ def _injected(ctx: Context, allr: pl.DataFrame, n: int, worker: dict):
     specs = ctx.patterns.grid_events
     std, lon, lat = pts["std_address"].to_numpy(), pts["lon"].to_numpy(), pts["lat"].to_numpy()
     people = [p for s in specs for p in s.involved]
-    r = render_people(ctx, np.array(people, dtype=np.int64), rng, id_rates={})
+    r = render_people(ctx, np.array(people, dtype=np.int64), rng, feed=FEED, id_rates={})
     rows, at = [], 0
     for k, s in enumerate(specs):
         rep = dt.datetime.combine(s.day, dt.time(9)) + dt.timedelta(seconds=int(rng.integers(0, 9 * 3600)))

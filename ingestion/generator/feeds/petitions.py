@@ -9,7 +9,7 @@ import numpy as np
 
 from ..district import grid_at
 from ..patterns import record
-from ._common import Context, pick_outsiders, pick_residents, render_homes, render_people
+from ._common import Context, pick_outsiders, pick_residents, render_homes, render_people, switched_codec, switched_encoding
 
 FEED = "petitions"
 CHANNELS = ["来信", "来访", "网上信访", "电话", "12345热线", "领导信箱"]
@@ -45,7 +45,7 @@ def build(ctx: Context) -> None:
                                pick_outsiders(ctx, rng, listed))
             if rng.random() < 0.3:
                 members[0] = repeaters[int(rng.integers(0, len(repeaters)))]
-            rp = render_people(ctx, members, rng)
+            rp = render_people(ctx, members, rng, feed=FEED)
             homes = render_homes(ctx, members, rng)
             xfr, truth = [], []
             for m in range(listed):
@@ -69,7 +69,7 @@ def build(ctx: Context) -> None:
                 hint = "street_only"
             topic = TOPICS[int(rng.integers(0, len(TOPICS)))]
             key = f"XF{d.county_code}{day:%Y%m%d}{s + 1:04d}"
-            zone = rng.random() < 0.9
+            zone = rng.random() < ctx.params.petition_zone_rate
             unit = UNITS[int(rng.integers(0, len(UNITS)))]
             base = {"xfjbh": key, "djsj": _iso(reg, zone), "xfxs": CHANNELS[int(rng.integers(0, len(CHANNELS)))],
                     "xfrs": xfrs, "xfr": xfr, "wtsd": wtsd, "wtlb": topic,
@@ -107,7 +107,8 @@ def build(ctx: Context) -> None:
     # rare broken lines, drawn among the ordinary lines only (an injected pattern is never cut)
     total_lines = sum(1 for v in lines_by_day.values() for item in v if not item[4].get("injected"))
     brk = ctx.rng(51)
-    n_broken = max(1, total_lines // 400) if total_lines >= 3 else 0
+    rate = ctx.params.broken_json_rate
+    n_broken = max(1, round(total_lines * rate)) if total_lines >= 3 and rate > 0 else 0
     broken = set(brk.choice(total_lines, n_broken, replace=False).tolist()) if n_broken else set()
     global_no = -1
     forced_resend = ctx.days // 2 + 1 if ctx.days >= 10 else -1
@@ -130,10 +131,13 @@ def build(ctx: Context) -> None:
                 rec_no.append(ln), member.append(m), pid.append(p_id), idf.append(f_id), nf.append(f_nm)
             ev["record_no"].append(ln), ev["key"].append(e["key"]), ev["occ"].append(e["occurred"])
             ev["grid"].append(e["grid"]), ev["hint"].append(e["hint"])
-        data = "".join(line + "\n" for line in out).encode("utf-8")
+        switched = switched_encoding(ctx, FEED, i)
+        data = "".join(line + "\n" for line in out).encode(switched_codec(ctx, FEED)[0] if switched else "utf-8")
         folder = ctx.daily_folder(day, brk)
         ctx.landing.deliver(FEED, folder, name, data, len(out))
-        if i == forced_resend or brk.random() < 0.01:
+        if switched:
+            ctx.truth.fault(FEED, folder, name, "encoding_switch", detail="gb18030 instead of utf-8")
+        if i == forced_resend or brk.random() < ctx.params.resend_rate:
             again = folder + dt.timedelta(days=int(brk.integers(2, 7)))
             ctx.landing.deliver(FEED, again, name, data, len(out))
             ctx.truth.fault(FEED, again, name, "resend", detail=f"identical copy of {folder.isoformat()}/{name}")
@@ -152,7 +156,7 @@ def _inject(ctx: Context, lines_by_day: dict, comm_name: dict, st_name: dict) ->
     d, pts = ctx.district, ctx.district.points
     for pi in ctx.patterns.petitions:
         members = np.array(pi.members, dtype=np.int64)
-        rp = render_people(ctx, members, rng, id_rates={})
+        rp = render_people(ctx, members, rng, feed=FEED, id_rates={})
         homes = render_homes(ctx, members, rng)
         xfr = [{"xm": rp["name"][m], "zjhm": rp["id"][m], "lxdh": rp["phone"][m], "zz": homes[m]}
                for m in range(len(members))]

@@ -8,7 +8,9 @@ import polars as pl
 from ..district import grid_at
 from ..landing import csv_bytes
 from ..patterns import record
-from ._common import Context, emit_daily, pick_outsiders, pick_residents, render_people
+from .._quirks import datetime_texts
+from ..params import DATETIME_FORMS
+from ._common import Context, emit_daily, laid_out, pick_outsiders, pick_residents, render_people, switched_codec
 
 FEED = "police_incidents"
 CATEGORIES = {
@@ -42,7 +44,7 @@ def build(ctx: Context) -> None:
     call = day.astype("datetime64[s]") + secs.astype("timedelta64[s]")
     kind = rng.choice(3, n, p=[0.8, 0.13, 0.07])
     who = np.where(kind == 0, pick_residents(ctx, rng, n), pick_outsiders(ctx, rng, n))
-    r = render_people(ctx, who, rng)
+    r = render_people(ctx, who, rng, feed=FEED)
     anon = kind == 2
     r["name"][anon], r["name_fault"][anon] = "匿名", "anonymous"
     no_id = anon | (rng.random(n) < 0.5)
@@ -69,7 +71,9 @@ def build(ctx: Context) -> None:
     lon_s = np.round(lon, 6).astype(str).astype(object)
     lat_s = np.round(lat, 6).astype(str).astype(object)
     lon_s[hint == 2], lat_s[hint == 2] = "", ""
-    fault = np.where(hint == 0, rng.choice(4, n, p=[0.94, 0.03, 0.01, 0.02]), 0)
+    cf = ctx.params.coordinates  # the seed's share of empty, 0 and swapped coordinates
+    fault = np.where(hint == 0, rng.choice(4, n, p=[1 - cf["empty"] - cf["zero"] - cf["swapped"], cf["empty"], cf["zero"],
+                                                    cf["swapped"]]), 0)
     lon_s[fault == 1], lat_s[fault == 1] = "", ""
     lon_s[fault == 2], lat_s[fault == 2] = "0", "0"
     sw = fault == 3
@@ -94,7 +98,9 @@ def build(ctx: Context) -> None:
     upd_fb = np.maximum(upd_fb, first_fb + np.timedelta64(1800, "s"))
     how = np.array(["110电话", "短信报警", "网络报警", "现场报警"], dtype=object)[rng.choice(4, n, p=[.85, .03, .05, .07])]
     base = pl.DataFrame({
-        "警情编号": key, "接警时间": pl.Series(call.astype("datetime64[us]")).dt.strftime("%Y-%m-%d %H:%M:%S"), "报警方式": how,
+        "警情编号": key, "接警时间": datetime_texts(pl.Series(call.astype("datetime64[us]")), ctx.rng(34),
+                                            [ctx.params.datetime_forms[FEED][f] for f in DATETIME_FORMS]),
+        "报警方式": how,
         "报警人": r["name"], "报警人证件号码": r["id"], "报警电话": r["phone"], "发生地址": addr,
         "经度": lon_s, "纬度": lat_s, "警情类别": np.array(cats, dtype=object)[cat], "警情细类": sub, "简要警情": text,
         "管辖单位": stn, "_pid": r["person_id"], "_idf": r["id_fault"].astype(str), "_nf": r["name_fault"].astype(str),
@@ -113,14 +119,19 @@ def build(ctx: Context) -> None:
                               _fb=pl.Series(first_fb.astype("datetime64[us]")))
     upd = base.filter(pl.Series(pending)).with_columns(
         处警结果=pl.Series(outcome[pending], dtype=pl.Utf8), _fb=pl.Series(upd_fb[pending].astype("datetime64[us]")))
-    rows = pl.concat([first, upd]).with_columns(
-        反馈时间=pl.col("_fb").dt.strftime("%Y-%m-%d %H:%M:%S"), _file_date=pl.col("_fb").dt.date(),
+    forms = [ctx.params.datetime_forms[FEED][f] for f in DATETIME_FORMS]
+    rows = pl.concat([first, upd])
+    rows = rows.with_columns(
+        反馈时间=datetime_texts(rows["_fb"], ctx.rng(32), forms), _file_date=pl.col("_fb").dt.date(),
         _sort=pl.col("_fb")).filter(pl.col("_file_date") < ctx.end)
     cols = ["警情编号", "接警时间", "报警方式", "报警人", "报警人证件号码", "报警电话", "发生地址", "经度", "纬度",
             "警情类别", "警情细类", "简要警情", "管辖单位", "处警结果", "反馈时间"]
 
-    def encode(df: pl.DataFrame, name: str, switched: bool):
-        return csv_bytes(df.select(cols), encoding="utf-8" if switched else "gb18030", crlf=True), df.height
+    layout_rng = ctx.rng(33)
+
+    def encode(df: pl.DataFrame, name: str, i: int, switched: bool):
+        enc, bom = switched_codec(ctx, FEED) if switched else ("gb18030", False)
+        return csv_bytes(laid_out(ctx, FEED, df, cols, i, layout_rng), encoding=enc, bom=bom, crlf=True), df.height
 
     def on_file(name: str, df: pl.DataFrame) -> None:
         m = df.height
@@ -130,8 +141,7 @@ def build(ctx: Context) -> None:
         ctx.truth.event_rows(FEED, name, rec, df["警情编号"], df["_call"], df["_grid"], df["_comm"], df["_street"],
                              df["_hint"])
 
-    emit_daily(ctx, FEED, rows, "JQ_{day:%Y%m%d}.csv", encode, on_file, feed_no=31,
-               switch_encoding=ctx.days // 3 if ctx.days >= 28 else None)
+    emit_daily(ctx, FEED, rows, "JQ_{day:%Y%m%d}.csv", encode, on_file, feed_no=31)
 
 
 def _injected(ctx: Context, base: pl.DataFrame, station: np.ndarray, st_idx: dict):
@@ -143,7 +153,7 @@ def _injected(ctx: Context, base: pl.DataFrame, station: np.ndarray, st_idx: dic
     pt = np.array([s.point for s in specs], dtype=np.int64)
     day = np.array([s.day for s in specs], dtype="datetime64[D]")
     call = day.astype("datetime64[s]") + rng.integers(9 * 3600, 18 * 3600, len(specs)).astype("timedelta64[s]")
-    r = render_people(ctx, who, rng, id_rates={})
+    r = render_people(ctx, who, rng, feed=FEED, id_rates={})
     grid = grid_at(d, pt, day)
     std, road = pts["std_address"].to_numpy(), pts["road"].to_numpy()
     keys = [s.key(d.county_code) for s in specs]

@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 
 from .._ids import render_ids
-from .._quirks import render_dates, render_names
+from .._quirks import noisy_header, render_dates, render_names
 from ..landing import csv_bytes
 from ..people import ETHNIC_CODE
-from ._common import Context, render_homes, render_people
+from ._common import Context, render_homes, render_people, switched_codec, switched_encoding
 
 FEED = "police_population"
 COLUMNS = ["人员编号", "姓名", "证件类型", "证件号码", "性别", "民族", "出生日期", "人口类型", "户籍地址", "现住地址",
@@ -24,7 +24,7 @@ def _register(ctx: Context) -> pl.DataFrame:
     res = ctx.people.residents()
     n = res.height
     idx = np.arange(n)
-    r = render_people(ctx, idx, rng)
+    r = render_people(ctx, idx, rng, feed=FEED)
     # duplicates: ~1% entered twice under another 人员编号, spelled differently, some with the 15-digit ID
     dup = rng.choice(n, size=max(1, n // 100), replace=False)
     dup.sort()
@@ -74,15 +74,20 @@ def _register(ctx: Context) -> pl.DataFrame:
     left_on[cancel] = np.maximum(left_on[cancel], reg_on[cancel] + np.timedelta64(1, "D"))
     left_reason = left_reason.astype(object)
     left_reason[cancel] = "注销"
+    prm = ctx.params
+    hh_no, hh_rel = _households(res, ctx.rng(22))
     # the register is a database: a record's spelling is the same every week
     df = pl.DataFrame({
         "人员编号": rid, "姓名": np.concatenate([r["name"], d_names]),
         "证件类型": P["doc_type"][all_idx], "证件号码": np.concatenate([r["id"], d_ids]),
         "性别": np.concatenate([r["sex"], r["sex"][dup]]), "民族": ethnic,
-        "出生日期": render_dates(birth, rng, main=0, other_rate=0.05, empty_rate=0.002),
+        "出生日期": render_dates(birth, rng, main=prm.date_main[FEED], other_rate=prm.date_other_rate,
+                             empty_rate=prm.date_empty_rate),
         "人口类型": ptype, "户籍地址": hukou, "现住地址": homes,
         "联系电话": np.concatenate([r["phone"], r["phone"][dup]]), "所属派出所": station[st],
-        "登记日期": render_dates(reg_on, rng, main=0, other_rate=0.02, empty_rate=0.0),
+        "登记日期": render_dates(reg_on, rng, main=prm.date_main[FEED], other_rate=prm.date_other_rate / 2,
+                             empty_rate=0.0),
+        "_hh_no": hh_no[all_idx], "_hh_rel": hh_rel[all_idx],
         "_reg": reg_on, "_left": left_on, "_reason": left_reason.astype(str),
         "_pid": P["person_id"][all_idx], "_idf": np.concatenate([r["id_fault"], d_idf]).astype(str),
         "_nf": np.concatenate([r["name_fault"], d_nf]).astype(str),
@@ -90,20 +95,72 @@ def _register(ctx: Context) -> pl.DataFrame:
     return df
 
 
+RELATION = np.array(["户主", "配偶", "子", "女", "父母", "孙子女", "兄弟姐妹", "其他"], dtype=object)
+
+
+def _households(res: pl.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """户号 (9 digits) and 与户主关系 per register person: registered residents and the few migrant households
+    holding a local 户口簿; empty for the others."""
+    hh = res["household_id"].to_numpy()
+    pos = res["household_pos"].to_numpy()
+    male = (res["sex"] == "男").to_numpy()
+    n_hh = int(hh.max()) + 1 if len(hh) else 1
+    numbers = rng.choice(9 * 10**8, size=n_hh, replace=False) + 10**8 if n_hh < 10**7 else \
+        np.arange(n_hh) * 97 + 10**8
+    local_migrant = rng.random(n_hh) < 0.05
+    ptype = res["population_type"].to_numpy()
+    has = (ptype == "户籍人口") | ((ptype == "流动人口") & local_migrant[hh])
+    no = np.where(has, numbers[hh].astype(str), "").astype(object)
+    rel_idx = np.select([pos == 0, pos == 1, pos <= 4], [0, 1, np.where(male, 2, 3)],
+                        np.array([4, 5, 6, 7])[rng.integers(0, 4, len(pos))])
+    rel = np.where(has, RELATION[rel_idx], "").astype(object)
+    return no, rel
+
+
+def _snapshot_bytes(ctx: Context, reg: pl.DataFrame, sel: np.ndarray, gone: np.ndarray, left: np.ndarray,
+                    reason: np.ndarray, k: int, fixed: list[str], switched: bool) -> tuple[bytes, dict]:
+    """Snapshot ``k`` as the register exported it that week (params.register): optional columns left out, an
+    unannounced column, another column order, noisy header cells, 户号/与户主关系 once the register has them,
+    UTF-8 instead of GB18030. Returns the bytes and what was varied (for the truth's faults)."""
+    lay = ctx.params.register["weeks"][k]
+    household = k >= ctx.params.register["household_from_week"]
+    cur = reg[sel].with_columns(
+        人员状态=pl.Series(np.where(gone[sel], reason[sel], "在册"), dtype=pl.Utf8),
+        状态变更日期=pl.Series(np.where(gone[sel], np.datetime_as_string(left[sel], unit="D"), ""), dtype=pl.Utf8),
+        户号=pl.col("_hh_no"), 与户主关系=pl.col("_hh_rel"))
+    cols = [*fixed, "人员状态", "状态变更日期", *(["户号", "与户主关系"] if household else [])]
+    cols = [c for c in cols if c not in lay["drop"]]
+    if lay["extra"]:
+        u = np.random.default_rng([ctx.seed, 23, k]).random(cur.height)
+        cur = cur.with_columns(pl.Series(lay["extra"], np.where(u < 0.6, "", f"{lay['extra']}{k + 1}"), dtype=pl.Utf8))
+        cols.append(lay["extra"])
+    if lay["shuffle_seed"]:
+        cols = [cols[i] for i in np.random.default_rng(lay["shuffle_seed"]).permutation(len(cols))]
+    out = cur.select(cols)
+    if lay["header_noise_seed"]:
+        header = noisy_header(cols, np.random.default_rng(lay["header_noise_seed"]), 0.3)
+        if len(set(header)) == len(header):
+            out = out.rename(dict(zip(cols, header)))
+    enc, bom = switched_codec(ctx, FEED) if switched else ("gb18030", False)
+    varied = {"missing_optional_columns": ",".join(lay["drop"]), "extra_column": lay["extra"] or "",
+              "column_order": "shuffled" if lay["shuffle_seed"] else "", "header_noise": "yes" if lay["header_noise_seed"] else ""}
+    return csv_bytes(out, encoding=enc, bom=bom, crlf=True), {k_: v for k_, v in varied.items() if v}
+
+
 def build(ctx: Context) -> None:
     reg = _register(ctx)
     rng = ctx.rng(21)
     snaps = [ctx.start + dt.timedelta(days=7 * k) for k in range((ctx.days + 6) // 7)]
-    switch = 2 if len(snaps) >= 4 else None
     fixed = [c for c in reg.columns if not c.startswith("_")]
-    # the register's spelling is fixed, so each record is encoded once and snapshots are joined from bytes
+    # the register's spelling is fixed, so each record is encoded once and a week exported in the usual layout
+    # is joined from bytes
     body = reg.select(fixed).write_csv(None, include_header=False, line_terminator="\r\n", quote_style="necessary")
     lines = body.encode("gb18030").split(b"\r\n")[:-1]
     del body
     if len(lines) != reg.height:
         raise RuntimeError("police_population: a register field contains a line break")
-    header = (",".join([*fixed, "人员状态", "状态变更日期"]) + "\r\n").encode("gb18030")
-    in_register = ",在册,\r\n".encode("gb18030")
+    in_register = ",在册,".encode("gb18030")
+    hh_bytes: list[bytes] = []  # ",户号,与户主关系" per register row, encoded once the register exports them
     reg_on = reg["_reg"].to_numpy()
     left = reg["_left"].to_numpy()
     reason = reg["_reason"].to_numpy()
@@ -114,23 +171,49 @@ def build(ctx: Context) -> None:
         gone = ~np.isnat(left) & (left <= s64)
         sel = np.flatnonzero(keep)
         name = f"SYRK_{snap:%Y%m%d}.csv"
-        if k == switch:
-            cur = reg[sel].with_columns(
-                人员状态=pl.Series(np.where(gone[sel], reason[sel], "在册")),
-                状态变更日期=pl.Series(np.where(gone[sel], np.datetime_as_string(left[sel], unit="D"), "")))
-            data = csv_bytes(cur.select(*fixed, "人员状态", "状态变更日期"), encoding="utf-8", bom=True, crlf=True)
-            ctx.truth.fault(FEED, snap, name, "encoding_switch", detail="utf-8 with BOM instead of GB18030")
-        else:
+        lay = ctx.params.register["weeks"][k]
+        switched = switched_encoding(ctx, FEED, k)
+        household = k >= ctx.params.register["household_from_week"]
+        if not (switched or lay["drop"] or lay["shuffle_seed"]):
+            # the usual column order, maybe with 户号/与户主关系 and an unannounced column at the end and noisy
+            # header cells: joined from the bytes encoded once (a 1M register has 52 snapshots a year)
+            if household and not hh_bytes:
+                hh_bytes = [f",{a},{b}".encode("gb18030") for a, b in zip(reg["_hh_no"], reg["_hh_rel"])]
+            cols = [*fixed, "人员状态", "状态变更日期", *(["户号", "与户主关系"] if household else []),
+                    *([lay["extra"]] if lay["extra"] else [])]
+            names = noisy_header(cols, np.random.default_rng(lay["header_noise_seed"]), 0.3) \
+                if lay["header_noise_seed"] else cols
+            names = names if len(set(names)) == len(names) else cols
             suffix = [in_register] * len(sel)
             for j in np.flatnonzero(gone[sel]):
                 i = sel[j]
-                suffix[j] = f",{reason[i]},{np.datetime_as_string(left[i], unit='D')}\r\n".encode("gb18030")
-            parts = [header]
-            for i, suf in zip(sel.tolist(), suffix):
+                suffix[j] = f",{reason[i]},{np.datetime_as_string(left[i], unit='D')}".encode("gb18030")
+            extra = [b"\r\n"] * len(sel)
+            if lay["extra"]:
+                u = np.random.default_rng([ctx.seed, 23, k]).random(len(sel))
+                filled = f",{lay['extra']}{k + 1}\r\n".encode("gb18030")
+                extra = [b",\r\n" if x < 0.6 else filled for x in u]
+            parts = [(",".join(names) + "\r\n").encode("gb18030")]
+            for i, suf, end in zip(sel.tolist(), suffix, extra):
                 parts.append(lines[i])
                 parts.append(suf)
+                if household:
+                    parts.append(hh_bytes[i])
+                parts.append(end)
             data = b"".join(parts)
             del parts
+            varied = {"extra_column": lay["extra"] or "", "header_noise": "yes" if lay["header_noise_seed"] else ""}
+            for kind, detail in varied.items():
+                if detail:
+                    ctx.truth.fault(FEED, snap, name, kind, detail=detail)
+        else:
+            data, varied = _snapshot_bytes(ctx, reg, sel, gone, left, reason, k, fixed, switched)
+            for kind, detail in varied.items():
+                ctx.truth.fault(FEED, snap, name, kind, detail=detail)
+            if switched:
+                enc, bom = switched_codec(ctx, FEED)
+                ctx.truth.fault(FEED, snap, name, "encoding_switch",
+                                detail=f"{enc}{' with BOM' if bom else ''} instead of GB18030")
         ctx.landing.deliver(FEED, snap, name, data, len(sel))
         n = len(sel)
         ctx.truth.records.add(FEED, name, "", np.arange(1, n + 1), np.ones(n, dtype=np.int32), pid[sel], idf[sel],

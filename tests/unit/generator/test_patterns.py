@@ -29,7 +29,12 @@ def _truth(out: Path) -> pl.DataFrame:
 def _petition_lines(out: Path) -> list[dict]:
     lines = []
     for p in sorted((out / "landing" / "petitions").glob("*/*.jsonl")):
-        for text in p.read_text("utf-8").splitlines():
+        data = p.read_bytes()
+        try:
+            text_all = data.decode("utf-8")
+        except UnicodeDecodeError:  # the seed may have switched a file to GB18030 (truth/faults.parquet)
+            text_all = data.decode("gb18030")
+        for text in text_all.splitlines():
             try:
                 lines.append(json.loads(text))
             except json.JSONDecodeError:
