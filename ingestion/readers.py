@@ -620,14 +620,10 @@ def _sheet(strings, booleans, spec, sheet, ctx, skipped, failed):
 
 def _read_jsonl(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
     raw = path.read_bytes()
-    encoding, raw_bom = "utf-8", b""
-    if raw.startswith(_BOM):
-        raw, encoding, raw_bom = raw[len(_BOM):], "utf-8-sig", _BOM
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise _undecodable(ctx.feed, ctx.file, err.start + len(raw_bom), "it is not UTF-8", "UTF-8, as JSON Lines must be") from err
-    lines = text.split("\n")
+    # The contract states UTF-8, but a department that switches systems may send GB18030: read it all the
+    # same and report the switch, as for CSV.
+    encoding, data = detect_encoding(raw, feed=ctx.feed, file=ctx.file, declared=spec.encoding)
+    lines = data.decode("utf-8").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     declared = set(spec.header_map())
@@ -695,7 +691,7 @@ def _read_jsonl(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
         quarantine=q,
         records=(frame["record_no"].n_unique() if frame.height else 0) + q.height,
         encoding=encoding,
-        encoding_switched=False,
+        encoding_switched=_switched(encoding, spec.encoding, raw),
         unknown_columns=unknown,
         # a key no line carries; an empty file says nothing about its keys
         missing_optional=[c.header for c in spec.columns if not c.required and c.name not in frame.columns] if rows else [],

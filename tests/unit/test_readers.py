@@ -258,10 +258,19 @@ def test_jsonl_line_with_a_nul_byte_or_a_field_over_one_mib_is_quarantined(tmp_p
     assert result.records == 4 == _flag_count(result)
 
 
-def test_jsonl_that_is_not_utf8_is_an_encoding_error(tmp_path):
+def test_jsonl_in_gb18030_is_read_and_reported_as_a_switch(tmp_path):
+    # The contract: a department that switches systems may send GB18030 where UTF-8 is stated.
     path = tmp_path / "XF_20241102.jsonl"
-    path.write_bytes('{"xfjbh": "张三"}\n'.encode("gb18030"))
-    with pytest.raises(FeedEncodingError, match=r"petitions/XF_20241102\.jsonl: bytes at offset 11"):
+    path.write_bytes('{"xfjbh": "XF520602202411020001", "djsj": "2024-11-02 09:00:00", "blzt": "受理", "xfr": [{"xm": "张三"}]}\n'.encode("gb18030"))
+    result = _read(path, PETITIONS)
+    assert result.encoding == "gb18030" and result.encoding_switched
+    assert result.frame["name"].to_list() == ["张三"]
+
+
+def test_jsonl_in_neither_encoding_is_an_encoding_error(tmp_path):
+    path = tmp_path / "XF_20241102.jsonl"
+    path.write_bytes(b'{"xfjbh": "\xff\xff"}\n')
+    with pytest.raises(FeedEncodingError, match=r"petitions/XF_20241102\.jsonl: bytes at offset 11 cannot be decoded: it is not UTF-8"):
         _read(path, PETITIONS)
 
 
