@@ -31,6 +31,7 @@ register as (
         register_rows.is_registered,
         register_rows.registered_date,
         register_rows.grid_code,
+        register_rows.address_code,
     from {{ ref('stg_police_population') }} as register_rows
     left join resolved
         -- the register is CSV: no sheet, one person per record (record_locator macro)
@@ -73,6 +74,22 @@ register_ranked as (
 
 register_current as (
     select * from register_ranked where register_rank = 1
+),
+
+-- where a registered person lives now: the grid their address point belongs to in the latest grid
+-- register, not their record's grid rolled forward (a split grid's merged_into names only its largest
+-- successor; a building may have moved between grids since the register placed it)
+address_points as (
+    select address_code, grid_code from {{ ref('stg_address_points') }}
+),
+
+register_point_grid as (
+    select
+        register_current.person_key,
+        address_points.grid_code,
+    from register_current
+    inner join address_points
+        on register_current.address_code = address_points.address_code
 ),
 
 -- one pass over a person's records (a year of weekly register snapshots is ~50 per resident): when they
@@ -174,7 +191,12 @@ profiled as (
 final as (
     select
         profiled.*,
-        coalesce(rolled_forward.current_grid_code, profiled.grid_code) as current_grid_code,
+        coalesce(
+            point_rolled_forward.current_grid_code,
+            register_point_grid.grid_code,
+            rolled_forward.current_grid_code,
+            profiled.grid_code
+        ) as current_grid_code,
         cast(
             extract(year from {{ as_of_date() }}) - extract(year from profiled.birth_date)
             - case
@@ -187,6 +209,10 @@ final as (
     from profiled
     left join rolled_forward
         on profiled.grid_code = rolled_forward.grid_code
+    left join register_point_grid
+        on profiled.person_key = register_point_grid.person_key
+    left join rolled_forward as point_rolled_forward
+        on register_point_grid.grid_code = point_rolled_forward.grid_code
 )
 
 select * from final
