@@ -258,27 +258,6 @@ def _warehouse_listener(progress, models: int):
     return listener
 
 
-def _snapshot_is_current(snapshot: Path, zones) -> bool:
-    """Whether the published snapshot was built from every file the ledger counts as loaded or held.
-
-    A run killed (or failed) after loading its files but before publishing leaves the ledger ahead of
-    the snapshot; the next run finds no new file, and must still rebuild and publish.
-    """
-    import duckdb
-    from ingestion.pipeline import read_ledger
-
-    if not snapshot.exists():
-        return False
-    ledger = read_ledger(zones).filter(pl.col("status").is_in(["loaded", "held"]))
-    try:
-        with duckdb.connect(str(snapshot), read_only=True) as con:
-            published = {m for (m,) in con.execute(
-                "select file_md5 from ops.ops_ingest_ledger where status in ('loaded', 'held')").fetchall()}
-    except duckdb.Error:
-        return False  # not a snapshot this version published: build a new one
-    return set(ledger["file_md5"].to_list()) <= published
-
-
 def _check_summary(result) -> dict[str, dict]:
     gates: dict[str, dict] = {}
     for ev in result.get_asset_check_evaluations():
@@ -334,6 +313,7 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
     from orchestration.defs.instance import CLI_TAG, open_instance, reap_dead_cli_runs
     from orchestration.defs.resources import ZhiliResource
     from orchestration.defs.warehouse.assets import build_warehouse_assets, dbt_resource, ensure_manifest, zone_specs
+    from orchestration.defs.warehouse.sensors import serving_staleness
 
     unknown = sorted(set(feeds or ()) - set(FEEDS))
     if unknown:
@@ -399,10 +379,15 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
             break
     published = None
     ran_feeds = any(due.get(feed) for feed in wanted)
-    if not failure and warehouse and not ran_feeds and _snapshot_is_current(zones.serving / "zhili.duckdb", zones):
-        echo("warehouse: no new files; the serving snapshot is current")
+    # what the snapshot is (its as-of date, its files) is recorded beside it: no need to open it, so a reader
+    # holding it, even read-write, cannot make this check fail and trigger a rebuild
+    stale = serving_staleness(settings, instance) if not failure and warehouse and not ran_feeds else "new files"
+    if not failure and warehouse and stale is None:
+        echo(f"warehouse: no new files; the serving snapshot (as of {_as_of_text(zones)}) is current")
         published = zones.serving / "zhili.duckdb"
     elif not failure and warehouse:
+        if not ran_feeds:
+            echo(f"warehouse: rebuilding: {stale}")
         t0 = time.perf_counter()
         dbt_log = io.StringIO()
         models = sum(len(w.keys) for w in warehouse) - 1  # the serving snapshot is the publish step
@@ -437,8 +422,8 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
             echo(f"    {held['message']}")
     _write_gates(settings, gates, started_at)
     if published:
-        echo(f"serving snapshot: {published}")
-        echo(f"  query: duckdb -readonly {published} \"select * from marts.dim_grid limit 5\"")
+        echo(f"serving snapshot: {published} (as of {_as_of_text(zones)})")
+        echo(f"  query: zhili sql --home {settings.home} \"select * from marts.dim_grid limit 5\"")
         echo(f"  python: duckdb.connect('{published}', read_only=True)")
         echo(f"  superset: duckdb:///{published}?access_mode=read_only")
     total = time.perf_counter() - started
@@ -448,6 +433,13 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
         warn(f"zhili run: {failure[0]}")
         return failure[1]
     return 0
+
+
+def _as_of_text(zones) -> str:
+    from orchestration.defs.warehouse.publish import current_record
+
+    record = current_record(zones.serving)
+    return record.as_of_date.isoformat() if record and record.as_of_date else "unknown"
 
 
 def _write_gates(settings: Settings, gates: dict[str, dict], started_at: datetime) -> None:
@@ -460,10 +452,19 @@ def _write_gates(settings: Settings, gates: dict[str, dict], started_at: datetim
 def print_status(settings: Settings, *, echo: Echo = print) -> int:
     from ingestion.pipeline import read_ledger
 
+    from orchestration.defs.warehouse.publish import current_record
+
     ledger = read_ledger(settings.zones)
     if ledger.is_empty():
         echo(f"nothing loaded yet under {settings.home}")
         return 0
+    record = current_record(settings.zones.serving)
+    if record is None:
+        echo("serving snapshot: none recorded yet (zhili run publishes one)")
+    else:
+        as_of = record.as_of_date.isoformat() if record.as_of_date else "unknown"
+        echo(f"serving snapshot: {settings.zones.serving / 'zhili.duckdb'} as of {as_of}, published {record.published_at}"
+             f" ({len(record.files)} files)")
     table = (
         ledger.group_by("feed", "status")
         .agg(pl.len().alias("files"), pl.col("records_read").sum(), pl.col("rows_normalised").sum(), pl.col("rows_quarantined").sum())
