@@ -29,9 +29,9 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["EXIT_BUSY", "EXIT_FAILED", "EXIT_USAGE", "Progress", "main"]
+__all__ = ["EXIT_BUSY", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "Progress", "main"]
 
-EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
+EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 
 class UsageError(Exception):
@@ -224,11 +224,47 @@ def _writable_home(home: Path) -> None:
                          "pass --home DIR or set ZHILI_HOME") from None
 
 
-def _landing_folder(landing: Path) -> None:
+def _landing_folder(landing: Path, home: Path) -> str | None:
+    """Refuse a landing that cannot be the departments' delivery folder; a warning line for an empty one.
+
+    An empty landing is plausible on a first day (nothing delivered yet); a folder with content but no
+    feed folder, the home itself, or a landing and a home nested in each other is the wrong folder.
+    """
+    from ingestion.feeds import FEEDS
+
     if landing.is_file():
         raise UsageError(f"landing folder {landing} is a file, not a folder; pass --landing DIR or set ZHILI_LANDING")
     if not landing.is_dir():
         raise UsageError(f"landing folder {landing} does not exist; pass --landing DIR or set ZHILI_LANDING")
+    land, state = landing.resolve(), home.resolve()
+    if land == state:
+        raise UsageError(f"the landing folder and the state folder are the same folder ({landing}); pass the "
+                         "departments' delivery folder as --landing and a separate folder as --home")
+    if state.is_relative_to(land):
+        raise UsageError(f"state folder {home} is inside the landing folder {landing}, which zhili never writes to; "
+                         "pass a --home outside the landing")
+    if land.is_relative_to(state) and not land.is_relative_to(state / "landing"):
+        raise UsageError(f"landing folder {landing} is inside the state folder {home}, among zhili's own zones; "
+                         "pass the departments' delivery folder as --landing (or use <home>/landing)")
+    entries = [p for p in landing.iterdir() if not p.name.startswith(".")]
+    if not entries:
+        return (f"zhili run: warning: landing folder {landing} is empty; nothing is delivered yet "
+                f"(deliveries arrive in feed folders such as {landing / 'police_incidents'}/<date>/)")
+    if not any(p.is_dir() and p.name in FEEDS for p in entries):
+        raise UsageError(f"landing folder {landing} holds no feed folder (expected one or more of {', '.join(FEEDS)}); "
+                         "pass the departments' delivery folder as --landing (for generated data: <out>/landing)")
+    return None
+
+
+_PROGRESS_MODES = ("bar", "plain", "off")
+
+
+def _progress_setting() -> None:
+    """``ZHILI_PROGRESS`` is unset or one of the styles :class:`Progress` knows."""
+    mode = os.environ.get("ZHILI_PROGRESS", "")
+    if mode and mode not in _PROGRESS_MODES:
+        raise UsageError(f"ZHILI_PROGRESS={mode!r} should be bar, plain or off "
+                         "(unset: a bar on a terminal, plain lines elsewhere)")
 
 
 def _usable_key(settings) -> None:
@@ -321,7 +357,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    _landing_folder(settings.landing)
+    warning = _landing_folder(settings.landing, settings.home)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     if args.feed:
         from ingestion.feeds import FEEDS
 
@@ -346,6 +384,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings.home.exists() and not settings.home.is_dir():
         raise UsageError(f"state folder {settings.home} is a file, not a folder; pass --home DIR or set ZHILI_HOME")
+    if not settings.home.exists():
+        raise UsageError(f"state folder {settings.home} does not exist; pass --home DIR or set ZHILI_HOME "
+                         "(zhili run creates it)")
     from orchestration.run import print_status
 
     return print_status(settings, echo=print)
@@ -436,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
         for handler in logging.getLogger().handlers:
             handler.addFilter(_quiet_splink)
     try:
+        if args.command in ("generate", "run"):
+            _progress_setting()
         return args.func(args)
     except UsageError as err:
         print(f"zhili {args.command}: {err}", file=sys.stderr)
@@ -449,8 +492,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("zhili: interrupted; the next run finishes the job", file=sys.stderr)
-        return 130
+        print(f"zhili {args.command}: interrupted; the next run finishes the job", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

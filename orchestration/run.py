@@ -156,6 +156,29 @@ def _real_failure(result, home: Path | None = None, output: str = "") -> tuple[s
     return None
 
 
+#: how Dagster reports a Ctrl-C inside a step or a run (it catches the KeyboardInterrupt and fails the run)
+_INTERRUPTS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
+
+
+def _interrupted(result) -> bool:
+    """Whether an in-process run ended because of SIGINT (Ctrl-C), not because a step broke."""
+    for event in result.all_events:
+        data = event.event_specific_data
+        error = getattr(data, "error", None)
+        if error is not None and error.cls_name in _INTERRUPTS:
+            return True
+    return False
+
+
+def _materialize(dg, *args, **kwargs):
+    """``dg.materialize`` that gives back the Ctrl-C Dagster swallowed, so ``zhili run`` stops (exit 130)
+    instead of reporting a failed step and carrying on with the next feed and the summary."""
+    result = dg.materialize(*args, **kwargs)
+    if _interrupted(result):
+        raise KeyboardInterrupt
+    return result
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _DBT_NODE = re.compile(r"^\s*(?:Failure|Error) in (?:model|test|seed|snapshot|unit_test) \S+")
 
@@ -364,7 +387,7 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
         progress.stage(feed, len(keys), "files loaded")
         watch.listener = _feed_listener(progress, feed)
         with _watching(instance, watch):
-            result = dg.materialize(assets, selection=[raw_key(feed), normalised_key(feed)], instance=instance,
+            result = _materialize(dg, assets, selection=[raw_key(feed), normalised_key(feed)], instance=instance,
                                     resources=resources, tags=tags, raise_on_error=False, run_config=_QUIET, **kwargs)
         progress.update(len(keys) if result.success else None)
         progress.end()
@@ -394,7 +417,7 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
         progress.stage("warehouse: linkage", 3, "steps")
         watch.listener = _warehouse_listener(progress, models)
         with contextlib.redirect_stdout(dbt_log), _watching(instance, watch):  # dagster-dbt echoes dbt events
-            result = dg.materialize(assets, selection=[a for w in warehouse for a in w.keys], instance=instance,
+            result = _materialize(dg, assets, selection=[a for w in warehouse for a in w.keys], instance=instance,
                                     resources=resources, tags={"zhili/warehouse": "1", CLI_TAG: "cli"},
                                     raise_on_error=False, run_config=_QUIET)
         progress.update(3 if result.success else None)
