@@ -11,7 +11,8 @@ sentence>`` on stderr and one of these exit codes, never in a traceback:
 * 1 -- a pipeline step broke, or the system refused a read/write (disk full, ...);
 * 2 -- usage: a bad flag or value, a path that is missing or cannot be written,
   a missing or unusable pseudonym key;
-* 3 -- busy: another process holds the warehouse's DuckDB lock; run again when it is done;
+* 3 -- busy: another process holds the DuckDB lock (the warehouse, or the serving snapshot for
+  ``briefing`` and ``sql``); run again when it is done;
 * 130 -- interrupted; the next run finishes the job.
 """
 
@@ -417,6 +418,114 @@ def cmd_briefing(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the zone the warehouse's timestamps (timestamptz) are shown in, as the briefing and the docs do
+SQL_TIME_ZONE = "Asia/Shanghai"
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """Read-only SQL on the serving snapshot: one query from the command line, else statements from stdin."""
+    settings = _settings(args)
+    snapshot = settings.zones.serving / "zhili.duckdb"
+    if not settings.home.is_dir():
+        raise UsageError(f"state folder {settings.home} does not exist; pass --home DIR or set ZHILI_HOME")
+    if not snapshot.is_file():
+        raise UsageError(f"there is no serving snapshot {snapshot} yet; zhili run publishes one")
+    import duckdb
+
+    try:
+        # read-only, and no file access beyond the snapshot: no ATTACH of the working warehouse (which would
+        # take its lock from the pipeline), no COPY ... TO files beside it
+        con = duckdb.connect(str(snapshot), read_only=True, config={"enable_external_access": False})
+    except duckdb.Error as err:
+        sentence = lock_sentence(str(err))
+        if sentence:
+            raise BusyError(sentence) from None
+        raise UsageError(f"cannot open the serving snapshot {snapshot}: {str(err).splitlines()[0]}") from None
+    with con:
+        con.execute(f"set TimeZone = '{SQL_TIME_ZONE}'")
+        if args.query is not None:
+            _sql_statements(con, args.query, csv_out=args.csv)
+        elif _isatty(sys.stdin):
+            _sql_shell(con, csv_out=args.csv)
+        else:
+            _sql_statements(con, sys.stdin.read(), csv_out=args.csv)
+    return 0
+
+
+def _sql_error(err: Exception, number: int | None = None) -> str:
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    where = f" (statement {number})" if number else ""
+    if "read-only mode" in text:
+        return f"the serving snapshot is read-only: {text}{where}; temporary tables work (create temp table ...)"
+    return f"{text}{where}"
+
+
+def _sql_statements(con, text: str, *, csv_out: bool) -> None:
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(text)
+    except duckdb.Error as err:
+        raise UsageError(_sql_error(err)) from None
+    if not statements:
+        raise UsageError("no SQL statement given; pass a query in quotes or pipe statements into zhili sql")
+    for number, statement in enumerate(statements, 1):
+        try:
+            _sql_show(con, statement, csv_out=csv_out)
+        except duckdb.Error as err:
+            raise UsageError(_sql_error(err, number if len(statements) > 1 else None)) from None
+
+
+#: statements whose result is only DuckDB's row count: not printed, as in duckdb's own shell
+_SILENT = {"CREATE", "DROP", "ALTER", "SET", "VARIABLE_SET", "TRANSACTION"}
+
+
+def _sql_show(con, statement, *, csv_out: bool) -> None:
+    relation = con.sql(statement.query)
+    if relation is None or statement.type.name in _SILENT:
+        return
+    if csv_out:
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(relation.columns)
+        writer.writerows(relation.fetchall())
+        return
+    import shutil
+
+    width = shutil.get_terminal_size().columns if _isatty(sys.stdout) else 10_000
+    relation.show(max_rows=10_000, max_width=width)
+    sys.stdout.flush()
+
+
+def _sql_shell(con, *, csv_out: bool) -> None:
+    """Statements typed on a terminal, each ended by ``;``; an error is printed and the shell goes on."""
+    import duckdb
+
+    print(f"zhili sql: read-only on the serving snapshot, TimeZone {SQL_TIME_ZONE}; end statements with ; "
+          "and leave with Ctrl-D", file=sys.stderr)
+    buffer: list[str] = []
+    while True:
+        try:
+            line = input("zhili> " if not buffer else "  ...> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return
+        buffer.append(line)
+        text = "\n".join(buffer).strip()
+        if not text:
+            buffer.clear()
+            continue
+        if not text.endswith(";"):
+            continue
+        buffer.clear()
+        try:
+            for statement in duckdb.extract_statements(text):
+                _sql_show(con, statement, csv_out=csv_out)
+        except duckdb.Error as err:
+            print(f"zhili sql: {_sql_error(err)}", file=sys.stderr)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors in zhili's form: ``zhili <command>: <message> (see ... --help)``, exit 2."""
 
@@ -456,6 +565,15 @@ def build_parser() -> argparse.ArgumentParser:
     brief.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
     brief.add_argument("--out", help="HTML file to write (default: <home>/briefings/briefing_<date>[_<street>].html)")
     brief.set_defaults(func=cmd_briefing)
+
+    sql = sub.add_parser("sql", help="read-only SQL on the serving snapshot (a query, or statements from stdin)",
+                         description="Read-only SQL on <home>/serving/zhili.duckdb, TimeZone Asia/Shanghai. "
+                                     "With a query: its result as a table. Without: statements from stdin "
+                                     "(a shell on a terminal, each statement ended by ;).")
+    sql.add_argument("query", nargs="?", help='e.g. "select * from marts.dim_grid limit 5"')
+    sql.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
+    sql.add_argument("--csv", action="store_true", help="print CSV (a header row, then the rows) instead of a table")
+    sql.set_defaults(func=cmd_sql)
     return parser
 
 
