@@ -12,7 +12,7 @@ Snapshot files are made read-only (0444), so DuckDB refuses a read-write open
 (for every user but root). What a snapshot is -- the as-of date it was built
 for, the delivered files (md5) it holds, the Dagster run and the newest
 normalised materialisation it was built from -- is recorded beside it in
-``serving/snapshot.json``, with the file's identity (inode, size, mtime). The
+``serving/snapshot.json``, with the file's identity (size, mtime). The
 freshness checks of ``zhili run`` and of the warehouse sensor read that record
 and never open the DuckDB file, so a reader holding it (even read-write) cannot
 make them fail or trigger a rebuild.
@@ -155,8 +155,10 @@ def publish_snapshot(
 
 
 def _identity(path: Path) -> list[int]:
+    """Size and modification time to the nanosecond: each publish writes a new file, and anything that
+    writes into one changes its mtime. Not the inode, so a home copied with its times (cp -a) stays current."""
     st = path.stat()
-    return [st.st_ino, st.st_size, st.st_mtime_ns]
+    return [st.st_size, st.st_mtime_ns]
 
 
 def _date(value) -> date | None:
