@@ -41,6 +41,8 @@ Echo = Callable[[str], None]
 EXIT_FAILED, EXIT_BUSY = 1, 3
 GATES_FILE = Path("gates") / "last_run.json"
 _FINAL = ("loaded", "held", "duplicate", "empty", "rejected")
+#: the job name of zhili run's runs in the UI: ``zhili_run_<feed>`` per feed, ``zhili_run_warehouse``
+CLI_JOB = "zhili_run"
 #: files a summary line of repeated drift names before "and N more"
 _NAMED = 3
 #: progress is printed by zhili; failures are summarised in one line, not as Dagster log tracebacks
@@ -170,10 +172,13 @@ def _interrupted(result) -> bool:
     return False
 
 
-def _materialize(dg, *args, **kwargs):
-    """``dg.materialize`` that gives back the Ctrl-C Dagster swallowed, so ``zhili run`` stops (exit 130)
-    instead of reporting a failed step and carrying on with the next feed and the summary."""
-    result = dg.materialize(*args, **kwargs)
+def _materialize(dg, job: str, assets: list, *, selection: list, resources: dict, partition_key: str | None = None,
+                 **kwargs):
+    """``dg.materialize`` under a job name the UI shows (``zhili_run_<feed>``, ``zhili_run_warehouse``) instead
+    of ``__ephemeral_asset_job__``; and the Ctrl-C Dagster swallowed is given back, so ``zhili run`` stops
+    (exit 130) instead of reporting a failed step and carrying on with the next feed and the summary."""
+    defs = dg.Definitions(jobs=[dg.define_asset_job(name=job, selection=selection)], assets=assets, resources=resources)
+    result = defs.resolve_job_def(job).execute_in_process(partition_key=partition_key, **kwargs)
     if _interrupted(result):
         raise KeyboardInterrupt
     return result
@@ -282,9 +287,11 @@ def _warehouse_listener(progress, models: int):
 
 
 def _check_summary(result) -> dict[str, dict]:
+    from orchestration.defs.labels import field_of
+
     gates: dict[str, dict] = {}
     for ev in result.get_asset_check_evaluations():
-        meta = {k: getattr(v, "value", v) for k, v in ev.metadata.items()}
+        meta = {field_of(k): getattr(v, "value", v) for k, v in ev.metadata.items()}
         if not ev.check_name.startswith("gx_"):
             continue
         gates[ev.check_name.removeprefix("gx_")] = {
@@ -387,7 +394,7 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
         progress.stage(feed, len(keys), "files loaded")
         watch.listener = _feed_listener(progress, feed)
         with _watching(instance, watch):
-            result = _materialize(dg, assets, selection=[raw_key(feed), normalised_key(feed)], instance=instance,
+            result = _materialize(dg, f"{CLI_JOB}_{feed}", assets, selection=[raw_key(feed), normalised_key(feed)], instance=instance,
                                     resources=resources, tags=tags, raise_on_error=False, run_config=_QUIET, **kwargs)
         progress.update(len(keys) if result.success else None)
         progress.end()
@@ -417,7 +424,7 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
         progress.stage("warehouse: linkage", 3, "steps")
         watch.listener = _warehouse_listener(progress, models)
         with contextlib.redirect_stdout(dbt_log), _watching(instance, watch):  # dagster-dbt echoes dbt events
-            result = _materialize(dg, assets, selection=[a for w in warehouse for a in w.keys], instance=instance,
+            result = _materialize(dg, f"{CLI_JOB}_warehouse", assets, selection=[a for w in warehouse for a in w.keys], instance=instance,
                                     resources=resources, tags={"zhili/warehouse": "1", CLI_TAG: "cli"},
                                     raise_on_error=False, run_config=_QUIET)
         progress.update(3 if result.success else None)

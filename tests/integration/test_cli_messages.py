@@ -414,3 +414,8 @@ def test_ctrl_c_during_ingestion_exits_130_with_one_line(tmp_path, env):
     assert "Traceback" not in text and "DagsterExecutionInterruptedError" not in text, text[-3000:]
     assert text.rstrip().splitlines()[-1] == "zhili run: interrupted; the next run finishes the job", text[-3000:]
     assert "done in" not in text and "failed" not in text.lower(), text[-3000:]
+    # the UI lists zhili run's runs under named jobs, not __ephemeral_asset_job__
+    from orchestration.defs.instance import open_instance
+
+    jobs = {run.job_name for run in open_instance(home).get_runs()}
+    assert "zhili_run_grid_registry" in jobs and not [j for j in jobs if not j.startswith("zhili_run_")], jobs

@@ -26,6 +26,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from ingestion.feeds import FEEDS
 from ingestion.zones import write_text_atomic
 from orchestration.defs.feeds.assets import normalised_key
+from orchestration.defs.labels import readable
 from orchestration.defs.resources import ZhiliResource
 from orchestration.defs.warehouse.publish import SCHEMAS, publish_snapshot
 from orchestration.defs.warehouse.sensors import latest_normalised_storage_id
@@ -239,17 +240,18 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         published = publish_snapshot(zones.warehouse, zones.serving, memory_limit=settings.duckdb_memory, build=build)
         context.log.info(f"published {published.snapshot.name} as {published.path}")
         return dg.MaterializeResult(
-            metadata={
+            metadata=readable({
                 "path": dg.MetadataValue.path(str(published.path)),
+                "as_of_date": published.record.as_of_date.isoformat() if published.record and published.record.as_of_date else "unknown",
                 "snapshot": dg.MetadataValue.path(str(published.snapshot)),
                 "parquet_dir": dg.MetadataValue.path(str(published.parquet_dir)),
                 "tables": len(published.tables),
                 "rows_by_table": dg.MetadataValue.json(published.tables),
                 "snapshots_kept": len(published.kept),
                 "query": dg.MetadataValue.md(
-                    f"`duckdb -readonly {published.path} \"select * from marts.dim_grid limit 5\"`"
+                    f"`zhili sql --home {settings.home} \"select * from marts.dim_grid limit 5\"`"
                 ),
-            }
+            })
         )
 
     return [warehouse_dbt, serving_zhili]
