@@ -601,6 +601,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"zhili {args.command}: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:
+        # the reader of stdout left (zhili sql ... | head): not an error; keep Python from reporting it at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as err:
         if args.verbose or err.errno is None:
             raise

@@ -97,3 +97,13 @@ def test_a_snapshot_held_read_write_is_busy(home):
         holder.wait()
     assert proc.returncode == 3, proc.stderr
     assert proc.stderr.startswith(f"zhili sql: {snapshot} is locked by another process") and f"PID {holder.pid}" in proc.stderr
+
+
+def test_a_reader_that_stops_early_is_not_an_error(home):
+    # zhili sql ... | head -1
+    proc = subprocess.Popen([*ZHILI, "sql", "--home", str(home), "--csv", "select * from range(200000)"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout.readline().strip() == "range"
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 0
+    assert proc.stderr.read() == ""
