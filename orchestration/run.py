@@ -412,9 +412,13 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
     # what the snapshot is (its as-of date, its files) is recorded beside it: no need to open it, so a reader
     # holding it, even read-write, cannot make this check fail and trigger a rebuild
     stale = serving_staleness(settings, instance) if not failure and warehouse and not ran_feeds else "new files"
+    nothing_loaded = read_ledger(zones).filter(pl.col("status").is_in(["loaded", "held"])).is_empty()
     if not failure and warehouse and stale is None:
         echo(f"warehouse: no new files; the serving snapshot (as of {_as_of_text(zones)}) is current")
         published = zones.serving / "zhili.duckdb"
+    elif not failure and warehouse and nothing_loaded:
+        # a first day with nothing delivered: there is nothing to link, build or publish yet
+        echo("warehouse: nothing loaded yet; no warehouse built and no snapshot published")
     elif not failure and warehouse:
         if not ran_feeds:
             echo(f"warehouse: rebuilding: {stale}")

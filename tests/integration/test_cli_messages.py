@@ -357,14 +357,15 @@ def test_landing_and_home_must_be_apart(tmp_path, env):
 
 
 def test_an_empty_landing_is_a_warning_not_an_error(landing, tmp_path, env):
-    # stopped right after the checks (the home is a file), so the test does not build an empty warehouse
-    a_file = tmp_path / "home.txt"
-    a_file.write_text("")
-    proc = zhili("run", "--landing", str(landing), "--home", str(a_file), env=env)
-    assert_one_sentence(proc, 2, str(a_file), "is a file")
+    # a first day: nothing delivered yet. Warned, nothing built (linkage and dbt on no data at all), exit 0
+    home = tmp_path / "home"
+    proc = zhili("run", "--landing", str(landing), "--home", str(home), env=env, timeout=300)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     warning = [line for line in proc.stderr.splitlines() if "warning" in line]
     assert warning == [f"zhili run: warning: landing folder {landing} is empty; nothing is delivered yet "
                        f"(deliveries arrive in feed folders such as {landing / 'police_incidents'}/<date>/)"]
+    assert "warehouse: nothing loaded yet" in proc.stdout, proc.stdout
+    assert not (home / "serving" / "zhili.duckdb").exists()
 
 
 def test_status_on_a_home_that_does_not_exist(tmp_path, env):
