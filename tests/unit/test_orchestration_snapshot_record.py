@@ -85,3 +85,25 @@ def test_snapshots_are_published_read_only_and_recorded(tmp_path):
     record = current_record(settings.zones.serving)
     assert record.as_of_date == date(2024, 12, 31) and record.files == {"0" * 32}
     assert (settings.zones.serving / record.snapshot).samefile(snapshot)
+
+
+def test_a_read_write_open_of_a_snapshot_is_refused(tmp_path):
+    import os
+    import shutil
+
+    import pytest
+
+    settings = _home(tmp_path, folders=["2024-12-31"], as_of="2024-12-31")
+    snapshot = settings.zones.serving / "zhili.duckdb"
+    cmd = [sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1])", str(snapshot)]
+    if os.geteuid() == 0:  # root ignores file modes: take away the capability that lets it, as any other user lacks it
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv to drop CAP_DAC_OVERRIDE")
+        cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", *cmd]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if proc.stderr.startswith("setpriv:"):
+        pytest.skip(f"cannot drop capabilities here: {proc.stderr.strip()}")
+    assert proc.returncode != 0 and "Permission denied" in proc.stderr, proc.stderr
+    # a read-only open still works
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        assert con.execute("select count(*) from ops.ops_ingest_ledger").fetchone() == (1,)
