@@ -555,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--as-of", help="date the warehouse judges overdue/ages on (default: $ZHILI_AS_OF_DATE or the latest delivery)")
     run.set_defaults(func=cmd_run)
 
-    status = sub.add_parser("status", help="show the ledger and the last run's gate results")
+    status = sub.add_parser("status", help="show the serving snapshot's as-of date, the ledger and the last run's gate results")
     status.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
     status.set_defaults(func=cmd_status)
 
