@@ -11,7 +11,8 @@ sentence>`` on stderr and one of these exit codes, never in a traceback:
 * 1 -- a pipeline step broke, or the system refused a read/write (disk full, ...);
 * 2 -- usage: a bad flag or value, a path that is missing or cannot be written,
   a missing or unusable pseudonym key;
-* 3 -- busy: another process holds the warehouse's DuckDB lock; run again when it is done;
+* 3 -- busy: another process holds the DuckDB lock (the warehouse, or the serving snapshot for
+  ``briefing`` and ``sql``); run again when it is done;
 * 130 -- interrupted; the next run finishes the job.
 """
 
@@ -29,9 +30,9 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["EXIT_BUSY", "EXIT_FAILED", "EXIT_USAGE", "Progress", "main"]
+__all__ = ["EXIT_BUSY", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "Progress", "main"]
 
-EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 1, 2, 3
+EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 
 class UsageError(Exception):
@@ -224,11 +225,47 @@ def _writable_home(home: Path) -> None:
                          "pass --home DIR or set ZHILI_HOME") from None
 
 
-def _landing_folder(landing: Path) -> None:
+def _landing_folder(landing: Path, home: Path) -> str | None:
+    """Refuse a landing that cannot be the departments' delivery folder; a warning line for an empty one.
+
+    An empty landing is plausible on a first day (nothing delivered yet); a folder with content but no
+    feed folder, the home itself, or a landing and a home nested in each other is the wrong folder.
+    """
+    from ingestion.feeds import FEEDS
+
     if landing.is_file():
         raise UsageError(f"landing folder {landing} is a file, not a folder; pass --landing DIR or set ZHILI_LANDING")
     if not landing.is_dir():
         raise UsageError(f"landing folder {landing} does not exist; pass --landing DIR or set ZHILI_LANDING")
+    land, state = landing.resolve(), home.resolve()
+    if land == state:
+        raise UsageError(f"the landing folder and the state folder are the same folder ({landing}); pass the "
+                         "departments' delivery folder as --landing and a separate folder as --home")
+    if state.is_relative_to(land):
+        raise UsageError(f"state folder {home} is inside the landing folder {landing}, which zhili never writes to; "
+                         "pass a --home outside the landing")
+    if land.is_relative_to(state) and not land.is_relative_to(state / "landing"):
+        raise UsageError(f"landing folder {landing} is inside the state folder {home}, among zhili's own zones; "
+                         "pass the departments' delivery folder as --landing (or use <home>/landing)")
+    entries = [p for p in landing.iterdir() if not p.name.startswith(".")]
+    if not entries:
+        return (f"zhili run: warning: landing folder {landing} is empty; nothing is delivered yet "
+                f"(deliveries arrive in feed folders such as {landing / 'police_incidents'}/<date>/)")
+    if not any(p.is_dir() and p.name in FEEDS for p in entries):
+        raise UsageError(f"landing folder {landing} holds no feed folder (expected one or more of {', '.join(FEEDS)}); "
+                         "pass the departments' delivery folder as --landing (for generated data: <out>/landing)")
+    return None
+
+
+_PROGRESS_MODES = ("bar", "plain", "off")
+
+
+def _progress_setting() -> None:
+    """``ZHILI_PROGRESS`` is unset or one of the styles :class:`Progress` knows."""
+    mode = os.environ.get("ZHILI_PROGRESS", "")
+    if mode and mode not in _PROGRESS_MODES:
+        raise UsageError(f"ZHILI_PROGRESS={mode!r} should be bar, plain or off "
+                         "(unset: a bar on a terminal, plain lines elsewhere)")
 
 
 def _usable_key(settings) -> None:
@@ -332,7 +369,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    _landing_folder(settings.landing)
+    warning = _landing_folder(settings.landing, settings.home)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     if args.feed:
         from ingestion.feeds import FEEDS
 
@@ -357,6 +396,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings.home.exists() and not settings.home.is_dir():
         raise UsageError(f"state folder {settings.home} is a file, not a folder; pass --home DIR or set ZHILI_HOME")
+    if not settings.home.exists():
+        raise UsageError(f"state folder {settings.home} does not exist; pass --home DIR or set ZHILI_HOME "
+                         "(zhili run creates it)")
     from orchestration.run import print_status
 
     return print_status(settings, echo=print)
@@ -385,6 +427,114 @@ def cmd_briefing(args: argparse.Namespace) -> int:
           f"{f['cases_due_soon']} due within 5 days, {f['incidents_today']} incidents received")
     print(f"written to {out.absolute()}")
     return 0
+
+
+#: the zone the warehouse's timestamps (timestamptz) are shown in, as the briefing and the docs do
+SQL_TIME_ZONE = "Asia/Shanghai"
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """Read-only SQL on the serving snapshot: one query from the command line, else statements from stdin."""
+    settings = _settings(args)
+    snapshot = settings.zones.serving / "zhili.duckdb"
+    if not settings.home.is_dir():
+        raise UsageError(f"state folder {settings.home} does not exist; pass --home DIR or set ZHILI_HOME")
+    if not snapshot.is_file():
+        raise UsageError(f"there is no serving snapshot {snapshot} yet; zhili run publishes one")
+    import duckdb
+
+    try:
+        # read-only, and no file access beyond the snapshot: no ATTACH of the working warehouse (which would
+        # take its lock from the pipeline), no COPY ... TO files beside it
+        con = duckdb.connect(str(snapshot), read_only=True, config={"enable_external_access": False})
+    except duckdb.Error as err:
+        sentence = lock_sentence(str(err))
+        if sentence:
+            raise BusyError(sentence) from None
+        raise UsageError(f"cannot open the serving snapshot {snapshot}: {str(err).splitlines()[0]}") from None
+    with con:
+        con.execute(f"set TimeZone = '{SQL_TIME_ZONE}'")
+        if args.query is not None:
+            _sql_statements(con, args.query, csv_out=args.csv)
+        elif _isatty(sys.stdin):
+            _sql_shell(con, csv_out=args.csv)
+        else:
+            _sql_statements(con, sys.stdin.read(), csv_out=args.csv)
+    return 0
+
+
+def _sql_error(err: Exception, number: int | None = None) -> str:
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    where = f" (statement {number})" if number else ""
+    if "read-only mode" in text:
+        return f"the serving snapshot is read-only: {text}{where}; temporary tables work (create temp table ...)"
+    return f"{text}{where}"
+
+
+def _sql_statements(con, text: str, *, csv_out: bool) -> None:
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(text)
+    except duckdb.Error as err:
+        raise UsageError(_sql_error(err)) from None
+    if not statements:
+        raise UsageError("no SQL statement given; pass a query in quotes or pipe statements into zhili sql")
+    for number, statement in enumerate(statements, 1):
+        try:
+            _sql_show(con, statement, csv_out=csv_out)
+        except duckdb.Error as err:
+            raise UsageError(_sql_error(err, number if len(statements) > 1 else None)) from None
+
+
+#: statements whose result is only DuckDB's row count: not printed, as in duckdb's own shell
+_SILENT = {"CREATE", "DROP", "ALTER", "SET", "VARIABLE_SET", "TRANSACTION"}
+
+
+def _sql_show(con, statement, *, csv_out: bool) -> None:
+    relation = con.sql(statement.query)
+    if relation is None or statement.type.name in _SILENT:
+        return
+    if csv_out:
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(relation.columns)
+        writer.writerows(relation.fetchall())
+        return
+    import shutil
+
+    width = shutil.get_terminal_size().columns if _isatty(sys.stdout) else 10_000
+    relation.show(max_rows=10_000, max_width=width)
+    sys.stdout.flush()
+
+
+def _sql_shell(con, *, csv_out: bool) -> None:
+    """Statements typed on a terminal, each ended by ``;``; an error is printed and the shell goes on."""
+    import duckdb
+
+    print(f"zhili sql: read-only on the serving snapshot, TimeZone {SQL_TIME_ZONE}; end statements with ; "
+          "and leave with Ctrl-D", file=sys.stderr)
+    buffer: list[str] = []
+    while True:
+        try:
+            line = input("zhili> " if not buffer else "  ...> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return
+        buffer.append(line)
+        text = "\n".join(buffer).strip()
+        if not text:
+            buffer.clear()
+            continue
+        if not text.endswith(";"):
+            continue
+        buffer.clear()
+        try:
+            for statement in duckdb.extract_statements(text):
+                _sql_show(con, statement, csv_out=csv_out)
+        except duckdb.Error as err:
+            print(f"zhili sql: {_sql_error(err)}", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -416,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--as-of", help="date the warehouse judges overdue/ages on (default: $ZHILI_AS_OF_DATE or the latest delivery)")
     run.set_defaults(func=cmd_run)
 
-    status = sub.add_parser("status", help="show the ledger and the last run's gate results")
+    status = sub.add_parser("status", help="show the serving snapshot's as-of date, the ledger and the last run's gate results")
     status.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
     status.set_defaults(func=cmd_status)
 
@@ -426,6 +576,15 @@ def build_parser() -> argparse.ArgumentParser:
     brief.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
     brief.add_argument("--out", help="HTML file to write (default: <home>/briefings/briefing_<date>[_<street>].html)")
     brief.set_defaults(func=cmd_briefing)
+
+    sql = sub.add_parser("sql", help="read-only SQL on the serving snapshot (a query, or statements from stdin)",
+                         description="Read-only SQL on <home>/serving/zhili.duckdb, TimeZone Asia/Shanghai. "
+                                     "With a query: its result as a table. Without: statements from stdin "
+                                     "(a shell on a terminal, each statement ended by ;).")
+    sql.add_argument("query", nargs="?", help='e.g. "select * from marts.dim_grid limit 5"')
+    sql.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
+    sql.add_argument("--csv", action="store_true", help="print CSV (a header row, then the rows) instead of a table")
+    sql.set_defaults(func=cmd_sql)
     return parser
 
 
@@ -447,10 +606,16 @@ def main(argv: list[str] | None = None) -> int:
         for handler in logging.getLogger().handlers:
             handler.addFilter(_quiet_splink)
     try:
+        if args.command in ("generate", "run"):
+            _progress_setting()
         return args.func(args)
     except UsageError as err:
         print(f"zhili {args.command}: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:
+        # the reader of stdout left (zhili sql ... | head): not an error; keep Python from reporting it at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as err:
         if args.verbose or err.errno is None:
             raise
@@ -460,8 +625,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("zhili: interrupted; the next run finishes the job", file=sys.stderr)
-        return 130
+        print(f"zhili {args.command}: interrupted; the next run finishes the job", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ Echo = Callable[[str], None]
 EXIT_FAILED, EXIT_BUSY = 1, 3
 GATES_FILE = Path("gates") / "last_run.json"
 _FINAL = ("loaded", "held", "duplicate", "empty", "rejected")
+#: the job name of zhili run's runs in the UI: ``zhili_run_<feed>`` per feed, ``zhili_run_warehouse``
+CLI_JOB = "zhili_run"
 #: files a summary line of repeated drift names before "and N more"
 _NAMED = 3
 #: progress is printed by zhili; failures are summarised in one line, not as Dagster log tracebacks
@@ -156,6 +158,32 @@ def _real_failure(result, home: Path | None = None, output: str = "") -> tuple[s
     return None
 
 
+#: how Dagster reports a Ctrl-C inside a step or a run (it catches the KeyboardInterrupt and fails the run)
+_INTERRUPTS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
+
+
+def _interrupted(result) -> bool:
+    """Whether an in-process run ended because of SIGINT (Ctrl-C), not because a step broke."""
+    for event in result.all_events:
+        data = event.event_specific_data
+        error = getattr(data, "error", None)
+        if error is not None and error.cls_name in _INTERRUPTS:
+            return True
+    return False
+
+
+def _materialize(dg, job: str, assets: list, *, selection: list, resources: dict, partition_key: str | None = None,
+                 **kwargs):
+    """``dg.materialize`` under a job name the UI shows (``zhili_run_<feed>``, ``zhili_run_warehouse``) instead
+    of ``__ephemeral_asset_job__``; and the Ctrl-C Dagster swallowed is given back, so ``zhili run`` stops
+    (exit 130) instead of reporting a failed step and carrying on with the next feed and the summary."""
+    defs = dg.Definitions(jobs=[dg.define_asset_job(name=job, selection=selection)], assets=assets, resources=resources)
+    result = defs.resolve_job_def(job).execute_in_process(partition_key=partition_key, **kwargs)
+    if _interrupted(result):
+        raise KeyboardInterrupt
+    return result
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _DBT_NODE = re.compile(r"^\s*(?:Failure|Error) in (?:model|test|seed|snapshot|unit_test) \S+")
 
@@ -258,31 +286,12 @@ def _warehouse_listener(progress, models: int):
     return listener
 
 
-def _snapshot_is_current(snapshot: Path, zones) -> bool:
-    """Whether the published snapshot was built from every file the ledger counts as loaded or held.
-
-    A run killed (or failed) after loading its files but before publishing leaves the ledger ahead of
-    the snapshot; the next run finds no new file, and must still rebuild and publish.
-    """
-    import duckdb
-    from ingestion.pipeline import read_ledger
-
-    if not snapshot.exists():
-        return False
-    ledger = read_ledger(zones).filter(pl.col("status").is_in(["loaded", "held"]))
-    try:
-        with duckdb.connect(str(snapshot), read_only=True) as con:
-            published = {m for (m,) in con.execute(
-                "select file_md5 from ops.ops_ingest_ledger where status in ('loaded', 'held')").fetchall()}
-    except duckdb.Error:
-        return False  # not a snapshot this version published: build a new one
-    return set(ledger["file_md5"].to_list()) <= published
-
-
 def _check_summary(result) -> dict[str, dict]:
+    from orchestration.defs.labels import field_of
+
     gates: dict[str, dict] = {}
     for ev in result.get_asset_check_evaluations():
-        meta = {k: getattr(v, "value", v) for k, v in ev.metadata.items()}
+        meta = {field_of(k): getattr(v, "value", v) for k, v in ev.metadata.items()}
         if not ev.check_name.startswith("gx_"):
             continue
         gates[ev.check_name.removeprefix("gx_")] = {
@@ -334,6 +343,7 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
     from orchestration.defs.instance import CLI_TAG, open_instance, reap_dead_cli_runs
     from orchestration.defs.resources import ZhiliResource
     from orchestration.defs.warehouse.assets import build_warehouse_assets, dbt_resource, ensure_manifest, zone_specs
+    from orchestration.defs.warehouse.sensors import serving_staleness
 
     unknown = sorted(set(feeds or ()) - set(FEEDS))
     if unknown:
@@ -384,7 +394,7 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
         progress.stage(feed, len(keys), "files loaded")
         watch.listener = _feed_listener(progress, feed)
         with _watching(instance, watch):
-            result = dg.materialize(assets, selection=[raw_key(feed), normalised_key(feed)], instance=instance,
+            result = _materialize(dg, f"{CLI_JOB}_{feed}", assets, selection=[raw_key(feed), normalised_key(feed)], instance=instance,
                                     resources=resources, tags=tags, raise_on_error=False, run_config=_QUIET, **kwargs)
         progress.update(len(keys) if result.success else None)
         progress.end()
@@ -399,17 +409,26 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
             break
     published = None
     ran_feeds = any(due.get(feed) for feed in wanted)
-    if not failure and warehouse and not ran_feeds and _snapshot_is_current(zones.serving / "zhili.duckdb", zones):
-        echo("warehouse: no new files; the serving snapshot is current")
+    # what the snapshot is (its as-of date, its files) is recorded beside it: no need to open it, so a reader
+    # holding it, even read-write, cannot make this check fail and trigger a rebuild
+    stale = serving_staleness(settings, instance) if not failure and warehouse and not ran_feeds else "new files"
+    nothing_loaded = read_ledger(zones).filter(pl.col("status").is_in(["loaded", "held"])).is_empty()
+    if not failure and warehouse and stale is None:
+        echo(f"warehouse: no new files; the serving snapshot (as of {_as_of_text(zones)}) is current")
         published = zones.serving / "zhili.duckdb"
+    elif not failure and warehouse and nothing_loaded:
+        # a first day with nothing delivered: there is nothing to link, build or publish yet
+        echo("warehouse: nothing loaded yet; no warehouse built and no snapshot published")
     elif not failure and warehouse:
+        if not ran_feeds:
+            echo(f"warehouse: rebuilding: {stale}")
         t0 = time.perf_counter()
         dbt_log = io.StringIO()
         models = sum(len(w.keys) for w in warehouse) - 1  # the serving snapshot is the publish step
         progress.stage("warehouse: linkage", 3, "steps")
         watch.listener = _warehouse_listener(progress, models)
         with contextlib.redirect_stdout(dbt_log), _watching(instance, watch):  # dagster-dbt echoes dbt events
-            result = dg.materialize(assets, selection=[a for w in warehouse for a in w.keys], instance=instance,
+            result = _materialize(dg, f"{CLI_JOB}_warehouse", assets, selection=[a for w in warehouse for a in w.keys], instance=instance,
                                     resources=resources, tags={"zhili/warehouse": "1", CLI_TAG: "cli"},
                                     raise_on_error=False, run_config=_QUIET)
         progress.update(3 if result.success else None)
@@ -437,8 +456,8 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
             echo(f"    {held['message']}")
     _write_gates(settings, gates, started_at)
     if published:
-        echo(f"serving snapshot: {published}")
-        echo(f"  query: duckdb -readonly {published} \"select * from marts.dim_grid limit 5\"")
+        echo(f"serving snapshot: {published} (as of {_as_of_text(zones)})")
+        echo(f"  query: zhili sql --home {settings.home} \"select * from marts.dim_grid limit 5\"")
         echo(f"  python: duckdb.connect('{published}', read_only=True)")
         echo(f"  superset: duckdb:///{published}?access_mode=read_only")
     total = time.perf_counter() - started
@@ -448,6 +467,13 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
         warn(f"zhili run: {failure[0]}")
         return failure[1]
     return 0
+
+
+def _as_of_text(zones) -> str:
+    from orchestration.defs.warehouse.publish import current_record
+
+    record = current_record(zones.serving)
+    return record.as_of_date.isoformat() if record and record.as_of_date else "unknown"
 
 
 def _write_gates(settings: Settings, gates: dict[str, dict], started_at: datetime) -> None:
@@ -460,10 +486,19 @@ def _write_gates(settings: Settings, gates: dict[str, dict], started_at: datetim
 def print_status(settings: Settings, *, echo: Echo = print) -> int:
     from ingestion.pipeline import read_ledger
 
+    from orchestration.defs.warehouse.publish import current_record
+
     ledger = read_ledger(settings.zones)
     if ledger.is_empty():
         echo(f"nothing loaded yet under {settings.home}")
         return 0
+    record = current_record(settings.zones.serving)
+    if record is None:
+        echo("serving snapshot: none recorded yet (zhili run publishes one)")
+    else:
+        as_of = record.as_of_date.isoformat() if record.as_of_date else "unknown"
+        echo(f"serving snapshot: {settings.zones.serving / 'zhili.duckdb'} as of {as_of}, published {record.published_at}"
+             f" ({len(record.files)} files)")
     table = (
         ledger.group_by("feed", "status")
         .agg(pl.len().alias("files"), pl.col("records_read").sum(), pl.col("rows_normalised").sum(), pl.col("rows_quarantined").sum())

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-__all__ = ["Briefing", "BriefingError", "load_briefing", "TRAILING_DAYS", "DUE_SOON_DAYS", "SATISFACTION_DAYS", "RULE_NAMES"]
+__all__ = ["Briefing", "BriefingError", "load_briefing", "TRAILING_DAYS", "DUE_SOON_DAYS", "SATISFACTION_DAYS", "RULE_NAMES", "CARE_TIER_NAMES"]
 
 #: "usual level" of a category: the mean daily count over this many days before D
 TRAILING_DAYS = 28
@@ -26,6 +26,8 @@ SPIKE_RATIO = 1.5
 
 FEED_NAMES = {"police_incidents": "110警情", "petitions": "信访", "grid_events": "网格事件"}
 SEVERITY_NAMES = {"red": "红", "orange": "橙", "yellow": "黄"}
+#: mart_care_visits.care_tier (and an alert's category for the care rules) in words, with the visit interval
+CARE_TIER_NAMES = {"high_risk": "高风险（每周探访）", "key": "重点（每月探访）", "other": "一般（每季探访）"}
 RULE_NAMES = {
     "repeat_petitioner": "重复信访人",
     "collective_forming": "集体访苗头",
@@ -171,6 +173,12 @@ def _load(con, snapshot: Path, day: date, street: str | None) -> Briefing:
             left join marts.dim_resident r using (person_key)
             where a.is_open_now or a.is_new
             order by case a.severity when 'red' then 0 when 'orange' then 1 else 2 end, a.raised_at desc limit 20""")
+        # an alert's category is a taxonomy code, a petition category (already words) or a care tier: the
+        # taxonomy's Chinese names come from the warehouse (the incident_taxonomy seed), not from a copy here
+        names = dict(con.execute("select distinct taxonomy_code, taxonomy_name_zh from marts.fct_incident "
+                                 "where taxonomy_code is not null and taxonomy_name_zh is not null").fetchall())
+        for row in b.alert_list:
+            row["category"] = names.get(row["category"]) or CARE_TIER_NAMES.get(row["category"]) or row["category"]
         b.figures["alerts_new"] = sum(r["new_alerts"] for r in b.alerts_by_street)
         b.figures["alerts_open"] = sum(r["open_alerts"] for r in b.alerts_by_street)
     else:
@@ -243,6 +251,7 @@ def _load(con, snapshot: Path, day: date, street: str | None) -> Briefing:
             where (? is null or g.street_code = ?)
             group by 1 order by 1""", sp)
         for row in b.care_visits:
+            row["care_tier"] = CARE_TIER_NAMES.get(row["care_tier"], row["care_tier"])
             row["coverage"] = round(100 * row["visited"] / row["residents"], 1) if row["residents"] else None
         total = sum(r["residents"] for r in b.care_visits)
         b.figures["care_coverage"] = round(100 * sum(r["visited"] for r in b.care_visits) / total, 1) if total else None

@@ -309,3 +309,35 @@ def test_picture_of_the_page(page, tmp_path):
                            f"--screenshot={shot}", html_path.as_uri()], capture_output=True, text=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000, proc.stderr[-2000:]
     shutil.copy(shot, target)
+
+
+def test_as_of_is_part_of_the_snapshot(demo, tmp_path):
+    """`zhili run --as-of D` with nothing new rebuilds for D (it said "current" and kept the old date)."""
+    out, home, _, _, day = demo
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)  # with the files' times: the snapshot's record still describes the copy
+    later = day + timedelta(days=1)
+    proc = subprocess.run([str(ZHILI), "run", "--landing", str(out / "landing"), "--home", str(copy),
+                           "--as-of", later.isoformat()], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"warehouse: rebuilding: the snapshot is as of {day}, this run as of {later}" in proc.stdout, proc.stdout
+    assert f"serving snapshot: {copy / 'serving' / 'zhili.duckdb'} (as of {later})" in proc.stdout
+    status = subprocess.run([str(ZHILI), "status", "--home", str(copy)], capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0 and f"as of {later}" in status.stdout, status.stdout + status.stderr
+    with duckdb.connect(str(copy / "serving" / "zhili.duckdb"), read_only=True) as con:
+        assert con.execute("select distinct as_of_date from marts.mart_indicators").fetchall() == [(later,)]
+    proc = _briefing(copy, later, tmp_path / "later.html")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_categories_and_care_tiers_are_words(demo, page):
+    """The Chinese tables showed dispute, help_request, high_risk, key, other."""
+    from orchestration.briefing.data import CARE_TIER_NAMES
+
+    _, _, p = page
+    code = re.compile(r"^[a-z][a-z_]*$")
+    tiers = [row[0] for row in p.tables.get("care_visits", [])]
+    categories = [row[3] for row in p.tables.get("alert_list", [])]
+    assert tiers, "the demo district has residents in care tiers"
+    assert set(tiers) <= set(CARE_TIER_NAMES.values())
+    assert not [c for c in categories if code.match(c)], categories

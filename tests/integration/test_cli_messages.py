@@ -325,3 +325,98 @@ def test_plain_progress_is_occasional_lines():
     lines = stream.getvalue().splitlines()
     assert len(lines) >= 2 and all(line.startswith("zhili run: police_incidents ") for line in lines)
     assert "so far" in lines[0] and lines[-1].startswith("zhili run: police_incidents 4/4 files loaded, 3 staged (")
+
+
+# --------------------------------------------------------------------------
+# The wrong folder is not a silent success
+# --------------------------------------------------------------------------
+
+
+def test_a_landing_without_feed_folders_is_refused(tmp_path, env):
+    landing = tmp_path / "downloads"
+    (landing / "photos").mkdir(parents=True)
+    (landing / "notes.txt").write_text("not a delivery")
+    home = tmp_path / "home"
+    assert_one_sentence(zhili("run", "--landing", str(landing), "--home", str(home), env=env), 2,
+                        str(landing), "holds no feed folder", "police_incidents")
+    assert not home.exists(), "nothing is created when the command is refused"
+
+
+def test_landing_and_home_must_be_apart(tmp_path, env):
+    landing = tmp_path / "landing"
+    (landing / "police_incidents").mkdir(parents=True)
+    assert_one_sentence(zhili("run", "--landing", str(landing), "--home", str(landing), env=env), 2,
+                        "the same folder", str(landing))
+    assert_one_sentence(zhili("run", "--landing", str(landing), "--home", str(landing / "state"), env=env), 2,
+                        "inside the landing folder")
+    home = tmp_path / "home"
+    (home / "raw" / "police_incidents").mkdir(parents=True)
+    assert_one_sentence(zhili("run", "--landing", str(home / "raw"), "--home", str(home), env=env), 2,
+                        "inside the state folder")
+    assert not (landing / "state").exists() and not (landing / "dagster").exists()
+
+
+def test_an_empty_landing_is_a_warning_not_an_error(landing, tmp_path, env):
+    # a first day: nothing delivered yet. Warned, nothing built (linkage and dbt on no data at all), exit 0
+    home = tmp_path / "home"
+    proc = zhili("run", "--landing", str(landing), "--home", str(home), env=env, timeout=300)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    warning = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert warning == [f"zhili run: warning: landing folder {landing} is empty; nothing is delivered yet "
+                       f"(deliveries arrive in feed folders such as {landing / 'police_incidents'}/<date>/)"]
+    assert "warehouse: nothing loaded yet" in proc.stdout, proc.stdout
+    assert not (home / "serving" / "zhili.duckdb").exists()
+
+
+def test_status_on_a_home_that_does_not_exist(tmp_path, env):
+    missing = tmp_path / "no-such-home"
+    assert_one_sentence(zhili("status", "--home", str(missing), env=env), 2, str(missing), "does not exist",
+                        "zhili run creates it")
+    assert not missing.exists()
+
+
+def test_unknown_progress_style_is_a_usage_error(landing, tmp_path, env):
+    proc = zhili("run", "--landing", str(landing), "--home", str(tmp_path / "h"), env={**env, "ZHILI_PROGRESS": "fancy"})
+    assert_one_sentence(proc, 2, "ZHILI_PROGRESS='fancy'", "bar, plain or off")
+    assert not (tmp_path / "h").exists()
+    proc = zhili("generate", "--out", str(tmp_path / "g"), env={**env, "ZHILI_PROGRESS": "fancy"})
+    assert_one_sentence(proc, 2, "ZHILI_PROGRESS='fancy'")
+
+
+# --------------------------------------------------------------------------
+# Ctrl-C
+# --------------------------------------------------------------------------
+
+
+def test_ctrl_c_during_ingestion_exits_130_with_one_line(tmp_path, env):
+    import signal
+
+    generate(tmp_path / "gen", residents=300, days=3, seed=5)
+    home, log = tmp_path / "home", tmp_path / "run.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([*ZHILI, "run", "--landing", str(tmp_path / "gen" / "landing"), "--home", str(home)],
+                                stdout=out, stderr=subprocess.STDOUT, text=True, cwd=ROOT, start_new_session=True,
+                                env={**env, "PYTHONUNBUFFERED": "1", "ZHILI_PROGRESS": "plain"})
+    try:
+        deadline = time.monotonic() + 180
+        # the first feed is done: the second is loading now, inside a Dagster step
+        while "grid_registry " not in log.read_text() or "new files" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.05)
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C on a terminal sends: the whole foreground group
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = log.read_text()
+    assert code == 130, text[-3000:]
+    assert "Traceback" not in text and "DagsterExecutionInterruptedError" not in text, text[-3000:]
+    assert text.rstrip().splitlines()[-1] == "zhili run: interrupted; the next run finishes the job", text[-3000:]
+    assert "done in" not in text and "failed" not in text.lower(), text[-3000:]
+    # the UI lists zhili run's runs under named jobs, not __ephemeral_asset_job__
+    from orchestration.defs.instance import open_instance
+
+    jobs = {run.job_name for run in open_instance(home).get_runs()}
+    assert "zhili_run_grid_registry" in jobs and not [j for j in jobs if not j.startswith("zhili_run_")], jobs

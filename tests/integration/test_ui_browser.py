@@ -156,9 +156,9 @@ def test_gx_checks_show_their_status(ui):
 def test_rejected_file_reason_in_metadata(ui):
     base, page, rejected, _ = ui
     rel = f"{REJECTED_FEED}/{rejected.parent.name}/{rejected.name}"
-    body = _open(page, f"{base}/assets/raw/{REJECTED_FEED}", "rejected_files")
+    body = _open(page, f"{base}/assets/raw/{REJECTED_FEED}", "rejected files")
     assert "flag_md5_mismatch" in body and rel in body, body[:3000]
-    page.get_by_text("rejected_files").first.scroll_into_view_if_needed()
+    page.get_by_text("rejected files").first.scroll_into_view_if_needed()
     _shot(page, "dagster_rejected_file.png")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.defs.feeds.checks import GateBatch, GateLog, check_result
+from orchestration.defs.labels import LABELS
 from tests.unit.test_expectations import broken_incidents, incidents
 
 
@@ -56,7 +57,7 @@ def test_files_share_a_gx_run_and_are_written_in_order_each_by_its_own_verdict(t
     assert {v.detail.batched for v in log.verdicts.values()} == {3}
     assert "expect_column_values_to_be_in_set(category)" in log.verdicts["b"].summary
     result = check_result("police_incidents", log)
-    assert not result.passed and result.metadata["files_failed"].value == 1
+    assert not result.passed and result.metadata[LABELS["files_failed"]].value == 1
     assert (tmp_path / "police_incidents" / "b.html").exists()
 
 

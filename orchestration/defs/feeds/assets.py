@@ -37,6 +37,7 @@ from ingestion.pipeline import (
 )
 from ingestion.zones import Zones
 from orchestration.defs.feeds.checks import GateBatch, GateLog, check_result, check_spec
+from orchestration.defs.labels import readable
 from orchestration.defs.resources import ZhiliResource
 
 __all__ = [
@@ -230,7 +231,7 @@ def build_feed_assets(feed: FeedSpec) -> FeedAssets:
                 staged.append(result.without_rows())  # its rows are in the raw zone now
                 loaded[result.md5] = file.rel
                 context.log.info(f"staged {file.rel}: {result.read.records} records")
-        return dg.MaterializeResult(metadata=raw_metadata(staged, outcomes, missing))
+        return dg.MaterializeResult(metadata=readable(raw_metadata(staged, outcomes, missing)))
 
     deps: list[dg.AssetDep | dg.AssetKey] = [raw_key(slug)]
     if slug != GRID_FEED:
@@ -299,7 +300,7 @@ def build_feed_assets(feed: FeedSpec) -> FeedAssets:
 
                 finished(batch.submit(file.rel, work))
             finished(batch.close())
-        yield dg.MaterializeResult(metadata=normalised_metadata(outcomes, skipped))
+        yield dg.MaterializeResult(metadata=readable(normalised_metadata(outcomes, skipped)))
         yield check_result(slug, gates)
 
     return FeedAssets(raw=raw, normalised=normalised)

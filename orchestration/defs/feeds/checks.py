@@ -21,6 +21,7 @@ from typing import Any
 import dagster as dg
 
 from ingestion.pipeline import Gate, GateVerdict
+from orchestration.defs.labels import readable
 
 __all__ = ["GateBatch", "GateLog", "gx_gate", "check_name", "check_spec", "check_result", "failure_lines"]
 
@@ -261,16 +262,18 @@ def check_result(feed: str, log: GateLog) -> dg.AssetCheckResult:
     reports = [getattr(v.detail, "html_path", None) for v in (failed or log.verdicts).values()]
     reports = [p for p in reports if p]
     if reports:
-        metadata["validation_report"] = dg.MetadataValue.path(str(reports[0]))
+        # links the browser opens on the machine that holds the home (file://); the path is in the link's text
+        metadata["validation_report"] = dg.MetadataValue.url(Path(reports[0]).absolute().as_uri())
         if len(reports) > 1:
-            metadata["validation_reports"] = dg.MetadataValue.md("\n".join(f"* `{p}`" for p in reports[:50]))
+            metadata["validation_reports"] = dg.MetadataValue.md(
+                "\n".join(f"* [{Path(p).name}]({Path(p).absolute().as_uri()})" for p in reports[:50]))
     if failed:
         metadata["held_files"] = dg.MetadataValue.md("\n".join(f"* {k}: {v.summary}" for k, v in failed.items()))
     return dg.AssetCheckResult(
         check_name=check_name(feed),
         passed=not failed,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata=metadata,
+        metadata=readable(metadata),
         description=None if not failed else f"{len(failed)} of {len(log.verdicts)} files held: " + "; ".join(
             v.summary for v in list(failed.values())[:3]
         ),

@@ -26,8 +26,10 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from ingestion.feeds import FEEDS
 from ingestion.zones import write_text_atomic
 from orchestration.defs.feeds.assets import normalised_key
+from orchestration.defs.labels import readable
 from orchestration.defs.resources import ZhiliResource
 from orchestration.defs.warehouse.publish import SCHEMAS, publish_snapshot
+from orchestration.defs.warehouse.sensors import latest_normalised_storage_id
 
 __all__ = [
     "DBT_PROJECT_DIR",
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 POOL = "warehouse"
 SERVING_KEY = dg.AssetKey(["serving", "zhili"])
+#: under <home>/state: what the last successful dbt build was built as of and from (read by the publish)
+BUILD_RECORD = "warehouse_build.json"
 #: dbt source table -> the feed whose normalised asset writes it
 _TABLE_FEED = {t.table: f.slug for f in FEEDS.values() for t in f.tables}
 _OTHER_SOURCES = {
@@ -188,6 +192,8 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
     def warehouse_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, zhili: ZhiliResource):
         """dbt build of the warehouse at <home>/warehouse.duckdb: staging → intermediate → marts, tests as checks."""
         settings = zhili.settings()
+        # what this build starts from, for the snapshot record: anything normalised later is not in it
+        seen = latest_normalised_storage_id(context.instance)
         # the dbt profile and sources read ZHILI_HOME; the subprocess inherits it
         os.environ["ZHILI_HOME"] = str(settings.home)
         os.environ["ZHILI_DUCKDB_MEMORY"] = settings.duckdb_memory
@@ -207,6 +213,8 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         context.log.info(f"warehouse as of {as_of or 'today'}{' (full refresh: new dbt code)' if '--full-refresh' in args else ''}")
         yield from dbt.cli(args, context=context).stream()
         write_text_atomic(built_by, code)
+        write_text_atomic(settings.zones.state / BUILD_RECORD, json.dumps(
+            {"as_of_date": as_of.isoformat() if as_of else None, "run_id": context.run_id, "normalised_storage_id": seen}))
 
     marts = [k for k in warehouse_dbt.keys if k.path[0] in SCHEMAS]
 
@@ -225,20 +233,25 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         """
         settings = zhili.settings()
         zones = settings.zones
-        published = publish_snapshot(zones.warehouse, zones.serving, memory_limit=settings.duckdb_memory)
+        try:
+            build = json.loads((zones.state / BUILD_RECORD).read_text())
+        except (OSError, ValueError):
+            build = {}  # a warehouse built by an older zhili: the snapshot's as-of is unknown, the next run rebuilds
+        published = publish_snapshot(zones.warehouse, zones.serving, memory_limit=settings.duckdb_memory, build=build)
         context.log.info(f"published {published.snapshot.name} as {published.path}")
         return dg.MaterializeResult(
-            metadata={
+            metadata=readable({
                 "path": dg.MetadataValue.path(str(published.path)),
+                "as_of_date": published.record.as_of_date.isoformat() if published.record and published.record.as_of_date else "unknown",
                 "snapshot": dg.MetadataValue.path(str(published.snapshot)),
                 "parquet_dir": dg.MetadataValue.path(str(published.parquet_dir)),
                 "tables": len(published.tables),
                 "rows_by_table": dg.MetadataValue.json(published.tables),
                 "snapshots_kept": len(published.kept),
                 "query": dg.MetadataValue.md(
-                    f"`duckdb -readonly {published.path} \"select * from marts.dim_grid limit 5\"`"
+                    f"`zhili sql --home {settings.home} \"select * from marts.dim_grid limit 5\"`"
                 ),
-            }
+            })
         )
 
     return [warehouse_dbt, serving_zhili]

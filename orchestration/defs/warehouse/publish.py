@@ -7,17 +7,31 @@ tables (with table and column comments) are copied into a new file
 open keeps its inode, the next connection sees the new snapshot. The last
 few older snapshots stay for rollback; Parquet copies of each mart go to
 ``serving/parquet/<mart>.parquet`` (written to a temporary name, then renamed).
+
+Snapshot files are made read-only (0444), so DuckDB refuses a read-write open
+(for every user but root). What a snapshot is -- the as-of date it was built
+for, the delivered files (md5) it holds, the Dagster run and the newest
+normalised materialisation it was built from -- is recorded beside it in
+``serving/snapshot.json``, with the file's identity (size, mtime). The
+freshness checks of ``zhili run`` and of the warehouse sensor read that record
+and never open the DuckDB file, so a reader holding it (even read-write) cannot
+make them fail or trigger a rebuild.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import stat
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
-__all__ = ["Published", "publish_snapshot", "SCHEMAS"]
+__all__ = ["Published", "SnapshotRecord", "SCHEMAS", "RECORD", "publish_snapshot", "current_record", "staleness"]
+
+#: what the snapshot at ``serving/zhili.duckdb`` is, beside it (never inside it: reading it needs no DuckDB lock)
+RECORD = "snapshot.json"
 
 #: schemas copied into the serving file; Parquet copies are made of the marts only
 SCHEMAS = ("marts", "ops")
@@ -31,6 +45,22 @@ class Published:
     parquet_dir: Path
     kept: list[Path]
     removed: list[Path]
+    record: "SnapshotRecord | None" = None
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """What the published snapshot holds, as recorded by the publish that swapped it in."""
+
+    snapshot: str
+    published_at: str
+    #: the date the warehouse judged overdue/ages/active on (None: not recorded)
+    as_of_date: date | None
+    #: md5 of every delivered file the snapshot's ledger counts as loaded or held
+    files: frozenset[str]
+    #: the Dagster run that built the warehouse and the newest normalised materialisation it saw then
+    run_id: str | None = None
+    normalised_storage_id: int | None = None
 
 
 def _q(name: str) -> str:
@@ -42,11 +72,14 @@ def _lit(text: str) -> str:
 
 
 def publish_snapshot(
-    warehouse: Path, serving: Path, *, keep: int = 3, now: datetime | None = None, memory_limit: str | None = None
+    warehouse: Path, serving: Path, *, keep: int = 3, now: datetime | None = None, memory_limit: str | None = None,
+    build: dict | None = None,
 ) -> Published:
     """Copy marts/ops out of ``warehouse`` into a new snapshot and swap it in as ``serving/zhili.duckdb``.
 
     ``memory_limit``: DuckDB's, e.g. ``5GB`` (it spills beyond it); None = DuckDB's default, 80 % of RAM.
+    ``build``: what the warehouse build recorded (``as_of_date``, ``run_id``, ``normalised_storage_id``),
+    written with the snapshot's files into ``serving/snapshot.json``.
     """
     import duckdb
 
@@ -91,9 +124,14 @@ def publish_snapshot(
             part = parquet_dir / f".{table}.parquet.tmp"
             con.execute(f"copy {_q(schema)}.{_q(table)} to {_lit(str(part))} (format parquet, compression zstd)")
             os.replace(part, out)
+        files = sorted({m for (m,) in con.execute(
+            "select file_md5 from ops.ops_ingest_ledger where status in ('loaded', 'held')").fetchall()}) \
+            if "ops.ops_ingest_ledger" in tables else []
         con.execute("checkpoint")
     finally:
         con.close()
+    # read-only for everyone: a BI tool that opens it read-write is refused instead of locking it for readers
+    os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     os.replace(tmp, snapshot)
     current = serving / "zhili.duckdb"
     link = serving / f".zhili.duckdb.{stamp}.tmp"
@@ -102,8 +140,79 @@ def publish_snapshot(
     except OSError:
         shutil.copy2(snapshot, link)  # a filesystem without hard links: a copy, still swapped atomically
     os.replace(link, current)
+    # recorded after the swap: a publish killed in between leaves a record naming another file's identity,
+    # which reads as "no current record", so the next run publishes again
+    build = build or {}
+    record = SnapshotRecord(snapshot=snapshot.name, published_at=(now or datetime.now()).isoformat(timespec="seconds"),
+                            as_of_date=_date(build.get("as_of_date")), files=frozenset(files),
+                            run_id=build.get("run_id"), normalised_storage_id=build.get("normalised_storage_id"))
+    _write_record(serving, current, record)
     snapshots = sorted(serving.glob("zhili-*.duckdb"))
     removed = snapshots[: max(0, len(snapshots) - (keep + 1))]
     for old in removed:
         old.unlink(missing_ok=True)
-    return Published(current, snapshot, tables, parquet_dir, [p for p in snapshots if p not in removed], removed)
+    return Published(current, snapshot, tables, parquet_dir, [p for p in snapshots if p not in removed], removed, record)
+
+
+def _identity(path: Path) -> list[int]:
+    """Size and modification time to the nanosecond: each publish writes a new file, and anything that
+    writes into one changes its mtime. Not the inode, so a home copied with its times (cp -a) stays current."""
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _date(value) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return None
+
+
+def _write_record(serving: Path, current: Path, record: SnapshotRecord) -> None:
+    from ingestion.zones import write_text_atomic
+
+    body = {"snapshot": record.snapshot, "identity": _identity(current), "published_at": record.published_at,
+            "as_of_date": record.as_of_date.isoformat() if record.as_of_date else None,
+            "run_id": record.run_id, "normalised_storage_id": record.normalised_storage_id,
+            "files": sorted(record.files)}
+    write_text_atomic(serving / RECORD, json.dumps(body, indent=1))
+
+
+def current_record(serving: Path) -> SnapshotRecord | None:
+    """The record of the snapshot now at ``serving/zhili.duckdb``; None when there is none or it describes
+    another file (a publish killed between the swap and the record, a snapshot from an older zhili)."""
+    current = serving / "zhili.duckdb"
+    try:
+        body = json.loads((serving / RECORD).read_text())
+        if body.get("identity") != _identity(current):
+            return None
+        return SnapshotRecord(snapshot=body["snapshot"], published_at=body.get("published_at") or "",
+                              as_of_date=_date(body.get("as_of_date")), files=frozenset(body.get("files") or ()),
+                              run_id=body.get("run_id"), normalised_storage_id=body.get("normalised_storage_id"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+_ANY = object()
+
+
+def staleness(record: SnapshotRecord | None, *, files: set[str], as_of=_ANY, latest_normalised: int | None = None,
+              run_known: bool = False) -> str | None:
+    """Why the published snapshot is not what a build now would publish; None when it is current.
+
+    ``files``: md5 of every file the ledger counts as loaded or held; ``as_of``: the as-of date a build now
+    would use (left out: any as-of will do, as for the sensor, which reacts to data, not to dates);
+    ``latest_normalised``: the newest normalised materialisation's storage id, compared with the one the
+    snapshot was built after when ``run_known`` (the record's run is in this Dagster instance).
+    """
+    if record is None:
+        return "no serving snapshot recorded"
+    if as_of is not _ANY and as_of != record.as_of_date:
+        was = record.as_of_date.isoformat() if record.as_of_date else "unknown"
+        return f"the snapshot is as of {was}, this run as of {as_of.isoformat() if as_of else 'no date'}"
+    missing = set(files) - record.files
+    if missing:
+        return f"{len(missing)} loaded file(s) not in the snapshot"
+    if run_known and latest_normalised is not None and latest_normalised > (record.normalised_storage_id or 0):
+        return "normalised data materialised after the snapshot was built"
+    return None
