@@ -42,9 +42,6 @@ SQLALCHEMY_DATABASE_URI = f"sqlite:///{STATE / 'superset.db'}?check_same_thread=
 BABEL_DEFAULT_LOCALE = "zh"
 LANGUAGES = {"zh": {"flag": "cn", "name": "简体中文"}, "en": {"flag": "us", "name": "English"}}
 
-# Time grains and "today" in China time (dates in the marts are already China dates).
-DEFAULT_TIME_FILTER = "No filter"
-
 # No network: Mapbox off, and a policy that lets the browser load from this origin only (Superset's
 # default also allows its telemetry pixel, Mapbox, OpenStreetMap tiles and Google Fonts).
 MAPBOX_API_KEY = ""
@@ -71,6 +68,6 @@ CONTENT_SECURITY_POLICY_WARNING = False
 # serving snapshot changes after every run; a cached chart would show the previous one).
 CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
 DATA_CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
-FEATURE_FLAGS = {"DASHBOARD_RBAC": False, "ALERT_REPORTS": False, "THUMBNAILS": False}
-RATELIMIT_ENABLED = False
+# a chart query on a busy two-core machine (a zhili run beside it) may take longer than the default 60 s;
+# gunicorn's --timeout in zhili_superset.py says the same
 SUPERSET_WEBSERVER_TIMEOUT = 120
