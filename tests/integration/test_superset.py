@@ -241,6 +241,20 @@ def superset(tmp_path_factory):
             server.wait(timeout=30)
 
 
+def test_superset_reads_with_zhilis_duckdb():
+    """Superset's lock pins the DuckDB of Zhili's lock: the snapshot's storage format must be one it reads."""
+    def pinned(lock: Path, package: str) -> str:
+        found = re.search(rf"^{re.escape(package)}==(\S+)", lock.read_text(), re.M)
+        assert found, f"{lock} does not pin {package}"
+        return found.group(1)
+
+    superset_lock, zhili_lock = ROOT / "superset" / "requirements.lock", ROOT / "requirements.lock"
+    assert pinned(superset_lock, "duckdb") == pinned(zhili_lock, "duckdb"), (
+        f"{superset_lock} pins duckdb {pinned(superset_lock, 'duckdb')}, {zhili_lock} {pinned(zhili_lock, 'duckdb')}: "
+        "pin the same in superset/requirements.in and re-lock (docs/superset.md)")
+    assert pinned(superset_lock, "apache-superset") and pinned(superset_lock, "duckdb-engine")
+
+
 def test_dashboard_is_the_bundle_on_the_read_only_snapshot(superset):
     s, _, _, home, _, _, _ = superset
     charts = s.charts()
