@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SUPERSET_VENV  := .venv-superset
+SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
+SUPERSET_PORT  ?= 8088
 DEMO   ?= .demo
 DEMO_RESIDENTS ?= 30000
 DEMO_DAYS ?= 60
@@ -10,7 +13,7 @@ DEMO_DAYS ?= 60
 BENCH_RESIDENTS ?= 100000
 BENCH_DAYS ?= 30
 
-.PHONY: demo test venv bench clean dagster
+.PHONY: demo test venv bench clean dagster superset superset-venv superset-serve
 
 venv: $(STAMP)
 
@@ -33,7 +36,7 @@ CHROMIUM := /usr/bin/chromium
 $(CJK_FONT) $(CHROMIUM) &:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk chromium
 
-test: $(STAMP) $(CJK_FONT) $(CHROMIUM)
+test: $(STAMP) $(SUPERSET_STAMP) $(CJK_FONT) $(CHROMIUM)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The UI shares the CLI's Dagster instance (<home>/dagster), so it shows the runs `make demo` made.
@@ -42,10 +45,28 @@ dagster: $(STAMP)
 	ZHILI_LANDING=$(abspath $(DEMO))/landing ZHILI_HOME=$(abspath $(DEMO))/home DAGSTER_HOME=$(abspath $(DEMO))/home/dagster \
 		$(BIN)/dagster dev -m orchestration.definitions
 
+# Apache Superset in its own venv (it pins its own SQLAlchemy and Flask), from its own lock; its state
+# (metadata DB, secret, admin password) in <home>/superset, the dashboard imported from superset/dashboard/.
+
+superset-venv: $(SUPERSET_STAMP)
+
+$(SUPERSET_STAMP): superset/requirements.lock $(STAMP)
+	$(PYTHON) -m venv $(SUPERSET_VENV)
+	$(BIN)/uv pip install --quiet --python $(SUPERSET_VENV)/bin/python -r superset/requirements.lock
+	touch $(SUPERSET_STAMP)
+
+superset: $(SUPERSET_STAMP)
+	@test -f $(DEMO)/home/serving/zhili.duckdb || $(MAKE) demo
+	$(SUPERSET_VENV)/bin/python superset/zhili_superset.py setup --home $(DEMO)/home
+	@echo "start it with: make superset-serve   (http://127.0.0.1:$(SUPERSET_PORT)/superset/dashboard/zhili-governance/)"
+
+superset-serve: superset
+	$(SUPERSET_VENV)/bin/python superset/zhili_superset.py serve --home $(DEMO)/home --host 127.0.0.1 --port $(SUPERSET_PORT)
+
 # Stage timings, the daily increment and the DuckDB floor; prints a table and writes JSON.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py --residents $(BENCH_RESIDENTS) --days $(BENCH_DAYS) \
 		--generated .bench/gen-$(BENCH_RESIDENTS)-$(BENCH_DAYS) --json .bench/bench-$(BENCH_RESIDENTS)-$(BENCH_DAYS).json
 
 clean:
-	rm -rf $(VENV) $(DEMO) .bench
+	rm -rf $(VENV) $(SUPERSET_VENV) $(DEMO) .bench
