@@ -50,6 +50,10 @@ class TableSpec:
     columns: tuple[Column, ...] = ()
     #: for workbooks: sheet name -> the columns of that sheet
     sheets: dict[str, tuple[Column, ...]] = field(default_factory=dict)
+    #: the required values a row cannot stand without (snake_case names): the record's key and the
+    #: time that dates it, and what a feed page names explicitly. "Required" is about columns
+    #: (feeds README): an empty value in any other required column keeps the row, the value null.
+    stands_on: tuple[str, ...] = ()
 
     def columns_for(self, sheet: str | None = None) -> tuple[Column, ...]:
         if self.sheets:
@@ -287,22 +291,29 @@ FEEDS: dict[str, FeedSpec] = {
             "综治中心 网格台账",
             "snapshot",
             (
-                _t("grid_registry", "grid_units", r"^grid_units\.csv$", "csv", "utf-8-sig", columns=_GRID_UNITS),
-                _t("grid_registry", "address_points", r"^address_points\.csv$", "csv", "utf-8-sig", columns=_ADDRESS_POINTS),
-                _t("grid_registry", "grid_boundaries", r"^grid_boundaries\.geojson$", "geojson", "utf-8", columns=_BOUNDARIES),
+                _t("grid_registry", "grid_units", r"^grid_units\.csv$", "csv", "utf-8-sig", columns=_GRID_UNITS,
+                   stands_on=("grid_code", "valid_from")),
+                _t("grid_registry", "address_points", r"^address_points\.csv$", "csv", "utf-8-sig", columns=_ADDRESS_POINTS,
+                   stands_on=("address_code",)),
+                _t("grid_registry", "grid_boundaries", r"^grid_boundaries\.geojson$", "geojson", "utf-8", columns=_BOUNDARIES,
+                   # a boundary feature is its polygon: without one there is no record, only a key
+                   stands_on=("grid_code", "geometry")),
             ),
         ),
         FeedSpec(
             "police_population",
             "公安 实有人口",
             "weekly",
-            (_t("police_population", "police_population", r"^SYRK_(?P<data_date>\d{8})\.csv$", "csv", "gb18030", columns=_POLICE_POPULATION),),
+            (_t("police_population", "police_population", r"^SYRK_(?P<data_date>\d{8})\.csv$", "csv", "gb18030", columns=_POLICE_POPULATION,
+               # a snapshot row is dated by its file, not by a time of its own
+               stands_on=("source_person_id",)),),
         ),
         FeedSpec(
             "police_incidents",
             "公安 110 接处警",
             "daily",
-            (_t("police_incidents", "police_incidents", r"^JQ_(?P<data_date>\d{8})\.csv$", "csv", "gb18030", columns=_POLICE_INCIDENTS),),
+            (_t("police_incidents", "police_incidents", r"^JQ_(?P<data_date>\d{8})\.csv$", "csv", "gb18030", columns=_POLICE_INCIDENTS,
+               stands_on=("incident_id", "received_at")),),
         ),
         FeedSpec(
             "civil_affairs",
@@ -314,13 +325,16 @@ FEEDS: dict[str, FeedSpec] = {
             "petitions",
             "信访 系统接口导出",
             "daily",
-            (_t("petitions", "petitions", r"^XF_(?P<data_date>\d{8})\.jsonl$", "jsonl", "utf-8", columns=_PETITIONS),),
+            (_t("petitions", "petitions", r"^XF_(?P<data_date>\d{8})\.jsonl$", "jsonl", "utf-8", columns=_PETITIONS,
+               # petitions.md: "Required (a line without them is quarantined): xfjbh, djsj, blzt"
+               stands_on=("case_id", "registered_at", "status")),),
         ),
         FeedSpec(
             "grid_events",
             "网格通 APP 巡查上报",
             "daily",
-            (_t("grid_events", "grid_events", r"^SB_(?P<data_date>\d{8})\.csv$", "csv", "utf-8", columns=_GRID_EVENTS),),
+            (_t("grid_events", "grid_events", r"^SB_(?P<data_date>\d{8})\.csv$", "csv", "utf-8", columns=_GRID_EVENTS,
+               stands_on=("event_id", "reported_at")),),
         ),
     )
 }

@@ -5,13 +5,20 @@ all file I/O is in the readers and the pipeline. The field rules come from
 ``ingestion.fields`` and address placement from ``ingestion.placement``, so
 each rule is written once for every feed.
 
-A row is quarantined only when it cannot stand as a record: its key or another
-required non-personal field is empty, or the timestamp that dates the record
-cannot be read. Everything else is kept and flagged: an empty or unusable
-personal field (ID, name, phone: ``id_status``, ``name_status``,
+A row is quarantined only when it cannot stand as a record: its key or the
+time that dates it is empty or unreadable (``TableSpec.stands_on``; petitions
+add 办理状态, as their page says). Everything else is kept and flagged: an empty
+or unusable personal field (ID, name, phone: ``id_status``, ``name_status``,
 ``phone_kind``) or an unplaceable address never quarantines a row, because
 a person with no ID is still on the roll, in the register or at the scene,
-and a record with a bad ID is still an incident that happened.
+and a record with a bad ID is still an incident that happened. An empty value
+in any other required column (a call's 警情类别 or 处警结果, an event's 网格编码
+or 当前状态, a register row's 证件类型) stays null: the record still happened.
+An empty update time (反馈时间, 状态时间) leaves a version that still stands;
+"latest wins" ranks it below every dated version of its key (dbt macro
+``latest_wins``: ``nulls last``, then the later delivery). A grid row's parent
+codes are the prefixes of its 网格编码 (12-digit community, 9-digit street,
+6-digit county): an empty one is read from the key, not left null.
 
 A weekly register snapshot mostly repeats the previous one. Given that
 snapshot (:class:`Previous`), :func:`normalise` sends only the new and changed
@@ -119,14 +126,23 @@ def _empty_quarantine() -> pl.DataFrame:
 PERSONAL_FIELDS = frozenset({"id_number", "name", "phone"})
 
 
-def _required(frame: pl.DataFrame, spec: TableSpec, names: list[str], sheet: str | None = None) -> dict:
-    """Checks quarantining a row whose value in one of ``names`` is empty: for its key and the time that
-    dates it (and the few codes the record cannot stand without), never for a personal field."""
+def _required(frame: pl.DataFrame, spec: TableSpec, names: list[str] | None = None, sheet: str | None = None) -> dict:
+    """Checks quarantining a row whose value in one of ``names`` (default ``spec.stands_on``) is empty:
+    only the record's key and the time that dates it (``spec.stands_on``), never a personal field."""
+    names = list(spec.stands_on) if names is None else names
     personal = PERSONAL_FIELDS.intersection(names)
     if personal:
         raise ValueError(
             f"{spec.table}: required values {sorted(personal)} are personal fields, which must not quarantine a row "
             "when empty (feeds README, 'Required is about columns'); flag them through id_status/name_status instead"
+        )
+    other = [n for n in names if n not in spec.stands_on]
+    if other:
+        raise ValueError(
+            f"{spec.table}: required values {other} are neither the record's key nor the time that dates it "
+            f"(stands_on={spec.stands_on!r}), so an empty one must not quarantine a row (feeds README, 'Required is "
+            "about columns'); keep the row with the value null, or add the field to the TableSpec's stands_on if the "
+            "feed page says the row cannot stand without it"
         )
     headers = {c.name: c.header for c in spec.columns_for(sheet)} if spec.sheets else {c.name: c.header for c in spec.columns}
     return {
@@ -238,7 +254,14 @@ def normalise_grid_units(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> No
         fr.mask_name(pl.col("grid_worker_name")).alias("grid_worker_name_masked"),
         fr.mask_phone(fr.normalise_phones(pl.col("grid_worker_phone")).struct.field("phone")).alias("grid_worker_phone_masked"),
     )
-    checks = _required(f, spec, ["grid_code", "grid_name", "community_code", "street_code", "county_code", "valid_from"])
+    # the parent codes are prefixes of the grid code (grid_registry.md): an empty one is read from the key
+    key = pl.col("grid_code")
+    f = f.with_columns(
+        pl.coalesce("community_code", pl.when(key.str.contains(r"^\d{15}$")).then(key.str.slice(0, 12))).alias("community_code"),
+        pl.coalesce("street_code", pl.when(key.str.contains(r"^\d{15}$")).then(key.str.slice(0, 9))).alias("street_code"),
+        pl.coalesce("county_code", pl.when(key.str.contains(r"^\d{15}$")).then(key.str.slice(0, 6))).alias("county_code"),
+    )
+    checks = _required(f, spec)
     checks["bad_code:grid"] = (~pl.col("grid_code").str.contains(r"^\d{15}$"), "网格编码 should be 15 digits")
     checks["bad_date:valid_from"] = (pl.col("_valid_from").is_null(), "启用日期 is not a date in any known form")
     good, q = _split_bad(f, checks)
@@ -254,13 +277,13 @@ def normalise_address_points(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -
         pl.col("lon").cast(pl.Float64, strict=False),
         pl.col("lat").cast(pl.Float64, strict=False),
     )
-    good, q = _split_bad(f, _required(f, spec, ["address_code", "standard_address", "grid_code"]))
+    good, q = _split_bad(f, _required(f, spec))
     return Normalised(conform(good, SCHEMAS["address_points"]), pl.DataFrame(schema=PERSON_RECORDS), q)
 
 
 def normalise_grid_boundaries(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Normalised:
     f = raw.with_columns(*_text("grid_code"))
-    good, q = _split_bad(f, _required(f, spec, ["grid_code", "geometry"]))
+    good, q = _split_bad(f, _required(f, spec))
     return Normalised(conform(good, SCHEMAS["grid_boundaries"]), pl.DataFrame(schema=PERSON_RECORDS), q)
 
 
@@ -276,7 +299,7 @@ def normalise_police_population(raw: pl.DataFrame, spec: TableSpec, ctx: Context
         fr.parse_date(pl.col("registered_date")).alias("registered_date"),
         pl.col("address").alias("_address_raw"),
     )
-    checks = _required(f, spec, ["source_person_id", "doc_type", "person_status"])
+    checks = _required(f, spec)
     good, q = _split_bad(f, checks)
     good = _place_residents(good, ctx)
     records = _person_records(good, role="resident", source_key="source_person_id", record_at=_resident_record_at(ctx), doc_type=pl.col("doc_type"))
@@ -303,7 +326,7 @@ def normalise_police_incidents(raw: pl.DataFrame, spec: TableSpec, ctx: Context)
         pl.col("narrative").str.len_chars().cast(pl.Int64).alias("narrative_chars"),
         pl.col("address").alias("_address_raw"),
     )
-    checks = _required(f, spec, ["incident_id", "received_at", "category", "outcome", "feedback_at"])
+    checks = _required(f, spec)
     checks["bad_datetime:received_at"] = _unparsed("received_at", "_received_at", "接警时间")
     checks["bad_datetime:feedback_at"] = _unparsed("feedback_at", "_feedback_at", "反馈时间")
     good, q = _split_bad(f, checks)
@@ -374,7 +397,7 @@ def normalise_petitions(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Nor
     text = [n for n in spec.all_names if n not in ("id_number", "name", "phone", "history", "address") and n in raw.columns]
     f = raw.with_columns(*_text(*text))
     f = f.with_columns(fr.parse_datetime(pl.col("registered_at")).alias("_registered_at"))
-    checks = _required(f, spec, ["case_id", "registered_at", "status"])
+    checks = _required(f, spec)
     checks["bad_datetime:registered_at"] = _unparsed("registered_at", "_registered_at", "djsj")
     good, q = _split_bad(f, checks)
     last_moved, accepted = _lz_times(pl.col("history"))
@@ -432,7 +455,7 @@ def normalise_grid_events(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> N
         fr.parse_datetime(pl.col("status_at")).alias("_status_at"),
         fr.clean_text(pl.col("people_involved")).alias("people_involved"),
     )
-    checks = _required(f, spec, ["event_id", "reported_at", "grid_code_reported", "category", "status", "status_at"])
+    checks = _required(f, spec)
     checks["bad_datetime:reported_at"] = _unparsed("reported_at", "_reported_at", "上报时间")
     checks["bad_datetime:status_at"] = _unparsed("status_at", "_status_at", "状态时间")
     good, q = _split_bad(f, checks)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import logging
+import shutil
+
 import polars as pl
 import pytest
 
+from ingestion.feeds import table_for_file
 from ingestion.generator import corrupt_landing, generate
 from ingestion.pipeline import ingest_landing, read_ledger
 from ingestion.pseudonym import load_or_create_key
@@ -147,3 +153,68 @@ def test_rejections_name_the_file_and_never_a_value(corrupted):
         if o.status == "rejected":
             assert o.file in o.message
             assert not citizen_ids(o.message) and not mobiles(o.message)
+
+
+def _blank_cells(path, blanks: dict[int, list[str]]) -> dict[int, str]:
+    """Empty the named cells of data records (1-based) in a delivered CSV; rewrite its flag (rows, md5).
+    Returns record_no -> the record's key (first column)."""
+    data = path.read_bytes()
+    try:
+        text, encoding = data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = data.decode("gb18030"), "gb18030"
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    header = [h.strip() for h in records[0]]
+    for n, columns in blanks.items():
+        for column in columns:
+            records[n][header.index(column)] = ""
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(records)
+    body = (b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b"") + out.getvalue().encode(encoding)
+    path.write_bytes(body)
+    path.with_name(path.name + ".ok").write_text(f"rows={len(records) - 1}\nmd5={hashlib.md5(body).hexdigest()}\n")
+    return {n: records[n][0] for n in blanks}
+
+
+def _with_rows(landing, pattern: str, at_least: int):
+    for path in sorted(landing.glob(pattern)):
+        if int(path.with_name(path.name + ".ok").read_text().split("rows=")[1].split()[0]) >= at_least:
+            return path
+    raise AssertionError(f"no {pattern} with {at_least} rows in the generated landing")
+
+
+def test_empty_required_values_other_than_key_and_time_keep_their_rows(generated, tmp_path):
+    # feeds README, "Required is about columns": only the key and the dating time quarantine a row
+    landing = tmp_path / "landing"
+    for feed_slug in ("grid_registry", "police_incidents", "grid_events"):
+        shutil.copytree(generated / "landing" / feed_slug, landing / feed_slug)
+    calls = _with_rows(landing, "police_incidents/*/JQ_*.csv", 5)
+    events = _with_rows(landing, "grid_events/*/SB_*.csv", 5)
+    blanked = {
+        ("police_incidents", calls.name): _blank_cells(calls, {1: ["警情类别"], 2: ["处警结果"], 3: ["反馈时间"], 4: ["警情类别", "处警结果", "反馈时间"]}),
+        ("grid_events", events.name): _blank_cells(events, {1: ["网格编码"], 2: ["事件大类"], 3: ["当前状态"], 4: ["状态时间"], 5: ["网格编码", "事件大类", "当前状态"]}),
+    }
+    zones = Zones(tmp_path / "home")
+    outcomes = ingest_landing(landing, zones, key=load_or_create_key(zones.secret_file))
+    for o in outcomes:
+        if o.status in ("loaded", "held"):
+            assert o.is_balanced, o.rel
+    by_file = {o.file: o for o in outcomes}
+    for (feed_slug, file), keys in blanked.items():
+        assert by_file[file].status == "loaded", (file, by_file[file].status, by_file[file].message)
+        rows = _zone(zones.normalised(feed_slug)).filter(pl.col("file") == file)
+        kept = dict(rows.select("record_no", "incident_id" if feed_slug == "police_incidents" else "event_id").iter_rows())
+        assert {n: kept.get(n) for n in keys} == keys
+    calls_kept = _zone(zones.normalised("police_incidents")).filter(pl.col("file") == calls.name).sort("record_no")
+    assert calls_kept.filter(pl.col("record_no") == 4).select("category", "outcome", "feedback_at").row(0) == (None, None, None)
+    events_kept = _zone(zones.normalised("grid_events")).filter(pl.col("file") == events.name).sort("record_no")
+    # without the app's grid the event is placed by its address or coordinate, never "as reported"
+    for n in (1, 5):
+        row = events_kept.filter(pl.col("record_no") == n).select("grid_code_reported", "placement_method").row(0)
+        assert row[0] is None and row[1] != "grid_code_reported"
+    # what still quarantines is a key or a dating time, by name
+    quarantine = pl.concat([_zone(p) for p in (zones.home / "quarantine").iterdir()], how="vertical_relaxed")
+    missing = quarantine.filter(pl.col("reason") == "missing_required_field")
+    for feed_slug, file, message in missing.select("feed", "file", "message").iter_rows():
+        spec = table_for_file(feed_slug, file)
+        assert any(f"({name}) is empty" in message for name in spec.stands_on), message

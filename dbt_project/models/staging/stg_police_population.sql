@@ -42,7 +42,9 @@ final as (
         population_type,
         -- register status
         person_status,
-        person_status = '在册' as is_registered,
+        -- listed in the snapshot is in the register (police_population.md); 人员状态 only says
+        -- otherwise explicitly, so an empty one (a kept row) does not take the person out
+        coalesce(person_status, '在册') = '在册' as is_registered,
         status_changed_date,
         registered_date,
         police_station,
