@@ -51,6 +51,7 @@ LABELS: dict[str, str] = {
     "rows_by_table": "rows by table",
     "snapshots_kept": "snapshots kept",
     "as_of_date": "as of",
+    "linkage_model": "person linkage model (shipped priors or trained here)",
     "query": "query it",
 }
 _FIELDS = {label: name for name, label in LABELS.items()}

@@ -1,13 +1,15 @@
 """The whole pipeline (`zhili run`) on small generated districts, whose county, quirk rates, encodings and
 register layouts the seed draws: every mart builds and is published, the ledger balances, and residents per
-grid are the truth's. One district is a few thousand residents over two weeks; the other is a first day,
-too few records for Splink to train its m and u values (it falls back to defaults for them).
+grid are the truth's. One district is a few thousand residents over two weeks; the other is a first day.
+Both are too small to train a Splink model on (``ingestion.linkage.probabilistic.enough_to_train``): they
+link with the shipped priors, and the build records so.
 
 Other seeds by hand: ZHILI_SMALL_DISTRICTS="3000x14@7,1000x1@5" .venv/bin/python -m pytest -q tests/integration/test_small_districts.py
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -18,11 +20,12 @@ import pytest
 from ingestion.generator.truth import residents_per_grid_against
 from ingestion.pipeline import read_ledger
 from ingestion.zones import Zones
+from orchestration.defs.warehouse.assets import BUILD_RECORD
 from tests.runs import ROOT, zhili_run
 
 MARTS = ROOT / "dbt_project" / "models" / "marts"
 # (residents, days, seed): a small district over two weeks, and a first day (one register snapshot, a
-# handful of records per feed: Splink reports its m/u values "not fully trained")
+# handful of records per feed)
 DEFAULT = [(3000, 14, 4), (1000, 1, 3)]
 
 
@@ -93,3 +96,10 @@ def test_residents_per_grid_match_the_truth(ran):
     assert abs(total_mart - total_truth) <= 0.005 * total_truth, off.to_dicts()
     for row in both.iter_rows(named=True):
         assert abs(row["mart"] - row["truth"]) <= max(1, 0.005 * row["truth"]), off.to_dicts()
+
+
+def test_a_small_district_links_with_the_shipped_priors_and_says_so(ran):
+    _, home, proc = ran
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    build = json.loads((home / "state" / BUILD_RECORD).read_text())
+    assert build["linkage_model"].startswith("shipped:priors-"), build

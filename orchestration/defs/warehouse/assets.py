@@ -214,7 +214,9 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         yield from dbt.cli(args, context=context).stream()
         write_text_atomic(built_by, code)
         write_text_atomic(settings.zones.state / BUILD_RECORD, json.dumps(
-            {"as_of_date": as_of.isoformat() if as_of else None, "run_id": context.run_id, "normalised_storage_id": seen}))
+            {"as_of_date": as_of.isoformat() if as_of else None, "run_id": context.run_id, "normalised_storage_id": seen,
+             # which Splink model linked the persons of this build: the shipped priors or one trained on this district
+             "linkage_model": (getattr(linked, "stats", None) or {}).get("model_source")}))
 
     marts = [k for k in warehouse_dbt.keys if k.path[0] in SCHEMAS]
 
@@ -243,6 +245,7 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
             metadata=readable({
                 "path": dg.MetadataValue.path(str(published.path)),
                 "as_of_date": published.record.as_of_date.isoformat() if published.record and published.record.as_of_date else "unknown",
+                "linkage_model": build.get("linkage_model") or "unknown",
                 "snapshot": dg.MetadataValue.path(str(published.snapshot)),
                 "parquet_dir": dg.MetadataValue.path(str(published.parquet_dir)),
                 "tables": len(published.tables),
