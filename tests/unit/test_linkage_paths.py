@@ -4,6 +4,7 @@ shipped priors, the rule for training here, and the record of which model scored
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -131,6 +132,13 @@ def test_the_priors_say_how_they_were_made():
     assert min(lv["m_probability"] for lv in levels) >= 1 / (pairs + 6)
 
 
+def test_earlier_priors_stay_beside_the_current_ones():
+    # a new estimate is a new version; the old one stays loadable, for the provenance of links scored with it
+    old = load_priors("priors-v1")
+    assert old.version == "priors-v1" != PRIORS_VERSION
+    assert old.provenance["model_sha256"] != load_priors().provenance["model_sha256"]
+
+
 def test_the_priors_score_with_the_code_s_blocking_rules():
     from ingestion.linkage.probabilistic import BLOCKING_RULES
 
@@ -155,7 +163,7 @@ def _copy(tmp_path: Path) -> tuple[Path, Path]:
 def test_a_changed_model_file_is_refused(tmp_path):
     model, _ = _copy(tmp_path)
     model.write_text(model.read_text().replace('"m_probability": 0.', '"m_probability": 0.0', 1))
-    with pytest.raises(PriorsError, match=r"priors-v1\.json: its SHA-256 .* retrain"):
+    with pytest.raises(PriorsError, match=rf"{re.escape(PRIORS_VERSION)}\.json: its SHA-256 .* retrain"):
         load_priors(PRIORS_VERSION, tmp_path)
 
 
