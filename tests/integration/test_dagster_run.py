@@ -88,7 +88,12 @@ def test_corrupted_rows_are_not_in_the_serving_marts(run):
     import duckdb
 
     with bad.open(encoding="gb18030", newline="") as f:
-        ids = [row["警情编号"] for row in csv.DictReader(f)]
+        ids = {row["警情编号"] for row in csv.DictReader(f)}
+    # an incident the held file updates may also stand in other, loaded files (an earlier or later
+    # update, a resend of the original bytes): those versions are rightly in the marts
+    loaded = pl.scan_parquet(str(zones.normalised("police_incidents") / "*.parquet")).select("incident_id").collect()
+    only_here = sorted(ids - set(loaded["incident_id"].to_list()))
+    assert only_here, "the held file holds no incident of its own: the test proves nothing"
     with duckdb.connect(str(serving), read_only=True) as con:
-        found = con.execute("select count(*) from marts.fct_incident where source_id in (select unnest(?))", [ids]).fetchone()[0]
+        found = con.execute("select count(*) from marts.fct_incident where source_id in (select unnest(?))", [only_here]).fetchone()[0]
     assert found == 0
