@@ -553,21 +553,31 @@ def normalise(raw: pl.DataFrame, spec: TableSpec, ctx: Context, *, previous: Pre
 def _normalise_changed(raw: pl.DataFrame, spec: TableSpec, ctx: Context, previous: Previous) -> Normalised:
     """Field rules for the rows the previous snapshot did not hold; its values for the rows it did."""
     how = INCREMENTAL[spec.table]
-    cells = [c for c in raw.columns if c not in _STAMP]
     before = previous.raw
-    if sorted(cells) != sorted(c for c in before.columns if c not in _STAMP) or any(
-        before.schema[c] != raw.schema[c] for c in cells
-    ):
-        return NORMALISERS[spec.table](raw, spec, ctx)  # the columns changed: nothing to compare against
+    # Compare what the normaliser reads: the contract's columns. A column neither contract knows (an
+    # unannounced addition) changes no normalised value; a contract column one snapshot lacks reads as empty
+    # there, so a row is the same when its value is empty in the other (a week without 户号 repeats the
+    # rows that had none, and only those).
+    known = set(spec.all_names)
+    cells = sorted(c for c in {*raw.columns, *before.columns} if c in known and c not in _STAMP)
+    if any(c in raw.columns and c in before.columns and before.schema[c] != raw.schema[c] for c in cells):
+        return NORMALISERS[spec.table](raw, spec, ctx)  # the types changed: nothing to compare against
+    # and an empty cell is empty whether the department wrote "" or nothing (one export quotes every empty field)
+    def padded(frame: pl.DataFrame, other: pl.DataFrame) -> pl.DataFrame:
+        frame = frame.with_columns(pl.lit(None, other.schema[c]).alias(c) for c in cells if c not in frame.columns)
+        return frame.with_columns(
+            pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in cells if frame.schema[c] == pl.String
+        )
+    raw_cells, before_cells = padded(raw, before), padded(before, raw)
     # previous rows that were normalised (not quarantined), once per distinct content (by a hash of the cells)
     reusable = previous.frame.filter(~pl.col("id_status").is_in(_DATED_ID_STATUSES)).select(pl.col("record_no").alias("_prev_no"))
     row_hash = pl.struct(cells).hash(seed=0).alias("_hash")
-    known = (
-        before.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_prev_at"), pl.col("record_no").alias("_prev_no"), row_hash)
+    seen = (
+        before_cells.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_prev_at"), pl.col("record_no").alias("_prev_no"), row_hash)
         .join(reusable, on="_prev_no", how="semi")
         .unique(subset="_hash", keep="first", maintain_order=True)
     )
-    match = raw.select(row_hash).join(known, on="_hash", how="left", maintain_order="left")
+    match = raw_cells.select(row_hash).join(seen, on="_hash", how="left", maintain_order="left")
     if match.height != raw.height:
         raise AssertionError("joining unique previous hashes changed the row count")
     # a hash match is a candidate: the cells themselves must be equal (a collision is normalised afresh)
@@ -575,7 +585,7 @@ def _normalise_changed(raw: pl.DataFrame, spec: TableSpec, ctx: Context, previou
     at = match["_prev_at"].filter(hit)
     equal = pl.Series([True] * at.len(), dtype=pl.Boolean)
     for c in cells:
-        equal &= raw[c].filter(hit).eq_missing(before[c].gather(at))
+        equal &= raw_cells[c].filter(hit).eq_missing(before_cells[c].gather(at))
     confirmed = pl.Series("_prev_no", [None] * raw.height, dtype=pl.Int64).scatter(
         hit.arg_true().filter(equal), match["_prev_no"].filter(hit).filter(equal)
     )

@@ -1,14 +1,17 @@
 """A register snapshot normalised from the previous one equals a full normalise of the file.
 
 On a generated landing (eight weekly snapshots of ``police_population``, with the grid reorganisation
-the generator puts mid-period between two of them), ``ingest_landing`` normalises each snapshot after the first from
-the one before (only new and changed rows through the field rules). Every snapshot's normalised
+the generator puts mid-period between two of them, and weeks whose optional columns the seed drops),
+``ingest_landing`` normalises each snapshot after the first from the one before (only new and changed
+rows through the field rules). Every snapshot's normalised
 rows, restricted person records, quarantine and ledger counts must be exactly what normalising the
 whole file again gives, with locators pointing at that file.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 
 import polars as pl
@@ -28,7 +31,8 @@ TABLE = "police_population"
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
     out = tmp_path_factory.mktemp("snap")
-    generate(out, residents=1200, days=50, seed=11)
+    # seed 4 draws weeks that keep every column and weeks that drop some (truth/params.json, "register")
+    generate(out, residents=1200, days=50, seed=4)
     zones = Zones(out / "home")
     key = load_or_create_key(zones.secret_file)
     handler = _Collect()
@@ -41,7 +45,8 @@ def loaded(tmp_path_factory):
     # a week in which nothing changed repeats the previous file's bytes: a duplicate, not a snapshot to normalise
     names = {o.file for o in outcomes if o.feed == TABLE and o.status == "loaded"}
     files = [f for f in scan_landing(out / "landing").complete if f.feed == TABLE and f.name in names]
-    return zones, key, outcomes, files, handler.lines
+    layouts = json.loads((out / "truth" / "params.json").read_text())["register"]["weeks"]
+    return zones, key, outcomes, files, handler.lines, layouts
 
 
 class _Collect(logging.Handler):
@@ -54,18 +59,29 @@ class _Collect(logging.Handler):
 
 
 def test_snapshots_after_the_first_reuse_the_previous_one(loaded):
-    _, _, outcomes, files, lines = loaded
+    _, _, outcomes, files, lines, layouts = loaded
     assert len(files) >= 6
     assert {o.status for o in outcomes if o.feed == TABLE} <= {"loaded", "duplicate"}
     reused = [line for line in lines if " rows as in " in line]
     assert len(reused) == len(files) - 1, lines
-    # most rows repeat, some do not: both paths ran
     counts = [tuple(int(w) for w in (line.split(": ", 1)[1].split()[0], line.split(" of ")[1].split()[0])) for line in reused]
-    assert all(0 < same < total for same, total in counts), counts
+    # a snapshot's week in the generator's layouts (weekly from the first delivery)
+    week = [(_data_date(f.name) - _data_date(files[0].name)).days // 7 for f in files]
+    full = [not layouts[w]["drop"] for w in week]
+    # when neither snapshot lacks a column, most rows repeat and some do not: both paths ran
+    alike = [c for c, before, now in zip(counts, full, full[1:]) if before and now]
+    assert len(alike) >= 3, f"the landing has too few pairs of full-column weeks to judge reuse: {full}"
+    assert all(0 < same < total for same, total in alike), counts
+    # a week that lacks a column changes every row that had a value there: never more reuse than rows
+    assert all(same < total for same, total in counts), counts
+
+
+def _data_date(name: str) -> dt.date:
+    return dt.datetime.strptime(name.split("_")[1].split(".")[0], "%Y%m%d").date()
 
 
 def test_incremental_output_equals_a_full_normalise(loaded):
-    zones, key, outcomes, files, _ = loaded
+    zones, key, outcomes, files, _, _ = loaded
     grid_index, prefixes = load_grid_index(zones), address_prefixes(zones)
     ledger = read_ledger(zones).filter(pl.col("feed") == TABLE)
     by_name = {o.file: o for o in outcomes if o.feed == TABLE}
