@@ -84,13 +84,37 @@ def test_nothing_repeated_and_everything_repeated():
         assert got.rows_reused == reused
 
 
-def test_a_new_column_means_a_full_pass():
+def test_an_unannounced_column_changes_no_row():
+    # a column the contract does not know is carried in the raw zone and changes no normalised value
     before = _raw([A, B], "SYRK_20241101.csv")
     now = _raw([A, B], "SYRK_20241108.csv", 备用字段=["x", "y"])
     ctx = Context(key=KEY, data_date=date(2024, 11, 8))
     got = normalise(now, SPEC, ctx, previous=_previous(before, date(2024, 11, 1)))
     _assert_same(got, normalise(now, SPEC, ctx))
-    assert got.rows_reused == 0
+    assert got.rows_reused == 2
+
+
+def test_a_week_without_a_contract_column_reuses_only_the_rows_that_had_no_value_there():
+    no_phone = dict(B, phone=None)
+    before = _raw([A, no_phone], "SYRK_20241101.csv")
+    now = _raw([A, no_phone], "SYRK_20241108.csv").drop("phone")  # this week's export lacks 联系电话
+    ctx = Context(key=KEY, data_date=date(2024, 11, 8))
+    got = normalise(now, SPEC, ctx, previous=_previous(before, date(2024, 11, 1)))
+    _assert_same(got, normalise(now, SPEC, ctx))
+    assert got.rows_reused == 1  # A had a phone: normalised afresh; B had none: the same row
+    # and back again: the week after has the column, empty for B as before
+    again = normalise(before, SPEC, ctx, previous=_previous(now, date(2024, 11, 1)))
+    _assert_same(again, normalise(before, SPEC, ctx))
+    assert again.rows_reused == 1
+
+
+def test_an_empty_cell_is_the_same_whether_quoted_or_not():
+    before = _raw([dict(A, status_changed_date=None)], "SYRK_20241101.csv")
+    now = _raw([dict(A, status_changed_date="")], "SYRK_20241108.csv")
+    ctx = Context(key=KEY, data_date=date(2024, 11, 8))
+    got = normalise(now, SPEC, ctx, previous=_previous(before, date(2024, 11, 1)))
+    _assert_same(got, normalise(now, SPEC, ctx))
+    assert got.rows_reused == 1
 
 
 def test_an_id_whose_validity_depends_on_the_day_is_checked_again(monkeypatch):
