@@ -11,7 +11,7 @@ import shutil
 import polars as pl
 import pytest
 
-from ingestion.feeds import table_for_file
+from ingestion.feeds import normalise_header, table_for_file
 from ingestion.generator import corrupt_landing, generate
 from ingestion.pipeline import ingest_landing, read_ledger
 from ingestion.pseudonym import load_or_create_key
@@ -155,25 +155,26 @@ def test_rejections_name_the_file_and_never_a_value(corrupted):
             assert not citizen_ids(o.message) and not mobiles(o.message)
 
 
-def _blank_cells(path, blanks: dict[int, list[str]]) -> dict[int, str]:
+def _blank_cells(path, blanks: dict[int, list[str]], key: str) -> dict[int, str]:
     """Empty the named cells of data records (1-based) in a delivered CSV; rewrite its flag (rows, md5).
-    Returns record_no -> the record's key (first column)."""
+    Returns record_no -> the record's key (column ``key``). Headers are found as the reader finds them
+    (the generator shuffles columns and adds noise to header text)."""
     data = path.read_bytes()
     try:
         text, encoding = data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
         text, encoding = data.decode("gb18030"), "gb18030"
     records = list(csv.reader(io.StringIO(text, newline="")))
-    header = [h.strip() for h in records[0]]
+    header = [normalise_header(h) for h in records[0]]
     for n, columns in blanks.items():
         for column in columns:
-            records[n][header.index(column)] = ""
+            records[n][header.index(normalise_header(column))] = ""
     out = io.StringIO(newline="")
     csv.writer(out, lineterminator="\r\n").writerows(records)
     body = (b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b"") + out.getvalue().encode(encoding)
     path.write_bytes(body)
     path.with_name(path.name + ".ok").write_text(f"rows={len(records) - 1}\nmd5={hashlib.md5(body).hexdigest()}\n")
-    return {n: records[n][0] for n in blanks}
+    return {n: records[n][header.index(normalise_header(key))] for n in blanks}
 
 
 def _with_rows(landing, pattern: str, at_least: int):
@@ -191,8 +192,8 @@ def test_empty_required_values_other_than_key_and_time_keep_their_rows(generated
     calls = _with_rows(landing, "police_incidents/*/JQ_*.csv", 5)
     events = _with_rows(landing, "grid_events/*/SB_*.csv", 5)
     blanked = {
-        ("police_incidents", calls.name): _blank_cells(calls, {1: ["警情类别"], 2: ["处警结果"], 3: ["反馈时间"], 4: ["警情类别", "处警结果", "反馈时间"]}),
-        ("grid_events", events.name): _blank_cells(events, {1: ["网格编码"], 2: ["事件大类"], 3: ["当前状态"], 4: ["状态时间"], 5: ["网格编码", "事件大类", "当前状态"]}),
+        ("police_incidents", calls.name): _blank_cells(calls, {1: ["警情类别"], 2: ["处警结果"], 3: ["反馈时间"], 4: ["警情类别", "处警结果", "反馈时间"]}, "警情编号"),
+        ("grid_events", events.name): _blank_cells(events, {1: ["网格编码"], 2: ["事件大类"], 3: ["当前状态"], 4: ["状态时间"], 5: ["网格编码", "事件大类", "当前状态"]}, "事件编号"),
     }
     zones = Zones(tmp_path / "home")
     outcomes = ingest_landing(landing, zones, key=load_or_create_key(zones.secret_file))
