@@ -197,6 +197,11 @@ final as (
             rolled_forward.current_grid_code,
             profiled.grid_code
         ) as current_grid_code,
+        -- where a registered (在册) resident lives now by their address point alone; null when either is
+        -- unknown (the evidence petitions' petitioner_home placement may use, never a record's grid)
+        case when profiled.is_in_police_register then
+            coalesce(point_rolled_forward.current_grid_code, register_point_grid.grid_code)
+        end as home_grid_code,
         cast(
             extract(year from {{ as_of_date() }}) - extract(year from profiled.birth_date)
             - case
