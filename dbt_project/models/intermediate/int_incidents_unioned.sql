@@ -32,6 +32,34 @@ grid_units as (
     select grid_code, community_code from {{ ref('stg_grid_units') }}
 ),
 
+address_points as (
+    select road, house_number, grid_code from {{ ref('stg_address_points') }}
+),
+
+-- the grids (now) of the buildings in the named community at the house the problem address names (wtsd.dz
+-- is a road and house number): a petitioner's home must be in one of them; none known, no such check
+problem_house_grids as (
+    select distinct
+        petitions.case_id,
+        address_points.grid_code,
+    from petitions
+    inner join address_points
+        -- the canonical address cut after its house number (ingestion.addresses.house_key), which may
+        -- still carry the street/community names before the road
+        on ends_with(
+            regexp_extract(petitions.problem_address_canonical, '^(.*?\d+(?:-\d+)?号(?:附\d+)?)', 1),
+            address_points.road || address_points.house_number
+        )
+    inner join grid_units
+        on address_points.grid_code = grid_units.grid_code
+        and grid_units.community_code = petitions.community_code
+    where petitions.placement_method = 'community_name'
+),
+
+problem_houses as (
+    select distinct case_id from problem_house_grids
+),
+
 -- a case its problem address (wtsd.dz) could not place, with only its community named: where do the
 -- petitioners on its current version live? (docs block fct_incident, "petitioner_home")
 petitioner_homes as (
@@ -42,6 +70,7 @@ petitioner_homes as (
         count(distinct homes.grid_code) as home_grid_count,
         min(homes.grid_code) as home_grid_code,
         bool_and(coalesce(homes.community_code = petitions.community_code, false)) as is_all_in_community,
+        bool_and(problem_house_grids.grid_code is not null or problem_houses.case_id is null) as is_all_at_the_problem_house,
     from petitions
     inner join petitioners
         on petitions.case_id = petitioners.case_id
@@ -51,12 +80,18 @@ petitioner_homes as (
         on petitioners.person_key = residents.person_key
     left join grid_units as homes
         on residents.home_grid_code = homes.grid_code
+    left join problem_houses
+        on petitions.case_id = problem_houses.case_id
+    left join problem_house_grids
+        on petitions.case_id = problem_house_grids.case_id
+        and residents.home_grid_code = problem_house_grids.grid_code
     where petitions.placement_method = 'community_name'
     group by petitions.case_id
 ),
 
 -- every petitioner a registered resident with a known address point, all in the named community, all in
--- one grid; anything less leaves the case at community level, never guessed
+-- one grid, and that grid one the problem's house has a building in (when the house is known); anything
+-- less leaves the case at community level, never guessed
 placed_at_home as (
     select
         case_id,
@@ -65,6 +100,7 @@ placed_at_home as (
     where housed_count = petitioner_count
         and home_grid_count = 1
         and is_all_in_community
+        and is_all_at_the_problem_house
 ),
 
 petitions_placed as (
