@@ -25,7 +25,7 @@ petitioners as (
 ),
 
 residents as (
-    select person_key, home_grid_code from {{ ref('int_residents_profiled') }}
+    select person_key, home_address_code, home_grid_code from {{ ref('int_residents_profiled') }}
 ),
 
 grid_units as (
@@ -33,15 +33,16 @@ grid_units as (
 ),
 
 address_points as (
-    select road, house_number, grid_code from {{ ref('stg_address_points') }}
+    select address_code, road, house_number, grid_code from {{ ref('stg_address_points') }}
 ),
 
--- the grids (now) of the buildings in the named community at the house the problem address names (wtsd.dz
--- is a road and house number): a petitioner's home must be in one of them; none known, no such check
-problem_house_grids as (
+-- the buildings in the named community at the house the problem address names (wtsd.dz is a road and
+-- house number; its buildings lie in several grids, or it would have placed): a petitioner must live in
+-- one of them; when the register knows no such house (dz absent or vague), there is nothing to check
+problem_house_points as (
     select distinct
         petitions.case_id,
-        address_points.grid_code,
+        address_points.address_code,
     from petitions
     inner join address_points
         -- the canonical address cut after its house number (ingestion.addresses.house_key), which may
@@ -57,7 +58,7 @@ problem_house_grids as (
 ),
 
 problem_houses as (
-    select distinct case_id from problem_house_grids
+    select distinct case_id from problem_house_points
 ),
 
 -- a case its problem address (wtsd.dz) could not place, with only its community named: where do the
@@ -70,7 +71,7 @@ petitioner_homes as (
         count(distinct homes.grid_code) as home_grid_count,
         min(homes.grid_code) as home_grid_code,
         bool_and(coalesce(homes.community_code = petitions.community_code, false)) as is_all_in_community,
-        bool_and(problem_house_grids.grid_code is not null or problem_houses.case_id is null) as is_all_at_the_problem_house,
+        bool_and(problem_house_points.address_code is not null or problem_houses.case_id is null) as is_all_at_the_problem_house,
     from petitions
     inner join petitioners
         on petitions.case_id = petitioners.case_id
@@ -82,16 +83,16 @@ petitioner_homes as (
         on residents.home_grid_code = homes.grid_code
     left join problem_houses
         on petitions.case_id = problem_houses.case_id
-    left join problem_house_grids
-        on petitions.case_id = problem_house_grids.case_id
-        and residents.home_grid_code = problem_house_grids.grid_code
+    left join problem_house_points
+        on petitions.case_id = problem_house_points.case_id
+        and residents.home_address_code = problem_house_points.address_code
     where petitions.placement_method = 'community_name'
     group by petitions.case_id
 ),
 
 -- every petitioner a registered resident with a known address point, all in the named community, all in
--- one grid, and that grid one the problem's house has a building in (when the house is known); anything
--- less leaves the case at community level, never guessed
+-- one grid, and living at the problem's house (when the register knows it); anything less leaves the case
+-- at community level, never guessed
 placed_at_home as (
     select
         case_id,
