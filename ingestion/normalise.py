@@ -422,6 +422,9 @@ def normalise_petitions(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Nor
         (pl.max_horizontal(pl.col("petitioner_count").fill_null(0), pl.col("petitioners_listed").cast(pl.Int64)) >= 5).alias("is_collective"),
         pl.col("problem_address").alias("_addr"),
     )
+    # wtsd.dz names a house (road + number), not a building: placement takes it when the house's buildings that
+    # wtsd.sq/jd leave lie in one grid; a case still at community level may take its petitioners' home grid in dbt
+    # (int_incidents_unioned, petitioner_home)
     cases = _place(cases, ctx, address="problem_address", lon=None, lat=None, community="problem_community", street="problem_street", at="registered_at")
     people = good.filter(someone)
     people = _person(people.with_columns(pl.col("address").alias("_address_raw")), ctx, id_col="id_number", name_col="name", phone_col="phone")

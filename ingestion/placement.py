@@ -7,10 +7,13 @@ Order of preference (``placement_method``):
 2. ``address_point`` — the address's building key (road + house number +
    building, :mod:`ingestion.addresses`) equals one standard address point's
    key; the house-number key is tried next. A key shared by several address
-   codes (a road name that recurs in several streets of the county) is
-   decided by the street/community the record names — in the address before
-   the road, or in its own community/street fields — when that leaves exactly
-   one point; otherwise it is refused, never guessed.
+   codes (a road name that recurs in several streets of the county, or a
+   house number without its building, as petitions' ``wtsd.dz`` gives it) is
+   narrowed by the street/community the record names — in the address before
+   the road, or in its own community/street fields — to the points named
+   best; it is placed when those points all lie in one grid at ``at``
+   (``address_code`` set only when one point is left), otherwise refused,
+   never guessed.
 3. ``coordinate_polygon`` — the (fixed) coordinate lies in a boundary polygon
    of a grid valid at ``at``.
 4. ``coordinate_nearest_point`` — the nearest address point within
@@ -750,14 +753,14 @@ class GridIndex:
         hinted = hinted.join(grid_valid, on="grid_code", how="inner")
         take(hinted.filter(_valid_at(pl.col(_AT))), PlacementMethod.GRID_CODE_REPORTED)
 
-        # 2. address point: building key, then house-number key; a shared key decided by the names the record gives
-        rest = remaining()
-        by_key = self._match_key(rest, "__bkey", self._key_table.rename({"key": "__bkey"}))
-        by_house = self._match_key(
-            rest.filter(~pl.col(_ROW).is_in(by_key[_ROW].implode())), "__hkey",
-            self._house_table.rename({"house_key": "__hkey"}),
+        # 2. address point: building key, then house-number key; a shared key decided by the names the record
+        # gives, or by all its remaining points lying in one grid (a house number without its building)
+        by_key = self._one_grid(self._match_key(remaining(), "__bkey", self._key_table.rename({"key": "__bkey"})))
+        take(by_key, PlacementMethod.ADDRESS_POINT)
+        by_house = self._one_grid(
+            self._match_key(remaining(), "__hkey", self._house_table.rename({"house_key": "__hkey"}))
         )
-        take(self._grid_of_points(pl.concat([by_key, by_house])), PlacementMethod.ADDRESS_POINT)
+        take(by_house, PlacementMethod.ADDRESS_POINT)
 
         # 3. coordinate in a polygon of a grid valid at the time
         if self._tree is not None:
@@ -805,13 +808,14 @@ class GridIndex:
         return frame.drop([c for c in OUTPUT_COLUMNS if c in frame.columns]).hstack(result)
 
     def _match_key(self, rows: pl.DataFrame, col: str, table: pl.DataFrame) -> pl.DataFrame:
-        """``(_ROW, _AT, address_code)`` for rows whose key ``col`` names one point, or several of which the
-        record's street/community evidence leaves exactly one.
+        """``(_ROW, _AT, address_code)``: the candidate points of each row whose key ``col`` names any.
 
-        Evidence for a point: its community's (score 2) or street's (score 1)
-        full name in the address before the road, or the record's community /
-        street field naming it; the points with the highest positive score
-        must be a single one, else the row is refused.
+        A key that names one point gives it. A shared key gives the points
+        the record's street/community evidence favours: its community's
+        (score 2) or street's (score 1) full name in the address before the
+        road, or the record's community / street field naming it; the points
+        with the highest score stay (all of them when none is named).
+        :meth:`_one_grid` then accepts the row only when they lie in one grid.
         """
         out_schema = {_ROW: pl.UInt32, _AT: pl.Date, "address_code": pl.String}
         cand = rows.select(_ROW, _AT, col, "__ctx", "__comm", "__street").join(table, on=col, how="inner")
@@ -825,7 +829,8 @@ class GridIndex:
         comm_key, street_key = _name_key(pl.col("__comm")), _name_key(pl.col("__street"))
         scored = (
             shared.select(_ROW, _AT, "address_code", "__ctx", "__comm", "__street")
-            .join(self._point_names, on="address_code", how="inner")
+            # left: a point with no names in the index scores 0 and still counts against agreement
+            .join(self._point_names, on="address_code", how="left")
             .with_columns(
                 __score=(
                     pl.when(ctx.str.contains(pl.col("__pc_full"), literal=True) | (comm_key == pl.col("__pc_key")))
@@ -836,12 +841,40 @@ class GridIndex:
             )
             .group_by(_ROW, _AT, "address_code")
             .agg(pl.col("__score").max())
-            .filter(pl.col("__score") > 0)
             .filter(pl.col("__score") == pl.col("__score").max().over(_ROW))
-            .filter(pl.len().over(_ROW) == 1)
             .select(_ROW, _AT, "address_code")
         )
         return pl.concat([single, scored.cast(out_schema)])
+
+    def _one_grid(self, cand: pl.DataFrame) -> pl.DataFrame:
+        """``(_ROW, address_code, grid_code)`` for rows whose candidate points all lie in one grid at ``_AT``.
+
+        ``address_code`` stays only when it is a single point (a house number
+        shared by its buildings names the grid, not a building); a row whose
+        points lie in different grids, or one of which has no grid then, is
+        refused, never guessed.
+        """
+        # _grid_of_points keeps one point per row: grade each candidate as a row of its own
+        cand = cand.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__cand"))
+        graded = cand.select("__cand", _ROW, "address_code").join(
+            self._grid_of_points(cand.select(pl.col("__cand").alias(_ROW), "address_code", _AT))
+            .select(pl.col(_ROW).alias("__cand"), "grid_code"),
+            on="__cand",
+            how="left",
+        )
+        return (
+            graded.group_by(_ROW)
+            .agg(
+                pl.col("grid_code").n_unique().alias("__grids"),
+                pl.col("grid_code").null_count().alias("__nulls"),
+                pl.col("grid_code").first(),
+                pl.col("address_code").first(),
+                pl.len().alias("__points"),
+            )
+            .filter((pl.col("__grids") == 1) & (pl.col("__nulls") == 0))
+            .with_columns(address_code=pl.when(pl.col("__points") == 1).then(pl.col("address_code")))
+            .select(_ROW, "address_code", "grid_code")
+        )
 
     def _in_polygons(self, rows: pl.DataFrame) -> pl.DataFrame:
         import shapely

@@ -168,6 +168,40 @@ def test_ambiguous_address_key_is_refused() -> None:
     assert out["address_code"].to_list() == [None, "P1"]
 
 
+def test_house_number_without_building_is_placed_only_when_its_buildings_lie_in_one_grid() -> None:
+    """Petitions' wtsd.dz names a house (锦江路1号), not a building: the grid is known when every building the
+    record's names leave lies in one grid; the house's address_code stays null (no one building is named)."""
+    pts = address_points(after_split=True)
+    extra = pl.DataFrame(
+        [
+            # 锦江路1号 has 2栋 (P4) and 3栋 in 河西 G3, and a 1栋 in 锦江 G2: the road recurs in both communities
+            ("P5", "贵州省铜仁市碧江区环北街道河西社区锦江路1号3栋", "锦江路", "1号", "3栋", G3, 109.011, 27.715),
+            ("P6", "贵州省铜仁市碧江区环北街道锦江社区锦江路1号1栋", "锦江路", "1号", "1栋", G2, 109.025, 27.706),
+            # 滨江路92号's two buildings lie in two grids of one community
+            ("P7", "贵州省铜仁市碧江区环北街道锦江社区滨江路92号1栋", "滨江路", "92号", "1栋", G1A, 109.005, 27.706),
+            ("P8", "贵州省铜仁市碧江区环北街道锦江社区滨江路92号2栋", "滨江路", "92号", "2栋", G2, 109.025, 27.707),
+        ],
+        schema=pts.schema,
+        orient="row",
+    )
+    idx = GridIndex.from_frames(grid_units(after_split=True), pl.concat([pts, extra]), None)
+    out = place(
+        idx,
+        [
+            {"addr": "锦江路1号", "sq": "河西社区", "jd": "环北街道"},
+            {"addr": "锦江路1号", "sq": "锦江社区"},
+            {"addr": "锦江路1号"},
+            {"addr": "滨江路92号", "sq": "锦江社区"},
+            {"addr": "锦江路1号3栋"},
+        ],
+    )
+    assert out["grid_code"].to_list() == [G3, G2, None, None, G3]
+    assert out["address_code"].to_list() == [None, "P6", None, None, "P5"]
+    assert out["placement_method"].to_list() == [
+        "address_point", "address_point", "unplaced", "community_name", "address_point",
+    ]  # fmt: skip
+
+
 def test_coordinate_in_polygon_is_time_aware(index: GridIndex) -> None:
     out = place(index, [{"lon": "109.018", "lat": "27.708", "at": BEFORE}, {"lon": "109.018", "lat": "27.708"}])
     assert out["placement_method"].to_list() == ["coordinate_polygon"] * 2

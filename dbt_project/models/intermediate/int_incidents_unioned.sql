@@ -14,6 +14,109 @@ grid_events as (
     select * from {{ ref('stg_grid_events') }}
 ),
 
+petitioners as (
+    select
+        source_key as case_id,
+        file_md5,
+        record_no,
+        person_key,
+    from {{ ref('int_persons_resolved') }}
+    where feed = 'petitions' and role = 'petitioner'
+),
+
+residents as (
+    select person_key, home_address_code, home_grid_code from {{ ref('int_residents_profiled') }}
+),
+
+grid_units as (
+    select grid_code, community_code from {{ ref('stg_grid_units') }}
+),
+
+address_points as (
+    select address_code, road, house_number, grid_code from {{ ref('stg_address_points') }}
+),
+
+-- the buildings in the named community at the house the problem address names (wtsd.dz is a road and
+-- house number; its buildings lie in several grids, or it would have placed): a petitioner must live in
+-- one of them; when the register knows no such house (dz absent or vague), there is nothing to check
+problem_house_points as (
+    select distinct
+        petitions.case_id,
+        address_points.address_code,
+    from petitions
+    inner join address_points
+        -- the canonical address cut after its house number (ingestion.addresses.house_key), which may
+        -- still carry the street/community names before the road
+        on ends_with(
+            regexp_extract(petitions.problem_address_canonical, '^(.*?\d+(?:-\d+)?号(?:附\d+)?)', 1),
+            address_points.road || address_points.house_number
+        )
+    inner join grid_units
+        on address_points.grid_code = grid_units.grid_code
+        and grid_units.community_code = petitions.community_code
+    where petitions.placement_method = 'community_name'
+),
+
+problem_houses as (
+    select distinct case_id from problem_house_points
+),
+
+-- a case its problem address (wtsd.dz) could not place, with only its community named: where do the
+-- petitioners on its current version live? (docs block fct_incident, "petitioner_home")
+petitioner_homes as (
+    select
+        petitions.case_id,
+        count(*) as petitioner_count,
+        count(homes.grid_code) as housed_count,
+        count(distinct homes.grid_code) as home_grid_count,
+        min(homes.grid_code) as home_grid_code,
+        bool_and(coalesce(homes.community_code = petitions.community_code, false)) as is_all_in_community,
+        bool_and(problem_house_points.address_code is not null or problem_houses.case_id is null) as is_all_at_the_problem_house,
+    from petitions
+    inner join petitioners
+        on petitions.case_id = petitioners.case_id
+        and petitions.file_md5 = petitioners.file_md5
+        and petitions.record_no = petitioners.record_no
+    left join residents
+        on petitioners.person_key = residents.person_key
+    left join grid_units as homes
+        on residents.home_grid_code = homes.grid_code
+    left join problem_houses
+        on petitions.case_id = problem_houses.case_id
+    left join problem_house_points
+        on petitions.case_id = problem_house_points.case_id
+        and residents.home_address_code = problem_house_points.address_code
+    where petitions.placement_method = 'community_name'
+    group by petitions.case_id
+),
+
+-- every petitioner a registered resident with a known address point, all in the named community, all in
+-- one grid, and living at the problem's house (when the register knows it); anything less leaves the case
+-- at community level, never guessed
+placed_at_home as (
+    select
+        case_id,
+        home_grid_code,
+    from petitioner_homes
+    where housed_count = petitioner_count
+        and home_grid_count = 1
+        and is_all_in_community
+        and is_all_at_the_problem_house
+),
+
+petitions_placed as (
+    select
+        petitions.* exclude (grid_code, placement_method),
+        coalesce(petitions.grid_code, placed_at_home.home_grid_code) as grid_code,
+        case
+            when placed_at_home.case_id is not null then 'petitioner_home'
+            else petitions.placement_method
+        end as placement_method,
+    from petitions
+    left join placed_at_home
+        on petitions.case_id = placed_at_home.case_id
+),
+
 unioned as (
     select
         'police_incidents' as source_feed,
@@ -67,7 +170,7 @@ unioned as (
         version_count,
         file_md5,
         record_no,
-    from petitions
+    from petitions_placed
 
     union all
 

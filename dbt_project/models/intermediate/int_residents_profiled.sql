@@ -86,6 +86,7 @@ address_points as (
 register_point_grid as (
     select
         register_current.person_key,
+        address_points.address_code,
         address_points.grid_code,
     from register_current
     inner join address_points
@@ -197,6 +198,12 @@ final as (
             rolled_forward.current_grid_code,
             profiled.grid_code
         ) as current_grid_code,
+        -- where a registered (在册) resident lives now by their address point alone; null when either is
+        -- unknown (the evidence petitions' petitioner_home placement may use, never a record's grid)
+        case when profiled.is_in_police_register then register_point_grid.address_code end as home_address_code,
+        case when profiled.is_in_police_register then
+            coalesce(point_rolled_forward.current_grid_code, register_point_grid.grid_code)
+        end as home_grid_code,
         cast(
             extract(year from {{ as_of_date() }}) - extract(year from profiled.birth_date)
             - case

@@ -47,10 +47,10 @@ final as (
         incidents.is_closed_on_time,
         incidents.is_overdue,
         petitions.satisfaction,
-        -- where the problem is
-        petitions.grid_code,
-        petitions.community_code,
-        petitions.street_code,
+        -- where the problem is (as fct_incident places it: the problem address, else the petitioners' home)
+        incidents.grid_code,
+        incidents.community_code,
+        incidents.street_code,
     from petitions
     inner join incidents
         on petitions.case_id = incidents.source_id

@@ -48,6 +48,7 @@ final as (
         -- where the problem is
         current_version.problem_street,
         current_version.problem_community,
+        current_version.address_canonical as problem_address_canonical,
         current_version.address_code,
         current_version.grid_code,
         current_version.community_code,
