@@ -197,6 +197,22 @@ def test_petition_closed_on_time_counts_the_due_date(warehouse):
     assert got == [("P1", True, True, False), ("P2", True, False, True), ("P3", False, False, True)]
 
 
+def test_marts_carry_the_local_dates_analysts_count_by(warehouse):
+    # stored dates, not casts of timestamptz in the reader's session zone (DuckDB sessions default to UTC)
+    warehouse.execute("set TimeZone = 'UTC'")
+    try:
+        got = rows(warehouse, "select case_id, registered_date, due_date, closed_date, as_of_date from marts.fct_petition order by case_id")
+        recount = rows(warehouse, "select count(*) filter (where closed_date <= due_date), count(*) filter (where is_closed_on_time) "
+                                  "from marts.fct_incident where source_feed = 'petitions'")
+    finally:
+        warehouse.execute("set TimeZone = 'Asia/Shanghai'")
+    as_of = date(2024, 9, 1)
+    assert got == [("P1", date(2024, 6, 1), date(2024, 8, 2), date(2024, 8, 2), as_of),
+                   ("P2", date(2024, 6, 1), date(2024, 8, 1), date(2024, 8, 5), as_of),
+                   ("P3", date(2024, 6, 1), date(2024, 8, 1), None, as_of)]
+    assert recount == [(1, 1)]
+
+
 def test_benefit_exit_only_against_a_delivered_sheet(warehouse):
     got = rows(
         warehouse,

@@ -87,7 +87,10 @@ final as (
         timed.received_at,
         cast(timed.received_at as date) as received_date,
         cast(timed.due_at as {{ zhili_timestamptz() }}) as due_at,
+        -- the local (China time: the profile sets TimeZone) days analysts count by
+        coalesce(timed.due_date, cast(timed.due_at as date)) as due_date,
         timed.closed_at,
+        cast(timed.closed_at as date) as closed_date,
         timed.status_at,
         coalesce(timed.is_closed and timed.closed_at <= timed.due_at, false) as is_closed_on_time,
         coalesce(
@@ -103,6 +106,8 @@ final as (
         timed.placement_method,
         -- provenance of the current version
         timed.version_count,
+        -- the day overdue and open were judged on
+        {{ as_of_date() }} as as_of_date,
     from timed
     left join rolled_forward
         on timed.grid_code = rolled_forward.grid_code

@@ -31,9 +31,11 @@ final as (
         incidents.status,
         incidents.is_closed,
         petitions.registered_at,
+        cast(petitions.registered_at as date) as registered_date,
         petitions.accepted_at,
         petitions.last_moved_at,
         incidents.closed_at,
+        cast(incidents.closed_at as date) as closed_date,
         petitions.version_count,
         petitions.first_data_date,
         -- deadlines
@@ -51,6 +53,8 @@ final as (
         incidents.grid_code,
         incidents.community_code,
         incidents.street_code,
+        -- the day overdue and open were judged on
+        {{ as_of_date() }} as as_of_date,
     from petitions
     inner join incidents
         on petitions.case_id = incidents.source_id
