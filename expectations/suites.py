@@ -132,7 +132,11 @@ MIN_UNIQUE_CIVIL_AFFAIRS = 0.99
 
 #: Share of rows whose later time is not before the earlier one (feedback
 #: after the call, status after the report). Source clocks and clerks err now
-#: and then; a systematic inversion (swapped columns) fails.
+#: and then; a systematic inversion (swapped columns) fails. In the CSV feeds a
+#: time may be written to the minute (``2024/11/1 08:21``) beside one with
+#: seconds (``2024-11-01 08:21:19``): a later time is compared with the earlier
+#: one truncated to its minute (``_minute_of``), or an event's status "已上报" at
+#: its report time reads as an inversion.
 MIN_ORDERED_TIMES = 0.99
 
 #: Share of rows with a value in a required column that is neither the key
@@ -221,6 +225,11 @@ def _latest_date(days: int) -> pl.Expr:
     return (pl.col("data_date") + pl.duration(days=days)).alias("_latest_date")
 
 
+def _minute_of(column: str) -> pl.Expr:
+    """``column`` truncated to its minute: what the same time written without seconds parses to."""
+    return pl.col(column).dt.truncate("1m").alias(f"_{column}_minute")
+
+
 _TIMESTAMPED = ("police_incidents", "petitions", "grid_events")
 #: table -> helper columns the runner derives (name -> Polars expression).
 DERIVED: dict[str, dict[str, pl.Expr]] = {
@@ -231,6 +240,8 @@ for _t in _TIMESTAMPED:
     DERIVED[_t]["_latest_at"] = _latest_at(FUTURE_SLACK_DAYS)
 DERIVED["police_population"]["_latest_date"] = _latest_date(FUTURE_SLACK_DAYS)
 DERIVED["civil_affairs"]["_latest_date"] = _latest_date(ROLL_SLACK_DAYS)
+DERIVED["police_incidents"]["_received_at_minute"] = _minute_of("received_at")
+DERIVED["grid_events"]["_reported_at_minute"] = _minute_of("reported_at")
 del _t
 
 
@@ -559,7 +570,7 @@ def police_incidents() -> list[Expectation]:
         _codes("outcome", INCIDENT_OUTCOMES),
         *_event_time("received_at"),
         *_event_time("feedback_at", required=False),
-        _not_after("feedback_at", "received_at", "feedback_at not before received_at", mostly=MIN_ORDERED_TIMES),
+        _not_after("feedback_at", "_received_at_minute", "feedback_at not before received_at (to the minute)", mostly=MIN_ORDERED_TIMES),
         _between("narrative_chars", 0, why="narrative_chars not negative"),
         *_person(
             keyed_mostly=MIN_ID_KEYED_POLICE_INCIDENTS,
@@ -647,8 +658,8 @@ def grid_events() -> list[Expectation]:
         _codes("satisfaction", SATISFACTION),
         *_event_time("reported_at"),
         *_event_time("status_at", required=False),
-        _not_after("status_at", "reported_at", "status_at not before reported_at", mostly=MIN_ORDERED_TIMES),
-        _not_after("resolved_at", "reported_at", "resolved_at not before reported_at", mostly=MIN_ORDERED_TIMES),
+        _not_after("status_at", "_reported_at_minute", "status_at not before reported_at (to the minute)", mostly=MIN_ORDERED_TIMES),
+        _not_after("resolved_at", "_reported_at_minute", "resolved_at not before reported_at (to the minute)", mostly=MIN_ORDERED_TIMES),
         _between("people_count", 0, why="people_count not negative"),
         *_coordinates(),
         *_placement(mostly=MIN_PLACED_GRID_EVENTS),

@@ -140,6 +140,38 @@ def petitions(n_cases: int = 6) -> pl.DataFrame:
     return conform(frame, SCHEMAS["petitions"])
 
 
+def events(n: int = 40, *, file: str = "SB_20241101.csv") -> pl.DataFrame:
+    """A grid-events daily file: every event reported at a time with seconds, status 已上报 at that time."""
+    start = dt.datetime(2024, 11, 1, 8, 0, 19)
+    reported = [start + dt.timedelta(minutes=7 * i, seconds=i) for i in range(n)]
+    rows = {
+        "feed": ["grid_events"] * n,
+        "file": [file] * n,
+        "file_md5": [MD5] * n,
+        "record_no": list(range(1, n + 1)),
+        "member_no": [1] * n,
+        "data_date": [dt.date(2024, 11, 1)] * n,
+        "event_id": [f"SJ{GRID}20241101{i:03d}" for i in range(1, n + 1)],
+        "reported_at": reported,
+        "grid_code_reported": [GRID] * n,
+        "category": ["安全隐患"] * n,
+        "subcategory": ["燃气隐患"] * n,
+        "handling_level": ["网格"] * n,
+        "status": ["已上报"] * n,
+        "status_at": reported,
+        "people_count": [0] * n,
+        "lon": [109.19] * n,
+        "lat": [27.73] * n,
+        "coordinate_status": ["ok"] * n,
+        "grid_code": [GRID] * n,
+        "community_code": [GRID[:12]] * n,
+        "street_code": [GRID[:9]] * n,
+        "placement_method": ["address_point"] * n,
+    }
+    frame = pl.DataFrame(rows).with_columns(pl.col("reported_at", "status_at").dt.replace_time_zone(TZ))
+    return conform(frame, SCHEMAS["grid_events"])
+
+
 def _set(frame: pl.DataFrame, column: str, rows: dict[int, object]) -> pl.DataFrame:
     """``frame`` with ``column`` replaced at the given 0-based row positions."""
     values = frame[column].to_list()
@@ -301,6 +333,26 @@ def test_a_rate_under_its_floor_by_sampling_noise_only_passes(docs: Path) -> Non
     assert rate_upper_bound(65, 82) > MIN_PLACED_POLICE_INCIDENTS > rate_upper_bound(20, 40)
     # the same rate over a register's size is no noise
     assert rate_upper_bound(79_000, 100_000) < MIN_PLACED_POLICE_INCIDENTS
+
+
+def test_a_later_time_written_to_the_minute_is_not_an_inversion(docs: Path) -> None:
+    # generated district 100,000 x 1, seed 25: 6 of 110 events 已上报 with 状态时间 "2024/11/1 08:21" beside
+    # 上报时间 "2024-11-01 08:21:19" held the whole file as "status_at before reported_at"
+    frame = events(40)
+    minutes = {i: frame["reported_at"][i].replace(second=0) for i in range(0, 40, 5)}  # 8 of 40 (20%)
+    v = validate("grid_events", _set(frame, "status_at", minutes), docs_dir=docs, label="events-minutes")
+    assert v.success, [(f.expectation, f.column, f.unexpected_count) for f in v.failures]
+    # a status a minute before its report's minute is still an inversion
+    early = {i: t - dt.timedelta(minutes=1) for i, t in minutes.items()}
+    v = validate("grid_events", _set(frame, "status_at", early), docs_dir=docs, label="events-inverted")
+    f = _failure(v, "expect_column_pair_values_a_to_be_greater_than_b", "status_at, _reported_at_minute")
+    assert f.unexpected_count == 8 and f.sample_locators[:2] == ["SB_20241101.csv#record 1", "SB_20241101.csv#record 6"]
+    # the same for a 110 call's feedback written to the minute
+    calls = incidents(40)
+    calls = calls.with_columns(pl.col("received_at") + pl.duration(seconds=37))
+    to_minute = {i: calls["received_at"][i].replace(second=0) for i in range(0, 40, 5)}
+    v = validate("police_incidents", _set(calls, "feedback_at", to_minute), docs_dir=docs, label="calls-minutes")
+    assert v.success, [(f.expectation, f.column, f.unexpected_count) for f in v.failures]
 
 
 def test_call_after_the_file_date_fails_the_date_window(broken: Validation) -> None:
