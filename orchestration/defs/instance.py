@@ -42,10 +42,19 @@ def ensure_instance_dir(home: Path) -> Path:
     return folder
 
 
+#: ``zhili run`` does not capture its steps' stdout/stderr as compute logs: Dagster's capture tails them
+#: through ``tail -F`` and a watcher process in the run's process group, and Ctrl-C on a terminal reaches
+#: those too, which print KeyboardInterrupt tracebacks over the one-line "interrupted" message. The CLI
+#: prints its own progress, and every run's structured event log is kept and shown in the UI as before;
+#: runs the UI launches keep the instance's compute logs.
+CLI_OVERRIDES = {"compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}}
+
+
 def open_instance(home: Path):
     from dagster import DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
 
-    return DagsterInstance.from_config(str(ensure_instance_dir(home)))
+    return DagsterInstance.from_ref(InstanceRef.from_dir(str(ensure_instance_dir(home)), overrides=CLI_OVERRIDES))
 
 
 @contextmanager
