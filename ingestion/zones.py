@@ -1,20 +1,32 @@
-"""Where each zone lives under the state folder (``home``).
+"""The one map of a home (``Zones``) and the one way files in it are written (``write_atomic``).
 
 ```
 home/
   state/secret.key                      HMAC key for person pseudonyms (0600)
+  state/zhili_run.lock                  held by the one ``zhili run`` at a time
+  state/warehouse_build.json            what the last warehouse build read (files, dbt digest, linkage model)
   raw/<table>/<md5>.parquet             every cell as text + locator
   normalised/<table>/<md5>.parquet      typed rows (ingestion.schemas.SCHEMAS)
+  held/<table>/<md5>.parquet            typed rows of a file its quality gate held back
   restricted/person_records/<md5>.parquet   normalised identifiers, linkage only
+  restricted/person_links/              linkage output (links, review, golden)
   quarantine/<table>/<md5>.parquet      rows that could not be normalised, with reasons
   ledger/<key>.parquet                  one ledger row per file outcome
   warehouse.duckdb                      the dbt warehouse (one writer)
-  serving/                              read-only snapshot + Parquet exports
+  serving/zhili.duckdb                  read-only snapshot readers and BI tools open
+  serving/snapshot.json                 what that snapshot holds (files, as-of date, run)
+  serving/parquet/                      Parquet copies of the published tables
   docs/validations/                     GX results as HTML
+  gates/last_run.json                   the last run's gate results, for ``zhili status``
+  logs/                                 dbt's log of the last build
+  briefings/                            rendered daily briefings
+  dagster/                              the Dagster instance (event log, runs)
 ```
 
 Everything is keyed by the file's md5, so the same bytes delivered twice
-write the same paths and change nothing.
+write the same paths and change nothing. Every file is written through
+``write_atomic``: a reader, or a run killed half-way, sees the old file or the
+new one, whole.
 """
 
 from __future__ import annotations
@@ -24,16 +36,36 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Zones", "write_text_atomic"]
+import polars as pl
+
+__all__ = ["Zones", "write_atomic", "write_text_atomic", "write_parquet_atomic"]
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``data`` (text is UTF-8) to ``path`` so that a reader or a killed run sees the old file or the new one, whole."""
+    _replace_with(path, lambda tmp: Path(tmp).write_bytes(data.encode("utf-8") if isinstance(data, str) else data))
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader (or a killed run) sees the old file or the new one, whole."""
+    """``write_atomic`` for text (UTF-8)."""
+    write_atomic(path, text)
+
+
+def write_parquet_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
+    """Write ``frame`` to ``path`` as zstd Parquet with statistics, atomically; a LazyFrame is streamed."""
+    if isinstance(frame, pl.LazyFrame):
+        _replace_with(path, lambda tmp: frame.sink_parquet(tmp, compression="zstd", statistics=True, engine="streaming"))
+    else:
+        _replace_with(path, lambda tmp: frame.write_parquet(tmp, compression="zstd", statistics=True))
+
+
+def _replace_with(path: Path, write) -> None:
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -44,6 +76,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 class Zones:
     home: Path
 
+    # restricted and internal state
     @property
     def state(self) -> Path:
         return self.home / "state"
@@ -52,14 +85,31 @@ class Zones:
     def secret_file(self) -> Path:
         return self.state / "secret.key"
 
+    @property
+    def run_lock(self) -> Path:
+        return self.state / "zhili_run.lock"
+
+    @property
+    def build_record(self) -> Path:
+        return self.state / "warehouse_build.json"
+
+    # file zones, keyed by table and md5
     def raw(self, table: str, md5: str | None = None) -> Path:
         return _leaf(self.home / "raw" / table, md5)
 
-    def normalised(self, table: str, md5: str | None = None) -> Path:
-        return _leaf(self.home / "normalised" / table, md5)
+    def normalised(self, table: str | None = None, md5: str | None = None) -> Path:
+        folder = self.home / "normalised"
+        return folder if table is None else _leaf(folder / table, md5)
+
+    def held(self, table: str, md5: str | None = None) -> Path:
+        return _leaf(self.home / "held" / table, md5)
 
     def person_records(self, md5: str | None = None) -> Path:
         return _leaf(self.home / "restricted" / "person_records", md5)
+
+    @property
+    def person_links(self) -> Path:
+        return self.home / "restricted" / "person_links"
 
     def quarantine(self, table: str, md5: str | None = None) -> Path:
         return _leaf(self.home / "quarantine" / table, md5)
@@ -68,6 +118,7 @@ class Zones:
     def ledger(self) -> Path:
         return self.home / "ledger"
 
+    # the warehouse and what readers see
     @property
     def warehouse(self) -> Path:
         return self.home / "warehouse.duckdb"
@@ -77,8 +128,37 @@ class Zones:
         return self.home / "serving"
 
     @property
+    def serving_db(self) -> Path:
+        return self.serving / "zhili.duckdb"
+
+    @property
+    def snapshot_record(self) -> Path:
+        return self.serving / "snapshot.json"
+
+    @property
+    def serving_parquet(self) -> Path:
+        return self.serving / "parquet"
+
+    # reports and logs
+    @property
     def validations(self) -> Path:
         return self.home / "docs" / "validations"
+
+    @property
+    def gates_record(self) -> Path:
+        return self.home / "gates" / "last_run.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def briefings(self) -> Path:
+        return self.home / "briefings"
+
+    @property
+    def dagster(self) -> Path:
+        return self.home / "dagster"
 
 
 def _leaf(folder: Path, md5: str | None) -> Path:
