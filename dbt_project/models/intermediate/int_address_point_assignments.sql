@@ -14,15 +14,7 @@ source as (
 ),
 
 per_snapshot as (
-    select
-        address_code,
-        grid_code,
-        data_date,
-        row_number() over (
-            partition by address_code, data_date
-            order by file_md5 desc, record_no desc
-        ) as version_rank,
-    from source
+    {{ snapshot_rows('source', 'address_code', keep='each_snapshot') }}
 ),
 
 sequenced as (
@@ -33,7 +25,6 @@ sequenced as (
         lag(grid_code) over by_point as previous_grid_code,
         lag(data_date) over by_point as previous_snapshot_date,
     from per_snapshot
-    where version_rank = 1
     window by_point as (partition by address_code order by data_date)
 ),
 

@@ -70,20 +70,12 @@ final as (
         records.sex,
         records.birth_date,
         -- placement
-        records.grid_code,
-        records.community_code,
-        records.street_code,
-        records.placement_method,
+        {{ placement_columns('records', exclude=['address_code']) }}
         -- when
         coalesce(records.record_at, {{ start_of_day_at('records.data_date') }}) as record_at,
         records.data_date,
         -- locator
-        records.feed,
-        records.file,
-        records.file_md5,
-        records.sheet,
-        records.record_no,
-        records.member_no,
+        {{ locator_columns('records') }}
     from records
     {%- if has_links %}
     left join linkage

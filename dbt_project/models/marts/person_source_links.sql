@@ -18,12 +18,7 @@ final as (
         record_at,
         data_date,
         -- locator
-        feed,
-        file,
-        file_md5,
-        sheet,
-        record_no,
-        member_no,
+        {{ locator_columns() }}
     from records
 )
 

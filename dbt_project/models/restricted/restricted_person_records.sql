@@ -58,19 +58,11 @@ final as (
         sex,
         birth_date,
         -- placement
-        address_code,
-        grid_code,
-        community_code,
-        street_code,
-        placement_method,
+        {{ placement_columns() }}
         -- when and where from
         record_at,
         data_date,
-        feed,
-        file,
-        file_md5,
-        sheet,
-        record_no,
+        {{ locator_columns(exclude=['member_no']) }}
         coalesce(member_no, 1) as member_no,
     from source
 )

@@ -67,17 +67,9 @@ final as (
         -- placement
         community_name,
         street_name,
-        address_code,
-        grid_code,
-        community_code,
-        street_code,
-        placement_method,
+        {{ placement_columns() }}
         -- provenance
-        feed,
-        file,
-        file_md5,
-        sheet,
-        record_no,
+        {{ locator_columns(exclude=['member_no']) }}
     from current_roll
 )
 

@@ -4,18 +4,8 @@ source as (
     select * from {{ source('normalised', 'grid_boundaries') }}
 ),
 
-latest_snapshot as (
-    select max(data_date) as snapshot_date from source
-),
-
-ranked as (
-    select
-        source.*,
-        row_number() over (partition by grid_code order by file_md5 desc, record_no desc) as version_rank,
-    from source
-    inner join latest_snapshot
-        on source.data_date = latest_snapshot.snapshot_date
-    where source.grid_code is not null
+current_snapshot as (
+    {{ snapshot_rows('source', 'grid_code') }}
 ),
 
 final as (
@@ -25,8 +15,7 @@ final as (
         data_date as snapshot_date,
         file_md5,
         record_no,
-    from ranked
-    where version_rank = 1
+    from current_snapshot
 )
 
 select * from final

@@ -35,20 +35,12 @@ final as (
         lon,
         lat,
         coordinate_status,
-        address_code,
-        grid_code,
-        community_code,
-        street_code,
-        placement_method,
+        {{ placement_columns() }}
         -- provenance of the current version
         version_count,
         delivered_date,
         data_date,
-        feed,
-        file,
-        file_md5,
-        sheet,
-        record_no,
+        {{ locator_columns(exclude=['member_no']) }}
     from current_version
 )
 

@@ -49,21 +49,13 @@ final as (
         current_version.problem_street,
         current_version.problem_community,
         current_version.address_canonical as problem_address_canonical,
-        current_version.address_code,
-        current_version.grid_code,
-        current_version.community_code,
-        current_version.street_code,
-        current_version.placement_method,
+        {{ placement_columns('current_version') }}
         -- provenance of the current version
         current_version.version_count,
         first_seen.first_data_date,
         current_version.delivered_date,
         current_version.data_date,
-        current_version.feed,
-        current_version.file,
-        current_version.file_md5,
-        current_version.sheet,
-        current_version.record_no,
+        {{ locator_columns('current_version', exclude=['member_no']) }}
     from current_version
     left join first_seen
         on current_version.case_id = first_seen.case_id

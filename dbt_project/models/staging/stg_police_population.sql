@@ -6,21 +6,8 @@ source as (
     select * from {{ source('normalised', 'police_population') }}
 ),
 
-latest_snapshot as (
-    select max(data_date) as snapshot_date from source
-),
-
-ranked as (
-    select
-        source.*,
-        row_number() over (
-            partition by source_person_id
-            order by file_md5 desc, record_no desc
-        ) as version_rank,
-    from source
-    inner join latest_snapshot
-        on source.data_date = latest_snapshot.snapshot_date
-    where source.source_person_id is not null
+current_snapshot as (
+    {{ snapshot_rows('source', 'source_person_id') }}
 ),
 
 final as (
@@ -49,19 +36,11 @@ final as (
         registered_date,
         police_station,
         -- placement
-        address_code,
-        grid_code,
-        community_code,
-        street_code,
-        placement_method,
-        -- provenance
+        {{ placement_columns() }}
+        -- provenance (a CSV: no sheet)
         data_date as snapshot_date,
-        feed,
-        file,
-        file_md5,
-        record_no,
-    from ranked
-    where version_rank = 1
+        {{ locator_columns(exclude=['sheet', 'member_no']) }}
+    from current_snapshot
 )
 
 select * from final
