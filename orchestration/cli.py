@@ -410,7 +410,7 @@ def cmd_briefing(args: argparse.Namespace) -> int:
     except ValueError:
         raise UsageError(f"--date={args.date!r} should be YYYY-MM-DD") from None
     settings = _settings(args)
-    from orchestration.briefing import BriefingError, FontMissing, write_briefing
+    from briefing import BriefingError, FontMissing, write_briefing
 
     try:
         out, briefing = write_briefing(settings.home, day, street=args.street, out=Path(args.out) if args.out else None)
