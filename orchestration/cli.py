@@ -381,8 +381,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     _writable_home(settings.home)
     _usable_key(settings)
     _unlocked(settings.zones.warehouse)
-    from orchestration.defs.instance import RunInProgress
-    from orchestration.run import run_pipeline
+    from orchestration.instance import RunInProgress
+    from orchestration.runner import run_pipeline
 
     try:
         with Progress("run") as progress:
@@ -399,7 +399,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not settings.home.exists():
         raise UsageError(f"state folder {settings.home} does not exist; pass --home DIR or set ZHILI_HOME "
                          "(zhili run creates it)")
-    from orchestration.run import print_status
+    from orchestration.runner import print_status
 
     return print_status(settings, echo=print)
 

@@ -243,7 +243,7 @@ def test_a_step_that_lost_the_lock_race_is_reported_as_busy(tmp_path):
     # the lock taken after zhili's check, while the run is under way: dbt fails, and says why only in its output
     from types import SimpleNamespace as NS
 
-    from orchestration.run import EXIT_BUSY, EXIT_FAILED, _real_failure
+    from orchestration.runner import EXIT_BUSY, EXIT_FAILED, _real_failure
 
     error = NS(message="dagster_dbt.errors.DagsterDbtCliRuntimeError: The dbt CLI process with command dbt build "
                        "failed with exit code 2.\n", cls_name="DagsterDbtCliRuntimeError", cause=None, context=None)
@@ -270,7 +270,7 @@ DBT_FAILURE = (
 
 def test_a_failed_dbt_model_is_named_in_one_line():
     # (seen for real: the last line of dagster-dbt's message is the caret under the SQL)
-    from orchestration.run import _one_line
+    from orchestration.runner import _one_line
 
     line = _one_line(DBT_FAILURE)
     assert line == ("dbt: Failure in model mart_link_review (models/marts/mart_link_review.sql): "
@@ -416,7 +416,7 @@ def test_ctrl_c_during_ingestion_exits_130_with_one_line(tmp_path, env):
     assert text.rstrip().splitlines()[-1] == "zhili run: interrupted; the next run finishes the job", text[-3000:]
     assert "done in" not in text and "failed" not in text.lower(), text[-3000:]
     # the UI lists zhili run's runs under named jobs, not __ephemeral_asset_job__
-    from orchestration.defs.instance import open_instance
+    from orchestration.instance import open_instance
 
     jobs = {run.job_name for run in open_instance(home).get_runs()}
     assert "zhili_run_grid_registry" in jobs and not [j for j in jobs if not j.startswith("zhili_run_")], jobs

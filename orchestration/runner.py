@@ -287,7 +287,7 @@ def _warehouse_listener(progress, models: int):
 
 
 def _check_summary(result) -> dict[str, dict]:
-    from orchestration.defs.labels import field_of
+    from orchestration.lib.labels import field_of
 
     gates: dict[str, dict] = {}
     for ev in result.get_asset_check_evaluations():
@@ -311,9 +311,9 @@ def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Ec
 
     ``echo`` gets the summary lines, ``warn`` (default ``echo``) the one line saying why a run failed,
     ``progress`` (a :class:`orchestration.cli.Progress`) the counts as they move. One ``zhili run``
-    per home at a time: a second one raises :class:`orchestration.defs.instance.RunInProgress`.
+    per home at a time: a second one raises :class:`orchestration.instance.RunInProgress`.
     """
-    from orchestration.defs.instance import cli_run_lock
+    from orchestration.instance import cli_run_lock
 
     with cli_run_lock(settings.home):
         return _run_locked(settings, feeds=feeds, echo=echo, warn=warn, progress=progress)
@@ -340,7 +340,7 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
     from ingestion.feeds import FEEDS
     from ingestion.pipeline import ORDER, ensure_zones, read_ledger, scan_outcomes, write_ledger
     from orchestration.defs.feeds.assets import feed_assets, normalised_key, partitions_for, raw_key
-    from orchestration.defs.instance import CLI_TAG, open_instance, reap_dead_cli_runs
+    from orchestration.instance import CLI_TAG, open_instance, reap_dead_cli_runs
     from orchestration.defs.resources import ZhiliResource
     from orchestration.defs.warehouse.assets import build_warehouse_assets, dbt_resource, ensure_manifest, zone_specs
     from orchestration.defs.warehouse.sensors import serving_staleness
