@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: `zhili` as a module: the same entry point as the console script
 ZHILI = [sys.executable, "-m", "orchestration.cli"]
 _PAGE = os.sysconf("SC_PAGE_SIZE")
-#: orchestration.cli.Progress while main() runs: the stage on stderr; None = plain prints
+#: orchestration.progress.Progress while main() runs: the stage on stderr; None = plain prints
 _progress = None
 #: a progress line of a zhili child (it prints them plainly: its stderr is a pipe)
 _CHILD_PROGRESS = re.compile(r"^zhili (?:run|generate): (?P<what>.+?) \(")
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     stages: list[dict] = []
     global _progress
-    from orchestration.cli import Progress
+    from orchestration.progress import Progress
 
     _progress = Progress("bench", prefix="bench_pipeline")
     _progress.stage("generate", 4, "stages")

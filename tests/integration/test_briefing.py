@@ -275,9 +275,9 @@ def test_charts_use_a_cjk_font(demo):
     from matplotlib import font_manager
     from matplotlib.ft2font import FT2Font
 
-    from orchestration.briefing import load_briefing
-    from orchestration.briefing.charts import Charts
-    from orchestration.briefing.render import render_html
+    from briefing import load_briefing
+    from briefing.charts import Charts
+    from briefing.render import render_html
 
     _, _, snapshot, _, day = demo
     charts = Charts()
@@ -300,7 +300,7 @@ def test_picture_of_the_page(page, tmp_path):
     target = IMG / "briefing.png"
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        from orchestration.briefing import load_briefing  # noqa: F401  (the chart PNG stands in)
+        from briefing import load_briefing  # noqa: F401  (the chart PNG stands in)
         shutil.copy(IMG / "briefing_chart_categories.png", target) if (IMG / "briefing_chart_categories.png").exists() else None
         pytest.skip("chromium is not installed (apt-get install chromium): saved the chart PNG instead")
     shot = tmp_path / "briefing.png"
@@ -332,7 +332,7 @@ def test_as_of_is_part_of_the_snapshot(demo, tmp_path):
 
 def test_categories_and_care_tiers_are_words(demo, page):
     """The Chinese tables showed dispute, help_request, high_risk, key, other."""
-    from orchestration.briefing.data import CARE_TIER_NAMES
+    from briefing.data import CARE_TIER_NAMES
 
     _, _, p = page
     code = re.compile(r"^[a-z][a-z_]*$")

@@ -20,7 +20,8 @@ import pytest
 
 from ingestion.generator import generate
 from ingestion.pseudonym import load_or_create_key
-from orchestration.cli import Progress, lock_sentence
+from orchestration.errors import lock_sentence
+from orchestration.progress import Progress
 from orchestration.settings import Settings, SettingsError
 
 from tests.runs import ROOT, ZHILI
@@ -228,7 +229,7 @@ def test_locked_serving_snapshot_stops_the_briefing(tmp_path, env, holder):
 
 
 def test_lock_sentence_reads_duckdbs_own_error(tmp_path, holder):
-    # the sentence a failed step gets (run.py) comes from DuckDB's message: pin its format here
+    # the sentence a failed step gets (errors.py) comes from DuckDB's message: pin its format here
     path = tmp_path / "w.duckdb"
     held = holder(path)
     with pytest.raises(duckdb.IOException) as caught:
@@ -243,7 +244,7 @@ def test_a_step_that_lost_the_lock_race_is_reported_as_busy(tmp_path):
     # the lock taken after zhili's check, while the run is under way: dbt fails, and says why only in its output
     from types import SimpleNamespace as NS
 
-    from orchestration.run import EXIT_BUSY, EXIT_FAILED, _real_failure
+    from orchestration.errors import EXIT_BUSY, EXIT_FAILED, step_failure
 
     error = NS(message="dagster_dbt.errors.DagsterDbtCliRuntimeError: The dbt CLI process with command dbt build "
                        "failed with exit code 2.\n", cls_name="DagsterDbtCliRuntimeError", cause=None, context=None)
@@ -251,9 +252,9 @@ def test_a_step_that_lost_the_lock_race_is_reported_as_busy(tmp_path):
                             NS(event_type_value="STEP_FAILURE", step_key="warehouse_dbt", step_failure_data=NS(error=error))])
     dbt_output = ('Runtime Error\n  IO Error: Could not set lock on file "/srv/zhili/warehouse.duckdb": Conflicting lock '
                   "is held in /usr/bin/python3.11 (PID 4242) by user root. See also https://duckdb.org/docs\n")
-    line, code = _real_failure(result, tmp_path, dbt_output)
+    line, code = step_failure(result, tmp_path, dbt_output)
     assert code == EXIT_BUSY and "/srv/zhili/warehouse.duckdb" in line and "PID 4242" in line, line
-    line, code = _real_failure(result, tmp_path, "")
+    line, code = step_failure(result, tmp_path, "")
     assert code == EXIT_FAILED and line == "step warehouse_dbt failed: " + error.message.strip()
 
 
@@ -270,12 +271,12 @@ DBT_FAILURE = (
 
 def test_a_failed_dbt_model_is_named_in_one_line():
     # (seen for real: the last line of dagster-dbt's message is the caret under the SQL)
-    from orchestration.run import _one_line
+    from orchestration.errors import one_line
 
-    line = _one_line(DBT_FAILURE)
+    line = one_line(DBT_FAILURE)
     assert line == ("dbt: Failure in model mart_link_review (models/marts/mart_link_review.sql): "
                     'Binder Error: Referenced column "gamma_phone" not found in FROM clause!')
-    assert _one_line("orchestration.settings.SettingsError: the pseudonym key k does not exist\n") == \
+    assert one_line("orchestration.settings.SettingsError: the pseudonym key k does not exist\n") == \
         "the pseudonym key k does not exist"
 
 
@@ -416,7 +417,7 @@ def test_ctrl_c_during_ingestion_exits_130_with_one_line(tmp_path, env):
     assert text.rstrip().splitlines()[-1] == "zhili run: interrupted; the next run finishes the job", text[-3000:]
     assert "done in" not in text and "failed" not in text.lower(), text[-3000:]
     # the UI lists zhili run's runs under named jobs, not __ephemeral_asset_job__
-    from orchestration.defs.instance import open_instance
+    from orchestration.instance import open_instance
 
     jobs = {run.job_name for run in open_instance(home).get_runs()}
     assert "zhili_run_grid_registry" in jobs and not [j for j in jobs if not j.startswith("zhili_run_")], jobs

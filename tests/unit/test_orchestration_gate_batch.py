@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.defs.feeds.checks import GateBatch, GateLog, check_result
-from orchestration.defs.labels import LABELS
+from orchestration.lib.labels import LABELS
 from tests.unit.test_expectations import broken_incidents, incidents
 
 

@@ -6,7 +6,7 @@ import re
 
 from ingestion.pipeline import FileOutcome
 from orchestration.defs.feeds.assets import normalised_metadata, raw_metadata
-from orchestration.defs.labels import LABELS, field_of, readable
+from orchestration.lib.labels import LABELS, field_of, readable
 
 
 def test_shares_become_percentages_under_words():

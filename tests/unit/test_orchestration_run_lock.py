@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from orchestration.defs.instance import RunInProgress, cli_run_lock
+from orchestration.runlock import RunInProgress, cli_run_lock
 
 
 def test_a_second_run_of_the_same_home_is_refused_naming_the_holder(tmp_path):

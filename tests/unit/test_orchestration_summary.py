@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from orchestration.run import summarise_outcomes
+from orchestration.summary import summarise_outcomes
 
 
 def _outcome(feed: str, day: int, **over) -> dict:

@@ -37,8 +37,8 @@ from ingestion.pipeline import (
 )
 from ingestion.zones import Zones
 from orchestration.defs.feeds.checks import GateBatch, GateLog, check_result, check_spec
-from orchestration.defs.labels import readable
 from orchestration.defs.resources import ZhiliResource
+from orchestration.lib.labels import readable
 
 __all__ = [
     "GRID_FEED",

@@ -21,7 +21,7 @@ from typing import Any
 import dagster as dg
 
 from ingestion.pipeline import Gate, GateVerdict
-from orchestration.defs.labels import readable
+from orchestration.lib.labels import readable
 
 __all__ = ["GateBatch", "GateLog", "gx_gate", "check_name", "check_spec", "check_result", "failure_lines"]
 

@@ -26,10 +26,10 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from ingestion.feeds import FEEDS
 from ingestion.zones import write_text_atomic
 from orchestration.defs.feeds.assets import normalised_key
-from orchestration.defs.labels import readable
 from orchestration.defs.resources import ZhiliResource
 from orchestration.defs.warehouse.publish import SCHEMAS, publish_snapshot
 from orchestration.defs.warehouse.sensors import latest_normalised_storage_id
+from orchestration.lib.labels import readable
 
 __all__ = [
     "DBT_PROJECT_DIR",

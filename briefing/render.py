@@ -12,10 +12,11 @@ from html import escape
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from orchestration.briefing.charts import Charts
-from orchestration.briefing.data import (
+from briefing.charts import Charts
+from briefing.data import (
     DUE_SOON_DAYS, FEED_NAMES, RULE_NAMES, SATISFACTION_DAYS, SEVERITY_NAMES, Briefing, load_briefing,
 )
+from ingestion.zones import Zones
 
 __all__ = ["render_html", "write_briefing"]
 
@@ -152,10 +153,10 @@ def render_html(b: Briefing, charts: Charts | None = None) -> tuple[str, dict[st
 
 
 def write_briefing(home: Path, day, street: str | None = None, out: Path | None = None) -> tuple[Path, Briefing]:
-    snapshot = Path(home) / "serving" / "zhili.duckdb"
-    b = load_briefing(snapshot, day, street)
+    zones = Zones(Path(home))
+    b = load_briefing(zones.serving_db, day, street)
     html, _ = render_html(b)
-    out = Path(out) if out else Path(home) / "briefings" / f"briefing_{day}{'_' + b.street if b.street else ''}.html"
+    out = Path(out) if out else zones.briefings / f"briefing_{day}{'_' + b.street if b.street else ''}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(html, encoding="utf-8")

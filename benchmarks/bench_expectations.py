@@ -1,7 +1,7 @@
 """What one suite costs: seconds to validate police_incidents frames of growing size.
 
-    .venv/bin/python -m expectations.benchmark [rows ...]
-    .venv/bin/python -m expectations.benchmark --files 30 --file-rows 30
+    .venv/bin/python benchmarks/bench_expectations.py [rows ...]
+    .venv/bin/python benchmarks/bench_expectations.py --files 30 --file-rows 30
 
 Prints wall and CPU seconds per validation (conversion to pandas, the GX run
 and the HTML page). With ``--files N`` it instead validates N small daily
@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import polars as pl
 
-from ingestion.schemas import SCHEMAS, TZ, conform
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ingestion.schemas import SCHEMAS, TZ, conform  # noqa: E402
 
 __all__ = ["incidents_frame", "main"]
 

@@ -1,8 +1,8 @@
-"""The Dagster instance both front doors share: ``<home>/dagster`` (DAGSTER_HOME).
+"""One ``zhili run`` per home: the run lock, and taking over from a run that was killed.
 
-``zhili run`` records its runs there, so ``dagster dev`` started with
-``DAGSTER_HOME=<home>/dagster`` shows them. The instance limits every
-concurrency pool (the ``warehouse`` pool: DuckDB's single writer) to one step.
+:func:`cli_run_lock` is held for a whole ``zhili run``; :func:`reap_dead_cli_runs`, called while
+holding it, marks failed the Dagster runs a killed ``zhili run`` left as started (found by
+:data:`CLI_TAG`, which every run the CLI launches carries) and gives back their pool slots.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["DAGSTER_YAML", "CLI_TAG", "RunInProgress", "ensure_instance_dir", "open_instance", "cli_run_lock", "reap_dead_cli_runs"]
+from ingestion.zones import Zones
+
+__all__ = ["CLI_TAG", "RunInProgress", "cli_run_lock", "reap_dead_cli_runs"]
 
 #: tag on every run ``zhili run`` launches in-process
 CLI_TAG = "zhili/front_door"
@@ -21,40 +23,6 @@ CLI_TAG = "zhili/front_door"
 
 class RunInProgress(Exception):
     """Another ``zhili run`` holds this home."""
-
-DAGSTER_YAML = """\
-# Written by zhili: one step at a time in each concurrency pool (DuckDB has one writer).
-concurrency:
-  pools:
-    default_limit: 1
-telemetry:
-  enabled: false
-"""
-
-
-def ensure_instance_dir(home: Path) -> Path:
-    """``<home>/dagster`` with a ``dagster.yaml`` (left alone when one exists)."""
-    folder = Path(home) / "dagster"
-    folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
-    return folder
-
-
-#: ``zhili run`` does not capture its steps' stdout/stderr as compute logs: Dagster's capture tails them
-#: through ``tail -F`` and a watcher process in the run's process group, and Ctrl-C on a terminal reaches
-#: those too, which print KeyboardInterrupt tracebacks over the one-line "interrupted" message. The CLI
-#: prints its own progress, and every run's structured event log is kept and shown in the UI as before;
-#: runs the UI launches keep the instance's compute logs.
-CLI_OVERRIDES = {"compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}}
-
-
-def open_instance(home: Path):
-    from dagster import DagsterInstance
-    from dagster._core.instance.ref import InstanceRef
-
-    return DagsterInstance.from_ref(InstanceRef.from_dir(str(ensure_instance_dir(home)), overrides=CLI_OVERRIDES))
 
 
 @contextmanager
@@ -65,7 +33,7 @@ def cli_run_lock(home: Path) -> Iterator[None]:
     a killed run never leaves it behind, and whoever holds it knows that no other
     ``zhili run`` of this home is alive.
     """
-    path = Path(home) / "state" / "zhili_run.lock"
+    path = Zones(Path(home)).run_lock
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from orchestration.briefing.data import BriefingError
-from orchestration.briefing.fonts import FontMissing, cjk_font_path
+from briefing.data import BriefingError
+from briefing.fonts import FontMissing, cjk_font_path
 
 __all__ = ["Charts", "FontMissing"]
 

@@ -1,5 +1,8 @@
 """``zhili briefing``: the 日排查日研判 morning briefing as one self-contained HTML page.
 
+It reads only the serving snapshot and uses no Dagster, so it is a package of its own beside
+``orchestration/``, whose CLI calls :func:`write_briefing`.
+
 * :mod:`.data` reads the serving snapshot (read-only) into plain numbers;
   marts another part of the warehouse may not have built yet (``mart_alerts``,
   ``mart_care_visits``) leave their section out with a note instead of failing.
@@ -10,8 +13,8 @@
 
 from __future__ import annotations
 
-from orchestration.briefing.data import Briefing, BriefingError, load_briefing
-from orchestration.briefing.fonts import FontMissing, cjk_font_path
-from orchestration.briefing.render import render_html, write_briefing
+from briefing.data import Briefing, BriefingError, load_briefing
+from briefing.fonts import FontMissing, cjk_font_path
+from briefing.render import render_html, write_briefing
 
 __all__ = ["Briefing", "BriefingError", "FontMissing", "cjk_font_path", "load_briefing", "render_html", "write_briefing"]
