@@ -91,22 +91,12 @@ def summarise_outcomes(outcomes: Iterable, echo: Echo) -> None:
 
 
 def _due(settings: Settings, feeds: set[str]):
-    """Complete files per feed whose bytes the ledger does not account for yet, and the scan."""
-    from ingestion.landing import file_md5, scan_landing
-    from ingestion.pipeline import loaded_files, read_ledger
+    """Complete files per feed whose bytes the ledger does not account for yet, and the scan (the one planner's;
+    it records the waiting and refused files in the ledger)."""
+    from ingestion.planner import plan_landing
 
-    # loaded bytes let a renamed resend (JQ_x(1).csv) count as complete, to be recorded as a duplicate
-    scan = scan_landing(settings.landing, loaded=loaded_files(settings.zones))
-    ledger = read_ledger(settings.zones).filter(pl.col("status").is_in(_FINAL))
-    done = {(f"{fe}/{fo}/{fi}", m) for fe, fo, fi, m in ledger.select("feed", "folder", "file", "file_md5").iter_rows()}
-    due: dict[str, list[str]] = {}
-    for landed in scan.complete:
-        if landed.feed not in feeds:
-            continue
-        md5 = landed.flag_md5 or file_md5(landed.path)
-        if (landed.rel, md5) not in done:
-            due.setdefault(landed.feed, []).append(f"{landed.folder}/{landed.name}")
-    return scan, due
+    plan = plan_landing(settings.landing, settings.zones, feeds=feeds)
+    return plan.scan, {feed: plan.keys(feed) for feed in plan.due}
 
 
 def _step_seconds(result) -> float:
@@ -340,6 +330,7 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
     from ingestion.feeds import FEEDS
     from ingestion.pipeline import ORDER, ensure_zones, read_ledger, scan_outcomes, write_ledger
     from orchestration.defs.feeds.assets import feed_assets, normalised_key, partitions_for, raw_key
+    from orchestration.defs.feeds.sensors import FEED_TAG, RANGE_END, RANGE_START
     from orchestration.defs.instance import CLI_TAG, open_instance, reap_dead_cli_runs
     from orchestration.defs.resources import ZhiliResource
     from orchestration.defs.warehouse.assets import build_warehouse_assets, dbt_resource, ensure_manifest, zone_specs
@@ -384,12 +375,12 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
         order = {k: i for i, k in enumerate(instance.get_dynamic_partitions(name))}
         ordered = sorted(keys, key=order.__getitem__)
         # one run over the range; keys inside it that were loaded before are quick no-ops
-        tags = {"zhili/feed": feed, CLI_TAG: "cli"}
+        tags = {FEED_TAG: feed, CLI_TAG: "cli"}
         if len(ordered) == 1:
             kwargs = {"partition_key": ordered[0]}
         else:
             kwargs = {}
-            tags |= {"dagster/asset_partition_range_start": ordered[0], "dagster/asset_partition_range_end": ordered[-1]}
+            tags |= {RANGE_START: ordered[0], RANGE_END: ordered[-1]}
         t0 = time.perf_counter()
         progress.stage(feed, len(keys), "files loaded")
         watch.listener = _feed_listener(progress, feed)
