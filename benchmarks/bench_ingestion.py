@@ -29,8 +29,9 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingestion.feeds import FEEDS  # noqa: E402
+from ingestion.feeds import FEED_ORDER as ORDER  # noqa: E402
 from ingestion.generator import generate  # noqa: E402
-from ingestion.pipeline import ORDER, ingest_landing  # noqa: E402
+from ingestion.planner import ingest_landing  # noqa: E402
 from ingestion.pseudonym import load_or_create_key  # noqa: E402
 from ingestion.zones import Zones  # noqa: E402
 

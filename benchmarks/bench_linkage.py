@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingestion.generator import generate  # noqa: E402
 from ingestion.linkage.features import LOCATOR, VALID_ID_STATUSES  # noqa: E402
-from ingestion.pipeline import ingest_landing  # noqa: E402
+from ingestion.planner import ingest_landing  # noqa: E402
 from ingestion.pseudonym import load_or_create_key  # noqa: E402
 from ingestion.zones import Zones  # noqa: E402
 

@@ -36,6 +36,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 
+from ingestion.fields import USABLE_ID_STATUSES
 from ingestion.schemas import SCHEMAS, TZ
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ ID_STATUSES = (
     "bad_date", "bad_region", "excel_damage", "foreign_doc", "foreign_valid", "rescued_cert",
 )  # fmt: skip
 #: id_status values that yield a person key.
-ID_KEYED_STATUSES = ("valid", "upgraded_15", "foreign_valid", "rescued_cert")
+ID_KEYED_STATUSES = USABLE_ID_STATUSES
 PLACEMENT_METHODS = (
     "address_point", "coordinate_polygon", "coordinate_nearest_point",
     "grid_code_reported", "community_name", "unplaced",

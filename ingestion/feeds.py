@@ -22,6 +22,8 @@ __all__ = [
     "TableSpec",
     "FeedSpec",
     "FEEDS",
+    "FEED_ORDER",
+    "GRID_FEED",
     "LOCATOR",
     "PROGRAMMES",
     "feed",
@@ -338,6 +340,15 @@ FEEDS: dict[str, FeedSpec] = {
         ),
     )
 }
+
+
+#: The feed every other feed is placed in: its grids and addresses load before anything else.
+GRID_FEED = "grid_registry"
+#: The order feeds load in, grid register first; a feed registered but not named here follows in registry order.
+FEED_ORDER: tuple[str, ...] = tuple(dict.fromkeys(
+    [s for s in (GRID_FEED, "police_population", "civil_affairs", "police_incidents", "petitions", "grid_events") if s in FEEDS]
+    + list(FEEDS)
+))
 
 
 def feed(slug: str) -> FeedSpec:

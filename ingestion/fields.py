@@ -67,6 +67,7 @@ __all__ = [
     "CITIZEN_DOC_TYPES",
     "FOREIGN_PR_DOC_TYPES",
     "ID_STATUSES",
+    "USABLE_ID_STATUSES",
     "NAME_STATUSES",
     "PHONE_KINDS",
     "clean_text",
@@ -102,6 +103,10 @@ ID_STATUSES = (
     "bad_date",
     "bad_region",
 )
+#: The ID statuses a person key can stand on: a number valid as delivered or upgraded, a foreign permanent
+#: residence card, or one rescued from a certificate number (``rescued_cert``, set in ingestion.normalise).
+#: Linkage keys on them, the GX suites and the ledger's ``id_valid_share`` count them.
+USABLE_ID_STATUSES = ("valid", "upgraded_15", "foreign_valid", "rescued_cert")
 NAME_STATUSES = ("ok", "empty", "anonymous", "odd")
 PHONE_KINDS = ("mobile", "landline", "local", "invalid", "empty")
 

@@ -249,7 +249,8 @@ def _assignments(pts: pl.DataFrame, grids: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-_ADMIN_PARTS = re.compile(r"^(.+?(?:省|自治区))?(.+?(?:市|自治州|州|盟|地区))?(.+?(?:区|县|旗|市))")
+# 州 ends a city (黔东南苗族侗族自治州) but is also inside city names ending in 市 (杭州市, 广州市)
+_ADMIN_PARTS = re.compile(r"^(.+?(?:省|自治区))?(.+?(?:市|自治州|州(?!市)|盟|地区))?(.+?(?:区|县|旗|市))")
 
 
 def _derive_prefixes(standard_addresses: pl.Series) -> tuple[str, ...]:

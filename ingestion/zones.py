@@ -6,6 +6,7 @@ home/
   state/zhili_run.lock                  held by the one ``zhili run`` at a time
   state/warehouse_build.json            what the last warehouse build read (files, dbt digest, linkage model)
   raw/<table>/<md5>.parquet             every cell as text + locator
+  raw/<table>/_meta/<md5>.json          what the reader learnt (records, encoding, drift), its quarantine, reuse fingerprint
   normalised/<table>/<md5>.parquet      typed rows (ingestion.schemas.SCHEMAS)
   held/<table>/<md5>.parquet            typed rows of a file its quality gate held back
   restricted/person_records/<md5>.parquet   normalised identifiers, linkage only
@@ -38,7 +39,7 @@ from pathlib import Path
 
 import polars as pl
 
-__all__ = ["Zones", "write_atomic", "write_text_atomic", "write_parquet_atomic"]
+__all__ = ["Zones", "ensure_zones", "write_atomic", "write_text_atomic", "write_parquet_atomic"]
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -96,6 +97,12 @@ class Zones:
     # file zones, keyed by table and md5
     def raw(self, table: str, md5: str | None = None) -> Path:
         return _leaf(self.home / "raw" / table, md5)
+
+    def raw_meta(self, table: str, md5: str | None = None, suffix: str = "json") -> Path:
+        """What the reader learnt about a file (``json``, ``quarantine.parquet``, ``normalised.json``): beside the
+        raw zone, not in its glob; the folder when ``md5`` is None."""
+        folder = self.home / "raw" / table / "_meta"
+        return folder if md5 is None else folder / f"{md5}.{suffix}"
 
     def normalised(self, table: str | None = None, md5: str | None = None) -> Path:
         folder = self.home / "normalised"
@@ -159,6 +166,24 @@ class Zones:
     @property
     def dagster(self) -> Path:
         return self.home / "dagster"
+
+
+def ensure_zones(zones: Zones) -> None:
+    """Create every zone folder with a zero-row ``_empty.parquet`` so readers' globs never fail.
+
+    The empty file carries the current schema (readers take column names from it): rewritten when
+    a home made by an earlier version lacks a column added since.
+    """
+    from ingestion.feeds import FEEDS
+    from ingestion.schemas import LEDGER, PERSON_RECORDS, QUARANTINE, SCHEMAS
+
+    targets = [(zones.normalised(t), s) for t, s in SCHEMAS.items()]
+    targets += [(zones.quarantine(t.table), QUARANTINE) for f in FEEDS.values() for t in f.tables]
+    targets += [(zones.person_records(), PERSON_RECORDS), (zones.ledger, LEDGER)]
+    for folder, schema in targets:
+        empty = folder / "_empty.parquet"
+        if not empty.exists() or dict(pl.read_parquet_schema(empty)) != dict(schema):
+            write_parquet_atomic(pl.DataFrame(schema=schema), empty)
 
 
 def _leaf(folder: Path, md5: str | None) -> Path:

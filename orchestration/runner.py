@@ -2,7 +2,7 @@
 
 1. the landing is planned (:func:`_due`): waiting and refused files go to the ledger, complete files
    the ledger does not account for yet become dynamic partitions of their feed;
-2. per feed, grid register first (``ingestion.pipeline.ORDER``): ``raw/<feed>`` and
+2. per feed, grid register first (``ingestion.feeds.FEED_ORDER``): ``raw/<feed>`` and
    ``normalised/<feed>`` (with its blocking GX check ``gx_<feed>``) over that feed's due files in
    ONE run, job ``zhili_run_<feed>`` (:func:`_load_feed`);
 3. once, unless the serving snapshot is current: the warehouse, i.e. person linkage, every dbt
@@ -46,7 +46,6 @@ from orchestration.summary import Echo, as_of_text, summarise_outcomes, write_ga
 
 __all__ = ["run_pipeline", "CLI_JOB"]
 
-_FINAL = ("loaded", "held", "duplicate", "empty", "rejected")
 #: the job name of zhili run's runs in the UI: ``zhili_run_<feed>`` per feed, ``zhili_run_warehouse``
 CLI_JOB = "zhili_run"
 #: progress is printed by zhili; failures are summarised in one line, not as Dagster log tracebacks
@@ -69,22 +68,12 @@ def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Ec
 
 
 def _due(settings: Settings, feeds: set[str]):
-    """Complete files per feed whose bytes the ledger does not account for yet, and the scan."""
-    from ingestion.landing import file_md5, scan_landing
-    from ingestion.pipeline import loaded_files, read_ledger
+    """The one planner's plan (:func:`ingestion.planner.plan_landing`): it records the waiting and refused
+    files in the ledger; the due files' partition keys per feed, in load order (grid register first)."""
+    from ingestion.planner import plan_landing
 
-    # loaded bytes let a renamed resend (JQ_x(1).csv) count as complete, to be recorded as a duplicate
-    scan = scan_landing(settings.landing, loaded=loaded_files(settings.zones))
-    ledger = read_ledger(settings.zones).filter(pl.col("status").is_in(_FINAL))
-    done = {(f"{fe}/{fo}/{fi}", m) for fe, fo, fi, m in ledger.select("feed", "folder", "file", "file_md5").iter_rows()}
-    due: dict[str, list[str]] = {}
-    for landed in scan.complete:
-        if landed.feed not in feeds:
-            continue
-        md5 = landed.flag_md5 or file_md5(landed.path)
-        if (landed.rel, md5) not in done:
-            due.setdefault(landed.feed, []).append(f"{landed.folder}/{landed.name}")
-    return scan, due
+    plan = plan_landing(settings.landing, settings.zones, feeds=feeds)
+    return {feed: plan.keys(feed) for feed in plan.due}
 
 
 @dataclass
@@ -144,7 +133,8 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
     dg = _start_dagster()
 
     from ingestion.feeds import FEEDS
-    from ingestion.pipeline import ORDER, ensure_zones, read_ledger, scan_outcomes, write_ledger
+    from ingestion.ledger import LOADED, read_ledger
+    from ingestion.zones import ensure_zones
     from orchestration.defs.feeds.assets import feed_assets
     from orchestration.defs.resources import ZhiliResource
     from orchestration.defs.warehouse.assets import build_warehouse_assets, dbt_resource, ensure_manifest, zone_specs
@@ -154,10 +144,7 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
     wanted = set(feeds) if feeds else set(FEEDS)
     zones = settings.zones
     ensure_zones(zones)
-    scan, due = _due(settings, wanted)
-    for outcome in scan_outcomes(scan):
-        if outcome.feed in wanted or outcome.feed not in FEEDS:
-            write_ledger(zones, outcome)
+    due = _due(settings, wanted)
     instance = open_instance(settings.home)
     reaped = reap_dead_cli_runs(instance)
     if reaped:
@@ -177,18 +164,15 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
 
     gates: dict[str, dict] = {}
     failure: tuple[str, int] | None = None
-    for feed in ORDER:
-        keys = due.get(feed)
-        if not keys or feed not in wanted:
-            continue
+    for feed, keys in due.items():
         feed_gates, failure = _load_feed(session, settings, feed, keys)
         gates |= feed_gates
         if failure:
             break
 
     published = None
-    ran_feeds = any(due.get(feed) for feed in wanted)
-    nothing_loaded = read_ledger(zones).filter(pl.col("status").is_in(["loaded", "held"])).is_empty()
+    ran_feeds = bool(due)
+    nothing_loaded = read_ledger(zones).filter(pl.col("status").is_in(LOADED)).is_empty()
     if not failure and warehouse:
         published, failure = _build_warehouse(session, settings, warehouse, ran_feeds=ran_feeds,
                                               nothing_loaded=nothing_loaded)
@@ -222,6 +206,7 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
 def _load_feed(session: _Session, settings: Settings, feed: str, keys: list[str]) -> tuple[dict[str, dict], tuple[str, int] | None]:
     """``raw/<feed>`` and ``normalised/<feed>`` over the due files ``keys`` in one run: its gates, and a failure."""
     from orchestration.defs.feeds.assets import normalised_key, partitions_for, raw_key
+    from orchestration.defs.feeds.sensors import FEED_TAG, RANGE_END, RANGE_START
 
     instance, progress = session.instance, session.progress
     name = partitions_for(feed).name
@@ -230,12 +215,12 @@ def _load_feed(session: _Session, settings: Settings, feed: str, keys: list[str]
     order = {k: i for i, k in enumerate(instance.get_dynamic_partitions(name))}
     ordered = sorted(keys, key=order.__getitem__)
     # one run over the range; keys inside it that were loaded before are quick no-ops
-    tags = {"zhili/feed": feed, CLI_TAG: "cli"}
+    tags = {FEED_TAG: feed, CLI_TAG: "cli"}
     partition_key = None
     if len(ordered) == 1:
         partition_key = ordered[0]
     else:
-        tags |= {"dagster/asset_partition_range_start": ordered[0], "dagster/asset_partition_range_end": ordered[-1]}
+        tags |= {RANGE_START: ordered[0], RANGE_END: ordered[-1]}
     t0 = time.perf_counter()
     progress.stage(feed, len(keys), "files loaded")
     session.watch.listener = feed_listener(progress, feed)

@@ -77,17 +77,17 @@ class Settings:
         """
         if self.as_of is not None:
             return self.as_of
-        from ingestion.pipeline import read_ledger
+        from ingestion.ledger import LOADED, read_ledger
 
         ledger = read_ledger(self.zones)
-        folders = ledger.filter(ledger["status"].is_in(["loaded", "held"]))["folder"].to_list()
+        folders = ledger.filter(ledger["status"].is_in(LOADED))["folder"].to_list()
         dates = sorted(d for d in (_as_date(f) for f in folders) if d)
         return dates[-1] if dates else None
 
     def holds_pseudonymised_data(self) -> bool:
         """Whether person keys were already written under ``home`` (so its key must not change)."""
         zones = self.zones
-        folders = [*(zones.home / "normalised").glob("*"), zones.person_records()]
+        folders = [*zones.normalised().glob("*"), zones.person_records()]
         for folder in folders:
             if any(not p.name.startswith(("_", ".")) for p in folder.glob("*.parquet")):
                 return True

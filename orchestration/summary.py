@@ -90,7 +90,7 @@ def read_gates(zones: Zones) -> dict | None:
 
 def print_status(settings: Settings, *, echo: Echo = print) -> int:
     """``zhili status``: the serving snapshot's as-of date, the ledger by feed and status, the last run's gates."""
-    from ingestion.pipeline import read_ledger
+    from ingestion.ledger import read_ledger
 
     from orchestration.defs.warehouse.publish import current_record
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ import polars as pl
 from ingestion import fields as fr
 from ingestion.pseudonym import person_key
 from ingestion.schemas import conform
-from ingestion.zones import Zones
+from ingestion.zones import Zones, write_parquet_atomic
 
 from .cluster import Clusters
 from .deterministic import repair_ids
@@ -430,7 +429,7 @@ def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto") ->
     p = p.join(rid_unit.select(pl.col("rid"), pl.col("unique_id").cast(pl.Int64).alias("u")), on="rid", how="left").join(best, on="u", how="left")
     cluster_size = pl.col("records").sum().over("root")
     method = (
-        pl.when(pl.col("id_status").is_in(["valid", "upgraded_15", "foreign_valid", "rescued_cert"]))
+        pl.when(pl.col("id_status").is_in(fr.USABLE_ID_STATUSES))
         .then(pl.lit("id_number"))
         .when(pl.col("is_repaired"))
         .then(pl.lit("id_repaired"))
@@ -537,13 +536,7 @@ def _golden(p: pl.DataFrame) -> pl.DataFrame:
 
 
 def links_folder(zones: Zones) -> Path:
-    return zones.home / "restricted" / "person_links"
-
-
-def _write_atomic(frame: pl.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.write_parquet(tmp)
-    os.replace(tmp, path)
+    return zones.person_links
 
 
 def link_files(files: list[Path], out: Path, *, key: bytes, model: str = "auto") -> LinkResult:
@@ -559,13 +552,11 @@ def link_files(files: list[Path], out: Path, *, key: bytes, model: str = "auto")
     result = link_profiles(profiles, key=key, model=model)
     del profiles
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(result.review, out / "review.parquet")
-    _write_atomic(result.golden, out / "golden.parquet")
+    write_parquet_atomic(result.review, out / "review.parquet")
+    write_parquet_atomic(result.golden, out / "golden.parquet")
     t1 = time.perf_counter()
     links = out / "links.parquet"  # last: dbt reads it as the signal that linkage ran
-    tmp = links.with_name(f".{links.name}.{os.getpid()}.tmp")
-    expand(records, result.profiles).sink_parquet(tmp, engine="streaming")
-    os.replace(tmp, links)
+    write_parquet_atomic(expand(records, result.profiles), links)
     result.stats |= {"collapse_seconds": collapsed, "expand_seconds": time.perf_counter() - t1}
     result.stats["seconds"] = time.perf_counter() - t0
     return result

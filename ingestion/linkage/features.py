@@ -11,7 +11,7 @@ from ingestion import fields as fr
 __all__ = ["HOME_ROLES", "LOCATOR", "VALID_ID_STATUSES", "clean_id_raw", "name_pinyin", "phone_keys", "prepare", "record_locator"]
 
 LOCATOR = ["feed", "file", "file_md5", "sheet", "record_no", "member_no"]
-VALID_ID_STATUSES = ("valid", "upgraded_15", "foreign_valid", "rescued_cert")
+VALID_ID_STATUSES = fr.USABLE_ID_STATUSES
 
 
 def record_locator() -> pl.Expr:

@@ -135,7 +135,7 @@ _JOIN = ["feed", "file", "sheet", "record_no", "member_no"]
 def _district(work: Path, residents: int, days: int, seed: int) -> Path:
     """A generated and ingested district under ``work`` (made once, reused)."""
     from ingestion.generator import generate
-    from ingestion.pipeline import ingest_landing
+    from ingestion.planner import ingest_landing
     from ingestion.pseudonym import load_or_create_key
     from ingestion.zones import Zones
 

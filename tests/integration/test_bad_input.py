@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from ingestion.generator import Corruption, corrupt_landing, generate
-from ingestion.pipeline import read_ledger
+from ingestion.ledger import read_ledger
 from ingestion.zones import Zones
 from tests.runs import scale, zhili_run
 

@@ -42,7 +42,7 @@ import polars as pl
 import pytest
 
 from ingestion.generator import generate
-from ingestion.pipeline import read_ledger
+from ingestion.ledger import read_ledger
 from ingestion.zones import Zones
 from tests.runs import kill_group, mart_hashes, scale, split_last_delivery, zhili_run, zhili_start
 

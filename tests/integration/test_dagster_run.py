@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from ingestion.generator import generate
-from ingestion.pipeline import read_ledger
+from ingestion.ledger import read_ledger
 from ingestion.zones import Zones
 
 ZHILI = Path(sys.executable).with_name("zhili")

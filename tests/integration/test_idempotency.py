@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 
 from ingestion.generator import generate
-from ingestion.pipeline import read_ledger
+from ingestion.ledger import read_ledger
 from ingestion.zones import Zones
 from tests.runs import mart_hashes, scale, zhili_run
 

@@ -19,10 +19,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from ingestion.generator import generate
+from ingestion.grid_index import address_prefixes, load_grid_index
 from ingestion.landing import scan_landing
+from ingestion.ledger import read_ledger
 from ingestion.normalise import Context, normalise
-from ingestion.pipeline import address_prefixes, ingest_landing, load_grid_index, load_staged, read_ledger
+from ingestion.planner import ingest_landing
 from ingestion.pseudonym import load_or_create_key
+from ingestion.staging import load_staged
 from ingestion.zones import Zones
 
 TABLE = "police_population"
@@ -36,12 +39,12 @@ def loaded(tmp_path_factory):
     zones = Zones(out / "home")
     key = load_or_create_key(zones.secret_file)
     handler = _Collect()
-    logging.getLogger("ingestion.pipeline").addHandler(handler)
-    logging.getLogger("ingestion.pipeline").setLevel(logging.INFO)
+    logging.getLogger("ingestion.normalising").addHandler(handler)
+    logging.getLogger("ingestion.normalising").setLevel(logging.INFO)
     try:
         outcomes = ingest_landing(out / "landing", zones, key=key, feeds=["grid_registry", TABLE])
     finally:
-        logging.getLogger("ingestion.pipeline").removeHandler(handler)
+        logging.getLogger("ingestion.normalising").removeHandler(handler)
     # a week in which nothing changed repeats the previous file's bytes: a duplicate, not a snapshot to normalise
     names = {o.file for o in outcomes if o.feed == TABLE and o.status == "loaded"}
     files = [f for f in scan_landing(out / "landing").complete if f.feed == TABLE and f.name in names]

@@ -26,7 +26,7 @@ import pytest
 
 from dbt_fixtures import run_dbt
 from ingestion.generator import generate
-from ingestion.pipeline import ingest_landing
+from ingestion.planner import ingest_landing
 from ingestion.pseudonym import load_or_create_key
 from ingestion.zones import Zones
 

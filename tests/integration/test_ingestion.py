@@ -13,7 +13,8 @@ import pytest
 
 from ingestion.feeds import normalise_header, table_for_file
 from ingestion.generator import corrupt_landing, generate
-from ingestion.pipeline import ingest_landing, read_ledger
+from ingestion.ledger import read_ledger
+from ingestion.planner import ingest_landing
 from ingestion.pseudonym import load_or_create_key
 from ingestion.zones import Zones
 from tests.pii import citizen_ids, mobiles

@@ -9,7 +9,7 @@ from ingestion.generator import generate
 from ingestion.linkage import run_linkage
 from ingestion.linkage.core import ACCEPT_FLOOR, links_folder
 from ingestion.linkage.features import VALID_ID_STATUSES
-from ingestion.pipeline import ingest_landing
+from ingestion.planner import ingest_landing
 from ingestion.pseudonym import load_or_create_key
 from ingestion.zones import Zones
 from tests.pii import citizen_ids, mobiles

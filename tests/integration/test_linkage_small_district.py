@@ -20,7 +20,7 @@ KEY = b"k" * 32
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory):
     from ingestion.generator import generate
-    from ingestion.pipeline import ingest_landing
+    from ingestion.planner import ingest_landing
 
     base = tmp_path_factory.mktemp("small_district")
     generate(base, residents=600, days=2, seed=3)

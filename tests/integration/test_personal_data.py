@@ -114,7 +114,7 @@ def _unkeyed(ids: set[str]) -> set[str]:
 
 
 def test_person_keys_change_with_the_secret_and_are_no_plain_hash(ran):
-    from ingestion.pipeline import ingest_landing
+    from ingestion.planner import ingest_landing
     from ingestion.zones import Zones
     from orchestration.settings import Settings
 

@@ -16,7 +16,8 @@ import pytest
 
 from ingestion.generator import generate
 from ingestion.generator.truth import residents_per_grid
-from ingestion.pipeline import ingest_landing, load_grid_index
+from ingestion.grid_index import load_grid_index
+from ingestion.planner import ingest_landing
 from ingestion.pseudonym import load_or_create_key
 from ingestion.zones import Zones
 

@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from ingestion.generator.truth import residents_per_grid_against
-from ingestion.pipeline import read_ledger
+from ingestion.ledger import read_ledger
 from ingestion.zones import Zones
 from orchestration.defs.warehouse.assets import BUILD_RECORD
 from tests.runs import ROOT, zhili_run

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ingestion.generator import generate
-from ingestion.pipeline import ingest_landing, read_ledger
+from ingestion.ledger import read_ledger
+from ingestion.planner import ingest_landing
 from ingestion.pseudonym import load_or_create_key
 from ingestion.zones import Zones
 

@@ -25,7 +25,7 @@ SHIPPED = f"shipped:{PRIORS_VERSION}"
 def district(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pl.DataFrame]:
     """A young district from the generator: 600 residents over 2 days, ingested (no Dagster)."""
     from ingestion.generator import generate
-    from ingestion.pipeline import ingest_landing
+    from ingestion.planner import ingest_landing
     from ingestion.zones import Zones
 
     base = tmp_path_factory.mktemp("young_district")

@@ -14,8 +14,9 @@ import pytest
 import xlsxwriter
 
 from ingestion.feeds import table_for_file
+from ingestion.ledger import read_ledger
 from ingestion.normalise import PERSONAL_FIELDS, Context, _required, normalise
-from ingestion.pipeline import ingest_landing, read_ledger
+from ingestion.planner import ingest_landing
 from ingestion.zones import Zones
 
 KEY = b"k" * 32

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ingestion.pipeline import FileOutcome
+from ingestion.ledger import FileOutcome
 from orchestration.defs.feeds.assets import normalised_metadata, raw_metadata
 from orchestration.lib.labels import LABELS, field_of, readable
 

@@ -146,3 +146,13 @@ def test_other_feeds_wait_for_the_grid_register(ticks):
     second = ticks.tick()
     assert [r.tags["zhili/feed"] for r in second] == ["police_incidents"]
     assert json.loads(ticks.cursor).keys() >= {"police_incidents/2024-11-03/JQ_20241102.csv", "grid_registry/2024-11-01/grid_units.csv"}
+
+
+def test_the_sensor_records_a_file_waiting_for_its_flag_in_the_ledger_as_zhili_run_does(ticks, tmp_path):
+    from ingestion.ledger import read_ledger
+    from ingestion.zones import Zones
+
+    _deliver(ticks.landing, "police_incidents", "2024-11-03", "JQ_20241102.csv", _incidents("20241102"), flag=False)
+    assert ticks.tick() == []
+    ledger = read_ledger(Zones(tmp_path / "home"))
+    assert ledger.select("status", "file").rows() == [("waiting", "JQ_20241102.csv")]

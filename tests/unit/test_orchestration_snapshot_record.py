@@ -15,7 +15,7 @@ from datetime import date
 import duckdb
 import polars as pl
 
-from ingestion.pipeline import FileOutcome, write_ledger
+from ingestion.ledger import FileOutcome, write_ledger
 from orchestration.defs.warehouse.publish import current_record, publish_snapshot
 from orchestration.defs.warehouse.sensors import serving_staleness
 from orchestration.settings import Settings

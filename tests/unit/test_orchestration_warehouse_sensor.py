@@ -57,7 +57,7 @@ def _home_built_by_the_cli(tmp_path, instance, *, md5s: list[str], snapshot_file
     import duckdb
     import polars as pl
 
-    from ingestion.pipeline import FileOutcome, write_ledger
+    from ingestion.ledger import FileOutcome, write_ledger
     from orchestration.defs.resources import ZhiliResource
     from orchestration.defs.warehouse.publish import publish_snapshot
     from orchestration.defs.warehouse.sensors import latest_normalised_storage_id

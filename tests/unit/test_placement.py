@@ -344,3 +344,19 @@ def test_single_snapshot_index_traces_a_point_back_through_merged_into_only() ->
     idx = GridIndex.from_frames(grid_units(after_split=True), address_points(after_split=True), None)
     out = place(idx, [{"addr": "滨江路88号3栋", "at": BEFORE}, {"addr": "滨江路90号", "at": BEFORE}, {"addr": "滨江路88号3栋"}])
     assert out["grid_code"].to_list() == [G1, G1B, G1A]
+
+
+@pytest.mark.parametrize(
+    ("county", "prefixes"),
+    [
+        ("贵州省黔东南苗族侗族自治州凯里市", ("贵州省", "黔东南苗族侗族自治州", "凯里市")),
+        ("浙江省杭州市西湖区", ("浙江省", "杭州市", "西湖区")),  # 州 inside the city's name, not its end
+        ("山东省济南市市中区", ("山东省", "济南市", "市中区")),
+        ("北京市朝阳区", ("北京市", "朝阳区")),
+    ],
+)
+def test_the_districts_prefixes_are_read_off_its_standard_addresses(county: str, prefixes: tuple[str, ...]) -> None:
+    points = address_points(after_split=False).with_columns(
+        standard_address=pl.lit(county) + pl.col("standard_address").str.strip_prefix("贵州省铜仁市碧江区")
+    )
+    assert GridIndex.from_frames(grid_units(after_split=False), points, None).prefixes == prefixes

@@ -7,8 +7,8 @@ import os
 import polars as pl
 import pytest
 
-from ingestion.pipeline import ensure_zones
 from ingestion.schemas import PERSON_RECORDS
+from ingestion.zones import ensure_zones
 from ingestion.zones import Zones, write_text_atomic
 
 

@@ -6,9 +6,10 @@ keys are ``<delivery folder>/<file name>`` (``2024-11-03/JQ_20241102.csv``),
 so a new day's delivery loads only its own file. ``BackfillPolicy.single_run``
 loads a range of files of one feed in one run (``zhili run``, UI backfills).
 
-The asset bodies only wire :mod:`ingestion.pipeline` (the same functions the
-non-Dagster loop uses) and turn its outcomes into metadata a data officer
-reads; the ledger under ``<home>/ledger`` stays the record of every file.
+The asset bodies only wire the ingestion modules (staging, normalising, the
+GX gate of :mod:`expectations.gate`: the same functions the non-Dagster loop
+uses) and turn their outcomes into metadata a data officer reads; the ledger
+under ``<home>/ledger`` stays the record of every file.
 """
 
 
@@ -18,25 +19,16 @@ from collections import Counter
 from dataclasses import dataclass
 
 import dagster as dg
-import polars as pl
 
-from ingestion.feeds import FEEDS, FeedSpec
 from ingestion.errors import FeedError
+from ingestion.feeds import FEEDS, GRID_FEED, FeedSpec
+from ingestion.grid_index import load_grid_index
 from ingestion.landing import LandedFile, file_md5, scan_landing, verify_md5, verify_rows
-from ingestion.pipeline import (
-    FileOutcome,
-    Staged,
-    address_prefixes,
-    ensure_zones,
-    load_grid_index,
-    load_staged,
-    normalise_staged,
-    read_ledger,
-    stage_raw,
-    write_ledger,
-)
-from ingestion.zones import Zones
-from orchestration.defs.feeds.checks import GateBatch, GateLog, check_result, check_spec
+from ingestion.ledger import FileOutcome, loaded_files, write_ledger
+from ingestion.normalising import commit, normalise_file
+from ingestion.staging import Staged, load_staged, stage_raw
+from ingestion.zones import Zones, ensure_zones
+from orchestration.defs.feeds.checks import check_result, check_spec
 from orchestration.defs.resources import ZhiliResource
 from orchestration.lib.labels import readable
 
@@ -50,8 +42,6 @@ __all__ = [
     "feed_assets",
     "landed_by_key",
 ]
-
-GRID_FEED = "grid_registry"
 
 _PARTITIONS = {slug: dg.DynamicPartitionsDefinition(name=f"{slug}_files") for slug in FEEDS}
 
@@ -80,8 +70,7 @@ def landed_by_key(settings, feed: str) -> dict[str, LandedFile]:
 
 def loaded_md5s(zones: Zones) -> dict[str, str]:
     """md5 -> ``feed/folder/file`` of every file loaded (or held) so far, from the ledger."""
-    ledger = read_ledger(zones).filter(pl.col("status").is_in(["loaded", "held"]))
-    return {m: f"{fe}/{fo}/{fi}" for m, fe, fo, fi in ledger.select("file_md5", "feed", "folder", "file").iter_rows()}
+    return loaded_files(zones)
 
 
 # --------------------------------------------------------------------------
@@ -252,26 +241,29 @@ def build_feed_assets(feed: FeedSpec) -> FeedAssets:
         **common,
     )
     def normalised(context: dg.AssetExecutionContext, zhili: ZhiliResource):
+        from expectations.gate import GateBatch, GateLog  # GX and pandas: loaded when a file is gated, not with the code location
+
         settings = zhili.settings()
         zones = settings.zones
         ensure_zones(zones)
         landed = landed_by_key(settings, slug)
         done = loaded_md5s(zones)
-        grid_index, prefixes = (None, ()) if slug == GRID_FEED else (load_grid_index(zones), address_prefixes(zones))
+        grid_index = None if slug == GRID_FEED else load_grid_index(zones)
+        prefixes = tuple(grid_index.prefixes) if grid_index is not None else ()
         key = settings.key()
         gates = GateLog()
         outcomes: list[FileOutcome] = []
         skipped: dict[str, str] = {}
 
         def finished(results: list[tuple[str, tuple]]) -> None:
-            for rel, (outcome, _, verdict) in results:
+            for rel, (outcome, verdict) in results:
                 outcomes.append(outcome)
                 context.log.info(
                     f"{outcome.status} {rel}: {outcome.records_read} read = {outcome.rows_normalised} normalised "
                     f"+ {outcome.rows_quarantined} quarantined" + (f"; {verdict.summary}" if verdict and not verdict.passed else "")
                 )
 
-        # the files of this run share GX runs; each is still judged, and held, on its own (checks.GateBatch)
+        # the files of this run share GX runs; each is still judged, and held, on its own (expectations.gate)
         with GateBatch(zones.validations, gates, max_files=1 if _reads_earlier_files(feed) else 64) as batch:
             for pkey in context.partition_keys:
                 file = landed.get(pkey)
@@ -293,12 +285,11 @@ def build_feed_assets(feed: FeedSpec) -> FeedAssets:
                     continue
                 done[md5] = file.rel
 
-                def work(gate, staged=staged):
-                    return normalise_staged(
-                        staged, zones, key=key, grid_index=grid_index, address_prefixes=prefixes, gate=gate
-                    )
+                def prepare(staged=staged):
+                    pending = normalise_file(staged, zones, key=key, grid_index=grid_index, address_prefixes=prefixes)
+                    return pending, lambda verdict: (commit(pending, zones, verdict), verdict)
 
-                finished(batch.submit(file.rel, work))
+                finished(batch.submit(file.rel, prepare))
             finished(batch.close())
         yield dg.MaterializeResult(metadata=readable(normalised_metadata(outcomes, skipped)))
         yield check_result(slug, gates)

@@ -1,10 +1,14 @@
 """``landing_sensor``: notice complete deliveries and load just those files.
 
-Each evaluation scans the landing (settings resolved then, not at import) for
-complete files (file + ``.ok`` flag). A file is *due* when neither the
-sensor's cursor nor the ledger knows its bytes under its name: new files, and
-files whose bytes changed under the same name. Due files get a partition of
-their feed and a run of ``raw/<feed>`` + ``normalised/<feed>``:
+Each evaluation asks the one planner (:func:`ingestion.planner.plan_landing`,
+settings resolved then, not at import) for the complete files (file + ``.ok``
+flag) the ledger does not account for yet; the planner records the files
+waiting for their flag and the refused ones in the ledger, as for ``zhili
+run``. The sensor's cursor adds what the ledger cannot know yet: a file whose
+run it already requested. A file is *due* when neither the cursor nor the
+ledger knows its bytes under its name: new files, and files whose bytes
+changed under the same name. Due files get a partition of their feed and a
+run of ``raw/<feed>`` + ``normalised/<feed>``:
 
 * new files of one feed: one run over their range (they are added together,
   so they are contiguous at the end of the feed's partitions);
@@ -24,17 +28,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
-import polars as pl
 
-from ingestion.landing import LandedFile, file_md5, scan_landing
-from ingestion.pipeline import ORDER, loaded_files, read_ledger
-from orchestration.defs.feeds.assets import GRID_FEED, normalised_key, partition_key, partitions_for, raw_key
+from ingestion.feeds import FEED_ORDER, GRID_FEED
+from ingestion.landing import LandedFile, file_md5
+from ingestion.planner import Due, plan_landing
+from orchestration.defs.feeds.assets import normalised_key, partitions_for, raw_key
 from orchestration.defs.resources import ZhiliResource
 
-__all__ = ["landing_sensor", "plan_requests", "Plan", "FEED_TAG", "RANGE_START", "RANGE_END"]
+__all__ = ["landing_sensor", "plan_requests", "cursor_md5", "Plan", "FEED_TAG", "RANGE_START", "RANGE_END"]
 
 FEED_TAG = "zhili/feed"
 RANGE_START = "dagster/asset_partition_range_start"
@@ -80,38 +85,44 @@ def _request(feed: str, due: list[tuple[str, str]], *, as_range: bool) -> dg.Run
     return dg.RunRequest(run_key=_run_key(feed, due), asset_selection=selection, tags=tags, partition_key=due[0][0])
 
 
-def plan_requests(
-    complete: list[LandedFile],
-    *,
-    cursor: dict[str, list],
-    known_partitions: dict[str, set[str]],
-    ledger_done: set[tuple[str, str]],
-    grid_in_flight: bool = False,
-) -> Plan:
-    """Which partitions to add and which runs to request for the complete files of the landing.
+def cursor_md5(cursor: dict[str, list], seen_now: dict[str, list]) -> Callable[[LandedFile], str | None]:
+    """The planner's ``md5_of`` for the sensor: None for a file the cursor saw as it is (same size and mtime, or
+    the same bytes rewritten), else its bytes' md5; ``seen_now`` gets each file's new cursor entry."""
 
-    ``cursor`` maps ``feed/folder/file`` to ``[size, mtime_ns, md5]`` as last seen;
-    ``ledger_done`` holds ``(feed/folder/file, md5)`` of every file the ledger already accounts for.
-    """
-    plan = Plan(cursor=dict(cursor))
-    new: dict[str, list[tuple[str, str]]] = {}
-    changed: dict[str, list[tuple[str, str]]] = {}
-    for landed in complete:
+    def md5_of(landed: LandedFile) -> str | None:
         fp = _fingerprint(landed)
         seen = cursor.get(landed.rel)
         if seen and seen[:2] == fp:
-            continue  # same size and mtime as last time: nothing new
-        md5 = seen[2] if seen and seen[:2] == fp else file_md5(landed.path)
-        entry = [*fp, md5]
-        if (seen and seen[2] == md5) or (landed.rel, md5) in ledger_done:
-            plan.cursor[landed.rel] = entry  # the same bytes again: nothing to load
-            continue
-        key = partition_key(landed)
-        bucket = changed if key in known_partitions.get(landed.feed, set()) else new
-        bucket.setdefault(landed.feed, []).append((key, md5))
-        plan.cursor[landed.rel] = entry
+            return None  # same size and mtime as last time: nothing new
+        md5 = file_md5(landed.path)
+        seen_now[landed.rel] = [*fp, md5]
+        return None if seen and seen[2] == md5 else md5  # the same bytes again: nothing to load
+
+    return md5_of
+
+
+def plan_requests(
+    due: dict[str, list[Due]],
+    *,
+    cursor: dict[str, list],
+    seen_now: dict[str, list],
+    known_partitions: dict[str, set[str]],
+    grid_in_flight: bool = False,
+) -> Plan:
+    """Which partitions to add and which runs to request for the planner's due files.
+
+    ``cursor`` maps ``feed/folder/file`` to ``[size, mtime_ns, md5]`` as last seen; ``seen_now`` holds the
+    entries of the files looked at again this time (:func:`cursor_md5`).
+    """
+    plan = Plan(cursor=dict(cursor) | seen_now)
+    new: dict[str, list[tuple[str, str]]] = {}
+    changed: dict[str, list[tuple[str, str]]] = {}
+    for feed, files in due.items():
+        for d in files:
+            bucket = changed if d.key in known_partitions.get(feed, set()) else new
+            bucket.setdefault(feed, []).append((d.key, d.md5))
     grid_first = grid_in_flight or bool(new.get(GRID_FEED) or changed.get(GRID_FEED))
-    for feed in ORDER:
+    for feed in FEED_ORDER:
         if feed != GRID_FEED and grid_first and (new.get(feed) or changed.get(feed)):
             # placed in the grids the register defines: wait for it, look again next tick
             for key, _ in new.get(feed, []) + changed.get(feed, []):
@@ -124,33 +135,28 @@ def plan_requests(
             keys = new[feed]  # the scan's order: by folder and name, renamed resends after the files they copy
             plan.new_partitions[feed] = [k for k, _ in keys]
             plan.run_requests.append(_request(feed, keys, as_range=True))
-        for due in changed.get(feed, []):
-            plan.run_requests.append(_request(feed, [due], as_range=False))
+        for one in changed.get(feed, []):
+            plan.run_requests.append(_request(feed, [one], as_range=False))
     return plan
-
-
-def _ledger_done(zhili_settings) -> set[tuple[str, str]]:
-    ledger = read_ledger(zhili_settings.zones).filter(pl.col("file_md5").is_not_null())
-    return {(f"{fe}/{fo}/{fi}", m) for fe, fo, fi, m in ledger.select("feed", "folder", "file", "file_md5").iter_rows()}
 
 
 @dg.sensor(
     name="landing_sensor",
     minimum_interval_seconds=30,
-    asset_selection=dg.AssetSelection.groups(*ORDER),
+    asset_selection=dg.AssetSelection.groups(*FEED_ORDER),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Complete deliveries (file + .ok flag) not loaded yet → their partitions and one run per feed.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, zhili: ZhiliResource) -> dg.SensorResult:
     settings = zhili.settings()
-    scan = scan_landing(settings.landing, loaded=loaded_files(settings.zones))
     cursor = json.loads(context.cursor) if context.cursor else {}
+    seen_now: dict[str, list] = {}
+    planned = plan_landing(settings.landing, settings.zones, feeds=FEED_ORDER, md5_of=cursor_md5(cursor, seen_now))
+    scan = planned.scan
     instance = context.instance
-    known = {feed: set(instance.get_dynamic_partitions(partitions_for(feed).name)) for feed in ORDER}
+    known = {feed: set(instance.get_dynamic_partitions(partitions_for(feed).name)) for feed in FEED_ORDER}
     in_flight = bool(instance.get_runs(filters=dg.RunsFilter(tags={FEED_TAG: GRID_FEED}, statuses=_IN_FLIGHT), limit=1))
-    plan = plan_requests(
-        scan.complete, cursor=cursor, known_partitions=known, ledger_done=_ledger_done(settings), grid_in_flight=in_flight
-    )
+    plan = plan_requests(planned.due, cursor=cursor, seen_now=seen_now, known_partitions=known, grid_in_flight=in_flight)
     if plan.waiting_on_grid:
         context.log.info(f"{len(plan.waiting_on_grid)} files wait for the grid register to load first")
     if not plan.run_requests:

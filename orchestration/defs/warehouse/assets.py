@@ -131,16 +131,12 @@ def _newest_source_mtime(project_dir: Path) -> float:
 
 def project_digest(project_dir: Path = DBT_PROJECT_DIR) -> str:
     """A digest of the dbt project's code and the versions that run it: what an incremental table was built by."""
-    from importlib import metadata
+    from ingestion.fingerprint import update_with_versions
 
     digest = hashlib.sha256()
     for path in _source_files(project_dir):
         digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
-    for package in ("dbt-core", "dbt-duckdb", "duckdb"):
-        try:
-            digest.update(f"{package}=={metadata.version(package)}".encode())
-        except metadata.PackageNotFoundError:
-            digest.update(f"{package} absent".encode())
+    update_with_versions(digest, ("dbt-core", "dbt-duckdb", "duckdb"))
     return digest.hexdigest()
 
 

@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-__all__ = ["Published", "SnapshotRecord", "SCHEMAS", "RECORD", "publish_snapshot", "current_record", "staleness"]
+from ingestion.zones import Zones, write_text_atomic
 
-#: what the snapshot at ``serving/zhili.duckdb`` is, beside it (never inside it: reading it needs no DuckDB lock)
-RECORD = "snapshot.json"
+__all__ = ["Published", "SnapshotRecord", "SCHEMAS", "publish_snapshot", "current_record", "staleness"]
 
 #: schemas copied into the serving file; Parquet copies are made of the marts only
 SCHEMAS = ("marts", "ops")
@@ -63,6 +62,16 @@ class SnapshotRecord:
     normalised_storage_id: int | None = None
 
 
+def _zones_of(where: Zones | Path) -> Zones:
+    """The home whose serving snapshot is meant: its :class:`Zones`, or its ``serving`` folder."""
+    if isinstance(where, Zones):
+        return where
+    zones = Zones(Path(where).parent)
+    if zones.serving != Path(where):
+        raise ValueError(f"serving={str(where)!r} should be a home's serving folder ({zones.serving}), or pass the home's Zones")
+    return zones
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -72,10 +81,12 @@ def _lit(text: str) -> str:
 
 
 def publish_snapshot(
-    warehouse: Path, serving: Path, *, keep: int = 3, now: datetime | None = None, memory_limit: str | None = None,
+    warehouse: Path, serving: Zones | Path, *, keep: int = 3, now: datetime | None = None, memory_limit: str | None = None,
     build: dict | None = None,
 ) -> Published:
     """Copy marts/ops out of ``warehouse`` into a new snapshot and swap it in as ``serving/zhili.duckdb``.
+
+    ``serving``: the home's :class:`Zones` (or its ``serving`` folder), which name the files written.
 
     ``memory_limit``: DuckDB's, e.g. ``5GB`` (it spills beyond it); None = DuckDB's default, 80 % of RAM.
     ``build``: what the warehouse build recorded (``as_of_date``, ``run_id``, ``normalised_storage_id``),
@@ -85,15 +96,17 @@ def publish_snapshot(
 
     if not Path(warehouse).exists():
         raise FileNotFoundError(f"warehouse {warehouse} does not exist; run dbt build first (zhili run does)")
+    zones = _zones_of(serving)
+    serving, current = zones.serving, zones.serving_db
     serving.mkdir(parents=True, exist_ok=True)
     stamp = (now or datetime.now()).strftime("%Y%m%dT%H%M%S%f")
     snapshot = serving / f"zhili-{stamp}.duckdb"
     tmp = serving / f".zhili-{stamp}.duckdb.tmp"
-    parquet_dir = serving / "parquet"
+    parquet_dir = zones.serving_parquet
     parquet_dir.mkdir(exist_ok=True)
     # a publish killed part-way leaves its temporary files under names no later publish reuses
     # (they carry its timestamp): remove them. One writer, so none of them is in use now.
-    for stale in [*serving.glob(".zhili-*.duckdb.tmp*"), *serving.glob(".zhili.duckdb.*.tmp"), *parquet_dir.glob(".*.parquet.tmp")]:
+    for stale in [*serving.glob(".zhili-*.duckdb.tmp*"), *serving.glob(f".{current.name}.*.tmp"), *parquet_dir.glob(".*.parquet.tmp")]:
         stale.unlink(missing_ok=True)
     tables: dict[str, int] = {}
     con = duckdb.connect(str(tmp), config={"memory_limit": memory_limit} if memory_limit else {})
@@ -133,8 +146,7 @@ def publish_snapshot(
     # read-only for everyone: a BI tool that opens it read-write is refused instead of locking it for readers
     os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     os.replace(tmp, snapshot)
-    current = serving / "zhili.duckdb"
-    link = serving / f".zhili.duckdb.{stamp}.tmp"
+    link = serving / f".{current.name}.{stamp}.tmp"
     try:
         os.link(snapshot, link)
     except OSError:
@@ -146,7 +158,7 @@ def publish_snapshot(
     record = SnapshotRecord(snapshot=snapshot.name, published_at=(now or datetime.now()).isoformat(timespec="seconds"),
                             as_of_date=_date(build.get("as_of_date")), files=frozenset(files),
                             run_id=build.get("run_id"), normalised_storage_id=build.get("normalised_storage_id"))
-    _write_record(serving, current, record)
+    _record_snapshot(zones, record)
     snapshots = sorted(serving.glob("zhili-*.duckdb"))
     removed = snapshots[: max(0, len(snapshots) - (keep + 1))]
     for old in removed:
@@ -168,23 +180,22 @@ def _date(value) -> date | None:
         return None
 
 
-def _write_record(serving: Path, current: Path, record: SnapshotRecord) -> None:
-    from ingestion.zones import write_text_atomic
-
-    body = {"snapshot": record.snapshot, "identity": _identity(current), "published_at": record.published_at,
+def _record_snapshot(zones: Zones, record: SnapshotRecord) -> None:
+    body = {"snapshot": record.snapshot, "identity": _identity(zones.serving_db), "published_at": record.published_at,
             "as_of_date": record.as_of_date.isoformat() if record.as_of_date else None,
             "run_id": record.run_id, "normalised_storage_id": record.normalised_storage_id,
             "files": sorted(record.files)}
-    write_text_atomic(serving / RECORD, json.dumps(body, indent=1))
+    write_text_atomic(zones.snapshot_record, json.dumps(body, indent=1))
 
 
-def current_record(serving: Path) -> SnapshotRecord | None:
-    """The record of the snapshot now at ``serving/zhili.duckdb``; None when there is none or it describes
-    another file (a publish killed between the swap and the record, a snapshot from an older zhili)."""
-    current = serving / "zhili.duckdb"
+def current_record(serving: Zones | Path) -> SnapshotRecord | None:
+    """The record of the snapshot now at ``serving/zhili.duckdb`` (``serving``: the home's Zones or its serving
+    folder); None when there is none or it describes another file (a publish killed between the swap and the
+    record, a snapshot from an older zhili)."""
+    zones = _zones_of(serving)
     try:
-        body = json.loads((serving / RECORD).read_text())
-        if body.get("identity") != _identity(current):
+        body = json.loads(zones.snapshot_record.read_text())
+        if body.get("identity") != _identity(zones.serving_db):
             return None
         return SnapshotRecord(snapshot=body["snapshot"], published_at=body.get("published_at") or "",
                               as_of_date=_date(body.get("as_of_date")), files=frozenset(body.get("files") or ()),

@@ -53,13 +53,13 @@ def serving_staleness(settings, instance: dg.DagsterInstance | None, *, check_as
     """
     import polars as pl
 
-    from ingestion.pipeline import read_ledger
+    from ingestion.ledger import LOADED, read_ledger
     from orchestration.defs.warehouse.publish import current_record, staleness
 
     zones = settings.zones
-    record = current_record(zones.serving)
+    record = current_record(zones)
     ledger = read_ledger(zones)
-    files = set(ledger.filter(pl.col("status").is_in(["loaded", "held"]))["file_md5"].to_list()) \
+    files = set(ledger.filter(pl.col("status").is_in(LOADED))["file_md5"].to_list()) \
         if not ledger.is_empty() else set()
     latest, known = None, False
     if instance is not None and record is not None and record.run_id:

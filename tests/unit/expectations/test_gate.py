@@ -2,43 +2,53 @@
 
 from __future__ import annotations
 
-import threading
+from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
 import pytest
 
-from orchestration.defs.feeds.checks import GateBatch, GateLog, check_result
+from expectations.gate import GateBatch, GateLog
+from orchestration.defs.feeds.checks import check_result
 from orchestration.lib.labels import LABELS
 from tests.unit.test_expectations import broken_incidents, incidents
 
 
+@dataclass
+class Gated:
+    table: str
+    frame: pl.DataFrame
+    label: str
+
+
 class Recorder:
-    """Stands in for normalise_staged: normalise (before the gate), gate, then write where the verdict says."""
+    """Stands in for normalise_file and commit: normalise (before the gate), then write where the verdict says."""
 
     def __init__(self) -> None:
         self.events: list[str] = []
         self.running = 0
         self.overlap = False
-        self.lock = threading.Lock()
 
-    def work(self, name: str, frame, *, fail_before_gate: bool = False):
-        def run(gate):
-            with self.lock:
-                self.running += 1
-                self.overlap |= self.running > 1
+    def work(self, name: str, frame, *, fail_before_gate: bool = False, table: str = "police_incidents"):
+        def prepare():
+            self.running += 1
+            self.overlap |= self.running > 1
             try:
                 self.events.append(f"normalise {name}")
                 if fail_before_gate:
                     raise ValueError(f"{name} cannot be normalised")
-                self.running -= 1
-                verdict = gate("police_incidents", frame, name)
-                self.running += 1
-                self.events.append(f"write {name} {'normalised' if verdict.passed else 'held'}")
-                return verdict.passed
             finally:
                 self.running -= 1
+            return Gated(table, frame, name), commit
 
-        return run
+        def commit(verdict):
+            self.running += 1
+            self.overlap |= self.running > 1
+            self.events.append(f"write {name} {'normalised' if verdict.passed else 'held'}")
+            self.running -= 1
+            return verdict.passed
+
+        return prepare
 
 
 def test_files_share_a_gx_run_and_are_written_in_order_each_by_its_own_verdict(tmp_path: Path) -> None:
@@ -90,21 +100,14 @@ def test_leaving_on_an_error_unwinds_the_waiting_files_without_writing(tmp_path:
             raise RuntimeError("run stopped")
     assert rec.events == ["normalise a"]
     assert not (tmp_path / "police_incidents").exists()
-    assert not [t for t in threading.enumerate() if t.name.startswith("gx-gate")]
+    assert batch.waiting == 0
 
 
 def test_a_validation_error_writes_nothing(tmp_path: Path) -> None:
     rec = Recorder()
-
-    def bad_table(gate):
-        rec.events.append("normalise x")
-        verdict = gate("no_such_table", incidents(), "x")
-        rec.events.append("write x")
-        return verdict
-
     with pytest.raises(Exception, match="no_such_table"):
         with GateBatch(tmp_path, GateLog()) as batch:
             batch.submit("a", rec.work("a", incidents(file="A.csv")))
-            batch.submit("x", bad_table)
+            batch.submit("x", rec.work("x", incidents(), table="no_such_table"))
             batch.close()
     assert rec.events == ["normalise a", "normalise x"]
