@@ -9,7 +9,7 @@ import pytest
 
 from orchestration.defs.feeds.checks import GateBatch, GateLog, check_result
 from orchestration.defs.labels import LABELS
-from tests.unit.test_expectations import broken_incidents, incidents
+from tests.unit.expectations.test_expectations import broken_incidents, incidents
 
 
 class Recorder:
