@@ -37,7 +37,7 @@ REJECTED_FEED = "police_incidents"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (see requirements.lock)")
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (make test-venv installs requirements-test.lock)")
 
 
 def _free_port() -> int:
