@@ -13,7 +13,7 @@ DEMO_DAYS ?= 60
 BENCH_RESIDENTS ?= 100000
 BENCH_DAYS ?= 30
 
-.PHONY: demo test venv bench clean dagster superset superset-venv superset-serve
+.PHONY: demo test venv test-venv lint bench clean dagster superset superset-venv superset-serve
 
 venv: $(STAMP)
 
@@ -24,6 +24,16 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
+
+# The test extra (pytest, hypothesis, playwright, ruff) on top of the runtime tree: the tests need it,
+# a deployment and `make demo` do not.
+TEST_STAMP := $(VENV)/.installed-test
+test-venv: $(TEST_STAMP)
+
+$(TEST_STAMP): $(STAMP) requirements-test.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -r requirements-test.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e '.[test]'
+	touch $(TEST_STAMP)
 
 demo: $(STAMP)
 	@test -d $(DEMO)/landing || $(BIN)/zhili generate --out $(DEMO) --residents $(DEMO_RESIDENTS) --days $(DEMO_DAYS) --seed 20241101
@@ -36,7 +46,12 @@ CHROMIUM := /usr/bin/chromium
 $(CJK_FONT) $(CHROMIUM) &:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk chromium
 
-test: $(STAMP) $(SUPERSET_STAMP) $(CJK_FONT) $(CHROMIUM)
+# Lint first: it takes seconds, the suite takes most of an hour.
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint $(TEST_STAMP) $(SUPERSET_STAMP) $(CJK_FONT) $(CHROMIUM)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The UI shares the CLI's Dagster instance (<home>/dagster), so it shows the runs `make demo` made.

@@ -66,7 +66,6 @@ def _extra_faults(landing: Path, damaged: set[Path]) -> list[Corruption]:
         moved = book.parent.parent / "2025-01-01" / moved.name
         moved.parent.mkdir(parents=True, exist_ok=True)
         wb = xlsxwriter.Workbook(moved)
-        records = 0
         for name, frame in sheets.items():
             ws = wb.add_worksheet(name)
             ws.write(0, 0, f"{name}（2025年1月）")

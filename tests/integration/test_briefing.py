@@ -20,7 +20,6 @@ import duckdb
 import polars as pl
 import pytest
 
-from ingestion.generator import generate
 from orchestration.settings import Settings
 from tests.pii import citizen_ids, mobiles
 
@@ -93,10 +92,9 @@ def _num(text: str) -> float | None:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("briefing")
-    generate(out, residents=2000, days=14, seed=11)
-    home = out / "home"
+def demo(generated_district, tmp_path_factory):
+    out = generated_district(2000, 14, 11)
+    home = tmp_path_factory.mktemp("briefing") / "home"
     proc = subprocess.run([str(ZHILI), "run", "--landing", str(out / "landing"), "--home", str(home)],
                           capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -116,7 +114,7 @@ def _briefing(home: Path, day: date, out: Path, *extra: str, env: dict | None = 
 @pytest.fixture(scope="module")
 def page(demo):
     out, home, snapshot, con, day = demo
-    html_path = out / "briefing.html"
+    html_path = home.parent / "briefing.html"
     proc = _briefing(home, day, html_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "written to" in proc.stdout

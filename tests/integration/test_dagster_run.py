@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from ingestion.generator import generate
 from ingestion.ledger import read_ledger
 from ingestion.zones import Zones
 
@@ -33,10 +33,10 @@ def _corrupt_categories(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(generated_district, tmp_path_factory):
     out = tmp_path_factory.mktemp("gen")
-    generate(out, residents=1000, days=5, seed=3)
     landing, home = out / "landing", out / "home"
+    shutil.copytree(generated_district(1000, 5, 3) / "landing", landing)  # its own copy: a file gets corrupted
     files = sorted((landing / "police_incidents").rglob("JQ_*.csv"), key=lambda p: p.stat().st_size)
     bad = files[-1]
     _corrupt_categories(bad)

@@ -84,7 +84,9 @@ def write_state(home: Path) -> None:
     w.file("grid_units", "grid_units.csv", data_date=date(2024, 6, 1), delivered=date(2024, 6, 1), rows=new)
 
     # police register: B left between the snapshots; A is registered twice (duplicate 人员编号)
-    people = lambda rows: [_record("resident", r["source_person_id"], r["person_key"], record_at=None, grid_code=r["grid_code"]) for r in rows]  # noqa: E731
+    def people(rows):
+        return [_record("resident", r["source_person_id"], r["person_key"], record_at=None, grid_code=r["grid_code"]) for r in rows]
+
     week1 = [_resident("R1", A, G2), _resident("R2", B, G1), _resident("R3", C, G1, sex="女", birth_date=date(1938, 7, 1))]
     w.file("police_population", "SYRK_20240603.csv", data_date=date(2024, 6, 3), delivered=date(2024, 6, 3), rows=week1, people=people(week1))
     week2 = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from ingestion.generator import generate
 from ingestion.linkage import run_linkage
 from ingestion.linkage.core import ACCEPT_FLOOR, links_folder
 from ingestion.linkage.features import VALID_ID_STATUSES
@@ -18,9 +17,8 @@ _JOIN = ["feed", "file", "sheet", "record_no", "member_no"]
 
 
 @pytest.fixture(scope="module")
-def linked(tmp_path_factory):
-    out = tmp_path_factory.mktemp("gen")
-    generate(out, residents=2000, days=14, seed=11)
+def linked(generated_district, tmp_path_factory):
+    out = generated_district(2000, 14, 11)
     zones = Zones(tmp_path_factory.mktemp("home"))
     key = load_or_create_key(zones.secret_file)
     ingest_landing(out / "landing", zones, key=key)

@@ -61,7 +61,7 @@ def _require_tools():
     try:
         from playwright import sync_api
     except ImportError as err:
-        pytest.fail(f"the playwright package is missing from Zhili's venv (requirements.lock): {err}")
+        pytest.fail(f"the playwright package is missing from Zhili's venv (requirements-test.lock; make test-venv installs it): {err}")
     return sync_api
 
 

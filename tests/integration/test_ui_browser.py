@@ -27,7 +27,6 @@ from pathlib import Path
 import pytest
 
 from ingestion.feeds import FEEDS
-from ingestion.generator import generate
 
 ZHILI = Path(sys.executable).with_name("zhili")
 DAGSTER = Path(sys.executable).with_name("dagster")
@@ -37,7 +36,7 @@ REJECTED_FEED = "police_incidents"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (see requirements.lock)")
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (make test-venv installs requirements-test.lock)")
 
 
 def _free_port() -> int:
@@ -58,10 +57,10 @@ def _break_a_flag(landing: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory):
+def ui(generated_district, tmp_path_factory):
     out = tmp_path_factory.mktemp("ui")
-    generate(out, residents=1000, days=5, seed=3)
     landing, home = out / "landing", out / "home"
+    shutil.copytree(generated_district(1000, 5, 3) / "landing", landing)  # its own copy: a flag gets broken
     rejected = _break_a_flag(landing)
     proc = subprocess.run([str(ZHILI), "run", "--landing", str(landing), "--home", str(home)],
                           capture_output=True, text=True, timeout=1500)

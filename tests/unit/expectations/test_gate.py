@@ -11,7 +11,7 @@ import pytest
 from expectations.gate import GateBatch, GateLog
 from orchestration.defs.feeds.checks import check_result
 from orchestration.lib.labels import LABELS
-from tests.unit.test_expectations import broken_incidents, incidents
+from tests.unit.expectations.test_expectations import broken_incidents, incidents
 
 
 @dataclass

@@ -189,7 +189,7 @@ def test_missing_priors_say_how_to_rebuild_them(tmp_path):
 def test_the_model_file_ships_as_package_data():
     import tomllib
 
-    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[4] / "pyproject.toml").read_text())
     patterns = pyproject["tool"]["setuptools"]["package-data"]["ingestion.linkage"]
     assert any(Path(f"models/{PRIORS_VERSION}.json").match(p) for p in patterns)
     assert any(Path(f"models/{PRIORS_VERSION}.provenance.json").match(p) for p in patterns)
