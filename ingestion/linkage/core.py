@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -13,11 +13,13 @@ import polars as pl
 from ingestion import fields as fr
 from ingestion.pseudonym import person_key
 from ingestion.schemas import conform
-from ingestion.zones import Zones
+from ingestion.zones import Zones, write_parquet_atomic
 
 from .cluster import Clusters
+from .model_store import KeptModel, current_model, fits_code, keep_model
 from .deterministic import repair_ids
 from .features import LOCATOR, prepare, record_locator
+from .keys import assign_keys
 
 __all__ = [
     "ACCEPT_PROBABILITY", "PROFILE", "REVIEW_PROBABILITY", "REVIEW_SCHEMA", "LinkResult", "collapse", "link_persons", "links_folder",
@@ -84,6 +86,7 @@ class LinkResult:
     golden: pl.DataFrame  # one row per person, each attribute with its source record
     stats: dict = field(default_factory=dict)
     profiles: pl.DataFrame | None = None  # one row per profile: its link, which every record of it takes
+    model: dict | None = None  # the Splink model that scored (its JSON dict); None when nothing was compared
 
 
 def _profile_key() -> pl.Expr:
@@ -320,11 +323,13 @@ def comparison_units(profiles: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     return p, units, rid_unit, splink_in, repaired.height
 
 
-def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto") -> LinkResult:
+def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto", kept: KeptModel | None = None) -> LinkResult:
     """Link the profiles ``collapse`` made; ``LinkResult.profiles`` holds each profile's link, ``links`` is None.
 
     ``model``: which Splink parameters score the pairs (``probabilistic.score_pairs``): ``auto`` trains here
     when the records are enough, else uses the shipped priors; ``stats["model_source"]`` says which.
+    ``kept``: the home's kept model (``model_store``) scores instead, at its own accept threshold, and
+    nothing is estimated; ``LinkResult.model`` is the model that scored, for the home to keep.
     """
     from .probabilistic import score_pairs
 
@@ -341,10 +346,14 @@ def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto") ->
     stats["open_units"] = splink_in.filter(pl.col("id_key").is_null()).height
     # a candidate pair needs a unit without a valid ID and one other unit; the model is trained here or shipped
     if stats["open_units"] >= 1 and splink_in.height >= 2:
-        run = score_pairs(splink_in, min_probability=REVIEW_PROBABILITY, model=model)
+        run = score_pairs(
+            splink_in, min_probability=REVIEW_PROBABILITY, model=model, kept=(kept.name, kept.settings) if kept else None
+        )
+    if kept is not None:
+        stats["model"] = kept.name
     if run is not None:
         pairs = run.pairs
-        stats["model_source"] = run.model_source
+        stats["model_source"] = kept.provenance["source"] if kept is not None else run.model_source
         stats["lambda"] = run.probability_two_random_records_match
         stats["lambda_method"] = run.lambda_method
         if run.not_trained_here:
@@ -393,7 +402,8 @@ def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto") ->
     # character apart): birth date and the head of an ID are correlated evidence and must not outvote a different name.
     name_agrees = pl.col("gamma_name") >= _NAME_AGREES if "gamma_name" in pairs.columns else pl.lit(True)
     candidates = pairs.filter(name_agrees).sort(["match_probability", "unique_id_l", "unique_id_r"], descending=[True, False, False])
-    threshold = accept_threshold(candidates["match_probability"])
+    # a kept model accepts at the threshold it was kept with: estimated again on each day's pairs, it moved
+    threshold = kept.accept_threshold if kept is not None else accept_threshold(candidates["match_probability"])
     stats["accept_threshold"] = threshold
     accepted = candidates.filter(pl.col("match_probability") >= threshold)
     refused = []
@@ -473,7 +483,7 @@ def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto") ->
         stats["records"], stats["persons"], stats["ids_repaired"], stats["accepted_links"], stats["review_pairs"], stats["guard_refused"],
         stats["model_source"], stats["seconds"],
     )
-    return LinkResult(links=None, review=review, golden=golden, stats=stats, profiles=links)
+    return LinkResult(links=None, review=review, golden=golden, stats=stats, profiles=links, model=run.model if run is not None else None)
 
 
 def _review(p: pl.DataFrame, units: pl.DataFrame, pairs: pl.DataFrame, refused: list, det_refused: list, threshold: float) -> pl.DataFrame:
@@ -537,44 +547,99 @@ def _golden(p: pl.DataFrame) -> pl.DataFrame:
 
 
 def links_folder(zones: Zones) -> Path:
-    return zones.home / "restricted" / "person_links"
+    return zones.person_links
 
 
-def _write_atomic(frame: pl.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.write_parquet(tmp)
-    os.replace(tmp, path)
+def _stable_keys(records: pl.LazyFrame, result: LinkResult, out: Path, *, changed_on: date, model: str | None) -> dict:
+    """Give today's clusters the keys they were published under (``keys.assign_keys``), in place in ``result``;
+    write the key registry and the alias history beside the links; return the counts of what changed."""
+    previous = out / "links.parquet"
+    clusters = result.golden.select(pl.col("person_key").alias("natural_key"), pl.col("id_number").is_not_null().alias("is_anchored"))
+    if previous.exists():
+        overlap = (
+            expand(records, result.profiles).select("record_locator", pl.col("person_key").alias("natural_key"))
+            .join(pl.scan_parquet(previous).select("record_locator", pl.col("person_key").alias("old_key")), on="record_locator")
+            .filter(pl.col("old_key").is_not_null())
+            .group_by("natural_key", "old_key").agg(pl.len().cast(pl.Int64).alias("records"))
+            .collect(engine="streaming")
+        )
+    else:
+        overlap = pl.DataFrame(schema={"natural_key": pl.String, "old_key": pl.String, "records": pl.Int64})
+    registry, aliases = (pl.read_parquet(out / name) if (out / name).exists() else None for name in ("keys.parquet", "aliases.parquet"))
+    kept = assign_keys(clusters, overlap, registry, aliases, changed_on=changed_on, model=model)
+    mapping = kept.keys.filter(pl.col("natural_key") != pl.col("person_key"))
+    if mapping.height:
+        lookup = dict(mapping.iter_rows())
+        result.profiles = result.profiles.with_columns(pl.col("person_key").replace(lookup))
+        result.golden = result.golden.with_columns(pl.col("person_key").replace(lookup)).sort("person_key")
+        result.review = result.review.with_columns(pl.col("person_key_l").replace(lookup), pl.col("person_key_r").replace(lookup))
+    write_parquet_atomic(kept.registry, out / "keys.parquet")
+    write_parquet_atomic(kept.aliases, out / "aliases.parquet")
+    if kept.counts["alias_rows"]:
+        log.info("linkage: person keys %s", ", ".join(f"{k}={v}" for k, v in kept.counts.items()))
+    return kept.counts
 
 
-def link_files(files: list[Path], out: Path, *, key: bytes, model: str = "auto") -> LinkResult:
+def link_files(
+    files: list[Path], out: Path, *, key: bytes, model: str = "auto", kept: KeptModel | None = None, changed_on: date | None = None,
+) -> LinkResult:
     """Link the person records in ``files`` and write ``out/{links,review,golden}.parquet``, each atomically.
 
     The records are streamed twice (collapse into profiles, then each record takes its profile's link) and
     never held in memory all at once; ``LinkResult.links`` is None, the links are in ``out/links.parquet``.
+    A person keeps the key ``out/links.parquet`` gave them last time (``keys.assign_keys``); a merge or split
+    leaves a row in ``out/aliases.parquet`` dated ``changed_on`` (default: today).
     """
     records = pl.scan_parquet(files, missing_columns="insert", schema=None)
     t0 = time.perf_counter()
     profiles = collapse(records)
     collapsed = time.perf_counter() - t0
-    result = link_profiles(profiles, key=key, model=model)
+    result = link_profiles(profiles, key=key, model=model, kept=kept)
     del profiles
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(result.review, out / "review.parquet")
-    _write_atomic(result.golden, out / "golden.parquet")
     t1 = time.perf_counter()
-    links = out / "links.parquet"  # last: dbt reads it as the signal that linkage ran
-    tmp = links.with_name(f".{links.name}.{os.getpid()}.tmp")
-    expand(records, result.profiles).sink_parquet(tmp, engine="streaming")
-    os.replace(tmp, links)
+    result.stats["keys"] = _stable_keys(
+        records, result, out, changed_on=changed_on or date.today(), model=kept.name if kept else result.stats.get("model_source")
+    )
+    result.stats["keys_seconds"] = time.perf_counter() - t1
+    write_parquet_atomic(result.review, out / "review.parquet")
+    write_parquet_atomic(result.golden, out / "golden.parquet")
+    t1 = time.perf_counter()
+    # last: dbt reads it as the signal that linkage ran, and the next run reads it as the keys published
+    write_parquet_atomic(expand(records, result.profiles), out / "links.parquet")
     result.stats |= {"collapse_seconds": collapsed, "expand_seconds": time.perf_counter() - t1}
     result.stats["seconds"] = time.perf_counter() - t0
     return result
 
 
-def run_linkage(zones: Zones, *, key: bytes) -> LinkResult:
-    """Link every record under ``restricted/person_records`` into ``restricted/person_links`` (``link_files``)."""
+def run_linkage(zones: Zones, *, key: bytes, retrain: bool = False, changed_on: date | None = None) -> LinkResult:
+    """Link every record under ``restricted/person_records`` into ``restricted/person_links`` (``link_files``)
+    with the home's kept model (``model_store``); make and keep one when there is none, or when ``retrain``.
+
+    ``stats["model"]`` names the kept model that linked; ``stats["model_made"]`` says why one was made.
+    """
     source = zones.person_records()
     files = sorted(source.glob("*.parquet"))
     if not files:
         raise FileNotFoundError(f"{source}: no person records to link; ingest a landing first")
-    return link_files(files, links_folder(zones), key=key)
+    kept = None if retrain else current_model(zones)
+    why = "retrain requested" if retrain else "no model kept yet"
+    if kept is not None and not fits_code(kept):
+        # the code's comparisons changed (an upgrade): the old parameters cannot score them
+        log.warning("linkage: the kept %s was made for other comparisons than this code's; making a new one", kept.name)
+        why, kept = f"{kept.name} was made for other comparisons than the code's", None
+    result = link_files(files, links_folder(zones), key=key, kept=kept, changed_on=changed_on)
+    if kept is None and result.model is not None:
+        stats = result.stats
+        made = keep_model(zones, result.model, {
+            "source": stats["model_source"],
+            "why": why,
+            "accept_threshold": stats["accept_threshold"],
+            "lambda": stats.get("lambda"),
+            "lambda_method": stats.get("lambda_method"),
+            "not_trained_here": stats.get("not_trained_here"),
+            "person_record_files": [f.stem for f in files if not f.name.startswith("_")],
+            **{k: stats.get(k) for k in ("records", "profiles", "units", "splink_units", "open_units")},
+        })
+        stats["model"], stats["model_made"] = made.name, why
+    return result
