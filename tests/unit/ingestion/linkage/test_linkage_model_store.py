@@ -1,0 +1,88 @@
+"""The kept linkage model (ingestion.linkage.model_store, run_linkage): made once, reused as it is, checked
+against its provenance, replaced only by a deliberate retrain; and the person keys a run publishes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from ingestion.linkage import run_linkage
+from ingestion.linkage.model_store import ModelStoreError, current_model, keep_model
+from ingestion.zones import Zones
+
+KEY = b"k" * 32
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A young district (600 residents, 3 days), ingested, never linked."""
+    from ingestion.generator import generate
+    from ingestion.pipeline import ingest_landing
+
+    base = tmp_path_factory.mktemp("kept_model")
+    generate(base, residents=600, days=3, seed=5)
+    ingest_landing(base / "landing", Zones(base / "home"), key=KEY)
+    return base / "home"
+
+
+@pytest.fixture
+def home(ingested: Path, tmp_path: Path) -> Zones:
+    shutil.copytree(ingested, tmp_path / "home")
+    return Zones(tmp_path / "home")
+
+
+def _links(zones: Zones) -> pl.DataFrame:
+    return pl.read_parquet(zones.person_links / "links.parquet").select("record_locator", "person_key").sort("record_locator")
+
+
+def test_a_home_without_a_model_keeps_the_one_it_made_and_every_later_run_reuses_it(home: Zones):
+    first = run_linkage(home, key=KEY, changed_on=date(2025, 1, 1))
+    assert first.stats["model"] == "model-1" and first.stats["model_made"] == "no model kept yet"
+    kept = current_model(home)
+    prov = kept.provenance
+    assert prov["source"] == first.stats["model_source"] and prov["accept_threshold"] == first.stats["accept_threshold"]
+    assert prov["records"] == first.stats["records"] and prov["splink_version"] and len(prov["model_sha256"]) == 64
+    assert kept.settings["comparisons"], "Splink's own model JSON"
+    links = _links(home)
+
+    second = run_linkage(home, key=KEY, changed_on=date(2025, 1, 2))
+    assert second.stats["model"] == "model-1" and "model_made" not in second.stats
+    assert sorted(p.name for p in home.linkage_models.iterdir()) == ["model-1.json", "model-1.provenance.json"]
+    assert _links(home).equals(links), "the same records linked twice with the kept model: no person_key moves"
+    assert second.stats["keys"]["alias_rows"] == 0
+    assert pl.read_parquet(home.person_links / "aliases.parquet").height == 0
+
+
+def test_a_kept_model_altered_after_it_was_kept_is_refused(home: Zones):
+    run_linkage(home, key=KEY)
+    path = home.linkage_models / "model-1.json"
+    model = json.loads(path.read_text())
+    model["probability_two_random_records_match"] = 0.5
+    path.write_text(json.dumps(model))
+    with pytest.raises(ModelStoreError, match=r"model-1\.json: its SHA-256 .* retrain with `zhili linkage train"):
+        run_linkage(home, key=KEY)
+
+
+def test_retraining_keeps_a_new_version_beside_the_old_and_moves_no_key_when_nothing_changed(home: Zones):
+    run_linkage(home, key=KEY)
+    links = _links(home)
+    retrained = run_linkage(home, key=KEY, retrain=True)
+    assert retrained.stats["model"] == "model-2" and retrained.stats["model_made"] == "retrain requested"
+    assert current_model(home).name == "model-2"
+    assert (home.linkage_models / "model-1.json").exists()
+    assert _links(home).equals(links)
+
+
+def test_a_version_without_provenance_is_not_a_model(home: Zones):
+    """A run killed between the model file and its provenance (written last) left no usable version."""
+    assert current_model(home) is None
+    (home.linkage_models).mkdir(parents=True)
+    (home.linkage_models / "model-1.json").write_text("{}")
+    assert current_model(home) is None
+    made = keep_model(home, {"comparisons": []}, {"source": "test", "accept_threshold": 0.95})
+    assert made.name == "model-1" and current_model(home).accept_threshold == 0.95
