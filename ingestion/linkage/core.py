@@ -643,3 +643,23 @@ def run_linkage(zones: Zones, *, key: bytes, retrain: bool = False, changed_on: 
         })
         stats["model"], stats["model_made"] = made.name, why
     return result
+
+
+def retrain(zones: Zones, *, key: bytes, changed_on: date | None = None) -> tuple[LinkResult, str]:
+    """Train a new model on every person record (``zhili linkage train``), keep it as the next version, link
+    with it, and say what that changed: persons unchanged, merged, split, new (``keys.assign_keys``)."""
+    before = current_model(zones)
+    result = run_linkage(zones, key=key, retrain=True, changed_on=changed_on)
+    stats, keys = result.stats, result.stats["keys"]
+    if "model_made" not in stats:
+        return result, (f"no model kept: {stats['records']} records gave no pair to compare "
+                        f"({stats['model_source']}); {stats['persons']} persons, keys unchanged")
+    model = f"{stats['model']} kept ({stats['model_source']}, accept threshold {stats['accept_threshold']:.4f}" + (
+        f"; replaces {before.name})" if before else ")"
+    )
+    change = (
+        f"{stats['persons']} persons: {keys['persons_unchanged']} unchanged, {keys['persons_merged']} merged into another, "
+        f"{keys['persons_split']} split, {keys['persons_new']} new; {keys['alias_rows']} alias rows "
+        f"({zones.person_links / 'aliases.parquet'}); the next warehouse build publishes them"
+    )
+    return result, f"{model}\n{change}"

@@ -176,8 +176,10 @@ def dbt_resource(project_dir: Path = DBT_PROJECT_DIR) -> DbtCliResource:
 
 def _linkage_summary(linked) -> str:
     stats = getattr(linked, "stats", None) or {}
-    keys = ("records", "profiles", "persons", "accepted_links", "review_pairs", "ids_repaired", "model_source")
+    keys = ("records", "profiles", "persons", "accepted_links", "review_pairs", "ids_repaired", "model_source", "model")
     counts = ", ".join(f"{k}={stats[k]}" for k in keys if k in stats) or "done"
+    moved = {k: v for k, v in (stats.get("keys") or {}).items() if k in ("persons_merged", "persons_split") and v}
+    counts += "".join(f", {k}={v}" for k, v in moved.items())
     # where the time went: collapsing the records into profiles, scoring profile pairs, each record's link
     parts = [f"{part} {stats[f'{part}_seconds']:.1f} s" for part in ("collapse", "splink", "expand") if f"{part}_seconds" in stats]
     return counts + (f" ({', '.join(parts)})" if parts else "")
@@ -201,9 +203,10 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         from ingestion.linkage import run_linkage
 
         started = time.perf_counter()
-        linked = run_linkage(settings.zones, key=settings.key())
-        context.log.info(f"person linkage: {_linkage_summary(linked)} in {time.perf_counter() - started:.1f} s")
         as_of = settings.as_of_date()
+        # a merge or split of persons is dated by the day the warehouse is built as of
+        linked = run_linkage(settings.zones, key=settings.key(), changed_on=as_of)
+        context.log.info(f"person linkage: {_linkage_summary(linked)} in {time.perf_counter() - started:.1f} s")
         args = ["build"] + (["--vars", json.dumps({"as_of_date": as_of.isoformat()})] if as_of else [])
         # incremental models (restricted_person_records) keep what an earlier build wrote: when the code that
         # wrote it changed, or there is no record of it, they are rebuilt from scratch
@@ -216,7 +219,9 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         write_text_atomic(settings.zones.state / BUILD_RECORD, json.dumps(
             {"as_of_date": as_of.isoformat() if as_of else None, "run_id": context.run_id, "normalised_storage_id": seen,
              # which Splink model linked the persons of this build: the shipped priors or one trained on this district
-             "linkage_model": (getattr(linked, "stats", None) or {}).get("model_source")}))
+             "linkage_model": (getattr(linked, "stats", None) or {}).get("model_source"),
+             # the version kept in <home>/state/linkage that linked them (None: nothing to compare yet)
+             "linkage_model_version": (getattr(linked, "stats", None) or {}).get("model")}))
 
     marts = [k for k in warehouse_dbt.keys if k.path[0] in SCHEMAS]
 
