@@ -5,6 +5,7 @@
     resolves to the person its records belong to now. Written by the linkage
     step (ingestion.linkage.keys) to restricted/person_links/aliases.parquet:
     keys, dates and counts only. Empty until a key has changed. -#}
+-- depends_on: {{ source('person_links', 'aliases') }}
 {%- set aliases_path = env_var('ZHILI_HOME', '.zhili') ~ '/restricted/person_links/aliases.parquet' -%}
 {%- set has_aliases = false -%}
 {%- if execute -%}
