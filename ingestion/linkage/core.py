@@ -299,13 +299,13 @@ def link_persons(records: pl.DataFrame, *, key: bytes, model: str = "auto") -> L
     return result
 
 
-def comparison_units(profiles: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
+def comparison_units(profiles: pl.DataFrame, *, known_pinyin: dict[str, str | None] | None = None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
     """What the probabilistic pass compares, from ``collapse``'s profiles: ``(p, units, rid_unit, splink_in,
     ids_repaired)`` — the prepared profiles with their nodes, the distinct units, rid → unit, Splink's input.
 
     The one way in for scoring here and for estimating the shipped priors (``priors``) on generated data.
     """
-    p = prepare(profiles)
+    p = prepare(profiles, known_pinyin=known_pinyin)
     repaired = repair_ids(p)
     p = (
         p.join(repaired.select("rid", pl.col("id_key").alias("_fixed")), on="rid", how="left")
@@ -323,13 +323,17 @@ def comparison_units(profiles: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     return p, units, rid_unit, splink_in, repaired.height
 
 
-def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto", kept: KeptModel | None = None) -> LinkResult:
+def link_profiles(
+    profiles: pl.DataFrame, *, key: bytes, model: str = "auto", kept: KeptModel | None = None,
+    known_pinyin: dict[str, str | None] | None = None,
+) -> LinkResult:
     """Link the profiles ``collapse`` made; ``LinkResult.profiles`` holds each profile's link, ``links`` is None.
 
     ``model``: which Splink parameters score the pairs (``probabilistic.score_pairs``): ``auto`` trains here
     when the records are enough, else uses the shipped priors; ``stats["model_source"]`` says which.
     ``kept``: the home's kept model (``model_store``) scores instead, at its own accept threshold, and
     nothing is estimated; ``LinkResult.model`` is the model that scored, for the home to keep.
+    ``known_pinyin``: names already converted to pinyin (``features.name_pinyin``), extended here.
     """
     from .probabilistic import score_pairs
 
@@ -338,7 +342,7 @@ def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto", ke
         "records": int(profiles["records"].sum()), "profiles": profiles.height,
         "accept_probability": ACCEPT_PROBABILITY, "review_probability": REVIEW_PROBABILITY,
     }
-    p, units, rid_unit, splink_in, stats["ids_repaired"] = comparison_units(profiles)
+    p, units, rid_unit, splink_in, stats["ids_repaired"] = comparison_units(profiles, known_pinyin=known_pinyin)
     stats["units"] = units.height
     stats["splink_units"] = splink_in.height
     t1 = time.perf_counter()
@@ -580,6 +584,19 @@ def _stable_keys(records: pl.LazyFrame, result: LinkResult, out: Path, *, change
     return kept.counts
 
 
+def _pinyin_path(out: Path) -> Path:
+    from importlib.metadata import version
+
+    # names with their pinyin: personal, so beside the links in the restricted zone; per pypinyin version,
+    # whose dictionary decides the pinyin
+    return out / f"name_pinyin-{version('pypinyin')}.parquet"
+
+
+def _read_pinyin(out: Path) -> dict[str, str | None]:
+    path = _pinyin_path(out)
+    return dict(pl.read_parquet(path).iter_rows()) if path.exists() else {}
+
+
 def link_files(
     files: list[Path], out: Path, *, key: bytes, model: str = "auto", kept: KeptModel | None = None, changed_on: date | None = None,
 ) -> LinkResult:
@@ -594,9 +611,14 @@ def link_files(
     t0 = time.perf_counter()
     profiles = collapse(records)
     collapsed = time.perf_counter() - t0
-    result = link_profiles(profiles, key=key, model=model, kept=kept)
+    known = _read_pinyin(out)
+    before = len(known)
+    result = link_profiles(profiles, key=key, model=model, kept=kept, known_pinyin=known)
     del profiles
     out.mkdir(parents=True, exist_ok=True)
+    result.stats["names_converted"] = len(known) - before
+    if len(known) > before:
+        write_parquet_atomic(pl.DataFrame({"name": list(known), "pinyin": list(known.values())}, schema={"name": pl.String, "pinyin": pl.String}), _pinyin_path(out))
     t1 = time.perf_counter()
     result.stats["keys"] = _stable_keys(
         records, result, out, changed_on=changed_on or date.today(), model=kept.name if kept else result.stats.get("model_source")

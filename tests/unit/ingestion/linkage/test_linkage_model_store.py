@@ -55,6 +55,8 @@ def test_a_home_without_a_model_keeps_the_one_it_made_and_every_later_run_reuses
     assert sorted(p.name for p in home.linkage_models.iterdir()) == ["model-1.json", "model-1.provenance.json"]
     assert _links(home).equals(links), "the same records linked twice with the kept model: no person_key moves"
     assert second.stats["keys"]["alias_rows"] == 0
+    # every name was converted to pinyin on the first run; the second converts none again
+    assert first.stats["names_converted"] > 0 and second.stats["names_converted"] == 0
     assert pl.read_parquet(home.person_links / "aliases.parquet").height == 0
 
 
@@ -86,3 +88,12 @@ def test_a_version_without_provenance_is_not_a_model(home: Zones):
     assert current_model(home) is None
     made = keep_model(home, {"comparisons": []}, {"source": "test", "accept_threshold": 0.95})
     assert made.name == "model-1" and current_model(home).accept_threshold == 0.95
+
+
+def test_a_name_converted_on_an_earlier_day_is_taken_from_the_memo_and_new_ones_are_added():
+    from ingestion.linkage.features import name_pinyin
+
+    memo = {"张伟": "remembered"}
+    out = pl.DataFrame({"name": ["张伟", "李娜", None]}).select(name_pinyin(pl.col("name"), memo))
+    assert out["name"].to_list() == ["remembered", "lina", None]
+    assert memo == {"张伟": "remembered", "李娜": "lina"}
