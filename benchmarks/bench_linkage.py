@@ -64,6 +64,7 @@ def _ours(home: Path, out: Path, queue, model: str = "auto") -> None:
     files = sorted((home / "restricted" / "person_records").glob("*.parquet"))
     key = load_or_create_key(Zones(home).secret_file)
     folder = out.with_suffix("")
+    shutil.rmtree(folder, ignore_errors=True)  # a full run: no earlier keys or pinyin memo
     t = time.perf_counter()
     result = link_files(files, folder, key=key, model=model)
     seconds = time.perf_counter() - t
@@ -91,12 +92,17 @@ def _increment(home: Path, out: Path, queue) -> None:
     store = Zones(folder / "home")
     before = link_files([f for f in files if f.stem not in last_day], folder, key=key)
     kept = keep_model(store, before.model, {"source": before.stats["model_source"], "accept_threshold": before.stats["accept_threshold"]})
+    published = pl.read_parquet(folder / "links.parquet", columns=["record_locator", "person_key"])
     t = time.perf_counter()
     result = link_files(files, folder, key=key, kept=kept)
     seconds = time.perf_counter() - t
+    now = pl.read_parquet(folder / "links.parquet", columns=["record_locator", "person_key"])
+    moved = published.join(now, on="record_locator", suffix="_now").filter(pl.col("person_key") != pl.col("person_key_now"))
     pl.scan_parquet(folder / "links.parquet").select(*LOCATOR, pl.col("person_key").alias("cluster")).sink_parquet(out)
     stats = {k: v for k, v in result.stats.items() if k != "m_u"}
     stats["model_source"] = f"kept, + last day {last}: {len(last_day)} files"
+    # records linked yesterday whose person_key changed today: only merges and splits (alias rows) may move one
+    stats["records_whose_key_moved"] = moved.height
     queue.put({"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "review": result.review.height, "stats": stats})
 
 
