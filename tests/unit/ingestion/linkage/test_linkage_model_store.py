@@ -97,3 +97,26 @@ def test_a_name_converted_on_an_earlier_day_is_taken_from_the_memo_and_new_ones_
     out = pl.DataFrame({"name": ["张伟", "李娜", None]}).select(name_pinyin(pl.col("name"), memo))
     assert out["name"].to_list() == ["remembered", "lina", None]
     assert memo == {"张伟": "remembered", "李娜": "lina"}
+
+
+def test_zhili_linkage_train_says_what_changed(home: Zones, capsys, monkeypatch):
+    from orchestration.cli import main
+
+    monkeypatch.setenv("ZHILI_SECRET_FILE", str(home.home / "secret.key"))
+    (home.home / "secret.key").write_text(KEY.hex() + "\n")
+    (home.home / "secret.key").chmod(0o600)
+    monkeypatch.delenv("ZHILI_AS_OF_DATE", raising=False)
+    assert main(["linkage", "train", "--home", str(home.home)]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("model-1 kept (") and " new; 0 alias rows" in first
+    assert main(["linkage", "train", "--home", str(home.home)]) == 0
+    second = capsys.readouterr().out
+    assert second.startswith("model-2 kept (") and "replaces model-1" in second
+    assert " 0 merged into another, 0 split, 0 new; 0 alias rows" in second
+
+
+def test_zhili_linkage_train_on_a_home_without_records_is_a_usage_error(tmp_path: Path, capsys):
+    from orchestration.cli import main
+
+    assert main(["linkage", "train", "--home", str(tmp_path / "nowhere")]) == 2
+    assert "holds no person records to train on" in capsys.readouterr().err
