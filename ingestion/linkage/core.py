@@ -23,7 +23,7 @@ from .keys import assign_keys
 
 __all__ = [
     "ACCEPT_PROBABILITY", "PROFILE", "REVIEW_PROBABILITY", "REVIEW_SCHEMA", "LinkResult", "collapse", "link_persons", "links_folder",
-    "run_linkage",
+    "link_files", "retrain", "run_linkage",
 ]
 
 log = logging.getLogger(__name__)
