@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ingestion.zones import Zones, write_atomic
 
-__all__ = ["KeptModel", "ModelStoreError", "current_model", "fits_code", "keep_model", "model_name"]
+__all__ = ["KeptModel", "ModelStoreError", "current_model", "fits_code", "keep_model", "model_name", "retrained_since"]
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +109,16 @@ def keep_model(zones: Zones, settings: dict, facts: dict) -> KeptModel:
     write_atomic(folder / f"{name}.provenance.json", json.dumps(provenance, indent=2, ensure_ascii=False))
     log.info("linkage: kept %s (%s, accept threshold %.4f)", name, facts.get("source"), facts.get("accept_threshold", float("nan")))
     return KeptModel(name=name, settings=settings, provenance=provenance)
+
+
+def retrained_since(zones: Zones, built_with: str | None) -> str | None:
+    """Why a warehouse built with the kept model ``built_with`` (``warehouse_build.json``'s
+    ``linkage_model_version``) is out of date for linkage: a newer model kept since (``zhili linkage train``),
+    whose links only a new build publishes; None when the build used the current model."""
+    try:
+        kept = current_model(zones)
+    except ModelStoreError:
+        return None  # the linkage step itself says what is wrong with it
+    if kept is None or kept.name == built_with:
+        return None
+    return f"linkage model {kept.name} kept after the warehouse was built with {built_with or 'none'}"

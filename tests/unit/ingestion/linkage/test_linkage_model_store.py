@@ -120,3 +120,15 @@ def test_zhili_linkage_train_on_a_home_without_records_is_a_usage_error(tmp_path
 
     assert main(["linkage", "train", "--home", str(tmp_path / "nowhere")]) == 2
     assert "holds no person records to train on" in capsys.readouterr().err
+
+
+def test_a_model_kept_after_the_warehouse_was_built_makes_it_out_of_date(tmp_path: Path):
+    from ingestion.linkage.model_store import retrained_since
+
+    zones = Zones(tmp_path)
+    assert retrained_since(zones, None) is None  # no model: nothing linked probabilistically, nothing to publish
+    keep_model(zones, {"comparisons": []}, {"source": "test", "accept_threshold": 0.9})
+    assert retrained_since(zones, "model-1") is None
+    assert retrained_since(zones, None) == "linkage model model-1 kept after the warehouse was built with none"
+    keep_model(zones, {"comparisons": []}, {"source": "test", "accept_threshold": 0.9})
+    assert retrained_since(zones, "model-1") == "linkage model model-2 kept after the warehouse was built with model-1"
