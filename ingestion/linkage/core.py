@@ -682,6 +682,6 @@ def retrain(zones: Zones, *, key: bytes, changed_on: date | None = None) -> tupl
     change = (
         f"{stats['persons']} persons: {keys['persons_unchanged']} unchanged, {keys['persons_merged']} merged into another, "
         f"{keys['persons_split']} split, {keys['persons_new']} new; {keys['alias_rows']} alias rows "
-        f"({zones.person_links / 'aliases.parquet'}); the next warehouse build publishes them"
+        f"({zones.person_links / 'aliases.parquet'}); the next zhili run publishes them"
     )
     return result, f"{model}\n{change}"
