@@ -19,14 +19,15 @@ time and peak RSS of each (each measured in a child process, so one does not
 inherit the other's peak), and which Splink parameters ours used
 (``model_source``: ``trained_here`` or ``shipped:<priors version>``;
 ``--model priors|trained`` forces one). ``--increment`` also times a day's run as a home does it: the
-last delivery day's files linked with the model kept from the days before (the full run above estimates its
-model and links everything). ``--misses`` breaks the true pairs
+last delivery day's files linked with the model kept from the days before, scoring only pairs that touch a
+unit the days before did not have (the full run above estimates its model and links everything). ``--misses`` breaks the true pairs
 ours missed down by feed pair, ID status, name fault and phone/address presence.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import multiprocessing as mp
 import resource
@@ -94,7 +95,9 @@ def _increment(home: Path, out: Path, queue) -> None:
     kept = keep_model(store, before.model, {"source": before.stats["model_source"], "accept_threshold": before.stats["accept_threshold"]})
     published = pl.read_parquet(folder / "links.parquet", columns=["record_locator", "person_key"])
     t = time.perf_counter()
-    result = link_files(files, folder, key=key, kept=kept)
+    # the pairs the days before scored, as run_linkage keeps them: only pairs touching a new unit are scored
+    scored = dataclasses.replace(before.scored, model=kept.name) if before.scored is not None else None
+    result = link_files(files, folder, key=key, kept=kept, scored=scored)
     seconds = time.perf_counter() - t
     now = pl.read_parquet(folder / "links.parquet", columns=["record_locator", "person_key"])
     moved = published.join(now, on="record_locator", suffix="_now").filter(pl.col("person_key") != pl.col("person_key_now"))

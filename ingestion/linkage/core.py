@@ -80,6 +80,19 @@ REVIEW_SCHEMA: dict[str, pl.DataType] = {
 
 
 @dataclass
+class ScoredPairs:
+    """The pairs a kept model scored (``model``), by unit hash: reused the next day, never scored again.
+
+    ``units``: the hash of every unit Splink saw; ``pairs``: ``unit_l``, ``unit_r`` and the pair's scores and
+    comparison levels. Hashes and scores only, nothing personal.
+    """
+
+    model: str
+    units: pl.Series
+    pairs: pl.DataFrame
+
+
+@dataclass
 class LinkResult:
     links: pl.DataFrame | None  # one row per personal record (None when written straight to a file: run_linkage)
     review: pl.DataFrame  # one row per uncertain or guard-refused pair, masked
@@ -87,6 +100,7 @@ class LinkResult:
     stats: dict = field(default_factory=dict)
     profiles: pl.DataFrame | None = None  # one row per profile: its link, which every record of it takes
     model: dict | None = None  # the Splink model that scored (its JSON dict); None when nothing was compared
+    scored: ScoredPairs | None = None  # what a kept model scored, for the next run to reuse
 
 
 def _profile_key() -> pl.Expr:
@@ -325,7 +339,7 @@ def comparison_units(profiles: pl.DataFrame, *, known_pinyin: dict[str, str | No
 
 def link_profiles(
     profiles: pl.DataFrame, *, key: bytes, model: str = "auto", kept: KeptModel | None = None,
-    known_pinyin: dict[str, str | None] | None = None,
+    known_pinyin: dict[str, str | None] | None = None, scored: ScoredPairs | None = None,
 ) -> LinkResult:
     """Link the profiles ``collapse`` made; ``LinkResult.profiles`` holds each profile's link, ``links`` is None.
 
@@ -334,6 +348,7 @@ def link_profiles(
     ``kept``: the home's kept model (``model_store``) scores instead, at its own accept threshold, and
     nothing is estimated; ``LinkResult.model`` is the model that scored, for the home to keep.
     ``known_pinyin``: names already converted to pinyin (``features.name_pinyin``), extended here.
+    ``scored``: what the same kept model scored before: only pairs touching a unit it did not see are scored.
     """
     from .probabilistic import score_pairs
 
@@ -348,10 +363,17 @@ def link_profiles(
     t1 = time.perf_counter()
     run = None
     stats["open_units"] = splink_in.filter(pl.col("id_key").is_null()).height
+    hashes = units.select(pl.col("unique_id").cast(pl.Int64), _unit_hash())
+    reuse = kept is not None and scored is not None and scored.model == kept.name
+    if reuse:
+        seen = hashes.filter(pl.col("unit").is_in(scored.units.implode()))["unique_id"]
+        splink_in = splink_in.with_columns(is_new=~pl.col("unique_id").is_in(seen.implode()))
+        stats["splink_new_units"] = int(splink_in["is_new"].sum())
     # a candidate pair needs a unit without a valid ID and one other unit; the model is trained here or shipped
-    if stats["open_units"] >= 1 and splink_in.height >= 2:
+    if stats["open_units"] >= 1 and splink_in.height >= 2 and (not reuse or stats["splink_new_units"] > 0):
         run = score_pairs(
-            splink_in, min_probability=REVIEW_PROBABILITY, model=model, kept=(kept.name, kept.settings) if kept else None
+            splink_in, min_probability=REVIEW_PROBABILITY, model=model, kept=(kept.name, kept.settings) if kept else None,
+            only_new=reuse,
         )
     if kept is not None:
         stats["model"] = kept.name
@@ -365,6 +387,9 @@ def link_profiles(
         stats["splink_warnings"] = run.splink_warnings
         stats["training"] = run.notes  # open units; when EM ran here: its iterations per pass, levels it never observed
         stats["m_u"] = run.m_u
+    elif reuse:
+        stats["model_source"] = kept.provenance["source"]
+        pairs = pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "match_weight": pl.Float64, "match_probability": pl.Float64, "rule": pl.String})
     else:
         stats["model_source"] = "none:no_candidate_pairs"
         pairs = pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "match_weight": pl.Float64, "match_probability": pl.Float64, "rule": pl.String})
@@ -376,6 +401,16 @@ def link_profiles(
             .otherwise(pl.lit(-1, pl.Int32)),
             gamma_phone=pl.col("gamma_phones"),
         )
+    today = None
+    if run is not None or reuse:
+        keep_cols = [c for c in pairs.columns if c in ("match_weight", "match_probability", "rule") or c.startswith("gamma_")]
+        by_unit = _to_units(pairs.select("unique_id_l", "unique_id_r", *keep_cols), hashes)
+        if reuse:
+            stats["pairs_reused"] = scored.pairs.height
+            by_unit = pl.concat([scored.pairs, by_unit], how="diagonal_relaxed")
+            # the pairs of today's units, under today's unique ids: a unit gone (its ID repaired since) takes its pairs
+            pairs = _from_units(by_unit, hashes)
+        today = ScoredPairs(model=kept.name if kept is not None else "", units=hashes.filter(pl.col("unique_id").is_in(splink_in["unique_id"].implode()))["unit"], pairs=by_unit)
     stats["splink_seconds"] = time.perf_counter() - t1
     stats["scored_pairs"] = pairs.height
 
@@ -487,7 +522,39 @@ def link_profiles(
         stats["records"], stats["persons"], stats["ids_repaired"], stats["accepted_links"], stats["review_pairs"], stats["guard_refused"],
         stats["model_source"], stats["seconds"],
     )
-    return LinkResult(links=None, review=review, golden=golden, stats=stats, profiles=links, model=run.model if run is not None else None)
+    return LinkResult(
+        links=None, review=review, golden=golden, stats=stats, profiles=links, model=run.model if run is not None else None, scored=today,
+    )
+
+
+def _unit_hash() -> pl.Expr:
+    # what a unit is (its node and compared features), the same from one run to the next of one Polars version
+    return pl.struct(["node", *_FEATURES]).hash(seed=20241102).alias("unit")
+
+
+def _to_units(pairs: pl.DataFrame, hashes: pl.DataFrame) -> pl.DataFrame:
+    h = hashes.lazy()
+    return (
+        pairs.lazy()
+        .join(h.rename({"unique_id": "unique_id_l", "unit": "unit_l"}), on="unique_id_l")
+        .join(h.rename({"unique_id": "unique_id_r", "unit": "unit_r"}), on="unique_id_r")
+        .drop("unique_id_l", "unique_id_r")
+        .collect()
+    )
+
+
+def _from_units(pairs: pl.DataFrame, hashes: pl.DataFrame) -> pl.DataFrame:
+    h = hashes.lazy()
+    out = (
+        pairs.lazy()
+        .join(h.rename({"unique_id": "unique_id_l", "unit": "unit_l"}), on="unit_l")
+        .join(h.rename({"unique_id": "unique_id_r", "unit": "unit_r"}), on="unit_r")
+        .drop("unit_l", "unit_r")
+        .collect()
+    )
+    # Splink's orientation: the smaller id on the left (the review's pair key and the tie order depend on it)
+    lo, hi = pl.min_horizontal("unique_id_l", "unique_id_r"), pl.max_horizontal("unique_id_l", "unique_id_r")
+    return out.with_columns(unique_id_l=lo, unique_id_r=hi).select("unique_id_l", "unique_id_r", pl.exclude("unique_id_l", "unique_id_r"))
 
 
 def _review(p: pl.DataFrame, units: pl.DataFrame, pairs: pl.DataFrame, refused: list, det_refused: list, threshold: float) -> pl.DataFrame:
@@ -599,6 +666,7 @@ def _read_pinyin(out: Path) -> dict[str, str | None]:
 
 def link_files(
     files: list[Path], out: Path, *, key: bytes, model: str = "auto", kept: KeptModel | None = None, changed_on: date | None = None,
+    scored: ScoredPairs | None = None,
 ) -> LinkResult:
     """Link the person records in ``files`` and write ``out/{links,review,golden}.parquet``, each atomically.
 
@@ -613,7 +681,7 @@ def link_files(
     collapsed = time.perf_counter() - t0
     known = _read_pinyin(out)
     before = len(known)
-    result = link_profiles(profiles, key=key, model=model, kept=kept, known_pinyin=known)
+    result = link_profiles(profiles, key=key, model=model, kept=kept, known_pinyin=known, scored=scored)
     del profiles
     out.mkdir(parents=True, exist_ok=True)
     result.stats["names_converted"] = len(known) - before
@@ -650,7 +718,8 @@ def run_linkage(zones: Zones, *, key: bytes, retrain: bool = False, changed_on: 
         # the code's comparisons changed (an upgrade): the old parameters cannot score them
         log.warning("linkage: the kept %s was made for other comparisons than this code's; making a new one", kept.name)
         why, kept = f"{kept.name} was made for other comparisons than the code's", None
-    result = link_files(files, links_folder(zones), key=key, kept=kept, changed_on=changed_on)
+    result = link_files(files, links_folder(zones), key=key, kept=kept, changed_on=changed_on, scored=_read_scored(zones, kept))
+    name = kept.name if kept is not None else None
     if kept is None and result.model is not None:
         stats = result.stats
         made = keep_model(zones, result.model, {
@@ -664,7 +733,39 @@ def run_linkage(zones: Zones, *, key: bytes, retrain: bool = False, changed_on: 
             **{k: stats.get(k) for k in ("records", "profiles", "units", "splink_units", "open_units")},
         })
         stats["model"], stats["model_made"] = made.name, why
+        name = made.name
+    if name is not None and result.scored is not None:
+        _write_scored(zones, result.scored, name)
     return result
+
+
+def _scored_folder(zones: Zones) -> Path:
+    # hashes of units (IDs, names, phones) and their scores: restricted, though nothing in them reads as a person
+    return zones.home / "restricted" / "linkage_pairs"
+
+
+def _scored_paths(zones: Zones, model: str) -> tuple[Path, Path]:
+    # per model (another model scores differently) and Polars version (whose hash names the units)
+    stem = f"{model}-polars{pl.__version__}"
+    return _scored_folder(zones) / f"{stem}.units.parquet", _scored_folder(zones) / f"{stem}.pairs.parquet"
+
+
+def _read_scored(zones: Zones, kept: KeptModel | None) -> ScoredPairs | None:
+    if kept is None:
+        return None
+    units, pairs = _scored_paths(zones, kept.name)
+    if not (units.exists() and pairs.exists()):
+        return None
+    return ScoredPairs(model=kept.name, units=pl.read_parquet(units)["unit"], pairs=pl.read_parquet(pairs))
+
+
+def _write_scored(zones: Zones, scored: ScoredPairs, model: str) -> None:
+    units, pairs = _scored_paths(zones, model)
+    for old in _scored_folder(zones).glob("*.parquet") if _scored_folder(zones).is_dir() else []:
+        if old not in (units, pairs):
+            old.unlink()  # another model's, or another Polars version's: never read again
+    write_parquet_atomic(scored.pairs, pairs)
+    write_parquet_atomic(scored.units.to_frame("unit"), units)
 
 
 def retrain(zones: Zones, *, key: bytes, changed_on: date | None = None) -> tuple[LinkResult, str]:

@@ -297,11 +297,14 @@ def _estimate(db, units: pl.DataFrame, open_units: int, notes: dict, *, model: s
 
 def score_pairs(
     units: pl.DataFrame, *, min_probability: float, seed: int = 42, model: str = "auto", kept: tuple[str, dict] | None = None,
+    only_new: bool = False,
 ) -> SplinkRun:
     """Estimate the model (``model``: ``auto`` — trained here when ``enough_to_train``, else the shipped
     priors; ``trained`` or ``priors`` to force one) and score every blocked pair with
     ``match_probability >= min_probability``. ``kept``: (name, Splink model dict) of the model kept in the home
     (``model_store``): it scores as it is, nothing is estimated, so the same profiles score the same every run.
+    ``only_new``: score only the pairs with at least one side whose ``is_new`` (a boolean column of ``units``)
+    is true: the pairs of two units seen before were scored by the same kept model already.
 
     ``units``: unique_id (int), id_key, id_head, name, name_py, birth_date,
     phone (the first number), phones (every number), home_address,
@@ -322,7 +325,7 @@ def score_pairs(
     with splink_quiet() as relay:
         if kept is not None:
             name, kept_settings = kept
-            linker = Linker(db.register("units"), _with_code_blocking(kept_settings), log_level=None)
+            linker = Linker(db.register("units"), _with_code_blocking(kept_settings, only_new=only_new), log_level=None)
             source, lambda_method, why_not = name, "kept", None
         else:
             linker, source, lambda_method, why_not = _estimate(db, units, open_units, notes, model=model, seed=seed)
@@ -346,6 +349,10 @@ def score_pairs(
     )
 
 
-def _with_code_blocking(model: dict) -> dict:
+def _with_code_blocking(model: dict, *, only_new: bool = False) -> dict:
     # which pairs are compared is the code's business: ``score_pairs`` names each pair's rule by its index
-    return {**model, "blocking_rules_to_generate_predictions": settings().get_settings("duckdb").as_dict()["blocking_rules_to_generate_predictions"]}
+    rules = settings().get_settings("duckdb").as_dict()["blocking_rules_to_generate_predictions"]
+    if only_new:
+        # the same condition on every rule: a pair is still named by the first rule that finds it, as in a full run
+        rules = [{**rule, "blocking_rule": f"({rule['blocking_rule']}) and (l.is_new or r.is_new)"} for rule in rules]
+    return {**model, "blocking_rules_to_generate_predictions": rules}

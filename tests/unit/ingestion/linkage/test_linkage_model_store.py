@@ -55,6 +55,9 @@ def test_a_home_without_a_model_keeps_the_one_it_made_and_every_later_run_reuses
     assert sorted(p.name for p in home.linkage_models.iterdir()) == ["model-1.json", "model-1.provenance.json"]
     assert _links(home).equals(links), "the same records linked twice with the kept model: no person_key moves"
     assert second.stats["keys"]["alias_rows"] == 0
+    # the pairs model-1 scored on the first run are reused, none is scored again: no unit is new
+    assert second.stats["splink_new_units"] == 0 and second.stats["pairs_reused"] == first.stats["scored_pairs"] > 0
+    assert second.stats["scored_pairs"] == first.stats["scored_pairs"]
     # every name was converted to pinyin on the first run; the second converts none again
     assert first.stats["names_converted"] > 0 and second.stats["names_converted"] == 0
     assert pl.read_parquet(home.person_links / "aliases.parquet").height == 0
