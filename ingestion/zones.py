@@ -5,6 +5,7 @@ home/
   state/secret.key                      HMAC key for person pseudonyms (0600)
   state/zhili_run.lock                  held by the one ``zhili run`` at a time
   state/warehouse_build.json            what the last warehouse build read (files, dbt digest, linkage model)
+  state/linkage/model-<n>.json          the kept Splink model every run links with (+ .provenance.json)
   raw/<table>/<md5>.parquet             every cell as text + locator
   raw/<table>/_meta/<md5>.json          what the reader learnt (records, encoding, drift), its quarantine, reuse fingerprint
   normalised/<table>/<md5>.parquet      typed rows (ingestion.schemas.SCHEMAS)
@@ -93,6 +94,10 @@ class Zones:
     @property
     def build_record(self) -> Path:
         return self.state / "warehouse_build.json"
+
+    @property
+    def linkage_models(self) -> Path:
+        return self.state / "linkage"
 
     # file zones, keyed by table and md5
     def raw(self, table: str, md5: str | None = None) -> Path:

@@ -113,6 +113,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status(settings, echo=print)
 
 
+def cmd_linkage_train(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if not settings.zones.person_records().is_dir():
+        raise UsageError(f"{settings.home} holds no person records to train on; pass --home DIR or load a landing with zhili run")
+    from ingestion.linkage.core import retrain
+    from ingestion.linkage.model_store import ModelStoreError
+    from orchestration.runlock import RunInProgress, cli_run_lock
+
+    try:
+        with cli_run_lock(settings.home):  # it rewrites the links a run reads and writes
+            _, report = retrain(settings.zones, key=settings.key(), changed_on=settings.as_of_date())
+    except RunInProgress as err:
+        raise BusyError(str(err)) from None
+    except (ModelStoreError, ValueError) as err:  # a settings or key error, an altered model
+        raise UsageError(str(err)) from err
+    print(report)
+    return 0
+
+
 def cmd_briefing(args: argparse.Namespace) -> int:
     try:
         day = date.fromisoformat(args.date)
@@ -186,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     brief.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
     brief.add_argument("--out", help="HTML file to write (default: <home>/briefings/briefing_<date>[_<street>].html)")
     brief.set_defaults(func=cmd_briefing)
+
+    linkage = sub.add_parser("linkage", help="the person-linkage model this home keeps")
+    linkage_sub = linkage.add_subparsers(dest="linkage_command", metavar="train", required=True, parser_class=_Parser)
+    train = linkage_sub.add_parser("train", help="train a new linkage model on every person record, keep it, relink, "
+                                                 "and say which persons merged or split")
+    train.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
+    train.set_defaults(func=cmd_linkage_train)
 
     sql = sub.add_parser("sql", help="read-only SQL on the serving snapshot (a query, or statements from stdin)",
                          description="Read-only SQL on <home>/serving/zhili.duckdb, TimeZone Asia/Shanghai. "

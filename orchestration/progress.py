@@ -232,19 +232,20 @@ def feed_listener(progress, feed: str):
 
 
 def warehouse_listener(progress, models: int):
-    """Moves the warehouse stage through linkage (0), dbt build (1, counting ``models``) and publish (2)."""
+    """Moves the warehouse stage through linkage (0), dbt build (1, counting ``models``) and publish (2),
+    one Dagster step each (``person_links``, the dbt step, ``serving_zhili``)."""
     built = {"n": 0}
 
     def listener(step: str, event: str, message: str) -> None:
         if event == "STEP_START":
             if "serving" in step:
                 progress.update(2, name="warehouse: publish", note="serving snapshot")
-            else:
+            elif "person_links" in step:
                 progress.update(0, name="warehouse: linkage", note="")
-        elif event == "ASSET_MATERIALIZATION" and "serving" not in step:
+            else:
+                progress.update(1, name="warehouse: dbt build", note=f"0/{models} models")
+        elif event == "ASSET_MATERIALIZATION" and "serving" not in step and "person_links" not in step:
             built["n"] += 1
             progress.update(1, name="warehouse: dbt build", note=f"{built['n']}/{models} models")
-        elif not event and message.startswith("person linkage:"):
-            progress.update(1, name="warehouse: dbt build", note=f"0/{models} models")
 
     return listener

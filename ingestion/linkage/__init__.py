@@ -15,10 +15,13 @@ Three passes over ``restricted/person_records``:
    known birth dates.
 
 ``link_persons`` is the pure function; ``run_linkage`` reads and writes the
-zones.
+zones. A home keeps its Splink model (``model_store``: ``state/linkage/model-<n>.json``,
+made once, retrained only by ``retrain`` / ``zhili linkage train``) and its
+person keys (``keys``: a published ``person_key`` stays with its person; merges
+and splits leave alias rows).
 """
 
-from .core import ACCEPT_PROBABILITY, REVIEW_PROBABILITY, REVIEW_SCHEMA, LinkResult, link_persons, run_linkage
+from .core import ACCEPT_PROBABILITY, REVIEW_PROBABILITY, REVIEW_SCHEMA, LinkResult, link_persons, retrain, run_linkage
 from .deterministic import repair_candidates
 from .features import name_pinyin
 
@@ -30,5 +33,6 @@ __all__ = [
     "link_persons",
     "name_pinyin",
     "repair_candidates",
+    "retrain",
     "run_linkage",
 ]

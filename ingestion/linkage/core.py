@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -15,12 +16,14 @@ from ingestion.schemas import conform
 from ingestion.zones import Zones, write_parquet_atomic
 
 from .cluster import Clusters
+from .model_store import KeptModel, current_model, fits_code, keep_model
 from .deterministic import repair_ids
 from .features import LOCATOR, prepare, record_locator
+from .keys import assign_keys
 
 __all__ = [
     "ACCEPT_PROBABILITY", "PROFILE", "REVIEW_PROBABILITY", "REVIEW_SCHEMA", "LinkResult", "collapse", "link_persons", "links_folder",
-    "run_linkage",
+    "link_files", "retrain", "run_linkage",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,12 +80,27 @@ REVIEW_SCHEMA: dict[str, pl.DataType] = {
 
 
 @dataclass
+class ScoredPairs:
+    """The pairs a kept model scored (``model``), by unit hash: reused the next day, never scored again.
+
+    ``units``: the hash of every unit Splink saw; ``pairs``: ``unit_l``, ``unit_r`` and the pair's scores and
+    comparison levels. Hashes and scores only, nothing personal.
+    """
+
+    model: str
+    units: pl.Series
+    pairs: pl.DataFrame
+
+
+@dataclass
 class LinkResult:
     links: pl.DataFrame | None  # one row per personal record (None when written straight to a file: run_linkage)
     review: pl.DataFrame  # one row per uncertain or guard-refused pair, masked
     golden: pl.DataFrame  # one row per person, each attribute with its source record
     stats: dict = field(default_factory=dict)
     profiles: pl.DataFrame | None = None  # one row per profile: its link, which every record of it takes
+    model: dict | None = None  # the Splink model that scored (its JSON dict); None when nothing was compared
+    scored: ScoredPairs | None = None  # what a kept model scored, for the next run to reuse
 
 
 def _profile_key() -> pl.Expr:
@@ -295,13 +313,13 @@ def link_persons(records: pl.DataFrame, *, key: bytes, model: str = "auto") -> L
     return result
 
 
-def comparison_units(profiles: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
+def comparison_units(profiles: pl.DataFrame, *, known_pinyin: dict[str, str | None] | None = None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
     """What the probabilistic pass compares, from ``collapse``'s profiles: ``(p, units, rid_unit, splink_in,
     ids_repaired)`` — the prepared profiles with their nodes, the distinct units, rid → unit, Splink's input.
 
     The one way in for scoring here and for estimating the shipped priors (``priors``) on generated data.
     """
-    p = prepare(profiles)
+    p = prepare(profiles, known_pinyin=known_pinyin)
     repaired = repair_ids(p)
     p = (
         p.join(repaired.select("rid", pl.col("id_key").alias("_fixed")), on="rid", how="left")
@@ -319,11 +337,18 @@ def comparison_units(profiles: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     return p, units, rid_unit, splink_in, repaired.height
 
 
-def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto") -> LinkResult:
+def link_profiles(
+    profiles: pl.DataFrame, *, key: bytes, model: str = "auto", kept: KeptModel | None = None,
+    known_pinyin: dict[str, str | None] | None = None, scored: ScoredPairs | None = None,
+) -> LinkResult:
     """Link the profiles ``collapse`` made; ``LinkResult.profiles`` holds each profile's link, ``links`` is None.
 
     ``model``: which Splink parameters score the pairs (``probabilistic.score_pairs``): ``auto`` trains here
     when the records are enough, else uses the shipped priors; ``stats["model_source"]`` says which.
+    ``kept``: the home's kept model (``model_store``) scores instead, at its own accept threshold, and
+    nothing is estimated; ``LinkResult.model`` is the model that scored, for the home to keep.
+    ``known_pinyin``: names already converted to pinyin (``features.name_pinyin``), extended here.
+    ``scored``: what the same kept model scored before: only pairs touching a unit it did not see are scored.
     """
     from .probabilistic import score_pairs
 
@@ -332,18 +357,29 @@ def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto") ->
         "records": int(profiles["records"].sum()), "profiles": profiles.height,
         "accept_probability": ACCEPT_PROBABILITY, "review_probability": REVIEW_PROBABILITY,
     }
-    p, units, rid_unit, splink_in, stats["ids_repaired"] = comparison_units(profiles)
+    p, units, rid_unit, splink_in, stats["ids_repaired"] = comparison_units(profiles, known_pinyin=known_pinyin)
     stats["units"] = units.height
     stats["splink_units"] = splink_in.height
     t1 = time.perf_counter()
     run = None
     stats["open_units"] = splink_in.filter(pl.col("id_key").is_null()).height
+    hashes = units.select(pl.col("unique_id").cast(pl.Int64), _unit_hash())
+    reuse = kept is not None and scored is not None and scored.model == kept.name
+    if reuse:
+        seen = hashes.filter(pl.col("unit").is_in(scored.units.implode()))["unique_id"]
+        splink_in = splink_in.with_columns(is_new=~pl.col("unique_id").is_in(seen.implode()))
+        stats["splink_new_units"] = int(splink_in["is_new"].sum())
     # a candidate pair needs a unit without a valid ID and one other unit; the model is trained here or shipped
-    if stats["open_units"] >= 1 and splink_in.height >= 2:
-        run = score_pairs(splink_in, min_probability=REVIEW_PROBABILITY, model=model)
+    if stats["open_units"] >= 1 and splink_in.height >= 2 and (not reuse or stats["splink_new_units"] > 0):
+        run = score_pairs(
+            splink_in, min_probability=REVIEW_PROBABILITY, model=model, kept=(kept.name, kept.settings) if kept else None,
+            only_new=reuse,
+        )
+    if kept is not None:
+        stats["model"] = kept.name
     if run is not None:
         pairs = run.pairs
-        stats["model_source"] = run.model_source
+        stats["model_source"] = kept.provenance["source"] if kept is not None else run.model_source
         stats["lambda"] = run.probability_two_random_records_match
         stats["lambda_method"] = run.lambda_method
         if run.not_trained_here:
@@ -351,6 +387,9 @@ def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto") ->
         stats["splink_warnings"] = run.splink_warnings
         stats["training"] = run.notes  # open units; when EM ran here: its iterations per pass, levels it never observed
         stats["m_u"] = run.m_u
+    elif reuse:
+        stats["model_source"] = kept.provenance["source"]
+        pairs = pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "match_weight": pl.Float64, "match_probability": pl.Float64, "rule": pl.String})
     else:
         stats["model_source"] = "none:no_candidate_pairs"
         pairs = pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "match_weight": pl.Float64, "match_probability": pl.Float64, "rule": pl.String})
@@ -362,6 +401,16 @@ def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto") ->
             .otherwise(pl.lit(-1, pl.Int32)),
             gamma_phone=pl.col("gamma_phones"),
         )
+    today = None
+    if run is not None or reuse:
+        keep_cols = [c for c in pairs.columns if c in ("match_weight", "match_probability", "rule") or c.startswith("gamma_")]
+        by_unit = _to_units(pairs.select("unique_id_l", "unique_id_r", *keep_cols), hashes)
+        if reuse:
+            stats["pairs_reused"] = scored.pairs.height
+            by_unit = pl.concat([scored.pairs, by_unit], how="diagonal_relaxed")
+            # the pairs of today's units, under today's unique ids: a unit gone (its ID repaired since) takes its pairs
+            pairs = _from_units(by_unit, hashes)
+        today = ScoredPairs(model=kept.name if kept is not None else "", units=hashes.filter(pl.col("unique_id").is_in(splink_in["unique_id"].implode()))["unit"], pairs=by_unit)
     stats["splink_seconds"] = time.perf_counter() - t1
     stats["scored_pairs"] = pairs.height
 
@@ -392,7 +441,8 @@ def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto") ->
     # character apart): birth date and the head of an ID are correlated evidence and must not outvote a different name.
     name_agrees = pl.col("gamma_name") >= _NAME_AGREES if "gamma_name" in pairs.columns else pl.lit(True)
     candidates = pairs.filter(name_agrees).sort(["match_probability", "unique_id_l", "unique_id_r"], descending=[True, False, False])
-    threshold = accept_threshold(candidates["match_probability"])
+    # a kept model accepts at the threshold it was kept with: estimated again on each day's pairs, it moved
+    threshold = kept.accept_threshold if kept is not None else accept_threshold(candidates["match_probability"])
     stats["accept_threshold"] = threshold
     accepted = candidates.filter(pl.col("match_probability") >= threshold)
     refused = []
@@ -472,7 +522,39 @@ def link_profiles(profiles: pl.DataFrame, *, key: bytes, model: str = "auto") ->
         stats["records"], stats["persons"], stats["ids_repaired"], stats["accepted_links"], stats["review_pairs"], stats["guard_refused"],
         stats["model_source"], stats["seconds"],
     )
-    return LinkResult(links=None, review=review, golden=golden, stats=stats, profiles=links)
+    return LinkResult(
+        links=None, review=review, golden=golden, stats=stats, profiles=links, model=run.model if run is not None else None, scored=today,
+    )
+
+
+def _unit_hash() -> pl.Expr:
+    # what a unit is (its node and compared features), the same from one run to the next of one Polars version
+    return pl.struct(["node", *_FEATURES]).hash(seed=20241102).alias("unit")
+
+
+def _to_units(pairs: pl.DataFrame, hashes: pl.DataFrame) -> pl.DataFrame:
+    h = hashes.lazy()
+    return (
+        pairs.lazy()
+        .join(h.rename({"unique_id": "unique_id_l", "unit": "unit_l"}), on="unique_id_l")
+        .join(h.rename({"unique_id": "unique_id_r", "unit": "unit_r"}), on="unique_id_r")
+        .drop("unique_id_l", "unique_id_r")
+        .collect()
+    )
+
+
+def _from_units(pairs: pl.DataFrame, hashes: pl.DataFrame) -> pl.DataFrame:
+    h = hashes.lazy()
+    out = (
+        pairs.lazy()
+        .join(h.rename({"unique_id": "unique_id_l", "unit": "unit_l"}), on="unit_l")
+        .join(h.rename({"unique_id": "unique_id_r", "unit": "unit_r"}), on="unit_r")
+        .drop("unit_l", "unit_r")
+        .collect()
+    )
+    # Splink's orientation: the smaller id on the left (the review's pair key and the tie order depend on it)
+    lo, hi = pl.min_horizontal("unique_id_l", "unique_id_r"), pl.max_horizontal("unique_id_l", "unique_id_r")
+    return out.with_columns(unique_id_l=lo, unique_id_r=hi).select("unique_id_l", "unique_id_r", pl.exclude("unique_id_l", "unique_id_r"))
 
 
 def _review(p: pl.DataFrame, units: pl.DataFrame, pairs: pl.DataFrame, refused: list, det_refused: list, threshold: float) -> pl.DataFrame:
@@ -539,33 +621,168 @@ def links_folder(zones: Zones) -> Path:
     return zones.person_links
 
 
-def link_files(files: list[Path], out: Path, *, key: bytes, model: str = "auto") -> LinkResult:
+def _stable_keys(records: pl.LazyFrame, result: LinkResult, out: Path, *, changed_on: date, model: str | None) -> dict:
+    """Give today's clusters the keys they were published under (``keys.assign_keys``), in place in ``result``;
+    write the key registry and the alias history beside the links; return the counts of what changed."""
+    previous = out / "links.parquet"
+    clusters = result.golden.select(pl.col("person_key").alias("natural_key"), pl.col("id_number").is_not_null().alias("is_anchored"))
+    if previous.exists():
+        overlap = (
+            expand(records, result.profiles).select("record_locator", pl.col("person_key").alias("natural_key"))
+            .join(pl.scan_parquet(previous).select("record_locator", pl.col("person_key").alias("old_key")), on="record_locator")
+            .filter(pl.col("old_key").is_not_null())
+            .group_by("natural_key", "old_key").agg(pl.len().cast(pl.Int64).alias("records"))
+            .collect(engine="streaming")
+        )
+    else:
+        overlap = pl.DataFrame(schema={"natural_key": pl.String, "old_key": pl.String, "records": pl.Int64})
+    registry, aliases = (pl.read_parquet(out / name) if (out / name).exists() else None for name in ("keys.parquet", "aliases.parquet"))
+    kept = assign_keys(clusters, overlap, registry, aliases, changed_on=changed_on, model=model)
+    mapping = kept.keys.filter(pl.col("natural_key") != pl.col("person_key"))
+    if mapping.height:
+        lookup = dict(mapping.iter_rows())
+        result.profiles = result.profiles.with_columns(pl.col("person_key").replace(lookup))
+        result.golden = result.golden.with_columns(pl.col("person_key").replace(lookup)).sort("person_key")
+        result.review = result.review.with_columns(pl.col("person_key_l").replace(lookup), pl.col("person_key_r").replace(lookup))
+    write_parquet_atomic(kept.registry, out / "keys.parquet")
+    write_parquet_atomic(kept.aliases, out / "aliases.parquet")
+    if kept.counts["alias_rows"]:
+        log.info("linkage: person keys %s", ", ".join(f"{k}={v}" for k, v in kept.counts.items()))
+    return kept.counts
+
+
+def _pinyin_path(out: Path) -> Path:
+    from importlib.metadata import version
+
+    # names with their pinyin: personal, so beside the links in the restricted zone; per pypinyin version,
+    # whose dictionary decides the pinyin
+    return out / f"name_pinyin-{version('pypinyin')}.parquet"
+
+
+def _read_pinyin(out: Path) -> dict[str, str | None]:
+    path = _pinyin_path(out)
+    return dict(pl.read_parquet(path).iter_rows()) if path.exists() else {}
+
+
+def link_files(
+    files: list[Path], out: Path, *, key: bytes, model: str = "auto", kept: KeptModel | None = None, changed_on: date | None = None,
+    scored: ScoredPairs | None = None,
+) -> LinkResult:
     """Link the person records in ``files`` and write ``out/{links,review,golden}.parquet``, each atomically.
 
     The records are streamed twice (collapse into profiles, then each record takes its profile's link) and
     never held in memory all at once; ``LinkResult.links`` is None, the links are in ``out/links.parquet``.
+    A person keeps the key ``out/links.parquet`` gave them last time (``keys.assign_keys``); a merge or split
+    leaves a row in ``out/aliases.parquet`` dated ``changed_on`` (default: today).
     """
     records = pl.scan_parquet(files, missing_columns="insert", schema=None)
     t0 = time.perf_counter()
     profiles = collapse(records)
     collapsed = time.perf_counter() - t0
-    result = link_profiles(profiles, key=key, model=model)
+    known = _read_pinyin(out)
+    before = len(known)
+    result = link_profiles(profiles, key=key, model=model, kept=kept, known_pinyin=known, scored=scored)
     del profiles
     out.mkdir(parents=True, exist_ok=True)
+    result.stats["names_converted"] = len(known) - before
+    if len(known) > before:
+        write_parquet_atomic(pl.DataFrame({"name": list(known), "pinyin": list(known.values())}, schema={"name": pl.String, "pinyin": pl.String}), _pinyin_path(out))
+    t1 = time.perf_counter()
+    result.stats["keys"] = _stable_keys(
+        records, result, out, changed_on=changed_on or date.today(), model=kept.name if kept else result.stats.get("model_source")
+    )
+    result.stats["keys_seconds"] = time.perf_counter() - t1
     write_parquet_atomic(result.review, out / "review.parquet")
     write_parquet_atomic(result.golden, out / "golden.parquet")
     t1 = time.perf_counter()
-    links = out / "links.parquet"  # last: dbt reads it as the signal that linkage ran
-    write_parquet_atomic(expand(records, result.profiles), links)
+    # last: dbt reads it as the signal that linkage ran, and the next run reads it as the keys published
+    write_parquet_atomic(expand(records, result.profiles), out / "links.parquet")
     result.stats |= {"collapse_seconds": collapsed, "expand_seconds": time.perf_counter() - t1}
     result.stats["seconds"] = time.perf_counter() - t0
     return result
 
 
-def run_linkage(zones: Zones, *, key: bytes) -> LinkResult:
-    """Link every record under ``restricted/person_records`` into ``restricted/person_links`` (``link_files``)."""
+def run_linkage(zones: Zones, *, key: bytes, retrain: bool = False, changed_on: date | None = None) -> LinkResult:
+    """Link every record under ``restricted/person_records`` into ``restricted/person_links`` (``link_files``)
+    with the home's kept model (``model_store``); make and keep one when there is none, or when ``retrain``.
+
+    ``stats["model"]`` names the kept model that linked; ``stats["model_made"]`` says why one was made.
+    """
     source = zones.person_records()
     files = sorted(source.glob("*.parquet"))
     if not files:
         raise FileNotFoundError(f"{source}: no person records to link; ingest a landing first")
-    return link_files(files, links_folder(zones), key=key)
+    kept = None if retrain else current_model(zones)
+    why = "retrain requested" if retrain else "no model kept yet"
+    if kept is not None and not fits_code(kept):
+        # the code's comparisons changed (an upgrade): the old parameters cannot score them
+        log.warning("linkage: the kept %s was made for other comparisons than this code's; making a new one", kept.name)
+        why, kept = f"{kept.name} was made for other comparisons than the code's", None
+    result = link_files(files, links_folder(zones), key=key, kept=kept, changed_on=changed_on, scored=_read_scored(zones, kept))
+    name = kept.name if kept is not None else None
+    if kept is None and result.model is not None:
+        stats = result.stats
+        made = keep_model(zones, result.model, {
+            "source": stats["model_source"],
+            "why": why,
+            "accept_threshold": stats["accept_threshold"],
+            "lambda": stats.get("lambda"),
+            "lambda_method": stats.get("lambda_method"),
+            "not_trained_here": stats.get("not_trained_here"),
+            "person_record_files": [f.stem for f in files if not f.name.startswith("_")],
+            **{k: stats.get(k) for k in ("records", "profiles", "units", "splink_units", "open_units")},
+        })
+        stats["model"], stats["model_made"] = made.name, why
+        name = made.name
+    if name is not None and result.scored is not None:
+        _write_scored(zones, result.scored, name)
+    return result
+
+
+def _scored_folder(zones: Zones) -> Path:
+    # hashes of units (IDs, names, phones) and their scores: restricted, though nothing in them reads as a person
+    return zones.home / "restricted" / "linkage_pairs"
+
+
+def _scored_paths(zones: Zones, model: str) -> tuple[Path, Path]:
+    # per model (another model scores differently) and Polars version (whose hash names the units)
+    stem = f"{model}-polars{pl.__version__}"
+    return _scored_folder(zones) / f"{stem}.units.parquet", _scored_folder(zones) / f"{stem}.pairs.parquet"
+
+
+def _read_scored(zones: Zones, kept: KeptModel | None) -> ScoredPairs | None:
+    if kept is None:
+        return None
+    units, pairs = _scored_paths(zones, kept.name)
+    if not (units.exists() and pairs.exists()):
+        return None
+    return ScoredPairs(model=kept.name, units=pl.read_parquet(units)["unit"], pairs=pl.read_parquet(pairs))
+
+
+def _write_scored(zones: Zones, scored: ScoredPairs, model: str) -> None:
+    units, pairs = _scored_paths(zones, model)
+    for old in _scored_folder(zones).glob("*.parquet") if _scored_folder(zones).is_dir() else []:
+        if old not in (units, pairs):
+            old.unlink()  # another model's, or another Polars version's: never read again
+    write_parquet_atomic(scored.pairs, pairs)
+    write_parquet_atomic(scored.units.to_frame("unit"), units)
+
+
+def retrain(zones: Zones, *, key: bytes, changed_on: date | None = None) -> tuple[LinkResult, str]:
+    """Train a new model on every person record (``zhili linkage train``), keep it as the next version, link
+    with it, and say what that changed: persons unchanged, merged, split, new (``keys.assign_keys``)."""
+    before = current_model(zones)
+    result = run_linkage(zones, key=key, retrain=True, changed_on=changed_on)
+    stats, keys = result.stats, result.stats["keys"]
+    if "model_made" not in stats:
+        return result, (f"no model kept: {stats['records']} records gave no pair to compare "
+                        f"({stats['model_source']}); {stats['persons']} persons, keys unchanged")
+    model = f"{stats['model']} kept ({stats['model_source']}, accept threshold {stats['accept_threshold']:.4f}" + (
+        f"; replaces {before.name})" if before else ")"
+    )
+    change = (
+        f"{stats['persons']} persons: {keys['persons_unchanged']} unchanged, {keys['persons_merged']} merged into another, "
+        f"{keys['persons_split']} split, {keys['persons_new']} new; {keys['alias_rows']} alias rows "
+        f"({zones.person_links / 'aliases.parquet'}); the next zhili run publishes them"
+    )
+    return result, f"{model}\n{change}"

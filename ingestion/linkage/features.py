@@ -33,23 +33,27 @@ def _pinyin():
     return lambda s: "".join(p for p in lazy_pinyin(s, style=Style.NORMAL, errors="ignore") if p.isascii()).lower()
 
 
-def _pinyin_batch(s: pl.Series) -> pl.Series:
+def _pinyin_batch(s: pl.Series, known: dict[str, str | None] | None = None) -> pl.Series:
     to_py = _pinyin()
-    uniques = s.drop_nulls().unique()
-    lookup = pl.DataFrame(
-        {"v": uniques, "p": [to_py(v) or None for v in uniques.to_list()]},
-        schema={"v": pl.String, "p": pl.String},
-    )
+    uniques = s.drop_nulls().unique().to_list()
+    if known is None:
+        known = {}
+    # pypinyin is most of the cost of preparing profiles: a name seen on an earlier day is not converted again
+    for v in uniques:
+        if v not in known:
+            known[v] = to_py(v) or None
+    lookup = pl.DataFrame({"v": uniques, "p": [known[v] for v in uniques]}, schema={"v": pl.String, "p": pl.String})
     return s.to_frame("v").join(lookup, on="v", how="left", maintain_order="left")["p"]
 
 
-def name_pinyin(expr: pl.Expr) -> pl.Expr:
+def name_pinyin(expr: pl.Expr, known: dict[str, str | None] | None = None) -> pl.Expr:
     """Tone-less pinyin of a normalised name, letters only (张伟 and 张玮 → ``zhangwei``).
 
     Names are normalised first (``fields.normalise_name``: middle dots unified,
-    traditional → simplified), so 陳/陈 and 买买提•艾力/买买提·艾力 agree too.
+    traditional → simplified), so 陳/陈 and 买买提•艾力/买买提·艾力 agree too. ``known``: name -> pinyin
+    already converted (a memo the caller keeps between runs); names converted here are added to it.
     """
-    return expr.map_batches(_pinyin_batch, return_dtype=pl.String)
+    return expr.map_batches(lambda s: _pinyin_batch(s, known), return_dtype=pl.String)
 
 
 def clean_id_raw(expr: pl.Expr) -> pl.Expr:
@@ -81,8 +85,9 @@ def phone_keys(phones: pl.Expr, area: str | None) -> pl.Expr:
     return pl.when(keys.list.len() > 0).then(keys)
 
 
-def prepare(records: pl.DataFrame) -> pl.DataFrame:
-    """Add ``rid`` (row order by locator), ``record_locator`` (unless present) and the compared features."""
+def prepare(records: pl.DataFrame, *, known_pinyin: dict[str, str | None] | None = None) -> pl.DataFrame:
+    """Add ``rid`` (row order by locator), ``record_locator`` (unless present) and the compared features.
+    ``known_pinyin``: the memo ``name_pinyin`` reads and extends."""
     if "phones" not in records.columns:  # records written before every number of a field was kept
         records = records.with_columns(phones=pl.lit(None, pl.List(pl.String)))
     # the field's first number is all older records kept: it stands for the list there
@@ -134,6 +139,6 @@ def prepare(records: pl.DataFrame) -> pl.DataFrame:
             place_grid=pl.when(pl.col("role") != "involved").then(pl.col("grid_code")),
             place_community=pl.when(pl.col("role") != "involved").then(pl.col("community_code")),
         )
-        .with_columns(name_py=name_pinyin(pl.col("name_n")))
+        .with_columns(name_py=name_pinyin(pl.col("name_n"), known_pinyin))
     )
     return out

@@ -147,6 +147,7 @@ class SplinkRun:
     not_trained_here: str | None = None  # why the district's own records were not enough to train on
     splink_warnings: int = 0  # Splink's training warnings, logged at DEBUG (``splink_quiet``)
     notes: dict = field(default_factory=dict)
+    model: dict | None = None  # the model that scored, as Splink's JSON dict (``linker.misc.save_model_to_json``)
 
 
 class _Relay(logging.Handler):
@@ -261,10 +262,49 @@ def _lambda_here(linker, units: int, priors) -> tuple[float, str]:
     return lam, "scaled_prior"
 
 
-def score_pairs(units: pl.DataFrame, *, min_probability: float, seed: int = 42, model: str = "auto") -> SplinkRun:
+def _estimate(db, units: pl.DataFrame, open_units: int, notes: dict, *, model: str, seed: int):
+    """Estimate a model on ``units``: (linker, model source, λ method, why not trained here or None)."""
+    from splink import Linker
+
+    from .priors import load_priors
+
+    why_not = "forced: model='priors'" if model == "priors" else None
+    if model == "auto" and open_units < MIN_OPEN_UNITS:  # not worth an EM that cannot be used
+        why_not = enough_to_train(open_units, {})
+    linker = None
+    if why_not is None:
+        linker = Linker(db.register("units"), settings(), log_level=None)
+        why_not, em = _train_here(linker, seed=seed)
+        notes |= em
+        if why_not is None:
+            why_not = enough_to_train(open_units, em["em_iterations"])
+        if why_not is not None and model == "trained":
+            if not em:
+                raise ValueError(f"model='trained': cannot train on these records: {why_not}")
+            log.info("splink: forced to train here although: %s", why_not)
+            why_not = None
+    if why_not is None:
+        notes["m_from_priors"] = _m_from_priors(linker, load_priors())
+        return linker, "trained_here", "deterministic_rules", None
+    priors = load_priors()
+    linker = Linker(db.register("units"), priors.scoring_settings(), log_level=None)
+    _, lambda_method = _lambda_here(linker, units.height, priors)
+    # u from the district's own pairs; a level no sampled pair shows keeps the priors' u
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
+    log.info("splink: scoring with the shipped priors %s: %s", priors.version, why_not)
+    return linker, f"shipped:{priors.version}", lambda_method, why_not
+
+
+def score_pairs(
+    units: pl.DataFrame, *, min_probability: float, seed: int = 42, model: str = "auto", kept: tuple[str, dict] | None = None,
+    only_new: bool = False,
+) -> SplinkRun:
     """Estimate the model (``model``: ``auto`` — trained here when ``enough_to_train``, else the shipped
     priors; ``trained`` or ``priors`` to force one) and score every blocked pair with
-    ``match_probability >= min_probability``.
+    ``match_probability >= min_probability``. ``kept``: (name, Splink model dict) of the model kept in the home
+    (``model_store``): it scores as it is, nothing is estimated, so the same profiles score the same every run.
+    ``only_new``: score only the pairs with at least one side whose ``is_new`` (a boolean column of ``units``)
+    is true: the pairs of two units seen before were scored by the same kept model already.
 
     ``units``: unique_id (int), id_key, id_head, name, name_py, birth_date,
     phone (the first number), phones (every number), home_address,
@@ -272,8 +312,6 @@ def score_pairs(units: pl.DataFrame, *, min_probability: float, seed: int = 42, 
     """
     import duckdb
     from splink import DuckDBAPI, Linker
-
-    from .priors import load_priors
 
     if model not in ("auto", "trained", "priors"):
         raise ValueError(f"model={model!r} should be 'auto', 'trained' or 'priors'")
@@ -285,32 +323,12 @@ def score_pairs(units: pl.DataFrame, *, min_probability: float, seed: int = 42, 
     open_units = units.filter(pl.col("id_key").is_null()).height
     notes: dict = {"open_units": open_units}
     with splink_quiet() as relay:
-        why_not = "forced: model='priors'" if model == "priors" else None
-        if model == "auto" and open_units < MIN_OPEN_UNITS:  # not worth an EM that cannot be used
-            why_not = enough_to_train(open_units, {})
-        linker = None
-        if why_not is None:
-            linker = Linker(db.register("units"), settings(), log_level=None)
-            why_not, em = _train_here(linker, seed=seed)
-            notes |= em
-            if why_not is None:
-                why_not = enough_to_train(open_units, em["em_iterations"])
-            if why_not is not None and model == "trained":
-                if not em:
-                    raise ValueError(f"model='trained': cannot train on these records: {why_not}")
-                log.info("splink: forced to train here although: %s", why_not)
-                why_not = None
-        if why_not is None:
-            source, lambda_method = "trained_here", "deterministic_rules"
-            notes["m_from_priors"] = _m_from_priors(linker, load_priors())
+        if kept is not None:
+            name, kept_settings = kept
+            linker = Linker(db.register("units"), _with_code_blocking(kept_settings, only_new=only_new), log_level=None)
+            source, lambda_method, why_not = name, "kept", None
         else:
-            priors = load_priors()
-            linker = Linker(db.register("units"), priors.scoring_settings(), log_level=None)
-            source = f"shipped:{priors.version}"
-            _, lambda_method = _lambda_here(linker, units.height, priors)
-            # u from the district's own pairs; a level no sampled pair shows keeps the priors' u
-            linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
-            log.info("splink: scoring with the shipped priors %s: %s", priors.version, why_not)
+            linker, source, lambda_method, why_not = _estimate(db, units, open_units, notes, model=model, seed=seed)
         predictions = linker.inference.predict(threshold_match_probability=min_probability)
     rule_names = list(BLOCKING_RULES)
     pairs = pl.from_arrow(con.sql(f"select * from {predictions.physical_name}").to_arrow_table())
@@ -318,6 +336,7 @@ def score_pairs(units: pl.DataFrame, *, min_probability: float, seed: int = 42, 
         pl.col("match_key").cast(pl.Int64).map_elements(lambda k: rule_names[k], return_dtype=pl.String).alias("rule")
     )
     m_u = _m_u(linker)
+    model_dict = linker.misc.save_model_to_json()  # Splink's own model JSON, for the home to keep
     lam = linker._settings_obj._probability_two_random_records_match
     log.info(
         "splink: %d units, %d scored pairs >= %.2f, model %s, lambda %.3g (%s); %d Splink warnings at DEBUG",
@@ -326,5 +345,14 @@ def score_pairs(units: pl.DataFrame, *, min_probability: float, seed: int = 42, 
     con.close()
     return SplinkRun(
         pairs=pairs, probability_two_random_records_match=lam, m_u=m_u, model_source=source, lambda_method=lambda_method,
-        not_trained_here=why_not, splink_warnings=relay.warnings, notes=notes,
+        not_trained_here=why_not, splink_warnings=relay.warnings, notes=notes, model=model_dict,
     )
+
+
+def _with_code_blocking(model: dict, *, only_new: bool = False) -> dict:
+    # which pairs are compared is the code's business: ``score_pairs`` names each pair's rule by its index
+    rules = settings().get_settings("duckdb").as_dict()["blocking_rules_to_generate_predictions"]
+    if only_new:
+        # the same condition on every rule: a pair is still named by the first rule that finds it, as in a full run
+        rules = [{**rule, "blocking_rule": f"({rule['blocking_rule']}) and (l.is_new or r.is_new)"} for rule in rules]
+    return {**model, "blocking_rules_to_generate_predictions": rules}

@@ -82,14 +82,12 @@ def _run_marks(instance, since: float) -> list[dict]:
             for event in instance.all_logs(run.run_id):
                 kind = event.dagster_event.event_type_value if event.is_dagster_event else ""
                 message = event.user_message or ""
-                if kind == "STEP_START":
-                    where = "publish" if (event.step_key or "").startswith("serving") else "linkage"
+                if kind == "STEP_START":  # linkage, dbt and publishing are one step each
+                    step = event.step_key or ""
+                    where = "publish" if step.startswith("serving") else "linkage" if step.startswith("person_links") else "dbt"
                     marks.setdefault(where, event.timestamp)
                 elif where == "warehouse start" and "blocked by limit for pool" in message:
                     where = "pool wait"  # the step waits for the warehouse pool's one slot
-                elif where == "linkage" and message.startswith("person linkage:"):
-                    where = "dbt"
-                    marks.setdefault("dbt", event.timestamp)
         if run.status == DagsterRunStatus.SUCCESS:
             where = "published" if warehouse else "ingested"
         out.append(dict(created=created, end=record.end_time, where=where, marks=marks))

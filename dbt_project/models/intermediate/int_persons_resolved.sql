@@ -9,6 +9,7 @@
     Records ingested after the last linkage run, and every record when it has
     never run, fall back to the valid-ID link ('id_number') or 'unlinked'.
     Identifiers leave here only as masked display forms. -#}
+-- depends_on: {{ source('person_links', 'links') }}
 {%- set links_path = env_var('ZHILI_HOME', '.zhili') ~ '/restricted/person_links/links.parquet' -%}
 {%- set has_links = false -%}
 {%- if execute -%}

@@ -7,6 +7,7 @@
     model scored the pairs (trained here, the shipped priors, or none when
     there was nothing to compare); its comparison levels are null for a pair
     Splink did not score. -#}
+-- depends_on: {{ source('person_links', 'review') }}
 {%- set review_path = env_var('ZHILI_HOME', '.zhili') ~ '/restricted/person_links/review.parquet' -%}
 {%- set has_review = false -%}
 {%- if execute -%}

@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 POOL = "warehouse"
 SERVING_KEY = dg.AssetKey(["serving", "zhili"])
+#: what the linkage writes and dbt reads as the ``person_links`` source, one asset per file
+PERSON_LINKS_KEYS = {t: dg.AssetKey(["restricted", "person_links", t]) for t in ("links", "review", "aliases")}
+#: under restricted/person_links: what the last linkage run did (counts and model names), for the build record
+LINKAGE_RECORD = "linkage_run.json"
 #: under <home>/state: what the last successful dbt build was built as of and from (read by the publish)
 BUILD_RECORD = "warehouse_build.json"
 #: dbt source table -> the feed whose normalised asset writes it
@@ -103,6 +107,10 @@ class ZhiliDbtTranslator(DagsterDbtTranslator):
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         props = dbt_resource_props
+        # a source a Python asset writes names that asset (meta.dagster.asset_key), as Dagster's own translator does
+        declared = ((props.get("meta") or {}).get("dagster") or {}).get("asset_key")
+        if props["resource_type"] == "source" and declared:
+            return dg.AssetKey(declared)
         if props["resource_type"] == "source":
             source, table = props["source_name"], props["name"]
             if source == "normalised":
@@ -172,15 +180,63 @@ def dbt_resource(project_dir: Path = DBT_PROJECT_DIR) -> DbtCliResource:
 
 def _linkage_summary(linked) -> str:
     stats = getattr(linked, "stats", None) or {}
-    keys = ("records", "profiles", "persons", "accepted_links", "review_pairs", "ids_repaired", "model_source")
+    keys = ("records", "profiles", "persons", "accepted_links", "review_pairs", "ids_repaired", "model_source", "model")
     counts = ", ".join(f"{k}={stats[k]}" for k in keys if k in stats) or "done"
+    moved = {k: v for k, v in (stats.get("keys") or {}).items() if k in ("persons_merged", "persons_split") and v}
+    counts += "".join(f", {k}={v}" for k, v in moved.items())
     # where the time went: collapsing the records into profiles, scoring profile pairs, each record's link
     parts = [f"{part} {stats[f'{part}_seconds']:.1f} s" for part in ("collapse", "splink", "expand") if f"{part}_seconds" in stats]
     return counts + (f" ({', '.join(parts)})" if parts else "")
 
 
+def _linkage_models(zones) -> dict:
+    """Which Splink model linked the persons the build read: shipped priors or trained here, and the version
+    kept in <home>/state/linkage (None: nothing to compare yet)."""
+    try:
+        stats = json.loads((zones.person_links / LINKAGE_RECORD).read_text())
+    except (OSError, ValueError):
+        stats = {}
+    return {"linkage_model": stats.get("model_source"), "linkage_model_version": stats.get("model")}
+
+
+@dg.multi_asset(
+    name="person_links",
+    specs=[
+        dg.AssetSpec(key, deps=[_OTHER_SOURCES[("restricted", "person_records")]], group_name="warehouse", kinds={"splink", "parquet"},
+                     description=f"restricted/person_links/{table}.parquet, written by the person linkage")
+        for table, key in PERSON_LINKS_KEYS.items()
+    ],
+    pool=POOL,
+)
+def person_links(context: dg.AssetExecutionContext, zhili: ZhiliResource):
+    """一人一档: every feed's personal records linked into persons (<home>/restricted/person_links).
+
+    Links with the Splink model kept in <home>/state/linkage (made once; ``zhili linkage train`` retrains
+    it), keeps each person's published key, and records merges and splits in aliases.parquet. dbt reads
+    links, review and aliases as the ``person_links`` source.
+    """
+    from ingestion.linkage import run_linkage
+
+    settings = zhili.settings()
+    zones = settings.zones
+    started = time.perf_counter()
+    # a merge or split of persons is dated by the day the warehouse is built as of
+    linked = run_linkage(zones, key=settings.key(), changed_on=settings.as_of_date())
+    context.log.info(f"person linkage: {_linkage_summary(linked)} in {time.perf_counter() - started:.1f} s")
+    stats = linked.stats
+    record = {k: stats.get(k) for k in ("model_source", "model", "model_made", "records", "profiles", "persons", "accepted_links", "review_pairs")}
+    write_text_atomic(zones.person_links / LINKAGE_RECORD, json.dumps({**record, "keys": stats.get("keys")}))
+    metadata = readable({
+        **{k: v for k, v in record.items() if v is not None},
+        **(stats.get("keys") or {}),
+        "seconds": round(time.perf_counter() - started, 1),
+    })
+    for key in PERSON_LINKS_KEYS.values():
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+
+
 def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
-    """The dbt models/seeds/tests and the serving snapshot downstream of the marts."""
+    """The person linkage, the dbt models/seeds/tests and the serving snapshot downstream of the marts."""
 
     translator = ZhiliDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
@@ -193,12 +249,6 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         # the dbt profile and sources read ZHILI_HOME; the subprocess inherits it
         os.environ["ZHILI_HOME"] = str(settings.home)
         os.environ["ZHILI_DUCKDB_MEMORY"] = settings.duckdb_memory
-        # 一人一档: link person records across feeds before dbt resolves people from the links
-        from ingestion.linkage import run_linkage
-
-        started = time.perf_counter()
-        linked = run_linkage(settings.zones, key=settings.key())
-        context.log.info(f"person linkage: {_linkage_summary(linked)} in {time.perf_counter() - started:.1f} s")
         as_of = settings.as_of_date()
         args = ["build"] + (["--vars", json.dumps({"as_of_date": as_of.isoformat()})] if as_of else [])
         # incremental models (restricted_person_records) keep what an earlier build wrote: when the code that
@@ -212,7 +262,7 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         write_text_atomic(settings.zones.state / BUILD_RECORD, json.dumps(
             {"as_of_date": as_of.isoformat() if as_of else None, "run_id": context.run_id, "normalised_storage_id": seen,
              # which Splink model linked the persons of this build: the shipped priors or one trained on this district
-             "linkage_model": (getattr(linked, "stats", None) or {}).get("model_source")}))
+             **_linkage_models(settings.zones)}))
 
     marts = [k for k in warehouse_dbt.keys if k.path[0] in SCHEMAS]
 
@@ -253,4 +303,4 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
             })
         )
 
-    return [warehouse_dbt, serving_zhili]
+    return [person_links, warehouse_dbt, serving_zhili]

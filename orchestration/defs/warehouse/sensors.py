@@ -65,7 +65,18 @@ def serving_staleness(settings, instance: dg.DagsterInstance | None, *, check_as
     if instance is not None and record is not None and record.run_id:
         latest, known = latest_normalised_storage_id(instance), instance.has_run(record.run_id)
     extra = {"as_of": settings.as_of_date()} if check_as_of else {}
-    return staleness(record, files=files, latest_normalised=latest, run_known=known, **extra)
+    why = staleness(record, files=files, latest_normalised=latest, run_known=known, **extra)
+    if why is None and record is not None:  # zhili linkage train kept a new model: its links are not published yet
+        import json
+
+        from ingestion.linkage.model_store import retrained_since
+
+        try:
+            built = json.loads(zones.build_record.read_text()).get("linkage_model_version")
+        except (OSError, ValueError):
+            built = None
+        why = retrained_since(zones, built)
+    return why
 
 
 def build_warehouse_sensor(job) -> dg.SensorDefinition:

@@ -1,0 +1,51 @@
+{#- One row per change of a published person key: when new evidence merged two
+    persons, the absorbed key -> the surviving one ('merged'); when a person's
+    records were split off, the old key -> the new person's key ('split').
+    current_person_key follows later merges, so any key ever published
+    resolves to the person its records belong to now. Written by the linkage
+    step (ingestion.linkage.keys) to restricted/person_links/aliases.parquet:
+    keys, dates and counts only. Empty until a key has changed. -#}
+-- depends_on: {{ source('person_links', 'aliases') }}
+{%- set aliases_path = env_var('ZHILI_HOME', '.zhili') ~ '/restricted/person_links/aliases.parquet' -%}
+{%- set has_aliases = false -%}
+{%- if execute -%}
+    {%- set found = run_query("select count(*) from glob('" ~ aliases_path ~ "')") -%}
+    {%- set has_aliases = found.columns[0].values()[0] > 0 -%}
+{%- endif %}
+with
+
+{% if has_aliases -%}
+aliases as (
+    select * from read_parquet('{{ aliases_path }}')
+),
+{%- else -%}
+aliases as (
+    select
+        cast(null as varchar) as old_person_key,
+        cast(null as varchar) as new_person_key,
+        cast(null as varchar) as current_person_key,
+        cast(null as date) as changed_on,
+        cast(null as varchar) as change,
+        cast(null as bigint) as records,
+        cast(null as varchar) as linkage_model,
+    where false
+),
+{%- endif %}
+
+final as (
+    select
+        -- ids
+        old_person_key || '~' || new_person_key || '~' || cast(changed_on as varchar) as alias_key,
+        old_person_key,
+        new_person_key,
+        current_person_key,
+        -- what changed
+        change as change_kind,
+        cast(records as bigint) as records_moved,
+        linkage_model,
+        -- dates
+        changed_on as changed_date,
+    from aliases
+)
+
+select * from final
