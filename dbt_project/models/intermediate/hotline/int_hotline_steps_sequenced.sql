@@ -8,7 +8,7 @@ steps as (
 ),
 
 orders as (
-    select order_id, urgency from {{ ref('stg_hotline_orders') }}
+    select order_id, urgency, holder_unit from {{ ref('stg_hotline_orders') }}
 ),
 
 limits as (
@@ -96,18 +96,33 @@ deadlines as (
         on rounds.step_key = defaults.step_key
 ),
 
--- the unit a dispatch went to: the one that signed for it or sent it back
-dispatch_units as (
+-- the unit a dispatch went to: the one that signed for it or sent it back; a last dispatch nobody has
+-- signed for yet is with the unit the order's current row names (承办单位)
+dispatch_signers as (
     select
         order_id,
         dispatch_no,
         coalesce(
             min(case when step = '签收' then unit end),
             min(case when step = '退回' then unit end)
-        ) as dispatch_unit,
+        ) as signer_unit,
+        dispatch_no = max(dispatch_no) over (partition by order_id) as is_last_dispatch,
     from numbered
     where dispatch_no > 0
     group by order_id, dispatch_no
+),
+
+dispatch_units as (
+    select
+        dispatch_signers.order_id,
+        dispatch_signers.dispatch_no,
+        coalesce(
+            dispatch_signers.signer_unit,
+            case when dispatch_signers.is_last_dispatch then orders.holder_unit end
+        ) as dispatch_unit,
+    from dispatch_signers
+    left join orders
+        on dispatch_signers.order_id = orders.order_id
 ),
 
 final as (

@@ -16,6 +16,12 @@ rolled_forward as (
     select * from {{ ref('int_grids_rolled_forward') }}
 ),
 
+-- the shared taxonomy, as the incident hub maps 诉求分类 (seed incident_taxonomy)
+incidents as (
+    select incident_key, taxonomy_code from {{ ref('fct_incident') }}
+    where source_feed = 'hotline_orders'
+),
+
 final as (
     select
         -- ids
@@ -31,6 +37,7 @@ final as (
         orders.category,
         orders.category_l1,
         orders.category_l2,
+        incidents.taxonomy_code,
         orders.urgency,
         orders.is_urgency_defaulted,
         orders.is_anonymous,
@@ -104,6 +111,8 @@ final as (
         and orders.record_no = callers.record_no
     left join rolled_forward
         on orders.grid_code = rolled_forward.grid_code
+    left join incidents
+        on incidents.incident_key = {{ dbt.concat(["'hotline_orders:'", 'orders.order_id']) }}
 )
 
 select * from final
