@@ -45,7 +45,7 @@ class TableSpec:
     feed: str
     table: str
     pattern: re.Pattern[str]
-    format: str  # csv | xlsx | jsonl | geojson
+    format: str  # csv | xlsx | jsonl | json (an array of objects) | geojson
     encoding: str | None  # declared encoding: gb18030 | utf-8 | utf-8-sig; None for xlsx
     columns: tuple[Column, ...] = ()
     #: for workbooks: sheet name -> the columns of that sheet
@@ -238,6 +238,24 @@ _HOTLINE_ORDERS = _cols(
     ("更新时间", "updated_at", R),
 )
 
+# Open311 GeoReport v2 (hotline_orders.md, "Also accepted"): the keys map onto the GD columns they
+# stand for; what the format lacks (steps, follow-up, satisfaction, urgency) stays empty
+_HOTLINE_OPEN311 = _cols(
+    ("service_request_id", "order_id", R),
+    ("requested_datetime", "called_at", R),
+    ("status", "open311_status", R),
+    ("status_notes", "status_notes"),
+    ("service_name", "category"),
+    ("service_code", "service_code"),
+    ("description", "content"),
+    ("agency_responsible", "holder_unit"),
+    ("updated_datetime", "updated_at"),
+    ("expected_datetime", "due_at"),
+    ("address", "address"),
+    ("lat", "lat"),
+    ("long", "lon"),
+)
+
 _HOTLINE_STEPS = _cols(
     ("工单编号", "order_id", R),
     ("环节序号", "step_no", R),
@@ -385,6 +403,9 @@ FEEDS: dict[str, FeedSpec] = {
                 _t("hotline_orders", "hotline_orders", r"^GD_(?P<data_date>\d{8})\.csv$", "csv", "utf-8-sig",
                    columns=_HOTLINE_ORDERS, stands_on=("order_id", "called_at")),
                 # a step is (工单编号, 环节序号), dated by its 环节时间
+                # the same orders as a vendor's Open311 export: one table with GD, told apart by source_format
+                _t("hotline_orders", "hotline_orders", r"^open311_(?P<data_date>\d{8})\.json$", "json", "utf-8",
+                   columns=_HOTLINE_OPEN311, stands_on=("order_id", "called_at")),
                 _t("hotline_orders", "hotline_steps", r"^GDLZ_(?P<data_date>\d{8})\.csv$", "csv", "utf-8-sig",
                    columns=_HOTLINE_STEPS, stands_on=("order_id", "step_no", "step_at")),
             ),

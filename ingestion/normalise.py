@@ -41,7 +41,7 @@ from typing import Callable
 import polars as pl
 
 from ingestion import fields as fr
-from ingestion.feeds import LOCATOR, PROGRAMMES, TableSpec
+from ingestion.feeds import FEEDS, LOCATOR, PROGRAMMES, TableSpec
 from ingestion.pseudonym import person_key
 from ingestion.schemas import PERSON_RECORDS, QUARANTINE, SCHEMAS, TZ, conform
 
@@ -477,6 +477,24 @@ def normalise_grid_events(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> N
     return Normalised(conform(good, SCHEMAS["grid_events"]), records, q)
 
 
+_HOTLINE_GD_NAMES = tuple(next(t for t in FEEDS["hotline_orders"].tables if t.pattern.match("GD_20240101.csv")).all_names)
+
+
+def _open311_as_gd(raw: pl.DataFrame) -> pl.DataFrame:
+    """Open311 requests in GD's terms (hotline_orders.md): ``closed`` is 已办结 at ``updated_datetime``, or
+    已撤销 when its notes say so (the time is then the cancellation's, not a close); ``open`` is still being
+    handled (办理中). Nothing the format lacks is made up: urgency, caller, steps and follow-up stay empty."""
+    status = fr.clean_text(pl.col("open311_status")).str.to_lowercase()
+    cancelled = (status == "closed") & fr.clean_text(pl.col("status_notes")).fill_null("").str.contains("撤销")
+    return raw.with_columns(
+        pl.when(cancelled).then(pl.lit("已撤销"))
+        .when(status == "closed").then(pl.lit("已办结"))
+        .when(status == "open").then(pl.lit("办理中"))
+        .alias("status"),
+        pl.when((status == "closed") & ~cancelled).then(pl.col("updated_at")).alias("closed_at"),
+    )
+
+
 _URGENCIES = ("紧急", "一般", "复杂")
 #: 延期批准 notes state the new deadline (hotline_orders.md): ``延期至2024-11-20 18:00``
 _EXTENDED_TO = r"延期至\s*(\d{4}[-/年.]\d{1,2}[-/月.]\d{1,2}日?\s*\d{1,2}:\d{2}(?::\d{2})?)"
@@ -487,8 +505,12 @@ def normalise_hotline_orders(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -
 
     An empty 办理时限 stays null here (``is_due_printed`` false): the platform's default is counted in
     the warehouse from the working-day calendar, where the order's dispatch history is known."""
-    text = [n for n in spec.all_names if n not in ("id_number", "name", "phone", "content") and n in raw.columns]
-    f = raw.with_columns(*_text(*text))
+    open311 = "open311_status" in spec.all_names
+    if open311:
+        raw = _open311_as_gd(raw)
+    text = [n for n in _HOTLINE_GD_NAMES if n not in ("id_number", "name", "phone", "content")]
+    f = raw.with_columns(pl.lit(None, pl.String).alias(n) for n in _HOTLINE_GD_NAMES if n not in raw.columns)
+    f = f.with_columns(*_text(*text))
     f = _person(f, ctx, id_col="id_number", name_col="name", phone_col="phone")
     times = ("called_at", "dispatched_at", "signed_at", "due_at", "closed_at", "followed_up_at", "updated_at")
     f = f.with_columns(fr.parse_datetime(pl.col(c), excel_serial=False).alias(f"_{c}") for c in times)
@@ -504,7 +526,7 @@ def normalise_hotline_orders(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -
         pl.col("category").str.split("/").list.get(1, null_on_oob=True).alias("category_l2"),
         pl.col("reopened_flag").eq("是").fill_null(False).alias("is_reopened"),
         pl.col("due_at").is_not_null().alias("is_due_printed"),
-        pl.coalesce(pl.col("source_format") if "source_format" in f.columns else pl.lit(None, pl.String), pl.lit("gd")).alias("source_format"),
+        pl.lit("open311" if open311 else "gd").alias("source_format"),
     )
     checks = _required(f, spec)
     for c, header in (("called_at", "来电时间"), ("updated_at", "更新时间")):

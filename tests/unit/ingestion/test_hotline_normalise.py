@@ -109,3 +109,64 @@ def test_a_step_keeps_the_new_deadline_of_an_extension_and_masks_the_staff_membe
 def test_a_step_without_its_number_or_time_is_quarantined_with_its_reason(field, value, reason):
     got = _steps([STEP, {**STEP, field: value}])
     assert got.frame.height == 1 and got.quarantine["reason"].to_list() == [reason]
+
+
+OPEN311 = [
+    {"service_request_id": "SR-0001", "status": "closed", "status_notes": "已办结", "service_name": "生态环境/噪声污染",
+     "service_code": "NOISE", "description": "夜间施工扰民", "agency_responsible": "锦江社区居委会",
+     "requested_datetime": "2024-11-02T09:00:00+08:00", "updated_datetime": "2024-11-04T01:30:00Z",
+     "expected_datetime": "2024-11-09T09:00:00+08:00", "address": "滨江路88号", "lat": 27.705, "long": 109.005},
+    {"service_request_id": "SR-0002", "status": "closed", "status_notes": "已撤销", "service_name": "咨询",
+     "requested_datetime": "2024-11-02T10:00:00+08:00", "updated_datetime": "2024-11-02T11:00:00+08:00"},
+    {"service_request_id": "SR-0003", "status": "open", "service_name": "城乡建设/物业管理/电梯",
+     "requested_datetime": "2024-11-02T12:00:00+08:00", "updated_datetime": "2024-11-02T12:00:00+08:00"},
+    ["not", "a", "request"],
+    {"service_request_id": "SR-0005", "status": "open"},
+]
+
+
+def _open311(tmp_path, elements) -> tuple:
+    import hashlib
+    import json
+
+    from ingestion.readers import read_file
+
+    path = tmp_path / "open311_20241102.json"
+    path.write_text(json.dumps(elements, ensure_ascii=False), encoding="utf-8")
+    spec = table_for_file("hotline_orders", path.name)
+    read = read_file(path, spec, file_md5=hashlib.md5(path.read_bytes()).hexdigest())
+    return read, normalise(read.frame, spec, CTX)
+
+
+def test_an_open311_export_loads_as_orders_with_what_it_lacks_left_empty(tmp_path):
+    read, got = _open311(tmp_path, OPEN311)
+    assert table_for_file("hotline_orders", "open311_20241102.json").table == "hotline_orders"
+    # every element is a record: kept, or quarantined with its reason (a non-object, a missing required key)
+    assert read.records == 5
+    assert sorted(read.quarantine["reason"].to_list()) == ["broken_json", "missing_required_keys"]
+    assert read.quarantine["record_no"].sort().to_list() == [4, 5]
+    f = got.frame.sort("record_no")
+    assert f["source_format"].to_list() == ["open311"] * 3
+    assert f["status"].to_list() == ["已办结", "已撤销", "办理中"]
+    closed = f.row(0, named=True)
+    assert (closed["closed_at"].day, closed["closed_at"].hour, closed["closed_at"].minute) == (4, 9, 30)  # 01:30Z
+    assert closed["due_at"].day == 9 and closed["is_due_printed"] and closed["holder_unit"] == "锦江社区居委会"
+    assert closed["lon"] == pytest.approx(109.005) and closed["category_l1"] == "生态环境"
+    # a cancellation's time is not a close
+    assert f["closed_at"][1] is None
+    # what the format lacks is empty, not invented; no caller means no person record
+    assert f.select("request_type", "followed_up_at", "followup_result", "satisfaction", "dispatched_at",
+                    "signed_at").null_count().row(0) == (3, 3, 3, 3, 3, 3)
+    assert f["is_urgency_defaulted"].all() and got.person_records.height == 0 and got.quarantine.height == 0
+    assert f["category_l2"][2] == "物业管理"
+
+
+@pytest.mark.parametrize("text", ["{", '{"service_request_id": "SR-1"}'])
+def test_an_open311_file_that_is_not_one_array_is_refused_whole(tmp_path, text):
+    from ingestion.errors import FeedFormatError
+    from ingestion.readers import read_file
+
+    path = tmp_path / "open311_20241102.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FeedFormatError, match=r"open311_20241102\.json: .*(not valid JSON|expected an array)"):
+        read_file(path, table_for_file("hotline_orders", path.name), file_md5="0" * 32)
