@@ -136,6 +136,28 @@ def test_badly_kept_orders_are_flagged_and_no_other(built):
     assert got.filter(pl.col("bad") != pl.col("is_contradictory")).height == 0
 
 
+def test_deadline_alerts_are_exactly_the_truths_open_orders(built):
+    out, _, con = built
+    truth = _truth(out).filter(pl.col("badly_kept").is_null())
+    open_ = truth.filter(pl.col("closed_at").is_null() & ~pl.col("is_cancelled"))
+    want = {
+        "hotline_unsigned": set(open_.filter(pl.col("is_awaiting_sign_past_limit"))["order_id"]),
+        "hotline_overdue": set(open_.filter(pl.col("due_at") < END)["order_id"]),
+        "hotline_due_soon": set(open_.filter((pl.col("due_at") >= END)
+                                             & (pl.col("due_at") < END + dt.timedelta(days=1)))["order_id"]),
+    }
+    got = con.sql("""
+        select alerts.rule, evidence.incident_key
+        from marts.mart_alerts as alerts
+        inner join marts.mart_alert_evidence as evidence on alerts.alert_key = evidence.alert_key
+        where alerts.rule like 'hotline_%'
+    """).pl().with_columns(pl.col("incident_key").str.replace("hotline_orders:", "").alias("order_id"))
+    bad = set(_truth(out).filter(pl.col("badly_kept").is_not_null())["order_id"])
+    assert any(want.values()), "the landing holds no open order to warn about"
+    for rule, orders in want.items():
+        assert set(got.filter(pl.col("rule") == rule)["order_id"]) - bad == orders, rule
+
+
 def _measures(df: pl.DataFrame) -> pl.DataFrame:
     """(order_id, indicator, num, den) from one row per order with the truth's column names."""
     closed = pl.col("closed_at").is_not_null() & ~pl.col("is_cancelled")

@@ -416,6 +416,10 @@ def _truth_row(o: Order, end: dt.datetime, grid: str, comm: str, street: str, pi
         "is_on_time": None if closed is None else closed <= due,
         "working_days_to_close": None if closed is None else workdays.working_days_between(first_dispatch, closed),
         "followed_up_at": fu, "followup_result": result, "satisfaction": sat,
+        # still open at the period's end with its last dispatch unsigned past the limit
+        "is_awaiting_sign_past_limit": bool(closed is None and dispatches and dispatches[-1][1] is None
+                                            and dispatches[-1][0] + limit <= end
+                                            and not any(x.step == "撤销" for x in steps)),
         "badly_kept": o.truth.get("badly_kept") or None,
     }
 

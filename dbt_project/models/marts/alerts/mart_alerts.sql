@@ -358,6 +358,70 @@ deadline_alerts as (
         and petitions.due_at < {{ start_of_day_at(dbt.dateadd('day', 1 + due_soon_days, 'as_of.as_of_date')) }}
 ),
 
+-- 12345 orders (docs/alerts/hotline_deadlines.md): the last dispatch not signed for within its limit, open
+-- past the deadline in force, or falling due before the end of the day after the reporting date (the
+-- 日研判 same-day list); judged at the end of the reporting date
+hotline_open as (
+    select
+        hotline.*,
+        as_of.as_of_date,
+        {{ start_of_day_at(dbt.dateadd('day', 1, 'as_of.as_of_date')) }} as as_of_end_at,
+    from {{ ref('fct_hotline_order') }} as hotline
+    cross join as_of
+    where hotline.called_date <= as_of.as_of_date
+        and not hotline.is_cancelled
+        and hotline.closed_at is null
+),
+
+hotline_last_dispatch as (
+    select * from (
+        select
+            steps.*,
+            row_number() over (partition by steps.order_id order by steps.dispatch_no desc) as rank_,
+        from {{ ref('fct_hotline_step') }} as steps
+        where steps.is_dispatch
+    ) as ranked
+    where rank_ = 1
+),
+
+hotline_alerts as (
+    select
+        rules.rule || '|' || hotline_open.incident_key as alert_key,
+        rules.rule,
+        rules.severity,
+        hotline_open.grid_code,
+        hotline_open.community_code,
+        hotline_open.street_code,
+        cast(null as varchar) as person_key,
+        hotline_open.taxonomy_code as category,
+        hotline_open.incident_key as evidence_keys,
+        1 as evidence_count,
+        case rules.rule
+            when 'hotline_unsigned' then hotline_last_dispatch.sign_limit_at
+            when 'hotline_overdue' then hotline_open.due_at
+            else hotline_open.as_of_end_at
+        end as raised_at,
+        hotline_open.updated_at as last_evidence_at,
+        true as is_open,
+        cast(case rules.rule
+            when 'hotline_unsigned' then {{ dbt.datediff('hotline_last_dispatch.sign_limit_at', 'hotline_open.as_of_end_at', 'minute') }}
+            else {{ dbt.datediff('hotline_open.as_of_end_at', 'hotline_open.due_at', 'minute') }}
+        end as bigint) as metric_value,
+        0 as threshold,
+    from hotline_open
+    left join hotline_last_dispatch
+        on hotline_open.order_id = hotline_last_dispatch.order_id
+    cross join (values ('hotline_unsigned', 'orange'), ('hotline_overdue', 'orange'), ('hotline_due_soon', 'yellow'))
+        as rules(rule, severity)
+    where case rules.rule
+        when 'hotline_unsigned' then hotline_last_dispatch.signed_at is null
+            and hotline_last_dispatch.sign_limit_at <= hotline_open.as_of_end_at
+        when 'hotline_overdue' then hotline_open.due_at < hotline_open.as_of_end_at
+        else hotline_open.due_at >= hotline_open.as_of_end_at
+            and hotline_open.due_at < {{ dbt.dateadd('day', 1, 'hotline_open.as_of_end_at') }}
+    end
+),
+
 unioned as (
     select * from repeat_alerts
     union all by name
@@ -372,6 +436,8 @@ unioned as (
     select * from visit_alerts
     union all by name
     select * from deadline_alerts
+    union all by name
+    select * from hotline_alerts
 ),
 
 final as (

@@ -115,7 +115,7 @@ base as (
         on incidents.incident_key = repeats.incident_key
     where incidents.received_date <= as_of.as_of_date
         -- 12345 orders are judged by their own scheme (hotline_measures below), not these rules
-        and incidents.source_feed <> 'hotline_orders'
+        and incidents.source_feed is distinct from 'hotline_orders'
 ),
 
 measures as (
