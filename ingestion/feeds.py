@@ -47,7 +47,7 @@ class TableSpec:
     feed: str
     table: str
     pattern: re.Pattern[str]
-    format: str  # csv | xlsx | jsonl | geojson
+    format: str  # csv | xlsx | jsonl | json (an array of objects) | geojson
     encoding: str | None  # declared encoding: gb18030 | utf-8 | utf-8-sig; None for xlsx
     columns: tuple[Column, ...] = ()
     #: for workbooks: sheet name -> the columns of that sheet
@@ -209,6 +209,65 @@ _PETITIONS = _cols(
     ("cfxf", "clerk_repeat_flag"),
 )
 
+# 12345 work orders (hotline_orders.md): GD is the order as it stands at the end of a day, GDLZ one
+# process step; an Open311 GeoReport v2 export carries the same orders under its own keys.
+_HOTLINE_ORDERS = _cols(
+    ("工单编号", "order_id", R),
+    ("来电时间", "called_at", R),
+    ("来源渠道", "channel"),
+    ("诉求人", "name"),
+    ("证件号码", "id_number"),
+    ("联系电话", "phone"),
+    ("诉求类型", "request_type", R),
+    ("诉求分类", "category"),
+    ("紧急程度", "urgency"),
+    ("诉求内容", "content"),
+    ("事发地址", "address"),
+    ("经度", "lon"),
+    ("纬度", "lat"),
+    ("所属街道", "street_name"),
+    ("所属社区", "community_name"),
+    ("承办单位", "holder_unit"),
+    ("派单时间", "dispatched_at"),
+    ("签收时间", "signed_at"),
+    ("办理时限", "due_at"),
+    ("工单状态", "status", R),
+    ("办结时间", "closed_at"),
+    ("回访时间", "followed_up_at"),
+    ("回访结果", "followup_result"),
+    ("满意度", "satisfaction"),
+    ("是否重办", "reopened_flag"),
+    ("更新时间", "updated_at", R),
+)
+
+# Open311 GeoReport v2 (hotline_orders.md, "Also accepted"): the keys map onto the GD columns they
+# stand for; what the format lacks (steps, follow-up, satisfaction, urgency) stays empty
+_HOTLINE_OPEN311 = _cols(
+    ("service_request_id", "order_id", R),
+    ("requested_datetime", "called_at", R),
+    ("status", "open311_status", R),
+    ("status_notes", "status_notes"),
+    ("service_name", "category"),
+    ("service_code", "service_code"),
+    ("description", "content"),
+    ("agency_responsible", "holder_unit"),
+    ("updated_datetime", "updated_at"),
+    ("expected_datetime", "due_at"),
+    ("address", "address"),
+    ("lat", "lat"),
+    ("long", "lon"),
+)
+
+_HOTLINE_STEPS = _cols(
+    ("工单编号", "order_id", R),
+    ("环节序号", "step_no", R),
+    ("环节", "step", R),
+    ("环节时间", "step_at", R),
+    ("处理单位", "unit"),
+    ("处理人", "staff_name"),
+    ("说明", "note"),
+)
+
 #: civil_affairs sheet name -> programme slug
 PROGRAMMES: dict[str, str] = {
     "城乡低保": "low_income",
@@ -337,6 +396,21 @@ FEEDS: dict[str, FeedSpec] = {
             "daily",
             (_t("grid_events", "grid_events", r"^SB_(?P<data_date>\d{8})\.csv$", "csv", "utf-8", columns=_GRID_EVENTS,
                stands_on=("event_id", "reported_at")),),
+        ),
+        FeedSpec(
+            "hotline_orders",
+            "12345 热线 接诉即办 工单",
+            "daily",
+            (
+                _t("hotline_orders", "hotline_orders", r"^GD_(?P<data_date>\d{8})\.csv$", "csv", "utf-8-sig",
+                   columns=_HOTLINE_ORDERS, stands_on=("order_id", "called_at")),
+                # a step is (工单编号, 环节序号), dated by its 环节时间
+                # the same orders as a vendor's Open311 export: one table with GD, told apart by source_format
+                _t("hotline_orders", "hotline_orders", r"^open311_(?P<data_date>\d{8})\.json$", "json", "utf-8",
+                   columns=_HOTLINE_OPEN311, stands_on=("order_id", "called_at")),
+                _t("hotline_orders", "hotline_steps", r"^GDLZ_(?P<data_date>\d{8})\.csv$", "csv", "utf-8-sig",
+                   columns=_HOTLINE_STEPS, stands_on=("order_id", "step_no", "step_at")),
+            ),
         ),
     )
 }

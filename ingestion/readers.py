@@ -91,7 +91,8 @@ def read_file(path: Path, spec: TableSpec, *, file_md5: str, file_name: str | No
     when the file as a whole cannot be taken; bad single records go to ``quarantine``."""
     path = Path(path)
     ctx = _Ctx(spec.feed, file_name or path.name, file_md5)
-    readers = {"csv": _read_csv, "xlsx": _read_xlsx, "jsonl": _read_jsonl, "geojson": _read_geojson}
+    readers = {"csv": _read_csv, "xlsx": _read_xlsx, "jsonl": _read_jsonl, "json": _read_json_array,
+               "geojson": _read_geojson}
     try:
         reader = readers[spec.format]
     except KeyError:
@@ -626,6 +627,34 @@ def _read_jsonl(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
     lines = data.decode("utf-8").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    return _json_records(lines, spec, ctx, encoding=encoding, raw=raw, unit="line")
+
+
+def _read_json_array(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
+    """A JSON array of objects (an Open311 GeoReport v2 export): element n is record n, as line n of JSON
+    Lines is; a file that is not one array is unreadable as a whole (nothing in it can be trusted)."""
+    raw = path.read_bytes()
+    encoding, data = detect_encoding(raw, feed=ctx.feed, file=ctx.file, declared=spec.encoding)
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except json.JSONDecodeError as err:
+        raise FeedFormatError(
+            f"{ctx.feed}/{ctx.file}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno}); expected one "
+            "JSON array of service requests — ask the department to re-export the file; nothing was loaded",
+            feed=ctx.feed, file=ctx.file, reason="unreadable",
+        ) from err
+    if not isinstance(doc, list):
+        raise FeedFormatError(
+            f"{ctx.feed}/{ctx.file}: a JSON {type(doc).__name__} at the top, expected an array of service requests "
+            "— ask the department to re-export the file; nothing was loaded",
+            feed=ctx.feed, file=ctx.file, reason="unreadable",
+        )
+    lines = [json.dumps(element, ensure_ascii=False) for element in doc]
+    return _json_records(lines, spec, ctx, encoding=encoding, raw=raw, unit="element")
+
+
+def _json_records(lines: list[str], spec: TableSpec, ctx: _Ctx, *, encoding: str, raw: bytes, unit: str) -> ReadResult:
+    """One JSON object per entry of ``lines`` (its 1-based position is the record number)."""
     declared = set(spec.header_map())
     prefixes = {k.split(".", 1)[0] for k in declared if "." in k}
     required = spec.required()
@@ -634,7 +663,7 @@ def _read_jsonl(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
     keys: dict[str, None] = {}
     for line_no, line in enumerate(lines, 1):
         line = line.removesuffix("\r")
-        where = f"{ctx.feed}/{ctx.file} line {line_no}"
+        where = f"{ctx.feed}/{ctx.file} {unit} {line_no}"
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as err:

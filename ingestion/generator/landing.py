@@ -23,6 +23,7 @@ FLAG_POLICY: dict[str, tuple[bool, bool]] = {
     "civil_affairs": (False, True),
     "petitions": (True, False),
     "grid_events": (False, False),
+    "hotline_orders": (True, True),
 }
 FEEDS = tuple(FLAG_POLICY)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["COUNTIES", "County", "Params", "draw_params"]
+__all__ = ["COUNTIES", "County", "Params", "draw_params", "hotline_params"]
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,30 @@ EVENT_COLUMNS = ["事件编号", "上报时间", "上报人", "网格编码", "�
                  "涉及人员", "处置层级", "当前状态", "派遣部门", "状态时间", "办结时间", "群众评价"]
 
 
+def hotline_params(seed: int) -> dict:
+    """hotline_orders' quirk rates for a seed, from its own stream (``Params.extra``): a stream of
+    its own, so the feed, added later, moved no earlier feed's draws."""
+    rng = np.random.default_rng([seed, 7022])
+    return {
+        "id_rates": {k: _rate(rng, lo, hi) for k, (lo, hi) in ID_RANGES.items()},
+        "name_rates": {k: _rate(rng, lo, hi) for k, (lo, hi) in NAME_RANGES.items()},
+        "id_given": float(round(rng.uniform(0.05, 0.3), 3)),
+        "anonymous": float(round(rng.uniform(0.03, 0.12), 3)),
+        "empty_due": float(round(rng.uniform(0.1, 0.6), 3)),
+        "step_late": float(round(rng.uniform(0.01, 0.08), 3)),
+        "tie": float(round(rng.uniform(0.05, 0.2), 3)),
+        "returned": float(round(rng.uniform(0.04, 0.12), 3)),
+        "extension": float(round(rng.uniform(0.03, 0.1), 3)),
+        "late_sign": float(round(rng.uniform(0.05, 0.2), 3)),
+        "late_close": float(round(rng.uniform(0.05, 0.2), 3)),
+        "reopen": float(round(rng.uniform(0.3, 0.8), 3)),  # of follow-ups that found it unsolved
+        "badly_kept": float(round(rng.uniform(0.003, 0.02), 4)),
+        "cancelled": float(round(rng.uniform(0.003, 0.02), 4)),
+        "coordinates": float(round(rng.uniform(0.05, 0.3), 3)),
+        "picked_empty": float(round(rng.uniform(0.02, 0.15), 3)),
+    }
+
+
 def draw_params(seed: int, days: int, county: County | None = None) -> Params:
     """The seed's variation; ``county`` given (the CLI's --county-code) overrides the drawn one."""
     rng = np.random.default_rng([seed, 7001])
@@ -203,4 +227,5 @@ def draw_params(seed: int, days: int, county: County | None = None) -> Params:
                   "total_row": float(round(rng.uniform(0.2, 1.0), 3)), "empty_row": _rate(rng, 0.001, 0.02),
                   "header_noise": _rate(rng, 0.05, 0.5, p_zero=0.4)},
         broken_json_rate=_rate(rng, 0.001, 0.01, p_zero=0.1),
+        extra={"hotline_orders": hotline_params(seed)},
     )

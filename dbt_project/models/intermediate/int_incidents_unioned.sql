@@ -14,6 +14,10 @@ grid_events as (
     select * from {{ ref('stg_grid_events') }}
 ),
 
+hotline_orders as (
+    select * from {{ ref('int_hotline_orders_replayed') }}
+),
+
 petitioners as (
     select
         source_key as case_id,
@@ -129,6 +133,7 @@ unioned as (
         -- a call's outcome time is when it was dealt with
         feedback_at as source_closed_at,
         cast(null as date) as due_date,
+        cast(null as {{ zhili_timestamptz() }}) as source_due_at,
         cast(null as {{ dbt.type_timestamp() }}) as accepted_at,
         -- 110 calls are handled by the police station, outside the 综治 levels
         cast(null as {{ dbt.type_string() }}) as handling_level,
@@ -154,6 +159,7 @@ unioned as (
         last_moved_at as status_at,
         coalesce(closed_at, last_moved_at) as source_closed_at,
         due_date,
+        cast(null as {{ zhili_timestamptz() }}) as source_due_at,
         accepted_at,
         -- the responsible unit's level
         case
@@ -184,6 +190,7 @@ unioned as (
         status_at,
         coalesce(resolved_at, status_at) as source_closed_at,
         cast(null as date) as due_date,
+        cast(null as {{ zhili_timestamptz() }}) as source_due_at,
         cast(null as {{ dbt.type_timestamp() }}) as accepted_at,
         handling_level,
         satisfaction,
@@ -195,6 +202,32 @@ unioned as (
         file_md5,
         record_no,
     from grid_events
+
+    union all
+
+    -- 12345 orders: status, close and the deadline in force come from the replayed lifecycle
+    select
+        'hotline_orders' as source_feed,
+        order_id as source_id,
+        category_l1 as source_category,
+        category_l2 as source_subcategory,
+        status as source_status,
+        called_at as received_at,
+        updated_at as status_at,
+        closed_at as source_closed_at,
+        cast(null as date) as due_date,
+        due_at as source_due_at,
+        first_dispatched_at as accepted_at,
+        {{ hotline_unit_level('last_unit') }} as handling_level,
+        satisfaction,
+        grid_code,
+        community_code,
+        street_code,
+        placement_method,
+        version_count,
+        file_md5,
+        record_no,
+    from hotline_orders
 ),
 
 final as (

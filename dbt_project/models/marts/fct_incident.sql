@@ -48,6 +48,8 @@ timed as (
     select
         classified.*,
         case
+            -- a feed that states its deadline to the minute (12345: the deadline in force)
+            when classified.source_due_at is not null then classified.source_due_at
             -- a due date counts to its end: closed on the due date is on time
             when classified.due_date is not null
                 then {{ start_of_day_at(dbt.dateadd('day', 1, 'classified.due_date')) }}

@@ -13,6 +13,8 @@ incidents as (
     select * from {{ ref('fct_incident') }}
     where grid_code is not null
         and received_date <= {{ as_of_date() }}
+        -- calibrated on the three incident feeds; 12345 topics are scored by community in their own rule
+        and source_feed is distinct from 'hotline_orders'
 ),
 
 grids as (

@@ -7,6 +7,10 @@
 {%- set collective_min = var('collective_min_petitions', 5) -%}
 {%- set escalation_window_days = var('escalation_window_days', 90) -%}
 {%- set due_soon_days = var('due_soon_days', 5) -%}
+{%- set hotline_repeat_days = var('hotline_repeat_window_days', 30) -%}
+{%- set hotline_repeat_min = var('hotline_repeat_min_orders', 2) -%}
+{#- a building holds dozens of households: two of them raising one matter in a month is ordinary, three is not -#}
+{%- set hotline_repeat_address_min = var('hotline_repeat_address_min_orders', 3) -%}
 with
 
 -- only what had happened by the reporting date
@@ -358,6 +362,133 @@ deadline_alerts as (
         and petitions.due_at < {{ start_of_day_at(dbt.dateadd('day', 1 + due_soon_days, 'as_of.as_of_date')) }}
 ),
 
+-- 12345 orders (docs/alerts/hotline_deadlines.md): the last dispatch not signed for within its limit, open
+-- past the deadline in force, or falling due before the end of the day after the reporting date (the
+-- 日研判 same-day list); judged at the end of the reporting date
+hotline_open as (
+    select
+        hotline.*,
+        as_of.as_of_date,
+        {{ start_of_day_at(dbt.dateadd('day', 1, 'as_of.as_of_date')) }} as as_of_end_at,
+    from {{ ref('fct_hotline_order') }} as hotline
+    cross join as_of
+    where hotline.called_date <= as_of.as_of_date
+        and not hotline.is_cancelled
+        and hotline.closed_at is null
+),
+
+hotline_last_dispatch as (
+    select * from (
+        select
+            steps.*,
+            row_number() over (partition by steps.order_id order by steps.dispatch_no desc) as rank_,
+        from {{ ref('fct_hotline_step') }} as steps
+        where steps.is_dispatch
+    ) as ranked
+    where rank_ = 1
+),
+
+hotline_alerts as (
+    select
+        rules.rule || '|' || hotline_open.incident_key as alert_key,
+        rules.rule,
+        rules.severity,
+        hotline_open.grid_code,
+        hotline_open.community_code,
+        hotline_open.street_code,
+        cast(null as varchar) as person_key,
+        hotline_open.taxonomy_code as category,
+        hotline_open.incident_key as evidence_keys,
+        1 as evidence_count,
+        case rules.rule
+            when 'hotline_unsigned' then hotline_last_dispatch.sign_limit_at
+            when 'hotline_overdue' then hotline_open.due_at
+            else hotline_open.as_of_end_at
+        end as raised_at,
+        hotline_open.updated_at as last_evidence_at,
+        true as is_open,
+        cast(case rules.rule
+            when 'hotline_unsigned' then {{ dbt.datediff('hotline_last_dispatch.sign_limit_at', 'hotline_open.as_of_end_at', 'minute') }}
+            else {{ dbt.datediff('hotline_open.as_of_end_at', 'hotline_open.due_at', 'minute') }}
+        end as bigint) as metric_value,
+        0 as threshold,
+    from hotline_open
+    left join hotline_last_dispatch
+        on hotline_open.order_id = hotline_last_dispatch.order_id
+    cross join (values ('hotline_unsigned', 'orange'), ('hotline_overdue', 'orange'), ('hotline_due_soon', 'yellow'))
+        as rules(rule, severity)
+    where case rules.rule
+        when 'hotline_unsigned' then hotline_last_dispatch.signed_at is null
+            and hotline_last_dispatch.sign_limit_at <= hotline_open.as_of_end_at
+        when 'hotline_overdue' then hotline_open.due_at < hotline_open.as_of_end_at
+        else hotline_open.due_at >= hotline_open.as_of_end_at
+            and hotline_open.due_at < {{ dbt.dateadd('day', 1, 'hotline_open.as_of_end_at') }}
+    end
+),
+
+-- 12345 repeated matter: the same caller (by linkage) or the same address point with >= 2 orders of one
+-- 诉求分类 within 30 days (docs/alerts/hotline_repeat.md)
+hotline_subjects as (
+    select 'caller' as subject_kind, caller_person_key as subject, *
+    from {{ ref('fct_hotline_order') }}
+    where caller_person_key is not null and category is not null and called_date <= {{ as_of_date() }}
+    union all
+    select 'address' as subject_kind, address_code as subject, *
+    from {{ ref('fct_hotline_order') }}
+    where address_code is not null and category is not null and called_date <= {{ as_of_date() }}
+),
+
+hotline_subjects_counted as (
+    select
+        hotline_subjects.*,
+        count(*) over (
+            partition by subject_kind, subject, category
+            order by called_at
+            range between interval {{ hotline_repeat_days }} days preceding and current row
+        ) as trailing_orders,
+    from hotline_subjects
+),
+
+hotline_repeat_triggers as (
+    select
+        subject_kind,
+        subject,
+        category,
+        min(called_at) as raised_at,
+        max(trailing_orders) as max_trailing,
+    from hotline_subjects_counted
+    where trailing_orders >= case when subject_kind = 'address' then {{ hotline_repeat_address_min }} else {{ hotline_repeat_min }} end
+    group by subject_kind, subject, category
+),
+
+hotline_repeat_alerts as (
+    select
+        'hotline_repeat_' || triggers.subject_kind || '|' || triggers.subject || '|' || triggers.category as alert_key,
+        'hotline_repeat_' || triggers.subject_kind as rule,
+        case when triggers.max_trailing >= 3 + case when triggers.subject_kind = 'address' then 1 else 0 end
+            then 'orange' else 'yellow' end as severity,
+        max(orders.grid_code) as grid_code,
+        max(orders.community_code) as community_code,
+        max(orders.street_code) as street_code,
+        case when triggers.subject_kind = 'caller' then triggers.subject end as person_key,
+        triggers.category,
+        string_agg(orders.incident_key, ',' order by orders.called_at, orders.incident_key) as evidence_keys,
+        count(*) as evidence_count,
+        triggers.raised_at,
+        max(orders.called_at) as last_evidence_at,
+        bool_or(orders.closed_at is null and not orders.is_cancelled) as is_open,
+        cast(triggers.max_trailing as bigint) as metric_value,
+        case when triggers.subject_kind = 'address' then {{ hotline_repeat_address_min }} else {{ hotline_repeat_min }} end
+            as threshold,
+    from hotline_repeat_triggers as triggers
+    inner join hotline_subjects as orders
+        on triggers.subject_kind = orders.subject_kind
+        and triggers.subject = orders.subject
+        and triggers.category = orders.category
+        and orders.called_at >= triggers.raised_at - interval {{ hotline_repeat_days }} days
+    group by triggers.subject_kind, triggers.subject, triggers.category, triggers.raised_at, triggers.max_trailing
+),
+
 unioned as (
     select * from repeat_alerts
     union all by name
@@ -372,6 +503,10 @@ unioned as (
     select * from visit_alerts
     union all by name
     select * from deadline_alerts
+    union all by name
+    select * from hotline_alerts
+    union all by name
+    select * from hotline_repeat_alerts
 ),
 
 final as (

@@ -33,6 +33,15 @@ definitions as (
     select * from {{ ref('indicator_definitions') }}
 ),
 
+hotline_orders as (
+    select * from {{ ref('fct_hotline_order') }}
+),
+
+hotline_dispatches as (
+    select * from {{ ref('fct_hotline_step') }}
+    where is_dispatch
+),
+
 as_of as (
     select
         {{ as_of_date() }} as as_of_date,
@@ -105,6 +114,8 @@ base as (
     left join repeats
         on incidents.incident_key = repeats.incident_key
     where incidents.received_date <= as_of.as_of_date
+        -- 12345 orders are judged by their own scheme (hotline_measures below), not these rules
+        and incidents.source_feed is distinct from 'hotline_orders'
 ),
 
 measures as (
@@ -200,6 +211,74 @@ measures as (
     where source_feed = 'police_incidents'
 ),
 
+-- 12345 接诉即办: every rate by the month of the call, by place and by 承办单位 (unit_name: the unit a
+-- dispatch went to for 响应率, the last unit that held the order otherwise); docs/indicators/hotline.md
+hotline_base as (
+    select
+        hotline_orders.*,
+        hotline_orders.called_date as measure_date,
+        coalesce(left(hotline_orders.street_code, 6), left(hotline_orders.community_code, 6),
+                 left(hotline_orders.grid_code, 6), county.county_code) as county_code,
+    from hotline_orders
+    cross join county
+    cross join as_of
+    where hotline_orders.called_date <= as_of.as_of_date
+),
+
+hotline_measures as (
+    select 'hotline_orders_received' as indicator_code, measure_date, taxonomy_code, grid_code, community_code, street_code,
+        county_code, last_unit as unit_name, 1 as num, 0 as den
+    from hotline_base
+    union all
+    select 'hotline_response_rate', hotline_base.measure_date, hotline_base.taxonomy_code, hotline_base.grid_code,
+        hotline_base.community_code, hotline_base.street_code, hotline_base.county_code, hotline_dispatches.unit_in_charge,
+        case when hotline_dispatches.is_signed_in_limit then 1 else 0 end, 1
+    from hotline_base
+    inner join hotline_dispatches
+        on hotline_base.order_id = hotline_dispatches.order_id
+    cross join as_of
+    where hotline_dispatches.signed_at is not null or hotline_dispatches.sign_limit_at <= as_of.as_of_end_at
+    union all
+    select 'hotline_resolution_rate', measure_date, taxonomy_code, grid_code, community_code, street_code, county_code,
+        last_unit, case when followup_result = '已解决' then 1 else 0 end, 1
+    from hotline_base
+    where followup_result is not null
+    union all
+    select 'hotline_satisfaction_rate', measure_date, taxonomy_code, grid_code, community_code, street_code, county_code,
+        last_unit, case when satisfaction in ('满意', '基本满意') then 1 else 0 end, 1
+    from hotline_base
+    where satisfaction in ('满意', '基本满意', '不满意')
+    union all
+    select 'hotline_on_time_rate', measure_date, taxonomy_code, grid_code, community_code, street_code, county_code,
+        last_unit, case when is_closed_on_time then 1 else 0 end, 1
+    from hotline_base
+    where is_due
+    union all
+    select 'hotline_return_rate', measure_date, taxonomy_code, grid_code, community_code, street_code, county_code,
+        last_unit, case when return_count > 0 then 1 else 0 end, 1
+    from hotline_base
+    where first_dispatched_at is not null
+    union all
+    select 'hotline_reopen_rate', measure_date, taxonomy_code, grid_code, community_code, street_code, county_code,
+        last_unit, case when is_reopened then 1 else 0 end, 1
+    from hotline_base
+    where first_closed_at is not null and not is_cancelled
+    union all
+    select 'hotline_direct_rate', measure_date, taxonomy_code, grid_code, community_code, street_code, county_code,
+        last_unit, case when is_direct then 1 else 0 end, 1
+    from hotline_base
+    where is_closed
+    union all
+    select 'hotline_mean_working_days_to_close', measure_date, taxonomy_code, grid_code, community_code, street_code,
+        county_code, last_unit, working_days_to_close, 1
+    from hotline_base
+    where is_closed and working_days_to_close is not null
+    union all
+    select 'hotline_group_share', measure_date, taxonomy_code, grid_code, community_code, street_code, county_code,
+        last_unit, case when is_neighbourhood_group then 1 else 0 end, 1
+    from hotline_base
+),
+
 -- numerators and denominators per day and place first: every fan-out below (levels, period grains,
 -- slices) multiplies the rows, so each works on sums rather than records (sums add up the same);
 -- fanning out the records themselves (4.2M measures x 48 at 1M residents) does not fit in memory
@@ -213,9 +292,28 @@ measured as (
         community_code,
         street_code,
         county_code,
+        cast(null as varchar) as unit_name,
         sum(num) as num,
         sum(den) as den,
     from measures
+    where measure_date is not null
+    group by all
+
+    union all
+
+    select
+        indicator_code,
+        measure_date,
+        'hotline_orders' as source_feed,
+        taxonomy_code,
+        grid_code,
+        community_code,
+        street_code,
+        county_code,
+        unit_name,
+        sum(num) as num,
+        sum(den) as den,
+    from hotline_measures
     where measure_date is not null
     group by all
 ),
@@ -233,6 +331,9 @@ leveled as (
     union all
     select indicator_code, measure_date, source_feed, taxonomy_code, 'county', county_code, num, den
     from measured where county_code is not null
+    union all
+    select indicator_code, measure_date, source_feed, taxonomy_code, 'unit', unit_name, num, den
+    from measured where unit_name is not null
 ),
 
 by_day as (
