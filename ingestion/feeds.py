@@ -38,6 +38,10 @@ class Column:
     header: str
     name: str
     required: bool = False
+    #: a column the department added to its export at some point (police_population.md: 户号 "a column the
+    #: register added mid-year"): files from before lack it as a matter of course, so its absence is schema
+    #: history, not drift, and is not reported as a missing optional column file after file
+    added_later: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,10 @@ class TableSpec:
     def required(self, sheet: str | None = None) -> list[str]:
         return [c.header for c in self.columns_for(sheet) if c.required]
 
+    def optional_expected(self, sheet: str | None = None) -> list[str]:
+        """Optional headers a file is expected to carry: their absence is reported (not those added later)."""
+        return [c.header for c in self.columns_for(sheet) if not c.required and not c.added_later]
+
     def header_map(self, sheet: str | None = None) -> dict[str, str]:
         """Normalised Chinese header (or JSON key) -> snake_case column name."""
         return {normalise_header(c.header): c.name for c in self.columns_for(sheet)}
@@ -86,8 +94,8 @@ class FeedSpec:
     tables: tuple[TableSpec, ...]
 
 
-def _cols(*items: tuple) -> tuple[Column, ...]:
-    return tuple(Column(h, n, bool(r[0]) if r else False) for h, n, *r in items)
+def _cols(*items: tuple | Column) -> tuple[Column, ...]:
+    return tuple(i if isinstance(i, Column) else Column(i[0], i[1], bool(i[2]) if len(i) > 2 else False) for i in items)
 
 
 R = True  # marks a required column in the tables below
@@ -140,6 +148,9 @@ _POLICE_POPULATION = _cols(
     ("登记日期", "registered_date"),
     ("人员状态", "person_status", R),
     ("状态变更日期", "status_changed_date"),
+    # the register's household (户口簿) columns, exported only from some week on
+    Column("户号", "household_no", added_later=True),
+    Column("与户主关系", "relation_to_head", added_later=True),
 )
 
 _POLICE_INCIDENTS = _cols(

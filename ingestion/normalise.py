@@ -299,11 +299,33 @@ def normalise_police_population(raw: pl.DataFrame, spec: TableSpec, ctx: Context
         fr.parse_date(pl.col("registered_date")).alias("registered_date"),
         pl.col("address").alias("_address_raw"),
     )
+    f = _household_columns(f, ctx)
     checks = _required(f, spec)
     good, q = _split_bad(f, checks)
     good = _place_residents(good, ctx)
     records = _person_records(good, role="resident", source_key="source_person_id", record_at=_resident_record_at(ctx), doc_type=pl.col("doc_type"))
     return Normalised(conform(good, SCHEMAS["police_population"]), records, q)
+
+
+def _household_columns(frame: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+    """户号 and 与户主关系 (police_population.md), absent from snapshots before the register exported them.
+
+    A 户号 names a family's 户口簿, so it leaves ingestion only as a keyed pseudonym (``household_key``, the
+    person key's HMAC over a prefixed value, so it can never equal a person's key) and a masked display
+    form; a malformed one is kept and flagged (``household_no_status``), never dropped.
+    """
+    f = frame.with_columns(
+        fr.normalise_household_no(pl.col("household_no")).alias("_hh"),
+        fr.normalise_relation(pl.col("relation_to_head")).alias("_rel"),
+    )
+    number = pl.col("_hh").struct.field("household_no")
+    return f.with_columns(
+        person_key(pl.concat_str(pl.lit("户号:"), number), ctx.key).alias("household_key"),
+        fr.mask_phone(number).alias("household_no_masked"),
+        pl.col("_hh").struct.field("household_no_status").alias("household_no_status"),
+        pl.col("_rel").struct.field("relation").alias("relation_to_head"),
+        pl.col("_rel").struct.field("is_known").alias("is_relation_known"),
+    ).drop("_hh", "_rel")
 
 
 def _place_residents(frame: pl.DataFrame, ctx: Context) -> pl.DataFrame:

@@ -99,6 +99,12 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "status_changed_date": D,
         "registered_date": D,
         "police_station": S,
+        # the 户口簿 household, from the snapshots that carry it (null before): keyed and masked, never the 户号
+        "household_key": S,
+        "household_no_masked": S,
+        "household_no_status": S,  # valid | malformed | empty
+        "relation_to_head": S,
+        "is_relation_known": B,
         **_PLACEMENT,
     },
     "police_incidents": {
