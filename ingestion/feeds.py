@@ -290,6 +290,45 @@ _CIVIL_SHEETS: dict[str, tuple[Column, ...]] = {
 }
 
 
+# --- grid_visits (grid_visits.md): the visit log and the workers' roster -----------------------------
+
+_GRID_VISITS = _cols(
+    ("走访编号", "visit_id", R),
+    ("走访时间", "visited_at", R),
+    ("网格员工号", "worker_id", R),
+    ("网格员", "worker_name"),
+    ("网格编码", "grid_code_reported", R),
+    ("走访对象类型", "subject_type", R),
+    ("对象姓名", "name"),
+    ("对象证件号码", "id_number"),
+    ("对象电话", "phone"),
+    ("地址", "address"),
+    ("户编号", "community_household_no"),
+    ("走访方式", "visit_mode", R),
+    ("走访主题", "theme"),
+    ("发现问题", "found_problem"),
+    ("关联事件编号", "event_id"),
+    ("经度", "lon"),
+    ("纬度", "lat"),
+    ("备注", "remark"),
+)
+
+_GRID_WORKERS = _cols(
+    ("工号", "worker_id", R),
+    ("姓名", "name", R),
+    ("证件号码", "id_number"),
+    ("联系电话", "phone"),
+    ("岗位", "post", R),
+    ("网格编码", "grid_code", R),
+    ("微网格", "micro_grid"),
+    ("岗位档次", "pay_step"),
+    ("入职日期", "hired_date", R),
+    ("离职日期", "left_date"),
+    ("调岗日期", "moved_date"),
+    ("上年度考核等次", "last_year_grade"),
+)
+
+
 def _t(feed: str, table: str, pattern: str, fmt: str, encoding: str | None, **kw) -> TableSpec:
     return TableSpec(feed, table, re.compile(pattern), fmt, encoding, **kw)
 
@@ -346,6 +385,18 @@ FEEDS: dict[str, FeedSpec] = {
             "daily",
             (_t("grid_events", "grid_events", r"^SB_(?P<data_date>\d{8})\.csv$", "csv", "utf-8", columns=_GRID_EVENTS,
                stands_on=("event_id", "reported_at")),),
+        ),
+        FeedSpec(
+            "grid_visits",
+            "网格员走访 + 网格员花名册",
+            "daily",
+            (
+                _t("grid_visits", "grid_visits", r"^ZF_(?P<data_date>\d{8})\.csv$", "csv", "utf-8", columns=_GRID_VISITS,
+                   stands_on=("visit_id", "visited_at")),
+                # a monthly full snapshot of who served in the month, from another system (GB18030)
+                _t("grid_visits", "grid_workers", r"^WGY_(?P<data_month>\d{6})\.csv$", "csv", "gb18030",
+                   columns=_GRID_WORKERS, stands_on=("worker_id",)),
+            ),
         ),
     )
 }

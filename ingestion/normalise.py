@@ -499,6 +499,56 @@ def normalise_grid_events(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> N
     return Normalised(conform(good, SCHEMAS["grid_events"]), records, q)
 
 
+# --- grid_visits (grid_visits.md) -------------------------------------------------------------------
+
+#: 发现问题 as the app writes it
+_YES_NO = {"是": True, "否": False, "1": True, "0": False, "y": True, "n": False, "有": True, "无": False}
+
+
+def normalise_grid_visits(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Normalised:
+    """One row per submitted visit (a visit submitted twice is two rows: the page says so); the visited
+    resident is a person record (role ``visited``). The visit is placed by its address, not by the phone's
+    position: a visit typed in at the desk is far from where it happened, which is what the warehouse
+    measures with the coordinates kept beside."""
+    text = [n for n in spec.all_names if n not in ("id_number", "name", "phone", "remark")]
+    f = raw.with_columns(*_text(*text))
+    f = _person(f, ctx, id_col="id_number", name_col="name", phone_col="phone")
+    f = f.with_columns(
+        fr.parse_datetime(pl.col("visited_at")).alias("_visited_at"),
+        pl.col("found_problem").replace_strict(_YES_NO, default=None, return_dtype=pl.Boolean).alias("has_problem"),
+        person_key(pl.concat_str(pl.lit("户编号:"), pl.col("community_household_no")), ctx.key).alias("community_household_key"),
+        pl.col("lon").cast(pl.Float64, strict=False),
+        pl.col("lat").cast(pl.Float64, strict=False),
+        pl.col("address").alias("_address_raw"),
+    )
+    checks = _required(f, spec)
+    checks["bad_datetime:visited_at"] = _unparsed("visited_at", "_visited_at", "走访时间")
+    good, q = _split_bad(f, checks)
+    good = good.with_columns(pl.col("_visited_at").alias("visited_at"))
+    good = good.with_columns(_community_named(pl.col("address")).alias("_community"))
+    good = _place(good, ctx, address="address", lon="lon", lat="lat", community="_community", street=None, at="visited_at")
+    records = _person_records(good, role="visited", source_key="visit_id", record_at=pl.col("visited_at"))
+    return Normalised(conform(good, SCHEMAS["grid_visits"]), records, q)
+
+
+def normalise_grid_workers(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Normalised:
+    """The roster: staff, whose identifiers are personal data (masked here, never person records)."""
+    f = raw.with_columns(*_text(*spec.all_names))
+    ids = fr.normalise_id(pl.col("id_number")).struct.field("id_number")
+    f = f.with_columns(
+        fr.mask_name(fr.normalise_name(pl.col("name")).struct.field("name")).alias("worker_name_masked"),
+        fr.mask_id(pl.coalesce(ids, pl.col("id_number"))).alias("worker_id_masked"),
+        fr.mask_phone(fr.normalise_phones(pl.col("phone")).struct.field("phone")).alias("worker_phone_masked"),
+        fr.parse_int(pl.col("pay_step")).alias("pay_step"),
+        fr.parse_date(pl.col("hired_date")).alias("hired_date"),
+        fr.parse_date(pl.col("left_date")).alias("left_date"),
+        fr.parse_date(pl.col("moved_date")).alias("moved_date"),
+        pl.col("data_date").alias("roster_month"),
+    )
+    good, q = _split_bad(f, _required(f, spec))
+    return Normalised(conform(good, SCHEMAS["grid_workers"]), pl.DataFrame(schema=PERSON_RECORDS), q)
+
+
 NORMALISERS: dict[str, Callable[[pl.DataFrame, TableSpec, Context], Normalised]] = {
     "grid_units": normalise_grid_units,
     "address_points": normalise_address_points,
@@ -508,6 +558,8 @@ NORMALISERS: dict[str, Callable[[pl.DataFrame, TableSpec, Context], Normalised]]
     "civil_affairs": normalise_civil_affairs,
     "petitions": normalise_petitions,
     "grid_events": normalise_grid_events,
+    "grid_visits": normalise_grid_visits,
+    "grid_workers": normalise_grid_workers,
 }
 
 

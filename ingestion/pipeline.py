@@ -78,7 +78,8 @@ _CN = ZoneInfo("Asia/Shanghai")
 _VALID = ("valid", "upgraded_15", "foreign_valid", "rescued_cert")
 
 #: grid_registry first: every other feed is placed in the grids it defines.
-ORDER: tuple[str, ...] = ("grid_registry", "police_population", "civil_affairs", "police_incidents", "petitions", "grid_events")
+ORDER: tuple[str, ...] = ("grid_registry", "police_population", "civil_affairs", "police_incidents", "petitions", "grid_events",
+                          "grid_visits")
 
 
 @dataclass

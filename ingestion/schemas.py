@@ -185,6 +185,40 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         **_COORDS,
         **_PLACEMENT,
     },
+    # grid_visits.md: the visit log (the visited resident is a person record) ...
+    "grid_visits": {
+        **_LOCATOR,
+        "visit_id": S,
+        "visited_at": _TS,
+        "worker_id": S,
+        "grid_code_reported": S,
+        "subject_type": S,
+        **_PERSON,
+        "visit_mode": S,
+        "theme": S,
+        "has_problem": B,
+        "event_id": S,
+        "community_household_key": S,  # 户编号, keyed like 户号 (the community's own household number)
+        **_COORDS,
+        **_PLACEMENT,
+    },
+    # ... and the workers' roster: staff, protected (masked only) but not person records
+    "grid_workers": {
+        **_LOCATOR,
+        "worker_id": S,
+        "worker_name_masked": S,
+        "worker_id_masked": S,
+        "worker_phone_masked": S,
+        "post": S,
+        "grid_code": S,
+        "micro_grid": S,
+        "pay_step": I,
+        "hired_date": D,
+        "left_date": D,
+        "moved_date": D,
+        "last_year_grade": S,
+        "roster_month": D,
+    },
 }
 
 #: Restricted: one row per personal record in any feed (who counts as a person:

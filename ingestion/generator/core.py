@@ -18,6 +18,7 @@ import polars as pl
 
 from .district import build_district
 from .feeds import civil_affairs, grid_events, grid_registry, petitions, police_incidents, police_population
+from .feeds import grid_visits
 from .feeds._common import Context
 from .landing import FEEDS, Delivered, Landing, RecordSink, Truth
 from .params import COUNTIES, County, Params, draw_params
@@ -165,7 +166,7 @@ def _generate(out: Path, *, residents: int, days: int, seed: int, start: dt.date
                   landing=Landing(landing_dir, on_deliver=delivered if progress else None), truth=truth, params=params)
     if patterns and applies(residents, days):
         ctx.patterns = plan_patterns(ctx)
-    for mod in (grid_registry, police_population, police_incidents, civil_affairs, petitions, grid_events):
+    for mod in (grid_registry, police_population, police_incidents, civil_affairs, petitions, grid_events, grid_visits):
         t = time.perf_counter()
         report(mod.FEED, 0, days)
         mod.build(ctx)

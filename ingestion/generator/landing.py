@@ -23,6 +23,8 @@ FLAG_POLICY: dict[str, tuple[bool, bool]] = {
     "civil_affairs": (False, True),
     "petitions": (True, False),
     "grid_events": (False, False),
+    # 网格通 exports the visits beside the events; the roster's administration flags with md5
+    "grid_visits": (True, False),
 }
 FEEDS = tuple(FLAG_POLICY)
 

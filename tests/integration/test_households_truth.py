@@ -77,7 +77,7 @@ def test_household_sizes_and_heads_equal_the_truth(built):
 def test_a_member_who_left_has_a_closed_spell(built):
     _, _, con, _ = built
     closed = con.execute("select count(*) from marts.bridge_household_member where not is_current "
-                     "and (valid_to is null or valid_to < valid_from)").fetchone()[0]
+                     "and (valid_to is null or valid_to < valid_from)").fetchall()[0][0]
     assert closed == 0
-    open_ = con.execute("select count(*) from marts.bridge_household_member where is_current and valid_to is not null").fetchone()[0]
+    open_ = con.execute("select count(*) from marts.bridge_household_member where is_current and valid_to is not null").fetchall()[0][0]
     assert open_ == 0
