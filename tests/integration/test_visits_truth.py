@@ -144,3 +144,24 @@ def test_a_worker_moving_grid_mid_month_is_followed_in_the_roster(built):
     row = con.execute("select grid_code, moved_date from marts.dim_grid_worker where worker_id = ? and roster_month = ?",
                       [move["worker_id"], month]).fetchall()
     assert row == [(move["grid_code"], move["moved_on"])]
+
+
+def test_care_visits_take_the_last_countable_visit_from_the_log(built):
+    truth_dir, _, con = built
+    # who a truth person is in the warehouse: the person_key linkage gave their register records
+    records = pl.read_parquet(truth_dir / "person_records.parquet").filter(pl.col("feed") == "police_population")
+    links = con.sql("select file, record_no, person_key from marts.person_source_links "
+                    "where feed = 'police_population' and person_key is not null").pl()
+    keys = (records.join(links, on=["file", "record_no"]).group_by("person_id")
+            .agg(pl.col("person_key").mode().first()))
+    as_of = con.execute("select max(as_of_date) from marts.mart_care_visits").fetchall()[0][0]
+    visits = pl.read_parquet(truth_dir / "visits.parquet").filter(
+        ~pl.col("is_double_submission") & ~pl.col("is_desk_typed") & ~pl.col("is_person_gone")
+        & (pl.col("visit_date") <= as_of))
+    want = visits.join(keys, on="person_id").group_by("person_key").agg(pl.col("visit_date").max().alias("want"))
+    care = con.sql("select person_key, logged_visit_date from marts.mart_care_visits").pl()
+    both = care.join(want, on="person_key", how="left")
+    wrong = both.filter(~pl.col("logged_visit_date").eq_missing(pl.col("want")))
+    assert both["want"].count() > 0
+    # a visit whose resident has no usable ID reaches its person only through linkage: at most 2 % differ
+    assert wrong.height <= 0.02 * both["want"].count(), wrong
