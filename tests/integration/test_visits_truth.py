@@ -165,3 +165,21 @@ def test_care_visits_take_the_last_countable_visit_from_the_log(built):
     assert both["want"].count() > 0
     # a visit whose resident has no usable ID reaches its person only through linkage: at most 2 % differ
     assert wrong.height <= 0.02 * both["want"].count(), wrong
+
+
+def test_worker_month_scorecard_equals_the_truth(built):
+    truth_dir, _, con = built
+    truth = pl.read_parquet(truth_dir / "visits.parquet").with_columns(month_date=pl.col("visit_date").dt.truncate("1mo"))
+    want = truth.group_by("worker_id", "month_date").agg(
+        pl.len().alias("submitted"),
+        (~pl.col("is_double_submission") & ~pl.col("is_desk_typed") & ~pl.col("is_person_gone")).sum().alias("countable"),
+        pl.col("is_desk_typed").sum().alias("desk"))
+    got = con.sql("select worker_id, month_date, visits_submitted, visits_countable, desk_typed_visits, post "
+                  "from marts.mart_worker_scorecard").pl()
+    both = want.join(got, on=["worker_id", "month_date"], how="full", coalesce=True)
+    assert both.height == want.height
+    assert (both["submitted"] == both["visits_submitted"]).all()
+    assert (both["countable"] == both["visits_countable"]).all()
+    assert (both["desk"] == both["desk_typed_visits"]).all()
+    # a month's roster arrives in the next month's first days: November's rows have their post, December's not yet
+    assert both.filter(pl.col("month_date") == pl.date(2024, 11, 1))["post"].null_count() == 0
