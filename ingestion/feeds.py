@@ -40,6 +40,10 @@ class Column:
     header: str
     name: str
     required: bool = False
+    #: a column the department added to its export at some point (police_population.md: 户号 "a column the
+    #: register added mid-year"): files from before lack it as a matter of course, so its absence is schema
+    #: history, not drift, and is not reported as a missing optional column file after file
+    added_later: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,10 @@ class TableSpec:
     def required(self, sheet: str | None = None) -> list[str]:
         return [c.header for c in self.columns_for(sheet) if c.required]
 
+    def optional_expected(self, sheet: str | None = None) -> list[str]:
+        """Optional headers a file is expected to carry: their absence is reported (not those added later)."""
+        return [c.header for c in self.columns_for(sheet) if not c.required and not c.added_later]
+
     def header_map(self, sheet: str | None = None) -> dict[str, str]:
         """Normalised Chinese header (or JSON key) -> snake_case column name."""
         return {normalise_header(c.header): c.name for c in self.columns_for(sheet)}
@@ -88,8 +96,8 @@ class FeedSpec:
     tables: tuple[TableSpec, ...]
 
 
-def _cols(*items: tuple) -> tuple[Column, ...]:
-    return tuple(Column(h, n, bool(r[0]) if r else False) for h, n, *r in items)
+def _cols(*items: tuple | Column) -> tuple[Column, ...]:
+    return tuple(i if isinstance(i, Column) else Column(i[0], i[1], bool(i[2]) if len(i) > 2 else False) for i in items)
 
 
 R = True  # marks a required column in the tables below
@@ -142,6 +150,9 @@ _POLICE_POPULATION = _cols(
     ("登记日期", "registered_date"),
     ("人员状态", "person_status", R),
     ("状态变更日期", "status_changed_date"),
+    # the register's household (户口簿) columns, exported only from some week on
+    Column("户号", "household_no", added_later=True),
+    Column("与户主关系", "relation_to_head", added_later=True),
 )
 
 _POLICE_INCIDENTS = _cols(
@@ -340,6 +351,45 @@ _CIVIL_SHEETS: dict[str, tuple[Column, ...]] = {
 }
 
 
+# --- grid_visits (grid_visits.md): the visit log and the workers' roster -----------------------------
+
+_GRID_VISITS = _cols(
+    ("走访编号", "visit_id", R),
+    ("走访时间", "visited_at", R),
+    ("网格员工号", "worker_id", R),
+    ("网格员", "worker_name"),
+    ("网格编码", "grid_code_reported", R),
+    ("走访对象类型", "subject_type", R),
+    ("对象姓名", "name"),
+    ("对象证件号码", "id_number"),
+    ("对象电话", "phone"),
+    ("地址", "address"),
+    ("户编号", "community_household_no"),
+    ("走访方式", "visit_mode", R),
+    ("走访主题", "theme"),
+    ("发现问题", "found_problem"),
+    ("关联事件编号", "event_id"),
+    ("经度", "lon"),
+    ("纬度", "lat"),
+    ("备注", "remark"),
+)
+
+_GRID_WORKERS = _cols(
+    ("工号", "worker_id", R),
+    ("姓名", "name", R),
+    ("证件号码", "id_number"),
+    ("联系电话", "phone"),
+    ("岗位", "post", R),
+    ("网格编码", "grid_code", R),
+    ("微网格", "micro_grid"),
+    ("岗位档次", "pay_step"),
+    ("入职日期", "hired_date", R),
+    ("离职日期", "left_date"),
+    ("调岗日期", "moved_date"),
+    ("上年度考核等次", "last_year_grade"),
+)
+
+
 def _t(feed: str, table: str, pattern: str, fmt: str, encoding: str | None, **kw) -> TableSpec:
     return TableSpec(feed, table, re.compile(pattern), fmt, encoding, **kw)
 
@@ -410,6 +460,18 @@ FEEDS: dict[str, FeedSpec] = {
                    columns=_HOTLINE_OPEN311, stands_on=("order_id", "called_at")),
                 _t("hotline_orders", "hotline_steps", r"^GDLZ_(?P<data_date>\d{8})\.csv$", "csv", "utf-8-sig",
                    columns=_HOTLINE_STEPS, stands_on=("order_id", "step_no", "step_at")),
+            ),
+        ),
+        FeedSpec(
+            "grid_visits",
+            "网格员走访 + 网格员花名册",
+            "daily",
+            (
+                _t("grid_visits", "grid_visits", r"^ZF_(?P<data_date>\d{8})\.csv$", "csv", "utf-8", columns=_GRID_VISITS,
+                   stands_on=("visit_id", "visited_at")),
+                # a monthly full snapshot of who served in the month, from another system (GB18030)
+                _t("grid_visits", "grid_workers", r"^WGY_(?P<data_month>\d{6})\.csv$", "csv", "gb18030",
+                   columns=_GRID_WORKERS, stands_on=("worker_id",)),
             ),
         ),
     )

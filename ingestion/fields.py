@@ -64,6 +64,7 @@ from importlib import resources
 import polars as pl
 
 __all__ = [
+    "HOUSEHOLD_RELATIONS",
     "CITIZEN_DOC_TYPES",
     "FOREIGN_PR_DOC_TYPES",
     "ID_STATUSES",
@@ -77,6 +78,8 @@ __all__ = [
     "mask_name",
     "mask_phone",
     "normalise_code",
+    "normalise_household_no",
+    "normalise_relation",
     "normalise_id",
     "normalise_name",
     "normalise_phones",
@@ -743,3 +746,48 @@ def normalise_code(expr: pl.Expr, mapping: Mapping[str, str]) -> pl.Expr:
     s = clean_text(expr, fold_punctuation=True).str.to_lowercase()
     s = s.str.replace(r"^0*(\d+)(?:\.0*)?$", "${1}")
     return s.replace_strict(lookup, default=None, return_dtype=pl.String)
+
+
+# --- households (户口簿) ---------------------------------------------------------------------------
+
+#: 与户主关系 as the register's code list has it (police_population.md)
+HOUSEHOLD_RELATIONS: tuple[str, ...] = ("户主", "配偶", "子", "女", "父母", "孙子女", "兄弟姐妹", "其他")
+
+# the forms a 户口簿 and GB/T 4761 (家庭关系代码) use for the same relations; a clerk types either
+_RELATION_VARIANTS: dict[str, str] = {
+    "本人": "户主", "01": "户主", "02": "户主",
+    "妻": "配偶", "妻子": "配偶", "夫": "配偶", "丈夫": "配偶", "10": "配偶",
+    "儿子": "子", "长子": "子", "次子": "子", "之子": "子", "20": "子",
+    "女儿": "女", "长女": "女", "次女": "女", "之女": "女", "30": "女",
+    "孙子": "孙子女", "孙女": "孙子女", "外孙子": "孙子女", "外孙女": "孙子女", "40": "孙子女",
+    "父亲": "父母", "母亲": "父母", "父": "父母", "母": "父母", "50": "父母",
+    "哥哥": "兄弟姐妹", "弟弟": "兄弟姐妹", "姐姐": "兄弟姐妹", "妹妹": "兄弟姐妹", "兄": "兄弟姐妹", "弟": "兄弟姐妹",
+    "姐": "兄弟姐妹", "妹": "兄弟姐妹", "70": "兄弟姐妹",
+    "99": "其他",
+}
+
+
+def normalise_relation(expr: pl.Expr) -> pl.Expr:
+    """与户主关系 -> Struct ``{relation, is_known}``.
+
+    A value on the code list (or one of its usual variants: ``本人``, ``长子``, GB/T 4761 codes) becomes the
+    code; anything else is kept as cleaned text with ``is_known`` false, never dropped: the person is in
+    the household whatever the clerk typed. Empty gives nulls.
+    """
+    mapped = normalise_code(expr, {**_RELATION_VARIANTS, **{r: r for r in HOUSEHOLD_RELATIONS}})
+    cleaned = clean_text(expr)
+    return pl.struct(
+        pl.coalesce(mapped, cleaned).alias("relation"),
+        pl.when(cleaned.is_not_null()).then(mapped.is_not_null()).alias("is_known"),
+    )
+
+
+def normalise_household_no(expr: pl.Expr) -> pl.Expr:
+    """户号 -> Struct ``{household_no, household_no_status}``: the cleaned text (full-width digits folded,
+    spaces inside dropped, a trailing ``.0`` of an Excel number cell removed) and ``valid`` (9 digits),
+    ``malformed`` (anything else, kept) or ``empty``."""
+    s = clean_text(expr, fold_punctuation=True).str.replace_all(" ", "").str.replace(r"^(\d+)\.0+$", "${1}")
+    s = pl.when(s != "").then(s)
+    status = pl.when(s.is_null()).then(pl.lit("empty")).when(s.str.contains(r"^\d{9}$")).then(pl.lit("valid")) \
+        .otherwise(pl.lit("malformed"))
+    return pl.struct(s.alias("household_no"), status.alias("household_no_status"))

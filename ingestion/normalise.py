@@ -299,11 +299,33 @@ def normalise_police_population(raw: pl.DataFrame, spec: TableSpec, ctx: Context
         fr.parse_date(pl.col("registered_date")).alias("registered_date"),
         pl.col("address").alias("_address_raw"),
     )
+    f = _household_columns(f, ctx)
     checks = _required(f, spec)
     good, q = _split_bad(f, checks)
     good = _place_residents(good, ctx)
     records = _person_records(good, role="resident", source_key="source_person_id", record_at=_resident_record_at(ctx), doc_type=pl.col("doc_type"))
     return Normalised(conform(good, SCHEMAS["police_population"]), records, q)
+
+
+def _household_columns(frame: pl.DataFrame, ctx: Context) -> pl.DataFrame:
+    """户号 and 与户主关系 (police_population.md), absent from snapshots before the register exported them.
+
+    A 户号 names a family's 户口簿, so it leaves ingestion only as a keyed pseudonym (``household_key``, the
+    person key's HMAC over a prefixed value, so it can never equal a person's key) and a masked display
+    form; a malformed one is kept and flagged (``household_no_status``), never dropped.
+    """
+    f = frame.with_columns(
+        fr.normalise_household_no(pl.col("household_no")).alias("_hh"),
+        fr.normalise_relation(pl.col("relation_to_head")).alias("_rel"),
+    )
+    number = pl.col("_hh").struct.field("household_no")
+    return f.with_columns(
+        person_key(pl.concat_str(pl.lit("户号:"), number), ctx.key).alias("household_key"),
+        fr.mask_phone(number).alias("household_no_masked"),
+        pl.col("_hh").struct.field("household_no_status").alias("household_no_status"),
+        pl.col("_rel").struct.field("relation").alias("relation_to_head"),
+        pl.col("_rel").struct.field("is_known").alias("is_relation_known"),
+    ).drop("_hh", "_rel")
 
 
 def _place_residents(frame: pl.DataFrame, ctx: Context) -> pl.DataFrame:
@@ -559,6 +581,56 @@ def normalise_hotline_steps(raw: pl.DataFrame, spec: TableSpec, ctx: Context) ->
     return Normalised(conform(good, SCHEMAS["hotline_steps"]), pl.DataFrame(schema=PERSON_RECORDS), q)
 
 
+# --- grid_visits (grid_visits.md) -------------------------------------------------------------------
+
+#: 发现问题 as the app writes it
+_YES_NO = {"是": True, "否": False, "1": True, "0": False, "y": True, "n": False, "有": True, "无": False}
+
+
+def normalise_grid_visits(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Normalised:
+    """One row per submitted visit (a visit submitted twice is two rows: the page says so); the visited
+    resident is a person record (role ``visited``). The visit is placed by its address, not by the phone's
+    position: a visit typed in at the desk is far from where it happened, which is what the warehouse
+    measures with the coordinates kept beside."""
+    text = [n for n in spec.all_names if n not in ("id_number", "name", "phone", "remark")]
+    f = raw.with_columns(*_text(*text))
+    f = _person(f, ctx, id_col="id_number", name_col="name", phone_col="phone")
+    f = f.with_columns(
+        fr.parse_datetime(pl.col("visited_at")).alias("_visited_at"),
+        pl.col("found_problem").replace_strict(_YES_NO, default=None, return_dtype=pl.Boolean).alias("has_problem"),
+        person_key(pl.concat_str(pl.lit("户编号:"), pl.col("community_household_no")), ctx.key).alias("community_household_key"),
+        pl.col("lon").cast(pl.Float64, strict=False),
+        pl.col("lat").cast(pl.Float64, strict=False),
+        pl.col("address").alias("_address_raw"),
+    )
+    checks = _required(f, spec)
+    checks["bad_datetime:visited_at"] = _unparsed("visited_at", "_visited_at", "走访时间")
+    good, q = _split_bad(f, checks)
+    good = good.with_columns(pl.col("_visited_at").alias("visited_at"))
+    good = good.with_columns(_community_named(pl.col("address")).alias("_community"))
+    good = _place(good, ctx, address="address", lon="lon", lat="lat", community="_community", street=None, at="visited_at")
+    records = _person_records(good, role="visited", source_key="visit_id", record_at=pl.col("visited_at"))
+    return Normalised(conform(good, SCHEMAS["grid_visits"]), records, q)
+
+
+def normalise_grid_workers(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Normalised:
+    """The roster: staff, whose identifiers are personal data (masked here, never person records)."""
+    f = raw.with_columns(*_text(*spec.all_names))
+    ids = fr.normalise_id(pl.col("id_number")).struct.field("id_number")
+    f = f.with_columns(
+        fr.mask_name(fr.normalise_name(pl.col("name")).struct.field("name")).alias("worker_name_masked"),
+        fr.mask_id(pl.coalesce(ids, pl.col("id_number"))).alias("worker_id_masked"),
+        fr.mask_phone(fr.normalise_phones(pl.col("phone")).struct.field("phone")).alias("worker_phone_masked"),
+        fr.parse_int(pl.col("pay_step")).alias("pay_step"),
+        fr.parse_date(pl.col("hired_date")).alias("hired_date"),
+        fr.parse_date(pl.col("left_date")).alias("left_date"),
+        fr.parse_date(pl.col("moved_date")).alias("moved_date"),
+        pl.col("data_date").alias("roster_month"),
+    )
+    good, q = _split_bad(f, _required(f, spec))
+    return Normalised(conform(good, SCHEMAS["grid_workers"]), pl.DataFrame(schema=PERSON_RECORDS), q)
+
+
 NORMALISERS: dict[str, Callable[[pl.DataFrame, TableSpec, Context], Normalised]] = {
     "grid_units": normalise_grid_units,
     "address_points": normalise_address_points,
@@ -570,6 +642,8 @@ NORMALISERS: dict[str, Callable[[pl.DataFrame, TableSpec, Context], Normalised]]
     "grid_events": normalise_grid_events,
     "hotline_orders": normalise_hotline_orders,
     "hotline_steps": normalise_hotline_steps,
+    "grid_visits": normalise_grid_visits,
+    "grid_workers": normalise_grid_workers,
 }
 
 

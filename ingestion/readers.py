@@ -228,9 +228,7 @@ def _column_names(headers: list[str], spec: TableSpec, sheet: str | None) -> tup
 def _missing(headers: list[str], spec: TableSpec, sheet: str | None) -> tuple[list[str], list[str]]:
     present = {normalise_header(h or "") for h in headers}
     required = [h for h in spec.required(sheet) if normalise_header(h) not in present]
-    optional = [
-        c.header for c in spec.columns_for(sheet) if not c.required and normalise_header(c.header) not in present
-    ]
+    optional = [h for h in spec.optional_expected(sheet) if normalise_header(h) not in present]
     return required, optional
 
 
@@ -723,7 +721,7 @@ def _json_records(lines: list[str], spec: TableSpec, ctx: _Ctx, *, encoding: str
         encoding_switched=_switched(encoding, spec.encoding, raw),
         unknown_columns=unknown,
         # a key no line carries; an empty file says nothing about its keys
-        missing_optional=[c.header for c in spec.columns if not c.required and c.name not in frame.columns] if rows else [],
+        missing_optional=[c.header for c in spec.columns if not c.required and not c.added_later and c.name not in frame.columns] if rows else [],
     )
 
 

@@ -99,6 +99,12 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "status_changed_date": D,
         "registered_date": D,
         "police_station": S,
+        # the 户口簿 household, from the snapshots that carry it (null before): keyed and masked, never the 户号
+        "household_key": S,
+        "household_no_masked": S,
+        "household_no_status": S,  # valid | malformed | empty
+        "relation_to_head": S,
+        "is_relation_known": B,
         **_PLACEMENT,
     },
     "police_incidents": {
@@ -221,6 +227,40 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "staff_name_masked": S,
         "note_chars": I,
         "extended_to": _TS,  # a 延期批准 note's new deadline (延期至2024-11-20 18:00)
+    },
+    # grid_visits.md: the visit log (the visited resident is a person record) ...
+    "grid_visits": {
+        **_LOCATOR,
+        "visit_id": S,
+        "visited_at": _TS,
+        "worker_id": S,
+        "grid_code_reported": S,
+        "subject_type": S,
+        **_PERSON,
+        "visit_mode": S,
+        "theme": S,
+        "has_problem": B,
+        "event_id": S,
+        "community_household_key": S,  # 户编号, keyed like 户号 (the community's own household number)
+        **_COORDS,
+        **_PLACEMENT,
+    },
+    # ... and the workers' roster: staff, protected (masked only) but not person records
+    "grid_workers": {
+        **_LOCATOR,
+        "worker_id": S,
+        "worker_name_masked": S,
+        "worker_id_masked": S,
+        "worker_phone_masked": S,
+        "post": S,
+        "grid_code": S,
+        "micro_grid": S,
+        "pay_step": I,
+        "hired_date": D,
+        "left_date": D,
+        "moved_date": D,
+        "last_year_grade": S,
+        "roster_month": D,
     },
 }
 

@@ -17,7 +17,7 @@ from typing import Callable
 import polars as pl
 
 from .district import build_district
-from .feeds import civil_affairs, grid_events, grid_registry, hotline_orders, petitions, police_incidents, police_population
+from .feeds import civil_affairs, grid_events, grid_registry, grid_visits, hotline_orders, petitions, police_incidents, police_population
 from .feeds._common import Context
 from .landing import FEEDS, Delivered, Landing, RecordSink, Truth
 from .params import COUNTIES, County, Params, draw_params
@@ -165,7 +165,7 @@ def _generate(out: Path, *, residents: int, days: int, seed: int, start: dt.date
                   landing=Landing(landing_dir, on_deliver=delivered if progress else None), truth=truth, params=params)
     if patterns and applies(residents, days):
         ctx.patterns = plan_patterns(ctx)
-    for mod in (grid_registry, police_population, police_incidents, civil_affairs, petitions, grid_events, hotline_orders):
+    for mod in (grid_registry, police_population, police_incidents, civil_affairs, petitions, grid_events, hotline_orders, grid_visits):
         t = time.perf_counter()
         report(mod.FEED, 0, days)
         mod.build(ctx)

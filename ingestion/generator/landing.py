@@ -24,6 +24,8 @@ FLAG_POLICY: dict[str, tuple[bool, bool]] = {
     "petitions": (True, False),
     "grid_events": (False, False),
     "hotline_orders": (True, True),
+    # 网格通 exports the visits beside the events; the roster's administration flags with md5
+    "grid_visits": (True, False),
 }
 FEEDS = tuple(FLAG_POLICY)
 

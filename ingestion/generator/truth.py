@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-__all__ = ["residents_per_grid", "residents_per_grid_against"]
+__all__ = ["household_members", "household_members_against", "residents_per_grid", "residents_per_grid_against"]
 
 
 def residents_per_grid(truth: Path) -> pl.DataFrame:
@@ -43,3 +43,49 @@ def residents_per_grid_against(truth: Path, con) -> pl.DataFrame:
         residents_per_grid(truth).join(got, on="grid_code", how="full", coalesce=True)
         .fill_null(0).sort("grid_code")
     )
+
+
+# --- households (户号) ------------------------------------------------------------------------------
+
+
+def household_members(truth: Path) -> pl.DataFrame:
+    """``household_no``, ``person_id``, ``source_person_id``: who is in each 户号 household as of the latest
+    register snapshot: register persons with a 户口簿 household who are listed in it and have not left by its
+    date (one row per register entry, so a person entered twice has two rows). Empty when the register never
+    exported household columns in the period."""
+    hh = pl.read_parquet(truth / "households.parquet")
+    records = pl.scan_parquet(truth / "person_records.parquet").filter(pl.col("feed") == "police_population")
+    latest_file = records.select(pl.col("file").max()).collect().item()
+    snapshot = datetime.strptime(latest_file.split("_")[1][:8], "%Y%m%d").date()
+    if hh.height == 0 or hh["exported_from"][0] is None or hh["exported_from"][0] > snapshot:
+        return pl.DataFrame(schema={"household_no": pl.String, "person_id": pl.Int64, "file": pl.String,
+                                    "record_no": pl.Int64})
+    persons = pl.read_parquet(truth / "persons.parquet").select("person_id", "left_on")
+    listed = records.filter(pl.col("file") == latest_file).select("person_id", "file", "record_no").collect()
+    return (
+        hh.join(persons, on="person_id")
+        .filter(pl.col("left_on").is_null() | (pl.col("left_on") > snapshot))
+        .join(listed, on="person_id")
+        .select("household_no", "person_id", "file", "record_no")
+    )
+
+
+def household_members_against(truth: Path, con, key: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The truth's current (household, member) pairs and ``marts.bridge_household_member``'s, both as
+    ``household_key``, ``member_id`` (person_key, else ``register:<人员编号>``), on an open connection to a
+    serving file; ``key`` is the home's pseudonym key (household keys are keyed like person keys)."""
+    from ingestion.pseudonym import person_key
+
+    links = con.sql("select file, record_no, person_key, source_key from marts.person_source_links "
+                    "where feed = 'police_population'").pl()
+    want = (
+        household_members(truth)
+        .join(links, on=["file", "record_no"], how="left")
+        .select(
+            person_key(pl.concat_str(pl.lit("户号:"), pl.col("household_no")), key).alias("household_key"),
+            pl.coalesce("person_key", pl.concat_str(pl.lit("register:"), pl.col("source_key"))).alias("member_id"),
+        )
+        .unique()
+    )
+    got = con.sql("select household_key, member_id from marts.bridge_household_member where is_current").pl().unique()
+    return want, got

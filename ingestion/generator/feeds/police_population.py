@@ -76,6 +76,8 @@ def _register(ctx: Context) -> pl.DataFrame:
     left_reason[cancel] = "注销"
     prm = ctx.params
     hh_no, hh_rel = _households(res, ctx.rng(22))
+    _households_truth(ctx, res, hh_no, hh_rel)
+    hh_no, hh_rel = _household_quirks(hh_no, hh_rel, ctx.rng(24))
     # the register is a database: a record's spelling is the same every week
     df = pl.DataFrame({
         "人员编号": rid, "姓名": np.concatenate([r["name"], d_names]),
@@ -114,6 +116,48 @@ def _households(res: pl.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray
     rel_idx = np.select([pos == 0, pos == 1, pos <= 4], [0, 1, np.where(male, 2, 3)],
                         np.array([4, 5, 6, 7])[rng.integers(0, 4, len(pos))])
     rel = np.where(has, RELATION[rel_idx], "").astype(object)
+    return no, rel
+
+
+# how a clerk writes a relation the code list spells otherwise (fields.normalise_relation maps them back)
+_RELATION_VARIANTS = {"户主": ["本人"], "配偶": ["妻", "夫"], "子": ["长子", "次子"], "女": ["长女", "女儿"],
+                      "父母": ["父亲", "母亲"], "孙子女": ["孙子", "孙女"], "兄弟姐妹": ["弟弟", "姐姐"], "其他": ["99"]}
+_RELATION_OFF_LIST = np.array(["保姆", "寄居", "表兄"], dtype=object)
+
+
+def _households_truth(ctx: Context, res: pl.DataFrame, hh_no: np.ndarray, hh_rel: np.ndarray) -> None:
+    """truth/households.parquet: every register person with a 户口簿 household, its 户号 and relation as the
+    register holds them (before any rendering quirk), and the first snapshot that exports the columns."""
+    has = hh_no != ""
+    weeks = len(ctx.params.register["weeks"])
+    k = ctx.params.register["household_from_week"]
+    from_date = ctx.start + dt.timedelta(days=7 * k) if k < weeks else None
+    pl.DataFrame({
+        "person_id": res["person_id"].to_numpy()[has], "household_id": res["household_id"].to_numpy()[has],
+        "household_no": hh_no[has].astype(str), "relation_to_head": hh_rel[has].astype(str),
+    }).with_columns(pl.lit(from_date, pl.Date).alias("exported_from")).write_parquet(ctx.truth.dir / "households.parquet")
+
+
+def _household_quirks(hh_no: np.ndarray, hh_rel: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """What a register's household columns look like (police_population.md): a relation in a 户口簿's words
+    (本人, 长子) or off the code list (保姆), 户号 in full-width digits or one digit short. Drawn per record
+    once, from its own stream: the register spells a record the same every week, and other columns' bytes do
+    not move."""
+    no, rel = hh_no.copy(), hh_rel.copy()
+    has = np.flatnonzero(no != "")
+    u = rng.random((len(has), 2))
+    pick = rng.integers(0, 6, len(has))
+    for j in np.flatnonzero(u[:, 0] < 0.02):
+        i = has[j]
+        forms = _RELATION_VARIANTS.get(rel[i], [])
+        if forms:
+            rel[i] = forms[pick[j] % len(forms)]
+    off = np.flatnonzero(u[:, 0] > 0.998)
+    rel[has[off]] = _RELATION_OFF_LIST[pick[off] % len(_RELATION_OFF_LIST)]
+    wide = has[u[:, 1] < 0.003]
+    no[wide] = [v.translate(str.maketrans("0123456789", "０１２３４５６７８９")) for v in no[wide]]
+    short = has[u[:, 1] > 0.999]
+    no[short] = [v[:-1] for v in no[short]]
     return no, rel
 
 

@@ -145,6 +145,8 @@ GOOD = {
     "case_id": "XF5206022024110200001", "registered_at": "2024-11-02T08:00:00+08:00", "status": "已受理",
     "event_id": "SJ52060200100100120241102001", "reported_at": "2024-11-02 08:00:00",
     "grid_code_reported": "520602001001001", "status_at": "2024-11-02 10:00:00",
+    "visit_id": "ZF52060200100100120241102001", "visited_at": "2024-11-02 09:00:00", "worker_id": "W01000001",
+    "subject_type": "独居老人", "visit_mode": "入户", "post": "专职网格员", "hired_date": "2020-03-01",
     **CLEAN,
 }
 #: the file name each table is read from
@@ -152,6 +154,7 @@ FILES = {
     "grid_units": "grid_units.csv", "address_points": "address_points.csv", "police_population": "SYRK_20241108.csv",
     "police_incidents": "JQ_20241102.csv", "civil_affairs": "碧江区救助保障花名册_202411.xlsx",
     "petitions": "XF_20241102.jsonl", "grid_events": "SB_20241102.csv",
+    "grid_visits": "ZF_20241102.csv", "grid_workers": "WGY_202410.csv",
 }
 #: the kept value a blanked column takes: null, except a grid row's parent codes (prefixes of its key)
 FROM_KEY = {"community_code": "520602001001", "street_code": "520602001", "county_code": "520602"}
@@ -161,7 +164,8 @@ EMPTY = st.sampled_from(["", " ", "\u3000", "\u200b", "\ufeff", None])
 def _tables() -> list[tuple[str, str, str, tuple[str, ...]]]:
     """(feed, file, sheet, required columns that are neither key nor dating time) for every table and sheet."""
     out = []
-    for feed_slug in ("grid_registry", "police_population", "police_incidents", "civil_affairs", "petitions", "grid_events"):
+    for feed_slug in ("grid_registry", "police_population", "police_incidents", "civil_affairs", "petitions", "grid_events",
+                      "grid_visits"):
         for spec in feed(feed_slug).tables:
             for sheet in (sorted(spec.sheets) or [""]):
                 cols = spec.columns_for(sheet or None)

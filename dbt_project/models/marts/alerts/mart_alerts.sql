@@ -332,6 +332,52 @@ visit_alerts as (
         and not care.is_visited_within_interval
 ),
 
+-- grid_visits (issue 23): a visit typed in at the desk (submitted far from the visited address), one alert
+-- per visit, open for 30 days; evidence: mart_visit_alert_evidence (visits are not incidents)
+desk_visit_alerts as (
+    select
+        'visit_desk_typed|' || visits.visit_id as alert_key,
+        'visit_desk_typed' as rule,
+        'yellow' as severity,
+        visits.grid_code,
+        coalesce(visits.community_code, left(visits.grid_code, 12)) as community_code,
+        left(visits.grid_code, 9) as street_code,
+        visits.person_key,
+        visits.visit_mode as category,
+        cast(null as varchar) as evidence_keys,
+        1 as evidence_count,
+        visits.visited_at as raised_at,
+        visits.visited_at as last_evidence_at,
+        visits.visited_date > as_of.as_of_date - 30 as is_open,
+        cast(visits.distance_m as bigint) as metric_value,
+        {{ var('desk_typed_visit_m', 500) }} as threshold,
+    from {{ ref('fct_visit') }} as visits
+    cross join as_of
+    where visits.is_desk_typed and not visits.is_repeat_submission and visits.visited_date <= as_of.as_of_date
+),
+
+-- 一格一人: a grid without an active 专职网格员 for more than 7 days (mart_grid_staffing), raised on the 8th day
+staffing_alerts as (
+    select
+        'grid_unstaffed|' || staffing.vacancy_key as alert_key,
+        'grid_unstaffed' as rule,
+        case when staffing.vacant_days > 30 then 'orange' else 'yellow' end as severity,
+        staffing.grid_code,
+        left(staffing.grid_code, 12) as community_code,
+        left(staffing.grid_code, 9) as street_code,
+        cast(null as varchar) as person_key,
+        cast(null as varchar) as category,
+        cast(null as varchar) as evidence_keys,
+        0 as evidence_count,
+        {{ start_of_day_at("staffing.vacant_from + 8") }} as raised_at,
+        cast(null as {{ zhili_timestamptz() }}) as last_evidence_at,
+        staffing.is_open,
+        cast(staffing.vacant_days as bigint) as metric_value,
+        7 as threshold,
+    from {{ ref('mart_grid_staffing') }} as staffing
+    where staffing.vacant_days > 7
+),
+
 -- petitions overdue, or due within 5 days
 deadline_alerts as (
     select
@@ -507,6 +553,10 @@ unioned as (
     select * from hotline_alerts
     union all by name
     select * from hotline_repeat_alerts
+    union all by name
+    select * from desk_visit_alerts
+    union all by name
+    select * from staffing_alerts
 ),
 
 final as (

@@ -2,7 +2,8 @@
     tier's visit interval and the last known visit. Tiers (care policy,
     practice): high_risk = aged 80+ and living alone, empty-nest or
     left-behind (weekly); key = 特困 分散供养 or disability grade 1-2
-    (monthly); other = anyone else on a care or benefit roll (quarterly). -#}
+    (monthly); other = anyone else on a care or benefit roll (quarterly). The last visit is the latest of
+    the visit log's (grid_visits, fct_visit), the elderly roll's 最近走访日期 and a care grid event. -#}
 with
 
 residents as (
@@ -79,6 +80,18 @@ event_visits as (
     group by people.person_key
 ),
 
+-- the visit log (grid_visits): the latest countable visit on or before the as-of date (fct_visit: not a
+-- repeat submission, not typed in at the desk, not to someone who had left)
+logged_visits as (
+    select
+        visits.person_key,
+        max(visits.visited_date) as logged_visit_date,
+    from {{ ref('fct_visit') }} as visits
+    cross join as_of
+    where visits.is_countable and visits.person_key is not null and visits.visited_date <= as_of.as_of_date
+    group by visits.person_key
+),
+
 tiered as (
     select
         residents.person_key,
@@ -99,7 +112,9 @@ tiered as (
         residents.is_living_alone,
         residents.is_empty_nest,
         coalesce(profiles.is_left_behind, false) as is_left_behind,
-        greatest(roll_facts.roll_visit_date, event_visits.event_visit_date) as last_visit_date,
+        greatest(roll_facts.roll_visit_date, event_visits.event_visit_date, logged_visits.logged_visit_date)
+            as last_visit_date,
+        logged_visits.logged_visit_date,
     from residents
     left join profiles
         on residents.person_key = profiles.person_key
@@ -107,6 +122,8 @@ tiered as (
         on residents.person_key = roll_facts.person_key
     left join event_visits
         on residents.person_key = event_visits.person_key
+    left join logged_visits
+        on residents.person_key = logged_visits.person_key
 ),
 
 final as (
@@ -123,6 +140,7 @@ final as (
         tiered.is_left_behind,
         -- visits
         tiered.last_visit_date,
+        tiered.logged_visit_date,
         cast(datediff('day', tiered.last_visit_date, as_of.as_of_date) as integer) as days_since_visit,
         coalesce(
             datediff('day', tiered.last_visit_date, as_of.as_of_date)

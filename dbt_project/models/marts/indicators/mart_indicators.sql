@@ -279,6 +279,44 @@ hotline_measures as (
     from hotline_base
 ),
 
+-- grid_visits (issue 23): 入户率 and problems found per 100 visits, over countable visits (fct_visit: not a
+-- repeat submission, not desk-typed, not to someone who had left), by visit day and the visited address's grid;
+-- the category is the kind of person visited (走访对象类型)
+visit_measures as (
+    select
+        'home_visit_share' as indicator_code,
+        visits.visited_date as measure_date,
+        'grid_visits' as source_feed,
+        coalesce(visits.subject_type, 'unknown') as taxonomy_code,
+        visits.grid_code,
+        coalesce(visits.community_code, left(visits.grid_code, 12)) as community_code,
+        left(visits.grid_code, 9) as street_code,
+        coalesce(left(visits.grid_code, 6), county.county_code) as county_code,
+        case when visits.is_home_visit then 1 else 0 end as num,
+        1 as den,
+    from {{ ref('fct_visit') }} as visits
+    cross join county
+    cross join as_of
+    where visits.is_countable and visits.visited_date <= as_of.as_of_date
+
+    union all
+    select
+        'problems_per_100_visits',
+        visits.visited_date,
+        'grid_visits',
+        coalesce(visits.subject_type, 'unknown'),
+        visits.grid_code,
+        coalesce(visits.community_code, left(visits.grid_code, 12)),
+        left(visits.grid_code, 9),
+        coalesce(left(visits.grid_code, 6), county.county_code),
+        case when visits.has_problem then 1 else 0 end,
+        1,
+    from {{ ref('fct_visit') }} as visits
+    cross join county
+    cross join as_of
+    where visits.is_countable and visits.visited_date <= as_of.as_of_date
+),
+
 -- numerators and denominators per day and place first: every fan-out below (levels, period grains,
 -- slices) multiplies the rows, so each works on sums rather than records (sums add up the same);
 -- fanning out the records themselves (4.2M measures x 48 at 1M residents) does not fit in memory
@@ -314,6 +352,24 @@ measured as (
         sum(num) as num,
         sum(den) as den,
     from hotline_measures
+    where measure_date is not null
+    group by all
+
+    union all
+
+    select
+        indicator_code,
+        measure_date,
+        source_feed,
+        taxonomy_code,
+        grid_code,
+        community_code,
+        street_code,
+        county_code,
+        cast(null as varchar) as unit_name,
+        sum(num) as num,
+        sum(den) as den,
+    from visit_measures
     where measure_date is not null
     group by all
 ),

@@ -16,7 +16,8 @@ import pytest
 from ingestion.generator import corrupt_landing, generate
 from ingestion.generator._ids import check_char, is_valid_id
 
-FEEDS = ["grid_registry", "police_population", "police_incidents", "civil_affairs", "petitions", "grid_events", "hotline_orders"]
+FEEDS = ["grid_registry", "police_population", "police_incidents", "civil_affairs", "petitions", "grid_events", "hotline_orders",
+         "grid_visits"]
 GB18030 = {"police_population", "police_incidents"}
 
 
@@ -48,7 +49,8 @@ def _decode(path: Path, feed: str, switched: dict[str, str]) -> str:
     if feed in ("grid_registry", "hotline_orders"):  # both state UTF-8 with BOM
         assert data.startswith(b"\xef\xbb\xbf"), path
         return data[3:].decode("utf-8")
-    stated = "gb18030" if feed in GB18030 else "utf-8"
+    # grid_visits' roster (WGY_) comes from another system than its visit log, in GB18030
+    stated = "gb18030" if feed in GB18030 or path.name.startswith("WGY_") else "utf-8"
     note = switched.get(path.name)
     if note is None:
         assert not data.startswith(b"\xef\xbb\xbf"), path
@@ -138,8 +140,8 @@ def test_truth_covers_every_personal_record(run):
     seen = set()
     for p in _data_files(out / "landing"):
         feed = p.parts[-3]
-        if p.name in seen or feed == "grid_registry" or p.name.startswith("GDLZ_"):
-            continue  # resends repeat a file name; the locator is the same. 12345 steps name staff only
+        if p.name in seen or feed == "grid_registry" or p.name.startswith(("GDLZ_", "WGY_")):
+            continue  # resends repeat a file name; the locator is the same. 12345 steps and the roster name staff only
         seen.add(p.name)
         if feed == "civil_affairs":
             got[(feed, p.name)] = sum(len(v) for v in _workbook_rows(p).values())
