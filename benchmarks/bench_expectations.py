@@ -48,7 +48,9 @@ def incidents_frame(rows: int) -> pl.DataFrame:
                 (pl.lit(start.date()) + pl.duration(days=i // 100_000)).dt.strftime("%Y%m%d"),
                 (i % 100_000).cast(pl.String).str.zfill(5),
             ),
-            received_at=(pl.lit(start) + pl.duration(milliseconds=(i * 80_000_000 // max(rows, 1)))).dt.replace_time_zone(TZ),
+            received_at=(
+                pl.lit(start) + pl.duration(milliseconds=(i * 80_000_000 // max(rows, 1)))
+            ).dt.replace_time_zone(TZ),
             report_channel=pl.lit("110电话"),
             id_status=pl.when(i % 3 == 0).then(pl.lit("valid")).otherwise(pl.lit("empty")),
             name_status=pl.lit("ok"),
@@ -105,7 +107,9 @@ def _many(files: int, rows: int, docs: Path) -> None:
     cpu, wall = time.process_time(), time.perf_counter()
     alone = [validate("police_incidents", frame, docs_dir=docs / "alone", label=label) for frame, label in items]
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    print(f"{files} files of {rows} rows, one validate each: {wall / files:.3f} s wall, {cpu / files:.3f} s CPU per file")
+    print(
+        f"{files} files of {rows} rows, one validate each: {wall / files:.3f} s wall, {cpu / files:.3f} s CPU per file"
+    )
     cpu, wall = time.process_time(), time.perf_counter()
     together = validate_many("police_incidents", items, docs_dir=docs / "together")
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -120,7 +124,9 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="*", type=int, default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--files", type=int, default=0, help="compare validate and validate_many on this many daily files")
+    parser.add_argument(
+        "--files", type=int, default=0, help="compare validate and validate_many on this many daily files"
+    )
     parser.add_argument("--file-rows", type=int, default=30, help="rows per daily file with --files")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:

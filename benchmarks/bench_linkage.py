@@ -70,17 +70,23 @@ def _ours(home: Path, out: Path, queue, model: str = "auto") -> None:
     result = link_files(files, folder, key=key, model=model)
     seconds = time.perf_counter() - t
     pl.scan_parquet(folder / "links.parquet").select(*LOCATOR, pl.col("person_key").alias("cluster")).sink_parquet(out)
-    queue.put({"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "review": result.review.height,
-               "stats": {k: v for k, v in result.stats.items() if k != "m_u"}})
+    queue.put(
+        {
+            "seconds": seconds,
+            "peak_rss_mb": _peak_rss_mb(),
+            "review": result.review.height,
+            "stats": {k: v for k, v in result.stats.items() if k != "m_u"},
+        }
+    )
 
 
 def _increment(home: Path, out: Path, queue) -> None:
     """A day's linkage as ``zhili run`` does it: every day but the last is linked first (untimed; the model it
     made is kept, as a home keeps it), then the last day's files are added and linked with the kept model,
     the previous links (person keys) and the pinyin memo in place: only that second run is timed."""
+    from ingestion.ledger import read_ledger
     from ingestion.linkage.core import link_files
     from ingestion.linkage.model_store import keep_model
-    from ingestion.ledger import read_ledger
 
     zones = Zones(home)
     files = sorted(zones.person_records().glob("*.parquet"))
@@ -92,7 +98,11 @@ def _increment(home: Path, out: Path, queue) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     store = Zones(folder / "home")
     before = link_files([f for f in files if f.stem not in last_day], folder, key=key)
-    kept = keep_model(store, before.model, {"source": before.stats["model_source"], "accept_threshold": before.stats["accept_threshold"]})
+    kept = keep_model(
+        store,
+        before.model,
+        {"source": before.stats["model_source"], "accept_threshold": before.stats["accept_threshold"]},
+    )
     published = pl.read_parquet(folder / "links.parquet", columns=["record_locator", "person_key"])
     t = time.perf_counter()
     # the pairs the days before scored, as run_linkage keeps them: only pairs touching a new unit are scored
@@ -100,7 +110,9 @@ def _increment(home: Path, out: Path, queue) -> None:
     result = link_files(files, folder, key=key, kept=kept, scored=scored)
     seconds = time.perf_counter() - t
     now = pl.read_parquet(folder / "links.parquet", columns=["record_locator", "person_key"])
-    moved = published.join(now, on="record_locator", suffix="_now").filter(pl.col("person_key") != pl.col("person_key_now"))
+    moved = published.join(now, on="record_locator", suffix="_now").filter(
+        pl.col("person_key") != pl.col("person_key_now")
+    )
     pl.scan_parquet(folder / "links.parquet").select(*LOCATOR, pl.col("person_key").alias("cluster")).sink_parquet(out)
     stats = {k: v for k, v in result.stats.items() if k != "m_u"}
     stats["model_source"] = f"kept, + last day {last}: {len(last_day)} files"
@@ -125,7 +137,13 @@ def _plain_splink(home: Path, out: Path, queue) -> None:
     )
     # identical rows are one comparison unit (a no-op for quality, needed for the run to finish)
     features = ["name", "birth_date", "phone", "address", "id_number"]
-    units = frame.select(features).unique().collect(engine="streaming").sort(features, nulls_last=True).with_row_index("unique_id")
+    units = (
+        frame.select(features)
+        .unique()
+        .collect(engine="streaming")
+        .sort(features, nulls_last=True)
+        .with_row_index("unique_id")
+    )
     con = duckdb.connect()
     con.register("u_arrow", units.to_arrow())
     con.execute("create table units as select * from u_arrow")
@@ -139,10 +157,17 @@ def _plain_splink(home: Path, out: Path, queue) -> None:
             cl.LevenshteinAtThresholds("address", [1, 2]),
             cl.ExactMatch("id_number"),
         ],
-        blocking_rules_to_generate_predictions=[block_on("id_number"), block_on("birth_date"), block_on("phone"), block_on("name")],
+        blocking_rules_to_generate_predictions=[
+            block_on("id_number"),
+            block_on("birth_date"),
+            block_on("phone"),
+            block_on("name"),
+        ],
     )
     linker = Linker(db.register("units"), settings, log_level=logging.WARNING)
-    linker.training.estimate_probability_two_random_records_match([block_on("id_number"), block_on("name", "birth_date")], recall=0.9)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("id_number"), block_on("name", "birth_date")], recall=0.9
+    )
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=42)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("birth_date"), max_pairs=5e6)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("phone"), max_pairs=5e6)
@@ -150,7 +175,9 @@ def _plain_splink(home: Path, out: Path, queue) -> None:
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, threshold_match_probability=0.99)
     cl_frame = pl.from_arrow(con.sql(f"select unique_id, cluster_id from {clusters.physical_name}").to_arrow_table())
     seconds = time.perf_counter() - t
-    cluster_of = units.join(cl_frame, on="unique_id").select(*features, pl.col("cluster_id").cast(pl.String).alias("cluster"))
+    cluster_of = units.join(cl_frame, on="unique_id").select(
+        *features, pl.col("cluster_id").cast(pl.String).alias("cluster")
+    )
     frame.join(cluster_of.lazy(), on=features, nulls_equal=True).select(*LOCATOR, "cluster").sink_parquet(out)
     queue.put({"seconds": seconds, "peak_rss_mb": _peak_rss_mb()})
 
@@ -174,10 +201,9 @@ def pairwise(clusters: pl.DataFrame, truth: pl.DataFrame, records: pl.DataFrame)
     and over pairs of records neither of which is the police register's (the links other feeds' records
     must make among themselves, e.g. a petitioner and a hotline caller)."""
     # records whose truth has no person (people from outside the generated population) cannot be scored
-    f = (
-        clusters.join(truth.filter(pl.col("person_id").is_not_null()).select(*_JOIN, "person_id"), on=_JOIN, how="inner")
-        .join(records.select(*_JOIN, pl.col("id_status").is_in(VALID_ID_STATUSES).alias("valid")), on=_JOIN, how="inner")
-    )
+    f = clusters.join(
+        truth.filter(pl.col("person_id").is_not_null()).select(*_JOIN, "person_id"), on=_JOIN, how="inner"
+    ).join(records.select(*_JOIN, pl.col("id_status").is_in(VALID_ID_STATUSES).alias("valid")), on=_JOIN, how="inner")
 
     def counts(frame: pl.DataFrame) -> tuple[int, int, int]:
         tp = frame.group_by("cluster", "person_id").len().select(_pairs(pl.col("len"))).item()
@@ -203,12 +229,17 @@ def pairwise(clusters: pl.DataFrame, truth: pl.DataFrame, records: pl.DataFrame)
 
 def misses(clusters: pl.DataFrame, truth: pl.DataFrame, home: Path, top: int = 20) -> pl.DataFrame:
     """The true pairs of records ours put in two persons, counted by what kind of pair they are."""
-    features = _records(home).select(
-        *_JOIN, "id_status",
-        pl.col("phone").is_not_null().alias("has_phone"),
-        pl.col("address_code").is_not_null().alias("has_address"),
-        pl.col("birth_date").is_not_null().alias("has_birth"),
-    ).collect()
+    features = (
+        _records(home)
+        .select(
+            *_JOIN,
+            "id_status",
+            pl.col("phone").is_not_null().alias("has_phone"),
+            pl.col("address_code").is_not_null().alias("has_address"),
+            pl.col("birth_date").is_not_null().alias("has_birth"),
+        )
+        .collect()
+    )
     f = (
         clusters.join(truth.filter(pl.col("person_id").is_not_null()), on=_JOIN, how="inner")
         .join(features, on=_JOIN, how="inner")
@@ -216,9 +247,28 @@ def misses(clusters: pl.DataFrame, truth: pl.DataFrame, home: Path, top: int = 2
     )
     split = f.group_by("person_id").agg(pl.col("cluster").n_unique().alias("k")).filter(pl.col("k") > 1)
     f = f.join(split.select("person_id"), on="person_id")
-    keep = ["person_id", "cluster", "feed", "id_status", "name_fault", "has_phone", "has_address", "has_birth", "record_no", "file"]
-    pairs = f.select(keep).join(f.select(keep), on="person_id", suffix="_r").filter(
-        (pl.col("cluster") != pl.col("cluster_r")) & ((pl.col("file") < pl.col("file_r")) | ((pl.col("file") == pl.col("file_r")) & (pl.col("record_no") < pl.col("record_no_r"))))
+    keep = [
+        "person_id",
+        "cluster",
+        "feed",
+        "id_status",
+        "name_fault",
+        "has_phone",
+        "has_address",
+        "has_birth",
+        "record_no",
+        "file",
+    ]
+    pairs = (
+        f.select(keep)
+        .join(f.select(keep), on="person_id", suffix="_r")
+        .filter(
+            (pl.col("cluster") != pl.col("cluster_r"))
+            & (
+                (pl.col("file") < pl.col("file_r"))
+                | ((pl.col("file") == pl.col("file_r")) & (pl.col("record_no") < pl.col("record_no_r")))
+            )
+        )
     )
 
     def both(col: str) -> pl.Expr:
@@ -227,8 +277,18 @@ def misses(clusters: pl.DataFrame, truth: pl.DataFrame, home: Path, top: int = 2
         return pl.concat_str(lo, hi, separator=" + ").alias(col)
 
     return (
-        pairs.select(both("feed"), both("id_status"), both("name_fault"), both("has_phone"), both("has_address"), both("has_birth"))
-        .group_by(pl.all()).len().sort("len", descending=True).head(top)
+        pairs.select(
+            both("feed"),
+            both("id_status"),
+            both("name_fault"),
+            both("has_phone"),
+            both("has_address"),
+            both("has_birth"),
+        )
+        .group_by(pl.all())
+        .len()
+        .sort("len", descending=True)
+        .head(top)
         .with_columns((pl.col("len") / pairs.height).round(3).alias("share"))
     )
 
@@ -239,13 +299,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--generated", type=Path, help="reuse a folder holding landing/, truth/ and home/ (ingested)")
-    ap.add_argument("--home", type=Path, help="the ingested home to use (default: <generated>/home); ingested first if empty")
+    ap.add_argument(
+        "--home", type=Path, help="the ingested home to use (default: <generated>/home); ingested first if empty"
+    )
     ap.add_argument("--skip-plain", action="store_true", help="do not run the plain Splink yardstick")
-    ap.add_argument("--model", choices=["auto", "priors", "trained"], default="auto",
-                    help="ours: train here when the records are enough, else the shipped priors (auto); or force one")
+    ap.add_argument(
+        "--model",
+        choices=["auto", "priors", "trained"],
+        default="auto",
+        help="ours: train here when the records are enough, else the shipped priors (auto); or force one",
+    )
     ap.add_argument("--misses", action="store_true", help="break the true pairs ours missed down by kind")
-    ap.add_argument("--increment", action="store_true",
-                    help="also time a day's run: the last delivery day linked with the model kept from the days before")
+    ap.add_argument(
+        "--increment",
+        action="store_true",
+        help="also time a day's run: the last delivery day linked with the model kept from the days before",
+    )
     args = ap.parse_args(argv)
 
     if args.generated:
@@ -265,14 +334,20 @@ def main(argv: list[str] | None = None) -> None:
         print(f"ingested in {time.perf_counter() - t:.1f}s")
     # the parent keeps only what scoring needs: the children each read the full records themselves
     records = pl.read_parquet(
-        sorted((home / "restricted" / "person_records").glob("*.parquet")), columns=[*_JOIN, "id_status"], missing_columns="insert"
+        sorted((home / "restricted" / "person_records").glob("*.parquet")),
+        columns=[*_JOIN, "id_status"],
+        missing_columns="insert",
     )
-    truth = pl.read_parquet(base / "truth" / "person_records.parquet", columns=[*_JOIN, "person_id", "id_fault", "name_fault"])
+    truth = pl.read_parquet(
+        base / "truth" / "person_records.parquet", columns=[*_JOIN, "person_id", "id_fault", "name_fault"]
+    )
     no_valid = records.filter(~pl.col("id_status").is_in(VALID_ID_STATUSES)).height
     scored = records.join(truth, on=_JOIN)
-    print(f"person records: {records.height} ({no_valid} without a valid ID); true persons among them: "
-          f"{scored.select(pl.col('person_id').drop_nulls().n_unique()).item()}; "
-          f"records without a true person (not scored): {scored.filter(pl.col('person_id').is_null()).height}")
+    print(
+        f"person records: {records.height} ({no_valid} without a valid ID); true persons among them: "
+        f"{scored.select(pl.col('person_id').drop_nulls().n_unique()).item()}; "
+        f"records without a true person (not scored): {scored.filter(pl.col('person_id').is_null()).height}"
+    )
 
     rows = []
     runs = [("zhili linkage", _ours)] + ([("zhili linkage, one more day", _increment)] if args.increment else [])
@@ -290,12 +365,14 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"true pairs ours missed, by kind (top 20):\n{misses(pl.read_parquet(out), truth, home)}")
 
     print()
-    print(f"| model | subset | precision | recall | F1 | true pairs | predicted pairs | time (s) | peak RSS (MB) |")
+    print("| model | subset | precision | recall | F1 | true pairs | predicted pairs | time (s) | peak RSS (MB) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for label, info, scores in rows:
         for subset, s in scores.items():
-            print(f"| {label} | {subset} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['true_pairs']} | "
-                  f"{s['predicted_pairs']} | {info['seconds']:.1f} | {info['peak_rss_mb']:.0f} |")
+            print(
+                f"| {label} | {subset} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | {s['true_pairs']} | "
+                f"{s['predicted_pairs']} | {info['seconds']:.1f} | {info['peak_rss_mb']:.0f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def _children() -> dict[int, list[int]]:
                 stat = f.read()
         except OSError:
             continue
-        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
         kids.setdefault(ppid, []).append(int(entry))
     return kids
 
@@ -148,8 +148,16 @@ def run_measured(cmd: list[str], *, env: dict | None = None, echo: bool = True, 
         if check:
             raise SystemExit(f"{' '.join(cmd)} exited {rc}")
         say(f"  !! {' '.join(cmd[3:5])} exited {rc}: the figures below are of a FAILED run")
-    return {"rc": rc, "start": t0, "end": end, "wall": end - t0, "peak": sampler.peak(), "lines": lines, "sampler": sampler,
-            "stderr": "".join(err)}
+    return {
+        "rc": rc,
+        "start": t0,
+        "end": end,
+        "wall": end - t0,
+        "peak": sampler.peak(),
+        "lines": lines,
+        "sampler": sampler,
+        "stderr": "".join(err),
+    }
 
 
 # --------------------------------------------------------------------------
@@ -164,8 +172,21 @@ def generate(out: Path, residents: int, days: int, seed: int) -> dict | None:
     if stamp.exists() and json.loads(stamp.read_text()) == want and (out / "landing").is_dir():
         say(f"  reusing {out} ({want})")
         return None
-    m = run_measured([*ZHILI, "generate", "--out", str(out), "--residents", str(residents), "--days", str(days),
-                      "--seed", str(seed)], echo=False)
+    m = run_measured(
+        [
+            *ZHILI,
+            "generate",
+            "--out",
+            str(out),
+            "--residents",
+            str(residents),
+            "--days",
+            str(days),
+            "--seed",
+            str(seed),
+        ],
+        echo=False,
+    )
     stamp.write_text(json.dumps(want))
     return m
 
@@ -186,8 +207,12 @@ def split_landing(src: Path, dst: Path, withheld: str) -> list[Path]:
     """Mirror ``src`` at ``dst`` without the ``withheld`` delivery folders; return those folders."""
     if dst.exists():
         shutil.rmtree(dst)
-    shutil.copytree(src, dst, copy_function=_link_or_copy,
-                    ignore=lambda d, names: [n for n in names if n == withheld and Path(d).parent == src])
+    shutil.copytree(
+        src,
+        dst,
+        copy_function=_link_or_copy,
+        ignore=lambda d, names: [n for n in names if n == withheld and Path(d).parent == src],
+    )
     return sorted(p for p in src.glob(f"*/{withheld}") if p.is_dir())
 
 
@@ -235,8 +260,13 @@ def floor_read(landing: str) -> None:
             except duckdb.Error:
                 # bytes DuckDB's decoders refuse: read the bytes and count lines (still one pass over the file)
                 by_kind["csv fallbacks"] = by_kind.get("csv fallbacks", 0) + 1
-                rows += con.execute(f"select len(string_split(decode(content), chr(10))) - 2 from read_blob({lit})"
-                                    ).fetchone()[0] if enc == "utf-8" else path.read_bytes().count(b"\n") - 1
+                rows += (
+                    con.execute(
+                        f"select len(string_split(decode(content), chr(10))) - 2 from read_blob({lit})"
+                    ).fetchone()[0]
+                    if enc == "utf-8"
+                    else path.read_bytes().count(b"\n") - 1
+                )
         elif ext in (".jsonl", ".json", ".geojson"):
             fmt = "newline_delimited" if ext == ".jsonl" else "auto"
             q = f"select count(*) from read_json({lit}, format='{fmt}', ignore_errors=true, maximum_object_size=67108864)"
@@ -246,8 +276,16 @@ def floor_read(landing: str) -> None:
         else:
             continue
         by_kind[ext] = by_kind.get(ext, 0.0) + time.perf_counter() - t  # csv fallbacks: a count, not seconds
-    print(json.dumps({"seconds": time.perf_counter() - t0, "files": len(files), "rows": rows,
-                      "by_kind": {k: round(v, 2) for k, v in by_kind.items()}}))
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - t0,
+                "files": len(files),
+                "rows": rows,
+                "by_kind": {k: round(v, 2) for k, v in by_kind.items()},
+            }
+        )
+    )
 
 
 # --------------------------------------------------------------------------
@@ -301,14 +339,25 @@ def stages_of(m: dict, home: Path) -> tuple[list[dict], dict]:
     sampler: Sampler = m["sampler"]
     summary = {}
     for t, line in m["lines"]:
-        if (hit := _FEED_LINE.match(line)):
-            rows.append({"stage": f"ingest {hit['feed']}", "files": int(hit["files"]), "seconds": float(hit["s"]),
-                         "peak_mb": sampler.peak(prev, t) / 2**20, "note": hit["verdict"]})
-        elif (hit := _WAREHOUSE_LINE.match(line)):
+        if hit := _FEED_LINE.match(line):
+            rows.append(
+                {
+                    "stage": f"ingest {hit['feed']}",
+                    "files": int(hit["files"]),
+                    "seconds": float(hit["s"]),
+                    "peak_mb": sampler.peak(prev, t) / 2**20,
+                    "note": hit["verdict"],
+                }
+            )
+        elif hit := _WAREHOUSE_LINE.match(line):
             summary["warehouse_seconds"] = float(hit["s"])
             summary["warehouse_ok"] = hit["ok"] == "done"
-        elif (hit := _DONE_LINE.match(line)):
-            summary |= {"reported_total": float(hit["total"]), "dagster_overhead": float(hit["dagster"]), "gx": float(hit["gx"])}
+        elif hit := _DONE_LINE.match(line):
+            summary |= {
+                "reported_total": float(hit["total"]),
+                "dagster_overhead": float(hit["dagster"]),
+                "gx": float(hit["gx"]),
+            }
         if line.strip():
             prev = prev if _FEED_LINE.match(line) is None else t
     try:
@@ -337,8 +386,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", help="folder for the landing copy and state folder; default a temp folder (removed)")
     ap.add_argument("--json", help="write the figures here as JSON")
     ap.add_argument("--floor-only", help=argparse.SUPPRESS)
-    ap.add_argument("--check-residents", metavar="HOME",
-                    help="only compare HOME's published dim_resident per grid with --generated's truth, and print it")
+    ap.add_argument(
+        "--check-residents",
+        metavar="HOME",
+        help="only compare HOME's published dim_resident per grid with --generated's truth, and print it",
+    )
     args = ap.parse_args(argv)
     if args.floor_only:
         floor_read(args.floor_only)
@@ -356,9 +408,15 @@ def main(argv: list[str] | None = None) -> int:
     landing, home = work / "landing", work / "home"
     result: dict = {
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "residents": args.residents, "days": args.days, "seed": args.seed,
-        "machine": {"cpus": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PHYS_PAGES") * _PAGE / 2**30, 1),
-                    "loadavg_at_start": os.getloadavg(), "python": platform.python_version()},
+        "residents": args.residents,
+        "days": args.days,
+        "seed": args.seed,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(os.sysconf("SC_PHYS_PAGES") * _PAGE / 2**30, 1),
+            "loadavg_at_start": os.getloadavg(),
+            "python": platform.python_version(),
+        },
         "started_at": datetime.now().isoformat(timespec="seconds"),
     }
     stages: list[dict] = []
@@ -383,8 +441,14 @@ def main(argv: list[str] | None = None) -> int:
         say(f"floor: DuckDB reads every raw file once ({size / 2**20:.0f} MB)")
         fm = run_measured([sys.executable, __file__, "--floor-only", str(landing)], echo=False)
         floor = json.loads(fm["lines"][-1][1])
-        stages.append({"stage": "floor: duckdb reads raw files", "seconds": floor["seconds"], "peak_mb": fm["peak"] / 2**20,
-                       "note": f"{floor['files']} files, {floor['rows']} rows; by kind {floor['by_kind']}"})
+        stages.append(
+            {
+                "stage": "floor: duckdb reads raw files",
+                "seconds": floor["seconds"],
+                "peak_mb": fm["peak"] / 2**20,
+                "note": f"{floor['files']} files, {floor['rows']} rows; by kind {floor['by_kind']}",
+            }
+        )
 
         env = dict(os.environ, ZHILI_SECRET_FILE=str(work / "secret.key"))
         _progress.update(2, name="full build", note="")
@@ -404,15 +468,31 @@ def main(argv: list[str] | None = None) -> int:
         for r in inc_rows:
             r["stage"] = "  increment: " + r["stage"]
         stages += inc_rows
-        stages.append({"stage": "INCREMENT zhili run", "seconds": inc["wall"], "peak_mb": inc["peak"] / 2**20,
-                       "note": f"{inc['wall'] / full['wall']:.1%} of the full build"})
-        result |= {"full_rc": full["rc"], "increment_rc": inc["rc"], "full_seconds": full["wall"], "full_peak_mb": full["peak"] / 2**20, "increment_seconds": inc["wall"],
-                   "increment_peak_mb": inc["peak"] / 2**20, "increment_ratio": inc["wall"] / full["wall"],
-                   "floor_seconds": floor["seconds"], "full_over_floor": full["wall"] / max(floor["seconds"], 1e-9),
-                   "full_summary": summary, "increment_summary": inc_summary,
-                   "serving_bytes": (home / "serving" / "zhili.duckdb").stat().st_size
-                   if (home / "serving" / "zhili.duckdb").exists() else None,
-                   "residents_per_grid": residents_check(gen_dir / "truth", home)}
+        stages.append(
+            {
+                "stage": "INCREMENT zhili run",
+                "seconds": inc["wall"],
+                "peak_mb": inc["peak"] / 2**20,
+                "note": f"{inc['wall'] / full['wall']:.1%} of the full build",
+            }
+        )
+        result |= {
+            "full_rc": full["rc"],
+            "increment_rc": inc["rc"],
+            "full_seconds": full["wall"],
+            "full_peak_mb": full["peak"] / 2**20,
+            "increment_seconds": inc["wall"],
+            "increment_peak_mb": inc["peak"] / 2**20,
+            "increment_ratio": inc["wall"] / full["wall"],
+            "floor_seconds": floor["seconds"],
+            "full_over_floor": full["wall"] / max(floor["seconds"], 1e-9),
+            "full_summary": summary,
+            "increment_summary": inc_summary,
+            "serving_bytes": (home / "serving" / "zhili.duckdb").stat().st_size
+            if (home / "serving" / "zhili.duckdb").exists()
+            else None,
+            "residents_per_grid": residents_check(gen_dir / "truth", home),
+        }
         _progress.update(4, name="done", note="")
     finally:
         _progress.close()
@@ -445,17 +525,25 @@ def residents_check(truth: Path, home: Path) -> dict | None:
         both = residents_per_grid_against(truth, con)
     off = both.with_columns(((pl.col("mart") - pl.col("truth")).abs() / pl.col("truth").clip(1)).alias("off"))
     total_truth, total_mart = int(both["truth"].sum()), int(both["mart"].sum())
-    return {"grids": both.height, "truth": total_truth, "mart": total_mart,
-            "total_off": abs(total_mart - total_truth) / max(total_truth, 1),
-            "max_grid_off": float(off["off"].max()) if off.height else 0.0,
-            "grids_over_half_percent": int(off.filter((pl.col("off") > 0.005) & ((pl.col("mart") - pl.col("truth")).abs() > 1)).height)}
+    return {
+        "grids": both.height,
+        "truth": total_truth,
+        "mart": total_mart,
+        "total_off": abs(total_mart - total_truth) / max(total_truth, 1),
+        "max_grid_off": float(off["off"].max()) if off.height else 0.0,
+        "grids_over_half_percent": int(
+            off.filter((pl.col("off") > 0.005) & ((pl.col("mart") - pl.col("truth")).abs() > 1)).height
+        ),
+    }
 
 
 def _print_table(result: dict) -> None:
     print()
-    print(f"zhili pipeline benchmark: {result['residents']} residents, {result['days']} days "
-          f"({result['machine']['cpus']} CPUs, {result['machine']['memory_gb']} GB; load average at start "
-          f"{', '.join(f'{x:.1f}' for x in result['machine']['loadavg_at_start'])})")
+    print(
+        f"zhili pipeline benchmark: {result['residents']} residents, {result['days']} days "
+        f"({result['machine']['cpus']} CPUs, {result['machine']['memory_gb']} GB; load average at start "
+        f"{', '.join(f'{x:.1f}' for x in result['machine']['loadavg_at_start'])})"
+    )
     print(f"{'stage':<40} {'wall s':>9} {'peak MB':>9} {'GX s':>7}  note")
     print("-" * 100)
     for s in result["stages"]:
@@ -464,14 +552,18 @@ def _print_table(result: dict) -> None:
         gx = "" if s.get("gx_seconds") is None else f"{s['gx_seconds']:.1f}"
         print(f"{s['stage']:<40} {sec:>9} {mb:>9} {gx:>7}  {s.get('note', '')}")
     if "increment_ratio" in result:
-        print(f"\nfull build {result['full_seconds']:.1f} s, peak {result['full_peak_mb']:.0f} MB; "
-              f"daily increment {result['increment_seconds']:.1f} s = {result['increment_ratio']:.1%} of the full build; "
-              f"full build = {result['full_over_floor']:.0f}x the DuckDB floor")
+        print(
+            f"\nfull build {result['full_seconds']:.1f} s, peak {result['full_peak_mb']:.0f} MB; "
+            f"daily increment {result['increment_seconds']:.1f} s = {result['increment_ratio']:.1%} of the full build; "
+            f"full build = {result['full_over_floor']:.0f}x the DuckDB floor"
+        )
     if result.get("residents_per_grid"):
         r = result["residents_per_grid"]
-        print(f"dim_resident against the truth: {r['mart']:,} register residents vs {r['truth']:,} "
-              f"({r['total_off']:.3%} off) over {r['grids']} grids; worst grid {r['max_grid_off']:.2%} off, "
-              f"{r['grids_over_half_percent']} grids more than 0.5 % and one person off")
+        print(
+            f"dim_resident against the truth: {r['mart']:,} register residents vs {r['truth']:,} "
+            f"({r['total_off']:.3%} off) over {r['grids']} grids; worst grid {r['max_grid_off']:.2%} off, "
+            f"{r['grids_over_half_percent']} grids more than 0.5 % and one person off"
+        )
 
 
 if __name__ == "__main__":

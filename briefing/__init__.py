@@ -17,4 +17,12 @@ from briefing.data import Briefing, BriefingError, load_briefing
 from briefing.fonts import FontMissing, cjk_font_path
 from briefing.render import render_html, write_briefing
 
-__all__ = ["Briefing", "BriefingError", "FontMissing", "cjk_font_path", "load_briefing", "render_html", "write_briefing"]
+__all__ = [
+    "Briefing",
+    "BriefingError",
+    "FontMissing",
+    "cjk_font_path",
+    "load_briefing",
+    "render_html",
+    "write_briefing",
+]

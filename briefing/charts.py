@@ -20,8 +20,10 @@ class Charts:
         try:
             import matplotlib
         except ImportError:
-            raise BriefingError("matplotlib is not installed in this environment; install the locked tree "
-                                "(make venv) or pip install matplotlib==3.11.2") from None
+            raise BriefingError(
+                "matplotlib is not installed in this environment; install the locked tree "
+                "(make venv) or pip install matplotlib==3.11.2"
+            ) from None
 
         matplotlib.use("Agg", force=True)
         from matplotlib import font_manager
@@ -91,8 +93,15 @@ class Charts:
         names = [r["category"] for r in rows][::-1]
         colours = ["#d62728" if r["is_high"] else "#1f77b4" for r in rows][::-1]
         ax.barh(names, [r["today"] for r in rows][::-1], color=colours, label="当日")
-        ax.scatter([r["usual"] or 0 for r in rows][::-1], names, marker="|", s=300, color="black", zorder=3,
-                   label=f"常态（前{history_days}日日均）")
+        ax.scatter(
+            [r["usual"] or 0 for r in rows][::-1],
+            names,
+            marker="|",
+            s=300,
+            color="black",
+            zorder=3,
+            label=f"常态（前{history_days}日日均）",
+        )
         ax.set_title("当日各类事件与常态水平对比（红色为明显偏高）")
         ax.set_xlabel("件数")
         ax.legend(loc="lower right", fontsize=8)
@@ -105,7 +114,11 @@ class Charts:
         fig, ax = self._figure(7, 0.5 * len(rows) + 1.4)
         names = [feed_names.get(r["source_feed"], r["source_feed"]) for r in rows]
         left = [0.0] * len(rows)
-        for key, label, colour in (("satisfied", "满意", "#2ca02c"), ("mostly", "基本满意", "#98df8a"), ("unsatisfied", "不满意", "#d62728")):
+        for key, label, colour in (
+            ("satisfied", "满意", "#2ca02c"),
+            ("mostly", "基本满意", "#98df8a"),
+            ("unsatisfied", "不满意", "#d62728"),
+        ):
             values = [100 * r[key] / r["rated"] for r in rows]
             ax.barh(names, values, left=left, color=colour, label=label)
             left = [a + b for a, b in zip(left, values)]

@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-__all__ = ["Briefing", "BriefingError", "load_briefing", "TRAILING_DAYS", "DUE_SOON_DAYS", "SATISFACTION_DAYS", "RULE_NAMES", "CARE_TIER_NAMES"]
+__all__ = [
+    "Briefing",
+    "BriefingError",
+    "load_briefing",
+    "TRAILING_DAYS",
+    "DUE_SOON_DAYS",
+    "SATISFACTION_DAYS",
+    "RULE_NAMES",
+    "CARE_TIER_NAMES",
+]
 
 #: "usual level" of a category: the mean daily count over this many days before D
 TRAILING_DAYS = 28
@@ -77,7 +86,10 @@ def _rows(con, sql: str, params: list | None = None) -> list[dict]:
 
 
 def _tables(con) -> set[str]:
-    return {r[0] for r in con.execute("select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
+    return {
+        r[0]
+        for r in con.execute("select table_name from information_schema.tables where table_schema = 'marts'").fetchall()
+    }
 
 
 def _ts(day: date) -> str:
@@ -105,7 +117,9 @@ def _load(con, snapshot: Path, day: date, street: str | None) -> Briefing:
     tables = _tables(con)
     missing = {"dim_grid", "fct_incident", "mart_key_population", "dim_resident"} - tables
     if missing:
-        raise BriefingError(f"{snapshot} lacks marts.{', marts.'.join(sorted(missing))}; is it a Zhili serving snapshot?")
+        raise BriefingError(
+            f"{snapshot} lacks marts.{', marts.'.join(sorted(missing))}; is it a Zhili serving snapshot?"
+        )
     # the data reach to the last day anything happened or the warehouse judged on (its as-of date)
     ends = ["max(received_date)", "max((status_at at time zone 'Asia/Shanghai')::date)"]
     span = con.execute(f"select min(received_date), greatest({', '.join(ends)}) from marts.fct_incident").fetchone()
@@ -119,7 +133,9 @@ def _load(con, snapshot: Path, day: date, street: str | None) -> Briefing:
     if not (b.data_from <= day <= b.data_to):
         raise BriefingError(f"--date {day} is outside the data ({b.data_from} to {b.data_to})")
 
-    streets = _rows(con, "select distinct street_code, street_name from marts.dim_grid where street_code is not null order by 1")
+    streets = _rows(
+        con, "select distinct street_code, street_name from marts.dim_grid where street_code is not null order by 1"
+    )
     if street:
         match = [s for s in streets if street in (s["street_name"], s["street_code"])]
         if not match:
@@ -135,20 +151,27 @@ def _load(con, snapshot: Path, day: date, street: str | None) -> Briefing:
     d0, d1 = _ts(day), _ts(day + timedelta(days=1))
     soon = _ts(day + timedelta(days=1 + DUE_SOON_DAYS))
     # street names: grids of one street share its name; an incident's street comes from its own street_code
-    con.execute("create temp table street_names as select street_code, any_value(street_name) as street_name "
-                "from marts.dim_grid where street_code is not null group by 1")
+    con.execute(
+        "create temp table street_names as select street_code, any_value(street_name) as street_name "
+        "from marts.dim_grid where street_code is not null group by 1"
+    )
     con.execute("create temp table grid_names as select grid_code, grid_name, street_code from marts.dim_grid")
 
     # --- alerts (optional mart) -------------------------------------------------
     if "mart_alerts" in tables:
         b.alerts_available = True
-        con.execute(f"""
+        con.execute(
+            f"""
             create temp table day_alerts as
             select a.*, raised_at >= {d0} and raised_at < {d1} as is_new,
                    is_open and raised_at < {d1} as is_open_now
             from marts.mart_alerts a
-            where raised_at < {d1} and {where_street}""", sp)
-        b.alerts_by_street = _rows(con, """
+            where raised_at < {d1} and {where_street}""",
+            sp,
+        )
+        b.alerts_by_street = _rows(
+            con,
+            """
             select coalesce(n.street_name, '未定位') as street_name,
                    count(*) filter (where is_new) as new_alerts,
                    count(*) filter (where is_open_now) as open_alerts,
@@ -157,26 +180,37 @@ def _load(con, snapshot: Path, day: date, street: str | None) -> Briefing:
                    count(*) filter (where is_open_now and severity = 'yellow') as open_yellow
             from day_alerts a left join street_names n using (street_code)
             group by 1 having count(*) filter (where is_new or is_open_now) > 0
-            order by open_alerts desc, street_name""")
-        b.alerts_by_grid = _rows(con, """
+            order by open_alerts desc, street_name""",
+        )
+        b.alerts_by_grid = _rows(
+            con,
+            """
             select coalesce(g.grid_name, a.grid_code) as grid_name, coalesce(n.street_name, '未定位') as street_name,
                    count(*) filter (where is_new) as new_alerts, count(*) filter (where is_open_now) as open_alerts
             from day_alerts a left join grid_names g using (grid_code) left join street_names n on n.street_code = a.street_code
             where a.grid_code is not null
             group by 1, 2 having count(*) filter (where is_new or is_open_now) > 0
-            order by open_alerts desc, new_alerts desc, grid_name limit 10""")
-        b.alert_list = _rows(con, """
+            order by open_alerts desc, new_alerts desc, grid_name limit 10""",
+        )
+        b.alert_list = _rows(
+            con,
+            """
             select a.rule, a.severity, coalesce(g.grid_name, a.grid_code, '') as grid_name, a.category,
                    a.evidence_count, a.metric_value, a.threshold, a.raised_at, a.is_new,
                    r.name_masked as person_masked
             from day_alerts a left join grid_names g using (grid_code)
             left join marts.dim_resident r using (person_key)
             where a.is_open_now or a.is_new
-            order by case a.severity when 'red' then 0 when 'orange' then 1 else 2 end, a.raised_at desc limit 20""")
+            order by case a.severity when 'red' then 0 when 'orange' then 1 else 2 end, a.raised_at desc limit 20""",
+        )
         # an alert's category is a taxonomy code, a petition category (already words) or a care tier: the
         # taxonomy's Chinese names come from the warehouse (the incident_taxonomy seed), not from a copy here
-        names = dict(con.execute("select distinct taxonomy_code, taxonomy_name_zh from marts.fct_incident "
-                                 "where taxonomy_code is not null and taxonomy_name_zh is not null").fetchall())
+        names = dict(
+            con.execute(
+                "select distinct taxonomy_code, taxonomy_name_zh from marts.fct_incident "
+                "where taxonomy_code is not null and taxonomy_name_zh is not null"
+            ).fetchall()
+        )
         for row in b.alert_list:
             row["category"] = names.get(row["category"]) or CARE_TIER_NAMES.get(row["category"]) or row["category"]
         b.figures["alerts_new"] = sum(r["new_alerts"] for r in b.alerts_by_street)
@@ -185,40 +219,55 @@ def _load(con, snapshot: Path, day: date, street: str | None) -> Briefing:
         b.notes.append("预警数据（marts.mart_alerts）尚未发布，本期不含预警一节 / mart_alerts is not in this snapshot")
 
     # --- overdue and soon-due cases ------------------------------------------------
-    con.execute(f"""
+    con.execute(
+        f"""
         create temp table open_cases as
         select i.*, date_diff('day', (due_at at time zone 'Asia/Shanghai')::date, ?::date) as days_overdue
         from marts.fct_incident i
         where received_date <= ?::date
           and not (is_closed and (closed_at is null or closed_at < {d1}))
-          and due_at is not null and {where_street}""", [day, day, *sp])
-    b.cases_by_street = _rows(con, f"""
+          and due_at is not null and {where_street}""",
+        [day, day, *sp],
+    )
+    b.cases_by_street = _rows(
+        con,
+        f"""
         select coalesce(n.street_name, '未定位') as street_name,
                count(*) filter (where due_at < {d1}) as overdue,
                count(*) filter (where due_at >= {d1} and due_at < {soon}) as due_soon,
                count(*) filter (where due_at < {d1} and source_feed = 'petitions') as overdue_petitions
         from open_cases c left join street_names n using (street_code)
         group by 1 having count(*) filter (where due_at < {soon}) > 0
-        order by overdue desc, due_soon desc, street_name""")
+        order by overdue desc, due_soon desc, street_name""",
+    )
     b.figures["cases_overdue"] = sum(r["overdue"] for r in b.cases_by_street)
     b.figures["cases_due_soon"] = sum(r["due_soon"] for r in b.cases_by_street)
-    b.overdue_list = _rows(con, f"""
+    b.overdue_list = _rows(
+        con,
+        f"""
         select c.source_feed, c.source_id, c.taxonomy_name_zh, coalesce(g.grid_name, '未定位') as grid_name,
                c.received_date, (c.due_at at time zone 'Asia/Shanghai')::date as due_date, c.days_overdue, c.handling_level
         from open_cases c left join grid_names g using (grid_code)
         where c.due_at < {d1}
-        order by c.days_overdue desc, c.source_id limit 15""")
+        order by c.days_overdue desc, c.source_id limit 15""",
+    )
 
     # --- incidents by category vs their usual level ----------------------------------
     window_start = max(day - timedelta(days=TRAILING_DAYS), b.data_from)
     b.history_days = (day - window_start).days
-    b.categories = _rows(con, """
+    b.categories = _rows(
+        con,
+        """
         select coalesce(taxonomy_name_zh, '未分类') as category,
                count(*) filter (where received_date = ?::date) as today,
                count(*) filter (where received_date >= ?::date and received_date < ?::date) as trailing_count
         from marts.fct_incident
-        where received_date >= ?::date and received_date <= ?::date and """ + where_street + """
-        group by 1 order by today desc, trailing_count desc, category""", [day, window_start, day, window_start, day, *sp])
+        where received_date >= ?::date and received_date <= ?::date and """
+        + where_street
+        + """
+        group by 1 order by today desc, trailing_count desc, category""",
+        [day, window_start, day, window_start, day, *sp],
+    )
     for row in b.categories:
         row["usual"] = round(row["trailing_count"] / b.history_days, 1) if b.history_days else None
         usual = row["usual"]
@@ -226,11 +275,15 @@ def _load(con, snapshot: Path, day: date, street: str | None) -> Briefing:
     b.figures["incidents_today"] = sum(r["today"] for r in b.categories)
     b.figures["categories_high"] = sum(r["is_high"] for r in b.categories)
     if b.history_days < TRAILING_DAYS:
-        b.notes.append(f"常态水平按 {b.history_days} 天计算（数据自 {b.data_from} 起，不足 {TRAILING_DAYS} 天）"
-                       f" / usual level over {b.history_days} days of history")
+        b.notes.append(
+            f"常态水平按 {b.history_days} 天计算（数据自 {b.data_from} 起，不足 {TRAILING_DAYS} 天）"
+            f" / usual level over {b.history_days} days of history"
+        )
 
     # --- key population -----------------------------------------------------------
-    b.key_population = _rows(con, """
+    b.key_population = _rows(
+        con,
+        """
         select k.tag_code, any_value(k.tag_name_zh) as tag_name,
                sum(k.resident_count)::bigint as residents,
                coalesce(sum(k.resident_count) filter (where k.grid_code is not null), 0)::bigint as placed,
@@ -238,29 +291,39 @@ def _load(con, snapshot: Path, day: date, street: str | None) -> Briefing:
                count(distinct k.grid_code) as grids
         from marts.mart_key_population k left join grid_names g using (grid_code)
         where (? is null or g.street_code = ?)
-        group by 1 order by residents desc, tag_code""", sp)
+        group by 1 order by residents desc, tag_code""",
+        sp,
+    )
     for row in b.key_population:
         row["placed_share"] = round(100 * row["placed"] / row["residents"], 1) if row["residents"] else None
     b.figures["key_population"] = sum(r["residents"] for r in b.key_population)
     if "mart_care_visits" in tables:
         b.care_available = True
-        b.care_visits = _rows(con, """
+        b.care_visits = _rows(
+            con,
+            """
             select coalesce(v.care_tier, '') as care_tier, count(*) as residents,
                    count(*) filter (where v.is_visited_within_interval) as visited
             from marts.mart_care_visits v left join grid_names g using (grid_code)
             where (? is null or g.street_code = ?)
-            group by 1 order by 1""", sp)
+            group by 1 order by 1""",
+            sp,
+        )
         for row in b.care_visits:
             row["care_tier"] = CARE_TIER_NAMES.get(row["care_tier"], row["care_tier"])
             row["coverage"] = round(100 * row["visited"] / row["residents"], 1) if row["residents"] else None
         total = sum(r["residents"] for r in b.care_visits)
         b.figures["care_coverage"] = round(100 * sum(r["visited"] for r in b.care_visits) / total, 1) if total else None
     else:
-        b.notes.append("探访关爱数据（marts.mart_care_visits）尚未发布，重点人群只列人数与落格率 / mart_care_visits is not in this snapshot")
+        b.notes.append(
+            "探访关爱数据（marts.mart_care_visits）尚未发布，重点人群只列人数与落格率 / mart_care_visits is not in this snapshot"
+        )
 
     # --- satisfaction ------------------------------------------------------------------
     sat_from = _ts(day - timedelta(days=SATISFACTION_DAYS - 1))
-    b.satisfaction = _rows(con, f"""
+    b.satisfaction = _rows(
+        con,
+        f"""
         select source_feed,
                count(*) filter (where satisfaction = '满意') as satisfied,
                count(*) filter (where satisfaction = '基本满意') as mostly,
@@ -269,11 +332,14 @@ def _load(con, snapshot: Path, day: date, street: str | None) -> Briefing:
         from marts.fct_incident
         where status = 'closed' and satisfaction is not null and closed_at >= {sat_from} and closed_at < {d1}
           and {where_street}
-        group by 1 order by 1""", sp)
+        group by 1 order by 1""",
+        sp,
+    )
     for row in b.satisfaction:
         row["rate"] = round(100 * (row["satisfied"] + row["mostly"]) / row["rated"], 1) if row["rated"] else None
     rated = sum(r["rated"] for r in b.satisfaction)
     b.figures["satisfaction_rated"] = rated
-    b.figures["satisfaction_rate"] = (round(100 * sum(r["satisfied"] + r["mostly"] for r in b.satisfaction) / rated, 1)
-                                      if rated else None)
+    b.figures["satisfaction_rate"] = (
+        round(100 * sum(r["satisfied"] + r["mostly"] for r in b.satisfaction) / rated, 1) if rated else None
+    )
     return b

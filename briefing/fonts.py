@@ -27,8 +27,10 @@ def cjk_font_path() -> Path:
     if override:
         path = Path(override)
         if not path.is_file():
-            raise FontMissing(f"ZHILI_CJK_FONT={override} is not a font file; unset it to use the Debian package {APT_PACKAGE} "
-                              f"(apt-get install {APT_PACKAGE})")
+            raise FontMissing(
+                f"ZHILI_CJK_FONT={override} is not a font file; unset it to use the Debian package {APT_PACKAGE} "
+                f"(apt-get install {APT_PACKAGE})"
+            )
         return path
     for candidate in CANDIDATES:
         if Path(candidate).is_file():

@@ -14,7 +14,13 @@ from zoneinfo import ZoneInfo
 
 from briefing.charts import Charts
 from briefing.data import (
-    DUE_SOON_DAYS, FEED_NAMES, RULE_NAMES, SATISFACTION_DAYS, SEVERITY_NAMES, Briefing, load_briefing,
+    DUE_SOON_DAYS,
+    FEED_NAMES,
+    RULE_NAMES,
+    SATISFACTION_DAYS,
+    SEVERITY_NAMES,
+    Briefing,
+    load_briefing,
 )
 from ingestion.zones import Zones
 
@@ -44,8 +50,10 @@ def _table(headers: list[str], rows: list[list], numeric: set[int] = frozenset()
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = []
     for row in rows:
-        cells = "".join(f'<td class="n">{escape(_fmt(v))}</td>' if i in numeric else f"<td>{escape(_fmt(v))}</td>"
-                        for i, v in enumerate(row))
+        cells = "".join(
+            f'<td class="n">{escape(_fmt(v))}</td>' if i in numeric else f"<td>{escape(_fmt(v))}</td>"
+            for i, v in enumerate(row)
+        )
         body.append(f"<tr>{cells}</tr>")
     attr = f' data-table="{key}"' if key else ""
     return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -58,7 +66,9 @@ def _img(png: bytes | None, alt: str) -> str:
 
 
 def _card(key: str, label: str, value, unit: str = "") -> str:
-    return f'<div class="card"><b data-k="{key}">{escape(_fmt(value))}</b><span>{escape(label)}{escape(unit)}</span></div>'
+    return (
+        f'<div class="card"><b data-k="{key}">{escape(_fmt(value))}</b><span>{escape(label)}{escape(unit)}</span></div>'
+    )
 
 
 def render_html(b: Briefing, charts: Charts | None = None) -> tuple[str, dict[str, bytes]]:
@@ -82,8 +92,10 @@ def render_html(b: Briefing, charts: Charts | None = None) -> tuple[str, dict[st
         '<div class="cards">',
     ]
     if b.alerts_available:
-        parts += [_card("alerts_new", "当日新增预警", f.get("alerts_new"), "（条）"),
-                  _card("alerts_open", "未处置预警", f.get("alerts_open"), "（条）")]
+        parts += [
+            _card("alerts_new", "当日新增预警", f.get("alerts_new"), "（条）"),
+            _card("alerts_open", "未处置预警", f.get("alerts_open"), "（条）"),
+        ]
     parts += [
         _card("cases_overdue", "超期未结", f["cases_overdue"], "（件）"),
         _card("cases_due_soon", f"{DUE_SOON_DAYS}日内到期", f["cases_due_soon"], "（件）"),
@@ -100,55 +112,148 @@ def render_html(b: Briefing, charts: Charts | None = None) -> tuple[str, dict[st
     if b.alerts_available:
         parts.append("<h2>一、预警：当日新增与未处置</h2>")
         parts.append(_img(pngs["alerts"], "各街道预警"))
-        parts.append(_table(["街道", "当日新增", "未处置", "红", "橙", "黄"],
-                            [[r["street_name"], r["new_alerts"], r["open_alerts"], r["open_red"], r["open_orange"], r["open_yellow"]]
-                             for r in b.alerts_by_street], {1, 2, 3, 4, 5}, "alerts_by_street"))
+        parts.append(
+            _table(
+                ["街道", "当日新增", "未处置", "红", "橙", "黄"],
+                [
+                    [
+                        r["street_name"],
+                        r["new_alerts"],
+                        r["open_alerts"],
+                        r["open_red"],
+                        r["open_orange"],
+                        r["open_yellow"],
+                    ]
+                    for r in b.alerts_by_street
+                ],
+                {1, 2, 3, 4, 5},
+                "alerts_by_street",
+            )
+        )
         parts.append("<h3>未处置预警最多的网格（前10）</h3>")
-        parts.append(_table(["网格", "街道", "当日新增", "未处置"],
-                            [[r["grid_name"], r["street_name"], r["new_alerts"], r["open_alerts"]] for r in b.alerts_by_grid],
-                            {2, 3}, "alerts_by_grid"))
+        parts.append(
+            _table(
+                ["网格", "街道", "当日新增", "未处置"],
+                [[r["grid_name"], r["street_name"], r["new_alerts"], r["open_alerts"]] for r in b.alerts_by_grid],
+                {2, 3},
+                "alerts_by_grid",
+            )
+        )
         parts.append("<h3>重点预警（按等级，前20）</h3>")
-        parts.append(_table(["等级", "规则", "网格", "类别", "涉及人员（脱敏）", "证据数", "指标/阈值", "预警时间", "新增"],
-                            [[SEVERITY_NAMES.get(r["severity"], r["severity"]), RULE_NAMES.get(r["rule"], r["rule"]),
-                              r["grid_name"], r["category"], r["person_masked"] or "", r["evidence_count"],
-                              f"{_fmt(r['metric_value'])}/{_fmt(r['threshold'])}",
-                              r["raised_at"].astimezone(ZoneInfo("Asia/Shanghai")).strftime("%m-%d %H:%M") if r["raised_at"] else "",
-                              "是" if r["is_new"] else ""] for r in b.alert_list], {5}, "alert_list"))
+        parts.append(
+            _table(
+                ["等级", "规则", "网格", "类别", "涉及人员（脱敏）", "证据数", "指标/阈值", "预警时间", "新增"],
+                [
+                    [
+                        SEVERITY_NAMES.get(r["severity"], r["severity"]),
+                        RULE_NAMES.get(r["rule"], r["rule"]),
+                        r["grid_name"],
+                        r["category"],
+                        r["person_masked"] or "",
+                        r["evidence_count"],
+                        f"{_fmt(r['metric_value'])}/{_fmt(r['threshold'])}",
+                        r["raised_at"].astimezone(ZoneInfo("Asia/Shanghai")).strftime("%m-%d %H:%M")
+                        if r["raised_at"]
+                        else "",
+                        "是" if r["is_new"] else "",
+                    ]
+                    for r in b.alert_list
+                ],
+                {5},
+                "alert_list",
+            )
+        )
 
     parts.append("<h2>二、超期与即将超期案件</h2>")
     parts.append(_img(pngs["cases"], "超期与即将超期"))
-    parts.append(_table(["街道", "超期未结", f"{DUE_SOON_DAYS}日内到期", "其中信访超期"],
-                        [[r["street_name"], r["overdue"], r["due_soon"], r["overdue_petitions"]] for r in b.cases_by_street],
-                        {1, 2, 3}, "cases_by_street"))
+    parts.append(
+        _table(
+            ["街道", "超期未结", f"{DUE_SOON_DAYS}日内到期", "其中信访超期"],
+            [[r["street_name"], r["overdue"], r["due_soon"], r["overdue_petitions"]] for r in b.cases_by_street],
+            {1, 2, 3},
+            "cases_by_street",
+        )
+    )
     parts.append("<h3>超期最久的案件（前15）</h3>")
-    parts.append(_table(["来源", "编号", "类别", "网格", "受理日期", "期限", "超期天数", "处置层级"],
-                        [[FEED_NAMES.get(r["source_feed"], r["source_feed"]), r["source_id"], r["taxonomy_name_zh"], r["grid_name"],
-                          r["received_date"], r["due_date"], r["days_overdue"], r["handling_level"]] for r in b.overdue_list],
-                        {6}, "overdue_list"))
+    parts.append(
+        _table(
+            ["来源", "编号", "类别", "网格", "受理日期", "期限", "超期天数", "处置层级"],
+            [
+                [
+                    FEED_NAMES.get(r["source_feed"], r["source_feed"]),
+                    r["source_id"],
+                    r["taxonomy_name_zh"],
+                    r["grid_name"],
+                    r["received_date"],
+                    r["due_date"],
+                    r["days_overdue"],
+                    r["handling_level"],
+                ]
+                for r in b.overdue_list
+            ],
+            {6},
+            "overdue_list",
+        )
+    )
 
     parts.append("<h2>三、各类事件与常态水平</h2>")
     parts.append(_img(pngs["categories"], "各类事件与常态"))
-    parts.append(_table(["类别", "当日", f"常态（前{b.history_days}日日均）", "判断"],
-                        [[r["category"], r["today"], r["usual"], "偏高" if r["is_high"] else ""] for r in b.categories],
-                        {1, 2}, "categories"))
+    parts.append(
+        _table(
+            ["类别", "当日", f"常态（前{b.history_days}日日均）", "判断"],
+            [[r["category"], r["today"], r["usual"], "偏高" if r["is_high"] else ""] for r in b.categories],
+            {1, 2},
+            "categories",
+        )
+    )
 
     parts.append("<h2>四、重点人群覆盖</h2>")
-    parts.append(_table(["人群", "人数", "已落网格", "落格率（%）", "80岁以上", "涉及网格数"],
-                        [[r["tag_name"], r["residents"], r["placed"], r["placed_share"], r["aged_80_plus"], r["grids"]]
-                         for r in b.key_population], {1, 2, 3, 4, 5}, "key_population"))
+    parts.append(
+        _table(
+            ["人群", "人数", "已落网格", "落格率（%）", "80岁以上", "涉及网格数"],
+            [
+                [r["tag_name"], r["residents"], r["placed"], r["placed_share"], r["aged_80_plus"], r["grids"]]
+                for r in b.key_population
+            ],
+            {1, 2, 3, 4, 5},
+            "key_population",
+        )
+    )
     if b.care_available:
         parts.append("<h3>探访关爱（按关爱分级）</h3>")
-        parts.append(_table(["关爱分级", "应探访人数", "期内已探访", "覆盖率（%）"],
-                            [[r["care_tier"], r["residents"], r["visited"], r["coverage"]] for r in b.care_visits],
-                            {1, 2, 3}, "care_visits"))
+        parts.append(
+            _table(
+                ["关爱分级", "应探访人数", "期内已探访", "覆盖率（%）"],
+                [[r["care_tier"], r["residents"], r["visited"], r["coverage"]] for r in b.care_visits],
+                {1, 2, 3},
+                "care_visits",
+            )
+        )
 
     parts.append(f"<h2>五、群众满意度（近{SATISFACTION_DAYS}日办结）</h2>")
     parts.append(_img(pngs["satisfaction"], "群众评价"))
-    parts.append(_table(["来源", "满意", "基本满意", "不满意", "参评件数", "满意率（%）"],
-                        [[FEED_NAMES.get(r["source_feed"], r["source_feed"]), r["satisfied"], r["mostly"], r["unsatisfied"],
-                          r["rated"], r["rate"]] for r in b.satisfaction], {1, 2, 3, 4, 5}, "satisfaction"))
-    parts.append('<p class="sub">口径：日界按北京时间；“未结”指截至研判日当日24时未办结；常态为研判日前各日日均；'
-                 "满意率 =（满意+基本满意）/ 参评件数。</p></body></html>")
+    parts.append(
+        _table(
+            ["来源", "满意", "基本满意", "不满意", "参评件数", "满意率（%）"],
+            [
+                [
+                    FEED_NAMES.get(r["source_feed"], r["source_feed"]),
+                    r["satisfied"],
+                    r["mostly"],
+                    r["unsatisfied"],
+                    r["rated"],
+                    r["rate"],
+                ]
+                for r in b.satisfaction
+            ],
+            {1, 2, 3, 4, 5},
+            "satisfaction",
+        )
+    )
+    parts.append(
+        '<p class="sub">口径：日界按北京时间；“未结”指截至研判日当日24时未办结；常态为研判日前各日日均；'
+        "满意率 =（满意+基本满意）/ 参评件数。</p></body></html>"
+    )
     return "".join(parts), {k: v for k, v in pngs.items() if v}
 
 

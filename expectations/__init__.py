@@ -7,7 +7,16 @@ does the same for several files of one table in far fewer GX runs, with the
 same per-file results. No Dagster here: orchestration wraps this in asset checks.
 """
 
-from expectations.runner import BATCH_ROWS, SAMPLE_LOCATORS, Failure, Validation, ValidationError, suite_for, validate, validate_many
+from expectations.runner import (
+    BATCH_ROWS,
+    SAMPLE_LOCATORS,
+    Failure,
+    Validation,
+    ValidationError,
+    suite_for,
+    validate,
+    validate_many,
+)
 from expectations.suites import BUILDERS, DERIVED, TABLES, build_suite, expected_columns, to_pandas
 
 __all__ = [

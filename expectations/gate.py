@@ -130,7 +130,9 @@ class GateBatch:
     def waiting(self) -> int:
         return len(self._waiting)
 
-    def submit(self, key: str, prepare: Callable[[], tuple[Gated, Callable[[GateVerdict], Any]]]) -> list[tuple[str, Any]]:
+    def submit(
+        self, key: str, prepare: Callable[[], tuple[Gated, Callable[[GateVerdict], Any]]]
+    ) -> list[tuple[str, Any]]:
         """Prepare one file and queue it; returns the ``(key, commit result)`` of every file committed meanwhile."""
         try:
             gated, commit = prepare()

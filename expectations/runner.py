@@ -50,7 +50,16 @@ import polars as pl
 from expectations.suites import BUILDERS, DERIVED, to_pandas
 from ingestion.zones import write_text_atomic
 
-__all__ = ["Failure", "Validation", "ValidationError", "validate", "validate_many", "suite_for", "SAMPLE_LOCATORS", "BATCH_ROWS"]
+__all__ = [
+    "Failure",
+    "Validation",
+    "ValidationError",
+    "validate",
+    "validate_many",
+    "suite_for",
+    "SAMPLE_LOCATORS",
+    "BATCH_ROWS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -323,7 +332,11 @@ def _run(data: Any, suite: Any, result_format: Any) -> Any:
 #: A file's result format. Sample rows come back as row positions and are named from the Polars frame
 #: (:func:`_locators`): with ``unexpected_index_column_names`` GX would look up those columns cell by cell in
 #: Python for *every* unexpected row before keeping ten, ~40 % of a 1M-row register's validation.
-_SUMMARY = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_LOCATORS, "return_unexpected_index_query": False}
+_SUMMARY = {
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": SAMPLE_LOCATORS,
+    "return_unexpected_index_query": False,
+}
 
 
 def _alone(table: str, f: _File) -> tuple[list[_Outcome], int]:
@@ -389,7 +402,9 @@ def _files_of(res: dict[str, Any], ends: np.ndarray) -> set[int] | None:
     return set(np.searchsorted(ends, rows, side="right").tolist())
 
 
-def _with_rechecks(table: str, f: _File, suite: Any, batch: dict[str, Any], ids: set[str]) -> tuple[list[_Outcome], int]:
+def _with_rechecks(
+    table: str, f: _File, suite: Any, batch: dict[str, Any], ids: set[str]
+) -> tuple[list[_Outcome], int]:
     """The file's outcomes: the batch's passes, and GX's verdict on the file alone for ``ids``."""
     if len(ids) * 2 > len(suite.expectations):
         return _alone(table, f)  # a file broken everywhere: the whole suite alone costs no more
@@ -432,7 +447,11 @@ def _with_derived(table: str, frame: pl.DataFrame) -> pl.DataFrame:
     derived = DERIVED[table]
     if not derived:
         return frame
-    base = frame if frame.schema.get("data_date") == pl.Date else frame.with_columns(pl.lit(None, pl.Date).alias("data_date"))
+    base = (
+        frame
+        if frame.schema.get("data_date") == pl.Date
+        else frame.with_columns(pl.lit(None, pl.Date).alias("data_date"))
+    )
     return frame.hstack(base.select(list(derived.values())))
 
 
@@ -457,20 +476,33 @@ def _outcome(r: Any, frame: pl.DataFrame) -> _Outcome:
     res = dict(r.result or {})
     mostly = kwargs.get("mostly")
     judged = res.get("element_count")
-    if mostly is not None and mostly < 1 and judged is not None and int(judged) < MIN_ROWS_FOR_RATES and not _raised(r.exception_info):
+    if (
+        mostly is not None
+        and mostly < 1
+        and judged is not None
+        and int(judged) < MIN_ROWS_FOR_RATES
+        and not _raised(r.exception_info)
+    ):
         # a rate over a handful of rows is noise: one unplaced call in a two-call file is 50 %
         note = f"not judged: {int(judged)} rows < {MIN_ROWS_FOR_RATES} needed for a rate"
         return _Outcome(config.type, column, kwargs, f"{config.description or ''} ({note})", True, None)
     count, percent = res.get("unexpected_count"), res.get("unexpected_percent")
     if mostly is not None and mostly < 1 and count and percent and not _raised(r.exception_info):
-        n = round(int(count) * 100 / float(percent))  # the rows GX judged the rate over (non-null ones, as the case may be)
+        n = round(
+            int(count) * 100 / float(percent)
+        )  # the rows GX judged the rate over (non-null ones, as the case may be)
         upper = rate_upper_bound(n - int(count), n)
         if upper >= mostly:
             note = f"{1 - float(percent) / 100:.1%} of {n} rows is under the {mostly:.0%} floor only by sampling noise (could be up to {upper:.1%})"
             return _Outcome(config.type, column, kwargs, f"{config.description or ''} ({note})", True, None)
     detail = None
     if _raised(r.exception_info):
-        named = [kwargs.get("column"), *(kwargs.get("column_list") or []), kwargs.get("column_A"), kwargs.get("column_B")]
+        named = [
+            kwargs.get("column"),
+            *(kwargs.get("column_list") or []),
+            kwargs.get("column_A"),
+            kwargs.get("column_B"),
+        ]
         missing = [c for c in named if c and c not in present and not c.startswith("_")]
         # GX's exception text can quote data; only column names are reported.
         detail = f"missing column(s): {', '.join(missing)}" if missing else "GX could not evaluate this expectation"
@@ -484,7 +516,9 @@ def _outcome(r: Any, frame: pl.DataFrame) -> _Outcome:
         expectation=config.type,
         column=column,
         unexpected_count=None if count is None else int(count),
-        unexpected_percent=None if percent is None or (isinstance(percent, float) and math.isnan(percent)) else float(percent),
+        unexpected_percent=None
+        if percent is None or (isinstance(percent, float) and math.isnan(percent))
+        else float(percent),
         sample_locators=_locators(frame, res.get("partial_unexpected_index_list") or []),
         description=config.description,
         detail=detail,
@@ -577,7 +611,7 @@ def _status(ok: bool) -> str:
 
 def _write_page(v: Validation, outcomes: list[_Outcome], label: str) -> None:
     e = html.escape
-    when = dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+    when = dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
     rows = []
     for i, o in enumerate(outcomes, 1):
         f = o.failure
@@ -658,7 +692,7 @@ def _write_index(docs_dir: Path) -> None:
         ok = meta.get("success") == "true"
         href = f"{page.parent.name}/{page.name}"
         items.append(
-            f"<tr><td>{e(page.parent.name)}</td><td><a href=\"{e(href)}\">{e(page.stem)}</a></td>"
+            f'<tr><td>{e(page.parent.name)}</td><td><a href="{e(href)}">{e(page.stem)}</a></td>'
             f"<td>{_status(ok)}</td><td>{e(meta.get('rows', ''))}</td><td>{e(meta.get('failed', ''))}</td>"
             f"<td>{e(meta.get('when', ''))}</td></tr>"
         )

@@ -217,7 +217,20 @@ HOTLINE_URGENCIES = ("紧急", "一般", "复杂")
 HOTLINE_STATUSES = ("待派单", "已派单", "已签收", "办理中", "已退回", "延期中", "已办结", "已回访", "已撤销")
 HOTLINE_FOLLOWUP_RESULTS = ("已解决", "未解决")
 HOTLINE_SATISFACTION = ("满意", "基本满意", "不满意", "未评价")
-HOTLINE_STEPS = ("受理", "派单", "签收", "退回", "改派", "延期申请", "延期批准", "延期驳回", "办结", "回访", "重办", "撤销")
+HOTLINE_STEPS = (
+    "受理",
+    "派单",
+    "签收",
+    "退回",
+    "改派",
+    "延期申请",
+    "延期批准",
+    "延期驳回",
+    "办结",
+    "回访",
+    "重办",
+    "撤销",
+)
 HOTLINE_FORMATS = ("gd", "open311")
 
 _FEED_OF = {
@@ -252,10 +265,7 @@ def _minute_of(column: str) -> pl.Expr:
 
 _TIMESTAMPED = ("police_incidents", "petitions", "grid_events", "hotline_orders", "hotline_steps")
 #: table -> helper columns the runner derives (name -> Polars expression).
-DERIVED: dict[str, dict[str, pl.Expr]] = {
-    table: {}
-    for table in TABLES
-}
+DERIVED: dict[str, dict[str, pl.Expr]] = {table: {} for table in TABLES}
 for _t in _TIMESTAMPED:
     DERIVED[_t]["_latest_at"] = _latest_at(FUTURE_SLACK_DAYS)
 DERIVED["police_population"]["_latest_date"] = _latest_date(FUTURE_SLACK_DAYS)
@@ -423,7 +433,10 @@ def _unique_in_file(*key: str, why: str, mostly: float = 1.0, **kw: Any) -> Expe
 def _locator(table: str) -> list[Expectation]:
     feed = _FEED_OF.get(table, table)
     return [
-        *_not_null(("feed", "file", "file_md5", "record_no", "member_no", "data_date"), "locator: every row traces to its bytes"),
+        *_not_null(
+            ("feed", "file", "file_md5", "record_no", "member_no", "data_date"),
+            "locator: every row traces to its bytes",
+        ),
         _codes("feed", [feed], f"locator: feed is {feed!r}"),
         _regex("file_md5", r"^[0-9a-f]{32}$", "locator: file_md5 is a hex md5"),
         _between("record_no", 1, why="locator: record_no is 1-based"),
@@ -438,8 +451,7 @@ def _person(
     rate = gxe.ExpectColumnValuesToNotBeNull(
         column="person_key",
         mostly=keyed_mostly,
-        description=f"ID-validity rate: person_key present on at least {keyed_mostly:.0%} of "
-        + keyed_rows,
+        description=f"ID-validity rate: person_key present on at least {keyed_mostly:.0%} of " + keyed_rows,
         **({} if keyed_condition is None else {"row_condition": keyed_condition}),
     )
     return [
@@ -587,7 +599,9 @@ def _register_household() -> list[Expectation]:
     return [
         _codes("household_no_status", ("valid", "malformed", "empty")),
         _gxe().ExpectColumnValuesToBeInSet(
-            column="relation_to_head", value_set=list(HOUSEHOLD_RELATIONS), mostly=MIN_KNOWN_RELATION,
+            column="relation_to_head",
+            value_set=list(HOUSEHOLD_RELATIONS),
+            mostly=MIN_KNOWN_RELATION,
             description=f"与户主关系 on the register's code list on at least {MIN_KNOWN_RELATION:.0%} of rows "
             "that have one (others are kept, is_relation_known false)",
         ),
@@ -603,14 +617,21 @@ def police_incidents() -> list[Expectation]:
         *_mostly_filled(("category", "outcome")),
         # a daily file may carry several versions of one incident (each status change);
         # a version is (incident_id, feedback_at, outcome) and must not repeat
-        _unique_in_file("incident_id", "feedback_at", "outcome", why="key: one row per incident version per daily file"),
+        _unique_in_file(
+            "incident_id", "feedback_at", "outcome", why="key: one row per incident version per daily file"
+        ),
         _regex("incident_id", r"^J\d{6}\d{8}\d{5}$", "incident_id: J + county code + yyyymmdd + 5-digit sequence"),
         _codes("report_channel", REPORT_CHANNELS),
         _codes("category", INCIDENT_CATEGORIES),
         _codes("outcome", INCIDENT_OUTCOMES),
         *_event_time("received_at"),
         *_event_time("feedback_at", required=False),
-        _not_after("feedback_at", "_received_at_minute", "feedback_at not before received_at (to the minute)", mostly=MIN_ORDERED_TIMES),
+        _not_after(
+            "feedback_at",
+            "_received_at_minute",
+            "feedback_at not before received_at (to the minute)",
+            mostly=MIN_ORDERED_TIMES,
+        ),
         _between("narrative_chars", 0, why="narrative_chars not negative"),
         *_person(
             keyed_mostly=MIN_ID_KEYED_POLICE_INCIDENTS,
@@ -698,8 +719,18 @@ def grid_events() -> list[Expectation]:
         _codes("satisfaction", SATISFACTION),
         *_event_time("reported_at"),
         *_event_time("status_at", required=False),
-        _not_after("status_at", "_reported_at_minute", "status_at not before reported_at (to the minute)", mostly=MIN_ORDERED_TIMES),
-        _not_after("resolved_at", "_reported_at_minute", "resolved_at not before reported_at (to the minute)", mostly=MIN_ORDERED_TIMES),
+        _not_after(
+            "status_at",
+            "_reported_at_minute",
+            "status_at not before reported_at (to the minute)",
+            mostly=MIN_ORDERED_TIMES,
+        ),
+        _not_after(
+            "resolved_at",
+            "_reported_at_minute",
+            "resolved_at not before reported_at (to the minute)",
+            mostly=MIN_ORDERED_TIMES,
+        ),
         _between("people_count", 0, why="people_count not negative"),
         *_coordinates(),
         *_placement(mostly=MIN_PLACED_GRID_EVENTS),

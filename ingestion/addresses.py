@@ -87,21 +87,14 @@ def _numeral_spellings() -> dict[str, int]:
 # numeral is only rewritten when a building/unit/floor marker follows it
 # (三江路 stays 三江路).
 _NUMERAL_MAP = {
-    f"{word}{marker}": f"{value}{marker}"
-    for word, value in _numeral_spellings().items()
-    for marker in _NUMERAL_MARKERS
+    f"{word}{marker}": f"{value}{marker}" for word, value in _numeral_spellings().items() for marker in _NUMERAL_MARKERS
 }
 
 # --- expressions -------------------------------------------------------------
 
 
 def _clean(expr: pl.Expr) -> pl.Expr:
-    return (
-        expr.cast(pl.String)
-        .str.replace_many(_WIDTH_MAP)
-        .str.replace_all(_SPACE_RE, "")
-        .str.to_uppercase()
-    )
+    return expr.cast(pl.String).str.replace_many(_WIDTH_MAP).str.replace_all(_SPACE_RE, "").str.to_uppercase()
 
 
 def canonical_address(expr: pl.Expr | str, *, prefixes: Iterable[str] = ()) -> pl.Expr:

@@ -402,64 +402,151 @@ FEEDS: dict[str, FeedSpec] = {
             "综治中心 网格台账",
             "snapshot",
             (
-                _t("grid_registry", "grid_units", r"^grid_units\.csv$", "csv", "utf-8-sig", columns=_GRID_UNITS,
-                   stands_on=("grid_code", "valid_from")),
-                _t("grid_registry", "address_points", r"^address_points\.csv$", "csv", "utf-8-sig", columns=_ADDRESS_POINTS,
-                   stands_on=("address_code",)),
-                _t("grid_registry", "grid_boundaries", r"^grid_boundaries\.geojson$", "geojson", "utf-8", columns=_BOUNDARIES,
-                   # a boundary feature is its polygon: without one there is no record, only a key
-                   stands_on=("grid_code", "geometry")),
+                _t(
+                    "grid_registry",
+                    "grid_units",
+                    r"^grid_units\.csv$",
+                    "csv",
+                    "utf-8-sig",
+                    columns=_GRID_UNITS,
+                    stands_on=("grid_code", "valid_from"),
+                ),
+                _t(
+                    "grid_registry",
+                    "address_points",
+                    r"^address_points\.csv$",
+                    "csv",
+                    "utf-8-sig",
+                    columns=_ADDRESS_POINTS,
+                    stands_on=("address_code",),
+                ),
+                _t(
+                    "grid_registry",
+                    "grid_boundaries",
+                    r"^grid_boundaries\.geojson$",
+                    "geojson",
+                    "utf-8",
+                    columns=_BOUNDARIES,
+                    # a boundary feature is its polygon: without one there is no record, only a key
+                    stands_on=("grid_code", "geometry"),
+                ),
             ),
         ),
         FeedSpec(
             "police_population",
             "公安 实有人口",
             "weekly",
-            (_t("police_population", "police_population", r"^SYRK_(?P<data_date>\d{8})\.csv$", "csv", "gb18030", columns=_POLICE_POPULATION,
-               # a snapshot row is dated by its file, not by a time of its own
-               stands_on=("source_person_id",)),),
+            (
+                _t(
+                    "police_population",
+                    "police_population",
+                    r"^SYRK_(?P<data_date>\d{8})\.csv$",
+                    "csv",
+                    "gb18030",
+                    columns=_POLICE_POPULATION,
+                    # a snapshot row is dated by its file, not by a time of its own
+                    stands_on=("source_person_id",),
+                ),
+            ),
         ),
         FeedSpec(
             "police_incidents",
             "公安 110 接处警",
             "daily",
-            (_t("police_incidents", "police_incidents", r"^JQ_(?P<data_date>\d{8})\.csv$", "csv", "gb18030", columns=_POLICE_INCIDENTS,
-               stands_on=("incident_id", "received_at")),),
+            (
+                _t(
+                    "police_incidents",
+                    "police_incidents",
+                    r"^JQ_(?P<data_date>\d{8})\.csv$",
+                    "csv",
+                    "gb18030",
+                    columns=_POLICE_INCIDENTS,
+                    stands_on=("incident_id", "received_at"),
+                ),
+            ),
         ),
         FeedSpec(
             "civil_affairs",
             "民政 救助保障花名册",
             "monthly",
-            (_t("civil_affairs", "civil_affairs", r"^.+救助保障花名册_(?P<data_month>\d{6})\.xlsx$", "xlsx", None, sheets=_CIVIL_SHEETS),),
+            (
+                _t(
+                    "civil_affairs",
+                    "civil_affairs",
+                    r"^.+救助保障花名册_(?P<data_month>\d{6})\.xlsx$",
+                    "xlsx",
+                    None,
+                    sheets=_CIVIL_SHEETS,
+                ),
+            ),
         ),
         FeedSpec(
             "petitions",
             "信访 系统接口导出",
             "daily",
-            (_t("petitions", "petitions", r"^XF_(?P<data_date>\d{8})\.jsonl$", "jsonl", "utf-8", columns=_PETITIONS,
-               # petitions.md: "Required (a line without them is quarantined): xfjbh, djsj, blzt"
-               stands_on=("case_id", "registered_at", "status")),),
+            (
+                _t(
+                    "petitions",
+                    "petitions",
+                    r"^XF_(?P<data_date>\d{8})\.jsonl$",
+                    "jsonl",
+                    "utf-8",
+                    columns=_PETITIONS,
+                    # petitions.md: "Required (a line without them is quarantined): xfjbh, djsj, blzt"
+                    stands_on=("case_id", "registered_at", "status"),
+                ),
+            ),
         ),
         FeedSpec(
             "grid_events",
             "网格通 APP 巡查上报",
             "daily",
-            (_t("grid_events", "grid_events", r"^SB_(?P<data_date>\d{8})\.csv$", "csv", "utf-8", columns=_GRID_EVENTS,
-               stands_on=("event_id", "reported_at")),),
+            (
+                _t(
+                    "grid_events",
+                    "grid_events",
+                    r"^SB_(?P<data_date>\d{8})\.csv$",
+                    "csv",
+                    "utf-8",
+                    columns=_GRID_EVENTS,
+                    stands_on=("event_id", "reported_at"),
+                ),
+            ),
         ),
         FeedSpec(
             "hotline_orders",
             "12345 热线 接诉即办 工单",
             "daily",
             (
-                _t("hotline_orders", "hotline_orders", r"^GD_(?P<data_date>\d{8})\.csv$", "csv", "utf-8-sig",
-                   columns=_HOTLINE_ORDERS, stands_on=("order_id", "called_at")),
+                _t(
+                    "hotline_orders",
+                    "hotline_orders",
+                    r"^GD_(?P<data_date>\d{8})\.csv$",
+                    "csv",
+                    "utf-8-sig",
+                    columns=_HOTLINE_ORDERS,
+                    stands_on=("order_id", "called_at"),
+                ),
                 # a step is (工单编号, 环节序号), dated by its 环节时间
                 # the same orders as a vendor's Open311 export: one table with GD, told apart by source_format
-                _t("hotline_orders", "hotline_orders", r"^open311_(?P<data_date>\d{8})\.json$", "json", "utf-8",
-                   columns=_HOTLINE_OPEN311, stands_on=("order_id", "called_at")),
-                _t("hotline_orders", "hotline_steps", r"^GDLZ_(?P<data_date>\d{8})\.csv$", "csv", "utf-8-sig",
-                   columns=_HOTLINE_STEPS, stands_on=("order_id", "step_no", "step_at")),
+                _t(
+                    "hotline_orders",
+                    "hotline_orders",
+                    r"^open311_(?P<data_date>\d{8})\.json$",
+                    "json",
+                    "utf-8",
+                    columns=_HOTLINE_OPEN311,
+                    stands_on=("order_id", "called_at"),
+                ),
+                _t(
+                    "hotline_orders",
+                    "hotline_steps",
+                    r"^GDLZ_(?P<data_date>\d{8})\.csv$",
+                    "csv",
+                    "utf-8-sig",
+                    columns=_HOTLINE_STEPS,
+                    stands_on=("order_id", "step_no", "step_at"),
+                ),
             ),
         ),
         FeedSpec(
@@ -467,11 +554,25 @@ FEEDS: dict[str, FeedSpec] = {
             "网格员走访 + 网格员花名册",
             "daily",
             (
-                _t("grid_visits", "grid_visits", r"^ZF_(?P<data_date>\d{8})\.csv$", "csv", "utf-8", columns=_GRID_VISITS,
-                   stands_on=("visit_id", "visited_at")),
+                _t(
+                    "grid_visits",
+                    "grid_visits",
+                    r"^ZF_(?P<data_date>\d{8})\.csv$",
+                    "csv",
+                    "utf-8",
+                    columns=_GRID_VISITS,
+                    stands_on=("visit_id", "visited_at"),
+                ),
                 # a monthly full snapshot of who served in the month, from another system (GB18030)
-                _t("grid_visits", "grid_workers", r"^WGY_(?P<data_month>\d{6})\.csv$", "csv", "gb18030",
-                   columns=_GRID_WORKERS, stands_on=("worker_id",)),
+                _t(
+                    "grid_visits",
+                    "grid_workers",
+                    r"^WGY_(?P<data_month>\d{6})\.csv$",
+                    "csv",
+                    "gb18030",
+                    columns=_GRID_WORKERS,
+                    stands_on=("worker_id",),
+                ),
             ),
         ),
     )
@@ -481,10 +582,16 @@ FEEDS: dict[str, FeedSpec] = {
 #: The feed every other feed is placed in: its grids and addresses load before anything else.
 GRID_FEED = "grid_registry"
 #: The order feeds load in, grid register first; a feed registered but not named here follows in registry order.
-FEED_ORDER: tuple[str, ...] = tuple(dict.fromkeys(
-    [s for s in (GRID_FEED, "police_population", "civil_affairs", "police_incidents", "petitions", "grid_events") if s in FEEDS]
-    + list(FEEDS)
-))
+FEED_ORDER: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        [
+            s
+            for s in (GRID_FEED, "police_population", "civil_affairs", "police_incidents", "petitions", "grid_events")
+            if s in FEEDS
+        ]
+        + list(FEEDS)
+    )
+)
 
 
 def feed(slug: str) -> FeedSpec:

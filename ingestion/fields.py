@@ -133,8 +133,7 @@ _ZERO_WIDTH = {"\u200b": "", "\u200c": "", "\u200d": "", "\ufeff": "", "\u2060":
 # Full-width digits and letters only: full-width punctuation （），： is
 # meaningful to other rules (headers, separators) and is folded on request.
 _FULLWIDTH_ALNUM = {
-    chr(c): chr(c - 0xFEE0)
-    for c in [*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B)]
+    chr(c): chr(c - 0xFEE0) for c in [*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B)]
 }
 _FULLWIDTH_PUNCT = {
     chr(c): chr(c - 0xFEE0)
@@ -195,9 +194,7 @@ def region_codes() -> frozenset[str]:
     return frozenset(codes)
 
 
-_ID_DTYPE = pl.Struct(
-    {"id_number": pl.String, "id_status": pl.String, "birth_date": pl.Date, "sex": pl.String}
-)
+_ID_DTYPE = pl.Struct({"id_number": pl.String, "id_status": pl.String, "birth_date": pl.Date, "sex": pl.String})
 
 
 @lru_cache(maxsize=1)
@@ -243,8 +240,7 @@ def _normalise_id_batch(batch: pl.Series) -> pl.Series:
             well_formed18=s.str.contains(r"^\d{17}[\dX]$"),
             foreign_pr=pl.col("doc").is_in(list(FOREIGN_PR_DOC_TYPES)).fill_null(False)
             | (pl.col("doc").is_null() & s.str.contains(r"^9\d{16}[\dX]$")),
-            foreign_doc=pl.col("doc").is_not_null()
-            & ~pl.col("doc").is_in([*CITIZEN_DOC_TYPES, *FOREIGN_PR_DOC_TYPES]),
+            foreign_doc=pl.col("doc").is_not_null() & ~pl.col("doc").is_in([*CITIZEN_DOC_TYPES, *FOREIGN_PR_DOC_TYPES]),
         )
         .with_columns(
             birth=c.str.slice(6, 8).str.to_date("%Y%m%d", strict=False),
@@ -253,9 +249,7 @@ def _normalise_id_batch(batch: pl.Series) -> pl.Series:
             | s.str.contains(_EXCEL_RE)
             | (pl.col("well_formed18") & s.str.ends_with("000") & ~pl.col("check_ok")),
         )
-        .with_columns(
-            date_ok=pl.col("birth").is_between(_dt.date(1900, 1, 1), _dt.date.today()).fill_null(False)
-        )
+        .with_columns(date_ok=pl.col("birth").is_between(_dt.date(1900, 1, 1), _dt.date.today()).fill_null(False))
         .with_columns(
             status=pl.when(s.is_null())
             .then(pl.lit("empty"))
@@ -380,24 +374,14 @@ def mask_id(expr: pl.Expr) -> pl.Expr:
     """``110105********002X``: first 6 and last 4 characters kept."""
     s = expr.cast(pl.String)
     n = s.str.len_chars()
-    return (
-        pl.when(n > 10)
-        .then(s.str.slice(0, 6) + _stars(n - 10) + s.str.slice(-4))
-        .when(n > 0)
-        .then(_stars(n))
-    )
+    return pl.when(n > 10).then(s.str.slice(0, 6) + _stars(n - 10) + s.str.slice(-4)).when(n > 0).then(_stars(n))
 
 
 def mask_phone(expr: pl.Expr) -> pl.Expr:
     """``138****5678``: first 3 and last 4 characters kept."""
     s = expr.cast(pl.String)
     n = s.str.len_chars()
-    return (
-        pl.when(n > 7)
-        .then(s.str.slice(0, 3) + _stars(n - 7) + s.str.slice(-4))
-        .when(n > 0)
-        .then(_stars(n))
-    )
+    return pl.when(n > 7).then(s.str.slice(0, 3) + _stars(n - 7) + s.str.slice(-4)).when(n > 0).then(_stars(n))
 
 
 def mask_name(expr: pl.Expr) -> pl.Expr:
@@ -519,7 +503,11 @@ _PHONES_DTYPE = pl.Struct({"phone": pl.String, "phone_kind": pl.String, "phones"
 def _phones_batch(values: pl.Series) -> pl.Series:
     frame = values.cast(pl.String).to_frame("raw").select(clean_text(pl.col("raw"), fold_punctuation=True).alias("s"))
     frame = frame.with_columns(
-        pl.col("s").str.replace_all(_PHONE_SEP, "/").str.split("/").list.eval(_one_phone(pl.element()).drop_nulls()).alias("phones")
+        pl.col("s")
+        .str.replace_all(_PHONE_SEP, "/")
+        .str.split("/")
+        .list.eval(_one_phone(pl.element()).drop_nulls())
+        .alias("phones")
     )
     frame = frame.with_columns(pl.col("phones").list.first().alias("phone"))
     phone = pl.col("phone")
@@ -598,9 +586,7 @@ def _z2(e: pl.Expr) -> pl.Expr:
     return e.str.zfill(2)
 
 
-def _components(
-    expr: pl.Expr, *, excel_serial: bool
-) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+def _components(expr: pl.Expr, *, excel_serial: bool) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """(naive datetime as written, UTC offset in minutes or null, Excel serial)."""
     s = clean_text(expr, fold_punctuation=True)
     g = s.str.extract_groups(_DATETIME_RE)
@@ -637,9 +623,7 @@ def _components(
 def _serial_to_naive(serial: pl.Expr) -> pl.Expr:
     # Excel's 1900 system counts 1900-02-29, which never existed: serials from
     # 61 on are days since 1899-12-30, earlier ones days since 1899-12-31.
-    base = pl.when(serial >= 61).then(pl.lit(_dt.datetime(1899, 12, 30))).otherwise(
-        pl.lit(_dt.datetime(1899, 12, 31))
-    )
+    base = pl.when(serial >= 61).then(pl.lit(_dt.datetime(1899, 12, 30))).otherwise(pl.lit(_dt.datetime(1899, 12, 31)))
     micros = (serial * 86_400_000_000).round(0).cast(pl.Int64)
     return pl.when(serial.floor() != 60).then(base.dt.cast_time_unit("us") + pl.duration(microseconds=micros))
 
@@ -658,11 +642,7 @@ def parse_datetime(expr: pl.Expr, *, excel_serial: bool = True) -> pl.Expr:
     naive, offset, serial = _components(expr, excel_serial=excel_serial)
     local = pl.coalesce(naive, _serial_to_naive(serial))
     as_local = local.dt.replace_time_zone(_TZ, ambiguous="earliest", non_existent="null")
-    as_offset = (
-        (naive - pl.duration(minutes=offset))
-        .dt.replace_time_zone("UTC")
-        .dt.convert_time_zone(_TZ)
-    )
+    as_offset = (naive - pl.duration(minutes=offset)).dt.replace_time_zone("UTC").dt.convert_time_zone(_TZ)
     return pl.when(offset.is_not_null()).then(as_offset).otherwise(as_local)
 
 
@@ -688,11 +668,7 @@ def is_unparsed(raw: pl.Expr, parsed: pl.Expr) -> pl.Expr:
 
 
 def _number_text(expr: pl.Expr) -> pl.Expr:
-    return (
-        clean_text(expr, fold_punctuation=True)
-        .str.replace_all(r"[\s,￥¥元]|RMB|人民币", "")
-        .str.replace(r"^\+", "")
-    )
+    return clean_text(expr, fold_punctuation=True).str.replace_all(r"[\s,￥¥元]|RMB|人民币", "").str.replace(r"^\+", "")
 
 
 def parse_money(expr: pl.Expr) -> pl.Expr:
@@ -704,9 +680,7 @@ def parse_money(expr: pl.Expr) -> pl.Expr:
     s = s.str.strip_suffix("万")
     ok = s.str.contains(r"^-?(?:\d+(?:\.\d{0,2})?|\.\d{1,2})$")
     plain = pl.when(ok).then(s).cast(pl.Decimal(12, 2), strict=False)
-    ten_k = pl.when(s.str.contains(r"^-?\d+(?:\.\d{1,6})?$")).then(s).cast(
-        pl.Decimal(18, 6), strict=False
-    ) * 10_000
+    ten_k = pl.when(s.str.contains(r"^-?\d+(?:\.\d{1,6})?$")).then(s).cast(pl.Decimal(18, 6), strict=False) * 10_000
     return pl.when(wan).then(ten_k.cast(pl.Decimal(12, 2), strict=False)).otherwise(plain)
 
 
@@ -755,14 +729,43 @@ HOUSEHOLD_RELATIONS: tuple[str, ...] = ("户主", "配偶", "子", "女", "父�
 
 # the forms a 户口簿 and GB/T 4761 (家庭关系代码) use for the same relations; a clerk types either
 _RELATION_VARIANTS: dict[str, str] = {
-    "本人": "户主", "01": "户主", "02": "户主",
-    "妻": "配偶", "妻子": "配偶", "夫": "配偶", "丈夫": "配偶", "10": "配偶",
-    "儿子": "子", "长子": "子", "次子": "子", "之子": "子", "20": "子",
-    "女儿": "女", "长女": "女", "次女": "女", "之女": "女", "30": "女",
-    "孙子": "孙子女", "孙女": "孙子女", "外孙子": "孙子女", "外孙女": "孙子女", "40": "孙子女",
-    "父亲": "父母", "母亲": "父母", "父": "父母", "母": "父母", "50": "父母",
-    "哥哥": "兄弟姐妹", "弟弟": "兄弟姐妹", "姐姐": "兄弟姐妹", "妹妹": "兄弟姐妹", "兄": "兄弟姐妹", "弟": "兄弟姐妹",
-    "姐": "兄弟姐妹", "妹": "兄弟姐妹", "70": "兄弟姐妹",
+    "本人": "户主",
+    "01": "户主",
+    "02": "户主",
+    "妻": "配偶",
+    "妻子": "配偶",
+    "夫": "配偶",
+    "丈夫": "配偶",
+    "10": "配偶",
+    "儿子": "子",
+    "长子": "子",
+    "次子": "子",
+    "之子": "子",
+    "20": "子",
+    "女儿": "女",
+    "长女": "女",
+    "次女": "女",
+    "之女": "女",
+    "30": "女",
+    "孙子": "孙子女",
+    "孙女": "孙子女",
+    "外孙子": "孙子女",
+    "外孙女": "孙子女",
+    "40": "孙子女",
+    "父亲": "父母",
+    "母亲": "父母",
+    "父": "父母",
+    "母": "父母",
+    "50": "父母",
+    "哥哥": "兄弟姐妹",
+    "弟弟": "兄弟姐妹",
+    "姐姐": "兄弟姐妹",
+    "妹妹": "兄弟姐妹",
+    "兄": "兄弟姐妹",
+    "弟": "兄弟姐妹",
+    "姐": "兄弟姐妹",
+    "妹": "兄弟姐妹",
+    "70": "兄弟姐妹",
     "99": "其他",
 }
 
@@ -788,6 +791,11 @@ def normalise_household_no(expr: pl.Expr) -> pl.Expr:
     ``malformed`` (anything else, kept) or ``empty``."""
     s = clean_text(expr, fold_punctuation=True).str.replace_all(" ", "").str.replace(r"^(\d+)\.0+$", "${1}")
     s = pl.when(s != "").then(s)
-    status = pl.when(s.is_null()).then(pl.lit("empty")).when(s.str.contains(r"^\d{9}$")).then(pl.lit("valid")) \
+    status = (
+        pl.when(s.is_null())
+        .then(pl.lit("empty"))
+        .when(s.str.contains(r"^\d{9}$"))
+        .then(pl.lit("valid"))
         .otherwise(pl.lit("malformed"))
+    )
     return pl.struct(s.alias("household_no"), status.alias("household_no_status"))

@@ -265,7 +265,11 @@ def _resolve_unmatched(scan: LandingScan, unmatched: list[LandedFile], loaded: M
         if same:
             scan.complete.append(landed)
             continue
-        refuse(landed.path, landed.feed, unknown_name_error(landed, "its bytes are not those of any file delivered under a proper name"))
+        refuse(
+            landed.path,
+            landed.feed,
+            unknown_name_error(landed, "its bytes are not those of any file delivered under a proper name"),
+        )
 
 
 def unknown_name_error(landed: LandedFile, why: str) -> FeedLandingError:

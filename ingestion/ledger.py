@@ -105,7 +105,10 @@ def loaded_files(zones: Zones, ledger: pl.DataFrame | None = None) -> dict[str, 
     """md5 -> rel path of every file loaded (or held) so far."""
     ledger = read_ledger(zones) if ledger is None else ledger
     loaded = ledger.filter(pl.col("status").is_in(LOADED))
-    return {md5: f"{feed}/{folder}/{name}" for md5, feed, folder, name in loaded.select("file_md5", "feed", "folder", "file").iter_rows()}
+    return {
+        md5: f"{feed}/{folder}/{name}"
+        for md5, feed, folder, name in loaded.select("file_md5", "feed", "folder", "file").iter_rows()
+    }
 
 
 def accounted(zones: Zones, ledger: pl.DataFrame | None = None) -> set[tuple[str, str]]:
@@ -119,10 +122,28 @@ def scan_outcomes(scan: LandingScan) -> list[FileOutcome]:
     """Ledger rows for files that are waiting for their flag or were refused."""
     rows = []
     for path in scan.waiting:
-        rows.append(FileOutcome(feed=path.parent.parent.name, table_name=None, folder=path.parent.name, file=path.name,
-                                status="waiting", reason="no_flag", message=f"{path.parent.parent.name}/{path.parent.name}/{path.name}: no .ok flag yet; still being transferred"))
+        rows.append(
+            FileOutcome(
+                feed=path.parent.parent.name,
+                table_name=None,
+                folder=path.parent.name,
+                file=path.name,
+                status="waiting",
+                reason="no_flag",
+                message=f"{path.parent.parent.name}/{path.parent.name}/{path.name}: no .ok flag yet; still being transferred",
+            )
+        )
     for refusal in scan.refused:
         p = refusal.path
-        rows.append(FileOutcome(feed=refusal.feed or p.parent.parent.name, table_name=None, folder=p.parent.name, file=p.name,
-                                status="refused", reason=refusal.reason, message=refusal.message))
+        rows.append(
+            FileOutcome(
+                feed=refusal.feed or p.parent.parent.name,
+                table_name=None,
+                folder=p.parent.name,
+                file=p.name,
+                status="refused",
+                reason=refusal.reason,
+                message=refusal.message,
+            )
+        )
     return rows

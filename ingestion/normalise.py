@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable
 
 import polars as pl
 
@@ -45,7 +45,16 @@ from ingestion.feeds import FEEDS, LOCATOR, PROGRAMMES, TableSpec
 from ingestion.pseudonym import person_key
 from ingestion.schemas import PERSON_RECORDS, QUARANTINE, SCHEMAS, TZ, conform
 
-__all__ = ["Context", "Normalised", "Previous", "normalise", "placement_fingerprint", "NORMALISERS", "INCREMENTAL", "PERSONAL_FIELDS"]
+__all__ = [
+    "Context",
+    "Normalised",
+    "Previous",
+    "normalise",
+    "placement_fingerprint",
+    "NORMALISERS",
+    "INCREMENTAL",
+    "PERSONAL_FIELDS",
+]
 
 _TS = pl.Datetime("us", TZ)
 _VALID_IDS = ("valid", "upgraded_15", "foreign_valid")
@@ -144,7 +153,9 @@ def _required(frame: pl.DataFrame, spec: TableSpec, names: list[str] | None = No
             "about columns'); keep the row with the value null, or add the field to the TableSpec's stands_on if the "
             "feed page says the row cannot stand without it"
         )
-    headers = {c.name: c.header for c in spec.columns_for(sheet)} if spec.sheets else {c.name: c.header for c in spec.columns}
+    headers = (
+        {c.name: c.header for c in spec.columns_for(sheet)} if spec.sheets else {c.name: c.header for c in spec.columns}
+    )
     return {
         f"missing_required_field:{n}": (pl.col(n).is_null(), f"required field {headers.get(n, n)} ({n}) is empty")
         for n in names
@@ -181,7 +192,13 @@ def _person(
         fr.normalise_phones(col(phone_col)).alias("_ph"),
     ).unnest("_id", "_nm", "_ph", separator="_")
     # unnest with separator gives _id_id_number, _id_id_status, ...; rename to stable names
-    out = out.rename({c: c.replace("_id_id_", "_id_").replace("_nm_name", "_name").replace("_ph_phone", "_phone") for c in out.columns if c.startswith(("_id_", "_nm_", "_ph_"))})
+    out = out.rename(
+        {
+            c: c.replace("_id_id_", "_id_").replace("_nm_name", "_name").replace("_ph_phone", "_phone")
+            for c in out.columns
+            if c.startswith(("_id_", "_nm_", "_ph_"))
+        }
+    )
     out = out.rename({"_id_birth_date": "_birth_date", "_id_sex": "_id_sex"}, strict=False)
     return out.with_columns(
         person_key(pl.col("_id_number"), ctx.key).alias("person_key"),
@@ -196,7 +213,9 @@ def _person(
     )
 
 
-def _person_records(frame: pl.DataFrame, *, role: str, source_key: str, record_at: pl.Expr, doc_type: pl.Expr | None = None) -> pl.DataFrame:
+def _person_records(
+    frame: pl.DataFrame, *, role: str, source_key: str, record_at: pl.Expr, doc_type: pl.Expr | None = None
+) -> pl.DataFrame:
     cols = {
         "role": pl.lit(role),
         "source_key": pl.col(source_key) if source_key in frame.columns else pl.lit(source_key),
@@ -218,7 +237,9 @@ def _place(frame: pl.DataFrame, ctx: Context, **kw) -> pl.DataFrame:
         return frame.with_columns(placement_method=pl.lit("unplaced"))
     placed = ctx.grid_index.place(frame, **kw)
     if "lon_fixed" in placed.columns:
-        placed = placed.drop([c for c in ("lon", "lat") if c in placed.columns]).rename({"lon_fixed": "lon", "lat_fixed": "lat"})
+        placed = placed.drop([c for c in ("lon", "lat") if c in placed.columns]).rename(
+            {"lon_fixed": "lon", "lat_fixed": "lat"}
+        )
     return placed
 
 
@@ -252,14 +273,22 @@ def normalise_grid_units(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> No
         fr.parse_int(pl.col("households")).alias("households"),
         fr.parse_int(pl.col("resident_population")).alias("resident_population"),
         fr.mask_name(pl.col("grid_worker_name")).alias("grid_worker_name_masked"),
-        fr.mask_phone(fr.normalise_phones(pl.col("grid_worker_phone")).struct.field("phone")).alias("grid_worker_phone_masked"),
+        fr.mask_phone(fr.normalise_phones(pl.col("grid_worker_phone")).struct.field("phone")).alias(
+            "grid_worker_phone_masked"
+        ),
     )
     # the parent codes are prefixes of the grid code (grid_registry.md): an empty one is read from the key
     key = pl.col("grid_code")
     f = f.with_columns(
-        pl.coalesce("community_code", pl.when(key.str.contains(r"^\d{15}$")).then(key.str.slice(0, 12))).alias("community_code"),
-        pl.coalesce("street_code", pl.when(key.str.contains(r"^\d{15}$")).then(key.str.slice(0, 9))).alias("street_code"),
-        pl.coalesce("county_code", pl.when(key.str.contains(r"^\d{15}$")).then(key.str.slice(0, 6))).alias("county_code"),
+        pl.coalesce("community_code", pl.when(key.str.contains(r"^\d{15}$")).then(key.str.slice(0, 12))).alias(
+            "community_code"
+        ),
+        pl.coalesce("street_code", pl.when(key.str.contains(r"^\d{15}$")).then(key.str.slice(0, 9))).alias(
+            "street_code"
+        ),
+        pl.coalesce("county_code", pl.when(key.str.contains(r"^\d{15}$")).then(key.str.slice(0, 6))).alias(
+            "county_code"
+        ),
     )
     checks = _required(f, spec)
     checks["bad_code:grid"] = (~pl.col("grid_code").str.contains(r"^\d{15}$"), "网格编码 should be 15 digits")
@@ -293,7 +322,16 @@ def normalise_grid_boundaries(raw: pl.DataFrame, spec: TableSpec, ctx: Context) 
 def normalise_police_population(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Normalised:
     text = [n for n in spec.all_names if n not in ("id_number", "name", "phone")]
     f = raw.with_columns(*_text(*text))
-    f = _person(f, ctx, id_col="id_number", name_col="name", phone_col="phone", sex_col="sex", birth_col="birth_date", doc_type=pl.col("doc_type"))
+    f = _person(
+        f,
+        ctx,
+        id_col="id_number",
+        name_col="name",
+        phone_col="phone",
+        sex_col="sex",
+        birth_col="birth_date",
+        doc_type=pl.col("doc_type"),
+    )
     f = f.with_columns(
         fr.parse_date(pl.col("status_changed_date")).alias("status_changed_date"),
         fr.parse_date(pl.col("registered_date")).alias("registered_date"),
@@ -303,7 +341,13 @@ def normalise_police_population(raw: pl.DataFrame, spec: TableSpec, ctx: Context
     checks = _required(f, spec)
     good, q = _split_bad(f, checks)
     good = _place_residents(good, ctx)
-    records = _person_records(good, role="resident", source_key="source_person_id", record_at=_resident_record_at(ctx), doc_type=pl.col("doc_type"))
+    records = _person_records(
+        good,
+        role="resident",
+        source_key="source_person_id",
+        record_at=_resident_record_at(ctx),
+        doc_type=pl.col("doc_type"),
+    )
     return Normalised(conform(good, SCHEMAS["police_population"]), records, q)
 
 
@@ -354,7 +398,9 @@ def normalise_police_incidents(raw: pl.DataFrame, spec: TableSpec, ctx: Context)
     good, q = _split_bad(f, checks)
     good = good.with_columns(pl.col("_received_at").alias("received_at"), pl.col("_feedback_at").alias("feedback_at"))
     good = good.with_columns(_community_named(pl.col("address")).alias("_community"))
-    good = _place(good, ctx, address="address", lon="lon", lat="lat", community="_community", street=None, at="received_at")
+    good = _place(
+        good, ctx, address="address", lon="lon", lat="lat", community="_community", street=None, at="received_at"
+    )
     callers = good.filter(pl.col("_id_raw").is_not_null() | (pl.col("_name_status").is_in(["ok", "odd"])))
     records = _person_records(callers, role="caller", source_key="incident_id", record_at=pl.col("received_at"))
     return Normalised(conform(good, SCHEMAS["police_incidents"]), records, q)
@@ -365,14 +411,33 @@ def normalise_civil_affairs(raw: pl.DataFrame, spec: TableSpec, ctx: Context) ->
     f = raw.with_columns(*_text(*text))
     if "programme" not in f.columns:
         f = f.with_columns(pl.col("sheet").replace_strict(PROGRAMMES, default=None).alias("programme"))
-    numeric = pl.col("_numeric_cells").fill_null("").str.contains(r"(^|,)id_number(,|$)") if "_numeric_cells" in f.columns else None
+    numeric = (
+        pl.col("_numeric_cells").fill_null("").str.contains(r"(^|,)id_number(,|$)")
+        if "_numeric_cells" in f.columns
+        else None
+    )
     # 残疾证号 = ID + category + grade: it can stand in for a damaged ID on the same row when they agree
-    f = _person(f, ctx, id_col="id_number", name_col="name", phone_col="phone", sex_col="sex", birth_col="birth_date", numeric_cell=numeric)
+    f = _person(
+        f,
+        ctx,
+        id_col="id_number",
+        name_col="name",
+        phone_col="phone",
+        sex_col="sex",
+        birth_col="birth_date",
+        numeric_cell=numeric,
+    )
     if "disability_cert_no" in f.columns:
         cert = fr.normalise_id(fr.disability_cert_id(pl.col("disability_cert_no")).struct.field("id_number"))
         f = f.with_columns(cert.alias("_cert")).with_columns(
-            pl.when(pl.col("_id_status").is_in(["excel_damage", "bad_check", "wrong_length"]) & pl.col("_cert").struct.field("id_status").is_in(_VALID_IDS)
-                    & (pl.col("_id_raw").fill_null("").str.slice(0, 12) == pl.col("_cert").struct.field("id_number").str.slice(0, 12)))
+            pl.when(
+                pl.col("_id_status").is_in(["excel_damage", "bad_check", "wrong_length"])
+                & pl.col("_cert").struct.field("id_status").is_in(_VALID_IDS)
+                & (
+                    pl.col("_id_raw").fill_null("").str.slice(0, 12)
+                    == pl.col("_cert").struct.field("id_number").str.slice(0, 12)
+                )
+            )
             .then(pl.col("_cert").struct.field("id_number"))
             .otherwise(pl.col("_id_number"))
             .alias("_id_number_rescued")
@@ -388,19 +453,38 @@ def normalise_civil_affairs(raw: pl.DataFrame, spec: TableSpec, ctx: Context) ->
     f = f.with_columns(
         (pl.col("_id_status") == "excel_damage").alias("is_id_damaged"),
         fr.parse_int(pl.col("age")).alias("age") if "age" in f.columns else pl.lit(None, pl.Int64).alias("age"),
-        fr.parse_int(pl.col("household_size")).alias("household_size") if "household_size" in f.columns else pl.lit(None, pl.Int64).alias("household_size"),
-        fr.parse_money(pl.col("monthly_amount")).cast(pl.Float64).alias("monthly_amount") if "monthly_amount" in f.columns else pl.lit(None, pl.Float64).alias("monthly_amount"),
-        fr.parse_date(pl.col("start_date")).alias("start_date") if "start_date" in f.columns else pl.lit(None, pl.Date).alias("start_date"),
-        fr.parse_date(pl.col("last_visit_date")).alias("last_visit_date") if "last_visit_date" in f.columns else pl.lit(None, pl.Date).alias("last_visit_date"),
-        pl.col("address").alias("_address_raw") if "address" in f.columns else pl.lit(None, pl.String).alias("_address_raw"),
+        fr.parse_int(pl.col("household_size")).alias("household_size")
+        if "household_size" in f.columns
+        else pl.lit(None, pl.Int64).alias("household_size"),
+        fr.parse_money(pl.col("monthly_amount")).cast(pl.Float64).alias("monthly_amount")
+        if "monthly_amount" in f.columns
+        else pl.lit(None, pl.Float64).alias("monthly_amount"),
+        fr.parse_date(pl.col("start_date")).alias("start_date")
+        if "start_date" in f.columns
+        else pl.lit(None, pl.Date).alias("start_date"),
+        fr.parse_date(pl.col("last_visit_date")).alias("last_visit_date")
+        if "last_visit_date" in f.columns
+        else pl.lit(None, pl.Date).alias("last_visit_date"),
+        pl.col("address").alias("_address_raw")
+        if "address" in f.columns
+        else pl.lit(None, pl.String).alias("_address_raw"),
     )
     # 姓名 and 身份证号码 are required columns, not required values: a beneficiary whose ID or name
     # cell is empty is still on the roll, kept and flagged (id_status, name_status) for linkage
     good, q = f, _empty_quarantine()
-    good = _place(good, ctx, address="address" if "address" in good.columns else None, lon=None, lat=None,
-                  community="community_name" if "community_name" in good.columns else None,
-                  street="street_name" if "street_name" in good.columns else None, at="data_date")
-    records = _person_records(good, role="beneficiary", source_key="programme", record_at=_as_ts(_at_date(ctx.data_date)))
+    good = _place(
+        good,
+        ctx,
+        address="address" if "address" in good.columns else None,
+        lon=None,
+        lat=None,
+        community="community_name" if "community_name" in good.columns else None,
+        street="street_name" if "street_name" in good.columns else None,
+        at="data_date",
+    )
+    records = _person_records(
+        good, role="beneficiary", source_key="programme", record_at=_as_ts(_at_date(ctx.data_date))
+    )
     return Normalised(conform(good, SCHEMAS["civil_affairs"]), records, q)
 
 
@@ -416,7 +500,9 @@ def _lz_times(history: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 
 
 def normalise_petitions(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Normalised:
-    text = [n for n in spec.all_names if n not in ("id_number", "name", "phone", "history", "address") and n in raw.columns]
+    text = [
+        n for n in spec.all_names if n not in ("id_number", "name", "phone", "history", "address") and n in raw.columns
+    ]
     f = raw.with_columns(*_text(*text))
     f = f.with_columns(fr.parse_datetime(pl.col("registered_at")).alias("_registered_at"))
     checks = _required(f, spec)
@@ -441,15 +527,32 @@ def normalise_petitions(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Nor
     listed = good.group_by("record_no").agg(someone.sum().alias("petitioners_listed"))
     cases = good.filter(pl.col("member_no") == 1).join(listed, on="record_no", how="left")
     cases = cases.with_columns(
-        (pl.max_horizontal(pl.col("petitioner_count").fill_null(0), pl.col("petitioners_listed").cast(pl.Int64)) >= 5).alias("is_collective"),
+        (
+            pl.max_horizontal(pl.col("petitioner_count").fill_null(0), pl.col("petitioners_listed").cast(pl.Int64)) >= 5
+        ).alias("is_collective"),
         pl.col("problem_address").alias("_addr"),
     )
     # wtsd.dz names a house (road + number), not a building: placement takes it when the house's buildings that
     # wtsd.sq/jd leave lie in one grid; a case still at community level may take its petitioners' home grid in dbt
     # (int_incidents_unioned, petitioner_home)
-    cases = _place(cases, ctx, address="problem_address", lon=None, lat=None, community="problem_community", street="problem_street", at="registered_at")
+    cases = _place(
+        cases,
+        ctx,
+        address="problem_address",
+        lon=None,
+        lat=None,
+        community="problem_community",
+        street="problem_street",
+        at="registered_at",
+    )
     people = good.filter(someone)
-    people = _person(people.with_columns(pl.col("address").alias("_address_raw")), ctx, id_col="id_number", name_col="name", phone_col="phone")
+    people = _person(
+        people.with_columns(pl.col("address").alias("_address_raw")),
+        ctx,
+        id_col="id_number",
+        name_col="name",
+        phone_col="phone",
+    )
     people = _place(people, ctx, address="address", lon=None, lat=None, community=None, street=None, at="registered_at")
     records = _person_records(people, role="petitioner", source_key="case_id", record_at=pl.col("registered_at"))
     return Normalised(conform(cases, SCHEMAS["petitions"]), records, q)
@@ -458,14 +561,20 @@ def normalise_petitions(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Nor
 def _involved(frame: pl.DataFrame) -> pl.DataFrame:
     """涉及人员 ``姓名:身份证号;...`` -> one row per named person with member_no."""
     pairs = (
-        frame.select("feed", "file", "file_md5", "sheet", "record_no", "data_date", "event_id", "_reported_at", "people_involved")
+        frame.select(
+            "feed", "file", "file_md5", "sheet", "record_no", "data_date", "event_id", "_reported_at", "people_involved"
+        )
         .with_columns(pl.col("people_involved").str.replace_all("；", ";").str.split(";").alias("_pair"))
         .explode("_pair")
         .with_columns(pl.col("_pair").str.strip_chars())
         .filter(pl.col("_pair").is_not_null() & (pl.col("_pair") != ""))
         .with_columns((pl.int_range(pl.len()).over("record_no") + 1).cast(pl.Int32).alias("member_no"))
         .with_columns(
-            pl.col("_pair").str.replace("：", ":").str.split_exact(":", 1).struct.rename_fields(["_n", "_i"]).alias("_s")
+            pl.col("_pair")
+            .str.replace("：", ":")
+            .str.split_exact(":", 1)
+            .struct.rename_fields(["_n", "_i"])
+            .alias("_s")
         )
         .unnest("_s")
     )
@@ -493,13 +602,25 @@ def normalise_grid_events(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> N
         pl.col("people_count").fill_null(0),
     )
     good = good.with_columns(_community_named(pl.col("address")).alias("_community"))
-    good = _place(good, ctx, address="address", lon="lon", lat="lat", community="_community", street=None, at="reported_at", grid_hint="grid_code_reported")
+    good = _place(
+        good,
+        ctx,
+        address="address",
+        lon="lon",
+        lat="lat",
+        community="_community",
+        street=None,
+        at="reported_at",
+        grid_hint="grid_code_reported",
+    )
     people = _person(people, ctx, id_col="_i", name_col="_n", phone_col=None)
     records = _person_records(people, role="involved", source_key="event_id", record_at=pl.col("_reported_at"))
     return Normalised(conform(good, SCHEMAS["grid_events"]), records, q)
 
 
-_HOTLINE_GD_NAMES = tuple(next(t for t in FEEDS["hotline_orders"].tables if t.pattern.match("GD_20240101.csv")).all_names)
+_HOTLINE_GD_NAMES = tuple(
+    next(t for t in FEEDS["hotline_orders"].tables if t.pattern.match("GD_20240101.csv")).all_names
+)
 
 
 def _open311_as_gd(raw: pl.DataFrame) -> pl.DataFrame:
@@ -509,9 +630,12 @@ def _open311_as_gd(raw: pl.DataFrame) -> pl.DataFrame:
     status = fr.clean_text(pl.col("open311_status")).str.to_lowercase()
     cancelled = (status == "closed") & fr.clean_text(pl.col("status_notes")).fill_null("").str.contains("撤销")
     return raw.with_columns(
-        pl.when(cancelled).then(pl.lit("已撤销"))
-        .when(status == "closed").then(pl.lit("已办结"))
-        .when(status == "open").then(pl.lit("办理中"))
+        pl.when(cancelled)
+        .then(pl.lit("已撤销"))
+        .when(status == "closed")
+        .then(pl.lit("已办结"))
+        .when(status == "open")
+        .then(pl.lit("办理中"))
         .alias("status"),
         pl.when((status == "closed") & ~cancelled).then(pl.col("updated_at")).alias("closed_at"),
     )
@@ -538,7 +662,9 @@ def normalise_hotline_orders(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -
     f = f.with_columns(fr.parse_datetime(pl.col(c), excel_serial=False).alias(f"_{c}") for c in times)
     urgency = pl.col("urgency")
     f = f.with_columns(
-        (pl.col("_name_status").is_in(["anonymous", "empty"]) & pl.col("_id_status").is_in(["empty", "placeholder"])).alias("is_anonymous"),
+        (
+            pl.col("_name_status").is_in(["anonymous", "empty"]) & pl.col("_id_status").is_in(["empty", "placeholder"])
+        ).alias("is_anonymous"),
         pl.col("content").str.len_chars().cast(pl.Int64).alias("content_chars"),
         pl.col("address").alias("_address_raw"),
         # empty 紧急程度 is 一般 (hotline_orders.md); an unknown word is kept as written for the gate to report
@@ -556,7 +682,9 @@ def normalise_hotline_orders(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -
     good, q = _split_bad(f, checks)
     good = good.with_columns(pl.col(f"_{c}").alias(c) for c in times)
     good = good.with_columns(pl.coalesce("community_name", _community_named(pl.col("address"))).alias("_community"))
-    good = _place(good, ctx, address="address", lon="lon", lat="lat", community="_community", street="street_name", at="called_at")
+    good = _place(
+        good, ctx, address="address", lon="lon", lat="lat", community="_community", street="street_name", at="called_at"
+    )
     callers = good.filter(~pl.col("is_anonymous"))
     records = _person_records(callers, role="caller", source_key="order_id", record_at=pl.col("called_at"))
     return Normalised(conform(good, SCHEMAS["hotline_orders"]), records, q)
@@ -575,7 +703,10 @@ def normalise_hotline_steps(raw: pl.DataFrame, spec: TableSpec, ctx: Context) ->
     )
     checks = _required(f, spec)
     checks["bad_datetime:step_at"] = _unparsed("step_at", "_step_at", "环节时间")
-    checks["bad_number:step_no"] = (pl.col("_step_no").is_null() | (pl.col("_step_no") < 1), "环节序号 is not a step number from 1")
+    checks["bad_number:step_no"] = (
+        pl.col("_step_no").is_null() | (pl.col("_step_no") < 1),
+        "环节序号 is not a step number from 1",
+    )
     good, q = _split_bad(f, checks)
     good = good.with_columns(pl.col("_step_at").alias("step_at"), pl.col("_step_no").alias("step_no"))
     return Normalised(conform(good, SCHEMAS["hotline_steps"]), pl.DataFrame(schema=PERSON_RECORDS), q)
@@ -598,7 +729,9 @@ def normalise_grid_visits(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> N
     f = f.with_columns(
         fr.parse_datetime(pl.col("visited_at")).alias("_visited_at"),
         pl.col("found_problem").replace_strict(_YES_NO, default=None, return_dtype=pl.Boolean).alias("has_problem"),
-        person_key(pl.concat_str(pl.lit("户编号:"), pl.col("community_household_no")), ctx.key).alias("community_household_key"),
+        person_key(pl.concat_str(pl.lit("户编号:"), pl.col("community_household_no")), ctx.key).alias(
+            "community_household_key"
+        ),
         pl.col("lon").cast(pl.Float64, strict=False),
         pl.col("lat").cast(pl.Float64, strict=False),
         pl.col("address").alias("_address_raw"),
@@ -608,7 +741,9 @@ def normalise_grid_visits(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> N
     good, q = _split_bad(f, checks)
     good = good.with_columns(pl.col("_visited_at").alias("visited_at"))
     good = good.with_columns(_community_named(pl.col("address")).alias("_community"))
-    good = _place(good, ctx, address="address", lon="lon", lat="lat", community="_community", street=None, at="visited_at")
+    good = _place(
+        good, ctx, address="address", lon="lon", lat="lat", community="_community", street=None, at="visited_at"
+    )
     records = _person_records(good, role="visited", source_key="visit_id", record_at=pl.col("visited_at"))
     return Normalised(conform(good, SCHEMAS["grid_visits"]), records, q)
 
@@ -723,18 +858,24 @@ def _normalise_changed(raw: pl.DataFrame, spec: TableSpec, ctx: Context, previou
     cells = sorted(c for c in {*raw.columns, *before.columns} if c in known and c not in _STAMP)
     if any(c in raw.columns and c in before.columns and before.schema[c] != raw.schema[c] for c in cells):
         return NORMALISERS[spec.table](raw, spec, ctx)  # the types changed: nothing to compare against
+
     # and an empty cell is empty whether the department wrote "" or nothing (one export quotes every empty field)
     def padded(frame: pl.DataFrame, other: pl.DataFrame) -> pl.DataFrame:
         frame = frame.with_columns(pl.lit(None, other.schema[c]).alias(c) for c in cells if c not in frame.columns)
         return frame.with_columns(
             pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in cells if frame.schema[c] == pl.String
         )
+
     raw_cells, before_cells = padded(raw, before), padded(before, raw)
     # previous rows that were normalised (not quarantined), once per distinct content (by a hash of the cells)
-    reusable = previous.frame.filter(~pl.col("id_status").is_in(_DATED_ID_STATUSES)).select(pl.col("record_no").alias("_prev_no"))
+    reusable = previous.frame.filter(~pl.col("id_status").is_in(_DATED_ID_STATUSES)).select(
+        pl.col("record_no").alias("_prev_no")
+    )
     row_hash = pl.struct(cells).hash(seed=0).alias("_hash")
     seen = (
-        before_cells.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_prev_at"), pl.col("record_no").alias("_prev_no"), row_hash)
+        before_cells.select(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_prev_at"), pl.col("record_no").alias("_prev_no"), row_hash
+        )
         .join(reusable, on="_prev_no", how="semi")
         .unique(subset="_hash", keep="first", maintain_order=True)
     )
@@ -752,9 +893,7 @@ def _normalise_changed(raw: pl.DataFrame, spec: TableSpec, ctx: Context, previou
     )
     raw = raw.with_columns(confirmed)
     changed = raw.filter(pl.col("_prev_no").is_null()).drop("_prev_no")
-    repeated = raw.filter(pl.col("_prev_no").is_not_null()).select(
-        *_STAMP, "_prev_no", *_text(*how.place_inputs)
-    )
+    repeated = raw.filter(pl.col("_prev_no").is_not_null()).select(*_STAMP, "_prev_no", *_text(*how.place_inputs))
     if repeated.height == 0:
         return NORMALISERS[spec.table](changed, spec, ctx)
 
@@ -766,10 +905,14 @@ def _normalise_changed(raw: pl.DataFrame, spec: TableSpec, ctx: Context, previou
         and prev_date.len() == 1
         and _same_grids_on(ctx, prev_date[0])
     )
-    values = previous.frame.select(pl.col("record_no").alias("_prev_no"), pl.exclude(*_STAMP, *(() if placed_alike else _PLACED)))
+    values = previous.frame.select(
+        pl.col("record_no").alias("_prev_no"), pl.exclude(*_STAMP, *(() if placed_alike else _PLACED))
+    )
     reused = repeated.join(values, on="_prev_no", how="left", maintain_order="left")
     reused = conform(reused if placed_alike else how.place(reused, ctx), schema)
-    people = previous.person_records.select(pl.col("record_no").alias("_prev_no"), pl.exclude(*_STAMP, "record_at", *_PLACED))
+    people = previous.person_records.select(
+        pl.col("record_no").alias("_prev_no"), pl.exclude(*_STAMP, "record_at", *_PLACED)
+    )
     people = (
         repeated.select(*_STAMP, "_prev_no")
         .join(people, on="_prev_no", how="inner", maintain_order="left")
@@ -787,7 +930,9 @@ def _normalise_changed(raw: pl.DataFrame, spec: TableSpec, ctx: Context, previou
         frame, records, quarantine = reused, people, _empty_quarantine()
     # the order a full pass gives: the file's own record order
     order = ["sheet", "record_no", "member_no"]
-    return Normalised(frame.sort(order, maintain_order=True), records.sort(order, maintain_order=True), quarantine, repeated.height)
+    return Normalised(
+        frame.sort(order, maintain_order=True), records.sort(order, maintain_order=True), quarantine, repeated.height
+    )
 
 
 def skipped_json(skipped: dict[str, int]) -> str:

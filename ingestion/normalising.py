@@ -22,9 +22,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable
 
 import polars as pl
 
@@ -112,7 +112,9 @@ def _previous_snapshot(zones: Zones, staged: Staged, fingerprint: str) -> tuple[
         if all(p.exists() for p in paths):
             raw, frame, people = (pl.read_parquet(p) for p in paths)
             placement = json.loads(zones.raw_meta(table, md5, "normalised.json").read_text()).get("placement")
-            return md5, Previous(raw=raw.drop("data_date", strict=False), frame=frame, person_records=people, placement=placement)
+            return md5, Previous(
+                raw=raw.drop("data_date", strict=False), frame=frame, person_records=people, placement=placement
+            )
     return None
 
 
@@ -133,8 +135,14 @@ def normalise_file(
         previous = _previous_snapshot(zones, staged, fingerprint)
     out = normalise(staged.read.frame, staged.spec, ctx, previous=previous[1] if previous else None)
     if previous:
-        log.info("%s: %d of %d rows as in %s, %d normalised", staged.landed.rel, out.rows_reused,
-                 staged.read.frame.height, previous[0], staged.read.frame.height - out.rows_reused)
+        log.info(
+            "%s: %d of %d rows as in %s, %d normalised",
+            staged.landed.rel,
+            out.rows_reused,
+            staged.read.frame.height,
+            previous[0],
+            staged.read.frame.height - out.rows_reused,
+        )
     return Normalising(staged, out, _record(staged, out), ctx, fingerprint, started)
 
 
@@ -147,7 +155,11 @@ def commit(normalising: Normalising, zones: Zones, verdict: GateVerdict | None =
     staged, out, outcome = normalising.staged, normalising.out, normalising.outcome
     table, md5 = staged.spec.table, staged.md5
     if verdict is not None and not verdict.passed:
-        outcome.status, outcome.reason, outcome.message = "held", "gate_failed", f"{staged.landed.rel}: {verdict.summary}"
+        outcome.status, outcome.reason, outcome.message = (
+            "held",
+            "gate_failed",
+            f"{staged.landed.rel}: {verdict.summary}",
+        )
         write_parquet_atomic(out.frame, zones.held(table, md5))
     else:
         write_parquet_atomic(out.frame, zones.normalised(table, md5))
@@ -157,12 +169,24 @@ def commit(normalising: Normalising, zones: Zones, verdict: GateVerdict | None =
     write_ledger(zones, outcome)
     if normalising.fingerprint is not None and outcome.status == "loaded":
         # after the ledger row: only a committed file is offered to the next snapshot
-        write_text_atomic(zones.raw_meta(table, md5, "normalised.json"), json.dumps(
-            {"fingerprint": normalising.fingerprint, "data_date": staged.data_date.isoformat(),
-             "placement": placement_fingerprint(normalising.ctx)}
-        ))
-    log.info("%s %s: %d records, %d normalised, %d quarantined", outcome.status, staged.landed.rel,
-             outcome.records_read, outcome.rows_normalised, outcome.rows_quarantined)
+        write_text_atomic(
+            zones.raw_meta(table, md5, "normalised.json"),
+            json.dumps(
+                {
+                    "fingerprint": normalising.fingerprint,
+                    "data_date": staged.data_date.isoformat(),
+                    "placement": placement_fingerprint(normalising.ctx),
+                }
+            ),
+        )
+    log.info(
+        "%s %s: %d records, %d normalised, %d quarantined",
+        outcome.status,
+        staged.landed.rel,
+        outcome.records_read,
+        outcome.rows_normalised,
+        outcome.rows_quarantined,
+    )
     return outcome
 
 
@@ -181,15 +205,25 @@ def normalise_staged(
     return commit(pending, zones, verdict), pending.out, verdict
 
 
-def ingest_file(landed: LandedFile, zones: Zones, *, key: bytes, grid_index=None, address_prefixes: tuple[str, ...] = (),
-                loaded: dict[str, str] | None = None, gate: Gate | None = None) -> FileOutcome:
+def ingest_file(
+    landed: LandedFile,
+    zones: Zones,
+    *,
+    key: bytes,
+    grid_index=None,
+    address_prefixes: tuple[str, ...] = (),
+    loaded: dict[str, str] | None = None,
+    gate: Gate | None = None,
+) -> FileOutcome:
     """Load one complete file through the raw and normalised zones; never raises for bad input."""
     staged = stage_raw(landed, zones, loaded=loaded)
     if isinstance(staged, FileOutcome):
         if staged.status in ("rejected", "duplicate", "empty"):
             write_ledger(zones, staged)
         return staged
-    return normalise_staged(staged, zones, key=key, grid_index=grid_index, address_prefixes=address_prefixes, gate=gate)[0]
+    return normalise_staged(
+        staged, zones, key=key, grid_index=grid_index, address_prefixes=address_prefixes, gate=gate
+    )[0]
 
 
 def _all_quarantine(staged: Staged, out: Normalised) -> pl.DataFrame:

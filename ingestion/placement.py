@@ -229,12 +229,17 @@ def _assignments(pts: pl.DataFrame, grids: pl.DataFrame) -> pl.DataFrame:
             pl.col("snapshot").max(),
         )
         .join(g.rename({"valid_from": "__new_from"}).drop("valid_to"), on="grid_code", how="left")
-        .join(g.select(pl.col("grid_code").alias("__prev_grid"), pl.col("valid_to").alias("__old_to")),
-              on="__prev_grid", how="left")
+        .join(
+            g.select(pl.col("grid_code").alias("__prev_grid"), pl.col("valid_to").alias("__old_to")),
+            on="__prev_grid",
+            how="left",
+        )
     )
 
     def in_window(day: pl.Expr) -> pl.Expr:
-        return pl.when((pl.col("__prev_sd").is_null() | (day > pl.col("__prev_sd"))) & (day <= pl.col("__first_sd"))).then(day)
+        return pl.when(
+            (pl.col("__prev_sd").is_null() | (day > pl.col("__prev_sd"))) & (day <= pl.col("__first_sd"))
+        ).then(day)
 
     start = pl.coalesce(
         in_window(pl.col("__new_from")),
@@ -356,17 +361,14 @@ class GridIndex:
             pl.col("lon", "lat").cast(pl.Float64, strict=False),
         )
         point_grids = _assignments(pts, grids)
-        latest = pts.sort("snapshot", descending=True, maintain_order=True).unique(
-            "address_code", keep="first", maintain_order=True
-        ).drop("__sd")
+        latest = (
+            pts.sort("snapshot", descending=True, maintain_order=True)
+            .unique("address_code", keep="first", maintain_order=True)
+            .drop("__sd")
+        )
         roads = tuple(
             sorted(
-                set(
-                    latest.select(canonical_address(pl.col("road")).alias("r"))
-                    .drop_nulls()
-                    .unique()["r"]
-                    .to_list()
-                )
+                set(latest.select(canonical_address(pl.col("road")).alias("r")).drop_nulls().unique()["r"].to_list())
             )
         )
         latest = latest.with_columns(
@@ -443,12 +445,14 @@ class GridIndex:
             day = gu["data_date"].max() if dated else None
             for feat in bd or []:
                 props = feat.get("properties") or {}
-                features.append({
-                    "grid_code": props.get("网格编码"),
-                    "geometry": None if feat.get("geometry") is None else json.dumps(feat["geometry"]),
-                    "snapshot": rank,
-                    "data_date": day,
-                })
+                features.append(
+                    {
+                        "grid_code": props.get("网格编码"),
+                        "geometry": None if feat.get("geometry") is None else json.dumps(feat["geometry"]),
+                        "snapshot": rank,
+                        "data_date": day,
+                    }
+                )
         frame = None
         if features:
             frame = pl.DataFrame(
@@ -481,7 +485,8 @@ class GridIndex:
             _name_key(pl.col("street_name")).alias("__ps_key"),
         )
         self._point_names = (
-            self.point_grids.select("address_code", "grid_code").unique()
+            self.point_grids.select("address_code", "grid_code")
+            .unique()
             .join(names, on="grid_code", how="inner")
             .drop("grid_code")
             .unique()
@@ -497,7 +502,9 @@ class GridIndex:
         if isinstance(boundaries, pl.DataFrame):
             frame = _with_rank(boundaries)
             frame = frame.select(
-                pl.col("grid_code").cast(pl.String), pl.col("geometry").cast(pl.String), "snapshot",
+                pl.col("grid_code").cast(pl.String),
+                pl.col("geometry").cast(pl.String),
+                "snapshot",
                 _snapshot_date(frame).alias("__sd"),
             )
         else:  # features: later ones replace earlier ones for the same grid
@@ -506,24 +513,33 @@ class GridIndex:
                 props = feat.get("properties") or {}
                 geom = feat.get("geometry")
                 rows.append((props.get("网格编码"), None if geom is None else json.dumps(geom), i))
-            frame = pl.DataFrame(rows, schema={"grid_code": pl.String, "geometry": pl.String, "snapshot": pl.Int64},
-                                 orient="row")
-            frame = frame.sort("snapshot").unique("grid_code", keep="last", maintain_order=True).with_columns(
-                pl.lit(None, dtype=pl.Date).alias("__sd"))
+            frame = pl.DataFrame(
+                rows, schema={"grid_code": pl.String, "geometry": pl.String, "snapshot": pl.Int64}, orient="row"
+            )
+            frame = (
+                frame.sort("snapshot")
+                .unique("grid_code", keep="last", maintain_order=True)
+                .with_columns(pl.lit(None, dtype=pl.Date).alias("__sd"))
+            )
         bad = frame.filter(pl.col("grid_code").is_null() | pl.col("geometry").is_null())
         if bad.height:
             code = bad["grid_code"][0]
-            raise PlacementError(f"a boundary feature has 网格编码={code!r}, geometry={'set' if bad['geometry'][0] else None}; "
-                                 "both are required")
+            raise PlacementError(
+                f"a boundary feature has 网格编码={code!r}, geometry={'set' if bad['geometry'][0] else None}; "
+                "both are required"
+            )
         # one row per grid and snapshot (the last feature wins), then runs of an unchanged geometry
         frame = (
-            frame.with_row_index("__i").sort("grid_code", "snapshot", "__i")
+            frame.with_row_index("__i")
+            .sort("grid_code", "snapshot", "__i")
             .unique(["grid_code", "snapshot"], keep="last", maintain_order=True)
             .with_columns(__new=(pl.col("geometry") != pl.col("geometry").shift(1).over("grid_code")).fill_null(True))
             .filter(pl.col("__new"))
             .with_columns(
                 # the first version of a grid holds from the grid's start (its validity filters it)
-                valid_from=pl.when(pl.col("snapshot") != pl.col("snapshot").min().over("grid_code")).then(pl.col("__sd"))
+                valid_from=pl.when(pl.col("snapshot") != pl.col("snapshot").min().over("grid_code")).then(
+                    pl.col("__sd")
+                )
             )
             .select("grid_code", "snapshot", "valid_from", "geometry")
         )
@@ -535,7 +551,9 @@ class GridIndex:
                 raise PlacementError(f"boundary of grid {code!r} is not GeoJSON ({exc})") from None
             if not isinstance(geom, dict) or geom.get("type") not in ("Polygon", "MultiPolygon"):
                 kind = geom.get("type") if isinstance(geom, dict) else type(geom).__name__
-                raise PlacementError(f"boundary feature #{i} ({code!r}) is a {kind!r}; expected Polygon or MultiPolygon")
+                raise PlacementError(
+                    f"boundary feature #{i} ({code!r}) is a {kind!r}; expected Polygon or MultiPolygon"
+                )
             geoms.append(shape(geom))
         self._poly_versions = frame.drop("geometry").with_row_index("__poly")
         self._poly_codes = frame["grid_code"].to_numpy()
@@ -544,9 +562,9 @@ class GridIndex:
     def _build_kdtree(self) -> None:
         from scipy.spatial import cKDTree
 
-        p = self.points.filter(
-            pl.col("lon").is_between(*LON_RANGE) & pl.col("lat").is_between(*LAT_RANGE)
-        ).select("address_code", "lon", "lat")
+        p = self.points.filter(pl.col("lon").is_between(*LON_RANGE) & pl.col("lat").is_between(*LAT_RANGE)).select(
+            "address_code", "lon", "lat"
+        )
         if p.height == 0:
             return
         lon, lat = p["lon"].to_numpy(), p["lat"].to_numpy()
@@ -577,9 +595,7 @@ class GridIndex:
             self.grids.select("grid_code")
             .with_columns(current_grid_code=rolled["grid_code"])
             .join(g.rename({"grid_code": "current_grid_code"}), on="current_grid_code", how="left")
-            .with_columns(
-                current_grid_code=pl.when(pl.col("valid_to").is_null()).then(pl.col("current_grid_code"))
-            )
+            .with_columns(current_grid_code=pl.when(pl.col("valid_to").is_null()).then(pl.col("current_grid_code")))
             .drop("valid_to")
         )
 
@@ -599,9 +615,9 @@ class GridIndex:
             ).fill_null(False)
             if not j.select(step.any()).item():
                 return out
-            out = j.with_columns(grid_code=pl.when(step).then(pl.col("merged_into")).otherwise(pl.col("grid_code"))).drop(
-                "valid_to", "merged_into"
-            )
+            out = j.with_columns(
+                grid_code=pl.when(step).then(pl.col("merged_into")).otherwise(pl.col("grid_code"))
+            ).drop("valid_to", "merged_into")
         logger.warning("merged_into chain longer than %d: cycle in the grid register", _MAX_CHAIN)
         return out
 
@@ -642,9 +658,8 @@ class GridIndex:
         the other successors cannot be traced back and keep their own code.
         """
         g = self.grids.select("grid_code", "valid_from")
-        pred = (
-            self.grids.filter(pl.col("merged_into").is_not_null())
-            .select(pl.col("merged_into").alias("grid_code"), pl.col("grid_code").alias("__pred"), "valid_from", "valid_to")
+        pred = self.grids.filter(pl.col("merged_into").is_not_null()).select(
+            pl.col("merged_into").alias("grid_code"), pl.col("grid_code").alias("__pred"), "valid_from", "valid_to"
         )
         early = frame.join(g, on="grid_code", how="inner").filter(
             pl.col(_AT).is_not_null() & pl.col("valid_from").is_not_null() & (pl.col(_AT) < pl.col("valid_from"))
@@ -686,8 +701,15 @@ class GridIndex:
         field. ``at`` must be a Date or Datetime column (a tz-aware Datetime is
         taken in its own time zone's calendar date).
         """
-        for arg, name in (("address", address), ("lon", lon), ("lat", lat), ("community", community),
-                          ("street", street), ("at", at), ("grid_hint", grid_hint)):
+        for arg, name in (
+            ("address", address),
+            ("lon", lon),
+            ("lat", lat),
+            ("community", community),
+            ("street", street),
+            ("at", at),
+            ("grid_hint", grid_hint),
+        ):
             if name is not None and name not in frame.columns:
                 raise PlacementError(f"{arg}={name!r} is not a column of the frame; it has {frame.columns!r}")
         if at is not None:
@@ -778,8 +800,17 @@ class GridIndex:
         rest = rest.join(grid_valid.select("grid_code"), on="grid_code", how="inner")
         take(self._roll_forward(rest), PlacementMethod.GRID_CODE_REPORTED)
 
-        grid_rows = pl.concat(decided) if decided else pl.DataFrame(
-            schema={_ROW: pl.UInt32, "grid_code": pl.String, "address_code": pl.String, "placement_method": pl.String}
+        grid_rows = (
+            pl.concat(decided)
+            if decided
+            else pl.DataFrame(
+                schema={
+                    _ROW: pl.UInt32,
+                    "grid_code": pl.String,
+                    "address_code": pl.String,
+                    "placement_method": pl.String,
+                }
+            )
         )
         grid_rows = grid_rows.join(
             self.grids.select("grid_code", "community_code", "street_code"), on="grid_code", how="left"
@@ -835,9 +866,11 @@ class GridIndex:
             .with_columns(
                 __score=(
                     pl.when(ctx.str.contains(pl.col("__pc_full"), literal=True) | (comm_key == pl.col("__pc_key")))
-                    .then(2).otherwise(0)
+                    .then(2)
+                    .otherwise(0)
                     + pl.when(ctx.str.contains(pl.col("__ps_full"), literal=True) | (street_key == pl.col("__ps_key")))
-                    .then(1).otherwise(0)
+                    .then(1)
+                    .otherwise(0)
                 ).fill_null(0)
             )
             .group_by(_ROW, _AT, "address_code")
@@ -858,8 +891,9 @@ class GridIndex:
         # _grid_of_points keeps one point per row: grade each candidate as a row of its own
         cand = cand.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__cand"))
         graded = cand.select("__cand", _ROW, "address_code").join(
-            self._grid_of_points(cand.select(pl.col("__cand").alias(_ROW), "address_code", _AT))
-            .select(pl.col(_ROW).alias("__cand"), "grid_code"),
+            self._grid_of_points(cand.select(pl.col("__cand").alias(_ROW), "address_code", _AT)).select(
+                pl.col(_ROW).alias("__cand"), "grid_code"
+            ),
             on="__cand",
             how="left",
         )
@@ -898,7 +932,8 @@ class GridIndex:
         # the boundary of a grid in force at the time: its newest version started by then
         started = pl.col(_AT).is_null() | pl.col("valid_from").is_null() | (pl.col("valid_from") <= pl.col(_AT))
         in_force = (
-            hits.select(_ROW, _AT, "grid_code").unique()
+            hits.select(_ROW, _AT, "grid_code")
+            .unique()
             .join(self._poly_versions.select("grid_code", "snapshot", "valid_from"), on="grid_code", how="inner")
             .filter(started)
             .group_by(_ROW, "grid_code")
@@ -950,7 +985,9 @@ class GridIndex:
             .group_by(_ROW)
             .agg(pl.col("community_code").n_unique().alias("n"), pl.col("community_code", "street_code").first())
             .filter(pl.col("n") == 1)
-            .select(_ROW, pl.col("community_code").alias("__n_community_code"), pl.col("street_code").alias("__c_street"))
+            .select(
+                _ROW, pl.col("community_code").alias("__n_community_code"), pl.col("street_code").alias("__c_street")
+            )
         )
         streets = self.grids.select("street_code", _name_key(pl.col("street_name")).alias("__sk")).unique()
         s = (

@@ -116,8 +116,9 @@ def ingest_landing(
             grid_index = load_grid_index(zones)
         prefixes = tuple(grid_index.prefixes) if grid_index is not None else ()
         for d in due:
-            outcome = ingest_file(d.landed, zones, key=key, grid_index=grid_index, address_prefixes=prefixes, loaded=loaded,
-                                  gate=gate)
+            outcome = ingest_file(
+                d.landed, zones, key=key, grid_index=grid_index, address_prefixes=prefixes, loaded=loaded, gate=gate
+            )
             if outcome.status in LOADED:
                 loaded[outcome.file_md5] = d.landed.rel
             outcomes.append(outcome)

@@ -35,12 +35,15 @@ def load_or_create_key(path: Path) -> bytes:
     except ValueError as err:
         raise ValueError(f"the pseudonym key {path} should be hex text, but it is not; restore it from backup") from err
     if len(key) < 16:
-        raise ValueError(f"the pseudonym key {path} is {len(key)} bytes, but at least 16 are needed; "
-                         "restore it from backup")
+        raise ValueError(
+            f"the pseudonym key {path} is {len(key)} bytes, but at least 16 are needed; restore it from backup"
+        )
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
-        raise PermissionError(f"the pseudonym key {path} must be readable by its owner only (mode 0600), but its mode "
-                              f"is {mode:o}; run: chmod 600 {path}")
+        raise PermissionError(
+            f"the pseudonym key {path} must be readable by its owner only (mode 0600), but its mode "
+            f"is {mode:o}; run: chmod 600 {path}"
+        )
     return key
 
 

@@ -91,16 +91,27 @@ def read_file(path: Path, spec: TableSpec, *, file_md5: str, file_name: str | No
     when the file as a whole cannot be taken; bad single records go to ``quarantine``."""
     path = Path(path)
     ctx = _Ctx(spec.feed, file_name or path.name, file_md5)
-    readers = {"csv": _read_csv, "xlsx": _read_xlsx, "jsonl": _read_jsonl, "json": _read_json_array,
-               "geojson": _read_geojson}
+    readers = {
+        "csv": _read_csv,
+        "xlsx": _read_xlsx,
+        "jsonl": _read_jsonl,
+        "json": _read_json_array,
+        "geojson": _read_geojson,
+    }
     try:
         reader = readers[spec.format]
     except KeyError:
-        raise ValueError(f"{spec.table}: format={spec.format!r} has no reader; expected one of {sorted(readers)}") from None
+        raise ValueError(
+            f"{spec.table}: format={spec.format!r} has no reader; expected one of {sorted(readers)}"
+        ) from None
     result = reader(path, spec, ctx)
     log.info(
         "read %s/%s: %d records, %d rows kept, %d quarantined",
-        ctx.feed, ctx.file, result.records, result.frame.height, result.quarantine.height,
+        ctx.feed,
+        ctx.file,
+        result.records,
+        result.frame.height,
+        result.quarantine.height,
     )
     return result
 
@@ -127,7 +138,7 @@ def detect_encoding(raw: bytes, *, feed: str, file: str, declared: str | None = 
     Never replaces a byte: bytes that decode in neither raise :class:`FeedEncodingError` with the offset.
     """
     if raw.startswith(_BOM):
-        body = raw[len(_BOM):]
+        body = raw[len(_BOM) :]
         bad = _utf8_bad_offset(body)
         if bad is not None:
             raise _undecodable(feed, file, bad + len(_BOM), "it starts with a UTF-8 BOM but is not UTF-8")
@@ -206,7 +217,9 @@ def _csv_line(fields: list[str | None]) -> str:
 
 
 def _quarantine(rows: list[dict[str, object]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=QUARANTINE_SCHEMA, orient="row") if rows else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    return (
+        pl.DataFrame(rows, schema=QUARANTINE_SCHEMA, orient="row") if rows else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    )
 
 
 def _column_names(headers: list[str], spec: TableSpec, sheet: str | None) -> tuple[list[str], list[str]]:
@@ -277,7 +290,10 @@ def _read_csv(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
         body, bad, blank = _csv_body_exact(data, n, ctx)
     quarantine = [
         {
-            **ctx.locator(), "record_no": no, "member_no": 1, "raw_text": _raw_text(_csv_line(row)),
+            **ctx.locator(),
+            "record_no": no,
+            "member_no": 1,
+            "raw_text": _raw_text(_csv_line(row)),
             "reason": "wrong_field_count",
             "message": f"{ctx.feed}/{ctx.file} record {no}: {len(row)} fields, expected {n} as in the header; "
             "quarantined, the rest of the file goes on",
@@ -287,9 +303,17 @@ def _read_csv(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
     # NUL bytes and oversized fields: rare, found vectorised, handled row by row.
     checks: list[pl.Expr] = []
     if b"\x00" in data:
-        checks.append(pl.any_horizontal([pl.col(c).str.contains("\x00", literal=True) for c in body.columns if c != "record_no"]).fill_null(False).alias("_nul"))
+        checks.append(
+            pl.any_horizontal([pl.col(c).str.contains("\x00", literal=True) for c in body.columns if c != "record_no"])
+            .fill_null(False)
+            .alias("_nul")
+        )
     if len(data) > MAX_FIELD_BYTES:
-        checks.append(pl.any_horizontal([pl.col(c).str.len_bytes() > MAX_FIELD_BYTES for c in body.columns if c != "record_no"]).fill_null(False).alias("_long"))
+        checks.append(
+            pl.any_horizontal([pl.col(c).str.len_bytes() > MAX_FIELD_BYTES for c in body.columns if c != "record_no"])
+            .fill_null(False)
+            .alias("_long")
+        )
     if checks:
         flags = body.select(checks)
         hit = pl.any_horizontal(pl.all()).fill_null(False)
@@ -354,11 +378,16 @@ def _csv_body_fast(data: bytes, header: list[str]) -> pl.DataFrame | None:
         log.info("polars could not split the records (%s); reading record by record", type(err).__name__)
         return None
     # Every record has exactly n-1 separating commas iff the commas outside field values add up.
-    inside = body.select(
-        pl.sum_horizontal([pl.col(c).str.count_matches(",", literal=True).sum() for c in body.columns])
-    ).item() or 0
+    inside = (
+        body.select(
+            pl.sum_horizontal([pl.col(c).str.count_matches(",", literal=True).sum() for c in body.columns])
+        ).item()
+        or 0
+    )
     header_inside = sum(h.count(",") for h in header)
-    if body[f"_c{n}"].null_count() != body.height or data.count(b",") - inside - header_inside != (n - 1) * (body.height + 1):
+    if body[f"_c{n}"].null_count() != body.height or data.count(b",") - inside - header_inside != (n - 1) * (
+        body.height + 1
+    ):
         return None
     return body.drop(f"_c{n}").with_row_index("record_no", offset=1).with_columns(pl.col("record_no").cast(pl.Int64))
 
@@ -374,7 +403,9 @@ def _csv_body_exact(data: bytes, n: int, ctx: _Ctx) -> tuple[pl.DataFrame, list,
         raise FeedFormatError(
             f"{ctx.feed}/{ctx.file}: not readable as RFC 4180 CSV ({err}); expected comma-separated records "
             "with double-quoted fields — ask the department to re-export the file",
-            feed=ctx.feed, file=ctx.file, reason="unreadable",
+            feed=ctx.feed,
+            file=ctx.file,
+            reason="unreadable",
         ) from err
     finally:
         csv.field_size_limit(limit)
@@ -401,13 +432,21 @@ def _csv_bad(ctx: _Ctx, record_no: int, fields: list, reason: str, names: list[s
     else:
         cols = [
             f"{names[i]} ({len(v.encode('utf-8'))} bytes)"
-            for i, v in enumerate(fields) if v is not None and len(v.encode("utf-8")) > MAX_FIELD_BYTES
+            for i, v in enumerate(fields)
+            if v is not None and len(v.encode("utf-8")) > MAX_FIELD_BYTES
         ]
         message = (
             f"{ctx.feed}/{ctx.file} record {record_no}: field(s) {cols} longer than {MAX_FIELD_BYTES} bytes; "
             "quarantined, the rest of the file goes on"
         )
-    return {**ctx.locator(), "record_no": record_no, "member_no": 1, "raw_text": _raw_text(_csv_line(fields)), "reason": reason, "message": message}
+    return {
+        **ctx.locator(),
+        "record_no": record_no,
+        "member_no": 1,
+        "raw_text": _raw_text(_csv_line(fields)),
+        "reason": reason,
+        "message": message,
+    }
 
 
 # --------------------------------------------------------------------------- workbooks
@@ -428,7 +467,9 @@ def _read_xlsx(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
         raise FeedFormatError(
             f"{ctx.feed}/{ctx.file}: cannot be opened as an Office Open XML workbook "
             f"({type(err).__name__}); expected an .xlsx file — ask the department to re-save it as .xlsx and resend it",
-            feed=ctx.feed, file=ctx.file, reason="unreadable",
+            feed=ctx.feed,
+            file=ctx.file,
+            reason="unreadable",
         ) from err
 
     frames: list[pl.DataFrame] = []
@@ -451,7 +492,9 @@ def _read_xlsx(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
             raise FeedFormatError(
                 f"{ctx.feed}/{ctx.file} sheet {sheet!r}: cannot be read ({type(err).__name__}); "
                 "ask the department to re-save the workbook and resend it",
-                feed=ctx.feed, file=ctx.file, reason="unreadable",
+                feed=ctx.feed,
+                file=ctx.file,
+                reason="unreadable",
             ) from err
         data, q, unknown, missing = _sheet(strings, booleans, spec, sheet, ctx, skipped, result.failed_sheets)
         if data is not None:
@@ -505,7 +548,9 @@ def excel_number_text(text: str) -> str:
 def _as_excel_shows(values: pl.Series, numeric: pl.Series) -> pl.Series:
     """Number cells whose text has more digits than Excel keeps, re-rendered with the digits it keeps."""
     # 15 characters hold at most 15 significant digits: such text is already what Excel shows
-    long = (numeric.is_not_null() & (values.str.len_chars() > _EXCEL_DIGITS) & values.str.contains(_PLAIN_NUMBER)).fill_null(False)
+    long = (
+        numeric.is_not_null() & (values.str.len_chars() > _EXCEL_DIGITS) & values.str.contains(_PLAIN_NUMBER)
+    ).fill_null(False)
     if not long.any():
         return values
     mapping = {v: excel_number_text(v) for v in values.filter(long).unique().to_list()}
@@ -562,13 +607,20 @@ def _sheet(strings, booleans, spec, sheet, ctx, skipped, failed):
     first_filled = marks.filter(before & (pl.col("_filled") > 0))["_row"]
     title_row = first_filled[0] if first_filled.len() else -1
     kind = (
-        pl.when(pl.col("_filled") == 0).then(pl.lit("empty"))
-        .when(before & (row == title_row)).then(pl.lit("title"))
-        .when(before).then(pl.lit("note"))
-        .when(pl.col("_is_header") | (row == header_idx)).then(pl.lit("header"))
-        .when(pl.col("_is_total") | pl.col("_first").str.starts_with("合计")).then(pl.lit("total"))
-        .when(pl.col("_first").str.contains(_SIGNATURE)).then(pl.lit("signature"))
-        .when((pl.col("_filled") == 1) & pl.col("_first").str.contains(_NOTE)).then(pl.lit("note"))
+        pl.when(pl.col("_filled") == 0)
+        .then(pl.lit("empty"))
+        .when(before & (row == title_row))
+        .then(pl.lit("title"))
+        .when(before)
+        .then(pl.lit("note"))
+        .when(pl.col("_is_header") | (row == header_idx))
+        .then(pl.lit("header"))
+        .when(pl.col("_is_total") | pl.col("_first").str.starts_with("合计"))
+        .then(pl.lit("total"))
+        .when(pl.col("_first").str.contains(_SIGNATURE))
+        .then(pl.lit("signature"))
+        .when((pl.col("_filled") == 1) & pl.col("_first").str.contains(_NOTE))
+        .then(pl.lit("note"))
         .otherwise(pl.lit("data"))
     )
     marks = marks.with_columns(kind.alias("_kind"))
@@ -578,18 +630,29 @@ def _sheet(strings, booleans, spec, sheet, ctx, skipped, failed):
     data_mask = marks["_kind"] == "data"
     record_no = (marks["_row"].filter(data_mask) + 1).cast(pl.Int64)
     locator = [
-        pl.lit(ctx.feed).alias("feed"), pl.lit(ctx.file).alias("file"), pl.lit(ctx.file_md5).alias("file_md5"),
-        pl.lit(sheet).alias("sheet"), pl.lit(1, dtype=pl.Int32).alias("member_no"),
+        pl.lit(ctx.feed).alias("feed"),
+        pl.lit(ctx.file).alias("file"),
+        pl.lit(ctx.file_md5).alias("file_md5"),
+        pl.lit(sheet).alias("sheet"),
+        pl.lit(1, dtype=pl.Int32).alias("member_no"),
     ]
     if message is not None:
         rows = strings.filter(data_mask)
-        q = rows.select(
-            pl.concat_str([pl.col(c).fill_null("") for c in cols], separator="\t")
-            .str.replace_all("\x00", "\\x00", literal=True).str.slice(0, RAW_TEXT_CHARS).alias("raw_text")
-        ).with_columns(
-            *locator, pl.Series("record_no", record_no),
-            pl.lit("sheet_missing_required_columns").alias("reason"), pl.lit(message).alias("message"),
-        ).select(list(QUARANTINE_SCHEMA))
+        q = (
+            rows.select(
+                pl.concat_str([pl.col(c).fill_null("") for c in cols], separator="\t")
+                .str.replace_all("\x00", "\\x00", literal=True)
+                .str.slice(0, RAW_TEXT_CHARS)
+                .alias("raw_text")
+            )
+            .with_columns(
+                *locator,
+                pl.Series("record_no", record_no),
+                pl.lit("sheet_missing_required_columns").alias("reason"),
+                pl.lit(message).alias("message"),
+            )
+            .select(list(QUARANTINE_SCHEMA))
+        )
         return None, q, [], []
 
     header = [v or "" for v in strings.row(header_idx)]
@@ -602,12 +665,16 @@ def _sheet(strings, booleans, spec, sheet, ctx, skipped, failed):
     keep = [i for i, c in enumerate(cols) if header[i].strip() or data[c].null_count() < data.height]
     unknown = [u for u in unknown if u in {names[i] for i in keep}]
     numeric_flag = [
-        pl.when(numeric[cols[i]].is_not_null() & ~data[cols[i]].is_in(["true", "false"]).fill_null(False))
-        .then(pl.lit(names[i])) for i in keep
+        pl.when(numeric[cols[i]].is_not_null() & ~data[cols[i]].is_in(["true", "false"]).fill_null(False)).then(
+            pl.lit(names[i])
+        )
+        for i in keep
     ]
-    numeric_cells = data.select(
-        pl.concat_str(numeric_flag, separator=",", ignore_nulls=True).fill_null("").alias("_numeric_cells")
-    ) if keep else pl.DataFrame({"_numeric_cells": [""] * data.height})
+    numeric_cells = (
+        data.select(pl.concat_str(numeric_flag, separator=",", ignore_nulls=True).fill_null("").alias("_numeric_cells"))
+        if keep
+        else pl.DataFrame({"_numeric_cells": [""] * data.height})
+    )
     frame = data.select([pl.col(cols[i]).alias(names[i]) for i in keep]).with_columns(
         *locator, pl.Series("record_no", record_no), numeric_cells["_numeric_cells"]
     )
@@ -639,13 +706,17 @@ def _read_json_array(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
         raise FeedFormatError(
             f"{ctx.feed}/{ctx.file}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno}); expected one "
             "JSON array of service requests — ask the department to re-export the file; nothing was loaded",
-            feed=ctx.feed, file=ctx.file, reason="unreadable",
+            feed=ctx.feed,
+            file=ctx.file,
+            reason="unreadable",
         ) from err
     if not isinstance(doc, list):
         raise FeedFormatError(
             f"{ctx.feed}/{ctx.file}: a JSON {type(doc).__name__} at the top, expected an array of service requests "
             "— ask the department to re-export the file; nothing was loaded",
-            feed=ctx.feed, file=ctx.file, reason="unreadable",
+            feed=ctx.feed,
+            file=ctx.file,
+            reason="unreadable",
         )
     lines = [json.dumps(element, ensure_ascii=False) for element in doc]
     return _json_records(lines, spec, ctx, encoding=encoding, raw=raw, unit="element")
@@ -665,14 +736,34 @@ def _json_records(lines: list[str], spec: TableSpec, ctx: _Ctx, *, encoding: str
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as err:
-            bad.append(_json_bad(ctx, line_no, line, "broken_json", f"{where}: not valid JSON ({err.msg} at column {err.colno}); quarantined, the next line goes on"))
+            bad.append(
+                _json_bad(
+                    ctx,
+                    line_no,
+                    line,
+                    "broken_json",
+                    f"{where}: not valid JSON ({err.msg} at column {err.colno}); quarantined, the next line goes on",
+                )
+            )
             continue
         if not isinstance(obj, dict):
-            bad.append(_json_bad(ctx, line_no, line, "broken_json", f"{where}: a JSON {type(obj).__name__}, expected an object; quarantined"))
+            bad.append(
+                _json_bad(
+                    ctx,
+                    line_no,
+                    line,
+                    "broken_json",
+                    f"{where}: a JSON {type(obj).__name__}, expected an object; quarantined",
+                )
+            )
             continue
         absent = [k for k in required if obj.get(k) in (None, "")]
         if absent:
-            bad.append(_json_bad(ctx, line_no, line, "missing_required_keys", f"{where}: missing required keys {absent}; quarantined"))
+            bad.append(
+                _json_bad(
+                    ctx, line_no, line, "missing_required_keys", f"{where}: missing required keys {absent}; quarantined"
+                )
+            )
             continue
         base: dict[str, str | None] = {}
         _flatten(obj, "", prefixes, base)
@@ -692,12 +783,24 @@ def _json_records(lines: list[str], spec: TableSpec, ctx: _Ctx, *, encoding: str
             members.append({})
         cells = [(k, v) for part in (base, *members) for k, v in part.items() if v]
         nul = sorted({k for k, v in cells if "\x00" in v})
-        long = sorted({f"{k} ({len(v.encode('utf-8'))} bytes)" for k, v in cells if len(v) > MAX_FIELD_BYTES // 4
-                       and len(v.encode("utf-8")) > MAX_FIELD_BYTES})
+        long = sorted(
+            {
+                f"{k} ({len(v.encode('utf-8'))} bytes)"
+                for k, v in cells
+                if len(v) > MAX_FIELD_BYTES // 4 and len(v.encode("utf-8")) > MAX_FIELD_BYTES
+            }
+        )
         if nul or long:  # as a CSV row with such a cell: the record is quarantined, the file goes on
             what = f"NUL byte in key(s) {nul}" if nul else f"key(s) {long} longer than {MAX_FIELD_BYTES} bytes"
-            bad.append(_json_bad(ctx, line_no, line, "nul_byte" if nul else "field_too_long",
-                                 f"{where}: {what}; quarantined, the next line goes on"))
+            bad.append(
+                _json_bad(
+                    ctx,
+                    line_no,
+                    line,
+                    "nul_byte" if nul else "field_too_long",
+                    f"{where}: {what}; quarantined, the next line goes on",
+                )
+            )
             continue
         for member_no, member in enumerate(members, 1):
             row = {"record_no": line_no, "member_no": member_no, **base, **member}
@@ -708,8 +811,10 @@ def _json_records(lines: list[str], spec: TableSpec, ctx: _Ctx, *, encoding: str
     schema = {"record_no": pl.Int64, "member_no": pl.Int32, **{k: pl.String for k in names}}
     frame = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
     frame = frame.rename(names).with_columns(
-        pl.lit(ctx.feed).alias("feed"), pl.lit(ctx.file).alias("file"),
-        pl.lit(ctx.file_md5).alias("file_md5"), pl.lit("").alias("sheet"),
+        pl.lit(ctx.feed).alias("feed"),
+        pl.lit(ctx.file).alias("file"),
+        pl.lit(ctx.file_md5).alias("file_md5"),
+        pl.lit("").alias("sheet"),
     )
     unknown = [v for v in names.values() if v not in known.values()]
     q = _quarantine(bad)
@@ -721,7 +826,11 @@ def _json_records(lines: list[str], spec: TableSpec, ctx: _Ctx, *, encoding: str
         encoding_switched=_switched(encoding, spec.encoding, raw),
         unknown_columns=unknown,
         # a key no line carries; an empty file says nothing about its keys
-        missing_optional=[c.header for c in spec.columns if not c.required and not c.added_later and c.name not in frame.columns] if rows else [],
+        missing_optional=[
+            c.header for c in spec.columns if not c.required and not c.added_later and c.name not in frame.columns
+        ]
+        if rows
+        else [],
     )
 
 
@@ -747,7 +856,14 @@ def _flatten(obj: dict, prefix: str, nested: set[str], out: dict[str, str | None
 
 
 def _json_bad(ctx: _Ctx, line_no: int, line: str, reason: str, message: str) -> dict[str, object]:
-    return {**ctx.locator(), "record_no": line_no, "member_no": 1, "raw_text": _raw_text(line), "reason": reason, "message": message}
+    return {
+        **ctx.locator(),
+        "record_no": line_no,
+        "member_no": 1,
+        "raw_text": _raw_text(line),
+        "reason": reason,
+        "message": message,
+    }
 
 
 # --------------------------------------------------------------------------- GeoJSON
@@ -761,7 +877,9 @@ def _read_geojson(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
         return FeedFormatError(
             f"{ctx.feed}/{ctx.file}: {problem}; expected a GeoJSON FeatureCollection whose features carry "
             "property '网格编码' — ask the centre to re-export the boundaries",
-            feed=ctx.feed, file=ctx.file, reason="unreadable",
+            feed=ctx.feed,
+            file=ctx.file,
+            reason="unreadable",
         )
 
     try:
@@ -777,21 +895,32 @@ def _read_geojson(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
         code = _json_text(props.get("网格编码")) if isinstance(props, dict) else None
         geometry = feature.get("geometry") if isinstance(feature, dict) else None
         if code in (None, "") or geometry is None:
-            bad.append({
-                **ctx.locator(), "record_no": no, "member_no": 1,
-                "raw_text": _raw_text(_json_text(feature) or ""), "reason": "missing_required_keys",
-                "message": f"{ctx.feed}/{ctx.file} feature {no}: no '网格编码' property or no geometry; quarantined",
-            })
+            bad.append(
+                {
+                    **ctx.locator(),
+                    "record_no": no,
+                    "member_no": 1,
+                    "raw_text": _raw_text(_json_text(feature) or ""),
+                    "reason": "missing_required_keys",
+                    "message": f"{ctx.feed}/{ctx.file} feature {no}: no '网格编码' property or no geometry; quarantined",
+                }
+            )
             continue
         rows.append({"record_no": no, "grid_code": code, "geometry": _json_text(geometry)})
     schema = {"record_no": pl.Int64, "grid_code": pl.String, "geometry": pl.String}
     frame = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
     frame = frame.with_columns(
-        pl.lit(ctx.feed).alias("feed"), pl.lit(ctx.file).alias("file"), pl.lit(ctx.file_md5).alias("file_md5"),
-        pl.lit("").alias("sheet"), pl.lit(1, dtype=pl.Int32).alias("member_no"),
+        pl.lit(ctx.feed).alias("feed"),
+        pl.lit(ctx.file).alias("file"),
+        pl.lit(ctx.file_md5).alias("file_md5"),
+        pl.lit("").alias("sheet"),
+        pl.lit(1, dtype=pl.Int32).alias("member_no"),
     )
     q = _quarantine(bad)
     return ReadResult(
-        frame=_finish(frame, spec, None, []), quarantine=q, records=frame.height + q.height,
-        encoding=encoding, encoding_switched=_switched(encoding, spec.encoding, raw),
+        frame=_finish(frame, spec, None, []),
+        quarantine=q,
+        records=frame.height + q.height,
+        encoding=encoding,
+        encoding_switched=_switched(encoding, spec.encoding, raw),
     )

@@ -81,7 +81,13 @@ def data_date_of(landed: LandedFile, spec: TableSpec) -> date:
 
 def outcome_fields(landed: LandedFile, spec: TableSpec | None) -> dict:
     """The fields of a :class:`FileOutcome` that say which file it is."""
-    return dict(feed=landed.feed, table_name=spec.table if spec else None, folder=landed.folder, file=landed.name, flag_rows=landed.flag_rows)
+    return dict(
+        feed=landed.feed,
+        table_name=spec.table if spec else None,
+        folder=landed.folder,
+        file=landed.name,
+        flag_rows=landed.flag_rows,
+    )
 
 
 def stage_raw(landed: LandedFile, zones: Zones, *, loaded: dict[str, str] | None = None) -> Staged | FileOutcome:
@@ -105,11 +111,27 @@ def stage_raw(landed: LandedFile, zones: Zones, *, loaded: dict[str, str] | None
                 return FileOutcome(**base, status="unchanged", file_md5=md5, size_bytes=size)
             if landed.flag_rows == 0:
                 # every empty delivery of a feed has the same bytes; it is not a resend of the first
-                return FileOutcome(**base, status="empty", file_md5=md5, size_bytes=size, records_read=0, rows_normalised=0,
-                                   rows_quarantined=0, is_balanced=True, reason="no_records",
-                                   message=f"{landed.rel}: an empty delivery (rows=0); nothing to load")
-            return FileOutcome(**base, status="duplicate", file_md5=md5, size_bytes=size, duplicate_of=loaded[md5],
-                               reason="same_bytes", message=f"{landed.rel}: the same bytes were already loaded as {loaded[md5]}; nothing to do")
+                return FileOutcome(
+                    **base,
+                    status="empty",
+                    file_md5=md5,
+                    size_bytes=size,
+                    records_read=0,
+                    rows_normalised=0,
+                    rows_quarantined=0,
+                    is_balanced=True,
+                    reason="no_records",
+                    message=f"{landed.rel}: an empty delivery (rows=0); nothing to load",
+                )
+            return FileOutcome(
+                **base,
+                status="duplicate",
+                file_md5=md5,
+                size_bytes=size,
+                duplicate_of=loaded[md5],
+                reason="same_bytes",
+                message=f"{landed.rel}: the same bytes were already loaded as {loaded[md5]}; nothing to do",
+            )
         if spec is None:
             # the scan let it through as a resend of bytes delivered under a proper name, but they were not loaded
             raise unknown_name_error(landed, "the file with the same bytes was not loaded (see its own ledger row)")
@@ -118,8 +140,15 @@ def stage_raw(landed: LandedFile, zones: Zones, *, loaded: dict[str, str] | None
         data_date = data_date_of(landed, spec)
     except FeedError as err:
         log.warning("rejected %s: %s", landed.rel, err.reason)
-        return FileOutcome(**base, status="rejected", file_md5=md5, size_bytes=size, reason=err.reason, message=str(err),
-                           seconds=time.perf_counter() - started)
+        return FileOutcome(
+            **base,
+            status="rejected",
+            file_md5=md5,
+            size_bytes=size,
+            reason=err.reason,
+            message=str(err),
+            seconds=time.perf_counter() - started,
+        )
     staged = Staged(landed, spec, md5, size, read, data_date)
     write_parquet_atomic(read.frame.with_columns(pl.lit(data_date).alias("data_date")), zones.raw(spec.table, md5))
     write_parquet_atomic(conform(read.quarantine, QUARANTINE), zones.raw_meta(spec.table, md5, "quarantine.parquet"))

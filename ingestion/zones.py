@@ -56,7 +56,9 @@ def write_text_atomic(path: Path, text: str) -> None:
 def write_parquet_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
     """Write ``frame`` to ``path`` as zstd Parquet with statistics, atomically; a LazyFrame is streamed."""
     if isinstance(frame, pl.LazyFrame):
-        _replace_with(path, lambda tmp: frame.sink_parquet(tmp, compression="zstd", statistics=True, engine="streaming"))
+        _replace_with(
+            path, lambda tmp: frame.sink_parquet(tmp, compression="zstd", statistics=True, engine="streaming")
+        )
     else:
         _replace_with(path, lambda tmp: frame.write_parquet(tmp, compression="zstd", statistics=True))
 

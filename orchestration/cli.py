@@ -33,7 +33,9 @@ def _settings(args: argparse.Namespace):
     from orchestration.settings import Settings
 
     try:
-        return Settings.resolve(landing=getattr(args, "landing", None), home=getattr(args, "home", None), as_of=getattr(args, "as_of", None))
+        return Settings.resolve(
+            landing=getattr(args, "landing", None), home=getattr(args, "home", None), as_of=getattr(args, "as_of", None)
+        )
     except ValueError as err:
         raise UsageError(str(err)) from err
 
@@ -66,16 +68,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
             progress.update(done)
 
         try:
-            summary = generate(out, residents=args.residents, days=args.days, seed=args.seed, start=start,
-                               county_code=args.county_code, county_name=args.county_name, progress=report)
+            summary = generate(
+                out,
+                residents=args.residents,
+                days=args.days,
+                seed=args.seed,
+                start=start,
+                county_code=args.county_code,
+                county_name=args.county_name,
+                progress=report,
+            )
         except (OSError, KeyboardInterrupt):
             raise
         except Exception as err:  # one line, never a traceback; generate() left --out as it was
             if args.verbose:
                 raise
-            failed = UsageError(f"generating {args.residents} residents x {args.days} days (seed {args.seed}) failed "
-                                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}); "
-                                f"{out} was left as it was (zhili -v generate ... shows the traceback)")
+            failed = UsageError(
+                f"generating {args.residents} residents x {args.days} days (seed {args.seed}) failed "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no message'}); "
+                f"{out} was left as it was (zhili -v generate ... shows the traceback)"
+            )
             failed.exit_code = EXIT_FAILED
             raise failed from err
     for line in summary.as_lines():
@@ -99,8 +111,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         with Progress("run") as progress:
-            return run_pipeline(settings, feeds=args.feed or None, echo=print, progress=progress,
-                                warn=lambda line: print(line, file=sys.stderr, flush=True))
+            return run_pipeline(
+                settings,
+                feeds=args.feed or None,
+                echo=print,
+                progress=progress,
+                warn=lambda line: print(line, file=sys.stderr, flush=True),
+            )
     except RunInProgress as err:
         raise BusyError(str(err)) from None
 
@@ -116,7 +133,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_linkage_train(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not settings.zones.person_records().is_dir():
-        raise UsageError(f"{settings.home} holds no person records to train on; pass --home DIR or load a landing with zhili run")
+        raise UsageError(
+            f"{settings.home} holds no person records to train on; pass --home DIR or load a landing with zhili run"
+        )
     from ingestion.linkage.core import retrain
     from ingestion.linkage.model_store import ModelStoreError
     from orchestration.runlock import RunInProgress, cli_run_lock
@@ -151,8 +170,10 @@ def cmd_briefing(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write the briefing: {err}") from err
     f = briefing.figures
     alerts = f"{f['alerts_new']} new / {f['alerts_open']} open alerts, " if briefing.alerts_available else ""
-    print(f"briefing {day} ({briefing.street or 'all streets'}): {alerts}{f['cases_overdue']} overdue, "
-          f"{f['cases_due_soon']} due within 5 days, {f['incidents_today']} incidents received")
+    print(
+        f"briefing {day} ({briefing.street or 'all streets'}): {alerts}{f['cases_overdue']} overdue, "
+        f"{f['cases_due_soon']} due within 5 days, {f['incidents_today']} incidents received"
+    )
     print(f"written to {out.absolute()}")
     return 0
 
@@ -192,10 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--landing", help="landing folder (default: $ZHILI_LANDING or <home>/landing)")
     run.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
     run.add_argument("--feed", action="append", help="only this feed (repeatable)")
-    run.add_argument("--as-of", help="date the warehouse judges overdue/ages on (default: $ZHILI_AS_OF_DATE or the latest delivery)")
+    run.add_argument(
+        "--as-of", help="date the warehouse judges overdue/ages on (default: $ZHILI_AS_OF_DATE or the latest delivery)"
+    )
     run.set_defaults(func=cmd_run)
 
-    status = sub.add_parser("status", help="show the serving snapshot's as-of date, the ledger and the last run's gate results")
+    status = sub.add_parser(
+        "status", help="show the serving snapshot's as-of date, the ledger and the last run's gate results"
+    )
     status.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
     status.set_defaults(func=cmd_status)
 
@@ -208,15 +233,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     linkage = sub.add_parser("linkage", help="the person-linkage model this home keeps")
     linkage_sub = linkage.add_subparsers(dest="linkage_command", metavar="train", required=True, parser_class=_Parser)
-    train = linkage_sub.add_parser("train", help="train a new linkage model on every person record, keep it, relink, "
-                                                 "and say which persons merged or split")
+    train = linkage_sub.add_parser(
+        "train",
+        help="train a new linkage model on every person record, keep it, relink, and say which persons merged or split",
+    )
     train.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
     train.set_defaults(func=cmd_linkage_train)
 
-    sql = sub.add_parser("sql", help="read-only SQL on the serving snapshot (a query, or statements from stdin)",
-                         description="Read-only SQL on <home>/serving/zhili.duckdb, TimeZone Asia/Shanghai. "
-                                     "With a query: its result as a table. Without: statements from stdin "
-                                     "(a shell on a terminal, each statement ended by ;).")
+    sql = sub.add_parser(
+        "sql",
+        help="read-only SQL on the serving snapshot (a query, or statements from stdin)",
+        description="Read-only SQL on <home>/serving/zhili.duckdb, TimeZone Asia/Shanghai. "
+        "With a query: its result as a table. Without: statements from stdin "
+        "(a shell on a terminal, each statement ended by ;).",
+    )
     sql.add_argument("query", nargs="?", help='e.g. "select * from marts.dim_grid limit 5"')
     sql.add_argument("--home", help="state folder (default: $ZHILI_HOME or ./.zhili)")
     sql.add_argument("--csv", action="store_true", help="print CSV (a header row, then the rows) instead of a table")
@@ -232,9 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
-        parser.exit(EXIT_USAGE, f"zhili {args.command}: unrecognized arguments: {' '.join(extra)} "
-                                f"(see zhili {args.command} --help)\n")
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        parser.exit(
+            EXIT_USAGE,
+            f"zhili {args.command}: unrecognized arguments: {' '.join(extra)} (see zhili {args.command} --help)\n",
+        )
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if not args.verbose:
         # Splink reports untrained m values on every small run; the linkage summary says what matters.
         # Its Linker re-sets the "splink" logger's level, so the filter sits on the handlers instead.
@@ -257,8 +291,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         # the system refused a read or write (disk full, permissions changed mid-run): say which, not where
         where = f" {err.filename}" if err.filename else ""
-        print(f"zhili {args.command}: {err.strerror.lower()}:{where} (zhili -v {args.command} ... shows the traceback)",
-              file=sys.stderr)
+        print(
+            f"zhili {args.command}: {err.strerror.lower()}:{where} (zhili -v {args.command} ... shows the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"zhili {args.command}: interrupted; the next run finishes the job", file=sys.stderr, flush=True)

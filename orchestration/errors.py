@@ -23,8 +23,16 @@ import re
 from pathlib import Path
 
 __all__ = [
-    "EXIT_FAILED", "EXIT_USAGE", "EXIT_BUSY", "EXIT_INTERRUPTED", "UsageError", "BusyError",
-    "lock_sentence", "one_line", "step_failure", "interrupted",
+    "EXIT_FAILED",
+    "EXIT_USAGE",
+    "EXIT_BUSY",
+    "EXIT_INTERRUPTED",
+    "UsageError",
+    "BusyError",
+    "lock_sentence",
+    "one_line",
+    "step_failure",
+    "interrupted",
 ]
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -46,7 +54,9 @@ class BusyError(UsageError):
 # DuckDB's lock conflict
 # --------------------------------------------------------------------------
 
-_LOCK = re.compile(r'Could not set lock on file "(?P<file>[^"]+)": Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)')
+_LOCK = re.compile(
+    r'Could not set lock on file "(?P<file>[^"]+)": Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)'
+)
 
 
 def lock_sentence(text: str) -> str | None:
@@ -54,16 +64,20 @@ def lock_sentence(text: str) -> str | None:
     hit = _LOCK.search(text)
     if hit is None:
         return None
-    return (f"{hit['file']} is locked by another process ({Path(hit['prog']).name}, PID {hit['pid']}); "
-            "close that process or wait for it to finish, then run again")
+    return (
+        f"{hit['file']} is locked by another process ({Path(hit['prog']).name}, PID {hit['pid']}); "
+        "close that process or wait for it to finish, then run again"
+    )
 
 
 def _lock_in(text: str, home: Path) -> str | None:
     """DuckDB's lock conflict in ``text`` (also as dbt prints it) as one sentence, else None."""
     sentence = lock_sentence(text)
     if sentence is None and re.search(r"Could not set lock on file", text):
-        sentence = (f"a DuckDB file under {home} is locked by another process; close that process or wait for "
-                    "it to finish, then run again")
+        sentence = (
+            f"a DuckDB file under {home} is locked by another process; close that process or wait for "
+            "it to finish, then run again"
+        )
     return sentence
 
 
@@ -128,7 +142,7 @@ def one_line(message: str) -> str:
     text = _ANSI.sub("", message)
     lines = [line.strip() for line in text.splitlines()]
     if "Errors parsed from dbt logs:" in text:
-        tail = lines[lines.index("Errors parsed from dbt logs:") + 1:]
+        tail = lines[lines.index("Errors parsed from dbt logs:") + 1 :]
         node = next((line for line in tail if _DBT_NODE.match(line)), None)
         detail = next((line for line in tail if re.match(r"^[\w ]*Error: ", line) and "in model" not in line), None)
         if node:

@@ -38,7 +38,9 @@ def ensure_instance_dir(home: Path) -> Path:
 #: those too, which print KeyboardInterrupt tracebacks over the one-line "interrupted" message. The CLI
 #: prints its own progress, and every run's structured event log is kept and shown in the UI as before;
 #: runs the UI launches keep the instance's compute logs.
-CLI_OVERRIDES = {"compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}}
+CLI_OVERRIDES = {
+    "compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}
+}
 
 
 def open_instance(home: Path):

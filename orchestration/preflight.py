@@ -15,7 +15,16 @@ from pathlib import Path
 from orchestration.errors import BusyError, UsageError, lock_sentence
 from orchestration.progress import MODES
 
-__all__ = ["writable_home", "existing_home", "writable_out", "landing_folder", "known_feeds", "progress_setting", "usable_key", "unlocked"]
+__all__ = [
+    "writable_home",
+    "existing_home",
+    "writable_out",
+    "landing_folder",
+    "known_feeds",
+    "progress_setting",
+    "usable_key",
+    "unlocked",
+]
 
 
 def writable_home(home: Path) -> None:
@@ -27,11 +36,14 @@ def writable_home(home: Path) -> None:
     except FileExistsError:
         raise UsageError(f"state folder {home} is a file, not a folder; pass --home DIR or set ZHILI_HOME") from None
     except NotADirectoryError:
-        raise UsageError(f"state folder {home} cannot be created: part of that path is a file; "
-                         "pass --home DIR or set ZHILI_HOME") from None
+        raise UsageError(
+            f"state folder {home} cannot be created: part of that path is a file; pass --home DIR or set ZHILI_HOME"
+        ) from None
     except OSError as err:
-        raise UsageError(f"state folder {home} cannot be created or written ({err.strerror.lower()}); "
-                         "pass --home DIR or set ZHILI_HOME") from None
+        raise UsageError(
+            f"state folder {home} cannot be created or written ({err.strerror.lower()}); "
+            "pass --home DIR or set ZHILI_HOME"
+        ) from None
 
 
 def existing_home(home: Path) -> None:
@@ -39,8 +51,9 @@ def existing_home(home: Path) -> None:
     if home.exists() and not home.is_dir():
         raise UsageError(f"state folder {home} is a file, not a folder; pass --home DIR or set ZHILI_HOME")
     if not home.exists():
-        raise UsageError(f"state folder {home} does not exist; pass --home DIR or set ZHILI_HOME "
-                         "(zhili run creates it)")
+        raise UsageError(
+            f"state folder {home} does not exist; pass --home DIR or set ZHILI_HOME (zhili run creates it)"
+        )
 
 
 def writable_out(out: Path) -> None:
@@ -69,21 +82,31 @@ def landing_folder(landing: Path, home: Path) -> str | None:
         raise UsageError(f"landing folder {landing} does not exist; pass --landing DIR or set ZHILI_LANDING")
     land, state = landing.resolve(), home.resolve()
     if land == state:
-        raise UsageError(f"the landing folder and the state folder are the same folder ({landing}); pass the "
-                         "departments' delivery folder as --landing and a separate folder as --home")
+        raise UsageError(
+            f"the landing folder and the state folder are the same folder ({landing}); pass the "
+            "departments' delivery folder as --landing and a separate folder as --home"
+        )
     if state.is_relative_to(land):
-        raise UsageError(f"state folder {home} is inside the landing folder {landing}, which zhili never writes to; "
-                         "pass a --home outside the landing")
+        raise UsageError(
+            f"state folder {home} is inside the landing folder {landing}, which zhili never writes to; "
+            "pass a --home outside the landing"
+        )
     if land.is_relative_to(state) and not land.is_relative_to(state / "landing"):
-        raise UsageError(f"landing folder {landing} is inside the state folder {home}, among zhili's own zones; "
-                         "pass the departments' delivery folder as --landing (or use <home>/landing)")
+        raise UsageError(
+            f"landing folder {landing} is inside the state folder {home}, among zhili's own zones; "
+            "pass the departments' delivery folder as --landing (or use <home>/landing)"
+        )
     entries = [p for p in landing.iterdir() if not p.name.startswith(".")]
     if not entries:
-        return (f"zhili run: warning: landing folder {landing} is empty; nothing is delivered yet "
-                f"(deliveries arrive in feed folders such as {landing / 'police_incidents'}/<date>/)")
+        return (
+            f"zhili run: warning: landing folder {landing} is empty; nothing is delivered yet "
+            f"(deliveries arrive in feed folders such as {landing / 'police_incidents'}/<date>/)"
+        )
     if not any(p.is_dir() and p.name in FEEDS for p in entries):
-        raise UsageError(f"landing folder {landing} holds no feed folder (expected one or more of {', '.join(FEEDS)}); "
-                         "pass the departments' delivery folder as --landing (for generated data: <out>/landing)")
+        raise UsageError(
+            f"landing folder {landing} holds no feed folder (expected one or more of {', '.join(FEEDS)}); "
+            "pass the departments' delivery folder as --landing (for generated data: <out>/landing)"
+        )
     return None
 
 
@@ -100,8 +123,9 @@ def progress_setting() -> None:
     """``ZHILI_PROGRESS`` is unset or one of the styles :class:`orchestration.progress.Progress` knows."""
     mode = os.environ.get("ZHILI_PROGRESS", "")
     if mode and mode not in MODES:
-        raise UsageError(f"ZHILI_PROGRESS={mode!r} should be bar, plain or off "
-                         "(unset: a bar on a terminal, plain lines elsewhere)")
+        raise UsageError(
+            f"ZHILI_PROGRESS={mode!r} should be bar, plain or off (unset: a bar on a terminal, plain lines elsewhere)"
+        )
 
 
 def usable_key(settings) -> None:
@@ -115,8 +139,10 @@ def usable_key(settings) -> None:
     except OSError as err:
         if err.errno is None:  # ingestion.pseudonym's own PermissionError: already a sentence
             raise UsageError(str(err)) from None
-        raise UsageError(f"cannot use the pseudonym key {settings.secret_file} ({err.strerror.lower()}); "
-                         "point ZHILI_SECRET_FILE at the key file") from None
+        raise UsageError(
+            f"cannot use the pseudonym key {settings.secret_file} ({err.strerror.lower()}); "
+            "point ZHILI_SECRET_FILE at the key file"
+        ) from None
     except ValueError as err:
         raise UsageError(str(err)) from None
 

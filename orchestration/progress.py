@@ -17,7 +17,8 @@ import re
 import sys
 import threading
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 __all__ = ["MODES", "Progress", "NoProgress", "RunWatch", "watching", "feed_listener", "warehouse_listener", "isatty"]
 
@@ -34,8 +35,15 @@ class Progress:
     ``ZHILI_PROGRESS=bar|plain|off`` overrides the choice.
     """
 
-    def __init__(self, command: str, *, stream: TextIO | None = None, every: float = 30.0, mode: str | None = None,
-                 prefix: str | None = None):
+    def __init__(
+        self,
+        command: str,
+        *,
+        stream: TextIO | None = None,
+        every: float = 30.0,
+        mode: str | None = None,
+        prefix: str | None = None,
+    ):
         self.prefix, self.every = prefix or f"zhili {command}", every
         self.stream = stream or _own_stderr()
         self._owns_stream = stream is None and self.stream is not sys.stderr
@@ -61,8 +69,16 @@ class Progress:
                 from tqdm import tqdm
 
                 # leave=False: the command's own summary line replaces the finished bar
-                self._bar = tqdm(total=total, desc=name, unit=f" {unit}", file=self.stream, leave=False,
-                                 dynamic_ncols=True, mininterval=0.2, bar_format=_BAR)
+                self._bar = tqdm(
+                    total=total,
+                    desc=name,
+                    unit=f" {unit}",
+                    file=self.stream,
+                    leave=False,
+                    dynamic_ncols=True,
+                    mininterval=0.2,
+                    bar_format=_BAR,
+                )
         if self.mode != "off" and self._ticker is None:
             self._ticker = threading.Thread(target=self._tick, name="zhili-progress", daemon=True)
             self._ticker.start()
@@ -120,7 +136,7 @@ class Progress:
             self.stream.close()
             self._owns_stream = False
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -132,8 +148,11 @@ class Progress:
         count = f"{self._done}/{total}" if total else f"{self._done}"
         note = f", {self._note}" if self._note else ""
         took = time.monotonic() - self._started
-        print(f"{self.prefix}: {name} {count} {unit}{note} ({took:.1f} s{'' if final else ' so far'})",
-              file=self.stream, flush=True)
+        print(
+            f"{self.prefix}: {name} {count} {unit}{note} ({took:.1f} s{'' if final else ' so far'})",
+            file=self.stream,
+            flush=True,
+        )
         self._printed = time.monotonic()
 
     def _tick(self) -> None:
@@ -154,8 +173,9 @@ _BAR = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{
 def _own_stderr() -> TextIO:
     """A private copy of stderr: Dagster redirects fd 2 into its compute logs while a step runs."""
     try:
-        return os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding=sys.stderr.encoding,
-                         errors="replace", closefd=True)
+        return os.fdopen(
+            os.dup(sys.stderr.fileno()), "w", buffering=1, encoding=sys.stderr.encoding, errors="replace", closefd=True
+        )
     except (AttributeError, OSError, ValueError):  # stderr replaced by an object without a descriptor
         return sys.stderr
 
@@ -192,8 +212,11 @@ class RunWatch(logging.Handler):
             return
         event = meta.get("dagster_event")
         try:
-            self.listener(meta.get("step_key") or "", event.event_type_value if event is not None else "",
-                          meta.get("orig_message") or "")
+            self.listener(
+                meta.get("step_key") or "",
+                event.event_type_value if event is not None else "",
+                meta.get("orig_message") or "",
+            )
         except Exception:  # a broken display must not fail the step that logged; stop updating it instead
             self.listener = None
             logging.getLogger(__name__).debug("progress display stopped", exc_info=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from ingestion.zones import Zones
 
@@ -41,8 +41,9 @@ def cli_run_lock(home: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise RunInProgress(f"{home} is being loaded by another zhili run (PID {holder}); "
-                                "wait for it to finish, then run again") from None
+            raise RunInProgress(
+                f"{home} is being loaded by another zhili run (PID {holder}); wait for it to finish, then run again"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
@@ -62,6 +63,8 @@ def reap_dead_cli_runs(instance) -> list[str]:
     alive = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
     runs = instance.get_runs(filters=RunsFilter(statuses=alive, tags={CLI_TAG: "cli"}))
     for run in runs:
-        instance.report_run_failed(run, message="zhili run was killed before this run finished; a later zhili run took over")
+        instance.report_run_failed(
+            run, message="zhili run was killed before this run finished; a later zhili run took over"
+        )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
     return [run.run_id for run in runs]

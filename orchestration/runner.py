@@ -54,8 +54,9 @@ _QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 DBT_LOG = "dbt_last_run.log"
 
 
-def run_pipeline(settings: Settings, *, feeds: list[str] | None = None, echo: Echo = print,
-                 warn: Echo | None = None, progress=None) -> int:
+def run_pipeline(
+    settings: Settings, *, feeds: list[str] | None = None, echo: Echo = print, warn: Echo | None = None, progress=None
+) -> int:
     """Load every complete file not loaded yet, then build and publish the warehouse; the exit code.
 
     ``feeds`` are feed slugs (the CLI refuses any other); None means every feed. ``echo`` gets the
@@ -95,11 +96,13 @@ class _Session:
         of ``__ephemeral_asset_job__``; and the Ctrl-C Dagster swallowed is given back, so ``zhili run`` stops
         (exit 130) instead of reporting a failed step and carrying on with the next feed and the summary."""
         dg = self.dg
-        defs = dg.Definitions(jobs=[dg.define_asset_job(name=job, selection=selection)], assets=self.assets,
-                              resources=self.resources)
+        defs = dg.Definitions(
+            jobs=[dg.define_asset_job(name=job, selection=selection)], assets=self.assets, resources=self.resources
+        )
         with watching(self.instance, self.watch):
             result = defs.resolve_job_def(job).execute_in_process(
-                partition_key=partition_key, instance=self.instance, tags=tags, raise_on_error=False, run_config=_QUIET)
+                partition_key=partition_key, instance=self.instance, tags=tags, raise_on_error=False, run_config=_QUIET
+            )
         if interrupted(result):
             raise KeyboardInterrupt
         return result
@@ -148,16 +151,26 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
     instance = open_instance(settings.home)
     reaped = reap_dead_cli_runs(instance)
     if reaped:
-        echo(f"{len(reaped)} run(s) of an earlier zhili run that was killed marked failed; the warehouse pool is free again")
+        echo(
+            f"{len(reaped)} run(s) of an earlier zhili run that was killed marked failed; the warehouse pool is free again"
+        )
     # the assets zhili run materialises: per feed raw/<feed> -> normalised/<feed> (+ gx_<feed>); the zones dbt
     # reads as sources; the warehouse (linkage, the dbt models, serving/zhili) when dbt_project/ parses
-    resources = {"zhili": ZhiliResource(landing=str(settings.landing), home=str(settings.home), as_of=settings.as_of.isoformat() if settings.as_of else ""), "dbt": dbt_resource()}
+    resources = {
+        "zhili": ZhiliResource(
+            landing=str(settings.landing),
+            home=str(settings.home),
+            as_of=settings.as_of.isoformat() if settings.as_of else "",
+        ),
+        "dbt": dbt_resource(),
+    }
     assets: list = [*feed_assets(), *zone_specs()]
     manifest = ensure_manifest()
     warehouse = build_warehouse_assets(manifest) if manifest is not None else []
     assets += warehouse
-    session = _Session(dg=dg, instance=instance, assets=assets, resources=resources, watch=RunWatch(), progress=progress,
-                       echo=echo)
+    session = _Session(
+        dg=dg, instance=instance, assets=assets, resources=resources, watch=RunWatch(), progress=progress, echo=echo
+    )
     progress.update(2)
     progress.end()
     session.dagster_seconds = time.perf_counter() - started
@@ -174,8 +187,9 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
     ran_feeds = bool(due)
     nothing_loaded = read_ledger(zones).filter(pl.col("status").is_in(LOADED)).is_empty()
     if not failure and warehouse:
-        published, failure = _build_warehouse(session, settings, warehouse, ran_feeds=ran_feeds,
-                                              nothing_loaded=nothing_loaded)
+        published, failure = _build_warehouse(
+            session, settings, warehouse, ran_feeds=ran_feeds, nothing_loaded=nothing_loaded
+        )
     elif not warehouse:
         echo("warehouse: no dbt manifest (dbt_project/ missing or does not parse); skipped")
 
@@ -191,19 +205,23 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
     write_gates(zones, gates, started_at)
     if published:
         echo(f"serving snapshot: {published} (as of {as_of_text(zones)})")
-        echo(f"  query: zhili sql --home {settings.home} \"select * from marts.dim_grid limit 5\"")
+        echo(f'  query: zhili sql --home {settings.home} "select * from marts.dim_grid limit 5"')
         echo(f"  python: duckdb.connect('{published}', read_only=True)")
         echo(f"  superset: duckdb:///{published}?access_mode=read_only")
     total = time.perf_counter() - started
     gx = sum(g.get("gx_seconds") or 0 for g in gates.values())
-    echo(f"done in {total:.1f} s (Dagster overhead {session.dagster_seconds:.1f} s, GX {gx:.1f} s); runs are in {zones.dagster}")
+    echo(
+        f"done in {total:.1f} s (Dagster overhead {session.dagster_seconds:.1f} s, GX {gx:.1f} s); runs are in {zones.dagster}"
+    )
     if failure:
         warn(f"zhili run: {failure[0]}")
         return failure[1]
     return 0
 
 
-def _load_feed(session: _Session, settings: Settings, feed: str, keys: list[str]) -> tuple[dict[str, dict], tuple[str, int] | None]:
+def _load_feed(
+    session: _Session, settings: Settings, feed: str, keys: list[str]
+) -> tuple[dict[str, dict], tuple[str, int] | None]:
     """``raw/<feed>`` and ``normalised/<feed>`` over the due files ``keys`` in one run: its gates, and a failure."""
     from orchestration.defs.feeds.assets import normalised_key, partitions_for, raw_key
     from orchestration.defs.feeds.sensors import FEED_TAG, RANGE_END, RANGE_START
@@ -224,8 +242,9 @@ def _load_feed(session: _Session, settings: Settings, feed: str, keys: list[str]
     t0 = time.perf_counter()
     progress.stage(feed, len(keys), "files loaded")
     session.watch.listener = feed_listener(progress, feed)
-    result = session.materialize(f"{CLI_JOB}_{feed}", [raw_key(feed), normalised_key(feed)], tags=tags,
-                                 partition_key=partition_key)
+    result = session.materialize(
+        f"{CLI_JOB}_{feed}", [raw_key(feed), normalised_key(feed)], tags=tags, partition_key=partition_key
+    )
     progress.update(len(keys) if result.success else None)
     progress.end()
     wall = time.perf_counter() - t0
@@ -237,8 +256,7 @@ def _load_feed(session: _Session, settings: Settings, feed: str, keys: list[str]
     return gates, step_failure(result, settings.home)
 
 
-def _build_warehouse(session: _Session, settings: Settings, warehouse: list, *, ran_feeds: bool,
-                     nothing_loaded: bool):
+def _build_warehouse(session: _Session, settings: Settings, warehouse: list, *, ran_feeds: bool, nothing_loaded: bool):
     """Linkage, the dbt build and ``serving/zhili`` in one run, unless the snapshot is current or nothing is loaded.
 
     Returns the serving snapshot's path (None when none was published) and a failure.
@@ -264,8 +282,11 @@ def _build_warehouse(session: _Session, settings: Settings, warehouse: list, *, 
     progress.stage("warehouse: linkage", 3, "steps")
     session.watch.listener = warehouse_listener(progress, models)
     with contextlib.redirect_stdout(dbt_log):  # dagster-dbt echoes dbt events
-        result = session.materialize(f"{CLI_JOB}_warehouse", [a for w in warehouse for a in w.keys],
-                                     tags={"zhili/warehouse": "1", CLI_TAG: "cli"})
+        result = session.materialize(
+            f"{CLI_JOB}_warehouse",
+            [a for w in warehouse for a in w.keys],
+            tags={"zhili/warehouse": "1", CLI_TAG: "cli"},
+        )
     progress.update(3 if result.success else None)
     progress.end()
     wall = time.perf_counter() - t0
@@ -273,7 +294,9 @@ def _build_warehouse(session: _Session, settings: Settings, warehouse: list, *, 
     write_text_atomic(log_path, dbt_log.getvalue())
     session.count_overhead(wall, result)
     failure = step_failure(result, settings.home, dbt_log.getvalue())
-    echo(f"{'warehouse':<18} dbt build + publish {'FAILED' if failure or not result.success else 'done'}  ({wall:.1f} s; dbt log: {log_path})")
+    echo(
+        f"{'warehouse':<18} dbt build + publish {'FAILED' if failure or not result.success else 'done'}  ({wall:.1f} s; dbt log: {log_path})"
+    )
     return (zones.serving_db if result.success else None), failure
 
 

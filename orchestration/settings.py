@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Mapping
 
 from ingestion.zones import Zones
 
@@ -20,6 +20,7 @@ __all__ = ["Settings", "SettingsError"]
 
 class SettingsError(ValueError):
     """A setting the user must fix (a bad date, a missing key file): one sentence, no traceback."""
+
 
 _DEFAULT_HOME = Path(".zhili")
 #: DuckDB's memory limit for the warehouse build and the publish. Beyond it DuckDB spills to disk beside the
@@ -48,7 +49,7 @@ class Settings:
         secret_file: str | os.PathLike | None = None,
         as_of: str | date | None = None,
         env: Mapping[str, str] | None = None,
-    ) -> "Settings":
+    ) -> Settings:
         env = os.environ if env is None else env
         home_path = Path(home or env.get("ZHILI_HOME") or _DEFAULT_HOME)
         landing_path = Path(landing or env.get("ZHILI_LANDING") or home_path / "landing")
@@ -58,12 +59,19 @@ class Settings:
             try:
                 as_of = date.fromisoformat(as_of)
             except ValueError:
-                raise SettingsError(f"as-of date {as_of!r} should be YYYY-MM-DD (flag --as-of or ZHILI_AS_OF_DATE)") from None
+                raise SettingsError(
+                    f"as-of date {as_of!r} should be YYYY-MM-DD (flag --as-of or ZHILI_AS_OF_DATE)"
+                ) from None
         memory = (env.get("ZHILI_DUCKDB_MEMORY") or DEFAULT_DUCKDB_MEMORY).strip()
         if not _MEMORY_RE.match(memory):
             raise SettingsError(f"ZHILI_DUCKDB_MEMORY={memory!r} should be a size such as 5GB or 800MB")
-        return cls(landing=landing_path.absolute(), home=home_path.absolute(), secret_file=secret.absolute(), as_of=as_of,
-                   duckdb_memory=memory)
+        return cls(
+            landing=landing_path.absolute(),
+            home=home_path.absolute(),
+            secret_file=secret.absolute(),
+            as_of=as_of,
+            duckdb_memory=memory,
+        )
 
     @property
     def zones(self) -> Zones:

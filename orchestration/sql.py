@@ -97,8 +97,11 @@ def _sql_shell(con, *, csv_out: bool) -> None:
     """Statements typed on a terminal, each ended by ``;``; an error is printed and the shell goes on."""
     import duckdb
 
-    print(f"zhili sql: read-only on the serving snapshot, TimeZone {SQL_TIME_ZONE}; end statements with ; "
-          "and leave with Ctrl-D", file=sys.stderr)
+    print(
+        f"zhili sql: read-only on the serving snapshot, TimeZone {SQL_TIME_ZONE}; end statements with ; "
+        "and leave with Ctrl-D",
+        file=sys.stderr,
+    )
     buffer: list[str] = []
     while True:
         try:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Callable, Iterable
 
 import polars as pl
 
@@ -41,12 +41,16 @@ def summarise_outcomes(outcomes: Iterable, echo: Echo) -> None:
         t[3] += o["rows_quarantined"] or 0
         t[4] += o["rows_skipped"] or 0
     for feed, (files, read, norm, quar, skip) in sorted(per_feed.items()):
-        echo(f"  {feed:<18} {files:>4} files  {read:>9} records = {norm:>9} normalised + {quar:>6} quarantined"
-             f"  ({skip} footer/empty rows skipped)")
+        echo(
+            f"  {feed:<18} {files:>4} files  {read:>9} records = {norm:>9} normalised + {quar:>6} quarantined"
+            f"  ({skip} footer/empty rows skipped)"
+        )
     unbalanced = [o for o in outcomes if o["status"] in ("loaded", "held") and not o["is_balanced"]]
     if unbalanced:
-        echo(f"LEDGER DOES NOT BALANCE for {len(unbalanced)} files: "
-             + ", ".join(f"{o['feed']}/{o['folder']}/{o['file']}" for o in unbalanced[:5]))
+        echo(
+            f"LEDGER DOES NOT BALANCE for {len(unbalanced)} files: "
+            + ", ".join(f"{o['feed']}/{o['folder']}/{o['file']}" for o in unbalanced[:5])
+        )
     for o in outcomes:
         if o["status"] in ("rejected", "refused", "duplicate"):
             echo(f"  {o['status']}: {o['message']}")
@@ -56,7 +60,9 @@ def summarise_outcomes(outcomes: Iterable, echo: Echo) -> None:
     for o in outcomes:
         where = f"{o['feed']}/{o['folder']}/{o['file']}"
         if o["status"] in ("loaded", "held") and o["is_encoding_switched"]:
-            drift.setdefault((o["feed"], f"encoding differs from the feed's declared one: read as {o['encoding']}"), []).append(where)
+            drift.setdefault(
+                (o["feed"], f"encoding differs from the feed's declared one: read as {o['encoding']}"), []
+            ).append(where)
         cols = json.loads(o["unknown_columns"]) if o.get("unknown_columns") else []
         if cols:
             drift.setdefault((o["feed"], f"new columns: {', '.join(cols)}"), []).append(where)
@@ -76,8 +82,10 @@ def as_of_text(zones: Zones) -> str:
 
 def write_gates(zones: Zones, gates: dict[str, dict], started_at: datetime) -> None:
     """The gate results of the run started at ``started_at`` (by feed), for ``zhili status``."""
-    write_text_atomic(zones.gates_record,
-                      json.dumps({"run_started_at": started_at.isoformat(), "gates": gates}, ensure_ascii=False, indent=1))
+    write_text_atomic(
+        zones.gates_record,
+        json.dumps({"run_started_at": started_at.isoformat(), "gates": gates}, ensure_ascii=False, indent=1),
+    )
 
 
 def read_gates(zones: Zones) -> dict | None:
@@ -91,7 +99,6 @@ def read_gates(zones: Zones) -> dict | None:
 def print_status(settings: Settings, *, echo: Echo = print) -> int:
     """``zhili status``: the serving snapshot's as-of date, the ledger by feed and status, the last run's gates."""
     from ingestion.ledger import read_ledger
-
     from orchestration.defs.warehouse.publish import current_record
 
     ledger = read_ledger(settings.zones)
@@ -103,11 +110,18 @@ def print_status(settings: Settings, *, echo: Echo = print) -> int:
         echo("serving snapshot: none recorded yet (zhili run publishes one)")
     else:
         as_of = record.as_of_date.isoformat() if record.as_of_date else "unknown"
-        echo(f"serving snapshot: {settings.zones.serving_db} as of {as_of}, published {record.published_at}"
-             f" ({len(record.files)} files)")
+        echo(
+            f"serving snapshot: {settings.zones.serving_db} as of {as_of}, published {record.published_at}"
+            f" ({len(record.files)} files)"
+        )
     table = (
         ledger.group_by("feed", "status")
-        .agg(pl.len().alias("files"), pl.col("records_read").sum(), pl.col("rows_normalised").sum(), pl.col("rows_quarantined").sum())
+        .agg(
+            pl.len().alias("files"),
+            pl.col("records_read").sum(),
+            pl.col("rows_normalised").sum(),
+            pl.col("rows_quarantined").sum(),
+        )
         .sort("feed", "status")
     )
     with pl.Config(tbl_rows=100, tbl_hide_dataframe_shape=True, tbl_formatting="ASCII_MARKDOWN"):
@@ -121,7 +135,9 @@ def print_status(settings: Settings, *, echo: Echo = print) -> int:
         echo("  no files needed a gate")
     for feed, gate in sorted(last["gates"].items()):
         state = "passed" if gate["passed"] else "FAILED"
-        echo(f"  gx_{feed:<18} {state}  {gate.get('files_validated')} files validated, {gate.get('files_failed')} held  ({gate.get('gx_seconds')} s)")
+        echo(
+            f"  gx_{feed:<18} {state}  {gate.get('files_validated')} files validated, {gate.get('files_failed')} held  ({gate.get('gx_seconds')} s)"
+        )
         if not gate["passed"] and gate.get("held_files"):
             for line in str(gate["held_files"]).splitlines():
                 echo(f"    {line.lstrip('* ')}")

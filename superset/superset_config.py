@@ -16,8 +16,10 @@ import secrets
 from pathlib import Path
 
 if not os.environ.get("SUPERSET_HOME"):
-    raise RuntimeError("SUPERSET_HOME is not set: it should name Superset's state folder, for example "
-                       "<zhili home>/superset (superset/zhili_superset.py sets it)")
+    raise RuntimeError(
+        "SUPERSET_HOME is not set: it should name Superset's state folder, for example "
+        "<zhili home>/superset (superset/zhili_superset.py sets it)"
+    )
 STATE = Path(os.environ["SUPERSET_HOME"]).resolve()
 STATE.mkdir(parents=True, exist_ok=True)
 DATA_DIR = str(STATE)

@@ -46,8 +46,11 @@ def serving_db(home: Path) -> Path:
 
 def superset_env(home: Path) -> dict[str, str]:
     """The environment Superset needs for ``home``: its state folder and this repository's config."""
-    return {"SUPERSET_HOME": str(state_dir(home)), "SUPERSET_CONFIG_PATH": str(CONFIG),
-            "FLASK_APP": "superset.app:create_app()"}
+    return {
+        "SUPERSET_HOME": str(state_dir(home)),
+        "SUPERSET_CONFIG_PATH": str(CONFIG),
+        "FLASK_APP": "superset.app:create_app()",
+    }
 
 
 def admin_password(home: Path) -> str:
@@ -78,14 +81,14 @@ def setup(home: Path) -> None:
     os.environ.update(superset_env(home))
     from flask import g
     from flask_migrate import upgrade
-
     from superset.app import create_app
 
     app = create_app()
     with app.app_context():
-        from superset import appbuilder, security_manager
         from superset.commands.importers.v1.assets import ImportAssetsCommand
         from superset.extensions import db
+
+        from superset import appbuilder, security_manager
 
         logger.info("upgrading Superset's metadata DB in %s", state_dir(home))
         upgrade()
@@ -94,8 +97,14 @@ def setup(home: Path) -> None:
         db.session.commit()
         user = security_manager.find_user(username=ADMIN)
         if user is None:
-            user = security_manager.add_user(ADMIN, "Zhili", "Admin", "admin@zhili.local",
-                                             security_manager.find_role("Admin"), password=admin_password(home))
+            user = security_manager.add_user(
+                ADMIN,
+                "Zhili",
+                "Admin",
+                "admin@zhili.local",
+                security_manager.find_role("Admin"),
+                password=admin_password(home),
+            )
             if not user:
                 raise RuntimeError(f"Superset could not create the user {ADMIN!r} (see the log above)")
         g.user = user
@@ -108,8 +117,22 @@ def serve(home: Path, host: str, port: int, workers: int, threads: int) -> None:
     """Replace this process with gunicorn serving Superset (what Superset's own image runs)."""
     env = {**os.environ, **superset_env(home)}
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    args = [str(gunicorn), "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads),
-            "--worker-class", "gthread", "--timeout", "120", "--access-logfile", "-", "superset.app:create_app()"]
+    args = [
+        str(gunicorn),
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--worker-class",
+        "gthread",
+        "--timeout",
+        "120",
+        "--access-logfile",
+        "-",
+        "superset.app:create_app()",
+    ]
     os.execve(gunicorn, args, env)
 
 
@@ -129,11 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     home = args.home.resolve()
     if args.command == "setup":
         setup(home)
-        print(f"Superset is set up for {home}\n"
-              f"  user:      {ADMIN}\n"
-              f"  password:  in {state_dir(home) / 'admin_password'}\n"
-              f"  dashboard: /superset/dashboard/{DASHBOARD_SLUG}/\n"
-              f"  database:  duckdb:///{serving_db(home)}?access_mode=read_only")
+        print(
+            f"Superset is set up for {home}\n"
+            f"  user:      {ADMIN}\n"
+            f"  password:  in {state_dir(home) / 'admin_password'}\n"
+            f"  dashboard: /superset/dashboard/{DASHBOARD_SLUG}/\n"
+            f"  database:  duckdb:///{serving_db(home)}?access_mode=read_only"
+        )
     else:
         serve(home, args.host, args.port, args.workers, args.threads)
     return 0

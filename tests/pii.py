@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 from datetime import date
 
 # a token on its own: not part of a longer code such as an event id or an md5

@@ -24,7 +24,9 @@ def zhili_command(landing: Path, home: Path) -> list[str]:
 
 
 def zhili_run(landing: Path, home: Path, env: dict, timeout: float = 1500) -> subprocess.CompletedProcess:
-    return subprocess.run(zhili_command(landing, home), capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        zhili_command(landing, home), capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+    )
 
 
 def zhili_start(landing: Path, home: Path, env: dict, log: Path) -> subprocess.Popen:
@@ -33,8 +35,15 @@ def zhili_start(landing: Path, home: Path, env: dict, log: Path) -> subprocess.P
     Stop it with :func:`kill_group`, as a power cut or an OOM kill of the container would.
     """
     with open(log, "w") as out:  # the child keeps its own descriptor
-        return subprocess.Popen(zhili_command(landing, home), stdout=out, stderr=subprocess.STDOUT, text=True,
-                                env={**env, "PYTHONUNBUFFERED": "1"}, cwd=ROOT, start_new_session=True)
+        return subprocess.Popen(
+            zhili_command(landing, home),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            cwd=ROOT,
+            start_new_session=True,
+        )
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -58,7 +67,7 @@ def kill_group(proc: subprocess.Popen, timeout: float = 30) -> None:
         pass
     proc.wait(timeout=timeout)
     deadline = time.monotonic() + timeout
-    while (left := _group_members(proc.pid)):
+    while left := _group_members(proc.pid):
         if time.monotonic() > deadline:
             raise TimeoutError(f"processes {left} of the killed group survived SIGKILL")
         time.sleep(0.05)
@@ -69,11 +78,19 @@ def mart_hashes(db: Path) -> dict[str, str]:
     import duckdb
 
     with duckdb.connect(str(db), read_only=True) as con:
-        tables = [t for (t,) in con.execute(
-            "select table_name from duckdb_tables() where schema_name = 'marts' order by 1").fetchall()]
-        return {t: con.execute("select count(*) || ':' || coalesce(md5(string_agg(r, chr(10) order by r)), '') "
-                               f'from (select cast(t as varchar) as r from marts."{t}" as t)').fetchone()[0]
-                for t in tables}
+        tables = [
+            t
+            for (t,) in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts' order by 1"
+            ).fetchall()
+        ]
+        return {
+            t: con.execute(
+                "select count(*) || ':' || coalesce(md5(string_agg(r, chr(10) order by r)), '') "
+                f'from (select cast(t as varchar) as r from marts."{t}" as t)'
+            ).fetchone()[0]
+            for t in tables
+        }
 
 
 def split_last_delivery(landing: Path) -> tuple[list[str], list[str]]:

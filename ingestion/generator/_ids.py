@@ -10,11 +10,20 @@ _FULLWIDTH = str.maketrans("0123456789Xx", "０１２３４５６７８９Ｘｘ
 
 # Other provinces' county codes for migrants' IDs and hukou addresses (GB/T 2260).
 MIGRANT_REGIONS: list[tuple[str, str]] = [
-    ("500101", "重庆市万州区"), ("500233", "重庆市忠县"), ("430102", "湖南省长沙市芙蓉区"),
-    ("431202", "湖南省怀化市鹤城区"), ("433101", "湖南省湘西土家族苗族自治州吉首市"),
-    ("510104", "四川省成都市锦江区"), ("511302", "四川省南充市顺庆区"), ("440106", "广东省广州市天河区"),
-    ("330106", "浙江省杭州市西湖区"), ("420106", "湖北省武汉市武昌区"), ("452702", "广西壮族自治区河池市金城江区"),
-    ("530102", "云南省昆明市五华区"), ("422801", "湖北省恩施土家族苗族自治州恩施市"), ("360102", "江西省南昌市东湖区"),
+    ("500101", "重庆市万州区"),
+    ("500233", "重庆市忠县"),
+    ("430102", "湖南省长沙市芙蓉区"),
+    ("431202", "湖南省怀化市鹤城区"),
+    ("433101", "湖南省湘西土家族苗族自治州吉首市"),
+    ("510104", "四川省成都市锦江区"),
+    ("511302", "四川省南充市顺庆区"),
+    ("440106", "广东省广州市天河区"),
+    ("330106", "浙江省杭州市西湖区"),
+    ("420106", "湖北省武汉市武昌区"),
+    ("452702", "广西壮族自治区河池市金城江区"),
+    ("530102", "云南省昆明市五华区"),
+    ("422801", "湖北省恩施土家族苗族自治州恩施市"),
+    ("360102", "江西省南昌市东湖区"),
     ("650102", "新疆维吾尔自治区乌鲁木齐市天山区"),
 ]
 # ISO 3166 numeric codes used in the foreign permanent residence card.
@@ -81,10 +90,29 @@ def make_foreign_ids(province2: str, birth: np.ndarray, rng: np.random.Generator
     return np.char.add(first17, check_chars(first17))
 
 
-ID_FAULTS = ("none", "lower_x", "fullwidth", "spaces", "old_15", "empty", "placeholder",
-             "bad_check", "bad_date", "excel_damage")
-DEFAULT_ID_RATES = {"lower_x": 0.004, "fullwidth": 0.004, "spaces": 0.004, "old_15": 0.006, "empty": 0.01,
-                    "placeholder": 0.003, "bad_check": 0.004, "bad_date": 0.001, "excel_damage": 0.002}
+ID_FAULTS = (
+    "none",
+    "lower_x",
+    "fullwidth",
+    "spaces",
+    "old_15",
+    "empty",
+    "placeholder",
+    "bad_check",
+    "bad_date",
+    "excel_damage",
+)
+DEFAULT_ID_RATES = {
+    "lower_x": 0.004,
+    "fullwidth": 0.004,
+    "spaces": 0.004,
+    "old_15": 0.006,
+    "empty": 0.01,
+    "placeholder": 0.003,
+    "bad_check": 0.004,
+    "bad_date": 0.001,
+    "excel_damage": 0.002,
+}
 
 
 def _damage(i: str, kind: str, rng: np.random.Generator) -> tuple[str, str]:
@@ -108,7 +136,7 @@ def _damage(i: str, kind: str, rng: np.random.Generator) -> tuple[str, str]:
     if kind == "bad_check":
         pos = int(rng.integers(14, 17))
         d = (int(i[pos]) + int(rng.integers(1, 10))) % 10
-        return i[:pos] + str(d) + i[pos + 1:], kind
+        return i[:pos] + str(d) + i[pos + 1 :], kind
     if kind == "bad_date":
         bad = ["0230", "1301", "0431", "0000", "1232"][int(rng.integers(0, 5))]
         f17 = i[:10] + bad + i[14:17]
@@ -122,8 +150,9 @@ def _damage(i: str, kind: str, rng: np.random.Generator) -> tuple[str, str]:
     return i, "none"
 
 
-def render_ids(ids: np.ndarray, rng: np.random.Generator, rates: dict[str, float] | None = None,
-               eligible: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def render_ids(
+    ids: np.ndarray, rng: np.random.Generator, rates: dict[str, float] | None = None, eligible: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Render clean IDs as they appear in a feed; returns (values, fault labels)."""
     rates = DEFAULT_ID_RATES if rates is None else rates
     n = len(ids)

@@ -19,16 +19,28 @@ log = logging.getLogger(__name__)
 
 _CSV_FEEDS = ("grid_registry", "police_population", "police_incidents", "grid_events")
 _GB18030_FEEDS = ("police_population", "police_incidents")
-_REQUIRED = {"grid_units.csv": "网格编码", "address_points.csv": "网格编码", "SYRK": "证件号码", "JQ": "警情编号",
-             "SB": "事件编号"}
-_TEXT_FIELD = {"grid_units.csv": "网格名称", "address_points.csv": "标准地址", "SYRK": "姓名", "JQ": "简要警情",
-               "SB": "事件描述"}
+_REQUIRED = {
+    "grid_units.csv": "网格编码",
+    "address_points.csv": "网格编码",
+    "SYRK": "证件号码",
+    "JQ": "警情编号",
+    "SB": "事件编号",
+}
+_TEXT_FIELD = {
+    "grid_units.csv": "网格名称",
+    "address_points.csv": "标准地址",
+    "SYRK": "姓名",
+    "JQ": "简要警情",
+    "SB": "事件描述",
+}
 
 
 def _col(header: list, name: str) -> int:
     """Index of column ``name`` in a header whose cells may carry the seed's noise (stray spaces, （）)."""
-    clean = [str(h).strip(" \u3000\u200b\ufeff").replace("（", "(").replace("）", ")") if h is not None else h
-             for h in header]
+    clean = [
+        str(h).strip(" \u3000\u200b\ufeff").replace("（", "(").replace("）", ")") if h is not None else h
+        for h in header
+    ]
     return clean.index(name)
 
 
@@ -36,11 +48,11 @@ def _col(header: list, name: str) -> int:
 class Corruption:
     """One injected fault: the file it is in, what was done and what the warehouse should do about it."""
 
-    path: Path       # the damaged (or new) file inside dst_landing
+    path: Path  # the damaged (or new) file inside dst_landing
     feed: str
     kind: str
-    expected: str    # reject_file, wait_for_flag, refuse_name, load_and_report_encoding, load_and_report_drift,
-                     # quarantine_record, fail_sheet, flag_damaged_ids, no_change
+    expected: str  # reject_file, wait_for_flag, refuse_name, load_and_report_encoding, load_and_report_drift,
+    # quarantine_record, fail_sheet, flag_damaged_ids, no_change
     detail: str = ""
 
 
@@ -58,7 +70,7 @@ def _write_flag(path: Path, data: bytes, rows: int, template: Path | None) -> No
 def _decode(data: bytes) -> tuple[str, str, bool]:
     bom = data.startswith(b"\xef\xbb\xbf")
     try:
-        return data[3 if bom else 0:].decode("utf-8"), "utf-8", bom
+        return data[3 if bom else 0 :].decode("utf-8"), "utf-8", bom
     except UnicodeDecodeError:
         return data.decode("gb18030"), "gb18030", False
 
@@ -86,8 +98,9 @@ class _Picker:
         files = sorted(p for p in (root / feed).glob("*/*") if not p.name.endswith(".ok"))
         digests = [hashlib.md5(p.read_bytes()).hexdigest() for p in files]
         # a file delivered twice stays untouched so that resends remain identical
-        self.pool = [p for p, d in zip(files, digests) if digests.count(d) == 1
-                     and (p.parent / (p.name + ".ok")).exists()]
+        self.pool = [
+            p for p, d in zip(files, digests) if digests.count(d) == 1 and (p.parent / (p.name + ".ok")).exists()
+        ]
         self.pool = [self.pool[i] for i in rng.permutation(len(self.pool))]
         self.used: list[Path] = []
         self.clones = 0
@@ -183,8 +196,13 @@ def _name_faults(pick: _Picker, feed: str) -> list[Corruption]:
     data = src.read_bytes()
     flag = src.with_name(src.name + ".ok").read_bytes()
     ext = "".join(src.suffixes[-1:])
-    bad = {"leading_dash": f"-{src.name}", "leading_dot": f".{src.name}", "dot_dot": f"a..{src.name}",
-           "control_char": f"bad\x07{src.name}", "too_long": "长" * 70 + ext}
+    bad = {
+        "leading_dash": f"-{src.name}",
+        "leading_dot": f".{src.name}",
+        "dot_dot": f"a..{src.name}",
+        "control_char": f"bad\x07{src.name}",
+        "too_long": "长" * 70 + ext,
+    }
     out = []
     for detail, name in bad.items():
         dst = src.parent / name
@@ -213,7 +231,7 @@ def _csv_faults(pick: _Picker, feed: str, rng: np.random.Generator) -> list[Corr
     p = pick.take(".csv")
     if p is not None:
         data = p.read_bytes()
-        cut = data.index(b"\n", len(data) // 2) + 1 if b"\n" in data[len(data) // 2:] else len(data)
+        cut = data.index(b"\n", len(data) // 2) + 1 if b"\n" in data[len(data) // 2 :] else len(data)
         data = data[:cut] + b"\x80\xff" + data[cut:]
         p.write_bytes(data)
         _write_flag(p, data, _rows_in_flag(p.with_name(p.name + ".ok")), p.with_name(p.name + ".ok"))
@@ -259,7 +277,7 @@ def _csv_faults(pick: _Picker, feed: str, rng: np.random.Generator) -> list[Corr
             return "file has no record to damage"
         r, c = target(p, rows)
         v = rows[r][c]
-        rows[r][c] = v[: len(v) // 2] + "\x00" + v[len(v) // 2:]
+        rows[r][c] = v[: len(v) // 2] + "\x00" + v[len(v) // 2 :]
         return f"record_no={r}"
 
     def big(p: Path, rows: list[list[str]]) -> str:
@@ -416,12 +434,13 @@ def _workbook_faults(pick: _Picker, feed: str) -> list[Corruption]:
                 return rows
             h = _header_row(rows)
             col = _col(rows[h], "身份证号码")
-            return [r[:col] + r[col + 1:] if i >= h else r for i, r in enumerate(rows)]
+            return [r[:col] + r[col + 1 :] if i >= h else r for i, r in enumerate(rows)]
 
         data = _write_workbook(p, sheets, drop)
         _write_flag(p, data, _rows_in_flag(p.with_name(p.name + ".ok")), p.with_name(p.name + ".ok"))
-        out.append(Corruption(p, feed, "sheet_missing_required_column", "fail_sheet",
-                              f"sheet {victim} lacks 身份证号码"))
+        out.append(
+            Corruption(p, feed, "sheet_missing_required_column", "fail_sheet", f"sheet {victim} lacks 身份证号码")
+        )
     p = pick.take(".xlsx")
     if p is not None:
         sheets = _read_workbook(p)
@@ -432,7 +451,7 @@ def _workbook_faults(pick: _Picker, feed: str) -> list[Corruption]:
                 return rows
             h = _header_row(rows)
             col = _col(rows[h], "身份证号码")
-            for r in rows[h + 1:]:
+            for r in rows[h + 1 :]:
                 v = r[col]
                 if isinstance(v, str) and len(v) == 18 and v.isdigit():
                     r[col] = float(v[:15] + "000")

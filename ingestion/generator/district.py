@@ -22,10 +22,10 @@ class District:
     county_name: str
     province: str
     city: str
-    streets: pl.DataFrame       # street_code, street_name, is_town
-    communities: pl.DataFrame   # community_code, community_name, street_code
-    grids: pl.DataFrame         # grid history, one row per grid code
-    points: pl.DataFrame        # address points with grid before/after the reorganisation
+    streets: pl.DataFrame  # street_code, street_name, is_town
+    communities: pl.DataFrame  # community_code, community_name, street_code
+    grids: pl.DataFrame  # grid history, one row per grid code
+    points: pl.DataFrame  # address points with grid before/after the reorganisation
     reorg_date: dt.date | None
 
     @property
@@ -100,8 +100,13 @@ def _reassign(grid_rows: list[dict], cols: int, rng: np.random.Generator) -> dic
         x = steady[int(i)]
         east = bool(rng.random() < 0.5)
         y = by_cell.get(x["cell"] + (1 if east else -1))
-        if (y is None or y["cell"] // cols != x["cell"] // cols or y["community_code"] != x["community_code"]
-                or x["grid_code"] in busy or y["grid_code"] in busy):
+        if (
+            y is None
+            or y["cell"] // cols != x["cell"] // cols
+            or y["community_code"] != x["community_code"]
+            or x["grid_code"] in busy
+            or y["grid_code"] in busy
+        ):
             continue
         share = float(rng.uniform(0.2, 0.4))
         width = x["max_lon"] - x["min_lon"]
@@ -116,8 +121,9 @@ def _reassign(grid_rows: list[dict], cols: int, rng: np.random.Generator) -> dic
     return out
 
 
-def recur_road_names(pool: list[str], n_streets: int, per_street: int, rng: np.random.Generator, *,
-                     used: set[int]) -> list[str]:
+def recur_road_names(
+    pool: list[str], n_streets: int, per_street: int, rng: np.random.Generator, *, used: set[int]
+) -> list[str]:
     """``pool`` (``per_street`` roads for each street in turn) with a few common names (人民路, 解放路, ...) put
     in several streets: the same road name with its own house numbers in each, as in real counties.
 
@@ -132,7 +138,7 @@ def recur_road_names(pool: list[str], n_streets: int, per_street: int, rng: np.r
         m = min(n_streets, max(2, int(round(rng.uniform(*RECUR_STREETS) * n_streets))))
         for s in sorted(int(v) for v in rng.choice(n_streets, m, replace=False)):
             slots = [i for i in range(s * per_street, (s + 1) * per_street) if i in used and i not in taken]
-            if not slots or name in pool[s * per_street:(s + 1) * per_street]:
+            if not slots or name in pool[s * per_street : (s + 1) * per_street]:
                 continue
             i = slots[int(rng.integers(0, len(slots)))]
             pool[i] = name
@@ -140,8 +146,17 @@ def recur_road_names(pool: list[str], n_streets: int, per_street: int, rng: np.r
     return pool
 
 
-def build_district(*, residents: int, days: int, start: dt.date, county_code: str, county_name: str,
-                   province: str, city: str, seed: int) -> District:
+def build_district(
+    *,
+    residents: int,
+    days: int,
+    start: dt.date,
+    county_code: str,
+    county_name: str,
+    province: str,
+    city: str,
+    seed: int,
+) -> District:
     if not (len(county_code) == 6 and county_code.isdigit()):
         raise ValueError(f"county_code={county_code!r} should be a 6-digit GB/T 2260 code")
     rng = np.random.default_rng([seed, 1])
@@ -152,7 +167,7 @@ def build_district(*, residents: int, days: int, start: dt.date, county_code: st
         comm_sizes.append(int(rng.integers(3, 9)))
     comm_sizes[-1] -= sum(comm_sizes) - n_grids
     if comm_sizes[-1] < 1:
-        comm_sizes[-2] += comm_sizes.pop() 
+        comm_sizes[-2] += comm_sizes.pop()
     n_comm = len(comm_sizes)
     n_streets = max(3, min(n_comm, math.ceil(n_comm / 7)))
     while n_comm < n_streets:  # tiny scales: split grids into more communities
@@ -198,13 +213,28 @@ def build_district(*, residents: int, days: int, start: dt.date, county_code: st
         for g in range(size):
             r, q = divmod(k, cols)
             special = rng.random() < 0.05
-            gname = (f"{cname}{['学校', '医院', '农贸市场', '工业园'][int(rng.integers(0, 4))]}专属网格" if special
-                     else f"{cname}第{g + 1}网格")
-            grid_rows.append(dict(
-                grid_code=f"{ccode}{g + 1:03d}", grid_name=gname, grid_type="专属网格" if special else "综合网格",
-                community_code=ccode, street_code=scode, valid_from=epoch, valid_to=None, merged_into=None,
-                min_lon=lon0 + q * CELL_W, min_lat=lat0 + r * CELL_H,
-                max_lon=lon0 + (q + 1) * CELL_W, max_lat=lat0 + (r + 1) * CELL_H, cell=k))
+            gname = (
+                f"{cname}{['学校', '医院', '农贸市场', '工业园'][int(rng.integers(0, 4))]}专属网格"
+                if special
+                else f"{cname}第{g + 1}网格"
+            )
+            grid_rows.append(
+                dict(
+                    grid_code=f"{ccode}{g + 1:03d}",
+                    grid_name=gname,
+                    grid_type="专属网格" if special else "综合网格",
+                    community_code=ccode,
+                    street_code=scode,
+                    valid_from=epoch,
+                    valid_to=None,
+                    merged_into=None,
+                    min_lon=lon0 + q * CELL_W,
+                    min_lat=lat0 + r * CELL_H,
+                    max_lon=lon0 + (q + 1) * CELL_W,
+                    max_lat=lat0 + (r + 1) * CELL_H,
+                    cell=k,
+                )
+            )
             grid_rows[-1].update(min_lon0=grid_rows[-1]["min_lon"], max_lon0=grid_rows[-1]["max_lon"])
             k += 1
     # reorganisation mid-period: one split, one merge (each inside one community), and buildings
@@ -224,24 +254,44 @@ def build_district(*, residents: int, days: int, start: dt.date, county_code: st
             nxt = len(gs) + 1
             old = gs[0]
             cut = old["min_lon"] + 0.6 * (old["max_lon"] - old["min_lon"])
-            a = dict(old, grid_code=f"{ccode}{nxt:03d}", grid_name=f"{old['grid_name']}一", valid_from=reorg,
-                     max_lon=cut, grid_type=old["grid_type"])
-            b = dict(old, grid_code=f"{ccode}{nxt + 1:03d}", grid_name=f"{old['grid_name']}二", valid_from=reorg,
-                     min_lon=cut)
+            a = dict(
+                old,
+                grid_code=f"{ccode}{nxt:03d}",
+                grid_name=f"{old['grid_name']}一",
+                valid_from=reorg,
+                max_lon=cut,
+                grid_type=old["grid_type"],
+            )
+            b = dict(
+                old, grid_code=f"{ccode}{nxt + 1:03d}", grid_name=f"{old['grid_name']}二", valid_from=reorg, min_lon=cut
+            )
             old["valid_to"], old["merged_into"] = reorg, a["grid_code"]
             split_of[old["grid_code"]] = (a["grid_code"], b["grid_code"], cut)
             new = [a, b]
             # merge: two horizontally adjacent cells of another (or the same) community
             for cc in cands[::-1]:
                 g2 = [g for g in by_comm[cc] if g["valid_to"] is None]
-                pair = next(((x, y) for x, y in zip(g2, g2[1:]) if y["cell"] == x["cell"] + 1
-                             and x["cell"] // cols == y["cell"] // cols), None)
+                pair = next(
+                    (
+                        (x, y)
+                        for x, y in zip(g2, g2[1:])
+                        if y["cell"] == x["cell"] + 1 and x["cell"] // cols == y["cell"] // cols
+                    ),
+                    None,
+                )
                 if pair:
                     x, y = pair
                     seq = len(by_comm[cc]) + (3 if cc == ccode else 1)
-                    m = dict(x, grid_code=f"{cc}{seq:03d}", grid_name=f"{x['grid_name'][:-2]}合并网格"
-                             if x["grid_name"].endswith("网格") else x["grid_name"] + "合并",
-                             valid_from=reorg, max_lon=y["max_lon"], grid_type="综合网格")
+                    m = dict(
+                        x,
+                        grid_code=f"{cc}{seq:03d}",
+                        grid_name=f"{x['grid_name'][:-2]}合并网格"
+                        if x["grid_name"].endswith("网格")
+                        else x["grid_name"] + "合并",
+                        valid_from=reorg,
+                        max_lon=y["max_lon"],
+                        grid_type="综合网格",
+                    )
                     for old_g in (x, y):
                         old_g["valid_to"], old_g["merged_into"] = reorg, m["grid_code"]
                         merged[old_g["grid_code"]] = m["grid_code"]
@@ -280,10 +330,19 @@ def build_district(*, residents: int, days: int, start: dt.date, county_code: st
     roads_per_street = max(4, math.ceil(len(base) / n_streets * 1.2))
     street_idx = {c: i for i, c in enumerate(st_codes)}
     b_street = base["street_code"].to_numpy()
-    grid_roads = np.array([[street_idx[s] * roads_per_street + int(x) for x in rng.choice(roads_per_street, 2, replace=False)]
-                           for s in b_street])
-    pool = recur_road_names(road_pool(seed, roads_per_street * n_streets), n_streets, roads_per_street,
-                            np.random.default_rng([seed, 1, 23]), used=set(grid_roads.ravel().tolist()))
+    grid_roads = np.array(
+        [
+            [street_idx[s] * roads_per_street + int(x) for x in rng.choice(roads_per_street, 2, replace=False)]
+            for s in b_street
+        ]
+    )
+    pool = recur_road_names(
+        road_pool(seed, roads_per_street * n_streets),
+        n_streets,
+        roads_per_street,
+        np.random.default_rng([seed, 1, 23]),
+        used=set(grid_roads.ravel().tolist()),
+    )
     road_id = grid_roads[gi, rng.integers(0, 2, n_pts)]
     # house numbers increase along a road
     order = np.lexsort((lon, road_id))
@@ -298,9 +357,15 @@ def build_district(*, residents: int, days: int, start: dt.date, county_code: st
     hs = house.astype(str)
     form = rng.random(n_pts)
     # 88号3栋 mostly; 88-2号 and 88号附1 are separate single-building plots
-    house_txt = np.where(form < 0.88, np.char.add(hs, "号"),
-                         np.where(form < 0.94, np.char.add(np.char.add(np.char.add(hs, "-"), bld.astype(str)), "号"),
-                                  np.char.add(np.char.add(hs, "号附"), bld.astype(str))))
+    house_txt = np.where(
+        form < 0.88,
+        np.char.add(hs, "号"),
+        np.where(
+            form < 0.94,
+            np.char.add(np.char.add(np.char.add(hs, "-"), bld.astype(str)), "号"),
+            np.char.add(np.char.add(hs, "号附"), bld.astype(str)),
+        ),
+    )
     bld = np.where(form < 0.88, bld, 0)
     bld_txt = np.where(bld > 0, np.char.add(bld.astype(str), "栋"), "")
     codes = rng.choice(16**8, size=n_pts * 2, replace=False)[:n_pts] if n_pts < 10**7 else None
@@ -311,18 +376,39 @@ def build_district(*, residents: int, days: int, start: dt.date, county_code: st
     b_st = base["street_code"].to_numpy()[gi]
     road_names = np.array(pool, dtype=object)[road_id]
     local = [f"{sname[s]}{comm[c]}" for s, c in zip(b_st, b_comm)]
-    points = pl.DataFrame({
-        "address_code": addr_code, "road": road_names.astype(str), "house_no": house_txt, "building": bld_txt,
-        "building_no": bld, "grid_before": g_before, "grid_after": g_after, "community_code": b_comm,
-        "street_code": b_st, "lon": lon, "lat": lat, "local": local,
-    }).with_columns(
-        std_address=pl.lit(f"{province}{city}{county_name}") + pl.col("local") + pl.col("road") + pl.col("house_no")
-        + pl.col("building"))
-    return District(county_code=county_code, county_name=county_name, province=province, city=city,
-                    streets=pl.DataFrame(streets, schema=["street_code", "street_name", "is_town"], orient="row"),
-                    communities=pl.DataFrame(communities, schema=["community_code", "community_name", "street_code"],
-                                             orient="row"),
-                    grids=grids, points=points, reorg_date=reorg)
+    points = pl.DataFrame(
+        {
+            "address_code": addr_code,
+            "road": road_names.astype(str),
+            "house_no": house_txt,
+            "building": bld_txt,
+            "building_no": bld,
+            "grid_before": g_before,
+            "grid_after": g_after,
+            "community_code": b_comm,
+            "street_code": b_st,
+            "lon": lon,
+            "lat": lat,
+            "local": local,
+        }
+    ).with_columns(
+        std_address=pl.lit(f"{province}{city}{county_name}")
+        + pl.col("local")
+        + pl.col("road")
+        + pl.col("house_no")
+        + pl.col("building")
+    )
+    return District(
+        county_code=county_code,
+        county_name=county_name,
+        province=province,
+        city=city,
+        streets=pl.DataFrame(streets, schema=["street_code", "street_name", "is_town"], orient="row"),
+        communities=pl.DataFrame(communities, schema=["community_code", "community_name", "street_code"], orient="row"),
+        grids=grids,
+        points=points,
+        reorg_date=reorg,
+    )
 
 
 def grid_at(district: District, point_idx: np.ndarray, when: np.ndarray) -> np.ndarray:

@@ -6,9 +6,9 @@ import datetime as dt
 import hashlib
 import io
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import polars as pl
@@ -29,10 +29,18 @@ FLAG_POLICY: dict[str, tuple[bool, bool]] = {
 }
 FEEDS = tuple(FLAG_POLICY)
 
-PERSON_RECORD_SCHEMA = pa.schema([
-    ("feed", pa.string()), ("file", pa.string()), ("sheet", pa.string()), ("record_no", pa.int64()),
-    ("member_no", pa.int32()), ("person_id", pa.int64()), ("id_fault", pa.string()), ("name_fault", pa.string()),
-])
+PERSON_RECORD_SCHEMA = pa.schema(
+    [
+        ("feed", pa.string()),
+        ("file", pa.string()),
+        ("sheet", pa.string()),
+        ("record_no", pa.int64()),
+        ("member_no", pa.int32()),
+        ("person_id", pa.int64()),
+        ("id_fault", pa.string()),
+        ("name_fault", pa.string()),
+    ]
+)
 
 
 def flag_text(rows: int, md5: str | None, crlf: bool) -> bytes:
@@ -49,8 +57,9 @@ def csv_bytes(df: pl.DataFrame, *, encoding: str = "utf-8", bom: bool = False, c
     """
     obj = [c for c, t in df.schema.items() if t == pl.Object]
     if obj:
-        df = df.with_columns(pl.Series(c, [None if v is None else str(v) for v in df[c].to_list()], dtype=pl.Utf8)
-                             for c in obj)
+        df = df.with_columns(
+            pl.Series(c, [None if v is None else str(v) for v in df[c].to_list()], dtype=pl.Utf8) for c in obj
+        )
     text = df.write_csv(None, line_terminator="\r\n" if crlf else "\n", quote_style="necessary")
     data = text.encode(encoding)
     return (b"\xef\xbb\xbf" + data) if bom else data
@@ -101,12 +110,20 @@ class RecordSink:
         if n == 0:
             return
         pid = np.asarray(person_id, dtype=np.int64)
-        df = pl.DataFrame({
-            "record_no": np.asarray(record_no, dtype=np.int64), "member_no": np.asarray(member_no, dtype=np.int32),
-            "person_id": pid, "id_fault": pl.Series(np.asarray(id_fault, dtype=object), dtype=pl.Utf8),
-            "name_fault": pl.Series(np.asarray(name_fault, dtype=object), dtype=pl.Utf8),
-        }).with_columns(person_id=pl.when(pl.col("person_id") > 0).then(pl.col("person_id")),
-                        feed=pl.lit(feed), file=pl.lit(file), sheet=pl.lit(sheet))
+        df = pl.DataFrame(
+            {
+                "record_no": np.asarray(record_no, dtype=np.int64),
+                "member_no": np.asarray(member_no, dtype=np.int32),
+                "person_id": pid,
+                "id_fault": pl.Series(np.asarray(id_fault, dtype=object), dtype=pl.Utf8),
+                "name_fault": pl.Series(np.asarray(name_fault, dtype=object), dtype=pl.Utf8),
+            }
+        ).with_columns(
+            person_id=pl.when(pl.col("person_id") > 0).then(pl.col("person_id")),
+            feed=pl.lit(feed),
+            file=pl.lit(file),
+            sheet=pl.lit(sheet),
+        )
         t = df.select(PERSON_RECORD_SCHEMA.names).to_arrow().cast(PERSON_RECORD_SCHEMA)
         self.records[feed] += n
         for k, c in df["id_fault"].value_counts().iter_rows():
@@ -129,11 +146,24 @@ class RecordSink:
 
 
 EVENT_SCHEMA = {
-    "feed": pl.Utf8, "file": pl.Utf8, "record_no": pl.Int64, "event_key": pl.Utf8, "occurred_at": pl.Datetime("us"),
-    "grid_code": pl.Utf8, "community_code": pl.Utf8, "street_code": pl.Utf8, "placement_hint": pl.Utf8,
+    "feed": pl.Utf8,
+    "file": pl.Utf8,
+    "record_no": pl.Int64,
+    "event_key": pl.Utf8,
+    "occurred_at": pl.Datetime("us"),
+    "grid_code": pl.Utf8,
+    "community_code": pl.Utf8,
+    "street_code": pl.Utf8,
+    "placement_hint": pl.Utf8,
 }
-FAULT_SCHEMA = {"feed": pl.Utf8, "folder": pl.Utf8, "file": pl.Utf8, "kind": pl.Utf8, "record_no": pl.Int64,
-                "detail": pl.Utf8}
+FAULT_SCHEMA = {
+    "feed": pl.Utf8,
+    "folder": pl.Utf8,
+    "file": pl.Utf8,
+    "kind": pl.Utf8,
+    "record_no": pl.Int64,
+    "detail": pl.Utf8,
+}
 
 
 @dataclass
@@ -143,25 +173,49 @@ class Truth:
     events: list[pl.DataFrame] = field(default_factory=list)
     faults: list[dict] = field(default_factory=list)
 
-    def fault(self, feed: str, folder: dt.date | str, file: str, kind: str, record_no: int | None = None,
-              detail: str = "") -> None:
-        self.faults.append(dict(feed=feed, folder=str(folder), file=file, kind=kind, record_no=record_no,
-                                detail=detail))
+    def fault(
+        self, feed: str, folder: dt.date | str, file: str, kind: str, record_no: int | None = None, detail: str = ""
+    ) -> None:
+        self.faults.append(
+            dict(feed=feed, folder=str(folder), file=file, kind=kind, record_no=record_no, detail=detail)
+        )
 
-    def event_rows(self, feed: str, file: str, record_no, event_key, occurred_at, grid_code, community_code,
-                   street_code, placement_hint) -> None:
-        self.events.append(pl.DataFrame({
-            "feed": [feed] * len(record_no), "file": [file] * len(record_no), "record_no": record_no,
-            "event_key": event_key, "occurred_at": occurred_at, "grid_code": grid_code,
-            "community_code": community_code, "street_code": street_code, "placement_hint": placement_hint,
-        }, schema=EVENT_SCHEMA))
+    def event_rows(
+        self,
+        feed: str,
+        file: str,
+        record_no,
+        event_key,
+        occurred_at,
+        grid_code,
+        community_code,
+        street_code,
+        placement_hint,
+    ) -> None:
+        self.events.append(
+            pl.DataFrame(
+                {
+                    "feed": [feed] * len(record_no),
+                    "file": [file] * len(record_no),
+                    "record_no": record_no,
+                    "event_key": event_key,
+                    "occurred_at": occurred_at,
+                    "grid_code": grid_code,
+                    "community_code": community_code,
+                    "street_code": street_code,
+                    "placement_hint": placement_hint,
+                },
+                schema=EVENT_SCHEMA,
+            )
+        )
 
     def close(self) -> None:
         self.records.close()
         ev = pl.concat(self.events) if self.events else pl.DataFrame(schema=EVENT_SCHEMA)
         ev.write_parquet(self.dir / "events.parquet")
-        pl.DataFrame(self.faults, schema=FAULT_SCHEMA).sort("feed", "folder", "file", "kind", "record_no") \
-            .write_parquet(self.dir / "faults.parquet")
+        pl.DataFrame(self.faults, schema=FAULT_SCHEMA).sort(
+            "feed", "folder", "file", "kind", "record_no"
+        ).write_parquet(self.dir / "faults.parquet")
 
 
 def to_buffer(write) -> bytes:

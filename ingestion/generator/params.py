@@ -20,10 +20,10 @@ __all__ = ["COUNTIES", "County", "Params", "draw_params", "hotline_params"]
 
 @dataclass(frozen=True)
 class County:
-    code: str       # GB/T 2260
+    code: str  # GB/T 2260
     name: str
     province: str
-    city: str       # empty for a district of a municipality (北京市朝阳区)
+    city: str  # empty for a district of a municipality (北京市朝阳区)
     area_code: str  # landline prefix
 
 
@@ -47,22 +47,56 @@ COUNTIES: tuple[County, ...] = (
 _PINNED = {20241101: "520602"}
 
 # (low, high) of each quirk's share of records; a quirk is switched off entirely for some seeds.
-ID_RANGES = {"lower_x": (0.001, 0.01), "fullwidth": (0.001, 0.01), "spaces": (0.001, 0.01),
-             "old_15": (0.001, 0.015), "empty": (0.002, 0.03), "placeholder": (0.0005, 0.008),
-             "bad_check": (0.001, 0.01), "bad_date": (0.0003, 0.003), "excel_damage": (0.0005, 0.005)}
-NAME_RANGES = {"whitespace": (0.001, 0.01), "spaces": (0.001, 0.01), "traditional": (0.001, 0.01),
-               "homophone": (0.001, 0.01), "anonymous": (0.0001, 0.002)}
+ID_RANGES = {
+    "lower_x": (0.001, 0.01),
+    "fullwidth": (0.001, 0.01),
+    "spaces": (0.001, 0.01),
+    "old_15": (0.001, 0.015),
+    "empty": (0.002, 0.03),
+    "placeholder": (0.0005, 0.008),
+    "bad_check": (0.001, 0.01),
+    "bad_date": (0.0003, 0.003),
+    "excel_damage": (0.0005, 0.005),
+}
+NAME_RANGES = {
+    "whitespace": (0.001, 0.01),
+    "spaces": (0.001, 0.01),
+    "traditional": (0.001, 0.01),
+    "homophone": (0.001, 0.01),
+    "anonymous": (0.0001, 0.002),
+}
 # phone forms as _quirks.render_phones numbers them (0 = plain mobile)
-PHONE_FORMS = ("mobile", "+86", "86", "+86-", "spaced", "dashed", "landline_dash", "landline_paren",
-               "landline_local", "two_numbers", "fullwidth", "empty")
+PHONE_FORMS = (
+    "mobile",
+    "+86",
+    "86",
+    "+86-",
+    "spaced",
+    "dashed",
+    "landline_dash",
+    "landline_paren",
+    "landline_local",
+    "two_numbers",
+    "fullwidth",
+    "empty",
+)
 SEX_FORMS = ("text", "gb_code", "letter", "empty")
 DATE_FORMS = ("iso", "slash", "compact", "chinese", "dotted")
 DATETIME_FORMS = ("iso", "slash_minutes")
 ID_FEEDS = ("police_population", "police_incidents", "civil_affairs", "petitions", "grid_events")
 #: departments whose files may arrive in the other encoding (grid_registry's snapshot is left as stated)
 SWITCHING_FEEDS = ("police_population", "police_incidents", "petitions", "grid_events")
-REGISTER_OPTIONAL = ("性别", "民族", "出生日期", "人口类型", "户籍地址", "联系电话", "所属派出所", "登记日期",
-                     "状态变更日期")
+REGISTER_OPTIONAL = (
+    "性别",
+    "民族",
+    "出生日期",
+    "人口类型",
+    "户籍地址",
+    "联系电话",
+    "所属派出所",
+    "登记日期",
+    "状态变更日期",
+)
 EXTRA_COLUMNS = ("数据来源", "更新时间", "备注", "采集人", "核查状态")
 
 
@@ -73,8 +107,9 @@ def _rate(rng: np.random.Generator, lo: float, hi: float, p_zero: float = 0.2) -
     return float(round(lo * (hi / lo) ** rng.random(), 5))
 
 
-def _mix(rng: np.random.Generator, names: tuple[str, ...], main_lo: float, main_hi: float,
-         p_zero: float = 0.25) -> dict[str, float]:
+def _mix(
+    rng: np.random.Generator, names: tuple[str, ...], main_lo: float, main_hi: float, p_zero: float = 0.25
+) -> dict[str, float]:
     """Shares of ``names``: the first (the department's usual form) gets [main_lo, main_hi], the rest
     share the remainder with random weights, some of them zero."""
     main = float(rng.uniform(main_lo, main_hi))
@@ -89,23 +124,25 @@ def _mix(rng: np.random.Generator, names: tuple[str, ...], main_lo: float, main_
 class Params:
     seed: int
     county: County
-    id_rates: dict[str, dict[str, float]]       # feed -> ID fault kind -> share
-    name_rates: dict[str, dict[str, float]]     # feed -> name fault kind -> share
-    dot_variant_rate: float                     # minority names whose middle dot is typed otherwise
+    id_rates: dict[str, dict[str, float]]  # feed -> ID fault kind -> share
+    name_rates: dict[str, dict[str, float]]  # feed -> name fault kind -> share
+    dot_variant_rate: float  # minority names whose middle dot is typed otherwise
     phone_forms: dict[str, float]
     sex_forms: dict[str, float]
-    date_main: dict[str, int]                   # feed -> index into DATE_FORMS of its usual text date form
-    date_other_rate: float                      # text dates in another README form
+    date_main: dict[str, int]  # feed -> index into DATE_FORMS of its usual text date form
+    date_other_rate: float  # text dates in another README form
     date_empty_rate: float
     datetime_forms: dict[str, dict[str, float]]  # CSV feed -> DATETIME_FORMS shares
-    petition_zone_rate: float                   # djsj with +08:00 (the rest without a zone)
-    address: dict[str, float]                   # address spelling habits
-    coordinates: dict[str, float]               # 110 coordinate faults
+    petition_zone_rate: float  # djsj with +08:00 (the rest without a zone)
+    address: dict[str, float]  # address spelling habits
+    coordinates: dict[str, float]  # 110 coordinate faults
     resend_rate: float
-    encoding: dict[str, dict]                   # feed -> {"mode": none|single|from, "day": k, "bom": bool}
-    register: dict                              # police_population layouts (see _register_layouts)
-    daily_layout: dict[str, dict]               # CSV increment feed -> {"order": [...]|None, "extra": (col, day)|None, "header_noise": rate}
-    workbook: dict[str, float]                  # civil_affairs hand-made habits
+    encoding: dict[str, dict]  # feed -> {"mode": none|single|from, "day": k, "bom": bool}
+    register: dict  # police_population layouts (see _register_layouts)
+    daily_layout: dict[
+        str, dict
+    ]  # CSV increment feed -> {"order": [...]|None, "extra": (col, day)|None, "header_noise": rate}
+    workbook: dict[str, float]  # civil_affairs hand-made habits
     broken_json_rate: float
     extra: dict = field(default_factory=dict)
 
@@ -147,14 +184,52 @@ def _register_layouts(rng: np.random.Generator, weeks: int) -> dict:
         shuffle = int(rng.integers(1, 2**31)) if rng.random() < p_shuffle else None
         noise = int(rng.integers(1, 2**31)) if rng.random() < p_noise else None
         weeks_out.append({"drop": drop, "extra": extra, "shuffle_seed": shuffle, "header_noise_seed": noise})
-    return {"p_drop": p_drop, "p_extra": p_extra, "p_shuffle": p_shuffle, "p_header_noise": p_noise,
-            "household_from_week": hh_from, "weeks": weeks_out}
+    return {
+        "p_drop": p_drop,
+        "p_extra": p_extra,
+        "p_shuffle": p_shuffle,
+        "p_header_noise": p_noise,
+        "household_from_week": hh_from,
+        "weeks": weeks_out,
+    }
 
 
-INCIDENT_COLUMNS = ["警情编号", "接警时间", "报警方式", "报警人", "报警人证件号码", "报警电话", "发生地址", "经度", "纬度",
-                    "警情类别", "警情细类", "简要警情", "管辖单位", "处警结果", "反馈时间"]
-EVENT_COLUMNS = ["事件编号", "上报时间", "上报人", "网格编码", "事件大类", "事件小类", "事件描述", "发生地址", "经度", "纬度",
-                 "涉及人员", "处置层级", "当前状态", "派遣部门", "状态时间", "办结时间", "群众评价"]
+INCIDENT_COLUMNS = [
+    "警情编号",
+    "接警时间",
+    "报警方式",
+    "报警人",
+    "报警人证件号码",
+    "报警电话",
+    "发生地址",
+    "经度",
+    "纬度",
+    "警情类别",
+    "警情细类",
+    "简要警情",
+    "管辖单位",
+    "处警结果",
+    "反馈时间",
+]
+EVENT_COLUMNS = [
+    "事件编号",
+    "上报时间",
+    "上报人",
+    "网格编码",
+    "事件大类",
+    "事件小类",
+    "事件描述",
+    "发生地址",
+    "经度",
+    "纬度",
+    "涉及人员",
+    "处置层级",
+    "当前状态",
+    "派遣部门",
+    "状态时间",
+    "办结时间",
+    "群众评价",
+]
 
 
 def hotline_params(seed: int) -> dict:
@@ -198,34 +273,55 @@ def draw_params(seed: int, days: int, county: County | None = None) -> Params:
     name_rates = {feed: {k: _rate(rng, lo, hi) for k, (lo, hi) in NAME_RANGES.items()} for feed in ID_FEEDS}
     weeks = (days + 6) // 7
     return Params(
-        seed=seed, county=county or drawn, id_rates=id_rates, name_rates=name_rates,
+        seed=seed,
+        county=county or drawn,
+        id_rates=id_rates,
+        name_rates=name_rates,
         dot_variant_rate=float(round(rng.uniform(0.0, 0.9), 3)),
         phone_forms=_mix(rng, PHONE_FORMS, 0.6, 0.92, p_zero=0.2),
         sex_forms=_mix(rng, SEX_FORMS, 0.8, 0.98, p_zero=0.3),
-        date_main={feed: int(rng.choice(len(DATE_FORMS), p=[0.6, 0.15, 0.1, 0.1, 0.05]))
-                   for feed in ("police_population", "civil_affairs")},
-        date_other_rate=_rate(rng, 0.005, 0.15), date_empty_rate=_rate(rng, 0.0005, 0.01),
-        datetime_forms={feed: _mix(rng, DATETIME_FORMS, 0.85, 1.0, p_zero=0.4)
-                        for feed in ("police_incidents", "grid_events")},
+        date_main={
+            feed: int(rng.choice(len(DATE_FORMS), p=[0.6, 0.15, 0.1, 0.1, 0.05]))
+            for feed in ("police_population", "civil_affairs")
+        },
+        date_other_rate=_rate(rng, 0.005, 0.15),
+        date_empty_rate=_rate(rng, 0.0005, 0.01),
+        datetime_forms={
+            feed: _mix(rng, DATETIME_FORMS, 0.85, 1.0, p_zero=0.4) for feed in ("police_incidents", "grid_events")
+        },
         petition_zone_rate=float(round(rng.uniform(0.6, 1.0), 3)),
-        address={"province_prefix": float(round(rng.uniform(0.1, 0.9), 3)),
-                 "city_prefix": float(round(rng.uniform(0.0, 0.3), 3)),
-                 "county_prefix": float(round(rng.uniform(0.0, 0.3), 3)),
-                 "fullwidth": _rate(rng, 0.005, 0.08), "trailing_space": _rate(rng, 0.001, 0.02),
-                 "building_zhuang": float(round(rng.uniform(0.02, 0.2), 3)),
-                 "building_haolou": float(round(rng.uniform(0.02, 0.15), 3)),
-                 "building_chinese": _rate(rng, 0.01, 0.08), "unit_chinese": _rate(rng, 0.02, 0.3),
-                 "room_shi": float(round(rng.uniform(0.0, 0.5), 3)), "room_dash": _rate(rng, 0.02, 0.3)},
-        coordinates={"empty": _rate(rng, 0.005, 0.05), "zero": _rate(rng, 0.002, 0.03),
-                     "swapped": _rate(rng, 0.005, 0.04)},
+        address={
+            "province_prefix": float(round(rng.uniform(0.1, 0.9), 3)),
+            "city_prefix": float(round(rng.uniform(0.0, 0.3), 3)),
+            "county_prefix": float(round(rng.uniform(0.0, 0.3), 3)),
+            "fullwidth": _rate(rng, 0.005, 0.08),
+            "trailing_space": _rate(rng, 0.001, 0.02),
+            "building_zhuang": float(round(rng.uniform(0.02, 0.2), 3)),
+            "building_haolou": float(round(rng.uniform(0.02, 0.15), 3)),
+            "building_chinese": _rate(rng, 0.01, 0.08),
+            "unit_chinese": _rate(rng, 0.02, 0.3),
+            "room_shi": float(round(rng.uniform(0.0, 0.5), 3)),
+            "room_dash": _rate(rng, 0.02, 0.3),
+        },
+        coordinates={
+            "empty": _rate(rng, 0.005, 0.05),
+            "zero": _rate(rng, 0.002, 0.03),
+            "swapped": _rate(rng, 0.005, 0.04),
+        },
         resend_rate=_rate(rng, 0.002, 0.05),
         encoding={feed: _encoding(rng, days) for feed in SWITCHING_FEEDS},
         register=_register_layouts(rng, weeks),
-        daily_layout={"police_incidents": _daily_layout(rng, INCIDENT_COLUMNS, days),
-                      "grid_events": _daily_layout(rng, EVENT_COLUMNS, days)},
-        workbook={"note_row": float(round(rng.uniform(0.0, 1.0), 3)), "serial_dates": float(round(rng.uniform(0.0, 1.0), 3)),
-                  "total_row": float(round(rng.uniform(0.2, 1.0), 3)), "empty_row": _rate(rng, 0.001, 0.02),
-                  "header_noise": _rate(rng, 0.05, 0.5, p_zero=0.4)},
+        daily_layout={
+            "police_incidents": _daily_layout(rng, INCIDENT_COLUMNS, days),
+            "grid_events": _daily_layout(rng, EVENT_COLUMNS, days),
+        },
+        workbook={
+            "note_row": float(round(rng.uniform(0.0, 1.0), 3)),
+            "serial_dates": float(round(rng.uniform(0.0, 1.0), 3)),
+            "total_row": float(round(rng.uniform(0.2, 1.0), 3)),
+            "empty_row": _rate(rng, 0.001, 0.02),
+            "header_noise": _rate(rng, 0.05, 0.5, p_zero=0.4),
+        },
         broken_json_rate=_rate(rng, 0.001, 0.01, p_zero=0.1),
         extra={"hotline_orders": hotline_params(seed)},
     )

@@ -26,18 +26,28 @@ import polars as pl
 MIN_RESIDENTS, MIN_DAYS = 2000, 14
 
 PATTERN_SCHEMA = {
-    "pattern": pl.Utf8, "pattern_id": pl.Utf8, "feed": pl.Utf8, "record_key": pl.Utf8, "role": pl.Utf8,
-    "person_id": pl.Int64, "grid_code": pl.Utf8, "community_code": pl.Utf8, "street_code": pl.Utf8,
-    "record_date": pl.Date, "first_date": pl.Date, "last_date": pl.Date, "category": pl.Utf8,
+    "pattern": pl.Utf8,
+    "pattern_id": pl.Utf8,
+    "feed": pl.Utf8,
+    "record_key": pl.Utf8,
+    "role": pl.Utf8,
+    "person_id": pl.Int64,
+    "grid_code": pl.Utf8,
+    "community_code": pl.Utf8,
+    "street_code": pl.Utf8,
+    "record_date": pl.Date,
+    "first_date": pl.Date,
+    "last_date": pl.Date,
+    "category": pl.Utf8,
 }
 
 
 @dataclass
 class InjectedPetition:
     day: dt.date
-    seq: int                    # 9001.. so keys never collide with the daily sequence
-    members: list[int]          # person indices (rows of People.persons)
-    point: int                  # address point of the problem (wtsd)
+    seq: int  # 9001.. so keys never collide with the daily sequence
+    members: list[int]  # person indices (rows of People.persons)
+    point: int  # address point of the problem (wtsd)
     topic: str
     pattern: str
     pattern_id: str
@@ -49,7 +59,7 @@ class InjectedPetition:
 @dataclass
 class InjectedPolice:
     day: dt.date
-    seq: int                    # 90001..
+    seq: int  # 90001..
     caller: int
     point: int
     category: str
@@ -65,7 +75,7 @@ class InjectedPolice:
 @dataclass
 class InjectedGridEvent:
     day: dt.date
-    seq: int                    # 901..
+    seq: int  # 901..
     point: int
     grid: str
     category: str
@@ -83,9 +93,9 @@ class PatternPlan:
     petitions: list[InjectedPetition] = field(default_factory=list)
     police: list[InjectedPolice] = field(default_factory=list)
     grid_events: list[InjectedGridEvent] = field(default_factory=list)
-    clean_ids: set[int] = field(default_factory=set)      # persons whose IDs are rendered without faults
-    living_alone: set[int] = field(default_factory=set)   # persons shown as 独居 on the care roll
-    rows: list[dict] = field(default_factory=list)        # truth rows, completed as feeds are built
+    clean_ids: set[int] = field(default_factory=set)  # persons whose IDs are rendered without faults
+    living_alone: set[int] = field(default_factory=set)  # persons shown as 独居 on the care roll
+    rows: list[dict] = field(default_factory=list)  # truth rows, completed as feeds are built
 
     def is_empty(self) -> bool:
         return not (self.petitions or self.police or self.grid_events)
@@ -127,8 +137,11 @@ def plan_patterns(ctx) -> PatternPlan:
     # a repeat petitioner: three petitions on the same matter
     p = pick(adults)
     for j, k in enumerate((n - 13, n - 8, n - 3)):
-        plan.petitions.append(InjectedPetition(day(k), 9001 + j, [p], int(point_of[p]), "城乡建设/物业管理",
-                                               "repeat_petitioner", "repeat_petitioner-1"))
+        plan.petitions.append(
+            InjectedPetition(
+                day(k), 9001 + j, [p], int(point_of[p]), "城乡建设/物业管理", "repeat_petitioner", "repeat_petitioner-1"
+            )
+        )
 
     # a collective petition forming: five petitions on one category in one community within 7 days
     comm_of_person = pts["community_code"].to_numpy()[np.maximum(point_of, 0)]
@@ -138,8 +151,17 @@ def plan_patterns(ctx) -> PatternPlan:
     comm_points = np.flatnonzero(pts["community_code"].to_numpy() == community)
     for j, k in enumerate((0, 1, 3, 4, 6)):
         m = pick(local)
-        plan.petitions.append(InjectedPetition(day(n - 9 + k), 9011 + j, [m], int(rng.choice(comm_points)),
-                                               "自然资源/征地拆迁", "collective_forming", "collective_forming-1"))
+        plan.petitions.append(
+            InjectedPetition(
+                day(n - 9 + k),
+                9011 + j,
+                [m],
+                int(rng.choice(comm_points)),
+                "自然资源/征地拆迁",
+                "collective_forming",
+                "collective_forming-1",
+            )
+        )
 
     # a spike: ten grid events of one category in a grid that exists throughout the period
     before, after = pts["grid_before"].to_numpy(), pts["grid_after"].to_numpy()
@@ -147,8 +169,19 @@ def plan_patterns(ctx) -> PatternPlan:
     grid = steady.row(0)[0]
     grid_points = np.flatnonzero((before == grid) & (after == grid))
     for j in range(10):
-        plan.grid_events.append(InjectedGridEvent(day(n - 2), 901 + j, int(rng.choice(grid_points)), grid, "环境卫生",
-                                                  "垃圾堆放", [], "grid_spike", "grid_spike-1"))
+        plan.grid_events.append(
+            InjectedGridEvent(
+                day(n - 2),
+                901 + j,
+                int(rng.choice(grid_points)),
+                grid,
+                "环境卫生",
+                "垃圾堆放",
+                [],
+                "grid_spike",
+                "grid_spike-1",
+            )
+        )
 
     # a dispute that escalates: grid event naming A and B, then A calls 110 and B petitions
     a = pick(adults)
@@ -156,12 +189,19 @@ def plan_patterns(ctx) -> PatternPlan:
     b = pick(b_pool if len([i for i in b_pool if i not in used]) else adults)
     pa = int(point_of[a])
     ga = str(before[pa] if d.reorg_date is None or day(n - 10) < d.reorg_date else after[pa])
-    plan.grid_events.append(InjectedGridEvent(day(n - 10), 951, pa, ga, "矛盾纠纷", "邻里纠纷", [a, b],
-                                              "escalated_dispute", "escalated_dispute-1"))
-    plan.police.append(InjectedPolice(day(n - 6), 90001, a, pa, "纠纷", "邻里纠纷", "调解不成功",
-                                      "escalated_dispute", "escalated_dispute-1"))
-    plan.petitions.append(InjectedPetition(day(n - 4), 9021, [b], pa, "城乡建设/物业管理",
-                                           "escalated_dispute", "escalated_dispute-1"))
+    plan.grid_events.append(
+        InjectedGridEvent(
+            day(n - 10), 951, pa, ga, "矛盾纠纷", "邻里纠纷", [a, b], "escalated_dispute", "escalated_dispute-1"
+        )
+    )
+    plan.police.append(
+        InjectedPolice(
+            day(n - 6), 90001, a, pa, "纠纷", "邻里纠纷", "调解不成功", "escalated_dispute", "escalated_dispute-1"
+        )
+    )
+    plan.petitions.append(
+        InjectedPetition(day(n - 4), 9021, [b], pa, "城乡建设/物业管理", "escalated_dispute", "escalated_dispute-1")
+    )
 
     # a vulnerable resident (80+, on the living-alone roll) involved in a police incident
     alone = np.flatnonzero(stable & res["lives_alone"].to_numpy() & (age_at_start >= 81))
@@ -169,28 +209,63 @@ def plan_patterns(ctx) -> PatternPlan:
         alone = np.flatnonzero(stable & (age_at_start >= 81))
     v = pick(alone)
     plan.living_alone.add(v)
-    plan.police.append(InjectedPolice(day(n - 5), 90002, v, int(point_of[v]), "群众求助", "走失寻人", "已处理",
-                                      "vulnerable_police", "vulnerable_police-1"))
+    plan.police.append(
+        InjectedPolice(
+            day(n - 5),
+            90002,
+            v,
+            int(point_of[v]),
+            "群众求助",
+            "走失寻人",
+            "已处理",
+            "vulnerable_police",
+            "vulnerable_police-1",
+        )
+    )
 
     plan.clean_ids = set(used)
     return plan
 
 
-def record(plan: PatternPlan, *, pattern: str, pattern_id: str, feed: str, record_key: str, role: str,
-           person_id: int | None, grid_code: str | None, record_date: dt.date, category: str) -> None:
-    plan.rows.append(dict(pattern=pattern, pattern_id=pattern_id, feed=feed, record_key=record_key, role=role,
-                          person_id=person_id, grid_code=grid_code,
-                          community_code=grid_code[:12] if grid_code else None,
-                          street_code=grid_code[:9] if grid_code else None, record_date=record_date,
-                          category=category))
+def record(
+    plan: PatternPlan,
+    *,
+    pattern: str,
+    pattern_id: str,
+    feed: str,
+    record_key: str,
+    role: str,
+    person_id: int | None,
+    grid_code: str | None,
+    record_date: dt.date,
+    category: str,
+) -> None:
+    plan.rows.append(
+        dict(
+            pattern=pattern,
+            pattern_id=pattern_id,
+            feed=feed,
+            record_key=record_key,
+            role=role,
+            person_id=person_id,
+            grid_code=grid_code,
+            community_code=grid_code[:12] if grid_code else None,
+            street_code=grid_code[:9] if grid_code else None,
+            record_date=record_date,
+            category=category,
+        )
+    )
 
 
 def patterns_frame(plan: PatternPlan | None) -> pl.DataFrame:
     """Truth rows with each pattern's first and last record date."""
     if plan is None or not plan.rows:
         return pl.DataFrame(schema=PATTERN_SCHEMA)
-    df = pl.DataFrame(plan.rows, schema={k: v for k, v in PATTERN_SCHEMA.items()
-                                         if k not in ("first_date", "last_date")})
-    df = df.with_columns(first_date=pl.col("record_date").min().over("pattern_id"),
-                         last_date=pl.col("record_date").max().over("pattern_id"))
+    df = pl.DataFrame(
+        plan.rows, schema={k: v for k, v in PATTERN_SCHEMA.items() if k not in ("first_date", "last_date")}
+    )
+    df = df.with_columns(
+        first_date=pl.col("record_date").min().over("pattern_id"),
+        last_date=pl.col("record_date").max().over("pattern_id"),
+    )
     return df.select(list(PATTERN_SCHEMA)).sort("pattern_id", "record_date", "record_key", "role", "person_id")

@@ -15,17 +15,57 @@ from .district import District
 
 RARE_SURNAMES = ["𠇔", "䶮"]
 ETHNIC = ["汉族", "土家族", "苗族", "侗族", "回族", "仡佬族", "布依族", "彝族"]
-ETHNIC_CODE = {"汉族": "01", "苗族": "06", "彝族": "07", "布依族": "09", "侗族": "12", "土家族": "15",
-               "回族": "03", "仡佬族": "37", "维吾尔族": "05"}
-MOBILE_PREFIX = np.array(["130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "155",
-                          "157", "158", "159", "166", "173", "177", "180", "181", "182", "183", "185", "186", "187",
-                          "188", "189", "191", "199"])
+ETHNIC_CODE = {
+    "汉族": "01",
+    "苗族": "06",
+    "彝族": "07",
+    "布依族": "09",
+    "侗族": "12",
+    "土家族": "15",
+    "回族": "03",
+    "仡佬族": "37",
+    "维吾尔族": "05",
+}
+MOBILE_PREFIX = np.array(
+    [
+        "130",
+        "131",
+        "132",
+        "133",
+        "135",
+        "136",
+        "137",
+        "138",
+        "139",
+        "150",
+        "151",
+        "152",
+        "155",
+        "157",
+        "158",
+        "159",
+        "166",
+        "173",
+        "177",
+        "180",
+        "181",
+        "182",
+        "183",
+        "185",
+        "186",
+        "187",
+        "188",
+        "189",
+        "191",
+        "199",
+    ]
+)
 
 
 @dataclass
 class People:
-    persons: pl.DataFrame     # truth + clean fields, one row per person (residents first, then outsiders)
-    n_residents: int          # rows [0, n_residents) are register persons
+    persons: pl.DataFrame  # truth + clean fields, one row per person (residents first, then outsiders)
+    n_residents: int  # rows [0, n_residents) are register persons
 
     def residents(self) -> pl.DataFrame:
         return self.persons.head(self.n_residents)
@@ -53,8 +93,9 @@ def _names(rng: np.random.Generator, male: np.ndarray, hh_first: np.ndarray, pos
     given = np.where(male, fm[rng.integers(0, len(fm), n)], ff[rng.integers(0, len(ff), n)])
     two = rng.random(n) < 0.35  # many given names are two characters
     given2 = np.where(male, fm[rng.integers(0, len(fm), n)], ff[rng.integers(0, len(ff), n)])
-    given = np.where(two & (np.char.str_len(given.astype(str)) == 1),
-                     given + np.array([g[0] for g in given2], dtype=object), given)
+    given = np.where(
+        two & (np.char.str_len(given.astype(str)) == 1), given + np.array([g[0] for g in given2], dtype=object), given
+    )
     names = surname + given
     minority = rng.random(n) < 0.002
     names[minority] = np.array(MINORITY_NAMES, dtype=object)[rng.integers(0, len(MINORITY_NAMES), minority.sum())]
@@ -67,8 +108,9 @@ def _digits8(values: np.ndarray) -> np.ndarray:
 
 
 def _phones(rng: np.random.Generator, n: int) -> np.ndarray:
-    return np.char.add(MOBILE_PREFIX[rng.integers(0, len(MOBILE_PREFIX), n)],
-                       np.char.zfill(rng.integers(0, 10**8, n).astype(str), 8))
+    return np.char.add(
+        MOBILE_PREFIX[rng.integers(0, len(MOBILE_PREFIX), n)], np.char.zfill(rng.integers(0, 10**8, n).astype(str), 8)
+    )
 
 
 def build_people(district: District, *, residents: int, days: int, start: dt.date, seed: int) -> People:
@@ -106,17 +148,21 @@ def build_people(district: District, *, residents: int, days: int, start: dt.dat
     doc = np.full(n_res, "居民身份证", dtype=object)
     foreign = np.flatnonzero(ptype == 2)
     fkind = rng.choice(4, size=len(foreign), p=[0.4, 0.3, 0.15, 0.15])
-    doc[foreign] = np.array(["护照", "外国人永久居留身份证", "港澳居民来往内地通行证", "台湾居民来往大陆通行证"],
-                            dtype=object)[fkind]
+    doc[foreign] = np.array(
+        ["护照", "外国人永久居留身份证", "港澳居民来往内地通行证", "台湾居民来往大陆通行证"], dtype=object
+    )[fkind]
     f_ids = make_foreign_ids(district.county_code[:2], birth[foreign], rng)
     letters = np.array(list("EGPKS"))
     passport = np.char.add(letters[rng.integers(0, 5, len(foreign))], _digits8(rng.integers(0, 10**8, len(foreign))))
-    hkm = np.char.add(np.array(["H", "M"])[rng.integers(0, 2, len(foreign))], _digits8(rng.integers(0, 10**8, len(foreign))))
+    hkm = np.char.add(
+        np.array(["H", "M"])[rng.integers(0, 2, len(foreign))], _digits8(rng.integers(0, 10**8, len(foreign)))
+    )
     tw = _digits8(rng.integers(0, 10**8, len(foreign)))
     ids[foreign] = np.select([fkind == 0, fkind == 1, fkind == 2], [passport, f_ids, hkm], tw)
     names = _names(rng, male, hh_first, pos)
-    ethnic = np.array(ETHNIC, dtype=object)[rng.choice(len(ETHNIC), n_res,
-                                                      p=[0.6, 0.2, 0.1, 0.06, 0.01, 0.01, 0.01, 0.01])]
+    ethnic = np.array(ETHNIC, dtype=object)[
+        rng.choice(len(ETHNIC), n_res, p=[0.6, 0.2, 0.1, 0.06, 0.01, 0.01, 0.01, 0.01])
+    ]
     ethnic[np.char.find(names.astype(str), "·") >= 0] = "维吾尔族"
     # arrivals during the period, moves out and deaths
     reg_on = start64 - rng.integers(30, 6000, n_res).astype("timedelta64[D]")
@@ -141,7 +187,7 @@ def build_people(district: District, *, residents: int, days: int, start: dt.dat
     low_income = low_hh[hh]
     poverty = (age >= 50) & (rng.random(n_res) < 0.003 / 0.42) & ~low_income
     disabled = rng.random(n_res) < 0.02
-    dis_cat = np.where(disabled, rng.choice(np.arange(1, 8), n_res, p=[.12, .2, .03, .35, .1, .1, .1]), 0)
+    dis_cat = np.where(disabled, rng.choice(np.arange(1, 8), n_res, p=[0.12, 0.2, 0.03, 0.35, 0.1, 0.1, 0.1]), 0)
     dis_grade = np.where(disabled, rng.integers(1, 5, n_res), 0)
     aged80 = age >= 80
     lives_alone = (age >= 60) & (rng.random(n_res) < 0.03)
@@ -151,7 +197,8 @@ def build_people(district: District, *, residents: int, days: int, start: dt.dat
     o_birth = start64 - (o_age * 365.25 + rng.integers(1, 365, n_out)).astype("timedelta64[D]")
     o_male = rng.random(n_out) < 0.5
     o_region = np.array([r[0] for r in MIGRANT_REGIONS] + [district.county_code] * 3)[
-        rng.integers(0, len(MIGRANT_REGIONS) + 3, n_out)]
+        rng.integers(0, len(MIGRANT_REGIONS) + 3, n_out)
+    ]
     o_ids = make_ids(o_region.astype("<U6"), o_birth, o_male, rng).astype(object)
     o_names = _names(rng, o_male, np.arange(n_out), np.zeros(n_out, dtype=int))
     g_at_start = pts["grid_before"].to_numpy()[hh_point][hh]
@@ -160,27 +207,54 @@ def build_people(district: District, *, residents: int, days: int, start: dt.dat
     if district.reorg_date is not None:
         home_grid = np.where(reg_on >= np.datetime64(district.reorg_date), g_after, g_at_start)
     ptype_name = np.array(["户籍人口", "流动人口", "境外人员"], dtype=object)[ptype]
-    res = pl.DataFrame({
-        "person_id": np.arange(1, n_res + 1, dtype=np.int64),
-        "id_number": ids.astype(str), "doc_type": doc.astype(str), "name": names.astype(str),
-        "birth_date": birth, "sex": np.where(male, "男", "女"), "household_id": hh.astype(np.int64) + 1,
-        "household_pos": pos.astype(np.int32), "household_size": sizes[hh].astype(np.int32),
-        "address_code": pts["address_code"].to_numpy()[hh_point][hh], "point_idx": hh_point[hh].astype(np.int64),
-        "unit": hh_unit[hh].astype(np.int32), "room": hh_room[hh].astype(np.int32),
-        "grid_code": home_grid, "community_code": pts["community_code"].to_numpy()[hh_point][hh],
-        "street_code": pts["street_code"].to_numpy()[hh_point][hh],
-        "is_resident": np.ones(n_res, dtype=bool), "population_type": ptype_name.astype(str),
-        "hukou_region": region, "ethnic": ethnic.astype(str), "phone": _phones(rng, n_res),
-        "registered_on": reg_on, "left_on": left_on, "left_reason": left_reason.astype(str),
-        "lives_alone": lives_alone, "low_income": low_income, "extreme_poverty": poverty, "disabled": disabled,
-        "disability_category": dis_cat.astype(np.int32), "disability_grade": dis_grade.astype(np.int32),
-        "aged_80_plus": aged80,
-    })
-    out = pl.DataFrame({
-        "person_id": np.arange(n_res + 1, n_res + n_out + 1, dtype=np.int64),
-        "id_number": o_ids.astype(str), "doc_type": "居民身份证", "name": o_names.astype(str), "birth_date": o_birth,
-        "sex": np.where(o_male, "男", "女"), "is_resident": np.zeros(n_out, dtype=bool),
-        "population_type": "非本区人员", "hukou_region": o_region.astype(str), "phone": _phones(rng, n_out),
-    })
+    res = pl.DataFrame(
+        {
+            "person_id": np.arange(1, n_res + 1, dtype=np.int64),
+            "id_number": ids.astype(str),
+            "doc_type": doc.astype(str),
+            "name": names.astype(str),
+            "birth_date": birth,
+            "sex": np.where(male, "男", "女"),
+            "household_id": hh.astype(np.int64) + 1,
+            "household_pos": pos.astype(np.int32),
+            "household_size": sizes[hh].astype(np.int32),
+            "address_code": pts["address_code"].to_numpy()[hh_point][hh],
+            "point_idx": hh_point[hh].astype(np.int64),
+            "unit": hh_unit[hh].astype(np.int32),
+            "room": hh_room[hh].astype(np.int32),
+            "grid_code": home_grid,
+            "community_code": pts["community_code"].to_numpy()[hh_point][hh],
+            "street_code": pts["street_code"].to_numpy()[hh_point][hh],
+            "is_resident": np.ones(n_res, dtype=bool),
+            "population_type": ptype_name.astype(str),
+            "hukou_region": region,
+            "ethnic": ethnic.astype(str),
+            "phone": _phones(rng, n_res),
+            "registered_on": reg_on,
+            "left_on": left_on,
+            "left_reason": left_reason.astype(str),
+            "lives_alone": lives_alone,
+            "low_income": low_income,
+            "extreme_poverty": poverty,
+            "disabled": disabled,
+            "disability_category": dis_cat.astype(np.int32),
+            "disability_grade": dis_grade.astype(np.int32),
+            "aged_80_plus": aged80,
+        }
+    )
+    out = pl.DataFrame(
+        {
+            "person_id": np.arange(n_res + 1, n_res + n_out + 1, dtype=np.int64),
+            "id_number": o_ids.astype(str),
+            "doc_type": "居民身份证",
+            "name": o_names.astype(str),
+            "birth_date": o_birth,
+            "sex": np.where(o_male, "男", "女"),
+            "is_resident": np.zeros(n_out, dtype=bool),
+            "population_type": "非本区人员",
+            "hukou_region": o_region.astype(str),
+            "phone": _phones(rng, n_out),
+        }
+    )
     persons = pl.concat([res, out], how="diagonal_relaxed")
     return People(persons=persons, n_residents=n_res)

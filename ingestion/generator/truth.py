@@ -30,19 +30,18 @@ def residents_per_grid(truth: Path) -> pl.DataFrame:
         .filter(pl.col("left_on").is_null() | (pl.col("left_on") > snapshot))
         .join(points, on="address_code", how="left")
         .with_columns(pl.coalesce("grid_after", "grid_code").alias("grid_code"))
-        .group_by("grid_code").agg(pl.len().alias("truth"))
+        .group_by("grid_code")
+        .agg(pl.len().alias("truth"))
     )
 
 
 def residents_per_grid_against(truth: Path, con) -> pl.DataFrame:
     """``grid_code``, ``truth``, ``mart``: the truth's residents per grid beside ``marts.dim_resident``'s
     (register persons, one row per ``person_key``) on an open DuckDB connection to a serving file."""
-    got = con.sql("select grid_code, count(*)::int as mart from marts.dim_resident "
-                  "where is_in_police_register group by grid_code").pl()
-    return (
-        residents_per_grid(truth).join(got, on="grid_code", how="full", coalesce=True)
-        .fill_null(0).sort("grid_code")
-    )
+    got = con.sql(
+        "select grid_code, count(*)::int as mart from marts.dim_resident where is_in_police_register group by grid_code"
+    ).pl()
+    return residents_per_grid(truth).join(got, on="grid_code", how="full", coalesce=True).fill_null(0).sort("grid_code")
 
 
 # --- households (户号) ------------------------------------------------------------------------------
@@ -58,8 +57,9 @@ def household_members(truth: Path) -> pl.DataFrame:
     latest_file = records.select(pl.col("file").max()).collect().item()
     snapshot = datetime.strptime(latest_file.split("_")[1][:8], "%Y%m%d").date()
     if hh.height == 0 or hh["exported_from"][0] is None or hh["exported_from"][0] > snapshot:
-        return pl.DataFrame(schema={"household_no": pl.String, "person_id": pl.Int64, "file": pl.String,
-                                    "record_no": pl.Int64})
+        return pl.DataFrame(
+            schema={"household_no": pl.String, "person_id": pl.Int64, "file": pl.String, "record_no": pl.Int64}
+        )
     persons = pl.read_parquet(truth / "persons.parquet").select("person_id", "left_on")
     listed = records.filter(pl.col("file") == latest_file).select("person_id", "file", "record_no").collect()
     return (
@@ -76,8 +76,9 @@ def household_members_against(truth: Path, con, key: bytes) -> tuple[pl.DataFram
     serving file; ``key`` is the home's pseudonym key (household keys are keyed like person keys)."""
     from ingestion.pseudonym import person_key
 
-    links = con.sql("select file, record_no, person_key, source_key from marts.person_source_links "
-                    "where feed = 'police_population'").pl()
+    links = con.sql(
+        "select file, record_no, person_key, source_key from marts.person_source_links where feed = 'police_population'"
+    ).pl()
     want = (
         household_members(truth)
         .join(links, on=["file", "record_no"], how="left")

@@ -16,14 +16,23 @@ from ingestion.schemas import conform
 from ingestion.zones import Zones, write_parquet_atomic
 
 from .cluster import Clusters
-from .model_store import KeptModel, current_model, fits_code, keep_model
 from .deterministic import repair_ids
 from .features import LOCATOR, prepare, record_locator
 from .keys import assign_keys
+from .model_store import KeptModel, current_model, fits_code, keep_model
 
 __all__ = [
-    "ACCEPT_PROBABILITY", "PROFILE", "REVIEW_PROBABILITY", "REVIEW_SCHEMA", "LinkResult", "collapse", "link_persons", "links_folder",
-    "link_files", "retrain", "run_linkage",
+    "ACCEPT_PROBABILITY",
+    "PROFILE",
+    "REVIEW_PROBABILITY",
+    "REVIEW_SCHEMA",
+    "LinkResult",
+    "collapse",
+    "link_persons",
+    "links_folder",
+    "link_files",
+    "retrain",
+    "run_linkage",
 ]
 
 log = logging.getLogger(__name__)
@@ -38,8 +47,30 @@ REVIEW_PROBABILITY = 0.5
 _NAME_AGREES = 2
 # Which source's word counts most for the golden record: the police register is ID-checked.
 _TRUST = {"police_population": 0, "civil_affairs": 1, "petitions": 2, "grid_events": 3, "police_incidents": 4}
-_FEATURES = ["id_key", "id_head", "name_n", "name_py", "birth", "phone_keys", "home_address", "place_address", "place_grid", "place_community", "sex"]
-_GOLDEN_ATTRS = ["name", "sex", "birth_date", "phone", "address_canonical", "address_code", "grid_code", "community_code", "street_code"]
+_FEATURES = [
+    "id_key",
+    "id_head",
+    "name_n",
+    "name_py",
+    "birth",
+    "phone_keys",
+    "home_address",
+    "place_address",
+    "place_grid",
+    "place_community",
+    "sex",
+]
+_GOLDEN_ATTRS = [
+    "name",
+    "sex",
+    "birth_date",
+    "phone",
+    "address_canonical",
+    "address_code",
+    "grid_code",
+    "community_code",
+    "street_code",
+]
 
 
 #: What linkage reads of a record. Two records that agree on all of these are the same evidence: the
@@ -47,8 +78,25 @@ _GOLDEN_ATTRS = ["name", "sex", "birth_date", "phone", "address_canonical", "add
 #: collapse into one *profile*, linked once; every record then takes its profile's link. The work and memory
 #: of linkage follow the number of distinct profiles, not the number of snapshots delivered.
 PROFILE = [
-    "feed", "role", "source_key", "id_raw", "id_number", "id_status", "doc_type", "name", "name_status", "sex", "birth_date",
-    "phone", "phones", "phone_kind", "address_canonical", "address_code", "grid_code", "community_code", "street_code",
+    "feed",
+    "role",
+    "source_key",
+    "id_raw",
+    "id_number",
+    "id_status",
+    "doc_type",
+    "name",
+    "name_status",
+    "sex",
+    "birth_date",
+    "phone",
+    "phones",
+    "phone_kind",
+    "address_canonical",
+    "address_code",
+    "grid_code",
+    "community_code",
+    "street_code",
 ]
 
 
@@ -57,8 +105,16 @@ PROFILE = [
 #: ``gamma_*`` are Splink comparison levels (-1 missing, 0 disagree, higher = closer); null when the pair was
 #: not scored by Splink.
 _REVIEW_SIDE = {
-    "record_locator": pl.String, "person_key": pl.String, "feed": pl.String, "id_status": pl.String, "id_masked": pl.String,
-    "name_masked": pl.String, "phone_masked": pl.String, "birth_date": pl.Date, "sex": pl.String, "grid_code": pl.String,
+    "record_locator": pl.String,
+    "person_key": pl.String,
+    "feed": pl.String,
+    "id_status": pl.String,
+    "id_masked": pl.String,
+    "name_masked": pl.String,
+    "phone_masked": pl.String,
+    "birth_date": pl.Date,
+    "sex": pl.String,
+    "grid_code": pl.String,
     "community_code": pl.String,
 }
 REVIEW_SCHEMA: dict[str, pl.DataType] = {
@@ -178,7 +234,10 @@ def _node_keys(p: pl.DataFrame) -> pl.DataFrame:
     p = (
         p.join(typed, left_on="id_clean", right_on="_num", how="left")
         .with_columns(
-            doc_node=pl.when(pl.col("id_status").is_in(["bad_chars", "wrong_length"]) & pl.col("id_clean").str.contains(r"^[A-Z0-9]{8,}$"))
+            doc_node=pl.when(
+                pl.col("id_status").is_in(["bad_chars", "wrong_length"])
+                & pl.col("id_clean").str.contains(r"^[A-Z0-9]{8,}$")
+            )
             .then(pl.col("_typed"))
             .otherwise(pl.col("doc_node"))
         )
@@ -186,7 +245,12 @@ def _node_keys(p: pl.DataFrame) -> pl.DataFrame:
         .sort("rid")
     )
     return p.with_columns(
-        node=pl.coalesce(pl.lit("id:") + pl.col("id_key"), pl.col("doc_node"), pl.col("reg_node"), pl.lit("rec:") + pl.col("rid").cast(pl.String))
+        node=pl.coalesce(
+            pl.lit("id:") + pl.col("id_key"),
+            pl.col("doc_node"),
+            pl.col("reg_node"),
+            pl.lit("rec:") + pl.col("rid").cast(pl.String),
+        )
     )
 
 
@@ -251,7 +315,9 @@ def accept_threshold(probabilities: pl.Series) -> float:
         return ACCEPT_PROBABILITY
     # per distinct probability: a threshold accepts every pair at or above it, ties included
     steps = (
-        p.to_frame("p").group_by("p").agg(pl.len().alias("n"), (1 - pl.col("p")).sum().alias("false"))
+        p.to_frame("p")
+        .group_by("p")
+        .agg(pl.len().alias("n"), (1 - pl.col("p")).sum().alias("false"))
         .sort("p", descending=True)
         .with_columns(share=pl.col("false").cum_sum() / pl.col("n").cum_sum())
     )
@@ -272,10 +338,18 @@ def _unique_name_links(p: pl.DataFrame, clusters: Clusters) -> list[str]:
     """
     # a number no other record gave links nothing: such a record too has only its name to go by
     shared = (
-        p.select("node", pl.col("phone_keys").alias("k")).explode("k").drop_nulls().unique()
-        .group_by("k").len().filter(pl.col("len") > 1)["k"]
+        p.select("node", pl.col("phone_keys").alias("k"))
+        .explode("k")
+        .drop_nulls()
+        .unique()
+        .group_by("k")
+        .len()
+        .filter(pl.col("len") > 1)["k"]
     )
-    lone_phone = pl.col("phone_keys").is_null() | ~pl.col("phone_keys").list.eval(pl.element().is_in(shared.implode())).list.any()
+    lone_phone = (
+        pl.col("phone_keys").is_null()
+        | ~pl.col("phone_keys").list.eval(pl.element().is_in(shared.implode())).list.any()
+    )
     name_only = (
         pl.col("node").str.starts_with("rec:")
         & pl.col("id_key").is_null()
@@ -287,9 +361,15 @@ def _unique_name_links(p: pl.DataFrame, clusters: Clusters) -> list[str]:
     lone = p.filter(name_only).select("node", "name_n")
     lone = lone.filter(pl.Series([clusters.find(n) == n for n in lone["node"].to_list()], dtype=pl.Boolean))
     # the known people: everyone the register or a valid ID names, with every name they were recorded under
-    known = p.filter(~name_only & pl.col("name_n").is_not_null() & (pl.col("id_key").is_not_null() | pl.col("reg_node").is_not_null()))
+    known = p.filter(
+        ~name_only
+        & pl.col("name_n").is_not_null()
+        & (pl.col("id_key").is_not_null() | pl.col("reg_node").is_not_null())
+    )
     known = known.select("node", "name_n").unique()
-    known = known.with_columns(root=pl.Series([str(clusters.find(n)) for n in known["node"].to_list()], dtype=pl.String))
+    known = known.with_columns(
+        root=pl.Series([str(clusters.find(n)) for n in known["node"].to_list()], dtype=pl.String)
+    )
     owner = known.group_by("name_n").agg(pl.col("root").unique()).filter(pl.col("root").list.len() == 1)
     owner = owner.select("name_n", pl.col("root").list.first())
     known_roots = set(owner["root"].to_list())
@@ -313,7 +393,9 @@ def link_persons(records: pl.DataFrame, *, key: bytes, model: str = "auto") -> L
     return result
 
 
-def comparison_units(profiles: pl.DataFrame, *, known_pinyin: dict[str, str | None] | None = None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
+def comparison_units(
+    profiles: pl.DataFrame, *, known_pinyin: dict[str, str | None] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
     """What the probabilistic pass compares, from ``collapse``'s profiles: ``(p, units, rid_unit, splink_in,
     ids_repaired)`` — the prepared profiles with their nodes, the distinct units, rid → unit, Splink's input.
 
@@ -327,7 +409,9 @@ def comparison_units(profiles: pl.DataFrame, *, known_pinyin: dict[str, str | No
             is_repaired=pl.col("_fixed").is_not_null(),
             id_key=pl.coalesce("id_key", "_fixed"),
             # the ID is now the authority for birth date and sex, as for any valid ID
-            birth=pl.when(pl.col("_fixed").is_not_null()).then(pl.col("_fixed").str.slice(6, 8).str.to_date("%Y%m%d", strict=False)).otherwise("birth"),
+            birth=pl.when(pl.col("_fixed").is_not_null())
+            .then(pl.col("_fixed").str.slice(6, 8).str.to_date("%Y%m%d", strict=False))
+            .otherwise("birth"),
         )
         .drop("_fixed")
     )
@@ -338,8 +422,13 @@ def comparison_units(profiles: pl.DataFrame, *, known_pinyin: dict[str, str | No
 
 
 def link_profiles(
-    profiles: pl.DataFrame, *, key: bytes, model: str = "auto", kept: KeptModel | None = None,
-    known_pinyin: dict[str, str | None] | None = None, scored: ScoredPairs | None = None,
+    profiles: pl.DataFrame,
+    *,
+    key: bytes,
+    model: str = "auto",
+    kept: KeptModel | None = None,
+    known_pinyin: dict[str, str | None] | None = None,
+    scored: ScoredPairs | None = None,
 ) -> LinkResult:
     """Link the profiles ``collapse`` made; ``LinkResult.profiles`` holds each profile's link, ``links`` is None.
 
@@ -354,8 +443,10 @@ def link_profiles(
 
     t0 = time.perf_counter()
     stats: dict = {
-        "records": int(profiles["records"].sum()), "profiles": profiles.height,
-        "accept_probability": ACCEPT_PROBABILITY, "review_probability": REVIEW_PROBABILITY,
+        "records": int(profiles["records"].sum()),
+        "profiles": profiles.height,
+        "accept_probability": ACCEPT_PROBABILITY,
+        "review_probability": REVIEW_PROBABILITY,
     }
     p, units, rid_unit, splink_in, stats["ids_repaired"] = comparison_units(profiles, known_pinyin=known_pinyin)
     stats["units"] = units.height
@@ -372,7 +463,10 @@ def link_profiles(
     # a candidate pair needs a unit without a valid ID and one other unit; the model is trained here or shipped
     if stats["open_units"] >= 1 and splink_in.height >= 2 and (not reuse or stats["splink_new_units"] > 0):
         run = score_pairs(
-            splink_in, min_probability=REVIEW_PROBABILITY, model=model, kept=(kept.name, kept.settings) if kept else None,
+            splink_in,
+            min_probability=REVIEW_PROBABILITY,
+            model=model,
+            kept=(kept.name, kept.settings) if kept else None,
             only_new=reuse,
         )
     if kept is not None:
@@ -389,10 +483,26 @@ def link_profiles(
         stats["m_u"] = run.m_u
     elif reuse:
         stats["model_source"] = kept.provenance["source"]
-        pairs = pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "match_weight": pl.Float64, "match_probability": pl.Float64, "rule": pl.String})
+        pairs = pl.DataFrame(
+            schema={
+                "unique_id_l": pl.Int64,
+                "unique_id_r": pl.Int64,
+                "match_weight": pl.Float64,
+                "match_probability": pl.Float64,
+                "rule": pl.String,
+            }
+        )
     else:
         stats["model_source"] = "none:no_candidate_pairs"
-        pairs = pl.DataFrame(schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "match_weight": pl.Float64, "match_probability": pl.Float64, "rule": pl.String})
+        pairs = pl.DataFrame(
+            schema={
+                "unique_id_l": pl.Int64,
+                "unique_id_r": pl.Int64,
+                "match_weight": pl.Float64,
+                "match_probability": pl.Float64,
+                "rule": pl.String,
+            }
+        )
     if "id_head_l" in pairs.columns:
         # the review queue's columns: the ID head is compared inside the birth-date comparison, phones as a list
         pairs = pairs.with_columns(
@@ -403,14 +513,20 @@ def link_profiles(
         )
     today = None
     if run is not None or reuse:
-        keep_cols = [c for c in pairs.columns if c in ("match_weight", "match_probability", "rule") or c.startswith("gamma_")]
+        keep_cols = [
+            c for c in pairs.columns if c in ("match_weight", "match_probability", "rule") or c.startswith("gamma_")
+        ]
         by_unit = _to_units(pairs.select("unique_id_l", "unique_id_r", *keep_cols), hashes)
         if reuse:
             stats["pairs_reused"] = scored.pairs.height
             by_unit = pl.concat([scored.pairs, by_unit], how="diagonal_relaxed")
             # the pairs of today's units, under today's unique ids: a unit gone (its ID repaired since) takes its pairs
             pairs = _from_units(by_unit, hashes)
-        today = ScoredPairs(model=kept.name if kept is not None else "", units=hashes.filter(pl.col("unique_id").is_in(splink_in["unique_id"].implode()))["unit"], pairs=by_unit)
+        today = ScoredPairs(
+            model=kept.name if kept is not None else "",
+            units=hashes.filter(pl.col("unique_id").is_in(splink_in["unique_id"].implode()))["unit"],
+            pairs=by_unit,
+        )
     stats["splink_seconds"] = time.perf_counter() - t1
     stats["scored_pairs"] = pairs.height
 
@@ -431,8 +547,17 @@ def link_profiles(
     for node, id_key, birth in node_info.iter_rows():
         clusters.add(node, id_key=id_key, birth=birth)
     # deterministic edges: a register entry (人员编号) and a foreign document number name one person
-    det = p.filter(pl.col("reg_node").is_not_null() & (pl.col("reg_node") != pl.col("node"))).select("node", pl.col("reg_node").alias("other"))
-    det = pl.concat([det, p.filter(pl.col("doc_node").is_not_null() & (pl.col("doc_node") != pl.col("node"))).select("node", pl.col("doc_node").alias("other"))])
+    det = p.filter(pl.col("reg_node").is_not_null() & (pl.col("reg_node") != pl.col("node"))).select(
+        "node", pl.col("reg_node").alias("other")
+    )
+    det = pl.concat(
+        [
+            det,
+            p.filter(pl.col("doc_node").is_not_null() & (pl.col("doc_node") != pl.col("node"))).select(
+                "node", pl.col("doc_node").alias("other")
+            ),
+        ]
+    )
     for node in det["other"].unique().to_list():
         clusters.add(node)
     det_refused = clusters.merge_all(det.unique().sort("node", "other").iter_rows())
@@ -440,7 +565,9 @@ def link_profiles(
     # A link is accepted only above the threshold *and* when the names agree (identical, same pinyin or one
     # character apart): birth date and the head of an ID are correlated evidence and must not outvote a different name.
     name_agrees = pl.col("gamma_name") >= _NAME_AGREES if "gamma_name" in pairs.columns else pl.lit(True)
-    candidates = pairs.filter(name_agrees).sort(["match_probability", "unique_id_l", "unique_id_r"], descending=[True, False, False])
+    candidates = pairs.filter(name_agrees).sort(
+        ["match_probability", "unique_id_l", "unique_id_r"], descending=[True, False, False]
+    )
     # a kept model accepts at the threshold it was kept with: estimated again on each day's pairs, it moved
     threshold = kept.accept_threshold if kept is not None else accept_threshold(candidates["match_probability"])
     stats["accept_threshold"] = threshold
@@ -461,7 +588,13 @@ def link_profiles(
 
     # clusters → person keys: a valid ID keeps its own HMAC; others are named by their smallest locator
     nodes = node_info["node"].to_list()
-    roots = pl.DataFrame({"node": nodes, "root": [str(clusters.find(n)) for n in nodes], "root_id": [clusters.ids[clusters.find(n)] for n in nodes]})
+    roots = pl.DataFrame(
+        {
+            "node": nodes,
+            "root": [str(clusters.find(n)) for n in nodes],
+            "root_id": [clusters.ids[clusters.find(n)] for n in nodes],
+        }
+    )
     p = p.join(roots, on="node", how="left")
     p = p.with_columns(
         _anchor=pl.coalesce(pl.col("root_id"), pl.lit("cluster:") + pl.col("record_locator").min().over("root"))
@@ -470,13 +603,22 @@ def link_profiles(
     # per record: the strongest applied link touching its unit
     if applied:
         app = pl.DataFrame(applied, schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64}, orient="row").join(
-            pairs.select("unique_id_l", "unique_id_r", "match_probability", "match_weight", "rule"), on=["unique_id_l", "unique_id_r"]
+            pairs.select("unique_id_l", "unique_id_r", "match_probability", "match_weight", "rule"),
+            on=["unique_id_l", "unique_id_r"],
         )
-        ends = pl.concat([app.rename({"unique_id_l": "u"}).drop("unique_id_r"), app.rename({"unique_id_r": "u"}).drop("unique_id_l")])
-        best = ends.sort(["match_probability", "u"], descending=[True, False]).group_by("u", maintain_order=True).first()
+        ends = pl.concat(
+            [app.rename({"unique_id_l": "u"}).drop("unique_id_r"), app.rename({"unique_id_r": "u"}).drop("unique_id_l")]
+        )
+        best = (
+            ends.sort(["match_probability", "u"], descending=[True, False]).group_by("u", maintain_order=True).first()
+        )
     else:
-        best = pl.DataFrame(schema={"u": pl.Int64, "match_probability": pl.Float64, "match_weight": pl.Float64, "rule": pl.String})
-    p = p.join(rid_unit.select(pl.col("rid"), pl.col("unique_id").cast(pl.Int64).alias("u")), on="rid", how="left").join(best, on="u", how="left")
+        best = pl.DataFrame(
+            schema={"u": pl.Int64, "match_probability": pl.Float64, "match_weight": pl.Float64, "rule": pl.String}
+        )
+    p = p.join(
+        rid_unit.select(pl.col("rid"), pl.col("unique_id").cast(pl.Int64).alias("u")), on="rid", how="left"
+    ).join(best, on="u", how="left")
     cluster_size = pl.col("records").sum().over("root")
     method = (
         pl.when(pl.col("id_status").is_in(fr.USABLE_ID_STATUSES))
@@ -494,12 +636,18 @@ def link_profiles(
         .otherwise(pl.lit("singleton"))
     )
     rule = (
-        pl.when(method == "id_number").then(pl.lit("valid_id:") + pl.col("id_status"))
-        .when(method == "id_repaired").then(pl.lit("check_char_repair:one_edit_one_candidate"))
-        .when(method == "probabilistic").then(pl.lit("splink:") + pl.col("rule"))
-        .when(method == "unique_name").then(pl.lit("name_only:the_one_known_person_of_this_name"))
-        .when(method == "doc_number").then(pl.lit("same_foreign_doc_number"))
-        .when(method == "register_entry").then(pl.lit("same_register_entry"))
+        pl.when(method == "id_number")
+        .then(pl.lit("valid_id:") + pl.col("id_status"))
+        .when(method == "id_repaired")
+        .then(pl.lit("check_char_repair:one_edit_one_candidate"))
+        .when(method == "probabilistic")
+        .then(pl.lit("splink:") + pl.col("rule"))
+        .when(method == "unique_name")
+        .then(pl.lit("name_only:the_one_known_person_of_this_name"))
+        .when(method == "doc_number")
+        .then(pl.lit("same_foreign_doc_number"))
+        .when(method == "register_entry")
+        .then(pl.lit("same_register_entry"))
         .otherwise(pl.lit("no_link"))
     )
     links = p.select(
@@ -519,11 +667,23 @@ def link_profiles(
     stats["seconds"] = time.perf_counter() - t0
     log.info(
         "linkage: %d records, %d persons, %d repaired IDs, %d accepted links, %d in review, %d refused by the guard, model %s, %.1fs",
-        stats["records"], stats["persons"], stats["ids_repaired"], stats["accepted_links"], stats["review_pairs"], stats["guard_refused"],
-        stats["model_source"], stats["seconds"],
+        stats["records"],
+        stats["persons"],
+        stats["ids_repaired"],
+        stats["accepted_links"],
+        stats["review_pairs"],
+        stats["guard_refused"],
+        stats["model_source"],
+        stats["seconds"],
     )
     return LinkResult(
-        links=None, review=review, golden=golden, stats=stats, profiles=links, model=run.model if run is not None else None, scored=today,
+        links=None,
+        review=review,
+        golden=golden,
+        stats=stats,
+        profiles=links,
+        model=run.model if run is not None else None,
+        scored=today,
     )
 
 
@@ -554,10 +714,14 @@ def _from_units(pairs: pl.DataFrame, hashes: pl.DataFrame) -> pl.DataFrame:
     )
     # Splink's orientation: the smaller id on the left (the review's pair key and the tie order depend on it)
     lo, hi = pl.min_horizontal("unique_id_l", "unique_id_r"), pl.max_horizontal("unique_id_l", "unique_id_r")
-    return out.with_columns(unique_id_l=lo, unique_id_r=hi).select("unique_id_l", "unique_id_r", pl.exclude("unique_id_l", "unique_id_r"))
+    return out.with_columns(unique_id_l=lo, unique_id_r=hi).select(
+        "unique_id_l", "unique_id_r", pl.exclude("unique_id_l", "unique_id_r")
+    )
 
 
-def _review(p: pl.DataFrame, units: pl.DataFrame, pairs: pl.DataFrame, refused: list, det_refused: list, threshold: float) -> pl.DataFrame:
+def _review(
+    p: pl.DataFrame, units: pl.DataFrame, pairs: pl.DataFrame, refused: list, det_refused: list, threshold: float
+) -> pl.DataFrame:
     side = (
         p.sort("rid")
         .group_by("u", maintain_order=True)
@@ -579,9 +743,13 @@ def _review(p: pl.DataFrame, units: pl.DataFrame, pairs: pl.DataFrame, refused: 
         )
     )
     name_agrees = pl.col("gamma_name") >= _NAME_AGREES if "gamma_name" in pairs.columns else pl.lit(True)
-    band = pairs.filter((pl.col("match_probability") < threshold) | ~name_agrees).with_columns(reason=pl.lit("uncertain_band"))
+    band = pairs.filter((pl.col("match_probability") < threshold) | ~name_agrees).with_columns(
+        reason=pl.lit("uncertain_band")
+    )
     if refused:
-        ref = pl.DataFrame(refused, schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "reason": pl.String}, orient="row")
+        ref = pl.DataFrame(
+            refused, schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "reason": pl.String}, orient="row"
+        )
         band = pl.concat([band, pairs.join(ref, on=["unique_id_l", "unique_id_r"])], how="diagonal_relaxed")
     gamma = [c for c in pairs.columns if c.startswith("gamma_")]
     cols = ["unique_id_l", "unique_id_r", "match_weight", "match_probability", "rule", "reason", *gamma]
@@ -596,7 +764,10 @@ def _review(p: pl.DataFrame, units: pl.DataFrame, pairs: pl.DataFrame, refused: 
         (pl.col("name_py_l") == pl.col("name_py_r")).fill_null(False).alias("is_same_name_pinyin"),
     ).drop("name_py_l", "name_py_r", "unique_id_l", "unique_id_r")
     if det_refused:
-        log.warning("linkage: %d deterministic links refused by the guard (register entry or document number with two IDs)", len(det_refused))
+        log.warning(
+            "linkage: %d deterministic links refused by the guard (register entry or document number with two IDs)",
+            len(det_refused),
+        )
     # one schema whichever columns this path's pairs carried (none at all when Splink did not run)
     return conform(out, REVIEW_SCHEMA).sort("match_probability", "pair_key", descending=[True, False], nulls_last=True)
 
@@ -605,7 +776,11 @@ def _golden(p: pl.DataFrame) -> pl.DataFrame:
     ranked = p.with_columns(
         _valid=pl.col("id_key").is_null().cast(pl.Int8),
         _trust=pl.col("feed").replace_strict(_TRUST, default=9, return_dtype=pl.Int8),
-    ).sort(["person_key", "_valid", "_trust", "record_at", "latest_locator"], descending=[False, False, False, True, False], nulls_last=True)
+    ).sort(
+        ["person_key", "_valid", "_trust", "record_at", "latest_locator"],
+        descending=[False, False, False, True, False],
+        nulls_last=True,
+    )
     aggs = [
         pl.col("id_key").drop_nulls().first().alias("id_number"),
         pl.col("records").sum().cast(pl.UInt32).alias("records"),
@@ -625,25 +800,36 @@ def _stable_keys(records: pl.LazyFrame, result: LinkResult, out: Path, *, change
     """Give today's clusters the keys they were published under (``keys.assign_keys``), in place in ``result``;
     write the key registry and the alias history beside the links; return the counts of what changed."""
     previous = out / "links.parquet"
-    clusters = result.golden.select(pl.col("person_key").alias("natural_key"), pl.col("id_number").is_not_null().alias("is_anchored"))
+    clusters = result.golden.select(
+        pl.col("person_key").alias("natural_key"), pl.col("id_number").is_not_null().alias("is_anchored")
+    )
     if previous.exists():
         overlap = (
-            expand(records, result.profiles).select("record_locator", pl.col("person_key").alias("natural_key"))
-            .join(pl.scan_parquet(previous).select("record_locator", pl.col("person_key").alias("old_key")), on="record_locator")
+            expand(records, result.profiles)
+            .select("record_locator", pl.col("person_key").alias("natural_key"))
+            .join(
+                pl.scan_parquet(previous).select("record_locator", pl.col("person_key").alias("old_key")),
+                on="record_locator",
+            )
             .filter(pl.col("old_key").is_not_null())
-            .group_by("natural_key", "old_key").agg(pl.len().cast(pl.Int64).alias("records"))
+            .group_by("natural_key", "old_key")
+            .agg(pl.len().cast(pl.Int64).alias("records"))
             .collect(engine="streaming")
         )
     else:
         overlap = pl.DataFrame(schema={"natural_key": pl.String, "old_key": pl.String, "records": pl.Int64})
-    registry, aliases = (pl.read_parquet(out / name) if (out / name).exists() else None for name in ("keys.parquet", "aliases.parquet"))
+    registry, aliases = (
+        pl.read_parquet(out / name) if (out / name).exists() else None for name in ("keys.parquet", "aliases.parquet")
+    )
     kept = assign_keys(clusters, overlap, registry, aliases, changed_on=changed_on, model=model)
     mapping = kept.keys.filter(pl.col("natural_key") != pl.col("person_key"))
     if mapping.height:
         lookup = dict(mapping.iter_rows())
         result.profiles = result.profiles.with_columns(pl.col("person_key").replace(lookup))
         result.golden = result.golden.with_columns(pl.col("person_key").replace(lookup)).sort("person_key")
-        result.review = result.review.with_columns(pl.col("person_key_l").replace(lookup), pl.col("person_key_r").replace(lookup))
+        result.review = result.review.with_columns(
+            pl.col("person_key_l").replace(lookup), pl.col("person_key_r").replace(lookup)
+        )
     write_parquet_atomic(kept.registry, out / "keys.parquet")
     write_parquet_atomic(kept.aliases, out / "aliases.parquet")
     if kept.counts["alias_rows"]:
@@ -665,7 +851,13 @@ def _read_pinyin(out: Path) -> dict[str, str | None]:
 
 
 def link_files(
-    files: list[Path], out: Path, *, key: bytes, model: str = "auto", kept: KeptModel | None = None, changed_on: date | None = None,
+    files: list[Path],
+    out: Path,
+    *,
+    key: bytes,
+    model: str = "auto",
+    kept: KeptModel | None = None,
+    changed_on: date | None = None,
     scored: ScoredPairs | None = None,
 ) -> LinkResult:
     """Link the person records in ``files`` and write ``out/{links,review,golden}.parquet``, each atomically.
@@ -686,10 +878,19 @@ def link_files(
     out.mkdir(parents=True, exist_ok=True)
     result.stats["names_converted"] = len(known) - before
     if len(known) > before:
-        write_parquet_atomic(pl.DataFrame({"name": list(known), "pinyin": list(known.values())}, schema={"name": pl.String, "pinyin": pl.String}), _pinyin_path(out))
+        write_parquet_atomic(
+            pl.DataFrame(
+                {"name": list(known), "pinyin": list(known.values())}, schema={"name": pl.String, "pinyin": pl.String}
+            ),
+            _pinyin_path(out),
+        )
     t1 = time.perf_counter()
     result.stats["keys"] = _stable_keys(
-        records, result, out, changed_on=changed_on or date.today(), model=kept.name if kept else result.stats.get("model_source")
+        records,
+        result,
+        out,
+        changed_on=changed_on or date.today(),
+        model=kept.name if kept else result.stats.get("model_source"),
     )
     result.stats["keys_seconds"] = time.perf_counter() - t1
     write_parquet_atomic(result.review, out / "review.parquet")
@@ -718,20 +919,26 @@ def run_linkage(zones: Zones, *, key: bytes, retrain: bool = False, changed_on: 
         # the code's comparisons changed (an upgrade): the old parameters cannot score them
         log.warning("linkage: the kept %s was made for other comparisons than this code's; making a new one", kept.name)
         why, kept = f"{kept.name} was made for other comparisons than the code's", None
-    result = link_files(files, links_folder(zones), key=key, kept=kept, changed_on=changed_on, scored=_read_scored(zones, kept))
+    result = link_files(
+        files, links_folder(zones), key=key, kept=kept, changed_on=changed_on, scored=_read_scored(zones, kept)
+    )
     name = kept.name if kept is not None else None
     if kept is None and result.model is not None:
         stats = result.stats
-        made = keep_model(zones, result.model, {
-            "source": stats["model_source"],
-            "why": why,
-            "accept_threshold": stats["accept_threshold"],
-            "lambda": stats.get("lambda"),
-            "lambda_method": stats.get("lambda_method"),
-            "not_trained_here": stats.get("not_trained_here"),
-            "person_record_files": [f.stem for f in files if not f.name.startswith("_")],
-            **{k: stats.get(k) for k in ("records", "profiles", "units", "splink_units", "open_units")},
-        })
+        made = keep_model(
+            zones,
+            result.model,
+            {
+                "source": stats["model_source"],
+                "why": why,
+                "accept_threshold": stats["accept_threshold"],
+                "lambda": stats.get("lambda"),
+                "lambda_method": stats.get("lambda_method"),
+                "not_trained_here": stats.get("not_trained_here"),
+                "person_record_files": [f.stem for f in files if not f.name.startswith("_")],
+                **{k: stats.get(k) for k in ("records", "profiles", "units", "splink_units", "open_units")},
+            },
+        )
         stats["model"], stats["model_made"] = made.name, why
         name = made.name
     if name is not None and result.scored is not None:
@@ -775,8 +982,10 @@ def retrain(zones: Zones, *, key: bytes, changed_on: date | None = None) -> tupl
     result = run_linkage(zones, key=key, retrain=True, changed_on=changed_on)
     stats, keys = result.stats, result.stats["keys"]
     if "model_made" not in stats:
-        return result, (f"no model kept: {stats['records']} records gave no pair to compare "
-                        f"({stats['model_source']}); {stats['persons']} persons, keys unchanged")
+        return result, (
+            f"no model kept: {stats['records']} records gave no pair to compare "
+            f"({stats['model_source']}); {stats['persons']} persons, keys unchanged"
+        )
     model = f"{stats['model']} kept ({stats['model_source']}, accept threshold {stats['accept_threshold']:.4f}" + (
         f"; replaces {before.name})" if before else ")"
     )

@@ -84,7 +84,9 @@ def repair_ids(prepared: pl.DataFrame) -> pl.DataFrame:
     )
     cand_birth = pl.col("cand").str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
     # birth agreement: the stated birth date when there is one, else the date the raw ID itself carries
-    own_birth = pl.coalesce(pl.col("birth_date"), pl.col("id_clean").str.slice(6, 8).str.to_date("%Y%m%d", strict=False))
+    own_birth = pl.coalesce(
+        pl.col("birth_date"), pl.col("id_clean").str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
+    )
     agreeing = joined.filter(
         ((pl.col("name_n") == pl.col("r_name")) | (pl.col("name_py") == pl.col("r_py"))).fill_null(False)
         & (cand_birth == own_birth).fill_null(False)
@@ -92,6 +94,10 @@ def repair_ids(prepared: pl.DataFrame) -> pl.DataFrame:
     per_record = agreeing.group_by("rid").agg(pl.col("cand").unique().alias("ids"))
     return (
         per_record.filter(pl.col("ids").list.len() == 1)
-        .select("rid", pl.col("ids").list.first().alias("id_key"), pl.col("ids").list.len().cast(pl.Int64).alias("candidates"))
+        .select(
+            "rid",
+            pl.col("ids").list.first().alias("id_key"),
+            pl.col("ids").list.len().cast(pl.Int64).alias("candidates"),
+        )
         .sort("rid")
     )

@@ -8,7 +8,16 @@ import polars as pl
 
 from ingestion import fields as fr
 
-__all__ = ["HOME_ROLES", "LOCATOR", "VALID_ID_STATUSES", "clean_id_raw", "name_pinyin", "phone_keys", "prepare", "record_locator"]
+__all__ = [
+    "HOME_ROLES",
+    "LOCATOR",
+    "VALID_ID_STATUSES",
+    "clean_id_raw",
+    "name_pinyin",
+    "phone_keys",
+    "prepare",
+    "record_locator",
+]
 
 LOCATOR = ["feed", "file", "file_md5", "sheet", "record_no", "member_no"]
 VALID_ID_STATUSES = fr.USABLE_ID_STATUSES
@@ -113,7 +122,9 @@ def prepare(records: pl.DataFrame, *, known_pinyin: dict[str, str | None] | None
     excel = (pl.col("id_status") == "excel_damage") & raw18.str.contains(r"^\d{18}$")
     from_excel = ((raw18.cast(pl.Int64, strict=False) + 500) // 1000).cast(pl.String).str.zfill(15) + "000"
     raw18 = pl.when(excel).then(from_excel).otherwise(raw18)
-    head = pl.when(well_formed & pl.col("id_status").is_in(["bad_check", "excel_damage", *VALID_ID_STATUSES])).then(raw18.str.slice(0, 15))
+    head = pl.when(well_formed & pl.col("id_status").is_in(["bad_check", "excel_damage", *VALID_ID_STATUSES])).then(
+        raw18.str.slice(0, 15)
+    )
     partial_birth = pl.when(well_formed).then(raw18.str.slice(6, 8).str.to_date("%Y%m%d", strict=False))
     if "record_locator" not in records.columns:  # profiles (core.collapse) carry their own
         records = records.with_columns(record_locator=record_locator())
@@ -123,7 +134,9 @@ def prepare(records: pl.DataFrame, *, known_pinyin: dict[str, str | None] | None
         .with_columns(
             id_key=pl.when(pl.col("id_status").is_in(VALID_ID_STATUSES)).then(pl.col("id_number")),
             id_clean=raw18,
-            id_head=pl.when(pl.col("id_status").is_in(VALID_ID_STATUSES)).then(pl.col("id_number").str.slice(0, 15)).otherwise(head),
+            id_head=pl.when(pl.col("id_status").is_in(VALID_ID_STATUSES))
+            .then(pl.col("id_number").str.slice(0, 15))
+            .otherwise(head),
             name_n=pl.when(pl.col("name_status").is_in(["ok", "odd"])).then(pl.col("name")),
             # Excel keeps the first 15 digits intact, and workbook date cells of the same rows have been seen a
             # day off (reported upstream): the ID's own digits win there; elsewhere the stated date does.

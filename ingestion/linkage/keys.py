@@ -118,14 +118,22 @@ def assign_keys(
     history = history.with_columns(current_person_key=_resolve(history, surviving))
 
     fresh = [k for k in dict.fromkeys(assigned[n] for n in naturals) if k not in issued and k not in holders]
-    registry = pl.concat([
-        registry.select(list(REGISTRY_SCHEMA)).cast(REGISTRY_SCHEMA),
-        # published before a registry was kept: their issue date is unknown
-        pl.DataFrame([(k, None, "published") for k in sorted(holders) if k not in issued], schema=REGISTRY_SCHEMA, orient="row"),
-        pl.DataFrame(
-            [(k, changed_on, "id" if k in anchored else "cluster") for k in fresh], schema=REGISTRY_SCHEMA, orient="row"
-        ),
-    ])
+    registry = pl.concat(
+        [
+            registry.select(list(REGISTRY_SCHEMA)).cast(REGISTRY_SCHEMA),
+            # published before a registry was kept: their issue date is unknown
+            pl.DataFrame(
+                [(k, None, "published") for k in sorted(holders) if k not in issued],
+                schema=REGISTRY_SCHEMA,
+                orient="row",
+            ),
+            pl.DataFrame(
+                [(k, changed_on, "id" if k in anchored else "cluster") for k in fresh],
+                schema=REGISTRY_SCHEMA,
+                orient="row",
+            ),
+        ]
+    )
     unchanged = sum(
         1 for old, hs in holders.items() if len(hs) == 1 and assigned[hs[0][0]] == old and old_of[hs[0][0]] == [old]
     )
@@ -136,7 +144,10 @@ def assign_keys(
         "persons_new": sum(1 for n in naturals if n not in old_of),
         "alias_rows": today.height,
     }
-    keys = pl.DataFrame({"natural_key": naturals, "person_key": [assigned[n] for n in naturals]}, schema={"natural_key": pl.String, "person_key": pl.String})
+    keys = pl.DataFrame(
+        {"natural_key": naturals, "person_key": [assigned[n] for n in naturals]},
+        schema={"natural_key": pl.String, "person_key": pl.String},
+    )
     return KeyAssignment(keys=keys, registry=registry, aliases=history, counts=counts)
 
 

@@ -54,7 +54,8 @@ def model_name(n: int) -> str:
 def _versions(folder: Path) -> list[int]:
     # a version is whole once its provenance, written last, exists: a run killed in between left none
     return sorted(
-        int(m.group(1)) for p in folder.glob("model-*.json")
+        int(m.group(1))
+        for p in folder.glob("model-*.json")
         if (m := _NAME.match(p.name)) and (folder / f"model-{m.group(1)}.provenance.json").exists()
     )
 
@@ -107,7 +108,12 @@ def keep_model(zones: Zones, settings: dict, facts: dict) -> KeptModel:
     }
     write_atomic(folder / f"{name}.json", data)
     write_atomic(folder / f"{name}.provenance.json", json.dumps(provenance, indent=2, ensure_ascii=False))
-    log.info("linkage: kept %s (%s, accept threshold %.4f)", name, facts.get("source"), facts.get("accept_threshold", float("nan")))
+    log.info(
+        "linkage: kept %s (%s, accept threshold %.4f)",
+        name,
+        facts.get("source"),
+        facts.get("accept_threshold", float("nan")),
+    )
     return KeptModel(name=name, settings=settings, provenance=provenance)
 
 

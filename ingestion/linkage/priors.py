@@ -75,7 +75,10 @@ class Priors:
     def scoring_settings(self) -> dict:
         """The model to score with: the priors' parameters, the code's blocking rules (which pairs are
         compared is the code's business, and ``score_pairs`` names each pair's rule by its index in them)."""
-        return {**self.settings, "blocking_rules_to_generate_predictions": _code_settings()["blocking_rules_to_generate_predictions"]}
+        return {
+            **self.settings,
+            "blocking_rules_to_generate_predictions": _code_settings()["blocking_rules_to_generate_predictions"],
+        }
 
     def scaled_lambda(self, units: int) -> float:
         """λ for a district of ``units`` units: the generated districts' λ·(units - 1), averaged, over units - 1."""
@@ -160,7 +163,9 @@ def labelled_units(base: Path) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     files = sorted(Zones(base / "home").person_records().glob("*.parquet"))
     records = pl.scan_parquet(files, missing_columns="insert", schema=None)
     truth = pl.read_parquet(base / "truth" / "person_records.parquet", columns=[*_JOIN, "person_id"])
-    located = records.select(*_JOIN, record_locator().alias("record_locator")).collect().join(truth, on=_JOIN, how="inner")
+    located = (
+        records.select(*_JOIN, record_locator().alias("record_locator")).collect().join(truth, on=_JOIN, how="inner")
+    )
     # a profile's truth is its (smallest) record's; a unit holds one or more profiles and takes the person
     # most of them are (a unit mixes people only where IDs collide)
     prepared, units, rid_unit, splink_in, _ = comparison_units(collapse(records))
@@ -172,7 +177,9 @@ def labelled_units(base: Path) -> tuple[pl.DataFrame, pl.DataFrame, int]:
         .agg(pl.col("person_id").drop_nulls().mode().sort().first())
     )
     scored = splink_in.join(person, on="unique_id", how="left")
-    known = scored.filter(pl.col("person_id").is_not_null()).select("unique_id", "person_id", pl.col("id_key").is_null().alias("open"))
+    known = scored.filter(pl.col("person_id").is_not_null()).select(
+        "unique_id", "person_id", pl.col("id_key").is_null().alias("open")
+    )
     pairs = known.join(known, on="person_id", suffix="_r").filter(pl.col("unique_id") < pl.col("unique_id_r"))
     decided = pairs.filter(pl.col("open") | pl.col("open_r")).select(
         pl.col("unique_id").alias("unique_id_l"), pl.col("unique_id_r")
@@ -194,11 +201,17 @@ def train(out: Path, work: Path, datasets=DEFAULT_DATASETS, *, seed: int = 42) -
         base = _district(work, residents, days, dseed)
         units, decided, true_pairs = labelled_units(base)
         n = units.height
-        described.append({
-            "residents": residents, "days": days, "seed": dseed, "splink_units": n,
-            "open_units": units.filter(pl.col("id_key").is_null()).height, "labelled_pairs": decided.height,
-            "lambda": true_pairs / (n * (n - 1) / 2) if n > 1 else 0.0,
-        })
+        described.append(
+            {
+                "residents": residents,
+                "days": days,
+                "seed": dseed,
+                "splink_units": n,
+                "open_units": units.filter(pl.col("id_key").is_null()).height,
+                "labelled_pairs": decided.height,
+                "lambda": true_pairs / (n * (n - 1) / 2) if n > 1 else 0.0,
+            }
+        )
         # u of this district alone: random pairs of two districts would be two populations
         con = duckdb.connect()
         con.register("units_arrow", units.drop("person_id").to_arrow())
@@ -206,10 +219,14 @@ def train(out: Path, work: Path, datasets=DEFAULT_DATASETS, *, seed: int = 42) -
         with splink_quiet():
             linker = Linker(DuckDBAPI(connection=con).register("units"), settings(), log_level=None)
             linker.training.estimate_u_using_random_sampling(max_pairs=5e6, seed=seed)
-        u_values.append({
-            (c.output_column_name, level.label_for_charts): level.u_probability
-            for c in linker._settings_obj.comparisons for level in c.comparison_levels if not level.is_null_level
-        })
+        u_values.append(
+            {
+                (c.output_column_name, level.label_for_charts): level.u_probability
+                for c in linker._settings_obj.comparisons
+                for level in c.comparison_levels
+                if not level.is_null_level
+            }
+        )
         con.close()
         tables.append(units.drop("person_id").with_columns(pl.col("unique_id") + offset))
         labels.append(decided.with_columns(pl.col("unique_id_l") + offset, pl.col("unique_id_r") + offset))
@@ -251,30 +268,38 @@ def train(out: Path, work: Path, datasets=DEFAULT_DATASETS, *, seed: int = 42) -
     out.write_text(json.dumps(model, indent=4) + "\n", encoding="utf-8")
 
     repo = Path(__file__).resolve().parents[2]
-    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     # uncommitted changes to the code that prepares or compares the units (not the model files just written)
     dirty = subprocess.run(
-        ["git", "-C", str(repo), "status", "--porcelain", "--", "ingestion", ":!ingestion/linkage/models"], capture_output=True, text=True
+        ["git", "-C", str(repo), "status", "--porcelain", "--", "ingestion", ":!ingestion/linkage/models"],
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     provenance = {
         "version": out.stem,
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "code_commit": commit or None,
         "code_dirty": bool(dirty),
         "splink_version": splink.__version__,
-        "command": "python -m ingestion.linkage.priors train " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["train"] else None,
+        "command": "python -m ingestion.linkage.priors train " + " ".join(sys.argv[2:])
+        if sys.argv[1:2] == ["train"]
+        else None,
         "method": {
             "m": "estimate_m_from_pairwise_labels, pooled: every truly matching pair of units with at least one side without a valid ID",
             "u": "estimate_u_using_random_sampling per district (max_pairs 5e6), mean; re-estimated at run time",
             "lambda": "true matching pairs / all pairs of units per district, mean; re-estimated at run time (deterministic rules), "
-                      "else scaled: mean(lambda * (units - 1)) / (units_here - 1)",
+            "else scaled: mean(lambda * (units - 1)) / (units_here - 1)",
             "m_smoothing": "add-one over the labelled pairs: (m * pairs + 1) / (pairs + levels of the comparison)",
             "m_unseen_levels": unseen,
         },
         "datasets": described,
         "model_sha256": _sha256(out),
     }
-    out.with_name(f"{out.stem}.provenance.json").write_text(json.dumps(provenance, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    out.with_name(f"{out.stem}.provenance.json").write_text(
+        json.dumps(provenance, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return provenance
 
 
@@ -284,7 +309,9 @@ def _dataset(text: str) -> tuple[int, int, int]:
         residents, days = size.split("x")
         return int(residents), int(days), int(seed)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"--dataset={text!r} should be RESIDENTSxDAYS:SEED, e.g. 30000x28:102") from err
+        raise argparse.ArgumentTypeError(
+            f"--dataset={text!r} should be RESIDENTSxDAYS:SEED, e.g. 30000x28:102"
+        ) from err
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -293,8 +320,14 @@ def main(argv: list[str] | None = None) -> None:
     t = sub.add_parser("train", help="estimate the priors on generated districts against their truth")
     t.add_argument("--out", type=Path, required=True, help=f"the model file to write, e.g. {MODELS}/priors-v3.json")
     t.add_argument("--work", type=Path, required=True, help="where the generated districts are made (and reused)")
-    t.add_argument("--dataset", type=_dataset, action="append", help="RESIDENTSxDAYS:SEED, repeatable (default: "
-                   + ", ".join(f"{r}x{d}:{s}" for r, d, s in DEFAULT_DATASETS) + ")")
+    t.add_argument(
+        "--dataset",
+        type=_dataset,
+        action="append",
+        help="RESIDENTSxDAYS:SEED, repeatable (default: "
+        + ", ".join(f"{r}x{d}:{s}" for r, d, s in DEFAULT_DATASETS)
+        + ")",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     provenance = train(args.out, args.work, tuple(args.dataset or DEFAULT_DATASETS))

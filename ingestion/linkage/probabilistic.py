@@ -31,7 +31,15 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-__all__ = ["BLOCKING_RULES", "MIN_OPEN_UNITS", "SplinkRun", "enough_to_train", "score_pairs", "settings", "splink_quiet"]
+__all__ = [
+    "BLOCKING_RULES",
+    "MIN_OPEN_UNITS",
+    "SplinkRun",
+    "enough_to_train",
+    "score_pairs",
+    "settings",
+    "splink_quiet",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +56,11 @@ BLOCKING_RULES = {
 _EXPLODE = {"phone": ["phones"]}
 
 # Character-wise Hamming distance 1 for names of equal length (positions past the end compare '' = '').
-_CHAR_EDIT1 = "length(name_l) = length(name_r) and length(name_l) >= 2 and (" + " + ".join(
-    f"cast(substr(name_l, {i}, 1) <> substr(name_r, {i}, 1) as integer)" for i in range(1, 13)
-) + ") = 1"
+_CHAR_EDIT1 = (
+    "length(name_l) = length(name_r) and length(name_l) >= 2 and ("
+    + " + ".join(f"cast(substr(name_l, {i}, 1) <> substr(name_r, {i}, 1) as integer)" for i in range(1, 13))
+    + ") = 1"
+)
 
 
 def settings():
@@ -75,7 +85,8 @@ def settings():
         output_column_name="birth_date",
         comparison_levels=[
             cll.CustomLevel(
-                "(birth_date_l is null or birth_date_r is null) and (id_head_l is null or id_head_r is null)", "no birth date"
+                "(birth_date_l is null or birth_date_r is null) and (id_head_l is null or id_head_r is null)",
+                "no birth date",
             ).configure(is_null_level=True),
             cll.CustomLevel("id_head_l = id_head_r", "same ID head (region, birth date, sequence)"),
             cll.ExactMatchLevel("birth_date"),
@@ -101,7 +112,8 @@ def settings():
         output_column_name="place",
         comparison_levels=[
             cll.CustomLevel(
-                "(address_code_l is null or address_code_r is null) and (grid_code_l is null or grid_code_r is null)", "no place"
+                "(address_code_l is null or address_code_r is null) and (grid_code_l is null or grid_code_r is null)",
+                "no place",
             ).configure(is_null_level=True),
             cll.CustomLevel("home_address_l = home_address_r", "same household address"),
             cll.ExactMatchLevel("address_code"),
@@ -116,7 +128,9 @@ def settings():
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
         comparisons=[name, birth, phones, place, cl.ExactMatch("sex")],
-        blocking_rules_to_generate_predictions=[CustomRule(rule, arrays_to_explode=_EXPLODE.get(key)) for key, rule in BLOCKING_RULES.items()],
+        blocking_rules_to_generate_predictions=[
+            CustomRule(rule, arrays_to_explode=_EXPLODE.get(key)) for key, rule in BLOCKING_RULES.items()
+        ],
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=False,
     )
@@ -203,7 +217,9 @@ def _m_from_priors(linker, priors) -> list[str]:
     """Give every level EM did not observe the priors' m; return those levels."""
     shipped = {
         (c["output_column_name"], level.get("label_for_charts")): level.get("m_probability")
-        for c in priors.settings["comparisons"] for level in c["comparison_levels"] if not level.get("is_null_level")
+        for c in priors.settings["comparisons"]
+        for level in c["comparison_levels"]
+        if not level.get("is_null_level")
     }
     filled = []
     for comparison in linker._settings_obj.comparisons:
@@ -221,8 +237,12 @@ def _m_u(linker) -> pl.DataFrame:
         for level in comparison.comparison_levels:
             if level.is_null_level:
                 continue
-            params.append((comparison.output_column_name, level.label_for_charts, level.m_probability, level.u_probability))
-    return pl.DataFrame(params, schema={"comparison": pl.String, "level": pl.String, "m": pl.Float64, "u": pl.Float64}, orient="row")
+            params.append(
+                (comparison.output_column_name, level.label_for_charts, level.m_probability, level.u_probability)
+            )
+    return pl.DataFrame(
+        params, schema={"comparison": pl.String, "level": pl.String, "m": pl.Float64, "u": pl.Float64}, orient="row"
+    )
 
 
 def _train_here(linker, *, seed: int) -> tuple[str | None, dict]:
@@ -296,7 +316,12 @@ def _estimate(db, units: pl.DataFrame, open_units: int, notes: dict, *, model: s
 
 
 def score_pairs(
-    units: pl.DataFrame, *, min_probability: float, seed: int = 42, model: str = "auto", kept: tuple[str, dict] | None = None,
+    units: pl.DataFrame,
+    *,
+    min_probability: float,
+    seed: int = 42,
+    model: str = "auto",
+    kept: tuple[str, dict] | None = None,
     only_new: bool = False,
 ) -> SplinkRun:
     """Estimate the model (``model``: ``auto`` — trained here when ``enough_to_train``, else the shipped
@@ -340,12 +365,25 @@ def score_pairs(
     lam = linker._settings_obj._probability_two_random_records_match
     log.info(
         "splink: %d units, %d scored pairs >= %.2f, model %s, lambda %.3g (%s); %d Splink warnings at DEBUG",
-        units.height, pairs.height, min_probability, source, lam, lambda_method, relay.warnings,
+        units.height,
+        pairs.height,
+        min_probability,
+        source,
+        lam,
+        lambda_method,
+        relay.warnings,
     )
     con.close()
     return SplinkRun(
-        pairs=pairs, probability_two_random_records_match=lam, m_u=m_u, model_source=source, lambda_method=lambda_method,
-        not_trained_here=why_not, splink_warnings=relay.warnings, notes=notes, model=model_dict,
+        pairs=pairs,
+        probability_two_random_records_match=lam,
+        m_u=m_u,
+        model_source=source,
+        lambda_method=lambda_method,
+        not_trained_here=why_not,
+        splink_warnings=relay.warnings,
+        notes=notes,
+        model=model_dict,
     )
 
 

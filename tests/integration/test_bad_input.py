@@ -29,16 +29,21 @@ def _flag(path: Path, data: bytes, rows: int) -> None:
 
 def _biggest(landing: Path, pattern: str) -> Path:
     taken = {c for c in landing.rglob("*") if c.is_file()}
-    return max((p for p in landing.rglob(pattern) if p.with_name(p.name + ".ok").exists() and p in taken),
-               key=lambda p: p.stat().st_size)
+    return max(
+        (p for p in landing.rglob(pattern) if p.with_name(p.name + ".ok").exists() and p in taken),
+        key=lambda p: p.stat().st_size,
+    )
 
 
 def _extra_faults(landing: Path, damaged: set[Path]) -> list[Corruption]:
     out = []
     folder = landing / "grid_events" / "2024-11-03"
     # a transfer cut off half-way: the flag still describes the whole file
-    src = next(p for p in sorted((landing / "police_incidents").glob("2024-*/JQ_*.csv"), key=lambda p: -p.stat().st_size)
-               if p not in damaged)
+    src = next(
+        p
+        for p in sorted((landing / "police_incidents").glob("2024-*/JQ_*.csv"), key=lambda p: -p.stat().st_size)
+        if p not in damaged
+    )
     data = src.read_bytes()
     src.write_bytes(data[: len(data) // 2])
     out.append(Corruption(src, "police_incidents", "truncated", "reject_file"))
@@ -51,7 +56,9 @@ def _extra_faults(landing: Path, damaged: set[Path]) -> list[Corruption]:
     out.append(Corruption(garbage, "grid_events", "binary_garbage", "reject_file"))
     # a header and no records
     header_only = folder / "SB_20241121.csv"
-    sample = next(p for p in sorted((landing / "grid_events").rglob("SB_*.csv")) if p not in damaged and p.stat().st_size > 100)
+    sample = next(
+        p for p in sorted((landing / "grid_events").rglob("SB_*.csv")) if p not in damaged and p.stat().st_size > 100
+    )
     head = sample.read_bytes().split(b"\n", 1)[0] + b"\n"
     header_only.write_bytes(head)
     _flag(header_only, head, 0)
@@ -75,7 +82,9 @@ def _extra_faults(landing: Path, damaged: set[Path]) -> list[Corruption]:
                         ws.write(r + 2, c, v)
         wb.close()
         # the flag counts what the original flag counted for the same rows
-        rows = int(dict(l.split("=", 1) for l in book.with_name(book.name + ".ok").read_text().split() if "=" in l)["rows"])
+        rows = int(
+            dict(l.split("=", 1) for l in book.with_name(book.name + ".ok").read_text().split() if "=" in l)["rows"]
+        )
         _flag(moved, moved.read_bytes(), rows)
         out.append(Corruption(moved, "civil_affairs", "header_on_row_3", "load_balanced"))
     return out
@@ -96,7 +105,9 @@ def bad(tmp_path_factory):
 
 def _row(ledger: pl.DataFrame, fault: Corruption, landing: Path) -> dict | None:
     rel = fault.path.relative_to(landing)
-    rows = ledger.filter((pl.col("feed") == rel.parts[0]) & (pl.col("folder") == rel.parts[1]) & (pl.col("file") == fault.path.name))
+    rows = ledger.filter(
+        (pl.col("feed") == rel.parts[0]) & (pl.col("folder") == rel.parts[1]) & (pl.col("file") == fault.path.name)
+    )
     rows = rows.sort("processed_at")
     return rows.row(-1, named=True) if rows.height else None
 
@@ -120,7 +131,9 @@ def test_every_damaged_file_gets_its_expected_outcome(bad):
             "refuse_name": lambda: status == "refused" and row["reason"] and row["message"],
             "no_change": lambda: status in ("duplicate", "empty") and row["message"],
             "load_and_report_encoding": lambda: status in ("loaded", "held") and row["is_encoding_switched"],
-            "load_and_report_drift": lambda: status in ("loaded", "held") and row["unknown_columns"] not in (None, "[]"),
+            "load_and_report_drift": lambda: (
+                status in ("loaded", "held") and row["unknown_columns"] not in (None, "[]")
+            ),
             "quarantine_record": lambda: status in ("loaded", "held") and (row["rows_quarantined"] or 0) > 0,
             "fail_sheet": lambda: status in ("loaded", "held") and (row["rows_quarantined"] or 0) > 0,
             "flag_damaged_ids": lambda: status in ("loaded", "held"),
@@ -128,8 +141,10 @@ def test_every_damaged_file_gets_its_expected_outcome(bad):
             "load_balanced": lambda: status in ("loaded", "held") and (row["records_read"] or 0) > 0,
         }[f.expected]
         if row is None or not ok():
-            wrong.append(f"{f.feed}/{f.kind} ({f.expected}): {f.path.name} -> "
-                         + ("no ledger row" if row is None else f"{status} {row['reason']}: {row['message']}"))
+            wrong.append(
+                f"{f.feed}/{f.kind} ({f.expected}): {f.path.name} -> "
+                + ("no ledger row" if row is None else f"{status} {row['reason']}: {row['message']}")
+            )
     assert not wrong, "\n".join(wrong)
 
 
@@ -151,6 +166,11 @@ def test_renamed_resend_is_a_no_op(bad):
     wrong = []
     for f in resends:
         row = _row(bad["ledger"], f, bad["landing"])
-        if row is None or row["status"] not in ("duplicate", "empty") or not row["message"] or row["file_md5"] != hashlib.md5(f.path.read_bytes()).hexdigest():
+        if (
+            row is None
+            or row["status"] not in ("duplicate", "empty")
+            or not row["message"]
+            or row["file_md5"] != hashlib.md5(f.path.read_bytes()).hexdigest()
+        ):
             wrong.append(f"{f.path.name}: {row and row['status']} {row and row['message']}")
     assert not wrong, "\n".join(wrong)

@@ -95,8 +95,12 @@ def _num(text: str) -> float | None:
 def demo(generated_district, tmp_path_factory):
     out = generated_district(2000, 14, 11)
     home = tmp_path_factory.mktemp("briefing") / "home"
-    proc = subprocess.run([str(ZHILI), "run", "--landing", str(out / "landing"), "--home", str(home)],
-                          capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(
+        [str(ZHILI), "run", "--landing", str(out / "landing"), "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     snapshot = home / "serving" / "zhili.duckdb"
     con = duckdb.connect(str(snapshot), read_only=True)
@@ -107,8 +111,13 @@ def demo(generated_district, tmp_path_factory):
 
 
 def _briefing(home: Path, day: date, out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ZHILI), "briefing", "--date", day.isoformat(), "--home", str(home), "--out", str(out), *extra],
-                          capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(
+        [str(ZHILI), "briefing", "--date", day.isoformat(), "--home", str(home), "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +132,10 @@ def page(demo):
 
 
 def _tables(con) -> set[str]:
-    return {r[0] for r in con.execute("select table_name from information_schema.tables where table_schema='marts'").fetchall()}
+    return {
+        r[0]
+        for r in con.execute("select table_name from information_schema.tables where table_schema='marts'").fetchall()
+    }
 
 
 def test_page_is_self_contained_with_charts(page):
@@ -140,7 +152,9 @@ def test_overdue_and_due_soon_match_the_warehouse_flags(demo, page):
     _, _, p = page
     end = f"timestamptz '{day + timedelta(days=1)} 00:00:00+08'"
     soon = f"timestamptz '{day + timedelta(days=6)} 00:00:00+08'"
-    due_soon = con.execute(f"select count(*) from marts.fct_incident where not is_closed and due_at >= {end} and due_at < {soon}").fetchone()[0]
+    due_soon = con.execute(
+        f"select count(*) from marts.fct_incident where not is_closed and due_at >= {end} and due_at < {soon}"
+    ).fetchone()[0]
     # the warehouse judged is_overdue on this very day (its as-of date)
     overdue = con.execute("select count(*) from marts.fct_incident where is_overdue and not is_closed").fetchone()[0]
     assert int(p.figures["cases_overdue"]) == overdue
@@ -158,10 +172,13 @@ def test_categories_against_their_usual_level(demo, page):
     days = (day - start).days
     expected = {
         cat: (today, round(trailing / days, 1))
-        for cat, today, trailing in con.execute("""
+        for cat, today, trailing in con.execute(
+            """
             select coalesce(taxonomy_name_zh, '未分类'), sum(case when received_date = ? then 1 else 0 end),
                    sum(case when received_date < ? then 1 else 0 end)
-            from marts.fct_incident where received_date between ? and ? group by 1""", [day, day, start, day]).fetchall()
+            from marts.fct_incident where received_date between ? and ? group by 1""",
+            [day, day, start, day],
+        ).fetchall()
     }
     shown = {r[0]: (int(r[1]), _num(r[2])) for r in p.tables["categories"]}
     assert shown == {k: (int(v[0]), v[1]) for k, v in expected.items()}
@@ -174,7 +191,9 @@ def test_key_population_and_satisfaction(demo, page):
     _, _, p = page
     total = con.execute("select sum(resident_count) from marts.mart_key_population").fetchone()[0]
     assert int(p.figures["key_population"]) == total
-    per_tag = dict(con.execute("select tag_name_zh, sum(resident_count) from marts.mart_key_population group by 1").fetchall())
+    per_tag = dict(
+        con.execute("select tag_name_zh, sum(resident_count) from marts.mart_key_population group by 1").fetchall()
+    )
     assert {r[0]: int(r[1]) for r in p.tables["key_population"]} == per_tag
     lo = f"timestamptz '{day - timedelta(days=27)} 00:00:00+08'"
     hi = f"timestamptz '{day + timedelta(days=1)} 00:00:00+08'"
@@ -206,7 +225,9 @@ def test_street_filter(demo, tmp_path):
     proc = _briefing(home, day, tmp_path / "street.html", "--street", name)
     assert proc.returncode == 0, proc.stderr
     p = _parse((tmp_path / "street.html").read_text(encoding="utf-8"))
-    today = con.execute("select count(*) from marts.fct_incident where received_date = ? and street_code = ?", [day, code]).fetchone()[0]
+    today = con.execute(
+        "select count(*) from marts.fct_incident where received_date = ? and street_code = ?", [day, code]
+    ).fetchone()[0]
     assert int(p.figures["incidents_today"]) == today
     assert all(r[0] == name for r in p.tables["cases_by_street"])
     assert name in "".join(p.text)
@@ -232,15 +253,28 @@ def test_errors_are_one_sentence(demo, tmp_path):
         (["--date", "1999-01-01"], "outside the data"),
     ]
     for extra, words in cases:
-        args = [str(ZHILI), "briefing", "--date", day.isoformat(), "--home", str(home), "--out", str(tmp_path / "x.html")]
+        args = [
+            str(ZHILI),
+            "briefing",
+            "--date",
+            day.isoformat(),
+            "--home",
+            str(home),
+            "--out",
+            str(tmp_path / "x.html"),
+        ]
         if extra[0] == "--date":
             args[3] = extra[1]
         else:
             args += extra
         proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-    proc = subprocess.run([str(ZHILI), "briefing", "--date", day.isoformat(), "--home", str(tmp_path / "nowhere")],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(ZHILI), "briefing", "--date", day.isoformat(), "--home", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "zhili run" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -299,12 +333,28 @@ def test_picture_of_the_page(page, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         from briefing import load_briefing  # noqa: F401  (the chart PNG stands in)
-        shutil.copy(IMG / "briefing_chart_categories.png", target) if (IMG / "briefing_chart_categories.png").exists() else None
+
+        shutil.copy(IMG / "briefing_chart_categories.png", target) if (
+            IMG / "briefing_chart_categories.png"
+        ).exists() else None
         pytest.skip("chromium is not installed (apt-get install chromium): saved the chart PNG instead")
     shot = tmp_path / "briefing.png"
-    proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,2400",
-                           f"--screenshot={shot}", html_path.as_uri()], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1100,2400",
+            f"--screenshot={shot}",
+            html_path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert shot.exists() and shot.stat().st_size > 20_000, proc.stderr[-2000:]
     shutil.copy(shot, target)
 
@@ -315,8 +365,12 @@ def test_as_of_is_part_of_the_snapshot(demo, tmp_path):
     copy = tmp_path / "home"
     shutil.copytree(home, copy)  # with the files' times: the snapshot's record still describes the copy
     later = day + timedelta(days=1)
-    proc = subprocess.run([str(ZHILI), "run", "--landing", str(out / "landing"), "--home", str(copy),
-                           "--as-of", later.isoformat()], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [str(ZHILI), "run", "--landing", str(out / "landing"), "--home", str(copy), "--as-of", later.isoformat()],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert f"warehouse: rebuilding: the snapshot is as of {day}, this run as of {later}" in proc.stdout, proc.stdout
     assert f"serving snapshot: {copy / 'serving' / 'zhili.duckdb'} (as of {later})" in proc.stdout

@@ -23,13 +23,18 @@ from ingestion.pseudonym import load_or_create_key
 from orchestration.errors import lock_sentence
 from orchestration.progress import Progress
 from orchestration.settings import Settings, SettingsError
-
 from tests.runs import ROOT, ZHILI
 
 
 def zhili(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([*ZHILI, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          env=env if env is not None else os.environ.copy())
+    return subprocess.run(
+        [*ZHILI, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env if env is not None else os.environ.copy(),
+    )
 
 
 def assert_one_sentence(proc: subprocess.CompletedProcess, code: int, *words: str) -> str:
@@ -64,36 +69,58 @@ def landing(tmp_path) -> Path:
 def test_unknown_flag_and_bad_values_are_usage_errors(landing, tmp_path, env):
     line = assert_one_sentence(zhili("run", "--bogus", env=env), 2, "unrecognized arguments: --bogus")
     assert line.startswith("zhili run: ") and "zhili run --help" in line
-    assert_one_sentence(zhili("generate", "--out", str(tmp_path / "g"), "--residents", "many", env=env), 2,
-                        "--residents: invalid int value: 'many'")
-    assert_one_sentence(zhili("generate", "--out", str(tmp_path / "g"), "--start", "2024-13-01", env=env), 2,
-                        "--start", "'2024-13-01'")
-    assert_one_sentence(zhili("run", "--landing", str(landing), "--home", str(tmp_path / "h"), "--feed", "police",
-                              env=env), 2, "'police'", "police_incidents")
-    assert_one_sentence(zhili("run", "--landing", str(landing), "--home", str(tmp_path / "h"), "--as-of", "soon",
-                              env=env), 2, "'soon'", "--as-of")
+    assert_one_sentence(
+        zhili("generate", "--out", str(tmp_path / "g"), "--residents", "many", env=env),
+        2,
+        "--residents: invalid int value: 'many'",
+    )
+    assert_one_sentence(
+        zhili("generate", "--out", str(tmp_path / "g"), "--start", "2024-13-01", env=env), 2, "--start", "'2024-13-01'"
+    )
+    assert_one_sentence(
+        zhili("run", "--landing", str(landing), "--home", str(tmp_path / "h"), "--feed", "police", env=env),
+        2,
+        "'police'",
+        "police_incidents",
+    )
+    assert_one_sentence(
+        zhili("run", "--landing", str(landing), "--home", str(tmp_path / "h"), "--as-of", "soon", env=env),
+        2,
+        "'soon'",
+        "--as-of",
+    )
 
 
 def test_landing_that_is_missing_or_a_file(tmp_path, env):
     missing = tmp_path / "no-such-landing"
-    assert_one_sentence(zhili("run", "--landing", str(missing), "--home", str(tmp_path / "h"), env=env), 2,
-                        str(missing), "does not exist")
+    assert_one_sentence(
+        zhili("run", "--landing", str(missing), "--home", str(tmp_path / "h"), env=env),
+        2,
+        str(missing),
+        "does not exist",
+    )
     a_file = tmp_path / "landing.txt"
     a_file.write_text("not a folder")
-    assert_one_sentence(zhili("run", "--landing", str(a_file), "--home", str(tmp_path / "h"), env=env), 2,
-                        str(a_file), "is a file")
+    assert_one_sentence(
+        zhili("run", "--landing", str(a_file), "--home", str(tmp_path / "h"), env=env), 2, str(a_file), "is a file"
+    )
     assert not (tmp_path / "h").exists(), "nothing is created when the command is refused"
 
 
 def test_home_that_cannot_be_created_or_written(landing, tmp_path, env):
     a_file = tmp_path / "home.txt"
     a_file.write_text("")
-    assert_one_sentence(zhili("run", "--landing", str(landing), "--home", str(a_file), env=env), 2,
-                        str(a_file), "is a file")
+    assert_one_sentence(
+        zhili("run", "--landing", str(landing), "--home", str(a_file), env=env), 2, str(a_file), "is a file"
+    )
     assert_one_sentence(zhili("status", "--home", str(a_file), env=env), 2, str(a_file), "is a file")
     under_file = a_file / "home"
-    assert_one_sentence(zhili("run", "--landing", str(landing), "--home", str(under_file), env=env), 2,
-                        str(under_file), "cannot be created")
+    assert_one_sentence(
+        zhili("run", "--landing", str(landing), "--home", str(under_file), env=env),
+        2,
+        str(under_file),
+        "cannot be created",
+    )
     if os.geteuid() == 0:
         # root ignores permission bits; the kernel still refuses a folder in /sys
         read_only = Path("/sys/zhili-test-home")
@@ -103,15 +130,23 @@ def test_home_that_cannot_be_created_or_written(landing, tmp_path, env):
         parent = tmp_path / "read-only"
         parent.mkdir(mode=0o500)
         read_only = parent / "home"
-    assert_one_sentence(zhili("run", "--landing", str(landing), "--home", str(read_only), env=env), 2,
-                        str(read_only), "cannot be created or written")
+    assert_one_sentence(
+        zhili("run", "--landing", str(landing), "--home", str(read_only), env=env),
+        2,
+        str(read_only),
+        "cannot be created or written",
+    )
 
 
 def test_generate_out_that_is_a_file(tmp_path, env):
     a_file = tmp_path / "out.txt"
     a_file.write_text("keep me")
-    assert_one_sentence(zhili("generate", "--out", str(a_file), "--residents", "1000", "--days", "5", env=env), 2,
-                        str(a_file), "is a file")
+    assert_one_sentence(
+        zhili("generate", "--out", str(a_file), "--residents", "1000", "--days", "5", env=env),
+        2,
+        str(a_file),
+        "is a file",
+    )
     assert a_file.read_text() == "keep me"
 
 
@@ -132,8 +167,13 @@ def test_missing_key_next_to_pseudonymised_data_is_refused(landing, tmp_path, en
     home = tmp_path / "home"
     _pseudonymised_home(home)
     key = Path(env["ZHILI_SECRET_FILE"])
-    line = assert_one_sentence(zhili("run", "--landing", str(landing), "--home", str(home), env=env), 2,
-                               str(key), "does not exist", "ZHILI_SECRET_FILE")
+    line = assert_one_sentence(
+        zhili("run", "--landing", str(landing), "--home", str(home), env=env),
+        2,
+        str(key),
+        "does not exist",
+        "ZHILI_SECRET_FILE",
+    )
     assert "person_key" in line
     assert not key.exists(), "a new key must not be made: it would change every person_key"
 
@@ -175,8 +215,9 @@ def test_unusable_key_is_one_sentence(landing, tmp_path, env, content, mode, wor
 def test_key_path_that_is_a_folder(landing, tmp_path, env):
     key = Path(env["ZHILI_SECRET_FILE"])
     key.mkdir()
-    assert_one_sentence(zhili("run", "--landing", str(landing), "--home", str(tmp_path / "home"), env=env), 2,
-                        str(key), "pseudonym key")
+    assert_one_sentence(
+        zhili("run", "--landing", str(landing), "--home", str(tmp_path / "home"), env=env), 2, str(key), "pseudonym key"
+    )
 
 
 # --------------------------------------------------------------------------
@@ -211,8 +252,13 @@ def test_locked_warehouse_names_the_file_and_the_holder(landing, tmp_path, env, 
     load_or_create_key(Path(env["ZHILI_SECRET_FILE"]))  # the home holds a warehouse, so it has a key
     held = holder(warehouse)
     started = time.monotonic()
-    line = assert_one_sentence(zhili("run", "--landing", str(landing), "--home", str(home), env=env), 3,
-                               str(warehouse), f"PID {held.pid}", "another process")
+    line = assert_one_sentence(
+        zhili("run", "--landing", str(landing), "--home", str(home), env=env),
+        3,
+        str(warehouse),
+        f"PID {held.pid}",
+        "another process",
+    )
     assert time.monotonic() - started < 60, "refused before any loading starts"
     assert line.startswith("zhili run: ")
     # status does not need the warehouse: it still answers
@@ -224,8 +270,9 @@ def test_locked_serving_snapshot_stops_the_briefing(tmp_path, env, holder):
     home = tmp_path / "home"
     snapshot = home / "serving" / "zhili.duckdb"
     held = holder(snapshot)
-    assert_one_sentence(zhili("briefing", "--home", str(home), "--date", "2024-11-03", env=env), 3,
-                        str(snapshot), f"PID {held.pid}")
+    assert_one_sentence(
+        zhili("briefing", "--home", str(home), "--date", "2024-11-03", env=env), 3, str(snapshot), f"PID {held.pid}"
+    )
 
 
 def test_lock_sentence_reads_duckdbs_own_error(tmp_path, holder):
@@ -246,12 +293,23 @@ def test_a_step_that_lost_the_lock_race_is_reported_as_busy(tmp_path):
 
     from orchestration.errors import EXIT_BUSY, EXIT_FAILED, step_failure
 
-    error = NS(message="dagster_dbt.errors.DagsterDbtCliRuntimeError: The dbt CLI process with command dbt build "
-                       "failed with exit code 2.\n", cls_name="DagsterDbtCliRuntimeError", cause=None, context=None)
-    result = NS(all_events=[NS(event_type_value="STEP_SUCCESS"),
-                            NS(event_type_value="STEP_FAILURE", step_key="warehouse_dbt", step_failure_data=NS(error=error))])
-    dbt_output = ('Runtime Error\n  IO Error: Could not set lock on file "/srv/zhili/warehouse.duckdb": Conflicting lock '
-                  "is held in /usr/bin/python3.11 (PID 4242) by user root. See also https://duckdb.org/docs\n")
+    error = NS(
+        message="dagster_dbt.errors.DagsterDbtCliRuntimeError: The dbt CLI process with command dbt build "
+        "failed with exit code 2.\n",
+        cls_name="DagsterDbtCliRuntimeError",
+        cause=None,
+        context=None,
+    )
+    result = NS(
+        all_events=[
+            NS(event_type_value="STEP_SUCCESS"),
+            NS(event_type_value="STEP_FAILURE", step_key="warehouse_dbt", step_failure_data=NS(error=error)),
+        ]
+    )
+    dbt_output = (
+        'Runtime Error\n  IO Error: Could not set lock on file "/srv/zhili/warehouse.duckdb": Conflicting lock '
+        "is held in /usr/bin/python3.11 (PID 4242) by user root. See also https://duckdb.org/docs\n"
+    )
     line, code = step_failure(result, tmp_path, dbt_output)
     assert code == EXIT_BUSY and "/srv/zhili/warehouse.duckdb" in line and "PID 4242" in line, line
     line, code = step_failure(result, tmp_path, "")
@@ -274,10 +332,14 @@ def test_a_failed_dbt_model_is_named_in_one_line():
     from orchestration.errors import one_line
 
     line = one_line(DBT_FAILURE)
-    assert line == ("dbt: Failure in model mart_link_review (models/marts/mart_link_review.sql): "
-                    'Binder Error: Referenced column "gamma_phone" not found in FROM clause!')
-    assert one_line("orchestration.settings.SettingsError: the pseudonym key k does not exist\n") == \
-        "the pseudonym key k does not exist"
+    assert line == (
+        "dbt: Failure in model mart_link_review (models/marts/mart_link_review.sql): "
+        'Binder Error: Referenced column "gamma_phone" not found in FROM clause!'
+    )
+    assert (
+        one_line("orchestration.settings.SettingsError: the pseudonym key k does not exist\n")
+        == "the pseudonym key k does not exist"
+    )
 
 
 # --------------------------------------------------------------------------
@@ -286,8 +348,11 @@ def test_a_failed_dbt_model_is_named_in_one_line():
 
 
 def _tree_md5(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_generate_without_a_terminal_prints_progress_lines_and_a_summary(tmp_path, env):
@@ -338,22 +403,32 @@ def test_a_landing_without_feed_folders_is_refused(tmp_path, env):
     (landing / "photos").mkdir(parents=True)
     (landing / "notes.txt").write_text("not a delivery")
     home = tmp_path / "home"
-    assert_one_sentence(zhili("run", "--landing", str(landing), "--home", str(home), env=env), 2,
-                        str(landing), "holds no feed folder", "police_incidents")
+    assert_one_sentence(
+        zhili("run", "--landing", str(landing), "--home", str(home), env=env),
+        2,
+        str(landing),
+        "holds no feed folder",
+        "police_incidents",
+    )
     assert not home.exists(), "nothing is created when the command is refused"
 
 
 def test_landing_and_home_must_be_apart(tmp_path, env):
     landing = tmp_path / "landing"
     (landing / "police_incidents").mkdir(parents=True)
-    assert_one_sentence(zhili("run", "--landing", str(landing), "--home", str(landing), env=env), 2,
-                        "the same folder", str(landing))
-    assert_one_sentence(zhili("run", "--landing", str(landing), "--home", str(landing / "state"), env=env), 2,
-                        "inside the landing folder")
+    assert_one_sentence(
+        zhili("run", "--landing", str(landing), "--home", str(landing), env=env), 2, "the same folder", str(landing)
+    )
+    assert_one_sentence(
+        zhili("run", "--landing", str(landing), "--home", str(landing / "state"), env=env),
+        2,
+        "inside the landing folder",
+    )
     home = tmp_path / "home"
     (home / "raw" / "police_incidents").mkdir(parents=True)
-    assert_one_sentence(zhili("run", "--landing", str(home / "raw"), "--home", str(home), env=env), 2,
-                        "inside the state folder")
+    assert_one_sentence(
+        zhili("run", "--landing", str(home / "raw"), "--home", str(home), env=env), 2, "inside the state folder"
+    )
     assert not (landing / "state").exists() and not (landing / "dagster").exists()
 
 
@@ -363,21 +438,26 @@ def test_an_empty_landing_is_a_warning_not_an_error(landing, tmp_path, env):
     proc = zhili("run", "--landing", str(landing), "--home", str(home), env=env, timeout=300)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     warning = [line for line in proc.stderr.splitlines() if "warning" in line]
-    assert warning == [f"zhili run: warning: landing folder {landing} is empty; nothing is delivered yet "
-                       f"(deliveries arrive in feed folders such as {landing / 'police_incidents'}/<date>/)"]
+    assert warning == [
+        f"zhili run: warning: landing folder {landing} is empty; nothing is delivered yet "
+        f"(deliveries arrive in feed folders such as {landing / 'police_incidents'}/<date>/)"
+    ]
     assert "warehouse: nothing loaded yet" in proc.stdout, proc.stdout
     assert not (home / "serving" / "zhili.duckdb").exists()
 
 
 def test_status_on_a_home_that_does_not_exist(tmp_path, env):
     missing = tmp_path / "no-such-home"
-    assert_one_sentence(zhili("status", "--home", str(missing), env=env), 2, str(missing), "does not exist",
-                        "zhili run creates it")
+    assert_one_sentence(
+        zhili("status", "--home", str(missing), env=env), 2, str(missing), "does not exist", "zhili run creates it"
+    )
     assert not missing.exists()
 
 
 def test_unknown_progress_style_is_a_usage_error(landing, tmp_path, env):
-    proc = zhili("run", "--landing", str(landing), "--home", str(tmp_path / "h"), env={**env, "ZHILI_PROGRESS": "fancy"})
+    proc = zhili(
+        "run", "--landing", str(landing), "--home", str(tmp_path / "h"), env={**env, "ZHILI_PROGRESS": "fancy"}
+    )
     assert_one_sentence(proc, 2, "ZHILI_PROGRESS='fancy'", "bar, plain or off")
     assert not (tmp_path / "h").exists()
     proc = zhili("generate", "--out", str(tmp_path / "g"), env={**env, "ZHILI_PROGRESS": "fancy"})
@@ -395,9 +475,15 @@ def test_ctrl_c_during_ingestion_exits_130_with_one_line(tmp_path, env):
     generate(tmp_path / "gen", residents=300, days=3, seed=5)
     home, log = tmp_path / "home", tmp_path / "run.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([*ZHILI, "run", "--landing", str(tmp_path / "gen" / "landing"), "--home", str(home)],
-                                stdout=out, stderr=subprocess.STDOUT, text=True, cwd=ROOT, start_new_session=True,
-                                env={**env, "PYTHONUNBUFFERED": "1", "ZHILI_PROGRESS": "plain"})
+        proc = subprocess.Popen(
+            [*ZHILI, "run", "--landing", str(tmp_path / "gen" / "landing"), "--home", str(home)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+            start_new_session=True,
+            env={**env, "PYTHONUNBUFFERED": "1", "ZHILI_PROGRESS": "plain"},
+        )
     try:
         deadline = time.monotonic() + 180
         # the first feed is done: the second is loading now, inside a Dagster step

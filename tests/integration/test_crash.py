@@ -35,7 +35,7 @@ import random
 import shutil
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -73,7 +73,7 @@ def _run_marks(instance, since: float) -> list[dict]:
     from dagster import DagsterRunStatus, RunsFilter
 
     out = []
-    created_after = datetime.fromtimestamp(since, tz=timezone.utc)
+    created_after = datetime.fromtimestamp(since, tz=UTC)
     for record in reversed(instance.get_run_records(filters=RunsFilter(created_after=created_after))):
         run, created = record.dagster_run, record.create_timestamp.timestamp()
         warehouse = run.tags.get("zhili/warehouse") == "1"
@@ -84,7 +84,13 @@ def _run_marks(instance, since: float) -> list[dict]:
                 message = event.user_message or ""
                 if kind == "STEP_START":  # linkage, dbt and publishing are one step each
                     step = event.step_key or ""
-                    where = "publish" if step.startswith("serving") else "linkage" if step.startswith("person_links") else "dbt"
+                    where = (
+                        "publish"
+                        if step.startswith("serving")
+                        else "linkage"
+                        if step.startswith("person_links")
+                        else "dbt"
+                    )
                     marks.setdefault(where, event.timestamp)
                 elif where == "warehouse start" and "blocked by limit for pool" in message:
                     where = "pool wait"  # the step waits for the warehouse pool's one slot
@@ -169,7 +175,9 @@ def _check_after_kill(home: Path, earlier: dict[str, str], later: dict[str, str]
     seen = "none"
     if serving.exists():
         hashes = mart_hashes(serving)  # opens it read-only
-        assert hashes in (earlier, later), f"the serving snapshot is neither the earlier nor the clean one: {sorted(hashes)}"
+        assert hashes in (earlier, later), (
+            f"the serving snapshot is neither the earlier nor the clean one: {sorted(hashes)}"
+        )
         seen = "later" if hashes == later else "earlier"
     warehouse = home / "warehouse.duckdb"
     if warehouse.exists():
@@ -211,17 +219,29 @@ def crashed(tmp_path_factory):
         proc = zhili_start(landing, home, env, log)
         killed_at = _kill_in_phase(proc, home, started, phase, into)
         seen = _check_after_kill(home, earlier, clean)
-        kills.append(dict(aim=f"{phase} +{into:.1f} s", started=started, killed_at=killed_at, exit=proc.returncode,
-                          serving=seen, output=log.read_text(errors="replace")))
+        kills.append(
+            dict(
+                aim=f"{phase} +{into:.1f} s",
+                started=started,
+                killed_at=killed_at,
+                exit=proc.returncode,
+                serving=seen,
+                output=log.read_text(errors="replace"),
+            )
+        )
     t1 = time.time()
     final = zhili_run(landing, home, env)
     final_seconds = time.time() - t1
     for k in kills:
-        k["where"] = _where_killed(home, k["started"], k["killed_at"]) if k["killed_at"] else f"finished (exit {k['exit']})"
-    print(f"\ncrash test: {RESIDENTS} residents x {DAYS} days, seed {SEED}; base run {len(first)} delivery dates, "
-          f"clean run over {len(rest)} more took {clean_seconds:.1f} s "
-          f"({', '.join(f'{ph} {b - a:.1f} s' for ph, (a, b) in timeline.items())}); "
-          f"final re-run {final_seconds:.1f} s, exit {final.returncode}")
+        k["where"] = (
+            _where_killed(home, k["started"], k["killed_at"]) if k["killed_at"] else f"finished (exit {k['exit']})"
+        )
+    print(
+        f"\ncrash test: {RESIDENTS} residents x {DAYS} days, seed {SEED}; base run {len(first)} delivery dates, "
+        f"clean run over {len(rest)} more took {clean_seconds:.1f} s "
+        f"({', '.join(f'{ph} {b - a:.1f} s' for ph, (a, b) in timeline.items())}); "
+        f"final re-run {final_seconds:.1f} s, exit {final.returncode}"
+    )
     for i, k in enumerate(kills):
         print(f"  kill {i + 1}: aimed at {k['aim']:<18} -> {k['where']:<14} serving snapshot seen: {k['serving']}")
     return dict(clean=clean, earlier=earlier, clean_home=clean_home, home=home, kills=kills, final=final, plan=plan)

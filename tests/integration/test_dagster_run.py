@@ -40,8 +40,9 @@ def run(generated_district, tmp_path_factory):
     files = sorted((landing / "police_incidents").rglob("JQ_*.csv"), key=lambda p: p.stat().st_size)
     bad = files[-1]
     _corrupt_categories(bad)
-    proc = subprocess.run([str(ZHILI), "run", "--landing", str(landing), "--home", str(home)],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [str(ZHILI), "run", "--landing", str(landing), "--home", str(home)], capture_output=True, text=True, timeout=900
+    )
     status = subprocess.run([str(ZHILI), "status", "--home", str(home)], capture_output=True, text=True, timeout=300)
     return proc, status, Zones(home), bad
 
@@ -95,5 +96,7 @@ def test_corrupted_rows_are_not_in_the_serving_marts(run):
     only_here = sorted(ids - set(loaded["incident_id"].to_list()))
     assert only_here, "the held file holds no incident of its own: the test proves nothing"
     with duckdb.connect(str(serving), read_only=True) as con:
-        found = con.execute("select count(*) from marts.fct_incident where source_id in (select unnest(?))", [only_here]).fetchone()[0]
+        found = con.execute(
+            "select count(*) from marts.fct_incident where source_id in (select unnest(?))", [only_here]
+        ).fetchone()[0]
     assert found == 0

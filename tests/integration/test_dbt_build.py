@@ -85,58 +85,178 @@ def write_state(home: Path) -> None:
 
     # police register: B left between the snapshots; A is registered twice (duplicate 人员编号)
     def people(rows):
-        return [_record("resident", r["source_person_id"], r["person_key"], record_at=None, grid_code=r["grid_code"]) for r in rows]
+        return [
+            _record("resident", r["source_person_id"], r["person_key"], record_at=None, grid_code=r["grid_code"])
+            for r in rows
+        ]
 
-    week1 = [_resident("R1", A, G2), _resident("R2", B, G1), _resident("R3", C, G1, sex="女", birth_date=date(1938, 7, 1))]
-    w.file("police_population", "SYRK_20240603.csv", data_date=date(2024, 6, 3), delivered=date(2024, 6, 3), rows=week1, people=people(week1))
+    week1 = [
+        _resident("R1", A, G2),
+        _resident("R2", B, G1),
+        _resident("R3", C, G1, sex="女", birth_date=date(1938, 7, 1)),
+    ]
+    w.file(
+        "police_population",
+        "SYRK_20240603.csv",
+        data_date=date(2024, 6, 3),
+        delivered=date(2024, 6, 3),
+        rows=week1,
+        people=people(week1),
+    )
     week2 = [
         _resident("R1", A, G2),
         _resident("R9", A, G2, person_status="注销", id_status="upgraded_15"),
         _resident("R3", C, G1, sex="女", birth_date=date(1938, 7, 1)),
     ]
-    w.file("police_population", "SYRK_20240610.csv", data_date=date(2024, 6, 10), delivered=date(2024, 6, 10), rows=week2, people=people(week2))
+    w.file(
+        "police_population",
+        "SYRK_20240610.csv",
+        data_date=date(2024, 6, 10),
+        delivered=date(2024, 6, 10),
+        rows=week2,
+        people=people(week2),
+    )
 
     # 110 calls: J1 first while handling, then its outcome the next day; J2 sent
     # twice with the same feedback time: the later delivery wins
-    j1_open = {"incident_id": "J1", "received_at": at("2024-06-10 09:00"), "category": "纠纷", "subcategory": "劳资纠纷",
-               "outcome": "处理中", "feedback_at": at("2024-06-10 10:00"), "person_key": A, "grid_code": G1}
+    j1_open = {
+        "incident_id": "J1",
+        "received_at": at("2024-06-10 09:00"),
+        "category": "纠纷",
+        "subcategory": "劳资纠纷",
+        "outcome": "处理中",
+        "feedback_at": at("2024-06-10 10:00"),
+        "person_key": A,
+        "grid_code": G1,
+    }
     j1_done = {**j1_open, "outcome": "调解成功", "feedback_at": at("2024-06-11 09:00")}
-    j2 = {"incident_id": "J2", "received_at": at("2024-06-10 11:00"), "category": "治安案件",
-          "outcome": "处理中", "feedback_at": at("2024-06-10 12:00"), "grid_code": G3}
-    w.file("police_incidents", "JQ_20240610.csv", data_date=date(2024, 6, 10), delivered=date(2024, 6, 11),
-           rows=[j1_open, j2], people=[_record("caller", "J1", A, record_at=at("2024-06-10 09:00"))],
-           quarantined=[{"reason": "nul_byte", "message": "field 简要警情 holds a NUL byte", "raw_text": "secret"}])
-    w.file("police_incidents", "JQ_20240611.csv", data_date=date(2024, 6, 11), delivered=date(2024, 6, 12),
-           rows=[j1_done], people=[_record("caller", "J1", A, record_at=at("2024-06-10 09:00"))])
-    w.file("police_incidents", "JQ_20240610.csv", data_date=date(2024, 6, 10), delivered=date(2024, 6, 13),
-           rows=[{**j2, "outcome": "已处理"}])
+    j2 = {
+        "incident_id": "J2",
+        "received_at": at("2024-06-10 11:00"),
+        "category": "治安案件",
+        "outcome": "处理中",
+        "feedback_at": at("2024-06-10 12:00"),
+        "grid_code": G3,
+    }
+    w.file(
+        "police_incidents",
+        "JQ_20240610.csv",
+        data_date=date(2024, 6, 10),
+        delivered=date(2024, 6, 11),
+        rows=[j1_open, j2],
+        people=[_record("caller", "J1", A, record_at=at("2024-06-10 09:00"))],
+        quarantined=[{"reason": "nul_byte", "message": "field 简要警情 holds a NUL byte", "raw_text": "secret"}],
+    )
+    w.file(
+        "police_incidents",
+        "JQ_20240611.csv",
+        data_date=date(2024, 6, 11),
+        delivered=date(2024, 6, 12),
+        rows=[j1_done],
+        people=[_record("caller", "J1", A, record_at=at("2024-06-10 09:00"))],
+    )
+    w.file(
+        "police_incidents",
+        "JQ_20240610.csv",
+        data_date=date(2024, 6, 10),
+        delivered=date(2024, 6, 13),
+        rows=[{**j2, "outcome": "已处理"}],
+    )
 
     # petitions: P1 closed before its due date; P2 closed after it; P3 still open and overdue
-    p1 = {"case_id": "P1", "registered_at": at("2024-06-01 09:00"), "channel": "来访", "category_l1": "劳动社保",
-          "category_l2": "拖欠工资", "status": "已受理", "accepted_at": at("2024-06-03 09:00"),
-          "last_moved_at": at("2024-06-03 09:00"), "due_date": date(2024, 8, 2), "responsible_unit": "环北街道办事处",
-          "petitioner_count": 6, "is_collective": True, "grid_code": G1}
-    w.file("petitions", "XF_20240603.jsonl", data_date=date(2024, 6, 3), delivered=date(2024, 6, 4), rows=[p1],
-           people=[_record("petitioner", "P1", C, member_no=1), _record("petitioner", "P1", None, member_no=2)])
+    p1 = {
+        "case_id": "P1",
+        "registered_at": at("2024-06-01 09:00"),
+        "channel": "来访",
+        "category_l1": "劳动社保",
+        "category_l2": "拖欠工资",
+        "status": "已受理",
+        "accepted_at": at("2024-06-03 09:00"),
+        "last_moved_at": at("2024-06-03 09:00"),
+        "due_date": date(2024, 8, 2),
+        "responsible_unit": "环北街道办事处",
+        "petitioner_count": 6,
+        "is_collective": True,
+        "grid_code": G1,
+    }
+    w.file(
+        "petitions",
+        "XF_20240603.jsonl",
+        data_date=date(2024, 6, 3),
+        delivered=date(2024, 6, 4),
+        rows=[p1],
+        people=[_record("petitioner", "P1", C, member_no=1), _record("petitioner", "P1", None, member_no=2)],
+    )
     p1_done = {**p1, "status": "已办结", "last_moved_at": at("2024-08-02 16:00"), "closed_at": at("2024-08-02 16:00")}
-    p2 = {"case_id": "P2", "registered_at": at("2024-06-01 10:00"), "category_l1": "民政", "category_l2": "低保救助",
-          "status": "已办结", "accepted_at": at("2024-06-02 10:00"), "last_moved_at": at("2024-08-05 10:00"),
-          "closed_at": at("2024-08-05 10:00"), "due_date": date(2024, 8, 1), "responsible_unit": "区民政局", "grid_code": G1}
-    p3 = {"case_id": "P3", "registered_at": at("2024-06-01 11:00"), "category_l1": "其他", "category_l2": "其他",
-          "status": "办理中", "accepted_at": at("2024-06-02 10:00"), "last_moved_at": at("2024-06-02 10:00"),
-          "due_date": date(2024, 8, 1), "grid_code": G3}
-    w.file("petitions", "XF_20240805.jsonl", data_date=date(2024, 8, 5), delivered=date(2024, 8, 6), rows=[p1_done, p2, p3],
-           people=[_record("petitioner", "P1", C, member_no=1), _record("petitioner", "P1", None, member_no=2)])
+    p2 = {
+        "case_id": "P2",
+        "registered_at": at("2024-06-01 10:00"),
+        "category_l1": "民政",
+        "category_l2": "低保救助",
+        "status": "已办结",
+        "accepted_at": at("2024-06-02 10:00"),
+        "last_moved_at": at("2024-08-05 10:00"),
+        "closed_at": at("2024-08-05 10:00"),
+        "due_date": date(2024, 8, 1),
+        "responsible_unit": "区民政局",
+        "grid_code": G1,
+    }
+    p3 = {
+        "case_id": "P3",
+        "registered_at": at("2024-06-01 11:00"),
+        "category_l1": "其他",
+        "category_l2": "其他",
+        "status": "办理中",
+        "accepted_at": at("2024-06-02 10:00"),
+        "last_moved_at": at("2024-06-02 10:00"),
+        "due_date": date(2024, 8, 1),
+        "grid_code": G3,
+    }
+    w.file(
+        "petitions",
+        "XF_20240805.jsonl",
+        data_date=date(2024, 8, 5),
+        delivered=date(2024, 8, 6),
+        rows=[p1_done, p2, p3],
+        people=[_record("petitioner", "P1", C, member_no=1), _record("petitioner", "P1", None, member_no=2)],
+    )
 
     # grid events: E1 in a retired grid, reported then closed; D only appears here
-    e1 = {"event_id": "E1", "reported_at": at("2024-06-05 08:00"), "grid_code_reported": G2, "category": "安全隐患",
-          "subcategory": "燃气隐患", "handling_level": "网格", "status": "已上报", "status_at": at("2024-06-05 08:00"),
-          "people_count": 1, "grid_code": G2}
-    w.file("grid_events", "SB_20240605.csv", data_date=date(2024, 6, 5), delivered=date(2024, 6, 6), rows=[e1],
-           people=[_record("involved", "E1", D, name="李四四")])
-    e1_done = {**e1, "status": "已办结", "status_at": at("2024-06-06 17:00"), "resolved_at": at("2024-06-06 17:00"), "satisfaction": "满意"}
-    w.file("grid_events", "SB_20240606.csv", data_date=date(2024, 6, 6), delivered=date(2024, 6, 7), rows=[e1_done],
-           people=[_record("involved", "E1", D, name="李四四")])
+    e1 = {
+        "event_id": "E1",
+        "reported_at": at("2024-06-05 08:00"),
+        "grid_code_reported": G2,
+        "category": "安全隐患",
+        "subcategory": "燃气隐患",
+        "handling_level": "网格",
+        "status": "已上报",
+        "status_at": at("2024-06-05 08:00"),
+        "people_count": 1,
+        "grid_code": G2,
+    }
+    w.file(
+        "grid_events",
+        "SB_20240605.csv",
+        data_date=date(2024, 6, 5),
+        delivered=date(2024, 6, 6),
+        rows=[e1],
+        people=[_record("involved", "E1", D, name="李四四")],
+    )
+    e1_done = {
+        **e1,
+        "status": "已办结",
+        "status_at": at("2024-06-06 17:00"),
+        "resolved_at": at("2024-06-06 17:00"),
+        "satisfaction": "满意",
+    }
+    w.file(
+        "grid_events",
+        "SB_20240606.csv",
+        data_date=date(2024, 6, 6),
+        delivered=date(2024, 6, 7),
+        rows=[e1_done],
+        people=[_record("involved", "E1", D, name="李四四")],
+    )
 
     # benefit rolls: C leaves 低保 in May; June lacks the 低保 sheet (no exits);
     # the care register lacks May (C is not an exit) and has C again in June
@@ -147,22 +267,61 @@ def write_state(home: Path) -> None:
             for number, member in enumerate(members, start=3):
                 located = {"sheet": sheet, "record_no": number, "programme": programme, **member}
                 rows.append(located)
-                people.append({**_record("beneficiary", programme, member["person_key"], record_at=None), "sheet": sheet, "record_no": number})
-        w.file("civil_affairs", f"碧江区救助保障花名册_{month:%Y%m}.xlsx", data_date=month,
-               delivered=month.replace(day=5), rows=rows, people=people)
+                people.append(
+                    {
+                        **_record("beneficiary", programme, member["person_key"], record_at=None),
+                        "sheet": sheet,
+                        "record_no": number,
+                    }
+                )
+        w.file(
+            "civil_affairs",
+            f"碧江区救助保障花名册_{month:%Y%m}.xlsx",
+            data_date=month,
+            delivered=month.replace(day=5),
+            rows=rows,
+            people=people,
+        )
 
-    roll(date(2024, 4, 1), {
-        "城乡低保": ("low_income", [{"person_key": A, "monthly_amount": 600.0}, {"person_key": C, "monthly_amount": 600.0}]),
-        "独居空巢老人": ("elderly_alone", [{"person_key": C, "elderly_type": "独居"}]),
-    })
-    roll(date(2024, 5, 1), {"城乡低保": ("low_income", [{"person_key": A, "monthly_amount": 600.0}, {"person_key": D, "monthly_amount": 400.0}])})
-    roll(date(2024, 6, 1), {
-        "独居空巢老人": ("elderly_alone", [{"person_key": C, "elderly_type": "独居"}]),
-        "残疾人两项补贴": ("disability_subsidy", [{"person_key": A, "disability_category": "4", "disability_grade": "2"}]),
-    })
+    roll(
+        date(2024, 4, 1),
+        {
+            "城乡低保": (
+                "low_income",
+                [{"person_key": A, "monthly_amount": 600.0}, {"person_key": C, "monthly_amount": 600.0}],
+            ),
+            "独居空巢老人": ("elderly_alone", [{"person_key": C, "elderly_type": "独居"}]),
+        },
+    )
+    roll(
+        date(2024, 5, 1),
+        {
+            "城乡低保": (
+                "low_income",
+                [{"person_key": A, "monthly_amount": 600.0}, {"person_key": D, "monthly_amount": 400.0}],
+            )
+        },
+    )
+    roll(
+        date(2024, 6, 1),
+        {
+            "独居空巢老人": ("elderly_alone", [{"person_key": C, "elderly_type": "独居"}]),
+            "残疾人两项补贴": (
+                "disability_subsidy",
+                [{"person_key": A, "disability_category": "4", "disability_grade": "2"}],
+            ),
+        },
+    )
 
-    w.ledger_row(feed="petitions", table_name="petitions", folder="petitions/2024-08-06", file="XF_20240804.jsonl",
-                 status="rejected", reason="md5_mismatch", message="md5 of XF_20240804.jsonl does not match its flag")
+    w.ledger_row(
+        feed="petitions",
+        table_name="petitions",
+        folder="petitions/2024-08-06",
+        file="XF_20240804.jsonl",
+        status="rejected",
+        reason="md5_mismatch",
+        message="md5 of XF_20240804.jsonl does not match its flag",
+    )
     w.finish()
 
 
@@ -185,17 +344,22 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
 
 
 def test_incident_latest_feedback_wins(warehouse):
-    assert rows(warehouse, "select status, source_status, taxonomy_code from marts.fct_incident where incident_key = 'police_incidents:J1'") == [
-        ("closed", "调解成功", "labour")
-    ]
+    assert rows(
+        warehouse,
+        "select status, source_status, taxonomy_code from marts.fct_incident where incident_key = 'police_incidents:J1'",
+    ) == [("closed", "调解成功", "labour")]
 
 
 def test_incident_tie_on_feedback_time_goes_to_later_delivery(warehouse):
-    assert rows(warehouse, "select source_status, version_count from marts.fct_incident where source_id = 'J2'") == [("已处理", 2)]
+    assert rows(warehouse, "select source_status, version_count from marts.fct_incident where source_id = 'J2'") == [
+        ("已处理", 2)
+    ]
 
 
 def test_petition_closed_on_time_counts_the_due_date(warehouse):
-    got = rows(warehouse, "select case_id, is_closed, is_closed_on_time, is_overdue from marts.fct_petition order by case_id")
+    got = rows(
+        warehouse, "select case_id, is_closed, is_closed_on_time, is_overdue from marts.fct_petition order by case_id"
+    )
     assert got == [("P1", True, True, False), ("P2", True, False, True), ("P3", False, False, True)]
 
 
@@ -203,15 +367,23 @@ def test_marts_carry_the_local_dates_analysts_count_by(warehouse):
     # stored dates, not casts of timestamptz in the reader's session zone (DuckDB sessions default to UTC)
     warehouse.execute("set TimeZone = 'UTC'")
     try:
-        got = rows(warehouse, "select case_id, registered_date, due_date, closed_date, as_of_date from marts.fct_petition order by case_id")
-        recount = rows(warehouse, "select count(*) filter (where closed_date <= due_date), count(*) filter (where is_closed_on_time) "
-                                  "from marts.fct_incident where source_feed = 'petitions'")
+        got = rows(
+            warehouse,
+            "select case_id, registered_date, due_date, closed_date, as_of_date from marts.fct_petition order by case_id",
+        )
+        recount = rows(
+            warehouse,
+            "select count(*) filter (where closed_date <= due_date), count(*) filter (where is_closed_on_time) "
+            "from marts.fct_incident where source_feed = 'petitions'",
+        )
     finally:
         warehouse.execute("set TimeZone = 'Asia/Shanghai'")
     as_of = date(2024, 9, 1)
-    assert got == [("P1", date(2024, 6, 1), date(2024, 8, 2), date(2024, 8, 2), as_of),
-                   ("P2", date(2024, 6, 1), date(2024, 8, 1), date(2024, 8, 5), as_of),
-                   ("P3", date(2024, 6, 1), date(2024, 8, 1), None, as_of)]
+    assert got == [
+        ("P1", date(2024, 6, 1), date(2024, 8, 2), date(2024, 8, 2), as_of),
+        ("P2", date(2024, 6, 1), date(2024, 8, 1), date(2024, 8, 5), as_of),
+        ("P3", date(2024, 6, 1), date(2024, 8, 1), None, as_of),
+    ]
     assert recount == [(1, 1)]
 
 
@@ -250,12 +422,17 @@ def test_resident_tags_and_register(warehouse):
 
 
 def test_retired_grid_rolls_forward_and_history_is_kept(warehouse):
-    got = rows(warehouse, "select grid_code, is_active, current_grid_code, is_in_latest_snapshot from marts.dim_grid order by grid_code")
+    got = rows(
+        warehouse,
+        "select grid_code, is_active, current_grid_code, is_in_latest_snapshot from marts.dim_grid order by grid_code",
+    )
     assert got == [(G1, True, G1, True), (G2, False, G1, True), (G3, True, G3, True), (G4, True, G4, False)]
 
 
 def test_marts_carry_no_identifiers(warehouse):
-    columns = {r[0] for r in rows(warehouse, "select column_name from duckdb_columns() where schema_name in ('marts', 'ops')")}
+    columns = {
+        r[0] for r in rows(warehouse, "select column_name from duckdb_columns() where schema_name in ('marts', 'ops')")
+    }
     assert not columns & {"id_number", "name", "phone", "id_raw", "name_raw", "raw_text", "address_raw"}
 
 
@@ -272,7 +449,9 @@ def test_column_comments_are_persisted(warehouse):
 
 
 def test_docs_catalog_lists_marts_with_bilingual_descriptions(warehouse):
-    home = Path(warehouse.execute("select path from duckdb_databases() where database_name = 'warehouse'").fetchone()[0]).parent
+    home = Path(
+        warehouse.execute("select path from duckdb_databases() where database_name = 'warehouse'").fetchone()[0]
+    ).parent
     catalog = json.loads((home / "dbt_target" / "catalog.json").read_text(encoding="utf-8"))
     manifest = json.loads((home / "dbt_target" / "manifest.json").read_text(encoding="utf-8"))
     assert "model.zhili.fct_incident" in catalog["nodes"]
@@ -281,6 +460,8 @@ def test_docs_catalog_lists_marts_with_bilingual_descriptions(warehouse):
 
 
 def test_dbt_artifacts_and_logs_go_to_the_state_folder(warehouse):
-    home = Path(warehouse.execute("select path from duckdb_databases() where database_name = 'warehouse'").fetchone()[0]).parent
+    home = Path(
+        warehouse.execute("select path from duckdb_databases() where database_name = 'warehouse'").fetchone()[0]
+    ).parent
     assert (home / "dbt_target" / "run_results.json").exists()
     assert (home / "dbt_logs" / "dbt.log").exists()

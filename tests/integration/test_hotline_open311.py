@@ -42,21 +42,23 @@ def _export(out: Path) -> list[dict]:
     for o in truth.iter_rows(named=True):
         point = first_point.get((o["grid_code"], True)) or first_point.get((o["grid_code"], False))
         closed = o["closed_at"] is not None and not o["is_cancelled"]
-        elements.append({
-            "service_request_id": o["order_id"],
-            "status": "closed" if closed or o["is_cancelled"] else "open",
-            "status_notes": "已撤销" if o["is_cancelled"] else ("已办结" if closed else ""),
-            "service_name": o["category"],
-            "service_code": o["category"].split("/")[0],
-            "description": "市民反映的问题",
-            "agency_responsible": o["final_unit"] or o["first_unit"],
-            "requested_datetime": _iso(o["called_at"]),
-            "updated_datetime": _iso(o["closed_at"] if closed else o["called_at"] + dt.timedelta(hours=1)),
-            "expected_datetime": _iso(o["due_at"]),
-            "address": point["std_address"],
-            "lat": point["lat"],
-            "long": point["lon"],
-        })
+        elements.append(
+            {
+                "service_request_id": o["order_id"],
+                "status": "closed" if closed or o["is_cancelled"] else "open",
+                "status_notes": "已撤销" if o["is_cancelled"] else ("已办结" if closed else ""),
+                "service_name": o["category"],
+                "service_code": o["category"].split("/")[0],
+                "description": "市民反映的问题",
+                "agency_responsible": o["final_unit"] or o["first_unit"],
+                "requested_datetime": _iso(o["called_at"]),
+                "updated_datetime": _iso(o["closed_at"] if closed else o["called_at"] + dt.timedelta(hours=1)),
+                "expected_datetime": _iso(o["due_at"]),
+                "address": point["std_address"],
+                "lat": point["lat"],
+                "long": point["lon"],
+            }
+        )
     return elements
 
 
@@ -74,10 +76,18 @@ def built(tmp_path_factory):
     (folder / name).write_bytes(data)
     (folder / f"{name}.ok").write_text(f"rows={len(elements)}\nmd5={hashlib.md5(data).hexdigest()}\n")
     zones = Zones(home)
-    outcomes = ingest_landing(out / "landing", zones, key=load_or_create_key(zones.secret_file),
-                              feeds=("grid_registry", "police_population", "hotline_orders"))
+    outcomes = ingest_landing(
+        out / "landing",
+        zones,
+        key=load_or_create_key(zones.secret_file),
+        feeds=("grid_registry", "police_population", "hotline_orders"),
+    )
     dbt_vars = f"{{as_of_date: '{LAST.isoformat()}'}}"
-    for args in (("seed",), ("run",), ("test", "--select", "path:models/marts/hotline path:models/intermediate/hotline")):
+    for args in (
+        ("seed",),
+        ("run",),
+        ("test", "--select", "path:models/marts/hotline path:models/intermediate/hotline"),
+    ):
         proc = run_dbt(home, *args, "--vars", dbt_vars)
         assert proc.returncode == 0, f"dbt {args[0]} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
@@ -93,8 +103,13 @@ def _naive(column: str) -> pl.Expr:
 def test_the_export_is_loaded_whole_and_the_ledger_balances(built):
     _, outcomes, _, n = built
     [loaded] = [o for o in outcomes if o.feed == "hotline_orders"]
-    assert (loaded.status, loaded.table_name, loaded.records_read, loaded.rows_normalised, loaded.is_balanced) == \
-        ("loaded", "hotline_orders", n, n, True)
+    assert (loaded.status, loaded.table_name, loaded.records_read, loaded.rows_normalised, loaded.is_balanced) == (
+        "loaded",
+        "hotline_orders",
+        n,
+        n,
+        True,
+    )
 
 
 def test_every_request_is_an_order_and_an_incident_with_what_it_lacks_left_empty(built):
@@ -103,8 +118,15 @@ def test_every_request_is_an_order_and_an_incident_with_what_it_lacks_left_empty
     got = con.sql("select * from marts.fct_hotline_order").pl()
     assert got.height == n and set(got["order_id"]) == set(truth["order_id"])
     assert (got["source_format"] == "open311").all() and not got["has_steps"].any() and (got["step_count"] == 0).all()
-    empty = got.select("caller_person_key", "followed_up_at", "followup_result", "satisfaction", "first_dispatched_at",
-                       "first_signed_at", "request_type")
+    empty = got.select(
+        "caller_person_key",
+        "followed_up_at",
+        "followup_result",
+        "satisfaction",
+        "first_dispatched_at",
+        "first_signed_at",
+        "request_type",
+    )
     assert all(c == n for c in empty.null_count().row(0))
     incidents = con.sql("select source_id from marts.fct_incident where source_feed = 'hotline_orders'").pl()
     assert set(incidents["source_id"]) == set(truth["order_id"])
@@ -113,8 +135,10 @@ def test_every_request_is_an_order_and_an_incident_with_what_it_lacks_left_empty
 def test_close_deadline_and_cancellation_are_the_truths(built):
     out, _, con, _ = built
     truth = pl.read_parquet(out / "truth" / "hotline_orders.parquet")
-    got = con.sql("select order_id, closed_at, due_at, is_cancelled, is_closed_on_time, status, grid_code "
-                  "from marts.fct_hotline_order").pl()
+    got = con.sql(
+        "select order_id, closed_at, due_at, is_cancelled, is_closed_on_time, status, grid_code "
+        "from marts.fct_hotline_order"
+    ).pl()
     j = truth.join(got.with_columns(_naive("closed_at"), _naive("due_at")), on="order_id", suffix="_wh")
     assert j.filter(pl.col("is_cancelled") != pl.col("is_cancelled_wh")).height == 0
     live = j.filter(~pl.col("is_cancelled"))

@@ -29,8 +29,13 @@ def built(tmp_path_factory):
     params = json.loads((out / "truth" / "params.json").read_text())
     assert params["register"]["household_from_week"] == 1, "the seed no longer exports households from week 2"
     home = out / "home"
-    proc = subprocess.run([sys.executable, "-m", "orchestration.cli", "run", "--landing", str(out / "landing"),
-                           "--home", str(home)], cwd=REPO, capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "run", "--landing", str(out / "landing"), "--home", str(home)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     con = duckdb.connect(str(home / "serving" / "zhili.duckdb"), read_only=True)
     yield out / "truth", home, con, proc.stdout
@@ -63,8 +68,9 @@ def test_household_sizes_and_heads_equal_the_truth(built):
     key = load_or_create_key(home / "state" / "secret.key")
     want, _ = household_members_against(truth, con, key)
     sizes = want.group_by("household_key").agg(pl.len().alias("truth"))
-    mart = con.sql("select household_key, member_count as mart, has_one_head from marts.dim_household "
-                   "where is_current").pl()
+    mart = con.sql(
+        "select household_key, member_count as mart, has_one_head from marts.dim_household where is_current"
+    ).pl()
     both = sizes.join(mart, on="household_key", how="full", coalesce=True).fill_null(0)
     wrong = both.filter(pl.col("truth") != pl.col("mart"))
     assert wrong.height <= 0.005 * sizes.height, wrong
@@ -76,8 +82,12 @@ def test_household_sizes_and_heads_equal_the_truth(built):
 
 def test_a_member_who_left_has_a_closed_spell(built):
     _, _, con, _ = built
-    closed = con.execute("select count(*) from marts.bridge_household_member where not is_current "
-                     "and (valid_to is null or valid_to < valid_from)").fetchall()[0][0]
+    closed = con.execute(
+        "select count(*) from marts.bridge_household_member where not is_current "
+        "and (valid_to is null or valid_to < valid_from)"
+    ).fetchall()[0][0]
     assert closed == 0
-    open_ = con.execute("select count(*) from marts.bridge_household_member where is_current and valid_to is not null").fetchall()[0][0]
+    open_ = con.execute(
+        "select count(*) from marts.bridge_household_member where is_current and valid_to is not null"
+    ).fetchall()[0][0]
     assert open_ == 0

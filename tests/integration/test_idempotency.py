@@ -28,7 +28,9 @@ def _redeliver_renamed(landing: Path) -> list[tuple[Path, Path]]:
     copies = []
     for feed in sorted(p for p in landing.iterdir() if p.is_dir()):
         flags = sorted(feed.rglob("*.ok"), key=lambda p: p.stat().st_size)
-        data = [f.with_suffix("") for f in flags if f.with_suffix("").exists() and f.with_suffix("").stat().st_size > 200]
+        data = [
+            f.with_suffix("") for f in flags if f.with_suffix("").exists() and f.with_suffix("").stat().st_size > 200
+        ]
         if not data:
             continue
         src = data[len(data) // 2]
@@ -74,7 +76,9 @@ def test_byte_identical_redelivery_under_new_names_gives_identical_marts(runs):
     third = runs["third"]
     assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
     assert len(runs["copies"]) >= 5
-    assert runs["h3"] == runs["h1"], {t: (runs["h1"].get(t), h) for t, h in runs["h3"].items() if runs["h1"].get(t) != h}
+    assert runs["h3"] == runs["h1"], {
+        t: (runs["h1"].get(t), h) for t, h in runs["h3"].items() if runs["h1"].get(t) != h
+    }
 
 
 def test_redeliveries_are_recorded_as_duplicates_not_loads(runs):

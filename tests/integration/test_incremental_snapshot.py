@@ -67,7 +67,9 @@ def test_snapshots_after_the_first_reuse_the_previous_one(loaded):
     assert {o.status for o in outcomes if o.feed == TABLE} <= {"loaded", "duplicate"}
     reused = [line for line in lines if " rows as in " in line]
     assert len(reused) == len(files) - 1, lines
-    counts = [tuple(int(w) for w in (line.split(": ", 1)[1].split()[0], line.split(" of ")[1].split()[0])) for line in reused]
+    counts = [
+        tuple(int(w) for w in (line.split(": ", 1)[1].split()[0], line.split(" of ")[1].split()[0])) for line in reused
+    ]
     # a snapshot's week in the generator's layouts (weekly from the first delivery)
     week = [(_data_date(f.name) - _data_date(files[0].name)).days // 7 for f in files]
     full = [not layouts[w]["drop"] for w in week]

@@ -14,22 +14,35 @@ from datetime import date
 import duckdb
 import pytest
 
-from orchestration.defs.warehouse.assets import DBT_PROJECT_DIR, project_digest
 from dbt_fixtures import StateWriter, run_dbt
+from orchestration.defs.warehouse.assets import DBT_PROJECT_DIR, project_digest
 
 MODEL = "restricted_person_records"
 
 
 def _person(source_key: str, name: str, member_no: int = 1) -> dict:
-    return {"role": "resident", "source_key": source_key, "person_key": None, "id_status": "empty", "name": name,
-            "phone": "13812345678", "birth_date": date(1950, 1, 1), "member_no": member_no}
+    return {
+        "role": "resident",
+        "source_key": source_key,
+        "person_key": None,
+        "id_status": "empty",
+        "name": name,
+        "phone": "13812345678",
+        "birth_date": date(1950, 1, 1),
+        "member_no": member_no,
+    }
 
 
 def _snapshot(writer: StateWriter, day: int, names: list[str]) -> str:
     people = [_person(f"R{i:04d}", n) for i, n in enumerate(names)]
-    return writer.file("police_population", f"SYRK_202406{day:02d}.csv", data_date=date(2024, 6, day),
-                       delivered=date(2024, 6, day), rows=[{"source_person_id": p["source_key"]} for p in people],
-                       people=people)
+    return writer.file(
+        "police_population",
+        f"SYRK_202406{day:02d}.csv",
+        data_date=date(2024, 6, day),
+        delivered=date(2024, 6, day),
+        rows=[{"source_person_id": p["source_key"]} for p in people],
+        people=people,
+    )
 
 
 def _table(home) -> list[tuple]:

@@ -44,8 +44,9 @@ PATTERN_RULE = {
 OWN_MODELS = "path:models/marts/indicators path:models/marts/alerts path:seeds/indicators"
 
 
-def build_warehouse(out: Path, home: Path, *, patterns: bool, residents: int = RESIDENTS, days: int = DAYS,
-                    seed: int = SEED) -> duckdb.DuckDBPyConnection:
+def build_warehouse(
+    out: Path, home: Path, *, patterns: bool, residents: int = RESIDENTS, days: int = DAYS, seed: int = SEED
+) -> duckdb.DuckDBPyConnection:
     """Generate, ingest and run dbt; returns a read-only connection to the warehouse."""
     generate(out, residents=residents, days=days, seed=seed, patterns=patterns)
     zones = Zones(home)
@@ -69,6 +70,7 @@ def built(tmp_path_factory):
 
 
 # --- alerts ---------------------------------------------------------------------------------------
+
 
 def test_truth_lists_every_pattern(built):
     out, _, _ = built
@@ -109,6 +111,7 @@ def test_alerts_have_known_rules_and_colours(built):
 
 # --- indicators, recomputed from truth + the normalised records it points at -----------------------
 
+
 def _latest(df: pl.DataFrame, key: str, status_at: str) -> pl.DataFrame:
     return df.sort([status_at, "data_date", "record_no"], nulls_last=False).group_by(key).last()
 
@@ -121,48 +124,89 @@ def _truth_incidents(out: Path, home: Path) -> pl.DataFrame:
     def normalised(feed: str) -> pl.DataFrame:
         df = pl.read_parquet(zone.home / "normalised" / feed / "*.parquet", missing_columns="insert")
         df = df.filter(pl.col("record_no").is_not_null()).unique(["file", "record_no"], keep="first")
-        return df.join(events.filter(pl.col("feed") == feed).select("file", "record_no", "event_key", "occurred_at",
-                                                                     "street_code"),
-                       on=["file", "record_no"], how="inner", suffix="_truth")
+        return df.join(
+            events.filter(pl.col("feed") == feed).select(
+                "file", "record_no", "event_key", "occurred_at", "street_code"
+            ),
+            on=["file", "record_no"],
+            how="inner",
+            suffix="_truth",
+        )
 
     statuses = pl.read_csv(SEEDS / "incident_statuses.csv")
     police = _latest(normalised("police_incidents"), "incident_id", "feedback_at").select(
-        source=pl.lit("police_incidents"), key=pl.col("incident_id"), category=pl.col("category"),
-        source_status=pl.col("outcome"), closed_raw=pl.col("feedback_at"), satisfaction=pl.lit(None, pl.Utf8),
-        level=pl.lit(None, pl.Utf8), is_collective=pl.lit(False), occurred_at=pl.col("occurred_at"),
-        street=pl.col("street_code_truth"), file=pl.col("file"), record_no=pl.col("record_no"),
-        due_limit=pl.when(pl.col("category") == "刑事案件").then(30).otherwise(3), due_date=pl.lit(None, pl.Date),
-        accepted_at=pl.lit(None, pl.Datetime("us", "Asia/Shanghai")), subcategory=pl.col("subcategory"))
+        source=pl.lit("police_incidents"),
+        key=pl.col("incident_id"),
+        category=pl.col("category"),
+        source_status=pl.col("outcome"),
+        closed_raw=pl.col("feedback_at"),
+        satisfaction=pl.lit(None, pl.Utf8),
+        level=pl.lit(None, pl.Utf8),
+        is_collective=pl.lit(False),
+        occurred_at=pl.col("occurred_at"),
+        street=pl.col("street_code_truth"),
+        file=pl.col("file"),
+        record_no=pl.col("record_no"),
+        due_limit=pl.when(pl.col("category") == "刑事案件").then(30).otherwise(3),
+        due_date=pl.lit(None, pl.Date),
+        accepted_at=pl.lit(None, pl.Datetime("us", "Asia/Shanghai")),
+        subcategory=pl.col("subcategory"),
+    )
     unit = pl.col("responsible_unit")
     petitions = _latest(normalised("petitions"), "case_id", "last_moved_at").select(
-        source=pl.lit("petitions"), key=pl.col("case_id"), category=pl.col("category_l1"),
-        source_status=pl.col("status"), closed_raw=pl.coalesce("closed_at", "last_moved_at"),
+        source=pl.lit("petitions"),
+        key=pl.col("case_id"),
+        category=pl.col("category_l1"),
+        source_status=pl.col("status"),
+        closed_raw=pl.coalesce("closed_at", "last_moved_at"),
         satisfaction=pl.col("satisfaction"),
-        level=pl.when(unit.str.contains("社区|村")).then(pl.lit("社区"))
-        .when(unit.str.contains("街道|镇|乡")).then(pl.lit("街道"))
-        .when(unit.str.contains("网格")).then(pl.lit("网格"))
-        .when(unit.is_not_null()).then(pl.lit("区直部门")),
-        is_collective=pl.col("is_collective").fill_null(False), occurred_at=pl.col("occurred_at"),
-        street=pl.col("street_code_truth"), file=pl.col("file"), record_no=pl.col("record_no"),
-        due_limit=pl.lit(60), due_date=pl.col("due_date"), accepted_at=pl.col("accepted_at"),
-        subcategory=pl.col("category_l2"))
+        level=pl.when(unit.str.contains("社区|村"))
+        .then(pl.lit("社区"))
+        .when(unit.str.contains("街道|镇|乡"))
+        .then(pl.lit("街道"))
+        .when(unit.str.contains("网格"))
+        .then(pl.lit("网格"))
+        .when(unit.is_not_null())
+        .then(pl.lit("区直部门")),
+        is_collective=pl.col("is_collective").fill_null(False),
+        occurred_at=pl.col("occurred_at"),
+        street=pl.col("street_code_truth"),
+        file=pl.col("file"),
+        record_no=pl.col("record_no"),
+        due_limit=pl.lit(60),
+        due_date=pl.col("due_date"),
+        accepted_at=pl.col("accepted_at"),
+        subcategory=pl.col("category_l2"),
+    )
     limits = {"安全隐患": 3, "矛盾纠纷": 15}
     grid = _latest(normalised("grid_events"), "event_id", "status_at").select(
-        source=pl.lit("grid_events"), key=pl.col("event_id"), category=pl.col("category"),
-        source_status=pl.col("status"), closed_raw=pl.coalesce("resolved_at", "status_at"),
-        satisfaction=pl.col("satisfaction"), level=pl.col("handling_level"), is_collective=pl.lit(False),
-        occurred_at=pl.col("occurred_at"), street=pl.col("street_code_truth"), file=pl.col("file"),
+        source=pl.lit("grid_events"),
+        key=pl.col("event_id"),
+        category=pl.col("category"),
+        source_status=pl.col("status"),
+        closed_raw=pl.coalesce("resolved_at", "status_at"),
+        satisfaction=pl.col("satisfaction"),
+        level=pl.col("handling_level"),
+        is_collective=pl.lit(False),
+        occurred_at=pl.col("occurred_at"),
+        street=pl.col("street_code_truth"),
+        file=pl.col("file"),
         record_no=pl.col("record_no"),
         due_limit=pl.col("category").replace_strict(limits, default=7, return_dtype=pl.Int64),
-        due_date=pl.lit(None, pl.Date), accepted_at=pl.lit(None, pl.Datetime("us", "Asia/Shanghai")),
-        subcategory=pl.col("subcategory"))
+        due_date=pl.lit(None, pl.Date),
+        accepted_at=pl.lit(None, pl.Datetime("us", "Asia/Shanghai")),
+        subcategory=pl.col("subcategory"),
+    )
     df = pl.concat([police, petitions, grid], how="vertical_relaxed")
     df = df.join(statuses.rename({"source_feed": "source"}), on=["source", "source_status"], how="left")
     as_of_end = dt.datetime.combine(AS_OF + dt.timedelta(days=1), dt.time())
     received = pl.col("occurred_at")
     start_from = pl.coalesce(pl.col("accepted_at").dt.replace_time_zone(None), received)
-    due_at = pl.when(pl.col("due_date").is_not_null()).then((pl.col("due_date") + pl.duration(days=1)).cast(pl.Datetime("us"))) \
+    due_at = (
+        pl.when(pl.col("due_date").is_not_null())
+        .then((pl.col("due_date") + pl.duration(days=1)).cast(pl.Datetime("us")))
         .otherwise(start_from + pl.duration(days=pl.col("due_limit")))
+    )
     df = df.with_columns(
         received_date=received.dt.date(),
         closed_at=pl.when(pl.col("is_closed")).then(pl.col("closed_raw").dt.replace_time_zone(None)),
@@ -178,12 +222,16 @@ def _truth_incidents(out: Path, home: Path) -> pl.DataFrame:
 def _petition_repeats(out: Path, df: pl.DataFrame) -> pl.DataFrame:
     """Petitions with a petitioner (true person) who petitioned on the same category_l2 in the 90 days before."""
     people = pl.read_parquet(out / "truth" / "person_records.parquet").filter(
-        (pl.col("feed") == "petitions") & pl.col("person_id").is_not_null())
-    p = df.filter(pl.col("source") == "petitions").join(people.select("file", "record_no", "person_id"),
-                                                        on=["file", "record_no"])
+        (pl.col("feed") == "petitions") & pl.col("person_id").is_not_null()
+    )
+    p = df.filter(pl.col("source") == "petitions").join(
+        people.select("file", "record_no", "person_id"), on=["file", "record_no"]
+    )
     pairs = p.join(p, on=["person_id", "subcategory"], suffix="_e").filter(
-        (pl.col("key") != pl.col("key_e")) & (pl.col("occurred_at_e") < pl.col("occurred_at"))
-        & (pl.col("occurred_at_e") >= pl.col("occurred_at") - pl.duration(days=90)))
+        (pl.col("key") != pl.col("key_e"))
+        & (pl.col("occurred_at_e") < pl.col("occurred_at"))
+        & (pl.col("occurred_at_e") >= pl.col("occurred_at") - pl.duration(days=90))
+    )
     return pairs.select("key").unique()
 
 
@@ -193,44 +241,96 @@ def _expected(df: pl.DataFrame, repeats: set[str]) -> pl.DataFrame:
     as_of_end = dt.datetime.combine(AS_OF + dt.timedelta(days=1), dt.time())
     month = lambda c: pl.col(c).dt.truncate("1mo")  # noqa: E731
     parts = [
-        df.select(ind=pl.lit("closure_rate"), street="street", month=month("received_date"),
-                  num=pl.col("is_closed_as_of").cast(pl.Int64), den=pl.lit(1)),
+        df.select(
+            ind=pl.lit("closure_rate"),
+            street="street",
+            month=month("received_date"),
+            num=pl.col("is_closed_as_of").cast(pl.Int64),
+            den=pl.lit(1),
+        ),
         df.filter(pl.col("due_day") <= AS_OF).select(
-            ind=pl.lit("on_time_closure_rate"), street="street", month=month("due_day"),
-            num=(pl.col("is_closed_as_of") & (pl.col("closed_at") <= pl.col("due_at"))).cast(pl.Int64), den=pl.lit(1)),
+            ind=pl.lit("on_time_closure_rate"),
+            street="street",
+            month=month("due_day"),
+            num=(pl.col("is_closed_as_of") & (pl.col("closed_at") <= pl.col("due_at"))).cast(pl.Int64),
+            den=pl.lit(1),
+        ),
         df.filter(closed & pl.col("satisfaction").is_not_null()).select(
-            ind=pl.lit("satisfaction_rate"), street="street", month=month("closed_date"),
-            num=pl.col("satisfaction").is_in(["满意", "基本满意"]).cast(pl.Int64), den=pl.lit(1)),
+            ind=pl.lit("satisfaction_rate"),
+            street="street",
+            month=month("closed_date"),
+            num=pl.col("satisfaction").is_in(["满意", "基本满意"]).cast(pl.Int64),
+            den=pl.lit(1),
+        ),
         df.filter(closed & (pl.col("source") != "police_incidents")).select(
-            ind=pl.lit("rating_rate"), street="street", month=month("closed_date"),
-            num=pl.col("satisfaction").is_not_null().cast(pl.Int64), den=pl.lit(1)),
-        df.filter(((pl.col("source") == "grid_events") & (pl.col("category") == "矛盾纠纷"))
-                  | ((pl.col("source") == "police_incidents") & (pl.col("category") == "纠纷"))).select(
-            ind=pl.lit("dispute_resolution_rate"), street="street", month=month("received_date"),
-            num=(closed & (pl.col("source_status") != "调解不成功")).cast(pl.Int64), den=pl.lit(1)),
+            ind=pl.lit("rating_rate"),
+            street="street",
+            month=month("closed_date"),
+            num=pl.col("satisfaction").is_not_null().cast(pl.Int64),
+            den=pl.lit(1),
+        ),
+        df.filter(
+            ((pl.col("source") == "grid_events") & (pl.col("category") == "矛盾纠纷"))
+            | ((pl.col("source") == "police_incidents") & (pl.col("category") == "纠纷"))
+        ).select(
+            ind=pl.lit("dispute_resolution_rate"),
+            street="street",
+            month=month("received_date"),
+            num=(closed & (pl.col("source_status") != "调解不成功")).cast(pl.Int64),
+            den=pl.lit(1),
+        ),
         df.filter(closed & pl.col("level").is_not_null()).select(
-            ind=pl.lit("grid_closure_share"), street="street", month=month("closed_date"),
-            num=(pl.col("level") == "网格").cast(pl.Int64), den=pl.lit(1)),
+            ind=pl.lit("grid_closure_share"),
+            street="street",
+            month=month("closed_date"),
+            num=(pl.col("level") == "网格").cast(pl.Int64),
+            den=pl.lit(1),
+        ),
         df.filter(closed & pl.col("level").is_not_null()).select(
-            ind=pl.lit("community_closure_share"), street="street", month=month("closed_date"),
-            num=pl.col("level").is_in(["网格", "社区"]).cast(pl.Int64), den=pl.lit(1)),
+            ind=pl.lit("community_closure_share"),
+            street="street",
+            month=month("closed_date"),
+            num=pl.col("level").is_in(["网格", "社区"]).cast(pl.Int64),
+            den=pl.lit(1),
+        ),
         df.filter(pl.col("source") == "petitions").select(
-            ind=pl.lit("repeat_petition_rate"), street="street", month=month("received_date"),
-            num=pl.col("key").is_in(sorted(repeats)).cast(pl.Int64), den=pl.lit(1)),
+            ind=pl.lit("repeat_petition_rate"),
+            street="street",
+            month=month("received_date"),
+            num=pl.col("key").is_in(sorted(repeats)).cast(pl.Int64),
+            den=pl.lit(1),
+        ),
         df.filter(~pl.col("is_closed_as_of") & (pl.col("due_at") < as_of_end)).select(
-            ind=pl.lit("overdue_open"), street="street", month=month("due_day"), num=pl.lit(1, pl.Int64), den=pl.lit(0)),
-        df.filter(~pl.col("is_closed_as_of") & (pl.col("due_at") >= as_of_end)
-                  & (pl.col("due_at") < as_of_end + dt.timedelta(days=5))).select(
-            ind=pl.lit("due_soon"), street="street", month=month("due_day"), num=pl.lit(1, pl.Int64), den=pl.lit(0)),
+            ind=pl.lit("overdue_open"), street="street", month=month("due_day"), num=pl.lit(1, pl.Int64), den=pl.lit(0)
+        ),
+        df.filter(
+            ~pl.col("is_closed_as_of")
+            & (pl.col("due_at") >= as_of_end)
+            & (pl.col("due_at") < as_of_end + dt.timedelta(days=5))
+        ).select(
+            ind=pl.lit("due_soon"), street="street", month=month("due_day"), num=pl.lit(1, pl.Int64), den=pl.lit(0)
+        ),
         df.filter(closed & (pl.col("source") == "grid_events") & pl.col("level").is_not_null()).select(
-            ind=pl.lit("level_share_grid"), street="street", month=month("closed_date"),
-            num=(pl.col("level") == "网格").cast(pl.Int64), den=pl.lit(1)),
+            ind=pl.lit("level_share_grid"),
+            street="street",
+            month=month("closed_date"),
+            num=(pl.col("level") == "网格").cast(pl.Int64),
+            den=pl.lit(1),
+        ),
         df.filter(closed & (pl.col("source") == "grid_events") & pl.col("level").is_not_null()).select(
-            ind=pl.lit("level_share_street"), street="street", month=month("closed_date"),
-            num=pl.col("level").is_in(["网格", "社区", "街道"]).cast(pl.Int64), den=pl.lit(1)),
+            ind=pl.lit("level_share_street"),
+            street="street",
+            month=month("closed_date"),
+            num=pl.col("level").is_in(["网格", "社区", "街道"]).cast(pl.Int64),
+            den=pl.lit(1),
+        ),
         df.filter((pl.col("source") == "petitions") & pl.col("is_collective")).select(
-            ind=pl.lit("collective_petitions"), street="street", month=month("received_date"),
-            num=pl.lit(1, pl.Int64), den=pl.lit(0)),
+            ind=pl.lit("collective_petitions"),
+            street="street",
+            month=month("received_date"),
+            num=pl.lit(1, pl.Int64),
+            den=pl.lit(0),
+        ),
     ]
     long = pl.concat([p.with_columns(pl.col("den").cast(pl.Int64)) for p in parts])
     by_street = long.group_by("ind", "street", "month").agg(pl.col("num").sum(), pl.col("den").sum())
@@ -254,7 +354,9 @@ def expected(built):
     repeats = {k for (k,) in _petition_repeats(out, df).iter_rows()}
     by_street, county = _expected(df, repeats)
     # records the warehouse placed in another street than the truth (or nowhere)
-    placed = con.sql("select source_feed as source, source_id as key, street_code as wh_street from marts.fct_incident").pl()
+    placed = con.sql(
+        "select source_feed as source, source_id as key, street_code as wh_street from marts.fct_incident"
+    ).pl()
     placed_df = df.join(placed, on=["source", "key"], how="left")
     moved = placed_df.filter(pl.col("wh_street").is_null() | (pl.col("wh_street") != pl.col("street")))
     # the documented exception: a record placed elsewhere counts in the street the warehouse chose
@@ -265,13 +367,25 @@ def expected(built):
 
 def _compare(want: pl.DataFrame, got: pl.DataFrame, on: list[str]) -> pl.DataFrame:
     j = want.join(got, on=on, how="full", coalesce=True, suffix="_mart").with_columns(
-        pl.col("num", "den", "num_mart", "den_mart").fill_null(0))
+        pl.col("num", "den", "num_mart", "den_mart").fill_null(0)
+    )
     return j.filter((pl.col("num") != pl.col("num_mart")) | (pl.col("den") != pl.col("den_mart")))
 
 
-INDICATORS = ["closure_rate", "on_time_closure_rate", "overdue_open", "due_soon", "satisfaction_rate", "rating_rate",
-              "dispute_resolution_rate", "grid_closure_share", "community_closure_share", "level_share_grid",
-              "level_share_street", "collective_petitions"]
+INDICATORS = [
+    "closure_rate",
+    "on_time_closure_rate",
+    "overdue_open",
+    "due_soon",
+    "satisfaction_rate",
+    "rating_rate",
+    "dispute_resolution_rate",
+    "grid_closure_share",
+    "community_closure_share",
+    "level_share_grid",
+    "level_share_street",
+    "collective_petitions",
+]
 
 
 def test_county_indicators_equal_truth_every_month(built, expected):
@@ -317,4 +431,10 @@ def test_indicator_rows_are_consistent(built):
     grains = {r[0] for r in con.sql("select distinct period_grain from marts.mart_indicators").fetchall()}
     assert levels == {"grid", "community", "street", "county"} and grains == {"day", "month", "year"}
     codes = {r[0] for r in con.sql("select distinct indicator_code from marts.mart_indicators").fetchall()}
-    assert {"closure_rate", "police_per_10k", "care_visit_coverage", "level_share_grid", "repeat_petition_rate"} <= codes
+    assert {
+        "closure_rate",
+        "police_per_10k",
+        "care_visit_coverage",
+        "level_share_grid",
+        "repeat_petition_rate",
+    } <= codes

@@ -52,14 +52,16 @@ def measure(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
         "candidate_days": candidates,
         "per_1000_grid_days": 1000 * alarms / grid_days,
         # 95% upper bound on the rate (rule of three when there is no alarm)
-        "upper_95_per_1000": 1000 * (3 if alarms == 0 else alarms + 2 * alarms ** 0.5 + 2) / grid_days,
+        "upper_95_per_1000": 1000 * (3 if alarms == 0 else alarms + 2 * alarms**0.5 + 2) / grid_days,
     }
 
 
 def _report(label: str, m: dict[str, float]) -> str:
-    return (f"{label}: {m['alarms']} grid_spike alarms in {m['grid_days']} grid-days "
-            f"({m['candidate_days']} grid-category-days with >= 5 incidents) = "
-            f"{m['per_1000_grid_days']:.3f} per 1,000 grid-days (95% upper {m['upper_95_per_1000']:.3f})")
+    return (
+        f"{label}: {m['alarms']} grid_spike alarms in {m['grid_days']} grid-days "
+        f"({m['candidate_days']} grid-category-days with >= 5 incidents) = "
+        f"{m['per_1000_grid_days']:.3f} per 1,000 grid-days (95% upper {m['upper_95_per_1000']:.3f})"
+    )
 
 
 @pytest.mark.slow
@@ -79,7 +81,8 @@ if __name__ == "__main__":
     ap.add_argument("--seed", type=int, default=3)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        con = build_warehouse(Path(tmp) / "gen", Path(tmp) / "home", patterns=False, residents=a.residents,
-                              days=a.days, seed=a.seed)
+        con = build_warehouse(
+            Path(tmp) / "gen", Path(tmp) / "home", patterns=False, residents=a.residents, days=a.days, seed=a.seed
+        )
         print(_report(f"{a.residents} residents x {a.days} days (seed {a.seed}), no patterns", measure(con)))
         con.close()

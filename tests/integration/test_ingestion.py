@@ -36,7 +36,11 @@ def ingested(generated, tmp_path_factory):
 
 
 def _zone(folder):
-    return pl.read_parquet(sorted(folder.glob("*.parquet")), missing_columns="insert") if folder.exists() else pl.DataFrame()
+    return (
+        pl.read_parquet(sorted(folder.glob("*.parquet")), missing_columns="insert")
+        if folder.exists()
+        else pl.DataFrame()
+    )
 
 
 def test_every_complete_file_is_loaded_and_balances(ingested, generated):
@@ -57,7 +61,10 @@ def test_ledger_is_a_table_with_one_row_per_file(ingested):
     zones, _, outcomes = ingested
     ledger = read_ledger(zones)
     assert ledger.filter(pl.col("status") == "loaded").height == sum(o.status == "loaded" for o in outcomes)
-    bad = ledger.filter((pl.col("status") == "loaded") & (pl.col("records_read") != pl.col("rows_normalised") + pl.col("rows_quarantined")))
+    bad = ledger.filter(
+        (pl.col("status") == "loaded")
+        & (pl.col("records_read") != pl.col("rows_normalised") + pl.col("rows_quarantined"))
+    )
     assert bad.is_empty()
 
 
@@ -98,7 +105,9 @@ def test_valid_ids_match_truth(ingested, generated):
     checked = valid.join(persons.select("person_id", pl.col("id_number").alias("true_id")), on="person_id")
     wrong = checked.filter(pl.col("id_number") != pl.col("true_id"))
     assert wrong.height == 0, f"{wrong.height} valid normalised IDs differ from the truth"
-    share = records.select(pl.col("id_status").is_in(["valid", "upgraded_15", "foreign_valid", "rescued_cert"]).mean()).item()
+    share = records.select(
+        pl.col("id_status").is_in(["valid", "upgraded_15", "foreign_valid", "rescued_cert"]).mean()
+    ).item()
     assert share > 0.8
 
 
@@ -111,8 +120,11 @@ def test_events_are_placed_in_their_true_grid(ingested, generated):
             for t in ("police_incidents", "grid_events")
         ]
     )
-    joined = placed.join(events.select("feed", "file", "record_no", pl.col("grid_code").alias("true_grid"), "placement_hint"),
-                         on=["feed", "file", "record_no"], how="inner")
+    joined = placed.join(
+        events.select("feed", "file", "record_no", pl.col("grid_code").alias("true_grid"), "placement_hint"),
+        on=["feed", "file", "record_no"],
+        how="inner",
+    )
     locatable = joined.filter(pl.col("placement_hint").is_in(["address_point", "coordinate"]))
     share = locatable.select((pl.col("grid_code") == pl.col("true_grid")).mean()).item()
     assert share >= 0.99, f"only {share:.3%} of locatable events in their true grid"
@@ -121,7 +133,12 @@ def test_events_are_placed_in_their_true_grid(ingested, generated):
 def test_logs_carry_no_personal_values(generated, tmp_path, caplog):
     zones = Zones(tmp_path / "home")
     with caplog.at_level(logging.DEBUG):
-        ingest_landing(generated / "landing", zones, key=load_or_create_key(zones.secret_file), feeds=["grid_registry", "police_incidents"])
+        ingest_landing(
+            generated / "landing",
+            zones,
+            key=load_or_create_key(zones.secret_file),
+            feeds=["grid_registry", "police_incidents"],
+        )
     assert caplog.records
     assert not citizen_ids(caplog.text)
     assert not mobiles(caplog.text)
@@ -193,8 +210,22 @@ def test_empty_required_values_other_than_key_and_time_keep_their_rows(generated
     calls = _with_rows(landing, "police_incidents/*/JQ_*.csv", 5)
     events = _with_rows(landing, "grid_events/*/SB_*.csv", 5)
     blanked = {
-        ("police_incidents", calls.name): _blank_cells(calls, {1: ["警情类别"], 2: ["处警结果"], 3: ["反馈时间"], 4: ["警情类别", "处警结果", "反馈时间"]}, "警情编号"),
-        ("grid_events", events.name): _blank_cells(events, {1: ["网格编码"], 2: ["事件大类"], 3: ["当前状态"], 4: ["状态时间"], 5: ["网格编码", "事件大类", "当前状态"]}, "事件编号"),
+        ("police_incidents", calls.name): _blank_cells(
+            calls,
+            {1: ["警情类别"], 2: ["处警结果"], 3: ["反馈时间"], 4: ["警情类别", "处警结果", "反馈时间"]},
+            "警情编号",
+        ),
+        ("grid_events", events.name): _blank_cells(
+            events,
+            {
+                1: ["网格编码"],
+                2: ["事件大类"],
+                3: ["当前状态"],
+                4: ["状态时间"],
+                5: ["网格编码", "事件大类", "当前状态"],
+            },
+            "事件编号",
+        ),
     }
     zones = Zones(tmp_path / "home")
     outcomes = ingest_landing(landing, zones, key=load_or_create_key(zones.secret_file))
@@ -205,10 +236,16 @@ def test_empty_required_values_other_than_key_and_time_keep_their_rows(generated
     for (feed_slug, file), keys in blanked.items():
         assert by_file[file].status == "loaded", (file, by_file[file].status, by_file[file].message)
         rows = _zone(zones.normalised(feed_slug)).filter(pl.col("file") == file)
-        kept = dict(rows.select("record_no", "incident_id" if feed_slug == "police_incidents" else "event_id").iter_rows())
+        kept = dict(
+            rows.select("record_no", "incident_id" if feed_slug == "police_incidents" else "event_id").iter_rows()
+        )
         assert {n: kept.get(n) for n in keys} == keys
     calls_kept = _zone(zones.normalised("police_incidents")).filter(pl.col("file") == calls.name).sort("record_no")
-    assert calls_kept.filter(pl.col("record_no") == 4).select("category", "outcome", "feedback_at").row(0) == (None, None, None)
+    assert calls_kept.filter(pl.col("record_no") == 4).select("category", "outcome", "feedback_at").row(0) == (
+        None,
+        None,
+        None,
+    )
     events_kept = _zone(zones.normalised("grid_events")).filter(pl.col("file") == events.name).sort("record_no")
     # without the app's grid the event is placed by its address or coordinate, never "as reported"
     for n in (1, 5):

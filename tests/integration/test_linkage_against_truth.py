@@ -44,7 +44,10 @@ def _scores(links: pl.DataFrame, truth: pl.DataFrame, records: pl.DataFrame) -> 
 
     everything, valid_only = counts(f), counts(f.filter(pl.col("valid")))
     out = {}
-    for label, (tp, pred, true) in {"all": everything, "no_valid_id": tuple(a - b for a, b in zip(everything, valid_only))}.items():
+    for label, (tp, pred, true) in {
+        "all": everything,
+        "no_valid_id": tuple(a - b for a, b in zip(everything, valid_only)),
+    }.items():
         out[label] = (tp / pred if pred else 1.0, tp / true if true else 1.0)
     return out
 
@@ -82,7 +85,11 @@ def test_valid_ids_keep_the_key_ingestion_gave_them(linked):
 def test_linking_again_gives_the_same_person_keys(linked):
     _, zones, key, result = linked
     run_linkage(zones, key=key)
-    assert _written_links(zones).select("record_locator", "person_key").equals(result.links.select("record_locator", "person_key"))
+    assert (
+        _written_links(zones)
+        .select("record_locator", "person_key")
+        .equals(result.links.select("record_locator", "person_key"))
+    )
 
 
 def test_outputs_are_written_and_review_shows_masked_evidence_only(linked):
@@ -92,7 +99,11 @@ def test_outputs_are_written_and_review_shows_masked_evidence_only(linked):
     # the pinyin memo holds names: restricted, beside the links, never read by dbt
     assert [n for n in names if n.startswith("name_pinyin-")], names
     assert {n for n in names if not n.startswith("name_pinyin-")} == {
-        "links.parquet", "review.parquet", "golden.parquet", "keys.parquet", "aliases.parquet",
+        "links.parquet",
+        "review.parquet",
+        "golden.parquet",
+        "keys.parquet",
+        "aliases.parquet",
     }
     # the review queue, the key registry and the alias history carry masked evidence, keys and counts only
     for name in ("review.parquet", "keys.parquet", "aliases.parquet"):

@@ -7,8 +7,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 import pytest
-from dbt_fixtures import run_dbt
 
+from dbt_fixtures import run_dbt
 from ingestion.linkage.core import link_files, links_folder
 from ingestion.linkage.features import VALID_ID_STATUSES
 from ingestion.linkage.priors import PRIORS_VERSION
@@ -34,11 +34,15 @@ def _records(home, tmp_path, path: str) -> list:
         return files
     # nothing for Splink to compare: every record has a valid ID (the deterministic pass alone links them)
     only = tmp_path / "valid_ids_only.parquet"
-    pl.read_parquet(files, missing_columns="insert").filter(pl.col("id_status").is_in(VALID_ID_STATUSES)).write_parquet(only)
+    pl.read_parquet(files, missing_columns="insert").filter(pl.col("id_status").is_in(VALID_ID_STATUSES)).write_parquet(
+        only
+    )
     return [only]
 
 
-@pytest.mark.parametrize(("path", "source"), [("priors", f"shipped:{PRIORS_VERSION}"), ("no_pairs", "none:no_candidate_pairs")])
+@pytest.mark.parametrize(
+    ("path", "source"), [("priors", f"shipped:{PRIORS_VERSION}"), ("no_pairs", "none:no_candidate_pairs")]
+)
 def test_mart_link_review_builds_whichever_path_the_linkage_took(home, tmp_path, path, source):
     result = link_files(_records(home, tmp_path, path), links_folder(Zones(home)), key=KEY)
     assert result.stats["model_source"] == source
@@ -50,5 +54,7 @@ def test_mart_link_review_builds_whichever_path_the_linkage_took(home, tmp_path,
         rows = con.execute("select count(*) from marts.mart_link_review").fetchone()[0]
     finally:
         con.close()
-    assert {"name_level", "birth_date_level", "id_head_level", "phone_level", "place_level", "sex_level"} <= set(columns)
+    assert {"name_level", "birth_date_level", "id_head_level", "phone_level", "place_level", "sex_level"} <= set(
+        columns
+    )
     assert rows == result.review.height

@@ -79,11 +79,17 @@ def test_no_text_column_of_the_snapshot_holds_an_id_or_mobile(ran):
 
     found = {}
     with duckdb.connect(str(ran["home"] / "serving" / "zhili.duckdb"), read_only=True) as con:
-        cols = con.execute("select schema_name, table_name, column_name from duckdb_columns() "
-                           "where data_type = 'VARCHAR' and schema_name in ('marts', 'ops')").fetchall()
+        cols = con.execute(
+            "select schema_name, table_name, column_name from duckdb_columns() "
+            "where data_type = 'VARCHAR' and schema_name in ('marts', 'ops')"
+        ).fetchall()
         for schema, table, column in cols:
-            values = [v for (v,) in con.execute(f'select distinct "{column}" from {schema}."{table}" '
-                                                f'where "{column}" is not null').fetchall()]
+            values = [
+                v
+                for (v,) in con.execute(
+                    f'select distinct "{column}" from {schema}."{table}" where "{column}" is not null'
+                ).fetchall()
+            ]
             bad = [v for v in values if citizen_ids(v) or mobiles(v)]
             if bad:
                 found[f"{schema}.{table}.{column}"] = len(bad)
@@ -91,7 +97,9 @@ def test_no_text_column_of_the_snapshot_holds_an_id_or_mobile(ran):
 
 
 def _person_keys(home: Path) -> set[str]:
-    files = sorted((home / "normalised" / "residents").glob("*.parquet")) or sorted((home / "normalised").rglob("*.parquet"))
+    files = sorted((home / "normalised" / "residents").glob("*.parquet")) or sorted(
+        (home / "normalised").rglob("*.parquet")
+    )
     keys = set()
     for f in files:
         frame = pl.read_parquet(f)
@@ -121,8 +129,9 @@ def test_person_keys_change_with_the_secret_and_are_no_plain_hash(ran):
     keys_a = _person_keys(ran["home"])
     assert len(keys_a) > 100
     home_b = ran["out"] / "home-b"
-    settings = Settings.resolve(landing=ran["out"] / "landing", home=home_b,
-                                env={"ZHILI_SECRET_FILE": str(ran["out"] / "secret-b.key")})
+    settings = Settings.resolve(
+        landing=ran["out"] / "landing", home=home_b, env={"ZHILI_SECRET_FILE": str(ran["out"] / "secret-b.key")}
+    )
     assert settings.secret_file == ran["out"] / "secret-b.key"
     ingest_landing(settings.landing, Zones(home_b), key=settings.key(), feeds=["grid_registry", "police_population"])
     keys_b = _person_keys(home_b)
@@ -131,10 +140,14 @@ def test_person_keys_change_with_the_secret_and_are_no_plain_hash(ran):
     ids = set(pl.read_parquet(ran["out"] / "truth" / "persons.parquet")["id_number"].drop_nulls())
     assert not (keys_a | keys_b) & _unkeyed(ids)
     with __import__("duckdb").connect(str(ran["home"] / "serving" / "zhili.duckdb"), read_only=True) as con:
-        cols = con.execute("select schema_name, table_name, column_name from duckdb_columns() "
-                           "where column_name like '%person_key%' and schema_name = 'marts'").fetchall()
+        cols = con.execute(
+            "select schema_name, table_name, column_name from duckdb_columns() "
+            "where column_name like '%person_key%' and schema_name = 'marts'"
+        ).fetchall()
         mart_keys = set()
         for s, t, c in cols:
-            mart_keys |= {v for (v,) in con.execute(f'select distinct "{c}" from {s}."{t}" where "{c}" is not null').fetchall()}
+            mart_keys |= {
+                v for (v,) in con.execute(f'select distinct "{c}" from {s}."{t}" where "{c}" is not null').fetchall()
+            }
     assert cols and mart_keys
     assert not mart_keys & _unkeyed(ids)

@@ -42,20 +42,34 @@ def test_the_district_has_reassigned_buildings_and_shared_keys(run):
     index = load_grid_index(zones)
     moved = index.point_grids.filter(pl.col("assigned_from").is_not_null())
     kept = index.grids.filter(pl.col("valid_to").is_null() & (pl.col("valid_from") == pl.col("valid_from").min()))
-    both_live = moved.join(index.point_grids.filter(pl.col("assigned_from").is_null()).select(
-        "address_code", pl.col("grid_code").alias("before")), on="address_code")
-    assert both_live.filter(pl.col("grid_code").is_in(kept["grid_code"].implode())
-                            & pl.col("before").is_in(kept["grid_code"].implode())).height > 0
+    both_live = moved.join(
+        index.point_grids.filter(pl.col("assigned_from").is_null()).select(
+            "address_code", pl.col("grid_code").alias("before")
+        ),
+        on="address_code",
+    )
+    assert (
+        both_live.filter(
+            pl.col("grid_code").is_in(kept["grid_code"].implode()) & pl.col("before").is_in(kept["grid_code"].implode())
+        ).height
+        > 0
+    )
     assert index._key_table.filter(pl.col("__n") > 1).height > 0
 
 
 def test_events_placed_by_address_point_are_in_the_grid_of_their_day(run):
     truth, zones = run
     events = pl.read_parquet(truth / "events.parquet").select(
-        "feed", "file", "record_no", pl.col("grid_code").alias("true_grid"), "placement_hint")
-    placed = pl.concat([_zone(zones.normalised(t)).select("feed", "file", "record_no", "grid_code", "address_code",
-                                                          "placement_method")
-                        for t in ("police_incidents", "grid_events", "petitions")]).join(events, on=["feed", "file", "record_no"])
+        "feed", "file", "record_no", pl.col("grid_code").alias("true_grid"), "placement_hint"
+    )
+    placed = pl.concat(
+        [
+            _zone(zones.normalised(t)).select(
+                "feed", "file", "record_no", "grid_code", "address_code", "placement_method"
+            )
+            for t in ("police_incidents", "grid_events", "petitions")
+        ]
+    ).join(events, on=["feed", "file", "record_no"])
     by_point = placed.filter(pl.col("placement_method") == "address_point")
     assert by_point.height >= 5
     wrong = by_point.filter(pl.col("grid_code") != pl.col("true_grid"))
@@ -73,11 +87,17 @@ def test_residents_per_grid_equal_the_truth(run):
     truth, zones = run
     register = _zone(zones.normalised("police_population"))
     latest = register["file"].max()
-    who = pl.read_parquet(truth / "person_records.parquet").filter(
-        (pl.col("feed") == "police_population") & (pl.col("file") == latest)).select("file", "record_no", "person_id")
+    who = (
+        pl.read_parquet(truth / "person_records.parquet")
+        .filter((pl.col("feed") == "police_population") & (pl.col("file") == latest))
+        .select("file", "record_no", "person_id")
+    )
     snapshot = register.filter(pl.col("file") == latest)["data_date"].max()
-    living = pl.read_parquet(truth / "persons.parquet").filter(
-        pl.col("left_on").is_null() | (pl.col("left_on") > snapshot)).select("person_id")
+    living = (
+        pl.read_parquet(truth / "persons.parquet")
+        .filter(pl.col("left_on").is_null() | (pl.col("left_on") > snapshot))
+        .select("person_id")
+    )
     placed = register.filter(pl.col("file") == latest).join(who, on=["file", "record_no"]).join(living, on="person_id")
     assert placed.group_by("person_id").agg(pl.col("grid_code").n_unique())["grid_code"].max() == 1
     got = placed.group_by("grid_code").agg(pl.col("person_id").n_unique().alias("got"))

@@ -46,7 +46,9 @@ def _duckdb_state(path: Path) -> tuple:
     import duckdb
 
     with duckdb.connect(str(path), read_only=True) as con:
-        tables = [t for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()]
+        tables = [
+            t for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
+        ]
         return _signature((t, con.execute(f'select count(*) from marts."{t}"').fetchone()[0]) for t in tables)
 
 
@@ -58,7 +60,9 @@ def _sqlalchemy_state(path: Path) -> tuple:
     try:
         with engine.connect() as con:
             tables = sa.inspect(con).get_table_names(schema="marts")
-            return _signature((t, con.execute(sa.text(f'select count(*) from marts."{t}"')).scalar_one()) for t in tables)
+            return _signature(
+                (t, con.execute(sa.text(f'select count(*) from marts."{t}"')).scalar_one()) for t in tables
+            )
     finally:
         engine.dispose()
 
@@ -93,7 +97,9 @@ class Reader:
             self._worker = ctx.Process(target=_loop_in_child, args=(str(path), self.halt, self._results), daemon=True)
         else:
             self.halt, self._results = threading.Event(), None
-            self._worker = threading.Thread(target=_loop, args=(path, read, self.halt, self.seen, self.errors), daemon=True)
+            self._worker = threading.Thread(
+                target=_loop, args=(path, read, self.halt, self.seen, self.errors), daemon=True
+            )
 
     @property
     def queries(self) -> int:
@@ -118,7 +124,9 @@ def observed(tmp_path_factory):
     full = out / "landing"
     _, held_back = split_last_delivery(full)
     landing = out / "delivered"
-    shutil.copytree(full, landing, ignore=lambda d, names: [n for n in names if n in held_back and Path(d).parent == full])
+    shutil.copytree(
+        full, landing, ignore=lambda d, names: [n for n in names if n in held_back and Path(d).parent == full]
+    )
     home = out / "home"
     env = dict(os.environ, ZHILI_SECRET_FILE=str(out / "secret.key"))
     first = zhili_run(landing, home, env)
@@ -127,8 +135,10 @@ def observed(tmp_path_factory):
     before = _duckdb_state(serving)
     for folder in sorted(d for d in full.glob("*/*") if d.is_dir() and d.name in held_back):
         shutil.copytree(folder, landing / folder.relative_to(full))
-    readers = {"duckdb": Reader(serving, _duckdb_state, child=False),
-               "sqlalchemy_duckdb_engine": Reader(serving, _sqlalchemy_state, child=True)}
+    readers = {
+        "duckdb": Reader(serving, _duckdb_state, child=False),
+        "sqlalchemy_duckdb_engine": Reader(serving, _sqlalchemy_state, child=True),
+    }
     for r in readers.values():
         r.start()
     time.sleep(3)  # both readers are reading before the run starts (the child process imports SQLAlchemy)
@@ -141,9 +151,11 @@ def observed(tmp_path_factory):
     after = _duckdb_state(serving)
     print(f"\nreaders ({RESIDENTS} residents x {DAYS} days) during a {seconds:.1f} s run (exit {second.returncode}):")
     for name, r in readers.items():
-        print(f"  {name}: {r.queries} reads, {len(r.errors)} errors, "
-              f"{r.seen[before]} saw the first snapshot, {r.seen[after]} the second, "
-              f"{sum(n for s, n in r.seen.items() if s not in (before, after))} neither")
+        print(
+            f"  {name}: {r.queries} reads, {len(r.errors)} errors, "
+            f"{r.seen[before]} saw the first snapshot, {r.seen[after]} the second, "
+            f"{sum(n for s, n in r.seen.items() if s not in (before, after))} neither"
+        )
     return dict(first=first, second=second, before=before, after=after, readers=readers)
 
 

@@ -43,8 +43,13 @@ def landing(tmp_path_factory):
 def published(landing, tmp_path_factory):
     out, first, _, _ = landing
     home = out / "home"
-    proc = subprocess.run(_cli("run", "--landing", str(first), "--home", str(home)),
-                          cwd=REPO, capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(
+        _cli("run", "--landing", str(first), "--home", str(home)),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (home / "serving" / "zhili.duckdb").exists(), proc.stdout[-3000:]
     return home
@@ -94,8 +99,11 @@ def test_no_personal_data_in_the_parquet_exports(published):
         frame = pl.read_parquet(path)
         for name, dtype in frame.schema.items():
             if dtype == pl.String or dtype.is_nested():
-                text = "\n".join(frame[name].cast(pl.String, strict=False).drop_nulls().unique().to_list()) \
-                    if dtype == pl.String else frame.select(pl.col(name)).write_ndjson()
+                text = (
+                    "\n".join(frame[name].cast(pl.String, strict=False).drop_nulls().unique().to_list())
+                    if dtype == pl.String
+                    else frame.select(pl.col(name)).write_ndjson()
+                )
                 if _leaks(text):
                     found[f"{path.name}:{name}"] = _leaks(text)[:3]
     assert found == {}
@@ -118,8 +126,9 @@ def test_no_personal_data_in_the_raw_bytes_of_the_published_files(published, enc
 
 
 def _count(con) -> tuple[int, int]:
-    return con.execute("select (select count(*) from marts.fct_incident), "
-                       "(select count(*) from marts.person_source_links)").fetchone()
+    return con.execute(
+        "select (select count(*) from marts.fct_incident), (select count(*) from marts.person_source_links)"
+    ).fetchone()
 
 
 def test_a_reader_held_open_across_a_run_keeps_its_snapshot_then_sees_the_new_one(landing, published):
@@ -131,8 +140,13 @@ def test_a_reader_held_open_across_a_run_keeps_its_snapshot_then_sees_the_new_on
     for feed in full.iterdir():
         if (feed / last).is_dir():
             shutil.copytree(feed / last, first / feed.name / last)
-    proc = subprocess.Popen(_cli("run", "--landing", str(first), "--home", str(published)),
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        _cli("run", "--landing", str(first), "--home", str(published)),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     polls = 0
     try:
         while proc.poll() is None:
@@ -168,8 +182,17 @@ def test_superset_style_sqlalchemy_connection_lists_marts_with_chinese_comments(
     try:
         insp = inspect(engine)
         tables = insp.get_table_names(schema="marts")
-        for expected in ("dim_grid", "dim_resident", "person_source_links", "fct_incident", "bridge_incident_person",
-                         "fct_petition", "fct_benefit_membership", "mart_key_population", "mart_grid_daily"):
+        for expected in (
+            "dim_grid",
+            "dim_resident",
+            "person_source_links",
+            "fct_incident",
+            "bridge_incident_person",
+            "fct_petition",
+            "fct_benefit_membership",
+            "mart_key_population",
+            "mart_grid_daily",
+        ):
             assert expected in tables
         for table in tables:
             columns = insp.get_columns(table, schema="marts")
@@ -191,9 +214,25 @@ def test_dbt_docs_generate_works_and_every_mart_column_is_described(published, t
     target, logs = tmp_path / "dbt_target", tmp_path / "dbt_logs"
     dbt = Path(sys.executable).with_name("dbt")
     proc = subprocess.run(
-        [str(dbt), "docs", "generate", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-         "--target-path", str(target), "--log-path", str(logs)],
-        env=env, cwd=published, capture_output=True, text=True, timeout=900)
+        [
+            str(dbt),
+            "docs",
+            "generate",
+            "--project-dir",
+            str(PROJECT),
+            "--profiles-dir",
+            str(PROJECT),
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(logs),
+        ],
+        env=env,
+        cwd=published,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     manifest = json.loads((target / "manifest.json").read_text())
     catalog = json.loads((target / "catalog.json").read_text())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -62,9 +61,13 @@ def test_every_mart_builds_and_is_published(ran):
     serving = home / "serving" / "zhili.duckdb"
     assert serving.exists(), tail
     with duckdb.connect(str(serving), read_only=True) as con:
-        published = {t for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = 'marts' "
-                                                "union select view_name from duckdb_views() where schema_name = 'marts'")
-                     .fetchall()}
+        published = {
+            t
+            for (t,) in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts' "
+                "union select view_name from duckdb_views() where schema_name = 'marts'"
+            ).fetchall()
+        }
     assert _mart_models() - published == set(), f"marts missing from the serving snapshot\n{tail}"
 
 
@@ -74,13 +77,18 @@ def test_no_file_is_rejected_and_the_ledger_balances(ran):
     flagged = len(list((out / "landing").rglob("*.ok")))
     assert ledger.height >= flagged
     bad = ledger.filter(~pl.col("status").is_in(["loaded", "duplicate", "empty"]))
-    assert bad.is_empty(), "\n".join(f"{r['feed']}/{r['folder']}/{r['file']}: {r['status']} ({r['reason']}): {r['message']}"
-                                      for r in bad.iter_rows(named=True))
+    assert bad.is_empty(), "\n".join(
+        f"{r['feed']}/{r['folder']}/{r['file']}: {r['status']} ({r['reason']}): {r['message']}"
+        for r in bad.iter_rows(named=True)
+    )
     loaded = ledger.filter(pl.col("status") == "loaded")
-    unbalanced = loaded.filter((pl.col("records_read") != pl.col("rows_normalised") + pl.col("rows_quarantined"))
-                               | (pl.col("records_read") != pl.col("flag_rows")))
-    assert unbalanced.is_empty(), unbalanced.select("feed", "file", "flag_rows", "records_read", "rows_normalised",
-                                                    "rows_quarantined").to_dicts()
+    unbalanced = loaded.filter(
+        (pl.col("records_read") != pl.col("rows_normalised") + pl.col("rows_quarantined"))
+        | (pl.col("records_read") != pl.col("flag_rows"))
+    )
+    assert unbalanced.is_empty(), unbalanced.select(
+        "feed", "file", "flag_rows", "records_read", "rows_normalised", "rows_quarantined"
+    ).to_dicts()
 
 
 def test_residents_per_grid_match_the_truth(ran):

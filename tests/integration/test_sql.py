@@ -21,8 +21,15 @@ HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held',
 
 
 def zhili(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*ZHILI, *args], capture_output=True, text=True, timeout=120, cwd=ROOT, input=stdin,
-                          env=env if env is not None else os.environ.copy())
+    return subprocess.run(
+        [*ZHILI, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        input=stdin,
+        env=env if env is not None else os.environ.copy(),
+    )
 
 
 @pytest.fixture
@@ -31,31 +38,45 @@ def home(tmp_path) -> Path:
     warehouse = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create schema marts")
-        con.execute("create table marts.dim_grid as select * from (values ('520602001001001', '石六街道'), "
-                    "('520602001001002', '谢店街道')) as t(grid_code, street_name)")
+        con.execute(
+            "create table marts.dim_grid as select * from (values ('520602001001001', '石六街道'), "
+            "('520602001001002', '谢店街道')) as t(grid_code, street_name)"
+        )
         con.execute("create table marts.fct_incident as select timestamptz '2024-11-03 23:30:00+08' as received_at")
     publish_snapshot(warehouse, home / "serving")
     return home
 
 
 def test_a_query_prints_a_table(home):
-    proc = zhili("sql", "--home", str(home), "select street_name, count(*) as grids from marts.dim_grid group by 1 order by 1")
+    proc = zhili(
+        "sql", "--home", str(home), "select street_name, count(*) as grids from marts.dim_grid group by 1 order by 1"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "street_name" in proc.stdout and "石六街道" in proc.stdout and "谢店街道" in proc.stdout
     assert proc.stderr == ""
 
 
 def test_statements_from_stdin_and_csv(home):
-    proc = zhili("sql", "--home", str(home), "--csv",
-                 stdin="select count(*) as n from marts.dim_grid;\nselect grid_code from marts.dim_grid order by 1;")
+    proc = zhili(
+        "sql",
+        "--home",
+        str(home),
+        "--csv",
+        stdin="select count(*) as n from marts.dim_grid;\nselect grid_code from marts.dim_grid order by 1;",
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["n", "2", "grid_code", "520602001001001", "520602001001002"]
 
 
 def test_times_are_shown_in_china_time(home):
-    proc = zhili("sql", "--home", str(home), "--csv",
-                 "select current_setting('TimeZone') as tz, strftime(received_at, '%Y-%m-%d %H:%M') as t "
-                 "from marts.fct_incident")
+    proc = zhili(
+        "sql",
+        "--home",
+        str(home),
+        "--csv",
+        "select current_setting('TimeZone') as tz, strftime(received_at, '%Y-%m-%d %H:%M') as t "
+        "from marts.fct_incident",
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[1] == "Asia/Shanghai,2024-11-03 23:30"
 
@@ -70,7 +91,9 @@ def test_the_snapshot_cannot_be_changed_and_nothing_else_opened(home, tmp_path):
     assert not other.exists()
     assert (home / "serving" / "zhili.duckdb").read_bytes() == before
     # temporary tables are a reader's own
-    proc = zhili("sql", "--home", str(home), "--csv", stdin="create temp table t as select 41 as x; select x + 1 as y from t;")
+    proc = zhili(
+        "sql", "--home", str(home), "--csv", stdin="create temp table t as select 41 as x; select x + 1 as y from t;"
+    )
     assert proc.returncode == 0 and proc.stdout.splitlines() == ["y", "42"], proc.stderr
 
 
@@ -96,13 +119,21 @@ def test_a_snapshot_held_read_write_is_busy(home):
         holder.kill()
         holder.wait()
     assert proc.returncode == 3, proc.stderr
-    assert proc.stderr.startswith(f"zhili sql: {snapshot} is locked by another process") and f"PID {holder.pid}" in proc.stderr
+    assert (
+        proc.stderr.startswith(f"zhili sql: {snapshot} is locked by another process")
+        and f"PID {holder.pid}" in proc.stderr
+    )
 
 
 def test_a_reader_that_stops_early_is_not_an_error(home):
     # zhili sql ... | head -1
-    proc = subprocess.Popen([*ZHILI, "sql", "--home", str(home), "--csv", "select * from range(200000)"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [*ZHILI, "sql", "--home", str(home), "--csv", "select * from range(200000)"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.stdout.readline().strip() == "range"
     proc.stdout.close()
     assert proc.wait(timeout=120) == 0

@@ -41,14 +41,30 @@ DOCS = ROOT / "docs"
 SHOT = DOCS / "img" / "superset_dashboard.png"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # no network from the browser either: no QUIC probe, no component or sync traffic
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DASHBOARD = "zhili-governance"
 #: 1,500 residents x 5 days, seed 7: small, and its last day raises open alerts, so 今日预警 has rows
 RESIDENTS, DAYS = scale("SUPERSET", 1500, 5)
 SEED = 7
-CORE_MARTS = {"dim_grid", "dim_resident", "fct_incident", "fct_petition", "mart_key_population",
-              "mart_grid_daily", "mart_indicators", "mart_alerts"}
+CORE_MARTS = {
+    "dim_grid",
+    "dim_resident",
+    "fct_incident",
+    "fct_petition",
+    "mart_key_population",
+    "mart_grid_daily",
+    "mart_indicators",
+    "mart_alerts",
+}
 _SQL_BLOCK = re.compile(r"```sql\n(.*?)```", re.S)
 
 
@@ -61,7 +77,9 @@ def _require_tools():
     try:
         from playwright import sync_api
     except ImportError as err:
-        pytest.fail(f"the playwright package is missing from Zhili's venv (requirements-test.lock; make test-venv installs it): {err}")
+        pytest.fail(
+            f"the playwright package is missing from Zhili's venv (requirements-test.lock; make test-venv installs it): {err}"
+        )
     return sync_api
 
 
@@ -93,7 +111,9 @@ def _snapshot_counts(serving: Path) -> dict[str, int]:
     import duckdb
 
     with duckdb.connect(str(serving), read_only=True) as con:
-        counts = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in ("fct_incident", "dim_resident")}
+        counts = {
+            t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in ("fct_incident", "dim_resident")
+        }
         counts["open_alerts"] = con.execute("select count(*) from marts.mart_alerts where is_open").fetchone()[0]
         return counts
 
@@ -110,8 +130,9 @@ class Superset:
         if method != "GET":
             token = self.page.request.get(self.base + "/api/v1/security/csrf_token/").json()["result"]
             headers |= {"X-CSRFToken": token, "Content-Type": "application/json"}
-        r = self.page.request.fetch(self.base + path, method=method, headers=headers,
-                                    data=json.dumps(body) if body is not None else None)
+        r = self.page.request.fetch(
+            self.base + path, method=method, headers=headers, data=json.dumps(body) if body is not None else None
+        )
         assert r.ok, f"{method} {path}: HTTP {r.status}: {r.text()[:1500]}"
         return r.json()
 
@@ -135,8 +156,11 @@ class Superset:
                 body = {"result": [{"error": f"not JSON: {err}"}]}
             result = (body.get("result") or [{}])[0]
             answers[int(form.get("slice_id", -1))] = {
-                "status": response.status, "rowcount": result.get("rowcount"),
-                "error": result.get("error") or body.get("message") or body.get("errors"), "data": result.get("data")}
+                "status": response.status,
+                "rowcount": result.get("rowcount"),
+                "error": result.get("error") or body.get("message") or body.get("errors"),
+                "data": result.get("data"),
+            }
 
         self.page.on("response", on_response)
         try:
@@ -145,8 +169,10 @@ class Superset:
             while set(charts) - set(answers) or not self._rendered(len(charts)):
                 if time.monotonic() > deadline:
                     missing = {charts[c] for c in set(charts) - set(answers)}
-                    raise AssertionError(f"the dashboard did not finish within {timeout} s: no data answer for "
-                                         f"{sorted(missing)}; rendered: {self._containers()}")
+                    raise AssertionError(
+                        f"the dashboard did not finish within {timeout} s: no data answer for "
+                        f"{sorted(missing)}; rendered: {self._containers()}"
+                    )
                 self.page.wait_for_timeout(500)
         finally:
             self.page.remove_listener("response", on_response)
@@ -191,13 +217,19 @@ def superset(tmp_path_factory):
     full = out / "landing"
     _, held_back = split_last_delivery(full)
     landing, home = out / "delivered", out / "home"
-    shutil.copytree(full, landing, ignore=lambda d, names: [n for n in names if n in held_back and Path(d).parent == full])
+    shutil.copytree(
+        full, landing, ignore=lambda d, names: [n for n in names if n in held_back and Path(d).parent == full]
+    )
     env = dict(os.environ, ZHILI_SECRET_FILE=str(out / "secret.key"))
     # Superset's setup does not read the snapshot: it runs beside the first zhili run
     setup_log = out / "superset_setup.log"
     with open(setup_log, "w") as log:
-        setup = subprocess.Popen([str(SUPERSET_PYTHON), str(SETUP), "setup", "--home", str(home)],
-                                 stdout=log, stderr=subprocess.STDOUT, cwd=out)
+        setup = subprocess.Popen(
+            [str(SUPERSET_PYTHON), str(SETUP), "setup", "--home", str(home)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=out,
+        )
     t0 = time.monotonic()
     first = zhili_run(landing, home, env)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -209,8 +241,13 @@ def superset(tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     serve_log = out / "superset_serve.log"
     with open(serve_log, "w") as log:
-        server = subprocess.Popen([str(SUPERSET_PYTHON), str(SETUP), "serve", "--home", str(home), "--port", str(port)],
-                                  stdout=log, stderr=subprocess.STDOUT, cwd=out, start_new_session=True)
+        server = subprocess.Popen(
+            [str(SUPERSET_PYTHON), str(SETUP), "serve", "--home", str(home), "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=out,
+            start_new_session=True,
+        )
     try:
         t0 = time.monotonic()
         _wait_healthy(base, server, serve_log)
@@ -221,8 +258,13 @@ def superset(tmp_path_factory):
             page = browser.new_page(viewport={"width": 1600, "height": 1150}, locale="zh-CN")
             page.set_default_timeout(60_000)
             outside: list[tuple[str, str]] = []  # (url, how it ended) of every request off 127.0.0.1:port
-            page.on("requestfinished", lambda r: outside.append((r.url, "finished")) if not r.url.startswith(base) else None)
-            page.on("requestfailed", lambda r: outside.append((r.url, r.failure or "")) if not r.url.startswith(base) else None)
+            page.on(
+                "requestfinished", lambda r: outside.append((r.url, "finished")) if not r.url.startswith(base) else None
+            )
+            page.on(
+                "requestfailed",
+                lambda r: outside.append((r.url, r.failure or "")) if not r.url.startswith(base) else None,
+            )
             page.goto(base + "/login/")
             page.fill("#username", "admin")
             page.fill("#password", (home / "superset" / "admin_password").read_text().strip())
@@ -243,6 +285,7 @@ def superset(tmp_path_factory):
 
 def test_superset_reads_with_zhilis_duckdb():
     """Superset's lock pins the DuckDB of Zhili's lock: the snapshot's storage format must be one it reads."""
+
     def pinned(lock: Path, package: str) -> str:
         found = re.search(rf"^{re.escape(package)}==(\S+)", lock.read_text(), re.M)
         assert found, f"{lock} does not pin {package}"
@@ -251,7 +294,8 @@ def test_superset_reads_with_zhilis_duckdb():
     superset_lock, zhili_lock = ROOT / "superset" / "requirements.lock", ROOT / "requirements.lock"
     assert pinned(superset_lock, "duckdb") == pinned(zhili_lock, "duckdb"), (
         f"{superset_lock} pins duckdb {pinned(superset_lock, 'duckdb')}, {zhili_lock} {pinned(zhili_lock, 'duckdb')}: "
-        "pin the same in superset/requirements.in and re-lock (docs/superset.md)")
+        "pin the same in superset/requirements.in and re-lock (docs/superset.md)"
+    )
     assert pinned(superset_lock, "apache-superset") and pinned(superset_lock, "duckdb-engine")
 
 
@@ -304,8 +348,10 @@ def test_every_chart_renders_while_a_run_publishes(superset):
     assert loads >= 1, "the run ended before the dashboard could load once during it"
 
     counts = _snapshot_counts(serving)
-    assert counts["open_alerts"], (f"the generated district ({RESIDENTS} residents x {DAYS} days, seed {SEED}) has no "
-                                   "open alert after its last delivery, so 今日预警 cannot show rows: change SEED")
+    assert counts["open_alerts"], (
+        f"the generated district ({RESIDENTS} residents x {DAYS} days, seed {SEED}) has no "
+        "open alert after its last delivery, so 今日预警 cannot show rows: change SEED"
+    )
     after = s.open_dashboard(charts)
     _check_every_chart(after, charts, "after the run")
     deadline = time.monotonic() + 30  # the answers are in; ECharts draws on the next frames
@@ -315,9 +361,11 @@ def test_every_chart_renders_while_a_run_publishes(superset):
     assert after[by_name["事件总数"]]["data"] == [{"incidents": counts["fct_incident"]}], "not the new snapshot"
     assert after[by_name["一人一档居民数"]]["data"] == [{"residents": counts["dim_resident"]}]
     assert after[by_name["今日预警"]]["rowcount"] == counts["open_alerts"]
-    print(f"\nSuperset dashboard: {loads} loads during a {seconds:.0f} s run; incidents {counts_before['fct_incident']} -> "
-          f"{counts['fct_incident']}, residents {counts_before['dim_resident']} -> {counts['dim_resident']}, "
-          f"open alerts {counts_before['open_alerts']} -> {counts['open_alerts']}")
+    print(
+        f"\nSuperset dashboard: {loads} loads during a {seconds:.0f} s run; incidents {counts_before['fct_incident']} -> "
+        f"{counts['fct_incident']}, residents {counts_before['dim_resident']} -> {counts['dim_resident']}, "
+        f"open alerts {counts_before['open_alerts']} -> {counts['open_alerts']}"
+    )
     SHOT.parent.mkdir(parents=True, exist_ok=True)
     s.page.wait_for_timeout(1500)  # ECharts animates its first draw
     s.page.screenshot(path=str(SHOT), full_page=True)
@@ -335,9 +383,18 @@ def test_doc_queries_run_in_sql_lab(superset):
             other = re.search(r"\b(?:from|join)\s+(?!marts\.)\w+\.\w+|<[a-z_]+>|\bduckdb_\w+\(", sql, re.I)
             if not named or not named <= tables or other:
                 continue
-            answer = s.api("POST", "/api/v1/sqllab/execute/", {
-                "database_id": db_id, "schema": "marts", "sql": sql.strip().rstrip(";"), "runAsync": False,
-                "queryLimit": 1000, "client_id": f"q{ran:09d}"[:10]})
+            answer = s.api(
+                "POST",
+                "/api/v1/sqllab/execute/",
+                {
+                    "database_id": db_id,
+                    "schema": "marts",
+                    "sql": sql.strip().rstrip(";"),
+                    "runAsync": False,
+                    "queryLimit": 1000,
+                    "client_id": f"q{ran:09d}"[:10],
+                },
+            )
             assert answer.get("status") == "success", f"{page.relative_to(DOCS)}#{i}: {answer}"
             ran += 1
     assert ran >= 5, f"only {ran} doc queries ran in SQL Lab"

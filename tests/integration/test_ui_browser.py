@@ -35,8 +35,13 @@ IMG = REPO / "docs" / "img"
 REJECTED_FEED = "police_incidents"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (make test-venv installs requirements-test.lock)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"
+)
+sync_api = pytest.importorskip(
+    "playwright.sync_api",
+    reason="the playwright package is not installed (make test-venv installs requirements-test.lock)",
+)
 
 
 def _free_port() -> int:
@@ -62,15 +67,25 @@ def ui(generated_district, tmp_path_factory):
     landing, home = out / "landing", out / "home"
     shutil.copytree(generated_district(1000, 5, 3) / "landing", landing)  # its own copy: a flag gets broken
     rejected = _break_a_flag(landing)
-    proc = subprocess.run([str(ZHILI), "run", "--landing", str(landing), "--home", str(home)],
-                          capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(
+        [str(ZHILI), "run", "--landing", str(landing), "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "rejected" in proc.stdout
     port = _free_port()
     env = dict(os.environ, DAGSTER_HOME=str(home / "dagster"), ZHILI_HOME=str(home), ZHILI_LANDING=str(landing))
     log = (out / "dagster_dev.log").open("w")
-    server = subprocess.Popen([str(DAGSTER), "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
-                              cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [str(DAGSTER), "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while True:
@@ -85,7 +100,9 @@ def ui(generated_district, tmp_path_factory):
             pytest.fail(f"dagster dev did not come up: {(out / 'dagster_dev.log').read_text()[-3000:]}")
         time.sleep(2)
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(60_000)
         # the first visit shows a "join the community" dialog over the graph; dismiss it once (kept in localStorage)
@@ -195,7 +212,12 @@ def test_dbt_checks_show_their_status(ui):
     base, page, _, _ = ui
     deadline = time.monotonic() + 600
     while True:
-        body = _open(page, f"{base}/assets/marts/dim_grid?view=checks", "unique_dim_grid_grid_code", "not_null_dim_grid_grid_code")
+        body = _open(
+            page,
+            f"{base}/assets/marts/dim_grid?view=checks",
+            "unique_dim_grid_grid_code",
+            "not_null_dim_grid_grid_code",
+        )
         if not re.search(r"\b(Running|In Progress|Queued)\b", body) or time.monotonic() > deadline:
             break
         time.sleep(10)

@@ -25,8 +25,13 @@ def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("gen")
     generate(out, residents=3000, days=40, seed=4)
     home = out / "home"
-    proc = subprocess.run([sys.executable, "-m", "orchestration.cli", "run", "--landing", str(out / "landing"),
-                           "--home", str(home)], cwd=REPO, capture_output=True, text=True, timeout=2400)
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "run", "--landing", str(out / "landing"), "--home", str(home)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     con = duckdb.connect(str(home / "serving" / "zhili.duckdb"), read_only=True)
     yield out / "truth", home, con
@@ -50,8 +55,9 @@ def test_every_visit_and_roster_file_is_loaded_and_balanced(built):
 
 def test_every_visited_person_is_in_person_source_links(built):
     truth, _, con = built
-    links = con.execute("select count(*), count(distinct source_key) from marts.person_source_links "
-                        "where feed = 'grid_visits'").fetchall()[0]
+    links = con.execute(
+        "select count(*), count(distinct source_key) from marts.person_source_links where feed = 'grid_visits'"
+    ).fetchall()[0]
     visits = pl.read_parquet(truth / "visits.parquet")
     assert links == (visits.height, visits["visit_id"].n_unique())
 
@@ -59,9 +65,11 @@ def test_every_visited_person_is_in_person_source_links(built):
 def test_visit_flags_equal_the_truth(built):
     truth_dir, _, con = built
     truth = pl.read_parquet(truth_dir / "visits.parquet")
-    mart = con.sql("select visit_id, is_desk_typed as m_desk, is_repeat_submission as m_repeat, "
-                   "is_person_gone as m_gone, is_home_visit as m_home, has_problem as m_problem, "
-                   "is_problem_without_event as m_no_event from marts.fct_visit").pl()
+    mart = con.sql(
+        "select visit_id, is_desk_typed as m_desk, is_repeat_submission as m_repeat, "
+        "is_person_gone as m_gone, is_home_visit as m_home, has_problem as m_problem, "
+        "is_problem_without_event as m_no_event from marts.fct_visit"
+    ).pl()
     both = truth.join(mart, on="visit_id", how="inner")
     assert both.height == truth.height
     # the phone's position decides: exact, except a visited address that cannot be placed (no point to
@@ -86,11 +94,15 @@ def test_visit_flags_equal_the_truth(built):
 def test_visit_indicators_equal_the_truth(built):
     truth_dir, _, con = built
     truth = pl.read_parquet(truth_dir / "visits.parquet").filter(
-        ~pl.col("is_double_submission") & ~pl.col("is_desk_typed") & ~pl.col("is_person_gone"))
-    got = dict(con.execute(
-        "select indicator_code, value from marts.mart_indicators where level = 'county' and period_grain = 'month' "
-        "and period_start_date = date '2024-11-01' and source = 'grid_visits' and category = 'all' "
-        "and indicator_code in ('home_visit_share', 'problems_per_100_visits')").fetchall())
+        ~pl.col("is_double_submission") & ~pl.col("is_desk_typed") & ~pl.col("is_person_gone")
+    )
+    got = dict(
+        con.execute(
+            "select indicator_code, value from marts.mart_indicators where level = 'county' and period_grain = 'month' "
+            "and period_start_date = date '2024-11-01' and source = 'grid_visits' and category = 'all' "
+            "and indicator_code in ('home_visit_share', 'problems_per_100_visits')"
+        ).fetchall()
+    )
     nov = truth.filter(pl.col("visit_date") < pl.date(2024, 12, 1))
     want_home = (nov["mode"] == "入户").mean()
     want_problems = 100 * nov["has_problem"].mean()
@@ -104,7 +116,9 @@ def test_grid_without_a_worker_for_more_than_a_week_is_an_alert(built):
     vacancies = pl.read_parquet(truth_dir / "grid_vacancies.parquet")
     # a mid-month move (gap 10-20 days) always; a departure (gap 3 days, no alert) where a third grid is staffed
     assert vacancies.filter(pl.col("cause") == "调岗").height == 1
-    alerts = con.sql("select grid_code, metric_value, raised_at from marts.mart_alerts where rule = 'grid_unstaffed'").pl()
+    alerts = con.sql(
+        "select grid_code, metric_value, raised_at from marts.mart_alerts where rule = 'grid_unstaffed'"
+    ).pl()
     staffing = con.sql("select grid_code, vacant_from, vacant_to, vacant_days from marts.mart_grid_staffing").pl()
     for v in vacancies.iter_rows(named=True):
         spell = staffing.filter((pl.col("grid_code") == v["grid_code"]) & (pl.col("vacant_from") == v["vacant_from"]))
@@ -122,9 +136,13 @@ def test_grid_without_a_worker_for_more_than_a_week_is_an_alert(built):
 
 def test_desk_typed_visits_are_alerts_with_evidence(built):
     _, _, con = built
-    n_visits = con.execute("select count(*) from marts.fct_visit where is_desk_typed and not is_repeat_submission").fetchall()[0][0]
+    n_visits = con.execute(
+        "select count(*) from marts.fct_visit where is_desk_typed and not is_repeat_submission"
+    ).fetchall()[0][0]
     n_alerts = con.execute("select count(*) from marts.mart_alerts where rule = 'visit_desk_typed'").fetchall()[0][0]
-    n_evidence = con.execute("select count(*) from marts.mart_visit_alert_evidence where rule = 'visit_desk_typed'").fetchall()[0][0]
+    n_evidence = con.execute(
+        "select count(*) from marts.mart_visit_alert_evidence where rule = 'visit_desk_typed'"
+    ).fetchall()[0][0]
     assert n_visits > 0 and n_alerts == n_visits == n_evidence
 
 
@@ -141,8 +159,10 @@ def test_a_worker_moving_grid_mid_month_is_followed_in_the_roster(built):
     assert moves.height == 1
     move = moves.row(0, named=True)
     month = move["moved_on"].replace(day=1)
-    row = con.execute("select grid_code, moved_date from marts.dim_grid_worker where worker_id = ? and roster_month = ?",
-                      [move["worker_id"], month]).fetchall()
+    row = con.execute(
+        "select grid_code, moved_date from marts.dim_grid_worker where worker_id = ? and roster_month = ?",
+        [move["worker_id"], month],
+    ).fetchall()
     assert row == [(move["grid_code"], move["moved_on"])]
 
 
@@ -150,14 +170,18 @@ def test_care_visits_take_the_last_countable_visit_from_the_log(built):
     truth_dir, _, con = built
     # who a truth person is in the warehouse: the person_key linkage gave their register records
     records = pl.read_parquet(truth_dir / "person_records.parquet").filter(pl.col("feed") == "police_population")
-    links = con.sql("select file, record_no, person_key from marts.person_source_links "
-                    "where feed = 'police_population' and person_key is not null").pl()
-    keys = (records.join(links, on=["file", "record_no"]).group_by("person_id")
-            .agg(pl.col("person_key").mode().first()))
+    links = con.sql(
+        "select file, record_no, person_key from marts.person_source_links "
+        "where feed = 'police_population' and person_key is not null"
+    ).pl()
+    keys = records.join(links, on=["file", "record_no"]).group_by("person_id").agg(pl.col("person_key").mode().first())
     as_of = con.execute("select max(as_of_date) from marts.mart_care_visits").fetchall()[0][0]
     visits = pl.read_parquet(truth_dir / "visits.parquet").filter(
-        ~pl.col("is_double_submission") & ~pl.col("is_desk_typed") & ~pl.col("is_person_gone")
-        & (pl.col("visit_date") <= as_of))
+        ~pl.col("is_double_submission")
+        & ~pl.col("is_desk_typed")
+        & ~pl.col("is_person_gone")
+        & (pl.col("visit_date") <= as_of)
+    )
     want = visits.join(keys, on="person_id").group_by("person_key").agg(pl.col("visit_date").max().alias("want"))
     care = con.sql("select person_key, logged_visit_date from marts.mart_care_visits").pl()
     both = care.join(want, on="person_key", how="left")
@@ -169,13 +193,20 @@ def test_care_visits_take_the_last_countable_visit_from_the_log(built):
 
 def test_worker_month_scorecard_equals_the_truth(built):
     truth_dir, _, con = built
-    truth = pl.read_parquet(truth_dir / "visits.parquet").with_columns(month_date=pl.col("visit_date").dt.truncate("1mo"))
+    truth = pl.read_parquet(truth_dir / "visits.parquet").with_columns(
+        month_date=pl.col("visit_date").dt.truncate("1mo")
+    )
     want = truth.group_by("worker_id", "month_date").agg(
         pl.len().alias("submitted"),
-        (~pl.col("is_double_submission") & ~pl.col("is_desk_typed") & ~pl.col("is_person_gone")).sum().alias("countable"),
-        pl.col("is_desk_typed").sum().alias("desk"))
-    got = con.sql("select worker_id, month_date, visits_submitted, visits_countable, desk_typed_visits, post "
-                  "from marts.mart_worker_scorecard").pl()
+        (~pl.col("is_double_submission") & ~pl.col("is_desk_typed") & ~pl.col("is_person_gone"))
+        .sum()
+        .alias("countable"),
+        pl.col("is_desk_typed").sum().alias("desk"),
+    )
+    got = con.sql(
+        "select worker_id, month_date, visits_submitted, visits_countable, desk_typed_visits, post "
+        "from marts.mart_worker_scorecard"
+    ).pl()
     both = want.join(got, on=["worker_id", "month_date"], how="full", coalesce=True)
     assert both.height == want.height
     assert (both["submitted"] == both["visits_submitted"]).all()

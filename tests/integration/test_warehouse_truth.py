@@ -29,8 +29,14 @@ SHEET_PROGRAMME = {  # civil_affairs sheet -> the programme code the warehouse u
 
 def zhili_run(landing: Path, home: Path, **kw) -> subprocess.CompletedProcess:
     """`zhili run` as a subprocess of this checkout (cwd=REPO so its own packages are imported)."""
-    return subprocess.run([sys.executable, "-m", "orchestration.cli", "run", "--landing", str(landing), "--home", str(home)],
-                          cwd=REPO, capture_output=True, text=True, timeout=1500, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "run", "--landing", str(landing), "--home", str(home)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +93,15 @@ def test_people_on_each_roll_per_month_match_truth(built):
             pl.col("sheet").replace_strict(SHEET_PROGRAMME).alias("programme"),
             pl.col("file").str.extract(r"(\d{6})\.\w+$").alias("ym"),
         )
-        .group_by("programme", "ym").agg(pl.col("person_id").n_unique().alias("truth"))
+        .group_by("programme", "ym")
+        .agg(pl.col("person_id").n_unique().alias("truth"))
     )
     assert expected["ym"].null_count() == 0
-    got = _mart(con, "select programme, strftime(month_date, '%Y%m') as ym, count(distinct person_key)::int as mart "
-                     "from marts.fct_benefit_membership where is_member group by all")
+    got = _mart(
+        con,
+        "select programme, strftime(month_date, '%Y%m') as ym, count(distinct person_key)::int as mart "
+        "from marts.fct_benefit_membership where is_member group by all",
+    )
     both = expected.join(got, on=["programme", "ym"], how="full", coalesce=True).fill_null(0).sort("programme", "ym")
     assert both["ym"].n_unique() >= 2, "the fixture should cover two roll months"
     # exact: every roll row is a person record; linkage must resolve Excel-damaged IDs too
@@ -106,25 +116,34 @@ def _latest(frame: pl.DataFrame, key: str) -> pl.DataFrame:
     return frame.sort(order).unique(subset=[key], keep="last")
 
 
-@pytest.mark.parametrize("feed,key,category", [
-    ("police_incidents", "incident_id", "category"),
-    ("grid_events", "event_id", "category"),
-])
+@pytest.mark.parametrize(
+    "feed,key,category",
+    [
+        ("police_incidents", "incident_id", "category"),
+        ("grid_events", "event_id", "category"),
+    ],
+)
 def test_incidents_per_grid_and_category_match_truth(built, feed, key, category):
     truth, home, con = built
     events = pl.read_parquet(truth / "events.parquet").filter(pl.col("feed") == feed)
     # the truth grid of an event does not change with its updates: one row per event key
     true_grid = events.select(
-        pl.col("event_key").alias("source_id"), pl.col("grid_code").alias("true_grid"),
-        pl.col("community_code").alias("true_community"), "placement_hint",
+        pl.col("event_key").alias("source_id"),
+        pl.col("grid_code").alias("true_grid"),
+        pl.col("community_code").alias("true_community"),
+        "placement_hint",
     ).unique()
     assert true_grid["source_id"].is_unique().all(), "an event with two true grids"
     normalised = _normalised(home, feed)
     source = _latest(normalised.filter(pl.col(key).is_not_null()), key).select(
-        pl.col(key).alias("source_id"), pl.col(category).alias("source_category"))
+        pl.col(key).alias("source_id"), pl.col(category).alias("source_category")
+    )
     expected = true_grid.join(source, on="source_id", how="inner")
-    got = _mart(con, f"select source_id, grid_code, community_code, source_category as mart_category "
-                     f"from marts.fct_incident where source_feed = '{feed}'")
+    got = _mart(
+        con,
+        f"select source_id, grid_code, community_code, source_category as mart_category "
+        f"from marts.fct_incident where source_feed = '{feed}'",
+    )
     # every event the truth knows and the feed delivered is one incident, exactly
     assert set(got["source_id"]) == set(expected["source_id"])
     joined = expected.join(got, on="source_id")
@@ -133,17 +152,29 @@ def test_incidents_per_grid_and_category_match_truth(built, feed, key, category)
     # true grid x category == incidents per mart grid x category
     placeable = joined.filter(pl.col("placement_hint") != "community_only")
     cells = (
-        placeable.group_by(pl.col("true_grid").alias("grid_code"), "source_category").len("truth")
-        .join(placeable.group_by("grid_code", "source_category").len("mart"),
-              on=["grid_code", "source_category"], how="full", coalesce=True)
-        .fill_null(0).sort("grid_code", "source_category")
+        placeable.group_by(pl.col("true_grid").alias("grid_code"), "source_category")
+        .len("truth")
+        .join(
+            placeable.group_by("grid_code", "source_category").len("mart"),
+            on=["grid_code", "source_category"],
+            how="full",
+            coalesce=True,
+        )
+        .fill_null(0)
+        .sort("grid_code", "source_category")
     )
-    assert (cells["truth"] == cells["mart"]).all(), (cells, placeable.filter(pl.col("grid_code") != pl.col("true_grid")))
+    assert (cells["truth"] == cells["mart"]).all(), (
+        cells,
+        placeable.filter(pl.col("grid_code") != pl.col("true_grid")),
+    )
     # a call or report naming only its community cannot be placed in a grid: it must sit in its true
     # community with no grid (never a guessed grid)
     community_only = joined.filter(pl.col("placement_hint") == "community_only")
     assert (community_only["community_code"] == community_only["true_community"]).all(), community_only
-    assert community_only.filter(pl.col("grid_code").is_not_null() & (pl.col("grid_code") != pl.col("true_grid"))).height == 0
+    assert (
+        community_only.filter(pl.col("grid_code").is_not_null() & (pl.col("grid_code") != pl.col("true_grid"))).height
+        == 0
+    )
 
 
 # ---------------------------------------------------------------- petitions closed on time
@@ -153,13 +184,19 @@ def test_petitions_closed_on_time_match_the_normalised_feed(built):
     _, home, con = built
     raw = _normalised(home, "petitions").filter(pl.col("case_id").is_not_null())
     # the current version of a case: the latest status move, ties to the later delivery
-    current = raw.sort("last_moved_at", "data_date", "file", "record_no", nulls_last=False).unique("case_id", keep="last")
+    current = raw.sort("last_moved_at", "data_date", "file", "record_no", nulls_last=False).unique(
+        "case_id", keep="last"
+    )
     terminal = ["已办结", "不予受理", "已转送"]
     # a due date counts to its end (China time): closed on the due date is on time
     due_end = (pl.col("due_date").cast(pl.Datetime("us")) + pl.duration(days=1)).dt.replace_time_zone("Asia/Shanghai")
     expected = current.with_columns(
-        (pl.col("status").is_in(terminal) & pl.col("closed_at").is_not_null() & pl.col("due_date").is_not_null()
-         & (pl.col("closed_at").dt.convert_time_zone("Asia/Shanghai") <= due_end)).alias("truth_on_time"),
+        (
+            pl.col("status").is_in(terminal)
+            & pl.col("closed_at").is_not_null()
+            & pl.col("due_date").is_not_null()
+            & (pl.col("closed_at").dt.convert_time_zone("Asia/Shanghai") <= due_end)
+        ).alias("truth_on_time"),
     ).select("case_id", "truth_on_time", "status", "due_date", "closed_at")
     got = _mart(con, "select case_id, is_closed_on_time from marts.fct_petition")
     assert got["case_id"].is_unique().all()

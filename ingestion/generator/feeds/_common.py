@@ -75,20 +75,35 @@ class Context:
         return data_date + dt.timedelta(days=1 if rng.random() < 0.88 else 0)
 
 
-def render_people(ctx: Context, idx: np.ndarray, rng: np.random.Generator, *, feed: str, id_rates: dict | None = None,
-                  name_rates: dict | None = None) -> dict[str, np.ndarray]:
+def render_people(
+    ctx: Context,
+    idx: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    feed: str,
+    id_rates: dict | None = None,
+    name_rates: dict | None = None,
+) -> dict[str, np.ndarray]:
     """Personal fields of persons ``idx`` as ``feed`` writes them: the seed's fault rates for that department
     (params), unless ``id_rates``/``name_rates`` are given (``{}`` for clean values)."""
     P, prm = ctx.P, ctx.params
     eligible = P["doc_type"][idx] == "居民身份证"
     ids, idf = render_ids(P["id_number"][idx], rng, prm.id_rates[feed] if id_rates is None else id_rates, eligible)
     idf[~eligible] = "foreign"
-    names, nf = render_names(P["name"][idx], rng, prm.name_rates[feed] if name_rates is None else name_rates,
-                             prm.dot_variant_rate)
+    names, nf = render_names(
+        P["name"][idx], rng, prm.name_rates[feed] if name_rates is None else name_rates, prm.dot_variant_rate
+    )
     pid = np.where(P["is_resident"][idx], P["person_id"][idx], 0)
     phones = render_phones(P["phone"][idx], rng, prm.county.area_code, [prm.phone_forms[f] for f in PHONE_FORMS])
-    return {"name": names, "id": ids, "id_fault": idf, "name_fault": nf, "person_id": pid, "phone": phones,
-            "sex": render_sex(P["male"][idx], rng, [prm.sex_forms[f] for f in SEX_FORMS])}
+    return {
+        "name": names,
+        "id": ids,
+        "id_fault": idf,
+        "name_fault": nf,
+        "person_id": pid,
+        "phone": phones,
+        "sex": render_sex(P["male"][idx], rng, [prm.sex_forms[f] for f in SEX_FORMS]),
+    }
 
 
 def render_homes(ctx: Context, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -107,8 +122,9 @@ def render_homes(ctx: Context, idx: np.ndarray, rng: np.random.Generator) -> np.
         if p < 0:
             out[k] = ""
             continue
-        out[k] = render_address(prefix, loc[p], road[p] + house[p], int(bno[p]), int(unit[k]), int(room[k]), u[k],
-                                habits)
+        out[k] = render_address(
+            prefix, loc[p], road[p] + house[p], int(bno[p]), int(unit[k]), int(room[k]), u[k], habits
+        )
     return out
 
 
@@ -128,7 +144,9 @@ def layout_columns(ctx: Context, feed: str, cols: list[str], i: int) -> tuple[li
     return list(order), extra
 
 
-def laid_out(ctx: Context, feed: str, df: pl.DataFrame, cols: list[str], i: int, rng: np.random.Generator) -> pl.DataFrame:
+def laid_out(
+    ctx: Context, feed: str, df: pl.DataFrame, cols: list[str], i: int, rng: np.random.Generator
+) -> pl.DataFrame:
     """``df[cols]`` as the department's export prints it that day: its column order, an unannounced column
     (values filled for some rows), header cells with stray spaces (params.daily_layout)."""
     order, extra = layout_columns(ctx, feed, cols, i)
@@ -143,8 +161,7 @@ def laid_out(ctx: Context, feed: str, df: pl.DataFrame, cols: list[str], i: int,
     return out
 
 
-def emit_daily(ctx: Context, feed: str, rows: pl.DataFrame, name_fmt: str, encode, on_file, *,
-               feed_no: int) -> None:
+def emit_daily(ctx: Context, feed: str, rows: pl.DataFrame, name_fmt: str, encode, on_file, *, feed_no: int) -> None:
     """Write one increment file per data date of the period (empty files included).
 
     ``rows`` has ``_file_date`` (date) and ``_sort`` columns; ``encode(df, name, i, switched)`` returns

@@ -7,26 +7,50 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from .._quirks import datetime_texts
 from ..district import grid_at
 from ..landing import csv_bytes
-from ..patterns import record
-from .._quirks import datetime_texts
 from ..params import DATETIME_FORMS
+from ..patterns import record
 from ._common import Context, emit_daily, laid_out, pick_outsiders, pick_residents, render_people, switched_codec
 
 FEED = "grid_events"
 KINDS = {
-    "矛盾纠纷": ["邻里纠纷", "家庭纠纷", "物业纠纷"], "安全隐患": ["消防隐患", "燃气隐患", "用电隐患", "房屋安全"],
-    "治安隐患": ["可疑人员", "群租房"], "环境卫生": ["垃圾堆放", "污水外溢"], "市政设施": ["路灯损坏", "井盖缺失"],
-    "民生服务": ["困难救助", "养老服务", "就业帮扶"], "特殊人群": ["走访发现异常"], "其他": ["其他"],
+    "矛盾纠纷": ["邻里纠纷", "家庭纠纷", "物业纠纷"],
+    "安全隐患": ["消防隐患", "燃气隐患", "用电隐患", "房屋安全"],
+    "治安隐患": ["可疑人员", "群租房"],
+    "环境卫生": ["垃圾堆放", "污水外溢"],
+    "市政设施": ["路灯损坏", "井盖缺失"],
+    "民生服务": ["困难救助", "养老服务", "就业帮扶"],
+    "特殊人群": ["走访发现异常"],
+    "其他": ["其他"],
 }
 KIND_P = [0.2, 0.18, 0.07, 0.2, 0.12, 0.13, 0.05, 0.05]
 DEPTS = ["", "区住建局", "区城管局", "区民政局", "街道综治中心", "社区居委会", "区应急管理局"]
 LEVELS = ["网格", "社区", "街道", "区直部门"]
 # text columns typed explicitly: built from numpy object arrays, they would be Polars Objects on a day
 # (or a whole small district) without events
-_TEXT = {c: pl.Utf8 for c in ("事件编号", "上报时间", "上报人", "网格编码", "事件大类", "事件小类", "事件描述", "发生地址",
-                              "经度", "纬度", "涉及人员", "处置层级", "派遣部门", "当前状态", "群众评价", "_grid")}
+_TEXT = {
+    c: pl.Utf8
+    for c in (
+        "事件编号",
+        "上报时间",
+        "上报人",
+        "网格编码",
+        "事件大类",
+        "事件小类",
+        "事件描述",
+        "发生地址",
+        "经度",
+        "纬度",
+        "涉及人员",
+        "处置层级",
+        "派遣部门",
+        "当前状态",
+        "群众评价",
+        "_grid",
+    )
+}
 
 
 def build(ctx: Context) -> None:
@@ -51,7 +75,6 @@ def build(ctx: Context) -> None:
         recorded[stale] = before[stale]
     gcodes = d.grids["grid_code"].to_list()
     worker = dict(zip(gcodes, d.grids["worker"].to_list()))
-    comm_of = dict(zip(gcodes, d.grids["community_code"].to_list()))
     names = np.array([worker[g] or "社区代报" for g in grid], dtype=object)
     kinds = list(KINDS)
     kc = rng.choice(len(kinds), n, p=KIND_P)
@@ -63,8 +86,7 @@ def build(ctx: Context) -> None:
     r = render_people(ctx, who, rng, feed=FEED)
     pairs = np.char.add(np.char.add(r["name"].astype(str), ":"), r["id"].astype(str)) if total else np.array([])
     off = np.r_[0, np.cumsum(n_people)]
-    involved = [";".join(pairs[off[i]:off[i + 1]]) for i in range(n)]
-    seq = np.zeros(n, dtype=int)
+    involved = [";".join(pairs[off[i] : off[i + 1]]) for i in range(n)]
     keys = []
     counter: dict[tuple, int] = {}
     for i in range(n):
@@ -79,10 +101,25 @@ def build(ctx: Context) -> None:
     dept = np.array(DEPTS, dtype=object)[rng.integers(0, len(DEPTS), n)]
     lon = np.round(pts["lon"].to_numpy()[pt], 6)
     lat = np.round(pts["lat"].to_numpy()[pt], 6)
-    base = dict(事件编号=keys, 上报时间=datetime_texts(pl.Series(rep.astype("datetime64[us]")), ctx.rng(64),
-                                                   [ctx.params.datetime_forms[FEED][f] for f in DATETIME_FORMS]),
-                上报人=names, 网格编码=recorded, 事件大类=np.array(kinds, dtype=object)[kc], 事件小类=sub, 事件描述=desc,
-                发生地址=addr, 经度=lon.astype(str), 纬度=lat.astype(str), 涉及人员=involved, 处置层级=level, 派遣部门=dept)
+    base = dict(
+        事件编号=keys,
+        上报时间=datetime_texts(
+            pl.Series(rep.astype("datetime64[us]")),
+            ctx.rng(64),
+            [ctx.params.datetime_forms[FEED][f] for f in DATETIME_FORMS],
+        ),
+        上报人=names,
+        网格编码=recorded,
+        事件大类=np.array(kinds, dtype=object)[kc],
+        事件小类=sub,
+        事件描述=desc,
+        发生地址=addr,
+        经度=lon.astype(str),
+        纬度=lat.astype(str),
+        涉及人员=involved,
+        处置层级=level,
+        派遣部门=dept,
+    )
     # status path: each event has 1-3 rows over time
     path = [["已办结"], ["已上报", "已受理", "已办结"], ["已上报", "已派遣", "处置中", "已结案"], ["已上报", "已退回"]]
     pk = rng.choice(4, n, p=[0.35, 0.4, 0.2, 0.05])
@@ -94,13 +131,28 @@ def build(ctx: Context) -> None:
         if j == 0:
             t = rep + np.where(pk == 0, rng.integers(600, 7200, n), 0).astype("timedelta64[s]")
         done = np.isin(status, ["已办结", "已结案"])
-        rate = np.where(done, np.array(["满意", "基本满意", "不满意", ""], dtype=object)[
-            rng.choice(4, n, p=[0.6, 0.2, 0.05, 0.15])], "")
-        rows.append(pl.DataFrame({
-            **{k: v for k, v in base.items()}, "当前状态": status,
-            "_t": t.astype("datetime64[us]"), "群众评价": rate, "_done": done, "_have": have, "_j": np.full(n, j),
-            "_grid": grid, "_rep": rep.astype("datetime64[us]"), "_pi": np.arange(n),
-        }, schema_overrides=_TEXT).filter(pl.col("_have")))
+        rate = np.where(
+            done,
+            np.array(["满意", "基本满意", "不满意", ""], dtype=object)[rng.choice(4, n, p=[0.6, 0.2, 0.05, 0.15])],
+            "",
+        )
+        rows.append(
+            pl.DataFrame(
+                {
+                    **{k: v for k, v in base.items()},
+                    "当前状态": status,
+                    "_t": t.astype("datetime64[us]"),
+                    "群众评价": rate,
+                    "_done": done,
+                    "_have": have,
+                    "_j": np.full(n, j),
+                    "_grid": grid,
+                    "_rep": rep.astype("datetime64[us]"),
+                    "_pi": np.arange(n),
+                },
+                schema_overrides=_TEXT,
+            ).filter(pl.col("_have"))
+        )
     allr = pl.concat(rows).sort("_pi", "_j")
     if ctx.patterns is not None and ctx.patterns.grid_events:
         extra, extra_people, extra_r = _injected(ctx, allr, n, worker)
@@ -115,11 +167,30 @@ def build(ctx: Context) -> None:
     allr = allr.with_columns(状态时间=datetime_texts(allr["_t"], ctx.rng(62), forms))
     allr = allr.with_columns(
         办结时间=pl.when(pl.col("_done")).then(pl.col("状态时间")).otherwise(pl.lit("")),
-        _file_date=pl.col("_t").dt.date(), _sort=pl.col("_t"),
-        _comm=pl.col("_grid").str.slice(0, 12), _street=pl.col("_grid").str.slice(0, 9),
+        _file_date=pl.col("_t").dt.date(),
+        _sort=pl.col("_t"),
+        _comm=pl.col("_grid").str.slice(0, 12),
+        _street=pl.col("_grid").str.slice(0, 9),
     ).filter(pl.col("_file_date") < ctx.end)
-    cols = ["事件编号", "上报时间", "上报人", "网格编码", "事件大类", "事件小类", "事件描述", "发生地址", "经度", "纬度",
-            "涉及人员", "处置层级", "当前状态", "派遣部门", "状态时间", "办结时间", "群众评价"]
+    cols = [
+        "事件编号",
+        "上报时间",
+        "上报人",
+        "网格编码",
+        "事件大类",
+        "事件小类",
+        "事件描述",
+        "发生地址",
+        "经度",
+        "纬度",
+        "涉及人员",
+        "处置层级",
+        "当前状态",
+        "派遣部门",
+        "状态时间",
+        "办结时间",
+        "群众评价",
+    ]
     pid, idf, nf = r["person_id"], r["id_fault"].astype(str), r["name_fault"].astype(str)
 
     layout_rng = ctx.rng(63)
@@ -131,8 +202,9 @@ def build(ctx: Context) -> None:
     def on_file(name: str, df: pl.DataFrame) -> None:
         m = df.height
         rec = np.arange(1, m + 1)
-        ctx.truth.event_rows(FEED, name, rec, df["事件编号"], df["_rep"], df["_grid"], df["_comm"], df["_street"],
-                             ["address_point"] * m)
+        ctx.truth.event_rows(
+            FEED, name, rec, df["事件编号"], df["_rep"], df["_grid"], df["_comm"], df["_street"], ["address_point"] * m
+        )
         ev = df["_pi"].to_numpy()
         cnt = n_people[ev]
         if cnt.sum() == 0:
@@ -158,24 +230,53 @@ def _injected(ctx: Context, allr: pl.DataFrame, n: int, worker: dict):
         rep = dt.datetime.combine(s.day, dt.time(9)) + dt.timedelta(seconds=int(rng.integers(0, 9 * 3600)))
         m = len(s.involved)
         involved = ";".join(f"{r['name'][at + i]}:{r['id'][at + i]}" for i in range(m))
-        pids = [int(x) for x in r["person_id"][at:at + m]]
+        pids = [int(x) for x in r["person_id"][at : at + m]]
         at += m
         closed = s.pattern == "grid_spike"
-        path = [("已办结", rep + dt.timedelta(hours=1))] if closed else [
-            ("已上报", rep), ("已受理", rep + dt.timedelta(hours=2))]
+        path = (
+            [("已办结", rep + dt.timedelta(hours=1))]
+            if closed
+            else [("已上报", rep), ("已受理", rep + dt.timedelta(hours=2))]
+        )
         for j, (status, t) in enumerate(path):
-            rows.append({
-                "事件编号": s.key(), "上报时间": rep.strftime("%Y-%m-%d %H:%M:%S"), "上报人": worker[s.grid] or "社区代报",
-                "网格编码": s.grid, "事件大类": s.category, "事件小类": s.subcategory,
-                "事件描述": f"{s.subcategory}：{std[s.point]}，网格员巡查发现，已拍照上报。", "发生地址": std[s.point],
-                "经度": str(round(float(lon[s.point]), 6)), "纬度": str(round(float(lat[s.point]), 6)),
-                "涉及人员": involved, "处置层级": "网格" if closed else "社区", "派遣部门": "",
-                "当前状态": status, "_t": t, "群众评价": "满意" if closed else "", "_done": closed, "_have": True,
-                "_j": j, "_grid": s.grid, "_rep": rep, "_pi": n + k,
-            })
+            rows.append(
+                {
+                    "事件编号": s.key(),
+                    "上报时间": rep.strftime("%Y-%m-%d %H:%M:%S"),
+                    "上报人": worker[s.grid] or "社区代报",
+                    "网格编码": s.grid,
+                    "事件大类": s.category,
+                    "事件小类": s.subcategory,
+                    "事件描述": f"{s.subcategory}：{std[s.point]}，网格员巡查发现，已拍照上报。",
+                    "发生地址": std[s.point],
+                    "经度": str(round(float(lon[s.point]), 6)),
+                    "纬度": str(round(float(lat[s.point]), 6)),
+                    "涉及人员": involved,
+                    "处置层级": "网格" if closed else "社区",
+                    "派遣部门": "",
+                    "当前状态": status,
+                    "_t": t,
+                    "群众评价": "满意" if closed else "",
+                    "_done": closed,
+                    "_have": True,
+                    "_j": j,
+                    "_grid": s.grid,
+                    "_rep": rep,
+                    "_pi": n + k,
+                }
+            )
         for p_id in pids or [None]:
-            record(ctx.patterns, pattern=s.pattern, pattern_id=s.pattern_id, feed=FEED, record_key=s.key(),
-                   role="involved" if p_id is not None else "event", person_id=p_id, grid_code=s.grid,
-                   record_date=s.day, category=f"{s.category}/{s.subcategory}")
+            record(
+                ctx.patterns,
+                pattern=s.pattern,
+                pattern_id=s.pattern_id,
+                feed=FEED,
+                record_key=s.key(),
+                role="involved" if p_id is not None else "event",
+                person_id=p_id,
+                grid_code=s.grid,
+                record_date=s.day,
+                category=f"{s.category}/{s.subcategory}",
+            )
     extra = pl.DataFrame(rows, schema=allr.schema)
     return extra, np.array([len(s.involved) for s in specs], dtype=np.int64), r

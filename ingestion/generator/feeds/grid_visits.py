@@ -27,10 +27,40 @@ from ..landing import csv_bytes
 from ._common import Context, render_homes, render_people
 
 FEED = "grid_visits"
-VISIT_COLUMNS = ["走访编号", "走访时间", "网格员工号", "网格员", "网格编码", "走访对象类型", "对象姓名", "对象证件号码", "对象电话",
-                 "地址", "户编号", "走访方式", "走访主题", "发现问题", "关联事件编号", "经度", "纬度", "备注"]
-ROSTER_COLUMNS = ["工号", "姓名", "证件号码", "联系电话", "岗位", "网格编码", "微网格", "岗位档次", "入职日期", "离职日期",
-                  "调岗日期", "上年度考核等次"]
+VISIT_COLUMNS = [
+    "走访编号",
+    "走访时间",
+    "网格员工号",
+    "网格员",
+    "网格编码",
+    "走访对象类型",
+    "对象姓名",
+    "对象证件号码",
+    "对象电话",
+    "地址",
+    "户编号",
+    "走访方式",
+    "走访主题",
+    "发现问题",
+    "关联事件编号",
+    "经度",
+    "纬度",
+    "备注",
+]
+ROSTER_COLUMNS = [
+    "工号",
+    "姓名",
+    "证件号码",
+    "联系电话",
+    "岗位",
+    "网格编码",
+    "微网格",
+    "岗位档次",
+    "入职日期",
+    "离职日期",
+    "调岗日期",
+    "上年度考核等次",
+]
 MODES = np.array(["入户", "电话", "视频", "门口"], dtype=object)
 MODE_P = [0.72, 0.14, 0.04, 0.10]
 THEMES = np.array(["日常走访", "节日慰问", "话党史", "话平安", "话发展", "话治理", "话民生"], dtype=object)
@@ -67,20 +97,52 @@ def _workers(ctx: Context) -> tuple[pl.DataFrame, pl.DataFrame]:
 
     staffed = g.filter(pl.col("worker") != "")
     for r in staffed.iter_rows(named=True):
-        hired = r["valid_from"] - dt.timedelta(days=int(rng.integers(0, 2000))) if r["valid_from"] <= ctx.start \
+        hired = (
+            r["valid_from"] - dt.timedelta(days=int(rng.integers(0, 2000)))
+            if r["valid_from"] <= ctx.start
             else r["valid_from"]
-        rows.append(dict(worker_id=new_id(), name=r["worker"], phone=r["worker_phone"], post="专职网格员",
-                         grid_code=r["grid_code"], hired_on=hired, served_from=max(hired, r["valid_from"]),
-                         served_to=r["valid_to"], left_on=r["valid_to"], moved_on=None))
-    comms = g.filter(pl.col("valid_to").is_null()).group_by("community_code").agg(pl.col("grid_code").min()).sort("community_code")
+        )
+        rows.append(
+            dict(
+                worker_id=new_id(),
+                name=r["worker"],
+                phone=r["worker_phone"],
+                post="专职网格员",
+                grid_code=r["grid_code"],
+                hired_on=hired,
+                served_from=max(hired, r["valid_from"]),
+                served_to=r["valid_to"],
+                left_on=r["valid_to"],
+                moved_on=None,
+            )
+        )
+    comms = (
+        g.filter(pl.col("valid_to").is_null())
+        .group_by("community_code")
+        .agg(pl.col("grid_code").min())
+        .sort("community_code")
+    )
     for cc, gc in comms.iter_rows():
         hired = ctx.start - dt.timedelta(days=int(rng.integers(200, 3000)))
-        rows.append(dict(worker_id=new_id(), name="", phone="", post="网格长", grid_code=gc, hired_on=hired,
-                         served_from=hired, served_to=None, left_on=None, moved_on=None))
+        rows.append(
+            dict(
+                worker_id=new_id(),
+                name="",
+                phone="",
+                post="网格长",
+                grid_code=gc,
+                hired_on=hired,
+                served_from=hired,
+                served_to=None,
+                left_on=None,
+                moved_on=None,
+            )
+        )
     w = pl.DataFrame(rows, schema_overrides={"served_to": pl.Date, "left_on": pl.Date, "moved_on": pl.Date})
     # the whole period's steady grids: where a move and a departure can happen
-    steady = w.filter((pl.col("post") == "专职网格员") & pl.col("served_to").is_null()
-                      & (pl.col("served_from") <= ctx.start))
+    steady = w.filter(
+        (pl.col("post") == "专职网格员") & pl.col("served_to").is_null() & (pl.col("served_from") <= ctx.start)
+    )
     events = []
     # a small district may have only two grids staffed the whole period: the move needs two, the departure a third
     if steady.height >= 2 and ctx.days >= 14:
@@ -93,29 +155,81 @@ def _workers(ctx: Context) -> tuple[pl.DataFrame, pl.DataFrame]:
         w = w.with_columns(
             served_to=pl.when(pl.col("worker_id") == mover["worker_id"]).then(pl.lit(move_on)).otherwise("served_to"),
         )
-        w = pl.concat([w, pl.DataFrame([
-            dict(mover, grid_code=to_row["grid_code"], served_from=move_on, served_to=None, moved_on=move_on),
-            dict(worker_id=new_id(), name="", phone="", post="专职网格员", grid_code=mover["grid_code"],
-                 hired_on=move_on + dt.timedelta(days=gap), served_from=move_on + dt.timedelta(days=gap),
-                 served_to=None, left_on=None, moved_on=None),
-        ], schema=w.schema)])
-        events.append(dict(grid_code=mover["grid_code"], vacant_from=move_on, vacant_to=move_on + dt.timedelta(days=gap),
-                           cause="调岗"))
-        leave_on = ctx.start + dt.timedelta(days=int(rng.integers(ctx.days // 3, max(ctx.days // 3 + 1, 2 * ctx.days // 3))))
+        w = pl.concat(
+            [
+                w,
+                pl.DataFrame(
+                    [
+                        dict(
+                            mover, grid_code=to_row["grid_code"], served_from=move_on, served_to=None, moved_on=move_on
+                        ),
+                        dict(
+                            worker_id=new_id(),
+                            name="",
+                            phone="",
+                            post="专职网格员",
+                            grid_code=mover["grid_code"],
+                            hired_on=move_on + dt.timedelta(days=gap),
+                            served_from=move_on + dt.timedelta(days=gap),
+                            served_to=None,
+                            left_on=None,
+                            moved_on=None,
+                        ),
+                    ],
+                    schema=w.schema,
+                ),
+            ]
+        )
+        events.append(
+            dict(
+                grid_code=mover["grid_code"],
+                vacant_from=move_on,
+                vacant_to=move_on + dt.timedelta(days=gap),
+                cause="调岗",
+            )
+        )
+        leave_on = ctx.start + dt.timedelta(
+            days=int(rng.integers(ctx.days // 3, max(ctx.days // 3 + 1, 2 * ctx.days // 3)))
+        )
     if steady.height >= 2 and ctx.days >= 14 and leaver is not None:
         w = w.with_columns(
             served_to=pl.when(pl.col("worker_id") == leaver["worker_id"]).then(pl.lit(leave_on)).otherwise("served_to"),
             left_on=pl.when(pl.col("worker_id") == leaver["worker_id"]).then(pl.lit(leave_on)).otherwise("left_on"),
         )
-        w = pl.concat([w, pl.DataFrame([dict(
-            worker_id=new_id(), name="", phone="", post="专职网格员", grid_code=leaver["grid_code"],
-            hired_on=leave_on + dt.timedelta(days=3), served_from=leave_on + dt.timedelta(days=3), served_to=None,
-            left_on=None, moved_on=None)], schema=w.schema)])
-        events.append(dict(grid_code=leaver["grid_code"], vacant_from=leave_on, vacant_to=leave_on + dt.timedelta(days=3),
-                           cause="离职"))
+        w = pl.concat(
+            [
+                w,
+                pl.DataFrame(
+                    [
+                        dict(
+                            worker_id=new_id(),
+                            name="",
+                            phone="",
+                            post="专职网格员",
+                            grid_code=leaver["grid_code"],
+                            hired_on=leave_on + dt.timedelta(days=3),
+                            served_from=leave_on + dt.timedelta(days=3),
+                            served_to=None,
+                            left_on=None,
+                            moved_on=None,
+                        )
+                    ],
+                    schema=w.schema,
+                ),
+            ]
+        )
+        events.append(
+            dict(
+                grid_code=leaver["grid_code"],
+                vacant_from=leave_on,
+                vacant_to=leave_on + dt.timedelta(days=3),
+                cause="离职",
+            )
+        )
     # names, IDs and phones for staff the registry does not name (new hires, 网格长): staff, not residents
     fk_rng = ctx.rng(71)
     from faker import Faker
+
     fk = Faker("zh_CN")
     fk.seed_instance(int(fk_rng.integers(0, 2**31)))
     names = [n or fk.name() for n in w["name"]]
@@ -129,11 +243,17 @@ def _workers(ctx: Context) -> tuple[pl.DataFrame, pl.DataFrame]:
         id_number=pl.Series([by_worker[x][1] for x in w["worker_id"]]),
         phone=pl.Series(phones),
         step=pl.Series(fk_rng.integers(1, 13, w.height)),
-        grade=pl.Series(np.where(pl.Series(w["hired_on"]).to_numpy() < np.datetime64(ctx.start - dt.timedelta(days=365)),
-                                 GRADES[fk_rng.choice(4, w.height, p=GRADE_P)], "")),
+        grade=pl.Series(
+            np.where(
+                pl.Series(w["hired_on"]).to_numpy() < np.datetime64(ctx.start - dt.timedelta(days=365)),
+                GRADES[fk_rng.choice(4, w.height, p=GRADE_P)],
+                "",
+            )
+        ),
     )
-    vac = pl.DataFrame(events, schema={"grid_code": pl.String, "vacant_from": pl.Date, "vacant_to": pl.Date,
-                                       "cause": pl.String})
+    vac = pl.DataFrame(
+        events, schema={"grid_code": pl.String, "vacant_from": pl.Date, "vacant_to": pl.Date, "cause": pl.String}
+    )
     return w, vac
 
 
@@ -145,21 +265,32 @@ def _roster_file(ctx: Context, w: pl.DataFrame, month: dt.date) -> tuple[bytes, 
     # one row per worker: their last interval in the month
     on = on.sort("served_from").group_by("worker_id", maintain_order=True).last().sort("worker_id")
     moved = on["moved_on"].to_list()
-    df = pl.DataFrame({
-        "工号": on["worker_id"], "姓名": on["name"], "证件号码": on["id_number"], "联系电话": on["phone"],
-        "岗位": on["post"], "网格编码": on["grid_code"], "微网格": [""] * on.height,
-        "岗位档次": on["step"].cast(pl.String), "入职日期": on["hired_on"].cast(pl.String),
-        "离职日期": [str(x) if x is not None and x < nxt else "" for x in on["left_on"]],
-        "调岗日期": [str(x) if x is not None and first <= x < nxt else "" for x in moved],
-        "上年度考核等次": on["grade"],
-    })
+    df = pl.DataFrame(
+        {
+            "工号": on["worker_id"],
+            "姓名": on["name"],
+            "证件号码": on["id_number"],
+            "联系电话": on["phone"],
+            "岗位": on["post"],
+            "网格编码": on["grid_code"],
+            "微网格": [""] * on.height,
+            "岗位档次": on["step"].cast(pl.String),
+            "入职日期": on["hired_on"].cast(pl.String),
+            "离职日期": [str(x) if x is not None and x < nxt else "" for x in on["left_on"]],
+            "调岗日期": [str(x) if x is not None and first <= x < nxt else "" for x in moved],
+            "上年度考核等次": on["grade"],
+        }
+    )
     return csv_bytes(df, encoding="gb18030", bom=False, crlf=True), df.height
 
 
 def _serving(w: pl.DataFrame, day: dt.date) -> dict[str, tuple[str, str]]:
     """grid -> (worker id, name) of its 专职网格员 serving on ``day``."""
-    on = w.filter((pl.col("post") == "专职网格员") & (pl.col("served_from") <= day)
-                  & (pl.col("served_to").is_null() | (pl.col("served_to") > day)))
+    on = w.filter(
+        (pl.col("post") == "专职网格员")
+        & (pl.col("served_from") <= day)
+        & (pl.col("served_to").is_null() | (pl.col("served_to") > day))
+    )
     return {g: (i, n) for g, i, n in on.select("grid_code", "worker_id", "name").iter_rows()}
 
 
@@ -178,21 +309,25 @@ def _schedule(ctx: Context) -> pl.DataFrame:
     rng = ctx.rng(72)
     res = ctx.people.residents()
     start64, end64 = np.datetime64(ctx.start), np.datetime64(ctx.end)
-    age = ((start64 - res["birth_date"].to_numpy().astype("datetime64[D]")).astype(int) / 365.25)
+    age = (start64 - res["birth_date"].to_numpy().astype("datetime64[D]")).astype(int) / 365.25
     alone = res["lives_alone"].to_numpy()
     weekly = alone & (age >= 80)
     monthly = ~weekly & (alone | res["disabled"].to_numpy() | res["extreme_poverty"].to_numpy())
     reg = res["registered_on"].to_numpy().astype("datetime64[D]")
     left = res["left_on"].to_numpy().astype("datetime64[D]")
-    kinds = np.where(weekly, "独居老人", np.where(alone, "空巢老人", np.where(res["disabled"].to_numpy(), "残疾人", "困难家庭")))
+    kinds = np.where(
+        weekly, "独居老人", np.where(alone, "空巢老人", np.where(res["disabled"].to_numpy(), "残疾人", "困难家庭"))
+    )
     parts = []
     for mask, every in ((weekly, WEEKLY), (monthly, MONTHLY)):
         who = np.flatnonzero(mask & (reg < start64))
         if not len(who):
             continue
-        neglect_from = np.where(rng.random(len(who)) < NEGLECT_RATE,
-                                start64 + rng.integers(0, max(1, ctx.days), len(who)).astype("timedelta64[D]"),
-                                np.datetime64("NaT", "D"))
+        neglect_from = np.where(
+            rng.random(len(who)) < NEGLECT_RATE,
+            start64 + rng.integers(0, max(1, ctx.days), len(who)).astype("timedelta64[D]"),
+            np.datetime64("NaT", "D"),
+        )
         first = start64 + rng.integers(0, every, len(who)).astype("timedelta64[D]")
         k = np.arange((ctx.days // every) + 2)
         due = first[:, None] + (k[None, :] * every).astype("timedelta64[D]")
@@ -203,24 +338,57 @@ def _schedule(ctx: Context) -> pl.DataFrame:
         stop = np.repeat(neglect_from, len(k))
         gone = np.repeat(left[who], len(k))
         keep = (when >= start64) & (when < end64) & (np.isnat(stop) | (when < stop)) & (np.isnat(gone) | (when < gone))
-        parts.append(pl.DataFrame({"idx": pid[keep], "day": when[keep], "kind": kinds[pid[keep]],
-                                   "cadence_days": np.full(keep.sum(), every, dtype=np.int32)}, schema_overrides=_KIND))
-        ctx.extra.setdefault("visit_neglect", []).append(pl.DataFrame({
-            "person_id": res["person_id"].to_numpy()[who], "cadence_days": np.full(len(who), every, dtype=np.int32),
-            "neglected_from": neglect_from}))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "idx": pid[keep],
+                    "day": when[keep],
+                    "kind": kinds[pid[keep]],
+                    "cadence_days": np.full(keep.sum(), every, dtype=np.int32),
+                },
+                schema_overrides=_KIND,
+            )
+        )
+        ctx.extra.setdefault("visit_neglect", []).append(
+            pl.DataFrame(
+                {
+                    "person_id": res["person_id"].to_numpy()[who],
+                    "cadence_days": np.full(len(who), every, dtype=np.int32),
+                    "neglected_from": neglect_from,
+                }
+            )
+        )
     # ordinary households: about one visit per 400 residents a day
     n_plain = rng.poisson(ctx.people.n_residents / 400, ctx.days)
     days = np.repeat(np.array(ctx.dates(), dtype="datetime64[D]"), n_plain)
     who = rng.integers(0, ctx.people.n_residents, len(days))
     ok = (reg[who] <= days) & (np.isnat(left[who]) | (left[who] > days))
-    parts.append(pl.DataFrame({"idx": who[ok], "day": days[ok], "kind": np.full(ok.sum(), "一般住户", dtype=object),
-                               "cadence_days": np.zeros(ok.sum(), dtype=np.int32)}, schema_overrides=_KIND))
+    parts.append(
+        pl.DataFrame(
+            {
+                "idx": who[ok],
+                "day": days[ok],
+                "kind": np.full(ok.sum(), "一般住户", dtype=object),
+                "cadence_days": np.zeros(ok.sum(), dtype=np.int32),
+            },
+            schema_overrides=_KIND,
+        )
+    )
     # someone who moved away or died, visited once more (the worker's list was stale)
     gone = np.flatnonzero(~np.isnat(left) & (left >= start64) & (left < end64 - np.timedelta64(2, "D")))
     stale = gone[rng.random(len(gone)) < GONE_VISITS]
     stale_day = left[stale] + rng.integers(1, 3, len(stale)).astype("timedelta64[D]")
-    parts.append(pl.DataFrame({"idx": stale, "day": stale_day, "kind": np.full(len(stale), "一般住户", dtype=object),
-                               "cadence_days": np.zeros(len(stale), dtype=np.int32)}, schema_overrides=_KIND))
+    parts.append(
+        pl.DataFrame(
+            {
+                "idx": stale,
+                "day": stale_day,
+                "kind": np.full(len(stale), "一般住户", dtype=object),
+                "cadence_days": np.zeros(len(stale), dtype=np.int32),
+            },
+            schema_overrides=_KIND,
+        )
+    )
     out = pl.concat([p.with_columns(pl.col("idx").cast(pl.Int64), pl.col("day").cast(pl.Date)) for p in parts])
     return out.filter(pl.col("day") < ctx.end).sort("day", "idx")
 
@@ -265,53 +433,126 @@ def build(ctx: Context) -> None:
     no_event = problem & (rng.random(n) < PROBLEM_NO_EVENT)
     r = render_people(ctx, idx, rng, feed=FEED, id_rates={"empty": 0.12}, name_rates={})
     homes = render_homes(ctx, idx, rng)
-    frame = pl.DataFrame({
-        "_day": visits["day"], "_at": at.astype("datetime64[us]"), "_grid": grid, "_pid": pid,
-        "_idf": r["id_fault"].astype(str), "_nf": r["name_fault"].astype(str),
-        "网格员工号": wid, "网格员": wname, "网格编码": grid, "走访对象类型": visits["kind"],
-        "对象姓名": r["name"], "对象证件号码": r["id"], "对象电话": r["phone"], "地址": homes, "户编号": [""] * n,
-        "走访方式": mode, "走访主题": theme, "发现问题": np.where(problem, "是", "否"),
-        "经度": np.round(lon, 6).astype(str), "纬度": np.round(lat, 6).astype(str), "备注": [""] * n,
-        "_desk": desk, "_problem_no_event": no_event, "_problem": problem,
-        "_gone": ~np.isnat(left) & (left <= day), "_cadence": visits["cadence_days"], "_double": np.zeros(n, dtype=bool),
-    }, schema_overrides={c: pl.String for c in ("_grid", "网格员工号", "网格员", "网格编码", "走访对象类型", "对象姓名", "对象证件号码",
-                                                "对象电话", "地址", "户编号", "走访方式", "走访主题", "发现问题", "备注")})
+    frame = pl.DataFrame(
+        {
+            "_day": visits["day"],
+            "_at": at.astype("datetime64[us]"),
+            "_grid": grid,
+            "_pid": pid,
+            "_idf": r["id_fault"].astype(str),
+            "_nf": r["name_fault"].astype(str),
+            "网格员工号": wid,
+            "网格员": wname,
+            "网格编码": grid,
+            "走访对象类型": visits["kind"],
+            "对象姓名": r["name"],
+            "对象证件号码": r["id"],
+            "对象电话": r["phone"],
+            "地址": homes,
+            "户编号": [""] * n,
+            "走访方式": mode,
+            "走访主题": theme,
+            "发现问题": np.where(problem, "是", "否"),
+            "经度": np.round(lon, 6).astype(str),
+            "纬度": np.round(lat, 6).astype(str),
+            "备注": [""] * n,
+            "_desk": desk,
+            "_problem_no_event": no_event,
+            "_problem": problem,
+            "_gone": ~np.isnat(left) & (left <= day),
+            "_cadence": visits["cadence_days"],
+            "_double": np.zeros(n, dtype=bool),
+        },
+        schema_overrides={
+            c: pl.String
+            for c in (
+                "_grid",
+                "网格员工号",
+                "网格员",
+                "网格编码",
+                "走访对象类型",
+                "对象姓名",
+                "对象证件号码",
+                "对象电话",
+                "地址",
+                "户编号",
+                "走访方式",
+                "走访主题",
+                "发现问题",
+                "备注",
+            )
+        },
+    )
     frame = frame.filter(pl.Series(has_worker))
     # the same visit submitted twice within minutes: a second row, a second key
     dup = frame.filter(pl.Series(rng.random(frame.height) < DOUBLE_RATE))
-    dup = dup.with_columns((pl.col("_at") + pl.duration(minutes=pl.lit(1) + pl.col("_pid") % 5)).alias("_at"),
-                           pl.lit(True).alias("_double"))
+    dup = dup.with_columns(
+        (pl.col("_at") + pl.duration(minutes=pl.lit(1) + pl.col("_pid") % 5)).alias("_at"),
+        pl.lit(True).alias("_double"),
+    )
     frame = pl.concat([frame, dup]).sort("_at", "_pid")
-    frame = frame.with_columns(
-        pl.col("_at").dt.strftime("%Y-%m-%d %H:%M:%S").alias("走访时间"),
-        (pl.int_range(pl.len()).over("_grid", "_day") + 1).alias("_seq"),
-    ).with_columns(
-        pl.format("ZF{}{}{}", "_grid", pl.col("_day").dt.strftime("%Y%m%d"), pl.col("_seq").cast(pl.String).str.zfill(3))
-        .alias("走访编号"),
-    ).with_columns(
-        pl.when(pl.col("_problem") & ~pl.col("_problem_no_event"))
-        .then(pl.format("SJ{}{}{}", "_grid", pl.col("_day").dt.strftime("%Y%m%d"),
-                        (900 + pl.col("_seq") % 100).cast(pl.String)))
-        .otherwise(pl.lit("")).alias("关联事件编号"),
+    frame = (
+        frame.with_columns(
+            pl.col("_at").dt.strftime("%Y-%m-%d %H:%M:%S").alias("走访时间"),
+            (pl.int_range(pl.len()).over("_grid", "_day") + 1).alias("_seq"),
+        )
+        .with_columns(
+            pl.format(
+                "ZF{}{}{}", "_grid", pl.col("_day").dt.strftime("%Y%m%d"), pl.col("_seq").cast(pl.String).str.zfill(3)
+            ).alias("走访编号"),
+        )
+        .with_columns(
+            pl.when(pl.col("_problem") & ~pl.col("_problem_no_event"))
+            .then(
+                pl.format(
+                    "SJ{}{}{}",
+                    "_grid",
+                    pl.col("_day").dt.strftime("%Y%m%d"),
+                    (900 + pl.col("_seq") % 100).cast(pl.String),
+                )
+            )
+            .otherwise(pl.lit(""))
+            .alias("关联事件编号"),
+        )
     )
     truth_rows = []
     for d in ctx.dates():
         day_rows = frame.filter(pl.col("_day") == d)
         name = f"ZF_{d:%Y%m%d}.csv"
-        ctx.landing.deliver(FEED, d, name, csv_bytes(day_rows.select(VISIT_COLUMNS), encoding="utf-8", bom=False),
-                            day_rows.height)
+        ctx.landing.deliver(
+            FEED, d, name, csv_bytes(day_rows.select(VISIT_COLUMNS), encoding="utf-8", bom=False), day_rows.height
+        )
         m = day_rows.height
         if m:
             rec = np.arange(1, m + 1)
-            ctx.truth.records.add(FEED, name, "", rec, np.ones(m, dtype=np.int32), day_rows["_pid"].to_numpy(),
-                                  day_rows["_idf"].to_numpy(), day_rows["_nf"].to_numpy())
-            truth_rows.append(day_rows.select(
-                pl.lit(name).alias("file"), pl.int_range(1, m + 1).alias("record_no"), pl.col("走访编号").alias("visit_id"),
-                pl.col("_pid").alias("person_id"), pl.col("_grid").alias("grid_code"), pl.col("网格员工号").alias("worker_id"),
-                pl.col("_day").alias("visit_date"), pl.col("走访方式").alias("mode"), pl.col("_desk").alias("is_desk_typed"),
-                pl.col("_double").alias("is_double_submission"), pl.col("_gone").alias("is_person_gone"),
-                pl.col("_problem").alias("has_problem"), pl.col("_problem_no_event").alias("is_problem_without_event"),
-                pl.col("_cadence").alias("cadence_days")))
+            ctx.truth.records.add(
+                FEED,
+                name,
+                "",
+                rec,
+                np.ones(m, dtype=np.int32),
+                day_rows["_pid"].to_numpy(),
+                day_rows["_idf"].to_numpy(),
+                day_rows["_nf"].to_numpy(),
+            )
+            truth_rows.append(
+                day_rows.select(
+                    pl.lit(name).alias("file"),
+                    pl.int_range(1, m + 1).alias("record_no"),
+                    pl.col("走访编号").alias("visit_id"),
+                    pl.col("_pid").alias("person_id"),
+                    pl.col("_grid").alias("grid_code"),
+                    pl.col("网格员工号").alias("worker_id"),
+                    pl.col("_day").alias("visit_date"),
+                    pl.col("走访方式").alias("mode"),
+                    pl.col("_desk").alias("is_desk_typed"),
+                    pl.col("_double").alias("is_double_submission"),
+                    pl.col("_gone").alias("is_person_gone"),
+                    pl.col("_problem").alias("has_problem"),
+                    pl.col("_problem_no_event").alias("is_problem_without_event"),
+                    pl.col("_cadence").alias("cadence_days"),
+                )
+            )
     # rosters: the month before the period on its second day, then each month of the period that ended
     month = (ctx.start.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
     while True:
@@ -323,14 +564,28 @@ def build(ctx: Context) -> None:
         ctx.landing.deliver(FEED, folder, f"WGY_{month:%Y%m}.csv", data, rows)
         month = nxt
     t = ctx.truth.dir
-    schema = {"file": pl.String, "record_no": pl.Int64, "visit_id": pl.String, "person_id": pl.Int64,
-              "grid_code": pl.String, "worker_id": pl.String, "visit_date": pl.Date, "mode": pl.String,
-              "is_desk_typed": pl.Boolean, "is_double_submission": pl.Boolean, "is_person_gone": pl.Boolean,
-              "has_problem": pl.Boolean, "is_problem_without_event": pl.Boolean, "cadence_days": pl.Int32}
+    schema = {
+        "file": pl.String,
+        "record_no": pl.Int64,
+        "visit_id": pl.String,
+        "person_id": pl.Int64,
+        "grid_code": pl.String,
+        "worker_id": pl.String,
+        "visit_date": pl.Date,
+        "mode": pl.String,
+        "is_desk_typed": pl.Boolean,
+        "is_double_submission": pl.Boolean,
+        "is_person_gone": pl.Boolean,
+        "has_problem": pl.Boolean,
+        "is_problem_without_event": pl.Boolean,
+        "cadence_days": pl.Int32,
+    }
     (pl.concat(truth_rows) if truth_rows else pl.DataFrame(schema=schema)).write_parquet(t / "visits.parquet")
     w.drop("id_number", "phone").write_parquet(t / "grid_workers.parquet")
     vac.write_parquet(t / "grid_vacancies.parquet")
     neglect = ctx.extra.pop("visit_neglect", [])
-    (pl.concat(neglect) if neglect else pl.DataFrame(schema={"person_id": pl.Int64, "cadence_days": pl.Int32,
-                                                             "neglected_from": pl.Date})) \
-        .write_parquet(t / "visit_cadence.parquet")
+    (
+        pl.concat(neglect)
+        if neglect
+        else pl.DataFrame(schema={"person_id": pl.Int64, "cadence_days": pl.Int32, "neglected_from": pl.Date})
+    ).write_parquet(t / "visit_cadence.parquet")

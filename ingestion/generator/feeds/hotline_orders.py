@@ -29,17 +29,48 @@ REQUEST_TYPES = ["咨询", "求助", "投诉", "举报", "建议", "表扬"]
 REQUEST_P = [0.25, 0.3, 0.3, 0.07, 0.06, 0.02]
 #: 诉求分类 -> the 区直部门 that takes it when it is not the street's or the community's
 CATEGORIES = {
-    "城乡建设/物业管理": "区住建局", "城乡建设/违章搭建": "区城管局", "市场监管/消费维权": "区市场监管局",
-    "生态环境/噪声污染": "区生态环境分局", "劳动社保/拖欠工资": "区人社局", "公共服务/供水供电": "区水务局",
-    "民政/养老服务": "区民政局", "社会治安/邻里纠纷": "区司法局", "交通运输/道路设施": "区交通运输局",
+    "城乡建设/物业管理": "区住建局",
+    "城乡建设/违章搭建": "区城管局",
+    "市场监管/消费维权": "区市场监管局",
+    "生态环境/噪声污染": "区生态环境分局",
+    "劳动社保/拖欠工资": "区人社局",
+    "公共服务/供水供电": "区水务局",
+    "民政/养老服务": "区民政局",
+    "社会治安/邻里纠纷": "区司法局",
+    "交通运输/道路设施": "区交通运输局",
     "其他/其他": "区政务服务中心",
 }
 CATEGORY_P = [0.2, 0.08, 0.1, 0.12, 0.06, 0.12, 0.06, 0.1, 0.08, 0.08]
 URGENCY = ["一般", "紧急", "复杂", ""]
 URGENCY_P = [0.78, 0.06, 0.1, 0.06]
-GD_COLUMNS = ["工单编号", "来电时间", "来源渠道", "诉求人", "证件号码", "联系电话", "诉求类型", "诉求分类", "紧急程度",
-              "诉求内容", "事发地址", "经度", "纬度", "所属街道", "所属社区", "承办单位", "派单时间", "签收时间", "办理时限",
-              "工单状态", "办结时间", "回访时间", "回访结果", "满意度", "是否重办", "更新时间"]
+GD_COLUMNS = [
+    "工单编号",
+    "来电时间",
+    "来源渠道",
+    "诉求人",
+    "证件号码",
+    "联系电话",
+    "诉求类型",
+    "诉求分类",
+    "紧急程度",
+    "诉求内容",
+    "事发地址",
+    "经度",
+    "纬度",
+    "所属街道",
+    "所属社区",
+    "承办单位",
+    "派单时间",
+    "签收时间",
+    "办理时限",
+    "工单状态",
+    "办结时间",
+    "回访时间",
+    "回访结果",
+    "满意度",
+    "是否重办",
+    "更新时间",
+]
 GDLZ_COLUMNS = ["工单编号", "环节序号", "环节", "环节时间", "处理单位", "处理人", "说明"]
 TEMPLATES = [
     "来电人反映{place}{what}，已持续多日，希望相关部门尽快处理。",
@@ -48,11 +79,16 @@ TEMPLATES = [
     "来电人{name}反映{what}，地点{place}，要求给予答复，并称如不解决将继续反映。",
 ]
 WHAT = {
-    "城乡建设/物业管理": "小区电梯经常停运，物业不作为", "城乡建设/违章搭建": "楼顶有人违规搭建彩钢棚",
-    "市场监管/消费维权": "商户预付卡跑路，无法退款", "生态环境/噪声污染": "夜间施工噪音扰民",
-    "劳动社保/拖欠工资": "工地拖欠农民工工资", "公共服务/供水供电": "小区停水未提前通知",
-    "民政/养老服务": "老人申请居家养老服务无人回复", "社会治安/邻里纠纷": "楼上邻居漏水拒不维修",
-    "交通运输/道路设施": "路面塌陷存在安全隐患", "其他/其他": "咨询相关政策",
+    "城乡建设/物业管理": "小区电梯经常停运，物业不作为",
+    "城乡建设/违章搭建": "楼顶有人违规搭建彩钢棚",
+    "市场监管/消费维权": "商户预付卡跑路，无法退款",
+    "生态环境/噪声污染": "夜间施工噪音扰民",
+    "劳动社保/拖欠工资": "工地拖欠农民工工资",
+    "公共服务/供水供电": "小区停水未提前通知",
+    "民政/养老服务": "老人申请居家养老服务无人回复",
+    "社会治安/邻里纠纷": "楼上邻居漏水拒不维修",
+    "交通运输/道路设施": "路面塌陷存在安全隐患",
+    "其他/其他": "咨询相关政策",
 }
 _STAFF = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨"
 
@@ -91,9 +127,24 @@ def _simulate(o: Order, rng: np.random.Generator, q: dict, units: list[str], sta
     t = _after(rng, o.called, 1, 15)
     s.append(Step("受理", t, "12345热线"))
     tr = o.truth
-    tr.update(cancelled=False, returns=0, redispatches=0, ext_asked=0, ext_granted=0, ext_refused=0, reopened=False,
-              badly_kept="", dispatches=[], closed_at=None, first_closed_at=None, followed_up_at=None,
-              followup_result=None, satisfaction=None, due_at=None, first_due_at=None)
+    tr.update(
+        cancelled=False,
+        returns=0,
+        redispatches=0,
+        ext_asked=0,
+        ext_granted=0,
+        ext_refused=0,
+        reopened=False,
+        badly_kept="",
+        dispatches=[],
+        closed_at=None,
+        first_closed_at=None,
+        followed_up_at=None,
+        followup_result=None,
+        satisfaction=None,
+        due_at=None,
+        first_due_at=None,
+    )
     if rng.random() < q["cancelled"]:
         s.append(Step("撤销", _after(rng, t, 5, 60), "12345热线", "来电人撤回诉求"))
         tr["cancelled"] = True
@@ -109,16 +160,20 @@ def _simulate(o: Order, rng: np.random.Generator, q: dict, units: list[str], sta
     def sign(at_dispatch: dt.datetime, unit: str) -> dt.datetime:
         late = rng.random() < q["late_sign"]
         minutes = limit.total_seconds() / 60
-        signed = _after(rng, at_dispatch, minutes + 5, minutes * 6) if late else _after(rng, at_dispatch, 1, minutes - 1)
-        tr["dispatches"].append({"unit": unit, "dispatched_at": at_dispatch, "signed_at": signed,
-                                 "limit_at": at_dispatch + limit})
+        signed = (
+            _after(rng, at_dispatch, minutes + 5, minutes * 6) if late else _after(rng, at_dispatch, 1, minutes - 1)
+        )
+        tr["dispatches"].append(
+            {"unit": unit, "dispatched_at": at_dispatch, "signed_at": signed, "limit_at": at_dispatch + limit}
+        )
         return signed
 
     if rng.random() < q["returned"]:
         # the first unit signs or not, then sends it back as not theirs; the platform re-dispatches
         back = _after(rng, dispatched, 10, 180)
-        tr["dispatches"].append({"unit": holder, "dispatched_at": dispatched, "signed_at": None,
-                                 "limit_at": dispatched + limit})
+        tr["dispatches"].append(
+            {"unit": holder, "dispatched_at": dispatched, "signed_at": None, "limit_at": dispatched + limit}
+        )
         s.append(Step("退回", back, holder, "非本单位职责，申请退回"))
         tr["returns"] += 1
         redispatch = _after(rng, back, 10, 90)
@@ -156,8 +211,11 @@ def _simulate(o: Order, rng: np.random.Generator, q: dict, units: list[str], sta
     if rng.random() < 0.9:
         fu = _after(rng, closed, 60, 2 * 1440)
         solved = rng.random() < 0.82
-        sat = (["满意", "基本满意", "不满意", "未评价"][int(rng.choice(4, p=[0.6, 0.2, 0.08, 0.12]))]
-               if solved else ["不满意", "未评价", "基本满意"][int(rng.choice(3, p=[0.7, 0.2, 0.1]))])
+        sat = (
+            ["满意", "基本满意", "不满意", "未评价"][int(rng.choice(4, p=[0.6, 0.2, 0.08, 0.12]))]
+            if solved
+            else ["不满意", "未评价", "基本满意"][int(rng.choice(3, p=[0.7, 0.2, 0.1]))]
+        )
         s.append(Step("回访", fu, "12345热线", f"回访结果：{'已解决' if solved else '未解决'}；满意度：{sat}"))
         tr.update(followed_up_at=fu, followup_result="已解决" if solved else "未解决", satisfaction=sat)
         if not solved and rng.random() < q["reopen"]:
@@ -167,7 +225,9 @@ def _simulate(o: Order, rng: np.random.Generator, q: dict, units: list[str], sta
             due = workdays.default_due_at(reopen, urg)
             signed2 = sign(reopen, holder)
             s.append(Step("签收", signed2, holder))
-            closed2 = signed2 + dt.timedelta(seconds=int(max(60, (due - signed2).total_seconds()) * rng.uniform(0.1, 0.9)))
+            closed2 = signed2 + dt.timedelta(
+                seconds=int(max(60, (due - signed2).total_seconds()) * rng.uniform(0.1, 0.9))
+            )
             s.append(Step("办结", closed2, holder, "重办后已处理"))
             tr.update(closed_at=closed2, due_at=due, followed_up_at=None, followup_result=None, satisfaction=None)
             if rng.random() < 0.8:
@@ -180,9 +240,15 @@ def _simulate(o: Order, rng: np.random.Generator, q: dict, units: list[str], sta
 
 def _badly_kept(o: Order, rng: np.random.Generator) -> None:
     """One of the page's badly kept forms: 办结 before any 签收, 回访 with no 办结, a repeated step number."""
-    kinds = [k for k, ok in (("closed_before_signed", any(x.step == "办结" for x in o.steps)),
-                             ("followup_without_close", any(x.step == "回访" for x in o.steps)),
-                             ("step_repeated", len(o.steps) > 2)) if ok]
+    kinds = [
+        k
+        for k, ok in (
+            ("closed_before_signed", any(x.step == "办结" for x in o.steps)),
+            ("followup_without_close", any(x.step == "回访" for x in o.steps)),
+            ("step_repeated", len(o.steps) > 2),
+        )
+        if ok
+    ]
     if not kinds:
         return
     kind = kinds[int(rng.integers(0, len(kinds)))]
@@ -205,11 +271,23 @@ def _numbered(o: Order) -> list[tuple[int, Step]]:
     return out
 
 
-def _state_rows(o: Order, numbered: list[tuple[int, Step]], end: dt.datetime, base: dict, print_due: bool) -> list[dict]:
+def _state_rows(
+    o: Order, numbered: list[tuple[int, Step]], end: dt.datetime, base: dict, print_due: bool
+) -> list[dict]:
     """GD rows: the order's state at the end of each day a step changed it (steps before ``end``)."""
     urg = o.urgency or "一般"
-    st = {"工单状态": "待派单", "承办单位": "", "派单时间": None, "签收时间": None, "办理时限": None, "办结时间": None,
-          "回访时间": None, "回访结果": "", "满意度": "", "是否重办": "否"}
+    st = {
+        "工单状态": "待派单",
+        "承办单位": "",
+        "派单时间": None,
+        "签收时间": None,
+        "办理时限": None,
+        "办结时间": None,
+        "回访时间": None,
+        "回访结果": "",
+        "满意度": "",
+        "是否重办": "否",
+    }
     due_printed = True  # an extension or a 重办 always prints the deadline
     rows: list[dict] = []
     steps = [(n, x) for n, x in numbered if x.at < end]
@@ -226,14 +304,22 @@ def _state_rows(o: Order, numbered: list[tuple[int, Step]], end: dt.datetime, ba
             seen.add((x.step, x.at, x.note))
             last = x.at
             if x.step == "派单":
-                st.update(工单状态="已派单", 承办单位=o.first_unit, 派单时间=x.at, 签收时间=None,
-                          办理时限=workdays.default_due_at(x.at, urg))
+                st.update(
+                    工单状态="已派单",
+                    承办单位=o.first_unit,
+                    派单时间=x.at,
+                    签收时间=None,
+                    办理时限=workdays.default_due_at(x.at, urg),
+                )
                 due_printed = print_due
             elif x.step == "改派":
                 st.update(工单状态="已派单", 承办单位=x.note.removeprefix("改派至"), 签收时间=None)
             elif x.step == "签收":
-                st.update(工单状态="已签收" if st["工单状态"] not in ("已办结", "已回访") else st["工单状态"],
-                          签收时间=x.at, 承办单位=x.unit)
+                st.update(
+                    工单状态="已签收" if st["工单状态"] not in ("已办结", "已回访") else st["工单状态"],
+                    签收时间=x.at,
+                    承办单位=x.unit,
+                )
             elif x.step == "退回":
                 st.update(工单状态="已退回", 签收时间=None)
             elif x.step == "延期申请":
@@ -249,8 +335,16 @@ def _state_rows(o: Order, numbered: list[tuple[int, Step]], end: dt.datetime, ba
                 result, sat = x.note.removeprefix("回访结果：").split("；满意度：")
                 st.update(工单状态="已回访", 回访时间=x.at, 回访结果=result, 满意度=sat)
             elif x.step == "重办":
-                st.update(工单状态="已派单", 是否重办="是", 办理时限=workdays.default_due_at(x.at, urg), 签收时间=None,
-                          办结时间=None, 回访时间=None, 回访结果="", 满意度="")
+                st.update(
+                    工单状态="已派单",
+                    是否重办="是",
+                    办理时限=workdays.default_due_at(x.at, urg),
+                    签收时间=None,
+                    办结时间=None,
+                    回访时间=None,
+                    回访结果="",
+                    满意度="",
+                )
                 due_printed = True
             elif x.step == "撤销":
                 st.update(工单状态="已撤销")
@@ -329,7 +423,7 @@ def build(ctx: Context) -> None:
         numbered = _numbered(o)
         p = pt[k]
         if hint[k] == 0:
-            addr = std[p] if sim.random() < 0.6 else std[p][len(d.prefix):]
+            addr = std[p] if sim.random() < 0.6 else std[p][len(d.prefix) :]
         elif hint[k] == 1:
             addr = road[p] + "附近"
         else:
@@ -337,15 +431,31 @@ def build(ctx: Context) -> None:
         picked_empty = sim.random() < q["picked_empty"]
         what = WHAT[cats[cat[k]]]
         text = TEMPLATES[int(sim.integers(0, len(TEMPLATES)))].format(
-            place=road[p], what=what, phone=ctx.P["phone"][who[k]], name=ctx.P["name"][who[k]])
+            place=road[p], what=what, phone=ctx.P["phone"][who[k]], name=ctx.P["name"][who[k]]
+        )
         base = {
-            "工单编号": oid, "来电时间": _fmt(o.called), "来源渠道": CHANNELS[channel[k]], "诉求人": r["name"][k],
-            "证件号码": r["id"][k], "联系电话": r["phone"][k], "诉求类型": REQUEST_TYPES[rtype[k]],
-            "诉求分类": cats[cat[k]], "紧急程度": URGENCY[urgency[k]], "诉求内容": text, "事发地址": addr,
-            "经度": f"{pts['lon'][int(p)]:.6f}" if coords[k] else "", "纬度": f"{pts['lat'][int(p)]:.6f}" if coords[k] else "",
-            "所属街道": "" if picked_empty else sname, "所属社区": "" if picked_empty else cname,
-            "_pid": int(r["person_id"][k]), "_idf": str(r["id_fault"][k]), "_nf": str(r["name_fault"][k]),
-            "_grid": grid[k], "_comm": c, "_street": s_code, "_hint": ["address_point", "coordinate", "community_only"][hint[k]],
+            "工单编号": oid,
+            "来电时间": _fmt(o.called),
+            "来源渠道": CHANNELS[channel[k]],
+            "诉求人": r["name"][k],
+            "证件号码": r["id"][k],
+            "联系电话": r["phone"][k],
+            "诉求类型": REQUEST_TYPES[rtype[k]],
+            "诉求分类": cats[cat[k]],
+            "紧急程度": URGENCY[urgency[k]],
+            "诉求内容": text,
+            "事发地址": addr,
+            "经度": f"{pts['lon'][int(p)]:.6f}" if coords[k] else "",
+            "纬度": f"{pts['lat'][int(p)]:.6f}" if coords[k] else "",
+            "所属街道": "" if picked_empty else sname,
+            "所属社区": "" if picked_empty else cname,
+            "_pid": int(r["person_id"][k]),
+            "_idf": str(r["id_fault"][k]),
+            "_nf": str(r["name_fault"][k]),
+            "_grid": grid[k],
+            "_comm": c,
+            "_street": s_code,
+            "_hint": ["address_point", "coordinate", "community_only"][hint[k]],
             "_call": o.called,
         }
         print_due = sim.random() >= q["empty_due"]
@@ -357,16 +467,30 @@ def build(ctx: Context) -> None:
             fday = x.at.date() + dt.timedelta(days=1 if late else 0)
             if fday >= ctx.end:
                 fday = x.at.date()
-            step_rows.append({"工单编号": oid, "环节序号": str(no), "环节": x.step, "环节时间": _fmt(x.at),
-                              "处理单位": x.unit, "处理人": o.truth.get("staff", "值班员") if x.unit != "12345热线" else "话务员",
-                              "说明": x.note, "_file_date": fday, "_late": fday != x.at.date(), "_at": x.at})
-        truths.append(_truth_row(o, end, grid[k], c, s_code, int(r["person_id"][k]), CHANNELS[channel[k]],
-                                 cats[cat[k]]))
+            step_rows.append(
+                {
+                    "工单编号": oid,
+                    "环节序号": str(no),
+                    "环节": x.step,
+                    "环节时间": _fmt(x.at),
+                    "处理单位": x.unit,
+                    "处理人": o.truth.get("staff", "值班员") if x.unit != "12345热线" else "话务员",
+                    "说明": x.note,
+                    "_file_date": fday,
+                    "_late": fday != x.at.date(),
+                    "_at": x.at,
+                }
+            )
+        truths.append(
+            _truth_row(o, end, grid[k], c, s_code, int(r["person_id"][k]), CHANNELS[channel[k]], cats[cat[k]])
+        )
     _emit(ctx, gd_rows, step_rows)
     _write_truth(ctx, truths, step_rows)
 
 
-def _truth_row(o: Order, end: dt.datetime, grid: str, comm: str, street: str, pid: int, channel: str, category: str) -> dict:
+def _truth_row(
+    o: Order, end: dt.datetime, grid: str, comm: str, street: str, pid: int, channel: str, category: str
+) -> dict:
     """The order's true lifecycle as of the end of the period, walked from the steps as taken (before a
     badly kept order was mangled; steps after the period have not happened yet)."""
     urg = o.urgency or "一般"
@@ -403,23 +527,44 @@ def _truth_row(o: Order, end: dt.datetime, grid: str, comm: str, street: str, pi
             fu = x.at
             result, sat = x.note.removeprefix("回访结果：").split("；满意度：")
     return {
-        "order_id": o.order_id, "called_at": o.called, "channel": channel, "category": category, "urgency": urg,
-        "person_id": pid or None, "grid_code": grid, "community_code": comm, "street_code": street,
-        "first_unit": o.first_unit if first_dispatch else None, "final_unit": units[-1] if units else None,
-        "is_cancelled": any(x.step == "撤销" for x in steps), "first_dispatch_at": first_dispatch,
+        "order_id": o.order_id,
+        "called_at": o.called,
+        "channel": channel,
+        "category": category,
+        "urgency": urg,
+        "person_id": pid or None,
+        "grid_code": grid,
+        "community_code": comm,
+        "street_code": street,
+        "first_unit": o.first_unit if first_dispatch else None,
+        "final_unit": units[-1] if units else None,
+        "is_cancelled": any(x.step == "撤销" for x in steps),
+        "first_dispatch_at": first_dispatch,
         "dispatches": len(dispatches),
         "dispatches_signed_in_limit": sum(1 for a, b in dispatches if b is not None and b - a <= limit),
         "dispatches_due_to_sign": sum(1 for a, b in dispatches if b is not None or a + limit <= end),
-        "returns": count["退回"], "redispatches": count["改派"], "ext_asked": count["延期申请"],
-        "ext_granted": count["延期批准"], "ext_refused": count["延期驳回"], "is_reopened": count["重办"] > 0,
-        "first_closed_at": first_closed, "closed_at": closed, "due_at": due,
+        "returns": count["退回"],
+        "redispatches": count["改派"],
+        "ext_asked": count["延期申请"],
+        "ext_granted": count["延期批准"],
+        "ext_refused": count["延期驳回"],
+        "is_reopened": count["重办"] > 0,
+        "first_closed_at": first_closed,
+        "closed_at": closed,
+        "due_at": due,
         "is_on_time": None if closed is None else closed <= due,
         "working_days_to_close": None if closed is None else workdays.working_days_between(first_dispatch, closed),
-        "followed_up_at": fu, "followup_result": result, "satisfaction": sat,
+        "followed_up_at": fu,
+        "followup_result": result,
+        "satisfaction": sat,
         # still open at the period's end with its last dispatch unsigned past the limit
-        "is_awaiting_sign_past_limit": bool(closed is None and dispatches and dispatches[-1][1] is None
-                                            and dispatches[-1][0] + limit <= end
-                                            and not any(x.step == "撤销" for x in steps)),
+        "is_awaiting_sign_past_limit": bool(
+            closed is None
+            and dispatches
+            and dispatches[-1][1] is None
+            and dispatches[-1][0] + limit <= end
+            and not any(x.step == "撤销" for x in steps)
+        ),
         "badly_kept": o.truth.get("badly_kept") or None,
     }
 
@@ -429,25 +574,42 @@ def _emit(ctx: Context, gd_rows: list[dict], step_rows: list[dict]) -> None:
     gd = pl.DataFrame(gd_rows, schema_overrides={c: pl.Utf8 for c in GD_COLUMNS}) if gd_rows else None
     lz = pl.DataFrame(step_rows, schema_overrides={c: pl.Utf8 for c in GDLZ_COLUMNS}) if step_rows else None
     gd_parts = {k[0]: v for k, v in gd.partition_by("_file_date", as_dict=True).items()} if gd is not None else {}
-    lz_parts = {k[0]: v for k, v in lz.sort("_at", maintain_order=True).partition_by("_file_date", as_dict=True).items()} if lz is not None else {}
+    lz_parts = (
+        {k[0]: v for k, v in lz.sort("_at", maintain_order=True).partition_by("_file_date", as_dict=True).items()}
+        if lz is not None
+        else {}
+    )
     rng = ctx.rng(73)
     for day in ctx.dates():
         folder = ctx.daily_folder(day, rng)
         g = gd_parts.get(day)
         g = g.sort("更新时间", "工单编号") if g is not None else pl.DataFrame(schema={c: pl.Utf8 for c in GD_COLUMNS})
         name = f"GD_{day:%Y%m%d}.csv"
-        ctx.landing.deliver(FEED, folder, name, csv_bytes(g.select(GD_COLUMNS), encoding="utf-8", bom=True, crlf=True), g.height)
+        ctx.landing.deliver(
+            FEED, folder, name, csv_bytes(g.select(GD_COLUMNS), encoding="utf-8", bom=True, crlf=True), g.height
+        )
         if g.height:
             rec = np.arange(1, g.height + 1)
-            ctx.truth.records.add(FEED, name, "", rec, np.ones(g.height), g["_pid"].to_numpy(), g["_idf"].to_numpy(),
-                                  g["_nf"].to_numpy())
-            ctx.truth.event_rows(FEED, name, rec, g["工单编号"], pl.Series(g["_call"]).cast(pl.Datetime("us")),
-                                 g["_grid"], g["_comm"], g["_street"], g["_hint"])
+            ctx.truth.records.add(
+                FEED, name, "", rec, np.ones(g.height), g["_pid"].to_numpy(), g["_idf"].to_numpy(), g["_nf"].to_numpy()
+            )
+            ctx.truth.event_rows(
+                FEED,
+                name,
+                rec,
+                g["工单编号"],
+                pl.Series(g["_call"]).cast(pl.Datetime("us")),
+                g["_grid"],
+                g["_comm"],
+                g["_street"],
+                g["_hint"],
+            )
         s = lz_parts.get(day)
         s = s if s is not None else pl.DataFrame(schema={c: pl.Utf8 for c in GDLZ_COLUMNS})
         name = f"GDLZ_{day:%Y%m%d}.csv"
-        ctx.landing.deliver(FEED, folder, name, csv_bytes(s.select(GDLZ_COLUMNS), encoding="utf-8", bom=True, crlf=True),
-                            s.height)
+        ctx.landing.deliver(
+            FEED, folder, name, csv_bytes(s.select(GDLZ_COLUMNS), encoding="utf-8", bom=True, crlf=True), s.height
+        )
         if s.height and "_late" in s.columns:
             for no in np.flatnonzero(s["_late"].to_numpy()):
                 ctx.truth.fault(FEED, folder, name, "step_a_day_late", record_no=int(no) + 1)
@@ -456,9 +618,17 @@ def _emit(ctx: Context, gd_rows: list[dict], step_rows: list[dict]) -> None:
 def _write_truth(ctx: Context, truths: list[dict], step_rows: list[dict]) -> None:
     orders = pl.DataFrame(truths, infer_schema_length=None) if truths else pl.DataFrame()
     orders.write_parquet(ctx.truth.dir / "hotline_orders.parquet")
-    steps = (pl.DataFrame(step_rows, infer_schema_length=None).select(
-        pl.col("工单编号").alias("order_id"), pl.col("环节序号").cast(pl.Int64).alias("step_no"),
-        pl.col("环节").alias("step"), pl.col("_at").alias("step_at"), pl.col("处理单位").alias("unit"),
-        pl.col("_file_date").alias("file_date"), pl.col("_late").alias("is_late"))
-        if step_rows else pl.DataFrame())
+    steps = (
+        pl.DataFrame(step_rows, infer_schema_length=None).select(
+            pl.col("工单编号").alias("order_id"),
+            pl.col("环节序号").cast(pl.Int64).alias("step_no"),
+            pl.col("环节").alias("step"),
+            pl.col("_at").alias("step_at"),
+            pl.col("处理单位").alias("unit"),
+            pl.col("_file_date").alias("file_date"),
+            pl.col("_late").alias("is_late"),
+        )
+        if step_rows
+        else pl.DataFrame()
+    )
     steps.write_parquet(ctx.truth.dir / "hotline_steps.parquet")

@@ -9,12 +9,30 @@ import numpy as np
 
 from ..district import grid_at
 from ..patterns import record
-from ._common import Context, pick_outsiders, pick_residents, render_homes, render_people, switched_codec, switched_encoding
+from ._common import (
+    Context,
+    pick_outsiders,
+    pick_residents,
+    render_homes,
+    render_people,
+    switched_codec,
+    switched_encoding,
+)
 
 FEED = "petitions"
 CHANNELS = ["来信", "来访", "网上信访", "电话", "12345热线", "领导信箱"]
-TOPICS = ["城乡建设/物业管理", "劳动社保/拖欠工资", "民政/低保救助", "政法/治安问题", "自然资源/征地拆迁",
-          "卫生健康/医疗纠纷", "教育/入学", "生态环境/噪声污染", "农业农村/土地承包", "其他/其他"]
+TOPICS = [
+    "城乡建设/物业管理",
+    "劳动社保/拖欠工资",
+    "民政/低保救助",
+    "政法/治安问题",
+    "自然资源/征地拆迁",
+    "卫生健康/医疗纠纷",
+    "教育/入学",
+    "生态环境/噪声污染",
+    "农业农村/土地承包",
+    "其他/其他",
+]
 UNITS = ["区住建局", "区人社局", "区民政局", "区公安分局", "区自然资源局", "区卫健局", "区教育局", "区生态环境局"]
 
 
@@ -27,7 +45,6 @@ def build(ctx: Context) -> None:
     d = ctx.district
     n_res = ctx.people.n_residents
     per_day = rng.poisson(0.1 * n_res / 1000, ctx.days)
-    n = int(per_day.sum())
     repeaters = pick_residents(ctx, rng, max(3, n_res // 5000))
     comm_name = dict(d.communities.select("community_code", "community_name").iter_rows())
     st_name = dict(d.streets.select("street_code", "street_name").iter_rows())
@@ -41,8 +58,9 @@ def build(ctx: Context) -> None:
             collective = rng.random() < 0.06
             xfrs = int(rng.integers(5, 31)) if collective else int(rng.choice([1, 1, 1, 2, 3]))
             listed = min(xfrs, int(rng.integers(1, 7))) if collective else xfrs
-            members = np.where(rng.random(listed) < 0.85, pick_residents(ctx, rng, listed),
-                               pick_outsiders(ctx, rng, listed))
+            members = np.where(
+                rng.random(listed) < 0.85, pick_residents(ctx, rng, listed), pick_outsiders(ctx, rng, listed)
+            )
             if rng.random() < 0.3:
                 members[0] = repeaters[int(rng.integers(0, len(repeaters)))]
             rp = render_people(ctx, members, rng, feed=FEED)
@@ -71,37 +89,58 @@ def build(ctx: Context) -> None:
             key = f"XF{d.county_code}{day:%Y%m%d}{s + 1:04d}"
             zone = rng.random() < ctx.params.petition_zone_rate
             unit = UNITS[int(rng.integers(0, len(UNITS)))]
-            base = {"xfjbh": key, "djsj": _iso(reg, zone), "xfxs": CHANNELS[int(rng.integers(0, len(CHANNELS)))],
-                    "xfrs": xfrs, "xfr": xfr, "wtsd": wtsd, "wtlb": topic,
-                    "nrzy": f"反映{topic.split('/')[1]}问题，要求尽快解决。", "zrdw": unit,
-                    "cfxf": bool(rng.random() < 0.1)}
+            base = {
+                "xfjbh": key,
+                "djsj": _iso(reg, zone),
+                "xfxs": CHANNELS[int(rng.integers(0, len(CHANNELS)))],
+                "xfrs": xfrs,
+                "xfr": xfr,
+                "wtsd": wtsd,
+                "wtlb": topic,
+                "nrzy": f"反映{topic.split('/')[1]}问题，要求尽快解决。",
+                "zrdw": unit,
+                "cfxf": bool(rng.random() < 0.1),
+            }
             # movements: registered -> accepted -> handling -> closed (or refused / forwarded)
             steps = [("待受理", reg)]
             t = reg
-            path = ["已受理", "办理中", "已办结"] if rng.random() < 0.85 else [
-                ["不予受理"], ["已转送"]][int(rng.integers(0, 2))]
+            path = (
+                ["已受理", "办理中", "已办结"]
+                if rng.random() < 0.85
+                else [["不予受理"], ["已转送"]][int(rng.integers(0, 2))]
+            )
             for zt in path:
-                t = t + dt.timedelta(days=int(rng.integers(1, 8) if zt != "已办结" else rng.integers(10, 60)),
-                                     seconds=int(rng.integers(0, 8 * 3600)))
+                t = t + dt.timedelta(
+                    days=int(rng.integers(1, 8) if zt != "已办结" else rng.integers(10, 60)),
+                    seconds=int(rng.integers(0, 8 * 3600)),
+                )
                 steps.append((zt, t))
             accepted = next((s_t for zt, s_t in steps if zt == "已受理"), None)
             ext = rng.random() < 0.1
             for j, (zt, t_j) in enumerate(steps):
                 if j > 0 and rng.random() < 0.15:
                     continue  # not every movement is exported on its own
-                lz = [{"zt": z, "sj": _iso(s_t, True), "dw": unit if z != "待受理" else "区信访局", "yj": ""}
-                      for z, s_t in steps[:j + 1]]
-                rec = dict(base, blzt=zt, lz=lz,
-                           blqx=(accepted + dt.timedelta(days=60 + (30 if ext else 0))).strftime("%Y-%m-%d")
-                           if accepted and j >= 1 else None,
-                           bjsj=_iso(t_j, True) if zt == "已办结" else None,
-                           myd=(["满意", "基本满意", "不满意", None][int(rng.integers(0, 4))] if zt == "已办结" else None))
+                lz = [
+                    {"zt": z, "sj": _iso(s_t, True), "dw": unit if z != "待受理" else "区信访局", "yj": ""}
+                    for z, s_t in steps[: j + 1]
+                ]
+                rec = dict(
+                    base,
+                    blzt=zt,
+                    lz=lz,
+                    blqx=(accepted + dt.timedelta(days=60 + (30 if ext else 0))).strftime("%Y-%m-%d")
+                    if accepted and j >= 1
+                    else None,
+                    bjsj=_iso(t_j, True) if zt == "已办结" else None,
+                    myd=(["满意", "基本满意", "不满意", None][int(rng.integers(0, 4))] if zt == "已办结" else None),
+                )
                 if ext and j >= 2:
                     rec["yq"] = True
                 if rng.random() < 0.02:
                     rec["kzzd"] = {"ly": "省信访信息系统"}  # unknown key
                 lines_by_day.setdefault(t_j.date(), []).append(
-                    (t_j, case_no, rec, truth, dict(key=key, occurred=reg, grid=g, hint=hint)))
+                    (t_j, case_no, rec, truth, dict(key=key, occurred=reg, grid=g, hint=hint))
+                )
     if ctx.patterns is not None:
         _inject(ctx, lines_by_day, comm_name, st_name)
     # rare broken lines, drawn among the ordinary lines only (an injected pattern is never cut)
@@ -146,8 +185,17 @@ def build(ctx: Context) -> None:
                 f["folder"] = folder.isoformat()
         ctx.truth.records.add(FEED, name, "", rec_no, member, pid, idf, nf)
         if ev["record_no"]:
-            ctx.truth.event_rows(FEED, name, ev["record_no"], ev["key"], ev["occ"], ev["grid"],
-                                 [g[:12] for g in ev["grid"]], [g[:9] for g in ev["grid"]], ev["hint"])
+            ctx.truth.event_rows(
+                FEED,
+                name,
+                ev["record_no"],
+                ev["key"],
+                ev["occ"],
+                ev["grid"],
+                [g[:12] for g in ev["grid"]],
+                [g[:9] for g in ev["grid"]],
+                ev["hint"],
+            )
 
 
 def _inject(ctx: Context, lines_by_day: dict, comm_name: dict, st_name: dict) -> None:
@@ -158,28 +206,65 @@ def _inject(ctx: Context, lines_by_day: dict, comm_name: dict, st_name: dict) ->
         members = np.array(pi.members, dtype=np.int64)
         rp = render_people(ctx, members, rng, feed=FEED, id_rates={})
         homes = render_homes(ctx, members, rng)
-        xfr = [{"xm": rp["name"][m], "zjhm": rp["id"][m], "lxdh": rp["phone"][m], "zz": homes[m]}
-               for m in range(len(members))]
-        truth = [(m + 1, int(rp["person_id"][m]), str(rp["id_fault"][m]), str(rp["name_fault"][m]))
-                 for m in range(len(members))]
+        xfr = [
+            {"xm": rp["name"][m], "zjhm": rp["id"][m], "lxdh": rp["phone"][m], "zz": homes[m]}
+            for m in range(len(members))
+        ]
+        truth = [
+            (m + 1, int(rp["person_id"][m]), str(rp["id_fault"][m]), str(rp["name_fault"][m]))
+            for m in range(len(members))
+        ]
         g = str(grid_at(d, np.array([pi.point]), np.array([np.datetime64(pi.day)]))[0])
         wtsd = {"jd": st_name[g[:9]], "sq": comm_name[g[:12]], "dz": pts["road"][pi.point] + pts["house_no"][pi.point]}
         key = pi.key(d.county_code)
         reg = dt.datetime.combine(pi.day, dt.time(9)) + dt.timedelta(seconds=int(rng.integers(0, 8 * 3600)))
         unit = UNITS[0]
-        base = {"xfjbh": key, "djsj": _iso(reg, True), "xfxs": "来访", "xfrs": len(members), "xfr": xfr, "wtsd": wtsd,
-                "wtlb": pi.topic, "nrzy": f"再次反映{pi.topic.split('/')[1]}问题，要求尽快解决。", "zrdw": unit,
-                "cfxf": False}
+        base = {
+            "xfjbh": key,
+            "djsj": _iso(reg, True),
+            "xfxs": "来访",
+            "xfrs": len(members),
+            "xfr": xfr,
+            "wtsd": wtsd,
+            "wtlb": pi.topic,
+            "nrzy": f"再次反映{pi.topic.split('/')[1]}问题，要求尽快解决。",
+            "zrdw": unit,
+            "cfxf": False,
+        }
         steps = [("待受理", reg), ("已受理", reg + dt.timedelta(days=1)), ("办理中", reg + dt.timedelta(days=3))]
         accepted = steps[1][1]
         for j, (zt, t_j) in enumerate(steps):
-            lz = [{"zt": z, "sj": _iso(s_t, True), "dw": unit if z != "待受理" else "区信访局", "yj": ""}
-                  for z, s_t in steps[:j + 1]]
-            rec = dict(base, blzt=zt, lz=lz, bjsj=None, myd=None,
-                       blqx=(accepted + dt.timedelta(days=60)).strftime("%Y-%m-%d") if j >= 1 else None)
+            lz = [
+                {"zt": z, "sj": _iso(s_t, True), "dw": unit if z != "待受理" else "区信访局", "yj": ""}
+                for z, s_t in steps[: j + 1]
+            ]
+            rec = dict(
+                base,
+                blzt=zt,
+                lz=lz,
+                bjsj=None,
+                myd=None,
+                blqx=(accepted + dt.timedelta(days=60)).strftime("%Y-%m-%d") if j >= 1 else None,
+            )
             lines_by_day.setdefault(t_j.date(), []).append(
-                (t_j, 10**9 + pi.seq, rec, truth,
-                 dict(key=key, occurred=reg, grid=g, hint="community_only", injected=True)))
+                (
+                    t_j,
+                    10**9 + pi.seq,
+                    rec,
+                    truth,
+                    dict(key=key, occurred=reg, grid=g, hint="community_only", injected=True),
+                )
+            )
         for m, p_id, _, _ in truth:
-            record(ctx.patterns, pattern=pi.pattern, pattern_id=pi.pattern_id, feed=FEED, record_key=key,
-                   role="petitioner", person_id=p_id, grid_code=g, record_date=pi.day, category=pi.topic)
+            record(
+                ctx.patterns,
+                pattern=pi.pattern,
+                pattern_id=pi.pattern_id,
+                feed=FEED,
+                record_key=key,
+                role="petitioner",
+                person_id=p_id,
+                grid_code=g,
+                record_date=pi.day,
+                category=pi.topic,
+            )

@@ -14,8 +14,23 @@ from ..people import ETHNIC_CODE
 from ._common import Context, render_homes, render_people, switched_codec, switched_encoding
 
 FEED = "police_population"
-COLUMNS = ["人员编号", "姓名", "证件类型", "证件号码", "性别", "民族", "出生日期", "人口类型", "户籍地址", "现住地址",
-           "联系电话", "所属派出所", "登记日期", "人员状态", "状态变更日期"]
+COLUMNS = [
+    "人员编号",
+    "姓名",
+    "证件类型",
+    "证件号码",
+    "性别",
+    "民族",
+    "出生日期",
+    "人口类型",
+    "户籍地址",
+    "现住地址",
+    "联系电话",
+    "所属派出所",
+    "登记日期",
+    "人员状态",
+    "状态变更日期",
+]
 _KEEP_LEFT_DAYS = 28  # a moved/dead person stays in the snapshot with its status this long
 
 
@@ -31,14 +46,20 @@ def _register(ctx: Context) -> pl.DataFrame:
     P = ctx.P
     d_ids = P["id_number"][dup].astype(object)
     d_idf = np.full(len(dup), "none", dtype=object)
-    old = (rng.random(len(dup)) < 0.35) & (P["doc_type"][dup] == "居民身份证") & \
-        (np.char.startswith(P["id_number"][dup].astype(str), "19", start=6))
+    old = (
+        (rng.random(len(dup)) < 0.35)
+        & (P["doc_type"][dup] == "居民身份证")
+        & (np.char.startswith(P["id_number"][dup].astype(str), "19", start=6))
+    )
     d_ids[old] = [s[:6] + s[8:17] for s in d_ids[old]]
     d_idf[old] = "old_15"
     rest = ~old
-    d_ids[rest], d_idf[rest] = render_ids(P["id_number"][dup][rest], rng, {"spaces": 0.1, "bad_check": 0.05,
-                                                                            "lower_x": 0.3},
-                                          P["doc_type"][dup][rest] == "居民身份证")
+    d_ids[rest], d_idf[rest] = render_ids(
+        P["id_number"][dup][rest],
+        rng,
+        {"spaces": 0.1, "bad_check": 0.05, "lower_x": 0.3},
+        P["doc_type"][dup][rest] == "居民身份证",
+    )
     d_idf[P["doc_type"][dup] != "居民身份证"] = "foreign"
     d_names, d_nf = render_names(P["name"][dup], rng, {"homophone": 0.3, "traditional": 0.15, "spaces": 0.15})
     all_idx = np.concatenate([idx, dup])
@@ -53,15 +74,22 @@ def _register(ctx: Context) -> pl.DataFrame:
     hukou_region = res["hukou_region"].to_numpy()[all_idx]
     homes = render_homes(ctx, all_idx, rng)
     from .._ids import MIGRANT_REGIONS
+
     mig = dict(MIGRANT_REGIONS)
     vill = np.array(["新村", "和平村", "红星村", "向阳村", "东风村", "新华村"])[rng.integers(0, 6, n_all)]
     ptype = res["population_type"].to_numpy()[all_idx]
-    hukou = np.where(ptype == "户籍人口", homes,
-                     np.where(ptype == "流动人口",
-                              [mig.get(h, "") + v + f"{k % 97 + 1}组" for h, v, k in zip(hukou_region, vill, range(n_all))],
-                              ""))
-    station = np.array([s.replace("街道", "").replace("镇", "") + "派出所"
-                        for s in ctx.district.streets["street_name"]], dtype=object)
+    hukou = np.where(
+        ptype == "户籍人口",
+        homes,
+        np.where(
+            ptype == "流动人口",
+            [mig.get(h, "") + v + f"{k % 97 + 1}组" for h, v, k in zip(hukou_region, vill, range(n_all))],
+            "",
+        ),
+    )
+    station = np.array(
+        [s.replace("街道", "").replace("镇", "") + "派出所" for s in ctx.district.streets["street_name"]], dtype=object
+    )
     st_idx = {c: i for i, c in enumerate(ctx.district.streets["street_code"])}
     st = np.array([st_idx.get(s, 0) for s in res["street_code"].to_numpy()[all_idx]])
     reg_on = res["registered_on"].to_numpy().astype("datetime64[D]")[all_idx]
@@ -79,21 +107,35 @@ def _register(ctx: Context) -> pl.DataFrame:
     _households_truth(ctx, res, hh_no, hh_rel)
     hh_no, hh_rel = _household_quirks(hh_no, hh_rel, ctx.rng(24))
     # the register is a database: a record's spelling is the same every week
-    df = pl.DataFrame({
-        "人员编号": rid, "姓名": np.concatenate([r["name"], d_names]),
-        "证件类型": P["doc_type"][all_idx], "证件号码": np.concatenate([r["id"], d_ids]),
-        "性别": np.concatenate([r["sex"], r["sex"][dup]]), "民族": ethnic,
-        "出生日期": render_dates(birth, rng, main=prm.date_main[FEED], other_rate=prm.date_other_rate,
-                             empty_rate=prm.date_empty_rate),
-        "人口类型": ptype, "户籍地址": hukou, "现住地址": homes,
-        "联系电话": np.concatenate([r["phone"], r["phone"][dup]]), "所属派出所": station[st],
-        "登记日期": render_dates(reg_on, rng, main=prm.date_main[FEED], other_rate=prm.date_other_rate / 2,
-                             empty_rate=0.0),
-        "_hh_no": hh_no[all_idx], "_hh_rel": hh_rel[all_idx],
-        "_reg": reg_on, "_left": left_on, "_reason": left_reason.astype(str),
-        "_pid": P["person_id"][all_idx], "_idf": np.concatenate([r["id_fault"], d_idf]).astype(str),
-        "_nf": np.concatenate([r["name_fault"], d_nf]).astype(str),
-    }).sort("人员编号")
+    df = pl.DataFrame(
+        {
+            "人员编号": rid,
+            "姓名": np.concatenate([r["name"], d_names]),
+            "证件类型": P["doc_type"][all_idx],
+            "证件号码": np.concatenate([r["id"], d_ids]),
+            "性别": np.concatenate([r["sex"], r["sex"][dup]]),
+            "民族": ethnic,
+            "出生日期": render_dates(
+                birth, rng, main=prm.date_main[FEED], other_rate=prm.date_other_rate, empty_rate=prm.date_empty_rate
+            ),
+            "人口类型": ptype,
+            "户籍地址": hukou,
+            "现住地址": homes,
+            "联系电话": np.concatenate([r["phone"], r["phone"][dup]]),
+            "所属派出所": station[st],
+            "登记日期": render_dates(
+                reg_on, rng, main=prm.date_main[FEED], other_rate=prm.date_other_rate / 2, empty_rate=0.0
+            ),
+            "_hh_no": hh_no[all_idx],
+            "_hh_rel": hh_rel[all_idx],
+            "_reg": reg_on,
+            "_left": left_on,
+            "_reason": left_reason.astype(str),
+            "_pid": P["person_id"][all_idx],
+            "_idf": np.concatenate([r["id_fault"], d_idf]).astype(str),
+            "_nf": np.concatenate([r["name_fault"], d_nf]).astype(str),
+        }
+    ).sort("人员编号")
     return df
 
 
@@ -107,21 +149,31 @@ def _households(res: pl.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray
     pos = res["household_pos"].to_numpy()
     male = (res["sex"] == "男").to_numpy()
     n_hh = int(hh.max()) + 1 if len(hh) else 1
-    numbers = rng.choice(9 * 10**8, size=n_hh, replace=False) + 10**8 if n_hh < 10**7 else \
-        np.arange(n_hh) * 97 + 10**8
+    numbers = rng.choice(9 * 10**8, size=n_hh, replace=False) + 10**8 if n_hh < 10**7 else np.arange(n_hh) * 97 + 10**8
     local_migrant = rng.random(n_hh) < 0.05
     ptype = res["population_type"].to_numpy()
     has = (ptype == "户籍人口") | ((ptype == "流动人口") & local_migrant[hh])
     no = np.where(has, numbers[hh].astype(str), "").astype(object)
-    rel_idx = np.select([pos == 0, pos == 1, pos <= 4], [0, 1, np.where(male, 2, 3)],
-                        np.array([4, 5, 6, 7])[rng.integers(0, 4, len(pos))])
+    rel_idx = np.select(
+        [pos == 0, pos == 1, pos <= 4],
+        [0, 1, np.where(male, 2, 3)],
+        np.array([4, 5, 6, 7])[rng.integers(0, 4, len(pos))],
+    )
     rel = np.where(has, RELATION[rel_idx], "").astype(object)
     return no, rel
 
 
 # how a clerk writes a relation the code list spells otherwise (fields.normalise_relation maps them back)
-_RELATION_VARIANTS = {"户主": ["本人"], "配偶": ["妻", "夫"], "子": ["长子", "次子"], "女": ["长女", "女儿"],
-                      "父母": ["父亲", "母亲"], "孙子女": ["孙子", "孙女"], "兄弟姐妹": ["弟弟", "姐姐"], "其他": ["99"]}
+_RELATION_VARIANTS = {
+    "户主": ["本人"],
+    "配偶": ["妻", "夫"],
+    "子": ["长子", "次子"],
+    "女": ["长女", "女儿"],
+    "父母": ["父亲", "母亲"],
+    "孙子女": ["孙子", "孙女"],
+    "兄弟姐妹": ["弟弟", "姐姐"],
+    "其他": ["99"],
+}
 _RELATION_OFF_LIST = np.array(["保姆", "寄居", "表兄"], dtype=object)
 
 
@@ -132,10 +184,16 @@ def _households_truth(ctx: Context, res: pl.DataFrame, hh_no: np.ndarray, hh_rel
     weeks = len(ctx.params.register["weeks"])
     k = ctx.params.register["household_from_week"]
     from_date = ctx.start + dt.timedelta(days=7 * k) if k < weeks else None
-    pl.DataFrame({
-        "person_id": res["person_id"].to_numpy()[has], "household_id": res["household_id"].to_numpy()[has],
-        "household_no": hh_no[has].astype(str), "relation_to_head": hh_rel[has].astype(str),
-    }).with_columns(pl.lit(from_date, pl.Date).alias("exported_from")).write_parquet(ctx.truth.dir / "households.parquet")
+    pl.DataFrame(
+        {
+            "person_id": res["person_id"].to_numpy()[has],
+            "household_id": res["household_id"].to_numpy()[has],
+            "household_no": hh_no[has].astype(str),
+            "relation_to_head": hh_rel[has].astype(str),
+        }
+    ).with_columns(pl.lit(from_date, pl.Date).alias("exported_from")).write_parquet(
+        ctx.truth.dir / "households.parquet"
+    )
 
 
 def _household_quirks(hh_no: np.ndarray, hh_rel: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -161,8 +219,17 @@ def _household_quirks(hh_no: np.ndarray, hh_rel: np.ndarray, rng: np.random.Gene
     return no, rel
 
 
-def _snapshot_bytes(ctx: Context, reg: pl.DataFrame, sel: np.ndarray, gone: np.ndarray, left: np.ndarray,
-                    reason: np.ndarray, k: int, fixed: list[str], switched: bool) -> tuple[bytes, dict]:
+def _snapshot_bytes(
+    ctx: Context,
+    reg: pl.DataFrame,
+    sel: np.ndarray,
+    gone: np.ndarray,
+    left: np.ndarray,
+    reason: np.ndarray,
+    k: int,
+    fixed: list[str],
+    switched: bool,
+) -> tuple[bytes, dict]:
     """Snapshot ``k`` as the register exported it that week (params.register): optional columns left out, an
     unannounced column, another column order, noisy header cells, 户号/与户主关系 once the register has them,
     UTF-8 instead of GB18030. Returns the bytes and what was varied (for the truth's faults)."""
@@ -171,7 +238,9 @@ def _snapshot_bytes(ctx: Context, reg: pl.DataFrame, sel: np.ndarray, gone: np.n
     cur = reg[sel].with_columns(
         人员状态=pl.Series(np.where(gone[sel], reason[sel], "在册"), dtype=pl.Utf8),
         状态变更日期=pl.Series(np.where(gone[sel], np.datetime_as_string(left[sel], unit="D"), ""), dtype=pl.Utf8),
-        户号=pl.col("_hh_no"), 与户主关系=pl.col("_hh_rel"))
+        户号=pl.col("_hh_no"),
+        与户主关系=pl.col("_hh_rel"),
+    )
     cols = [*fixed, "人员状态", "状态变更日期", *(["户号", "与户主关系"] if household else [])]
     cols = [c for c in cols if c not in lay["drop"]]
     if lay["extra"]:
@@ -186,14 +255,17 @@ def _snapshot_bytes(ctx: Context, reg: pl.DataFrame, sel: np.ndarray, gone: np.n
         if len(set(header)) == len(header):
             out = out.rename(dict(zip(cols, header)))
     enc, bom = switched_codec(ctx, FEED) if switched else ("gb18030", False)
-    varied = {"missing_optional_columns": ",".join(lay["drop"]), "extra_column": lay["extra"] or "",
-              "column_order": "shuffled" if lay["shuffle_seed"] else "", "header_noise": "yes" if lay["header_noise_seed"] else ""}
+    varied = {
+        "missing_optional_columns": ",".join(lay["drop"]),
+        "extra_column": lay["extra"] or "",
+        "column_order": "shuffled" if lay["shuffle_seed"] else "",
+        "header_noise": "yes" if lay["header_noise_seed"] else "",
+    }
     return csv_bytes(out, encoding=enc, bom=bom, crlf=True), {k_: v for k_, v in varied.items() if v}
 
 
 def build(ctx: Context) -> None:
     reg = _register(ctx)
-    rng = ctx.rng(21)
     snaps = [ctx.start + dt.timedelta(days=7 * k) for k in range((ctx.days + 6) // 7)]
     fixed = [c for c in reg.columns if not c.startswith("_")]
     # the register's spelling is fixed, so each record is encoded once and a week exported in the usual layout
@@ -223,10 +295,18 @@ def build(ctx: Context) -> None:
             # header cells: joined from the bytes encoded once (a 1M register has 52 snapshots a year)
             if household and not hh_bytes:
                 hh_bytes = [f",{a},{b}".encode("gb18030") for a, b in zip(reg["_hh_no"], reg["_hh_rel"])]
-            cols = [*fixed, "人员状态", "状态变更日期", *(["户号", "与户主关系"] if household else []),
-                    *([lay["extra"]] if lay["extra"] else [])]
-            names = noisy_header(cols, np.random.default_rng(lay["header_noise_seed"]), 0.3) \
-                if lay["header_noise_seed"] else cols
+            cols = [
+                *fixed,
+                "人员状态",
+                "状态变更日期",
+                *(["户号", "与户主关系"] if household else []),
+                *([lay["extra"]] if lay["extra"] else []),
+            ]
+            names = (
+                noisy_header(cols, np.random.default_rng(lay["header_noise_seed"]), 0.3)
+                if lay["header_noise_seed"]
+                else cols
+            )
             names = names if len(set(names)) == len(names) else cols
             suffix = [in_register] * len(sel)
             for j in np.flatnonzero(gone[sel]):
@@ -256,9 +336,11 @@ def build(ctx: Context) -> None:
                 ctx.truth.fault(FEED, snap, name, kind, detail=detail)
             if switched:
                 enc, bom = switched_codec(ctx, FEED)
-                ctx.truth.fault(FEED, snap, name, "encoding_switch",
-                                detail=f"{enc}{' with BOM' if bom else ''} instead of GB18030")
+                ctx.truth.fault(
+                    FEED, snap, name, "encoding_switch", detail=f"{enc}{' with BOM' if bom else ''} instead of GB18030"
+                )
         ctx.landing.deliver(FEED, snap, name, data, len(sel))
         n = len(sel)
-        ctx.truth.records.add(FEED, name, "", np.arange(1, n + 1), np.ones(n, dtype=np.int32), pid[sel], idf[sel],
-                              nf[sel])
+        ctx.truth.records.add(
+            FEED, name, "", np.arange(1, n + 1), np.ones(n, dtype=np.int32), pid[sel], idf[sel], nf[sel]
+        )

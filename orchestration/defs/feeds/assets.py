@@ -12,8 +12,6 @@ uses) and turn their outcomes into metadata a data officer reads; the ledger
 under ``<home>/ledger`` stays the record of every file.
 """
 
-
-
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -105,24 +103,32 @@ def raw_metadata(staged: list[Staged], outcomes: list[FileOutcome], missing: lis
     if skipped:
         meta["skipped_by_kind"] = dict(sorted(skipped.items()))
     if rejected:
-        meta["rejected_files"] = _md_table(["file", "reason", "message"], [[o.rel, o.reason, o.message] for o in rejected])
+        meta["rejected_files"] = _md_table(
+            ["file", "reason", "message"], [[o.rel, o.reason, o.message] for o in rejected]
+        )
     dups = [o for o in outcomes if o.status == "duplicate"]
     if dups:
         meta["duplicate_files"] = _md_table(["file", "same bytes as"], [[o.rel, o.duplicate_of] for o in dups])
     switched = [s for s in staged if s.read.encoding_switched]
     if switched:
-        meta["encoding_switches"] = _md_table(["file", "encoding read"], [[s.landed.rel, s.read.encoding] for s in switched])
+        meta["encoding_switches"] = _md_table(
+            ["file", "encoding read"], [[s.landed.rel, s.read.encoding] for s in switched]
+        )
     drift = [s for s in staged if s.read.unknown_columns or s.read.missing_optional]
     if drift:
         meta["column_drift"] = _md_table(
             ["file", "unknown/new columns", "missing optional columns"],
-            [[s.landed.rel, ", ".join(sorted(s.read.unknown_columns)), ", ".join(sorted(s.read.missing_optional))] for s in drift],
+            [
+                [s.landed.rel, ", ".join(sorted(s.read.unknown_columns)), ", ".join(sorted(s.read.missing_optional))]
+                for s in drift
+            ],
         )
     if missing:
         meta["not_in_landing"] = _md_table(["partition"], [[k] for k in missing])
     if staged:
         meta["files"] = _md_table(
-            ["file", "records", "encoding", "md5"], [[s.landed.rel, s.read.records, s.read.encoding, s.md5[:12]] for s in staged]
+            ["file", "records", "encoding", "md5"],
+            [[s.landed.rel, s.read.records, s.read.encoding, s.md5[:12]] for s in staged],
         )
     return meta
 
@@ -156,9 +162,17 @@ def normalised_metadata(outcomes: list[FileOutcome], skipped: dict[str, str]) ->
         meta["files"] = _md_table(
             ["file", "status", "read", "normalised", "quarantined", "skipped", "balanced", "ID valid", "placed"],
             [
-                [o.rel, o.status, o.records_read, o.rows_normalised, o.rows_quarantined, o.rows_skipped, o.is_balanced,
-                 None if o.id_valid_share is None else f"{o.id_valid_share:.1%}",
-                 None if o.placed_share is None else f"{o.placed_share:.1%}"]
+                [
+                    o.rel,
+                    o.status,
+                    o.records_read,
+                    o.rows_normalised,
+                    o.rows_quarantined,
+                    o.rows_skipped,
+                    o.is_balanced,
+                    None if o.id_valid_share is None else f"{o.id_valid_share:.1%}",
+                    None if o.placed_share is None else f"{o.placed_share:.1%}",
+                ]
                 for o in outcomes
             ],
         )
@@ -241,7 +255,10 @@ def build_feed_assets(feed: FeedSpec) -> FeedAssets:
         **common,
     )
     def normalised(context: dg.AssetExecutionContext, zhili: ZhiliResource):
-        from expectations.gate import GateBatch, GateLog  # GX and pandas: loaded when a file is gated, not with the code location
+        from expectations.gate import (  # GX and pandas: loaded when a file is gated, not with the code location
+            GateBatch,
+            GateLog,
+        )
 
         settings = zhili.settings()
         zones = settings.zones
@@ -260,7 +277,8 @@ def build_feed_assets(feed: FeedSpec) -> FeedAssets:
                 outcomes.append(outcome)
                 context.log.info(
                     f"{outcome.status} {rel}: {outcome.records_read} read = {outcome.rows_normalised} normalised "
-                    f"+ {outcome.rows_quarantined} quarantined" + (f"; {verdict.summary}" if verdict and not verdict.passed else "")
+                    f"+ {outcome.rows_quarantined} quarantined"
+                    + (f"; {verdict.summary}" if verdict and not verdict.passed else "")
                 )
 
         # the files of this run share GX runs; each is still judged, and held, on its own (expectations.gate)

@@ -56,7 +56,8 @@ def check_result(feed: str, log: GateLog) -> dg.AssetCheckResult:
             )
     if rows:
         metadata["failed_expectations"] = dg.MetadataValue.md(
-            "| file | expectation | column | unexpected rows | sample locators |\n|---|---|---|---|---|\n" + "\n".join(rows)
+            "| file | expectation | column | unexpected rows | sample locators |\n|---|---|---|---|---|\n"
+            + "\n".join(rows)
         )
         metadata["unexpected_rows"] = sum(
             f.unexpected_count or 0 for v in failed.values() for f in getattr(v.detail, "failures", [])
@@ -68,7 +69,8 @@ def check_result(feed: str, log: GateLog) -> dg.AssetCheckResult:
         metadata["validation_report"] = dg.MetadataValue.url(Path(reports[0]).absolute().as_uri())
         if len(reports) > 1:
             metadata["validation_reports"] = dg.MetadataValue.md(
-                "\n".join(f"* [{Path(p).name}]({Path(p).absolute().as_uri()})" for p in reports[:50]))
+                "\n".join(f"* [{Path(p).name}]({Path(p).absolute().as_uri()})" for p in reports[:50])
+            )
     if failed:
         metadata["held_files"] = dg.MetadataValue.md("\n".join(f"* {k}: {v.summary}" for k, v in failed.items()))
     return dg.AssetCheckResult(
@@ -76,7 +78,8 @@ def check_result(feed: str, log: GateLog) -> dg.AssetCheckResult:
         passed=not failed,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata=readable(metadata),
-        description=None if not failed else f"{len(failed)} of {len(log.verdicts)} files held: " + "; ".join(
-            v.summary for v in list(failed.values())[:3]
-        ),
+        description=None
+        if not failed
+        else f"{len(failed)} of {len(log.verdicts)} files held: "
+        + "; ".join(v.summary for v in list(failed.values())[:3]),
     )

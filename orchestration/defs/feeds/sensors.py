@@ -156,7 +156,9 @@ def landing_sensor(context: dg.SensorEvaluationContext, zhili: ZhiliResource) ->
     instance = context.instance
     known = {feed: set(instance.get_dynamic_partitions(partitions_for(feed).name)) for feed in FEED_ORDER}
     in_flight = bool(instance.get_runs(filters=dg.RunsFilter(tags={FEED_TAG: GRID_FEED}, statuses=_IN_FLIGHT), limit=1))
-    plan = plan_requests(planned.due, cursor=cursor, seen_now=seen_now, known_partitions=known, grid_in_flight=in_flight)
+    plan = plan_requests(
+        planned.due, cursor=cursor, seen_now=seen_now, known_partitions=known, grid_in_flight=in_flight
+    )
     if plan.waiting_on_grid:
         context.log.info(f"{len(plan.waiting_on_grid)} files wait for the grid register to load first")
     if not plan.run_requests:

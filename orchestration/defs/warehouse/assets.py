@@ -13,9 +13,9 @@ import hashlib
 import json
 import logging
 import os
-import time
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -159,8 +159,17 @@ def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path | None:
     manifest = project_dir / "target" / "manifest.json"
     if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(project_dir):
         return manifest
-    cmd = [_dbt_executable(), "parse", "--quiet", "--project-dir", str(project_dir),
-           "--profiles-dir", str(project_dir), "--target-path", "target"]
+    cmd = [
+        _dbt_executable(),
+        "parse",
+        "--quiet",
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project_dir),
+        "--target-path",
+        "target",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=project_dir)
     if proc.returncode != 0 or not manifest.exists():
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
@@ -185,7 +194,11 @@ def _linkage_summary(linked) -> str:
     moved = {k: v for k, v in (stats.get("keys") or {}).items() if k in ("persons_merged", "persons_split") and v}
     counts += "".join(f", {k}={v}" for k, v in moved.items())
     # where the time went: collapsing the records into profiles, scoring profile pairs, each record's link
-    parts = [f"{part} {stats[f'{part}_seconds']:.1f} s" for part in ("collapse", "splink", "expand") if f"{part}_seconds" in stats]
+    parts = [
+        f"{part} {stats[f'{part}_seconds']:.1f} s"
+        for part in ("collapse", "splink", "expand")
+        if f"{part}_seconds" in stats
+    ]
     return counts + (f" ({', '.join(parts)})" if parts else "")
 
 
@@ -202,8 +215,13 @@ def _linkage_models(zones) -> dict:
 @dg.multi_asset(
     name="person_links",
     specs=[
-        dg.AssetSpec(key, deps=[_OTHER_SOURCES[("restricted", "person_records")]], group_name="warehouse", kinds={"splink", "parquet"},
-                     description=f"restricted/person_links/{table}.parquet, written by the person linkage")
+        dg.AssetSpec(
+            key,
+            deps=[_OTHER_SOURCES[("restricted", "person_records")]],
+            group_name="warehouse",
+            kinds={"splink", "parquet"},
+            description=f"restricted/person_links/{table}.parquet, written by the person linkage",
+        )
         for table, key in PERSON_LINKS_KEYS.items()
     ],
     pool=POOL,
@@ -224,13 +242,27 @@ def person_links(context: dg.AssetExecutionContext, zhili: ZhiliResource):
     linked = run_linkage(zones, key=settings.key(), changed_on=settings.as_of_date())
     context.log.info(f"person linkage: {_linkage_summary(linked)} in {time.perf_counter() - started:.1f} s")
     stats = linked.stats
-    record = {k: stats.get(k) for k in ("model_source", "model", "model_made", "records", "profiles", "persons", "accepted_links", "review_pairs")}
+    record = {
+        k: stats.get(k)
+        for k in (
+            "model_source",
+            "model",
+            "model_made",
+            "records",
+            "profiles",
+            "persons",
+            "accepted_links",
+            "review_pairs",
+        )
+    }
     write_text_atomic(zones.person_links / LINKAGE_RECORD, json.dumps({**record, "keys": stats.get("keys")}))
-    metadata = readable({
-        **{k: v for k, v in record.items() if v is not None},
-        **(stats.get("keys") or {}),
-        "seconds": round(time.perf_counter() - started, 1),
-    })
+    metadata = readable(
+        {
+            **{k: v for k, v in record.items() if v is not None},
+            **(stats.get("keys") or {}),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    )
     for key in PERSON_LINKS_KEYS.values():
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
@@ -256,13 +288,23 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         built_by, code = settings.zones.state / "warehouse_code.sha256", project_digest(Path(dbt.project_dir))
         if not built_by.exists() or built_by.read_text().strip() != code:
             args.append("--full-refresh")
-        context.log.info(f"warehouse as of {as_of or 'today'}{' (full refresh: new dbt code)' if '--full-refresh' in args else ''}")
+        context.log.info(
+            f"warehouse as of {as_of or 'today'}{' (full refresh: new dbt code)' if '--full-refresh' in args else ''}"
+        )
         yield from dbt.cli(args, context=context).stream()
         write_text_atomic(built_by, code)
-        write_text_atomic(settings.zones.state / BUILD_RECORD, json.dumps(
-            {"as_of_date": as_of.isoformat() if as_of else None, "run_id": context.run_id, "normalised_storage_id": seen,
-             # which Splink model linked the persons of this build: the shipped priors or one trained on this district
-             **_linkage_models(settings.zones)}))
+        write_text_atomic(
+            settings.zones.state / BUILD_RECORD,
+            json.dumps(
+                {
+                    "as_of_date": as_of.isoformat() if as_of else None,
+                    "run_id": context.run_id,
+                    "normalised_storage_id": seen,
+                    # which Splink model linked the persons of this build: the shipped priors or one trained on this district
+                    **_linkage_models(settings.zones),
+                }
+            ),
+        )
 
     marts = [k for k in warehouse_dbt.keys if k.path[0] in SCHEMAS]
 
@@ -288,19 +330,23 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         published = publish_snapshot(zones.warehouse, zones.serving, memory_limit=settings.duckdb_memory, build=build)
         context.log.info(f"published {published.snapshot.name} as {published.path}")
         return dg.MaterializeResult(
-            metadata=readable({
-                "path": dg.MetadataValue.path(str(published.path)),
-                "as_of_date": published.record.as_of_date.isoformat() if published.record and published.record.as_of_date else "unknown",
-                "linkage_model": build.get("linkage_model") or "unknown",
-                "snapshot": dg.MetadataValue.path(str(published.snapshot)),
-                "parquet_dir": dg.MetadataValue.path(str(published.parquet_dir)),
-                "tables": len(published.tables),
-                "rows_by_table": dg.MetadataValue.json(published.tables),
-                "snapshots_kept": len(published.kept),
-                "query": dg.MetadataValue.md(
-                    f"`zhili sql --home {settings.home} \"select * from marts.dim_grid limit 5\"`"
-                ),
-            })
+            metadata=readable(
+                {
+                    "path": dg.MetadataValue.path(str(published.path)),
+                    "as_of_date": published.record.as_of_date.isoformat()
+                    if published.record and published.record.as_of_date
+                    else "unknown",
+                    "linkage_model": build.get("linkage_model") or "unknown",
+                    "snapshot": dg.MetadataValue.path(str(published.snapshot)),
+                    "parquet_dir": dg.MetadataValue.path(str(published.parquet_dir)),
+                    "tables": len(published.tables),
+                    "rows_by_table": dg.MetadataValue.json(published.tables),
+                    "snapshots_kept": len(published.kept),
+                    "query": dg.MetadataValue.md(
+                        f'`zhili sql --home {settings.home} "select * from marts.dim_grid limit 5"`'
+                    ),
+                }
+            )
         )
 
     return [person_links, warehouse_dbt, serving_zhili]

@@ -44,7 +44,7 @@ class Published:
     parquet_dir: Path
     kept: list[Path]
     removed: list[Path]
-    record: "SnapshotRecord | None" = None
+    record: SnapshotRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,9 @@ def _zones_of(where: Zones | Path) -> Zones:
         return where
     zones = Zones(Path(where).parent)
     if zones.serving != Path(where):
-        raise ValueError(f"serving={str(where)!r} should be a home's serving folder ({zones.serving}), or pass the home's Zones")
+        raise ValueError(
+            f"serving={str(where)!r} should be a home's serving folder ({zones.serving}), or pass the home's Zones"
+        )
     return zones
 
 
@@ -81,7 +83,12 @@ def _lit(text: str) -> str:
 
 
 def publish_snapshot(
-    warehouse: Path, serving: Zones | Path, *, keep: int = 3, now: datetime | None = None, memory_limit: str | None = None,
+    warehouse: Path,
+    serving: Zones | Path,
+    *,
+    keep: int = 3,
+    now: datetime | None = None,
+    memory_limit: str | None = None,
     build: dict | None = None,
 ) -> Published:
     """Copy marts/ops out of ``warehouse`` into a new snapshot and swap it in as ``serving/zhili.duckdb``.
@@ -106,7 +113,11 @@ def publish_snapshot(
     parquet_dir.mkdir(exist_ok=True)
     # a publish killed part-way leaves its temporary files under names no later publish reuses
     # (they carry its timestamp): remove them. One writer, so none of them is in use now.
-    for stale in [*serving.glob(".zhili-*.duckdb.tmp*"), *serving.glob(f".{current.name}.*.tmp"), *parquet_dir.glob(".*.parquet.tmp")]:
+    for stale in [
+        *serving.glob(".zhili-*.duckdb.tmp*"),
+        *serving.glob(f".{current.name}.*.tmp"),
+        *parquet_dir.glob(".*.parquet.tmp"),
+    ]:
         stale.unlink(missing_ok=True)
     tables: dict[str, int] = {}
     con = duckdb.connect(str(tmp), config={"memory_limit": memory_limit} if memory_limit else {})
@@ -137,9 +148,18 @@ def publish_snapshot(
             part = parquet_dir / f".{table}.parquet.tmp"
             con.execute(f"copy {_q(schema)}.{_q(table)} to {_lit(str(part))} (format parquet, compression zstd)")
             os.replace(part, out)
-        files = sorted({m for (m,) in con.execute(
-            "select file_md5 from ops.ops_ingest_ledger where status in ('loaded', 'held')").fetchall()}) \
-            if "ops.ops_ingest_ledger" in tables else []
+        files = (
+            sorted(
+                {
+                    m
+                    for (m,) in con.execute(
+                        "select file_md5 from ops.ops_ingest_ledger where status in ('loaded', 'held')"
+                    ).fetchall()
+                }
+            )
+            if "ops.ops_ingest_ledger" in tables
+            else []
+        )
         con.execute("checkpoint")
     finally:
         con.close()
@@ -155,15 +175,22 @@ def publish_snapshot(
     # recorded after the swap: a publish killed in between leaves a record naming another file's identity,
     # which reads as "no current record", so the next run publishes again
     build = build or {}
-    record = SnapshotRecord(snapshot=snapshot.name, published_at=(now or datetime.now()).isoformat(timespec="seconds"),
-                            as_of_date=_date(build.get("as_of_date")), files=frozenset(files),
-                            run_id=build.get("run_id"), normalised_storage_id=build.get("normalised_storage_id"))
+    record = SnapshotRecord(
+        snapshot=snapshot.name,
+        published_at=(now or datetime.now()).isoformat(timespec="seconds"),
+        as_of_date=_date(build.get("as_of_date")),
+        files=frozenset(files),
+        run_id=build.get("run_id"),
+        normalised_storage_id=build.get("normalised_storage_id"),
+    )
     _record_snapshot(zones, record)
     snapshots = sorted(serving.glob("zhili-*.duckdb"))
     removed = snapshots[: max(0, len(snapshots) - (keep + 1))]
     for old in removed:
         old.unlink(missing_ok=True)
-    return Published(current, snapshot, tables, parquet_dir, [p for p in snapshots if p not in removed], removed, record)
+    return Published(
+        current, snapshot, tables, parquet_dir, [p for p in snapshots if p not in removed], removed, record
+    )
 
 
 def _identity(path: Path) -> list[int]:
@@ -181,10 +208,15 @@ def _date(value) -> date | None:
 
 
 def _record_snapshot(zones: Zones, record: SnapshotRecord) -> None:
-    body = {"snapshot": record.snapshot, "identity": _identity(zones.serving_db), "published_at": record.published_at,
-            "as_of_date": record.as_of_date.isoformat() if record.as_of_date else None,
-            "run_id": record.run_id, "normalised_storage_id": record.normalised_storage_id,
-            "files": sorted(record.files)}
+    body = {
+        "snapshot": record.snapshot,
+        "identity": _identity(zones.serving_db),
+        "published_at": record.published_at,
+        "as_of_date": record.as_of_date.isoformat() if record.as_of_date else None,
+        "run_id": record.run_id,
+        "normalised_storage_id": record.normalised_storage_id,
+        "files": sorted(record.files),
+    }
     write_text_atomic(zones.snapshot_record, json.dumps(body, indent=1))
 
 
@@ -197,9 +229,14 @@ def current_record(serving: Zones | Path) -> SnapshotRecord | None:
         body = json.loads(zones.snapshot_record.read_text())
         if body.get("identity") != _identity(zones.serving_db):
             return None
-        return SnapshotRecord(snapshot=body["snapshot"], published_at=body.get("published_at") or "",
-                              as_of_date=_date(body.get("as_of_date")), files=frozenset(body.get("files") or ()),
-                              run_id=body.get("run_id"), normalised_storage_id=body.get("normalised_storage_id"))
+        return SnapshotRecord(
+            snapshot=body["snapshot"],
+            published_at=body.get("published_at") or "",
+            as_of_date=_date(body.get("as_of_date")),
+            files=frozenset(body.get("files") or ()),
+            run_id=body.get("run_id"),
+            normalised_storage_id=body.get("normalised_storage_id"),
+        )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -207,8 +244,14 @@ def current_record(serving: Zones | Path) -> SnapshotRecord | None:
 _ANY = object()
 
 
-def staleness(record: SnapshotRecord | None, *, files: set[str], as_of=_ANY, latest_normalised: int | None = None,
-              run_known: bool = False) -> str | None:
+def staleness(
+    record: SnapshotRecord | None,
+    *,
+    files: set[str],
+    as_of=_ANY,
+    latest_normalised: int | None = None,
+    run_known: bool = False,
+) -> str | None:
     """Why the published snapshot is not what a build now would publish; None when it is current.
 
     ``files``: md5 of every file the ledger counts as loaded or held; ``as_of``: the as-of date a build now

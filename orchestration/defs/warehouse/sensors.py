@@ -22,8 +22,13 @@ from ingestion.feeds import FEEDS
 from orchestration.defs.feeds.assets import normalised_key
 from orchestration.defs.resources import ZhiliResource
 
-__all__ = ["WAREHOUSE_JOB", "WAREHOUSE_TAG", "build_warehouse_sensor", "latest_normalised_storage_id",
-           "serving_staleness"]
+__all__ = [
+    "WAREHOUSE_JOB",
+    "WAREHOUSE_TAG",
+    "build_warehouse_sensor",
+    "latest_normalised_storage_id",
+    "serving_staleness",
+]
 
 WAREHOUSE_JOB = "warehouse_job"
 WAREHOUSE_TAG = "zhili/warehouse"
@@ -59,8 +64,7 @@ def serving_staleness(settings, instance: dg.DagsterInstance | None, *, check_as
     zones = settings.zones
     record = current_record(zones)
     ledger = read_ledger(zones)
-    files = set(ledger.filter(pl.col("status").is_in(LOADED))["file_md5"].to_list()) \
-        if not ledger.is_empty() else set()
+    files = set(ledger.filter(pl.col("status").is_in(LOADED))["file_md5"].to_list()) if not ledger.is_empty() else set()
     latest, known = None, False
     if instance is not None and record is not None and record.run_id:
         latest, known = latest_normalised_storage_id(instance), instance.has_run(record.run_id)
@@ -86,7 +90,7 @@ def build_warehouse_sensor(job) -> dg.SensorDefinition:
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="New normalised data → one dbt build + serving snapshot (never two at once); "
-                    "nothing when the serving snapshot already holds it (e.g. zhili run built it).",
+        "nothing when the serving snapshot already holds it (e.g. zhili run built it).",
     )
     def warehouse_sensor(context: dg.SensorEvaluationContext, zhili: ZhiliResource):
         latest = latest_normalised_storage_id(context.instance)
@@ -99,8 +103,10 @@ def build_warehouse_sensor(job) -> dg.SensorDefinition:
         why = serving_staleness(zhili.settings(), context.instance, check_as_of=False)
         context.update_cursor(str(latest))
         if why is None:
-            return dg.SkipReason("the serving snapshot already holds every normalised file (built by zhili run "
-                                 "or an earlier warehouse run)")
+            return dg.SkipReason(
+                "the serving snapshot already holds every normalised file (built by zhili run "
+                "or an earlier warehouse run)"
+            )
         return dg.RunRequest(run_key=f"warehouse@{latest}", tags={WAREHOUSE_TAG: "1"})
 
     return warehouse_sensor

@@ -7,9 +7,8 @@ whole module pays for it once.
 from __future__ import annotations
 
 import base64
-import re
-
 import datetime as dt
+import re
 from pathlib import Path
 
 import polars as pl
@@ -73,9 +72,7 @@ def incidents(n: int = 40, *, file: str = "JQ_20240611.csv") -> pl.DataFrame:
         "street_code": [GRID[:9]] * n,
         "placement_method": ["address_point"] * n,
     }
-    frame = pl.DataFrame(rows).with_columns(
-        pl.col("received_at", "feedback_at").dt.replace_time_zone(TZ)
-    )
+    frame = pl.DataFrame(rows).with_columns(pl.col("received_at", "feedback_at").dt.replace_time_zone(TZ))
     return conform(frame, SCHEMAS["police_incidents"])
 
 
@@ -302,7 +299,12 @@ def test_required_values_that_keep_their_row_fail_the_file_only_under_their_floo
     assert v.success, [(f.expectation, f.column, f.unexpected_count) for f in v.failures]
     # ... half empty is a broken column, not a dirty one
     for c in columns:
-        v = validate("police_incidents", _set(incidents(40), c, dict.fromkeys(range(0, 40, 2))), docs_dir=docs, label=f"half-empty-{c}")
+        v = validate(
+            "police_incidents",
+            _set(incidents(40), c, dict.fromkeys(range(0, 40, 2))),
+            docs_dir=docs,
+            label=f"half-empty-{c}",
+        )
         f = _failure(v, "expect_column_values_to_not_be_null", c)
         assert f.unexpected_count == 20 and "at least 95% of rows" in (f.description or "")
 
@@ -392,7 +394,9 @@ def test_roll_beneficiaries_without_an_id_do_not_count_against_the_id_floor(docs
     README "Required is about columns"); the same 10 rows with typed but unusable IDs fail the 90% floor."""
     absent = {i: ("empty" if i % 2 else "placeholder") for i in range(0, 40, 4)}
     frame = _set(_set(roll(40), "id_status", absent), "person_key", dict.fromkeys(absent))
-    v = validate("civil_affairs", _set(frame, "name_status", {0: "empty", 4: "anonymous"}), docs_dir=docs, label="roll-no-ids")
+    v = validate(
+        "civil_affairs", _set(frame, "name_status", {0: "empty", 4: "anonymous"}), docs_dir=docs, label="roll-no-ids"
+    )
     assert v.success, [(f.expectation, f.column) for f in v.failures]
     typed = _set(frame, "id_status", dict.fromkeys(absent, "bad_check"))
     v = validate("civil_affairs", typed, docs_dir=docs, label="roll-bad-ids")
@@ -482,18 +486,28 @@ def _same_as_alone(table: str, items: list[tuple[pl.DataFrame, str]], tmp: Path)
 
 def test_many_files_in_one_run_give_each_file_its_own_result(tmp_path: Path) -> None:
     clean = incidents(file="JQ_20240611.csv")
-    few_unplaced = _set(_set(incidents(file="JQ_20240612.csv"), "grid_code", {0: None}), "placement_method", {0: "community_name"})
+    few_unplaced = _set(
+        _set(incidents(file="JQ_20240612.csv"), "grid_code", {0: None}), "placement_method", {0: "community_name"}
+    )
     low = {i: None for i in range(0, 40, 3)}  # 14 of 40 unplaced: 65% < 80%, while the batch as a whole is above
-    low_placed = _set(_set(incidents(file="JQ_20240613.csv"), "grid_code", low), "placement_method", dict.fromkeys(low, "unplaced"))
+    low_placed = _set(
+        _set(incidents(file="JQ_20240613.csv"), "grid_code", low), "placement_method", dict.fromkeys(low, "unplaced")
+    )
     bad = {i: "bad_check" for i in range(40) if i % 4}
     bad_ids = _set(_set(incidents(file="JQ_20240614.csv"), "id_status", bad), "person_key", dict.fromkeys(bad))
     # a 'valid' ID without a key (a rule with a row condition) on the last file's last row
     keyless = _set(incidents(file="JQ_20240615.csv"), "person_key", {39: None})
     tiny = _set(_set(incidents(2, file="JQ_20240616.csv"), "grid_code", {1: None}), "placement_method", {1: "unplaced"})
-    resent = incidents(file="JQ_20240611.csv")  # same name and incident ids as the first: a key repeats only across files
-    nullable_int = _set(incidents(file="JQ_20240617.csv"), "narrative_chars", {3: None})  # Int64 with a null: other dtype
+    resent = incidents(
+        file="JQ_20240611.csv"
+    )  # same name and incident ids as the first: a key repeats only across files
+    nullable_int = _set(
+        incidents(file="JQ_20240617.csv"), "narrative_chars", {3: None}
+    )  # Int64 with a null: other dtype
     first_row_bad = _set(incidents(file="JQ_20240621.csv"), "category", {0: "打架斗殴"})  # a file's first row only
-    float_chars = [incidents(file=f"JQ_2024062{d}.csv").with_columns(pl.col("narrative_chars").cast(pl.Float64)) for d in (2, 3)]
+    float_chars = [
+        incidents(file=f"JQ_2024062{d}.csv").with_columns(pl.col("narrative_chars").cast(pl.Float64)) for d in (2, 3)
+    ]
     items = [
         (clean, "2024-06-11_JQ_20240611.csv"),
         (few_unplaced, "2024-06-12_JQ_20240612.csv"),
@@ -520,11 +534,15 @@ def test_many_files_in_one_run_give_each_file_its_own_result(tmp_path: Path) -> 
     assert [(f.column, f.unexpected_count) for f in got["2024-06-15_JQ_20240615.csv"].failures] == [("person_key", 1)]
     assert got["2024-06-15_JQ_20240615.csv"].failures[0].sample_locators == ["JQ_20240615.csv#record 40"]
     assert got["2024-06-21_JQ_20240621.csv"].failures[0].sample_locators == ["JQ_20240621.csv#record 1"]
-    assert [(f.column, f.detail) for f in got["2024-06-23_JQ_20240623.csv"].failures] == [("narrative_chars", "observed type float64")]
+    assert [(f.column, f.detail) for f in got["2024-06-23_JQ_20240623.csv"].failures] == [
+        ("narrative_chars", "observed type float64")
+    ]
     # the files sharing columns and dtypes went through GX together; the odd ones alone
     assert got["2024-06-11_JQ_20240611.csv"].batched == 10
     assert got["2024-06-22_JQ_20240622.csv"].batched == 2
-    assert "its share of a GX run over 10 files" in got["2024-06-11_JQ_20240611.csv"].html_path.read_text(encoding="utf-8")
+    assert "its share of a GX run over 10 files" in got["2024-06-11_JQ_20240611.csv"].html_path.read_text(
+        encoding="utf-8"
+    )
     assert got["2024-06-19_schema.csv"].batched == 1
     assert got["2024-06-17_JQ_20240617.csv"].batched == 1
     index = (tmp_path / "together" / "index.html").read_text(encoding="utf-8")
@@ -532,7 +550,9 @@ def test_many_files_in_one_run_give_each_file_its_own_result(tmp_path: Path) -> 
 
 
 def test_many_rolls_and_petitions_split_row_conditions_by_file(tmp_path: Path) -> None:
-    dup = _set(roll(200, file="花名册_202412.xlsx"), "person_key", {10: _key(100), 20: _key(100), 30: _key(101), 50: None})
+    dup = _set(
+        roll(200, file="花名册_202412.xlsx"), "person_key", {10: _key(100), 20: _key(100), 30: _key(101), 50: None}
+    )
     _same_as_alone("civil_affairs", [(clean_roll(), "2024-11_roll.xlsx"), (dup, "2024-12_roll.xlsx")], tmp_path)
     # a case id repeated among first petitioners (member_no = 1) of the second file only
     repeated = _set(petitions(), "case_id", {2: "XF520602202406110001", 3: "XF520602202406110001"})

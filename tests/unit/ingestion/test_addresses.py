@@ -18,9 +18,11 @@ PREFIXES = ["贵州省", "铜仁市", "碧江区"]
 
 
 def canon(values: list[str | None], prefixes: list[str] = PREFIXES) -> list[str | None]:
-    return pl.DataFrame({"a": values}, schema={"a": pl.String}).select(
-        canonical_address("a", prefixes=prefixes)
-    )["a"].to_list()
+    return (
+        pl.DataFrame({"a": values}, schema={"a": pl.String})
+        .select(canonical_address("a", prefixes=prefixes))["a"]
+        .to_list()
+    )
 
 
 @pytest.mark.parametrize(
@@ -75,7 +77,14 @@ def test_canonical_address_blank_and_null_are_null() -> None:
 
 def test_chinese_numeral_values() -> None:
     assert [chinese_numeral(s) for s in ["三", "十", "十二", "二十", "九十九", "两", "十十", "百"]] == [
-        3, 10, 12, 20, 99, 2, None, None,
+        3,
+        10,
+        12,
+        20,
+        99,
+        2,
+        None,
+        None,
     ]
 
 
@@ -89,7 +98,9 @@ def test_building_key_drops_unit_and_room_and_ends_at_house_number_without_build
 
 
 def test_strip_to_local_meets_with_and_without_street_and_community() -> None:
-    df = pl.DataFrame({"a": ["贵州省铜仁市碧江区环北街道锦江社区滨江路88号3栋", "滨江路88号3栋", "滨江社区滨江大道9号"]})
+    df = pl.DataFrame(
+        {"a": ["贵州省铜仁市碧江区环北街道锦江社区滨江路88号3栋", "滨江路88号3栋", "滨江社区滨江大道9号"]}
+    )
     out = df.select(
         building_key(strip_to_local(canonical_address("a", prefixes=PREFIXES), roads=["滨江路", "滨江大道"]))
     )["a"].to_list()

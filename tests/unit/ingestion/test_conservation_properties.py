@@ -42,24 +42,32 @@ def check_conservation(landing: Path, home: Path) -> None:
         if o.status != "loaded":
             continue
         assert o.records_read == o.flag_rows, f"{o.rel}: read {o.records_read} records, the flag says {o.flag_rows}"
-        assert o.is_balanced and o.records_read == o.rows_normalised + o.rows_quarantined, \
+        assert o.is_balanced and o.records_read == o.rows_normalised + o.rows_quarantined, (
             f"{o.rel}: {o.records_read} read != {o.rows_normalised} normalised + {o.rows_quarantined} quarantined"
+        )
         # the zones themselves, not the ledger's own counts: every record is in one of them, with a reason
         normalised = _md5_rows(zones.normalised(o.table_name), o.file_md5)
         quarantined = _md5_rows(zones.quarantine(o.table_name), o.file_md5)
         if not quarantined.is_empty():
-            bad = quarantined.filter(pl.col("reason").is_null() | (pl.col("reason").str.strip_chars() == "")
-                                     | pl.col("message").is_null() | (pl.col("message").str.strip_chars() == ""))
+            bad = quarantined.filter(
+                pl.col("reason").is_null()
+                | (pl.col("reason").str.strip_chars() == "")
+                | pl.col("message").is_null()
+                | (pl.col("message").str.strip_chars() == "")
+            )
             assert bad.is_empty(), f"{o.rel}: {bad.height} quarantined rows without a reason"
         got = _locators(normalised) | _locators(quarantined)
         assert len(got) == o.records_read, f"{o.rel}: {len(got)} records in the zones, {o.records_read} read"
     ledger = read_ledger(zones).filter(pl.col("status") == "loaded")
     unbalanced = ledger.filter(pl.col("records_read") != pl.col("rows_normalised") + pl.col("rows_quarantined"))
-    assert unbalanced.is_empty(), unbalanced.select("feed", "file", "records_read", "rows_normalised", "rows_quarantined")
+    assert unbalanced.is_empty(), unbalanced.select(
+        "feed", "file", "records_read", "rows_normalised", "rows_quarantined"
+    )
 
 
-@settings(max_examples=4, deadline=None, derandomize=True, print_blob=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=4, deadline=None, derandomize=True, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(seed=st.integers(0, 2**31 - 1), residents=st.integers(100, 1500), days=st.integers(1, 10))
 # found by a wider run (12 examples, up to 3,000 x 40): a petitions file sent in GB18030 where UTF-8 is stated
 # (the contract's "or the reverse") is rejected as undecodable instead of read and reported as a switch

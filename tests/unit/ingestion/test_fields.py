@@ -134,9 +134,7 @@ def test_normalise_id_reads_sex_from_17th_digit():
 
 
 def test_numeric_cell_is_always_excel_damage_never_repaired():
-    df = pl.DataFrame(
-        {"id": [WORKED_EXAMPLE, "110105194912310000", WORKED_EXAMPLE], "num": [True, True, False]}
-    )
+    df = pl.DataFrame({"id": [WORKED_EXAMPLE, "110105194912310000", WORKED_EXAMPLE], "num": [True, True, False]})
     out = df.select(f.normalise_id(pl.col("id"), numeric_cell=pl.col("num")).alias("r")).unnest("r")
     assert out["id_status"].to_list() == ["excel_damage", "excel_damage", "valid"]
     assert out["id_number"].to_list() == [None, None, WORKED_EXAMPLE]
@@ -459,7 +457,18 @@ ETHNIC = {"01": "汉族", "02": "蒙古族", "03": "回族", "汉": "汉族"}
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("01", "汉族"), ("1", "汉族"), ("1.0", "汉族"), ("０１", "汉族"), ("汉族", "汉族"), ("汉", "汉族"), ("03", "回族"), ("99", None), ("", None), (None, None)],
+    [
+        ("01", "汉族"),
+        ("1", "汉族"),
+        ("1.0", "汉族"),
+        ("０１", "汉族"),
+        ("汉族", "汉族"),
+        ("汉", "汉族"),
+        ("03", "回族"),
+        ("99", None),
+        ("", None),
+        (None, None),
+    ],
 )
 def test_normalise_code(raw, expected):
     assert one(f.normalise_code(pl.col("v"), ETHNIC), raw) == expected

@@ -106,7 +106,7 @@ def test_a_one_character_typo_never_validates(typos):
         else:
             wrong = str((int(clean[at]) + shift) % 10)
         assume(wrong != clean[at])
-        typed.append(clean[:at] + wrong + clean[at + 1:])
+        typed.append(clean[:at] + wrong + clean[at + 1 :])
     out = run(f.normalise_id(pl.col("v")), typed)
     for raw, got in zip(typed, out, strict=True):
         assert got["id_status"] not in GOOD_IDS and got["id_number"] is None, raw
@@ -156,10 +156,12 @@ def test_any_text_gets_a_known_status_and_only_a_checked_number(values):
 
 # common name characters; none of them alone or in pairs is an "anonymous" stand-in (匿名, 无, 不详 ...)
 HAN = "张王李赵刘陈杨黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁沈任姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂英华玉兰萍红"
-TRADITIONAL = dict(zip(
-    "陈张刘杨黄赵吴孙马罗郑谢韩冯邓许龙华伟军丽红兰东刚杰涛义",
-    "陳張劉楊黃趙吳孫馬羅鄭謝韓馮鄧許龍華偉軍麗紅蘭東剛傑濤義",
-))
+TRADITIONAL = dict(
+    zip(
+        "陈张刘杨黄赵吴孙马罗郑谢韩冯邓许龙华伟军丽红兰东刚杰涛义",
+        "陳張劉楊黃趙吳孫馬羅鄭謝韓馮鄧許龍華偉軍麗紅蘭東剛傑濤義",
+    )
+)
 DOTS = ("\u00b7", "\u2022", "\u30fb", ".", "\uff0e")
 han_names = st.text(st.sampled_from(HAN), min_size=2, max_size=4)
 
@@ -179,7 +181,11 @@ def test_spaces_and_zero_width_characters_inside_a_name_are_removed(pairs):
 
 
 @FAST
-@given(st.lists(st.tuples(han_names, han_names, st.sampled_from(DOTS), st.sampled_from(("", " "))), min_size=1, max_size=25))
+@given(
+    st.lists(
+        st.tuples(han_names, han_names, st.sampled_from(DOTS), st.sampled_from(("", " "))), min_size=1, max_size=25
+    )
+)
 def test_every_middle_dot_variant_unifies(parts):
     written = [f"{a}{pad}{dot}{pad}{b}" for a, b, dot, pad in parts]
     out = run(f.normalise_name(pl.col("v")), written)
@@ -210,17 +216,32 @@ area_codes = st.one_of(
     st.sampled_from(["010", *(f"02{d}" for d in range(10))]),
     st.builds(lambda a, b: f"0{a}{b:02d}", st.sampled_from("3456789"), st.integers(0, 99)),
 )
-locals_ = st.builds(lambda first, rest, eight: f"{first}{rest:07d}"[: 8 if eight else 7],
-                    st.sampled_from("23456789"), st.integers(0, 10**7 - 1), st.booleans())
+locals_ = st.builds(
+    lambda first, rest, eight: f"{first}{rest:07d}"[: 8 if eight else 7],
+    st.sampled_from("23456789"),
+    st.integers(0, 10**7 - 1),
+    st.booleans(),
+)
 
 
 @st.composite
 def mobile_forms(draw):
     m = draw(mobiles)
-    form = draw(st.sampled_from((
-        m, "+86" + m, "86" + m, "+86-" + m, "+86 " + m, f"{m[:3]} {m[3:7]} {m[7:]}", f"{m[:3]}-{m[3:7]}-{m[7:]}",
-        m.translate(FULLWIDTH), "0086" + m,
-    )))
+    form = draw(
+        st.sampled_from(
+            (
+                m,
+                "+86" + m,
+                "86" + m,
+                "+86-" + m,
+                "+86 " + m,
+                f"{m[:3]} {m[3:7]} {m[7:]}",
+                f"{m[:3]}-{m[3:7]}-{m[7:]}",
+                m.translate(FULLWIDTH),
+                "0086" + m,
+            )
+        )
+    )
     pad = draw(st.text(st.sampled_from(BLANKS + ZERO_WIDTH), max_size=2))
     return m, pad + form + pad
 
@@ -228,10 +249,19 @@ def mobile_forms(draw):
 @st.composite
 def landline_forms(draw):
     area, local = draw(area_codes), draw(locals_)
-    form = draw(st.sampled_from((
-        f"{area}-{local}", f"({area}){local}", f"（{area}）{local}", f"{area} {local}", f"{area}{local}",
-        f"+86-{area[1:]}-{local}", f"+86 {area[1:]} {local}",
-    )))
+    form = draw(
+        st.sampled_from(
+            (
+                f"{area}-{local}",
+                f"({area}){local}",
+                f"（{area}）{local}",
+                f"{area} {local}",
+                f"{area}{local}",
+                f"+86-{area[1:]}-{local}",
+                f"+86 {area[1:]} {local}",
+            )
+        )
+    )
     return f"{area}-{local}", form
 
 
@@ -250,8 +280,13 @@ def test_every_landline_form_gives_area_dash_number(pairs):
 
 
 @FAST
-@given(st.lists(st.tuples(mobile_forms(), landline_forms(), st.sampled_from(("/", ";", "，", ",", "、", " / ", "；"))),
-                min_size=1, max_size=20))
+@given(
+    st.lists(
+        st.tuples(mobile_forms(), landline_forms(), st.sampled_from(("/", ";", "，", ",", "、", " / ", "；"))),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_two_numbers_in_one_field_are_both_kept_in_order(items):
     written = [f"{m_raw}{sep}{l_raw}" for (_, m_raw), (_, l_raw), sep in items]
     out = run(f.normalise_phones(pl.col("v")), written)
@@ -279,7 +314,13 @@ def test_any_phone_text_gets_a_known_kind(values):
 
 
 def date_forms(d: dt.date) -> list[str]:
-    return [f"{d:%Y-%m-%d}", f"{d.year}/{d.month}/{d.day}", f"{d:%Y%m%d}", f"{d.year}年{d.month}月{d.day}日", f"{d:%Y.%m.%d}"]
+    return [
+        f"{d:%Y-%m-%d}",
+        f"{d.year}/{d.month}/{d.day}",
+        f"{d:%Y%m%d}",
+        f"{d.year}年{d.month}月{d.day}日",
+        f"{d:%Y.%m.%d}",
+    ]
 
 
 def excel_serial(d: dt.date) -> int:
@@ -287,28 +328,49 @@ def excel_serial(d: dt.date) -> int:
 
 
 @FAST
-@given(st.lists(st.tuples(st.dates(dt.date(1900, 3, 1), dt.date(2099, 12, 31)), st.integers(0, 6),
-                          st.times(), st.booleans()), min_size=1, max_size=20))
+@given(
+    st.lists(
+        st.tuples(st.dates(dt.date(1900, 3, 1), dt.date(2099, 12, 31)), st.integers(0, 6), st.times(), st.booleans()),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_every_date_form_gives_the_same_date(items):
     written, want = [], []
     for d, form, t, padded in items:
         forms = [*date_forms(d), f"{d:%Y-%m-%d} {t:%H:%M:%S}", f"{d.year}/{d.month}/{d.day} {t:%H:%M}"]
         text = forms[form]
-        written += [f" {text}\u3000" if padded else text, str(excel_serial(d)), f"{excel_serial(d)}.{t.hour * 41 + 1}",
-                    text.translate(FULLWIDTH)]
+        written += [
+            f" {text}\u3000" if padded else text,
+            str(excel_serial(d)),
+            f"{excel_serial(d)}.{t.hour * 41 + 1}",
+            text.translate(FULLWIDTH),
+        ]
         want += [d] * 4
     assert run(f.parse_date(pl.col("v")), written) == want
 
 
 @FAST
-@given(st.lists(st.tuples(st.datetimes(dt.datetime(1992, 1, 1), dt.datetime(2099, 12, 31)).map(lambda x: x.replace(microsecond=0)),
-                          st.integers(-12, 14)), min_size=1, max_size=20))
+@given(
+    st.lists(
+        st.tuples(
+            st.datetimes(dt.datetime(1992, 1, 1), dt.datetime(2099, 12, 31)).map(lambda x: x.replace(microsecond=0)),
+            st.integers(-12, 14),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_date_times_are_china_time_and_offsets_convert(items):
     china = dt.timezone(dt.timedelta(hours=8))
     written, want = [], []
     for t, offset_h in items:
         local = t.replace(tzinfo=china)
-        written += [f"{t:%Y-%m-%d %H:%M:%S}", f"{t:%Y-%m-%dT%H:%M:%S}+08:00", f"{t.year}/{t.month}/{t.day} {t:%H:%M:%S}"]
+        written += [
+            f"{t:%Y-%m-%d %H:%M:%S}",
+            f"{t:%Y-%m-%dT%H:%M:%S}+08:00",
+            f"{t.year}/{t.month}/{t.day} {t:%H:%M:%S}",
+        ]
         want += [local] * 3
         there = local.astimezone(dt.timezone(dt.timedelta(hours=offset_h)))
         written.append(there.strftime("%Y-%m-%dT%H:%M:%S") + f"{'+' if offset_h >= 0 else '-'}{abs(offset_h):02d}:00")
@@ -326,7 +388,9 @@ SEX_TEXT = ("男", "女", "1", "2", "M", "F", "m", "f", "male", "female", "男�
 @FAST
 @given(st.lists(st.tuples(citizen_ids(), st.sampled_from(SEX_TEXT)), min_size=1, max_size=25))
 def test_a_valid_id_is_the_authority_for_sex(items):
-    frame = pl.DataFrame({"id": [i for i, _ in items], "sex": [s for _, s in items]}, schema={"id": pl.String, "sex": pl.String})
+    frame = pl.DataFrame(
+        {"id": [i for i, _ in items], "sex": [s for _, s in items]}, schema={"id": pl.String, "sex": pl.String}
+    )
     got = frame.select(
         f.normalise_sex(pl.col("sex"), id_sex=f.normalise_id(pl.col("id")).struct.field("sex")).alias("o")
     )["o"].to_list()
@@ -336,8 +400,20 @@ def test_a_valid_id_is_the_authority_for_sex(items):
 @FAST
 @given(st.lists(st.sampled_from(SEX_TEXT), min_size=1, max_size=25))
 def test_without_an_id_the_stated_sex_is_read_in_every_form(values):
-    expected = {"男": "男", "1": "男", "M": "男", "m": "男", "male": "男", "男性": "男",
-                "女": "女", "2": "女", "F": "女", "f": "女", "female": "女", "女性": "女"}
+    expected = {
+        "男": "男",
+        "1": "男",
+        "M": "男",
+        "m": "男",
+        "male": "男",
+        "男性": "男",
+        "女": "女",
+        "2": "女",
+        "F": "女",
+        "f": "女",
+        "female": "女",
+        "女性": "女",
+    }
     frame = pl.DataFrame({"sex": values, "id": [None] * len(values)}, schema={"sex": pl.String, "id": pl.String})
     got = frame.select(
         f.normalise_sex(pl.col("sex"), id_sex=f.normalise_id(pl.col("id")).struct.field("sex")).alias("o")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import polars as pl
-
 from ingestion.feeds import table_for_file
 from ingestion.normalise import Context, normalise
 from ingestion.readers import read_file
@@ -40,17 +38,25 @@ def test_a_visit_names_its_resident_and_a_row_without_key_or_time_is_quarantined
     assert read.records == 4 and out.frame.height + out.quarantine.height == 4
     assert out.frame["visit_id"].to_list() == ["ZF520602001001001202411050001"]
     assert out.frame["has_problem"].to_list() == [True]
-    assert sorted(out.quarantine["reason"].to_list()) == ["bad_datetime", "missing_required_field", "missing_required_field"]
+    assert sorted(out.quarantine["reason"].to_list()) == [
+        "bad_datetime",
+        "missing_required_field",
+        "missing_required_field",
+    ]
     people = out.person_records
-    assert people["role"].to_list() == ["visited"] and people["source_key"].to_list() == ["ZF520602001001001202411050001"]
+    assert people["role"].to_list() == ["visited"] and people["source_key"].to_list() == [
+        "ZF520602001001001202411050001"
+    ]
     # display forms only outside the restricted zone
     assert "110105194912310021" not in " ".join(str(v) for v in out.frame.row(0))
 
 
 def test_workers_are_masked_staff_not_person_records(tmp_path):
     path = tmp_path / "WGY_202410.csv"
-    text = ("工号,姓名,证件号码,联系电话,岗位,网格编码,微网格,岗位档次,入职日期,离职日期,调岗日期,上年度考核等次\r\n"
-            "W01000001,王小明,110105194912310021,13812345678,专职网格员,520602001001001,,3,2020-03-01,,2024-10-15,合格\r\n")
+    text = (
+        "工号,姓名,证件号码,联系电话,岗位,网格编码,微网格,岗位档次,入职日期,离职日期,调岗日期,上年度考核等次\r\n"
+        "W01000001,王小明,110105194912310021,13812345678,专职网格员,520602001001001,,3,2020-03-01,,2024-10-15,合格\r\n"
+    )
     path.write_bytes(text.encode("gb18030"))
     read = read_file(path, ROSTER, file_md5="1" * 32)
     out = normalise(read.frame, ROSTER, Context(key=b"k" * 32, data_date=date(2024, 10, 1)))

@@ -15,12 +15,31 @@ KEY = b"k" * 32
 CTX = Context(key=KEY, data_date=date(2024, 11, 2))
 
 ORDER = {
-    "order_id": "GD52060220241102000001", "called_at": "2024-11-02 09:00:00", "channel": "邻里牵手微信群",
-    "name": "张三", "id_number": "", "phone": "13812345678", "request_type": "投诉", "category": "生态环境/噪声污染",
-    "urgency": "", "content": "夜间施工，联系电话13812345678", "address": "锦江社区辖区", "lon": "", "lat": "",
-    "street_name": "环北街道", "community_name": "锦江社区", "holder_unit": "锦江社区居委会",
-    "dispatched_at": "2024-11-02 09:30:00", "signed_at": "", "due_at": "", "status": "已派单", "closed_at": "",
-    "followed_up_at": "", "followup_result": "", "satisfaction": "", "reopened_flag": "否",
+    "order_id": "GD52060220241102000001",
+    "called_at": "2024-11-02 09:00:00",
+    "channel": "邻里牵手微信群",
+    "name": "张三",
+    "id_number": "",
+    "phone": "13812345678",
+    "request_type": "投诉",
+    "category": "生态环境/噪声污染",
+    "urgency": "",
+    "content": "夜间施工，联系电话13812345678",
+    "address": "锦江社区辖区",
+    "lon": "",
+    "lat": "",
+    "street_name": "环北街道",
+    "community_name": "锦江社区",
+    "holder_unit": "锦江社区居委会",
+    "dispatched_at": "2024-11-02 09:30:00",
+    "signed_at": "",
+    "due_at": "",
+    "status": "已派单",
+    "closed_at": "",
+    "followed_up_at": "",
+    "followup_result": "",
+    "satisfaction": "",
+    "reopened_flag": "否",
     "updated_at": "2024-11-02 09:30:00",
 }
 
@@ -28,10 +47,27 @@ ORDER = {
 def _raw(file: str, rows: list[dict]) -> pl.DataFrame:
     names = sorted({k for r in rows for k in r})
     return pl.DataFrame(
-        [{"feed": "hotline_orders", "file": file, "file_md5": "0" * 32, "sheet": "", "record_no": i, "member_no": 1, **r}
-         for i, r in enumerate(rows, 1)],
-        schema={"feed": pl.String, "file": pl.String, "file_md5": pl.String, "sheet": pl.String, "record_no": pl.Int64,
-                "member_no": pl.Int32, **{n: pl.String for n in names}},
+        [
+            {
+                "feed": "hotline_orders",
+                "file": file,
+                "file_md5": "0" * 32,
+                "sheet": "",
+                "record_no": i,
+                "member_no": 1,
+                **r,
+            }
+            for i, r in enumerate(rows, 1)
+        ],
+        schema={
+            "feed": pl.String,
+            "file": pl.String,
+            "file_md5": pl.String,
+            "sheet": pl.String,
+            "record_no": pl.Int64,
+            "member_no": pl.Int32,
+            **{n: pl.String for n in names},
+        },
     )
 
 
@@ -50,7 +86,9 @@ def test_the_feed_has_an_order_and_a_step_table():
 
 
 def test_empty_urgency_is_normal_and_an_empty_deadline_is_left_for_the_warehouse():
-    got = _orders([ORDER, {**ORDER, "order_id": "GD52060220241102000002", "urgency": "紧急", "due_at": "2024-11-03 09:30:00"}])
+    got = _orders(
+        [ORDER, {**ORDER, "order_id": "GD52060220241102000002", "urgency": "紧急", "due_at": "2024-11-03 09:30:00"}]
+    )
     assert got.quarantine.height == 0
     rows = got.frame.sort("record_no").select("urgency", "is_urgency_defaulted", "is_due_printed", "due_at").rows()
     assert rows[0][:3] == ("一般", True, False) and rows[0][3] is None
@@ -60,8 +98,13 @@ def test_empty_urgency_is_normal_and_an_empty_deadline_is_left_for_the_warehouse
 
 
 def test_the_caller_is_a_person_record_and_an_anonymous_one_is_not():
-    got = _orders([ORDER, {**ORDER, "order_id": "GD52060220241102000002", "name": "匿名"},
-                   {**ORDER, "order_id": "GD52060220241102000003", "name": ""}])
+    got = _orders(
+        [
+            ORDER,
+            {**ORDER, "order_id": "GD52060220241102000002", "name": "匿名"},
+            {**ORDER, "order_id": "GD52060220241102000003", "name": ""},
+        ]
+    )
     assert got.frame.sort("record_no")["is_anonymous"].to_list() == [False, True, True]
     assert got.person_records["source_key"].to_list() == ["GD52060220241102000001"]
     assert got.person_records["role"].to_list() == ["caller"]
@@ -70,12 +113,15 @@ def test_the_caller_is_a_person_record_and_an_anonymous_one_is_not():
     assert "content" not in got.frame.columns and got.frame["content_chars"][0] == len(ORDER["content"])
 
 
-@pytest.mark.parametrize(("field", "value", "reason"), [
-    ("order_id", "", "missing_required_field"),
-    ("called_at", "", "missing_required_field"),
-    ("called_at", "昨天上午", "bad_datetime"),
-    ("updated_at", "2024-13-45", "bad_datetime"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("order_id", "", "missing_required_field"),
+        ("called_at", "", "missing_required_field"),
+        ("called_at", "昨天上午", "bad_datetime"),
+        ("updated_at", "2024-13-45", "bad_datetime"),
+    ],
+)
 def test_an_order_without_its_key_or_call_time_is_quarantined_with_its_reason(field, value, reason):
     got = _orders([ORDER, {**ORDER, "order_id": "GD52060220241102000002", field: value}])
     assert got.frame.height == 1 and got.quarantine["reason"].to_list() == [reason]
@@ -86,8 +132,15 @@ def test_an_order_without_status_or_update_time_is_kept():
     assert got.quarantine.height == 0 and got.frame.select("status", "updated_at").row(0) == (None, None)
 
 
-STEP = {"order_id": "GD52060220241102000001", "step_no": "5", "step": "延期批准", "step_at": "2024-11-06 10:00:00",
-        "unit": "12345热线", "staff_name": "王小明", "note": "同意延期，延期至2024-11-20 18:00"}
+STEP = {
+    "order_id": "GD52060220241102000001",
+    "step_no": "5",
+    "step": "延期批准",
+    "step_at": "2024-11-06 10:00:00",
+    "unit": "12345热线",
+    "staff_name": "王小明",
+    "note": "同意延期，延期至2024-11-20 18:00",
+}
 
 
 def test_a_step_keeps_the_new_deadline_of_an_extension_and_masks_the_staff_member():
@@ -99,27 +152,52 @@ def test_a_step_keeps_the_new_deadline_of_an_extension_and_masks_the_staff_membe
     assert "note" not in got.frame.columns
 
 
-@pytest.mark.parametrize(("field", "value", "reason"), [
-    ("step_no", "", "missing_required_field"),
-    ("step_no", "第五步", "bad_number"),
-    ("step_no", "0", "bad_number"),
-    ("step_at", "", "missing_required_field"),
-    ("step_at", "不详", "bad_datetime"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("step_no", "", "missing_required_field"),
+        ("step_no", "第五步", "bad_number"),
+        ("step_no", "0", "bad_number"),
+        ("step_at", "", "missing_required_field"),
+        ("step_at", "不详", "bad_datetime"),
+    ],
+)
 def test_a_step_without_its_number_or_time_is_quarantined_with_its_reason(field, value, reason):
     got = _steps([STEP, {**STEP, field: value}])
     assert got.frame.height == 1 and got.quarantine["reason"].to_list() == [reason]
 
 
 OPEN311 = [
-    {"service_request_id": "SR-0001", "status": "closed", "status_notes": "已办结", "service_name": "生态环境/噪声污染",
-     "service_code": "NOISE", "description": "夜间施工扰民", "agency_responsible": "锦江社区居委会",
-     "requested_datetime": "2024-11-02T09:00:00+08:00", "updated_datetime": "2024-11-04T01:30:00Z",
-     "expected_datetime": "2024-11-09T09:00:00+08:00", "address": "滨江路88号", "lat": 27.705, "long": 109.005},
-    {"service_request_id": "SR-0002", "status": "closed", "status_notes": "已撤销", "service_name": "咨询",
-     "requested_datetime": "2024-11-02T10:00:00+08:00", "updated_datetime": "2024-11-02T11:00:00+08:00"},
-    {"service_request_id": "SR-0003", "status": "open", "service_name": "城乡建设/物业管理/电梯",
-     "requested_datetime": "2024-11-02T12:00:00+08:00", "updated_datetime": "2024-11-02T12:00:00+08:00"},
+    {
+        "service_request_id": "SR-0001",
+        "status": "closed",
+        "status_notes": "已办结",
+        "service_name": "生态环境/噪声污染",
+        "service_code": "NOISE",
+        "description": "夜间施工扰民",
+        "agency_responsible": "锦江社区居委会",
+        "requested_datetime": "2024-11-02T09:00:00+08:00",
+        "updated_datetime": "2024-11-04T01:30:00Z",
+        "expected_datetime": "2024-11-09T09:00:00+08:00",
+        "address": "滨江路88号",
+        "lat": 27.705,
+        "long": 109.005,
+    },
+    {
+        "service_request_id": "SR-0002",
+        "status": "closed",
+        "status_notes": "已撤销",
+        "service_name": "咨询",
+        "requested_datetime": "2024-11-02T10:00:00+08:00",
+        "updated_datetime": "2024-11-02T11:00:00+08:00",
+    },
+    {
+        "service_request_id": "SR-0003",
+        "status": "open",
+        "service_name": "城乡建设/物业管理/电梯",
+        "requested_datetime": "2024-11-02T12:00:00+08:00",
+        "updated_datetime": "2024-11-02T12:00:00+08:00",
+    },
     ["not", "a", "request"],
     {"service_request_id": "SR-0005", "status": "open"},
 ]
@@ -155,8 +233,9 @@ def test_an_open311_export_loads_as_orders_with_what_it_lacks_left_empty(tmp_pat
     # a cancellation's time is not a close
     assert f["closed_at"][1] is None
     # what the format lacks is empty, not invented; no caller means no person record
-    assert f.select("request_type", "followed_up_at", "followup_result", "satisfaction", "dispatched_at",
-                    "signed_at").null_count().row(0) == (3, 3, 3, 3, 3, 3)
+    assert f.select(
+        "request_type", "followed_up_at", "followup_result", "satisfaction", "dispatched_at", "signed_at"
+    ).null_count().row(0) == (3, 3, 3, 3, 3, 3)
     assert f["is_urgency_defaulted"].all() and got.person_records.height == 0 and got.quarantine.height == 0
     assert f["category_l2"][2] == "物业管理"
 

@@ -40,7 +40,9 @@ def test_read_flag_accepts_crlf_and_missing_md5(tmp_path):
     assert read_flag(flag) == (0, None)
 
 
-@pytest.mark.parametrize("content", [b"md5=0123456789abcdef0123456789abcdef\n", b"rows=abc\n", b"rows\n", b"rows=1\nmd5=xyz\n", b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "content", [b"md5=0123456789abcdef0123456789abcdef\n", b"rows=abc\n", b"rows\n", b"rows=1\nmd5=xyz\n", b"\xff\xfe"]
+)
 def test_read_flag_rejects_malformed_flags(tmp_path, content):
     flag = tmp_path / "f.ok"
     flag.write_bytes(content)
@@ -90,7 +92,16 @@ def test_scan_landing_sorts_complete_waiting_refused(tmp_path):
 
 def _landed(tmp_path, rows=120, md5="0" * 32):
     path = _deliver(tmp_path, "police_incidents", "2024-11-03", "JQ_20241102.csv", b"abc")
-    return LandedFile("police_incidents", date(2024, 11, 3), "2024-11-03", path.name, path, path.with_name(path.name + ".ok"), rows, md5)
+    return LandedFile(
+        "police_incidents",
+        date(2024, 11, 3),
+        "2024-11-03",
+        path.name,
+        path,
+        path.with_name(path.name + ".ok"),
+        rows,
+        md5,
+    )
 
 
 def test_verify_rows_names_file_and_counts(tmp_path):
@@ -108,7 +119,10 @@ def test_verify_rows_names_file_and_counts(tmp_path):
 def test_verify_md5_names_file_and_digests(tmp_path):
     landed = _landed(tmp_path, md5="900150983cd24fb0d6963f7d28e17f72")
     verify_md5(landed, file_md5(landed.path))  # md5("abc")
-    with pytest.raises(FeedLandingError, match=r"JQ_20241102\.csv: flag says md5=900150983cd24fb0d6963f7d28e17f72 but the file's md5 is 0{32}") as info:
+    with pytest.raises(
+        FeedLandingError,
+        match=r"JQ_20241102\.csv: flag says md5=900150983cd24fb0d6963f7d28e17f72 but the file's md5 is 0{32}",
+    ) as info:
         verify_md5(landed, "0" * 32)
     assert info.value.reason == "flag_md5_mismatch"
     verify_md5(_landed(tmp_path, md5=None), "1" * 32)  # no md5 in the flag: nothing to check
@@ -138,7 +152,9 @@ def test_renamed_resend_of_bytes_loaded_before_is_complete(tmp_path):
     _deliver(tmp_path, "civil_affairs", "2024-12-05", "碧江区救助保障花名册_202411(1).xlsx", data, flag=b"rows=3\n")
 
     assert [r.reason for r in scan_landing(tmp_path).refused] == ["unknown_file"]
-    scan = scan_landing(tmp_path, loaded={hashlib.md5(data).hexdigest(): "civil_affairs/2024-11-05/碧江区救助保障花名册_202411.xlsx"})
+    scan = scan_landing(
+        tmp_path, loaded={hashlib.md5(data).hexdigest(): "civil_affairs/2024-11-05/碧江区救助保障花名册_202411.xlsx"}
+    )
     assert [f.name for f in scan.complete] == ["碧江区救助保障花名册_202411(1).xlsx"] and scan.refused == []
 
 
@@ -174,8 +190,12 @@ def test_unknown_name_without_flag_waits_and_unsafe_name_stays_refused(tmp_path)
 
 def test_unknown_name_error_names_file_feed_and_fix(tmp_path):
     path = _deliver(tmp_path, "petitions", "2024-11-03", "XF_20241102 (2).jsonl", b"{}")
-    landed = LandedFile("petitions", date(2024, 11, 3), "2024-11-03", path.name, path, path.with_name(path.name + ".ok"), 1, None)
+    landed = LandedFile(
+        "petitions", date(2024, 11, 3), "2024-11-03", path.name, path, path.with_name(path.name + ".ok"), 1, None
+    )
     err = unknown_name_error(landed, "the file with the same bytes was not loaded")
     assert isinstance(err, FeedLandingError) and err.reason == "unknown_file" and err.feed == "petitions"
-    assert str(err).startswith("petitions/2024-11-03/XF_20241102 (2).jsonl: the file name fits no table of feed 'petitions' "
-                               "and the file with the same bytes was not loaded; expected a name matching ")
+    assert str(err).startswith(
+        "petitions/2024-11-03/XF_20241102 (2).jsonl: the file name fits no table of feed 'petitions' "
+        "and the file with the same bytes was not loaded; expected a name matching "
+    )

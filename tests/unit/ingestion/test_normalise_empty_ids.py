@@ -57,10 +57,18 @@ def test_empty_personal_fields_keep_the_row_and_the_ledger_counts_them(tmp_path)
     # 李四 (empty), 3 (no name), 王五 (无), 匿名 with a blank ID, 赵六 (zero-width only); not the wrong-length ID
     assert outcome.rows_person_flagged == 5
     ledger = read_ledger(zones).filter(pl.col("feed") == "civil_affairs")
-    assert ledger.select("records_read", "rows_normalised", "rows_quarantined", "rows_person_flagged").row(0) == (7, 7, 0, 5)
+    assert ledger.select("records_read", "rows_normalised", "rows_quarantined", "rows_person_flagged").row(0) == (
+        7,
+        7,
+        0,
+        5,
+    )
 
     frame = pl.read_parquet(sorted((zones.normalised("civil_affairs")).glob("*.parquet")), missing_columns="insert")
-    by_row = {(s, r): (st, ns, k) for s, r, st, ns, k in frame.select("sheet", "record_no", "id_status", "name_status", "person_key").iter_rows()}
+    by_row = {
+        (s, r): (st, ns, k)
+        for s, r, st, ns, k in frame.select("sheet", "record_no", "id_status", "name_status", "person_key").iter_rows()
+    }
     assert by_row[("独居空巢老人", 4)] == ("empty", "ok", None)
     assert by_row[("独居空巢老人", 5)][:2] == ("valid", "empty") and by_row[("独居空巢老人", 5)][2] is not None
     assert by_row[("独居空巢老人", 6)][:2] == ("placeholder", "ok")
@@ -83,24 +91,55 @@ def test_no_normaliser_can_require_a_personal_value():
 @pytest.mark.parametrize(
     ("feed", "file", "row"),
     [
-        ("police_population", "SYRK_20241108.csv",
-         {"source_person_id": "R00000000000001", "doc_type": "居民身份证", "person_status": "在册"}),
-        ("police_incidents", "JQ_20241102.csv",
-         {"incident_id": "J52060220241102000001", "received_at": "2024-11-02 08:00:00", "category": "纠纷",
-          "outcome": "已处理", "feedback_at": "2024-11-02 09:00:00"}),
-        ("petitions", "XF_20241102.jsonl",
-         {"case_id": "XF5206022024110200001", "registered_at": "2024-11-02T08:00:00+08:00", "status": "已受理"}),
-        ("grid_events", "SB_20241102.csv",
-         {"event_id": "SJ52060200100100120241102001", "reported_at": "2024-11-02 08:00:00", "grid_code_reported": "520602001001001",
-          "category": "特殊人群", "status": "已上报", "status_at": "2024-11-02 08:00:00", "people_involved": "李四:;:;王五:无"}),
+        (
+            "police_population",
+            "SYRK_20241108.csv",
+            {"source_person_id": "R00000000000001", "doc_type": "居民身份证", "person_status": "在册"},
+        ),
+        (
+            "police_incidents",
+            "JQ_20241102.csv",
+            {
+                "incident_id": "J52060220241102000001",
+                "received_at": "2024-11-02 08:00:00",
+                "category": "纠纷",
+                "outcome": "已处理",
+                "feedback_at": "2024-11-02 09:00:00",
+            },
+        ),
+        (
+            "petitions",
+            "XF_20241102.jsonl",
+            {"case_id": "XF5206022024110200001", "registered_at": "2024-11-02T08:00:00+08:00", "status": "已受理"},
+        ),
+        (
+            "grid_events",
+            "SB_20241102.csv",
+            {
+                "event_id": "SJ52060200100100120241102001",
+                "reported_at": "2024-11-02 08:00:00",
+                "grid_code_reported": "520602001001001",
+                "category": "特殊人群",
+                "status": "已上报",
+                "status_at": "2024-11-02 08:00:00",
+                "people_involved": "李四:;:;王五:无",
+            },
+        ),
     ],
 )
 def test_every_person_feed_keeps_a_row_whose_personal_fields_are_all_empty(feed, file, row):
     spec = table_for_file(feed, file)
     raw = pl.DataFrame(
         [{"feed": feed, "file": file, "file_md5": "0" * 32, "sheet": "", "record_no": 1, "member_no": 1, **row}],
-        schema={"feed": pl.String, "file": pl.String, "file_md5": pl.String, "sheet": pl.String, "record_no": pl.Int64,
-                "member_no": pl.Int32, **{n: pl.String for n in row}},
+        schema={
+            "feed": pl.String,
+            "file": pl.String,
+            "file_md5": pl.String,
+            "sheet": pl.String,
+            "record_no": pl.Int64,
+            "member_no": pl.Int32,
+            **{n: pl.String for n in row},
+        },
     )
     out = normalise(raw, spec, Context(key=KEY, data_date=date(2024, 11, 2)))
     assert out.quarantine.height == 0

@@ -24,17 +24,43 @@ def _id(first17: str) -> str:
 
 
 def _person(pid: str, name: str, first17: str, **cells: str) -> dict:
-    return {"source_person_id": pid, "name": name, "doc_type": "居民身份证", "id_number": _id(first17), "sex": "男",
-            "birth_date": first17[6:14], "address": "碧江区滨江大道8号3栋2单元501", "phone": "13812345678",
-            "person_status": "在册", **cells}
+    return {
+        "source_person_id": pid,
+        "name": name,
+        "doc_type": "居民身份证",
+        "id_number": _id(first17),
+        "sex": "男",
+        "birth_date": first17[6:14],
+        "address": "碧江区滨江大道8号3栋2单元501",
+        "phone": "13812345678",
+        "person_status": "在册",
+        **cells,
+    }
 
 
 def _raw(rows: list[dict], file: str, **extra: list) -> pl.DataFrame:
-    schema = {"feed": pl.String, "file": pl.String, "file_md5": pl.String, "sheet": pl.String, "record_no": pl.Int64,
-              "member_no": pl.Int32, **{n: pl.String for n in SPEC.all_names}}
+    schema = {
+        "feed": pl.String,
+        "file": pl.String,
+        "file_md5": pl.String,
+        "sheet": pl.String,
+        "record_no": pl.Int64,
+        "member_no": pl.Int32,
+        **{n: pl.String for n in SPEC.all_names},
+    }
     frame = pl.DataFrame(
-        [{"feed": "police_population", "file": file, "file_md5": file[5:13] * 4, "sheet": "", "record_no": i, "member_no": 1, **r}
-         for i, r in enumerate(rows, 1)],
+        [
+            {
+                "feed": "police_population",
+                "file": file,
+                "file_md5": file[5:13] * 4,
+                "sheet": "",
+                "record_no": i,
+                "member_no": 1,
+                **r,
+            }
+            for i, r in enumerate(rows, 1)
+        ],
         schema=schema,
     )
     return frame.with_columns(pl.Series(k, v, dtype=pl.String) for k, v in extra.items())

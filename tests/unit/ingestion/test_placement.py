@@ -36,7 +36,15 @@ PREFIXES = ["贵州省", "铜仁市", "碧江区"]
 
 def grid_units(*, after_split: bool) -> pl.DataFrame:
     rows = [
-        (G1, "锦江社区第1网格", C1, "锦江社区", D(2020, 1, 1), SPLIT if after_split else None, G1A if after_split else None),
+        (
+            G1,
+            "锦江社区第1网格",
+            C1,
+            "锦江社区",
+            D(2020, 1, 1),
+            SPLIT if after_split else None,
+            G1A if after_split else None,
+        ),
         (G2, "锦江社区第2网格", C1, "锦江社区", D(2020, 1, 1), None, None),
         (G3, "河西社区第1网格", C2, "河西社区", D(2020, 1, 1), None, None),
     ]
@@ -48,14 +56,27 @@ def grid_units(*, after_split: bool) -> pl.DataFrame:
     return pl.DataFrame(
         [
             {
-                "grid_code": g, "grid_name": n, "community_code": c, "community_name": cn,
-                "street_code": STREET, "street_name": "环北街道", "valid_from": vf, "valid_to": vt, "merged_into": m,
+                "grid_code": g,
+                "grid_name": n,
+                "community_code": c,
+                "community_name": cn,
+                "street_code": STREET,
+                "street_name": "环北街道",
+                "valid_from": vf,
+                "valid_to": vt,
+                "merged_into": m,
             }
             for g, n, c, cn, vf, vt, m in rows
         ],
         schema={
-            "grid_code": pl.String, "grid_name": pl.String, "community_code": pl.String, "community_name": pl.String,
-            "street_code": pl.String, "street_name": pl.String, "valid_from": pl.Date, "valid_to": pl.Date,
+            "grid_code": pl.String,
+            "grid_name": pl.String,
+            "community_code": pl.String,
+            "community_name": pl.String,
+            "street_code": pl.String,
+            "street_name": pl.String,
+            "valid_from": pl.Date,
+            "valid_to": pl.Date,
             "merged_into": pl.String,
         },
     )
@@ -73,13 +94,24 @@ def address_points(*, after_split: bool) -> pl.DataFrame:
             {
                 "address_code": a,
                 "standard_address": f"贵州省铜仁市碧江区环北街道{'锦江' if c == C1 else '河西'}社区{r}{h}{b or ''}",
-                "road": r, "house_number": h, "building": b, "grid_code": g, "lon": x, "lat": y,
+                "road": r,
+                "house_number": h,
+                "building": b,
+                "grid_code": g,
+                "lon": x,
+                "lat": y,
             }
             for a, r, h, b, g, x, y, c in rows
         ],
         schema={
-            "address_code": pl.String, "standard_address": pl.String, "road": pl.String, "house_number": pl.String,
-            "building": pl.String, "grid_code": pl.String, "lon": pl.Float64, "lat": pl.Float64,
+            "address_code": pl.String,
+            "standard_address": pl.String,
+            "road": pl.String,
+            "house_number": pl.String,
+            "building": pl.String,
+            "grid_code": pl.String,
+            "lon": pl.Float64,
+            "lat": pl.Float64,
         },
     )
 
@@ -125,8 +157,13 @@ def events(rows: list[dict]) -> pl.DataFrame:
     return pl.DataFrame(
         [{**base, **r} for r in rows],
         schema={
-            "addr": pl.String, "lon": pl.String, "lat": pl.String, "sq": pl.String, "jd": pl.String,
-            "grid": pl.String, "at": pl.Date,
+            "addr": pl.String,
+            "lon": pl.String,
+            "lat": pl.String,
+            "sq": pl.String,
+            "jd": pl.String,
+            "grid": pl.String,
+            "at": pl.Date,
         },
     )
 
@@ -155,7 +192,14 @@ def test_address_point_match_on_any_spelling_of_the_building(index: GridIndex) -
 
 
 def test_address_before_and_after_split_goes_to_old_and_new_grid(index: GridIndex) -> None:
-    out = place(index, [{"addr": "滨江路90号", "at": BEFORE}, {"addr": "滨江路90号", "at": AFTER}, {"addr": "滨江路90号", "at": SPLIT}])
+    out = place(
+        index,
+        [
+            {"addr": "滨江路90号", "at": BEFORE},
+            {"addr": "滨江路90号", "at": AFTER},
+            {"addr": "滨江路90号", "at": SPLIT},
+        ],
+    )
     assert out["grid_code"].to_list() == [G1, G1B, G1B]
 
 
@@ -217,7 +261,9 @@ def test_swapped_coordinate_is_fixed_and_placed(index: GridIndex) -> None:
 
 
 def test_zero_and_empty_coordinates_are_ignored_then_community_name_used(index: GridIndex) -> None:
-    out = place(index, [{"lon": "0", "lat": "0", "sq": "锦江社区"}, {"lon": "", "lat": None, "sq": " 河西 ", "jd": "环北街道"}])
+    out = place(
+        index, [{"lon": "0", "lat": "0", "sq": "锦江社区"}, {"lon": "", "lat": None, "sq": " 河西 ", "jd": "环北街道"}]
+    )
     assert out["coordinate_status"].to_list() == ["zero", "empty"]
     assert out["lon_fixed"].to_list() == [None, None]
     assert out["placement_method"].to_list() == ["community_name"] * 2
@@ -260,7 +306,11 @@ def test_reported_grid_used_when_valid_and_retired_one_placed_by_address_or_roll
         ],
     )
     assert out["placement_method"].to_list() == [
-        "grid_code_reported", "address_point", "coordinate_polygon", "grid_code_reported", "grid_code_reported",
+        "grid_code_reported",
+        "address_point",
+        "coordinate_polygon",
+        "grid_code_reported",
+        "grid_code_reported",
         "community_name",
     ]
     assert out["grid_code"].to_list() == [G2, G1B, G1B, G1A, G1, None]
@@ -342,7 +392,9 @@ def test_single_snapshot_index_traces_a_point_back_through_merged_into_only() ->
     # Without the older snapshot, P1's grid G1A (named by G1's 并入网格编码) is
     # traced back to G1 before the split; P2's G1B is not named, so it stays.
     idx = GridIndex.from_frames(grid_units(after_split=True), address_points(after_split=True), None)
-    out = place(idx, [{"addr": "滨江路88号3栋", "at": BEFORE}, {"addr": "滨江路90号", "at": BEFORE}, {"addr": "滨江路88号3栋"}])
+    out = place(
+        idx, [{"addr": "滨江路88号3栋", "at": BEFORE}, {"addr": "滨江路90号", "at": BEFORE}, {"addr": "滨江路88号3栋"}]
+    )
     assert out["grid_code"].to_list() == [G1, G1B, G1A]
 
 

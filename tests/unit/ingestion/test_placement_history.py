@@ -35,10 +35,20 @@ def grid_units(day: dt.date, extra: list[tuple] = ()) -> pl.DataFrame:
         (C, "河西村第1网格", C2, "河西村", S2, "白水镇", D(2020, 1, 1), None, None),
         *extra,
     ]
-    cols = ["grid_code", "grid_name", "community_code", "community_name", "street_code", "street_name",
-            "valid_from", "valid_to", "merged_into"]
+    cols = [
+        "grid_code",
+        "grid_name",
+        "community_code",
+        "community_name",
+        "street_code",
+        "street_name",
+        "valid_from",
+        "valid_to",
+        "merged_into",
+    ]
     return pl.DataFrame(rows, schema=cols, orient="row").with_columns(
-        pl.col("valid_from", "valid_to").cast(pl.Date), pl.col("merged_into").cast(pl.String), data_date=pl.lit(day))
+        pl.col("valid_from", "valid_to").cast(pl.Date), pl.col("merged_into").cast(pl.String), data_date=pl.lit(day)
+    )
 
 
 def points(day: dt.date, grid_of_p1: str, grid_of_p4: str = B) -> pl.DataFrame:
@@ -50,9 +60,19 @@ def points(day: dt.date, grid_of_p1: str, grid_of_p4: str = B) -> pl.DataFrame:
         ("P5", "人民路", "1号", None, C, 109.1, 27.8, C2),
     ]
     return pl.DataFrame(
-        [{"address_code": a, "standard_address": f"贵州省铜仁市碧江区{LOCAL[c]}{r}{h}{b or ''}", "road": r,
-          "house_number": h, "building": b, "grid_code": g, "lon": x, "lat": y}
-         for a, r, h, b, g, x, y, c in rows]
+        [
+            {
+                "address_code": a,
+                "standard_address": f"贵州省铜仁市碧江区{LOCAL[c]}{r}{h}{b or ''}",
+                "road": r,
+                "house_number": h,
+                "building": b,
+                "grid_code": g,
+                "lon": x,
+                "lat": y,
+            }
+            for a, r, h, b, g, x, y, c in rows
+        ]
     ).with_columns(data_date=pl.lit(day))
 
 
@@ -65,10 +85,16 @@ def rect(code: str, x0: float, x1: float, y0: float = 27.70, y1: float = 27.71) 
 def index() -> GridIndex:
     return GridIndex.from_snapshots(
         [
-            (grid_units(SNAP1), points(SNAP1, A), [rect(A, 109.00, 109.02), rect(B, 109.02, 109.03),
-                                                  rect(C, 109.09, 109.11, 27.79, 27.81)]),
-            (grid_units(SNAP2), points(SNAP2, B), [rect(A, 109.00, 109.01), rect(B, 109.01, 109.03),
-                                                  rect(C, 109.09, 109.11, 27.79, 27.81)]),
+            (
+                grid_units(SNAP1),
+                points(SNAP1, A),
+                [rect(A, 109.00, 109.02), rect(B, 109.02, 109.03), rect(C, 109.09, 109.11, 27.79, 27.81)],
+            ),
+            (
+                grid_units(SNAP2),
+                points(SNAP2, B),
+                [rect(A, 109.00, 109.01), rect(B, 109.01, 109.03), rect(C, 109.09, 109.11, 27.79, 27.81)],
+            ),
         ],
         prefixes=PREFIXES,
     )
@@ -76,30 +102,52 @@ def index() -> GridIndex:
 
 def place(index: GridIndex, rows: list[dict]) -> pl.DataFrame:
     base = {"addr": None, "lon": None, "lat": None, "sq": None, "jd": None, "at": SNAP2}
-    frame = pl.DataFrame([{**base, **r} for r in rows], schema={
-        "addr": pl.String, "lon": pl.Float64, "lat": pl.Float64, "sq": pl.String, "jd": pl.String, "at": pl.Date})
+    frame = pl.DataFrame(
+        [{**base, **r} for r in rows],
+        schema={
+            "addr": pl.String,
+            "lon": pl.Float64,
+            "lat": pl.Float64,
+            "sq": pl.String,
+            "jd": pl.String,
+            "at": pl.Date,
+        },
+    )
     return index.place(frame, address="addr", lon="lon", lat="lat", community="sq", street="jd", at="at")
 
 
-@pytest.mark.parametrize("day, grid", [
-    (D(2023, 6, 1), A),        # before the first snapshot: its first assignment
-    (D(2024, 3, 1), A),
-    (SNAP2 - dt.timedelta(days=1), A),
-    (SNAP2, B),                # validity [from, to): the reassignment holds from the snapshot's day
-    (D(2024, 9, 1), B),
-])
+@pytest.mark.parametrize(
+    "day, grid",
+    [
+        (D(2023, 6, 1), A),  # before the first snapshot: its first assignment
+        (D(2024, 3, 1), A),
+        (SNAP2 - dt.timedelta(days=1), A),
+        (SNAP2, B),  # validity [from, to): the reassignment holds from the snapshot's day
+        (D(2024, 9, 1), B),
+    ],
+)
 def test_a_reassigned_building_is_placed_by_the_grid_it_belonged_to_on_the_day(index, day, grid) -> None:
-    out = place(index, [
-        {"addr": "锦江社区滨江路8号1栋2单元301", "at": day},                  # address point
-        {"lon": 109.015, "lat": 27.705, "at": day},                            # polygon of that day
-    ])
+    out = place(
+        index,
+        [
+            {"addr": "锦江社区滨江路8号1栋2单元301", "at": day},  # address point
+            {"lon": 109.015, "lat": 27.705, "at": day},  # polygon of that day
+        ],
+    )
     assert out["placement_method"].to_list() == ["address_point", "coordinate_polygon"]
     assert out["grid_code"].to_list() == [grid, grid]
 
 
 def test_current_views_follow_the_latest_assignment(index) -> None:
-    out = index.place(pl.DataFrame({"addr": ["滨江路8号1栋", "滨江路2号"]}), address="addr", lon=None, lat=None,
-                      community=None, street=None, at=None)
+    out = index.place(
+        pl.DataFrame({"addr": ["滨江路8号1栋", "滨江路2号"]}),
+        address="addr",
+        lon=None,
+        lat=None,
+        community=None,
+        street=None,
+        at=None,
+    )
     assert out["grid_code"].to_list() == [B, A]
     hist = index.point_grids.filter(pl.col("address_code") == "P1").sort("snapshot")
     assert hist.select("grid_code", "assigned_from").rows() == [(A, None), (B, SNAP2)]
@@ -117,16 +165,19 @@ def test_a_late_snapshot_dates_a_move_by_the_new_grids_start() -> None:
 
 
 def test_a_reused_road_name_is_decided_by_the_street_or_community_the_record_names(index) -> None:
-    out = place(index, [
-        {"addr": "贵州省铜仁市碧江区环北街道锦江社区人民路1号"},   # street and community: P3
-        {"addr": "白水镇人民路1号3单元"},                           # street only: P5
-        {"addr": "河西村人民路1号"},                                # community only: P5
-        {"addr": "人民路1号", "sq": "锦江社区"},                   # the record's community field: P3
-        {"addr": "人民路1号", "jd": "白水镇"},                     # the record's street field: P5
-        {"addr": "人民路1号"},                                      # no evidence: refused, never guessed
-        {"addr": "人民路1号", "lon": 109.025, "lat": 27.705},      # ... then its coordinate decides
-        {"addr": "滨江路2号"},                                      # a key of one point needs no evidence
-    ])
+    out = place(
+        index,
+        [
+            {"addr": "贵州省铜仁市碧江区环北街道锦江社区人民路1号"},  # street and community: P3
+            {"addr": "白水镇人民路1号3单元"},  # street only: P5
+            {"addr": "河西村人民路1号"},  # community only: P5
+            {"addr": "人民路1号", "sq": "锦江社区"},  # the record's community field: P3
+            {"addr": "人民路1号", "jd": "白水镇"},  # the record's street field: P5
+            {"addr": "人民路1号"},  # no evidence: refused, never guessed
+            {"addr": "人民路1号", "lon": 109.025, "lat": 27.705},  # ... then its coordinate decides
+            {"addr": "滨江路2号"},  # a key of one point needs no evidence
+        ],
+    )
     assert out["address_code"].to_list() == ["P3", "P5", "P5", "P3", "P5", None, None, "P2"]
     assert out["grid_code"].to_list() == [B, C, C, B, C, None, B, A]
     assert out["placement_method"].to_list()[5:] == ["unplaced", "coordinate_polygon", "address_point"]
@@ -148,8 +199,9 @@ st = hypothesis.strategies
 
 @hypothesis.settings(max_examples=25, deadline=None, derandomize=True)
 @hypothesis.given(
-    moves=st.lists(st.lists(st.sampled_from([A, B]), min_size=4, max_size=4).map(lambda g: [*g, C]),
-                   min_size=1, max_size=4),
+    moves=st.lists(
+        st.lists(st.sampled_from([A, B]), min_size=4, max_size=4).map(lambda g: [*g, C]), min_size=1, max_size=4
+    ),
     offsets=st.lists(st.integers(-40, 400), min_size=1, max_size=12),
 )
 def test_address_placement_equals_the_assignment_in_force_on_the_day(moves, offsets) -> None:

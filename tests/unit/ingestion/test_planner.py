@@ -52,8 +52,17 @@ def test_a_file_the_ledger_settles_is_not_due_again_and_recording_twice_keeps_on
     zones, landing = Zones(tmp_path / "home"), _landing(tmp_path)
     first = plan_landing(landing, zones)
     due = first.due["police_incidents"][0]
-    write_ledger(zones, FileOutcome(feed="police_incidents", table_name="police_incidents", folder="2024-11-03",
-                                    file="JQ_20241102.csv", status="loaded", file_md5=due.md5))
+    write_ledger(
+        zones,
+        FileOutcome(
+            feed="police_incidents",
+            table_name="police_incidents",
+            folder="2024-11-03",
+            file="JQ_20241102.csv",
+            status="loaded",
+            file_md5=due.md5,
+        ),
+    )
     again = plan_landing(landing, zones)
     assert "police_incidents" not in again.due
     assert again.loaded == {due.md5: "police_incidents/2024-11-03/JQ_20241102.csv"}
@@ -82,8 +91,23 @@ def test_a_file_the_caller_knows_is_not_new_is_neither_due_nor_hashed(tmp_path: 
 def test_the_ledger_accounts_for_settled_bytes_only(tmp_path: Path) -> None:
     zones = Zones(tmp_path / "home")
     for status, md5 in [("loaded", "a" * 32), ("held", "b" * 32), ("rejected", "c" * 32), ("waiting", None)]:
-        write_ledger(zones, FileOutcome(feed="petitions", table_name=None, folder="2024-11-03", file=f"{status}.jsonl",
-                                        status=status, file_md5=md5))
-    assert loaded_files(zones) == {"a" * 32: "petitions/2024-11-03/loaded.jsonl", "b" * 32: "petitions/2024-11-03/held.jsonl"}
-    assert accounted(zones) == {("petitions/2024-11-03/loaded.jsonl", "a" * 32), ("petitions/2024-11-03/held.jsonl", "b" * 32),
-                                ("petitions/2024-11-03/rejected.jsonl", "c" * 32)}
+        write_ledger(
+            zones,
+            FileOutcome(
+                feed="petitions",
+                table_name=None,
+                folder="2024-11-03",
+                file=f"{status}.jsonl",
+                status=status,
+                file_md5=md5,
+            ),
+        )
+    assert loaded_files(zones) == {
+        "a" * 32: "petitions/2024-11-03/loaded.jsonl",
+        "b" * 32: "petitions/2024-11-03/held.jsonl",
+    }
+    assert accounted(zones) == {
+        ("petitions/2024-11-03/loaded.jsonl", "a" * 32),
+        ("petitions/2024-11-03/held.jsonl", "b" * 32),
+        ("petitions/2024-11-03/rejected.jsonl", "c" * 32),
+    }

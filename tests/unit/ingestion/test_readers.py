@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 import xlsxwriter
 
+from ingestion import fields as fr
 from ingestion.errors import FeedEncodingError, FeedFormatError, FeedSchemaError
 from ingestion.feeds import table_for_file
-from ingestion import fields as fr
 from ingestion.readers import MAX_FIELD_BYTES, excel_number_text, read_file
 
 INCIDENTS = table_for_file("police_incidents", "JQ_20241102.csv")
@@ -41,8 +41,15 @@ def test_gb18030_with_supplementary_plane_surname(tmp_path):
     assert result.frame["name"].to_list() == ["𠇔明"]
     assert result.frame["record_no"].to_list() == [1]
     assert result.records == 1 == _flag_count(result)
-    assert result.frame.select("feed", "file", "sheet", "member_no").row(0) == ("police_incidents", "JQ_20241102.csv", "", 1)
-    assert all(dtype == pl.String for name, dtype in result.frame.schema.items() if name not in ("record_no", "member_no"))
+    assert result.frame.select("feed", "file", "sheet", "member_no").row(0) == (
+        "police_incidents",
+        "JQ_20241102.csv",
+        "",
+        1,
+    )
+    assert all(
+        dtype == pl.String for name, dtype in result.frame.schema.items() if name not in ("record_no", "member_no")
+    )
 
 
 def test_utf8_bom_where_gb18030_declared_is_read_and_reported(tmp_path):
@@ -62,7 +69,13 @@ def test_gb18030_where_utf8_declared_is_read_and_reported(tmp_path):
 
 def test_bom_difference_is_not_a_switch_for_utf8_feeds(tmp_path):
     header = "事件编号,上报时间,网格编码,事件大类,当前状态,状态时间"
-    path = _csv(tmp_path, header + "\nSJ1,t,g,安全隐患,已上报,t\n", encoding="utf-8", name="SB_20241102.csv", prefix=b"\xef\xbb\xbf")
+    path = _csv(
+        tmp_path,
+        header + "\nSJ1,t,g,安全隐患,已上报,t\n",
+        encoding="utf-8",
+        name="SB_20241102.csv",
+        prefix=b"\xef\xbb\xbf",
+    )
     result = _read(path, EVENTS)
     assert (result.encoding, result.encoding_switched) == ("utf-8-sig", False)
 
@@ -71,7 +84,10 @@ def test_undecodable_bytes_are_rejected_with_file_and_offset(tmp_path):
     path = tmp_path / "JQ_20241102.csv"
     good = (HEADER + "\nJ1,").encode("gb18030")
     path.write_bytes(good + b"\x81\x30\xff\x30\n")
-    with pytest.raises(FeedEncodingError, match=rf"police_incidents/JQ_20241102\.csv: bytes at offset {len(good)} cannot be decoded: it is not GB18030") as info:
+    with pytest.raises(
+        FeedEncodingError,
+        match=rf"police_incidents/JQ_20241102\.csv: bytes at offset {len(good)} cannot be decoded: it is not GB18030",
+    ) as info:
         _read(path)
     assert info.value.reason == "undecodable"
 
@@ -110,17 +126,25 @@ def test_field_over_one_mib_is_quarantined(tmp_path):
 
 
 def test_wrong_field_count_is_quarantined(tmp_path):
-    path = _csv(tmp_path, HEADER + '\nJ1,t,a,纠纷,"x,y",已处理,t\nJ2,t,a,纠纷\nJ3,t,a,纠纷,x,已处理,t,extra\nJ4,t,a,纠纷,x,已处理,t\n')
+    path = _csv(
+        tmp_path,
+        HEADER + '\nJ1,t,a,纠纷,"x,y",已处理,t\nJ2,t,a,纠纷\nJ3,t,a,纠纷,x,已处理,t,extra\nJ4,t,a,纠纷,x,已处理,t\n',
+    )
     result = _read(path)
     assert result.frame["incident_id"].to_list() == ["J1", "J4"]
     assert result.frame["narrative"].to_list() == ["x,y", "x"]
-    assert result.quarantine.select("record_no", "reason").rows() == [(2, "wrong_field_count"), (3, "wrong_field_count")]
+    assert result.quarantine.select("record_no", "reason").rows() == [
+        (2, "wrong_field_count"),
+        (3, "wrong_field_count"),
+    ]
     assert result.records == 4 == _flag_count(result)
 
 
 def test_missing_required_columns_are_all_named(tmp_path):
     path = _csv(tmp_path, "警情编号,报警人,处警结果\nJ1,a,已处理\n")
-    with pytest.raises(FeedSchemaError, match=r"JQ_20241102\.csv: missing required columns \['接警时间', '警情类别', '反馈时间'\]") as info:
+    with pytest.raises(
+        FeedSchemaError, match=r"JQ_20241102\.csv: missing required columns \['接警时间', '警情类别', '反馈时间'\]"
+    ) as info:
         _read(path)
     assert info.value.reason == "missing_required_columns"
 
@@ -183,7 +207,11 @@ def test_workbook_rows_numbers_skips_and_numeric_cells(tmp_path):
     assert low["name"].to_list() == ["张三", "李四", "王五"]
     assert low["id_number"].to_list() == ["52060119800101001X", "110105194912000000", "520601198001010029"]
     assert low["start_date"].to_list() == ["2024-01-01", "45455", "2024/6/12"]
-    assert low["_numeric_cells"].to_list() == ["row_counter,monthly_amount", "row_counter,id_number,monthly_amount,start_date", "row_counter"]
+    assert low["_numeric_cells"].to_list() == [
+        "row_counter,monthly_amount",
+        "row_counter,id_number,monthly_amount,start_date",
+        "row_counter",
+    ]
     assert "临时列" in result.unknown_columns
     aged = frame.filter(pl.col("sheet") == "高龄津贴")
     assert aged.select("record_no", "name", "age").rows() == [(5, "孙八", "84")]
@@ -217,12 +245,22 @@ def _jsonl(tmp_path, lines):
 
 def test_jsonl_broken_line_is_quarantined_and_next_line_read(tmp_path):
     good = {
-        "xfjbh": "XF1", "djsj": "2024-11-02T09:00:00+08:00", "blzt": "已受理", "xfrs": 2, "yq": False,
+        "xfjbh": "XF1",
+        "djsj": "2024-11-02T09:00:00+08:00",
+        "blzt": "已受理",
+        "xfrs": 2,
+        "yq": False,
         "xfr": [{"xm": "张三", "zjhm": "X1"}, {"xm": "李四", "lxdh": "138"}],
-        "wtsd": {"jd": "环北街道", "dz": "滨江路"}, "lz": [{"zt": "已受理", "sj": "t"}], "bjsj": None, "新键": 1.5,
+        "wtsd": {"jd": "环北街道", "dz": "滨江路"},
+        "lz": [{"zt": "已受理", "sj": "t"}],
+        "bjsj": None,
+        "新键": 1.5,
     }
     lonely = {"xfjbh": "XF2", "djsj": "t", "blzt": "待受理", "xfr": []}
-    path = _jsonl(tmp_path, [json.dumps(good, ensure_ascii=False), '{"xfjbh": "XF9", "djsj', json.dumps(lonely), "[1, 2]", '{"djsj": "t"}'])
+    path = _jsonl(
+        tmp_path,
+        [json.dumps(good, ensure_ascii=False), '{"xfjbh": "XF9", "djsj', json.dumps(lonely), "[1, 2]", '{"djsj": "t"}'],
+    )
     result = _read(path, PETITIONS)
     frame = result.frame
     assert frame.select("record_no", "member_no", "case_id", "name", "id_number", "phone").rows() == [
@@ -232,11 +270,19 @@ def test_jsonl_broken_line_is_quarantined_and_next_line_read(tmp_path):
     ]
     first = frame.row(0, named=True)
     assert (first["petitioner_count"], first["is_extended"], first["closed_at"]) == ("2", "false", None)
-    assert (first["problem_street"], first["problem_address"], first["problem_community"]) == ("环北街道", "滨江路", None)
+    assert (first["problem_street"], first["problem_address"], first["problem_community"]) == (
+        "环北街道",
+        "滨江路",
+        None,
+    )
     assert first["history"] == '[{"zt":"已受理","sj":"t"}]'
     assert result.unknown_columns == ["新键"] and first["新键"] == "1.5"
     q = result.quarantine
-    assert q.select("record_no", "reason").rows() == [(2, "broken_json"), (4, "broken_json"), (5, "missing_required_keys")]
+    assert q.select("record_no", "reason").rows() == [
+        (2, "broken_json"),
+        (4, "broken_json"),
+        (5, "missing_required_keys"),
+    ]
     assert q["raw_text"][0] == '{"xfjbh": "XF9", "djsj' and "column" in q["message"][0]
     assert result.records == 5 == _flag_count(result)
 
@@ -261,7 +307,11 @@ def test_jsonl_line_with_a_nul_byte_or_a_field_over_one_mib_is_quarantined(tmp_p
 def test_jsonl_in_gb18030_is_read_and_reported_as_a_switch(tmp_path):
     # The contract: a department that switches systems may send GB18030 where UTF-8 is stated.
     path = tmp_path / "XF_20241102.jsonl"
-    path.write_bytes('{"xfjbh": "XF520602202411020001", "djsj": "2024-11-02 09:00:00", "blzt": "受理", "xfr": [{"xm": "张三"}]}\n'.encode("gb18030"))
+    path.write_bytes(
+        '{"xfjbh": "XF520602202411020001", "djsj": "2024-11-02 09:00:00", "blzt": "受理", "xfr": [{"xm": "张三"}]}\n'.encode(
+            "gb18030"
+        )
+    )
     result = _read(path, PETITIONS)
     assert result.encoding == "gb18030" and result.encoding_switched
     assert result.frame["name"].to_list() == ["张三"]
@@ -270,14 +320,23 @@ def test_jsonl_in_gb18030_is_read_and_reported_as_a_switch(tmp_path):
 def test_jsonl_in_neither_encoding_is_an_encoding_error(tmp_path):
     path = tmp_path / "XF_20241102.jsonl"
     path.write_bytes(b'{"xfjbh": "\xff\xff"}\n')
-    with pytest.raises(FeedEncodingError, match=r"petitions/XF_20241102\.jsonl: bytes at offset 11 cannot be decoded: it is not UTF-8"):
+    with pytest.raises(
+        FeedEncodingError, match=r"petitions/XF_20241102\.jsonl: bytes at offset 11 cannot be decoded: it is not UTF-8"
+    ):
         _read(path, PETITIONS)
 
 
 def test_geojson_one_row_per_feature(tmp_path):
-    doc = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"网格编码": "520602001001001"}, "geometry": {"type": "Polygon", "coordinates": [[[1, 2], [3, 4], [1, 2]]]}},
-    ]}
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"网格编码": "520602001001001"},
+                "geometry": {"type": "Polygon", "coordinates": [[[1, 2], [3, 4], [1, 2]]]},
+            },
+        ],
+    }
     path = tmp_path / "grid_boundaries.geojson"
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     result = _read(path, BOUNDARIES)
@@ -309,7 +368,10 @@ def test_undecodable_utf8_feed_names_the_utf8_offset(tmp_path):
     good = (header + "SJ1,t,g,安全隐患,已上报,").encode("utf-8")
     path = tmp_path / "SB_20241102.csv"
     path.write_bytes(good + b"\xff\xfe\n")
-    with pytest.raises(FeedEncodingError, match=rf"grid_events/SB_20241102\.csv: bytes at offset {len(good)} cannot be decoded: it is not UTF-8"):
+    with pytest.raises(
+        FeedEncodingError,
+        match=rf"grid_events/SB_20241102\.csv: bytes at offset {len(good)} cannot be decoded: it is not UTF-8",
+    ):
         _read(path, EVENTS)
 
 
@@ -336,7 +398,9 @@ def test_workbook_id_stored_as_number_reads_with_the_digits_excel_kept(tmp_path)
     assert frame["id_number"].to_list() == ["522601199003140000", "110105194912310000"]
     assert frame["monthly_amount"].to_list() == ["0.3", "800"]
     out = frame.select(
-        fr.normalise_id(pl.col("id_number"), numeric_cell=pl.col("_numeric_cells").str.contains("id_number")).struct.field("id_status"),
+        fr.normalise_id(
+            pl.col("id_number"), numeric_cell=pl.col("_numeric_cells").str.contains("id_number")
+        ).struct.field("id_status"),
         pl.col("id_number").str.slice(6, 8).str.to_date("%Y%m%d").alias("id_birth"),
         fr.parse_date(pl.col("birth_date")).alias("birth_date"),
     )

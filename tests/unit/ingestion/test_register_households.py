@@ -56,9 +56,17 @@ def test_a_nine_digit_household_number_is_valid_in_any_width(cases):
 
 
 @FAST
-@given(st.lists(st.one_of(st.integers(0, 10**8 - 1).map(str), st.integers(10**9, 10**12).map(str),
-                          st.text(alphabet="0123456789AB-", min_size=1, max_size=12).filter(lambda s: not s.isdigit())),
-                min_size=1, max_size=20))
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(0, 10**8 - 1).map(str),
+            st.integers(10**9, 10**12).map(str),
+            st.text(alphabet="0123456789AB-", min_size=1, max_size=12).filter(lambda s: not s.isdigit()),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
 def test_any_other_household_number_is_kept_and_flagged_malformed(values):
     out = _apply(fr.normalise_household_no(pl.col("v")), values)
     for value, o in zip(values, out):
@@ -85,8 +93,11 @@ def test_a_snapshot_from_before_the_household_columns_reports_them_neither_missi
 
 
 def test_the_household_number_leaves_ingestion_only_keyed_and_masked(tmp_path):
-    rows = [ROW + ",731904256,本人", ROW.replace("0001,", "0002,") + ",７３１９０４２５６,保姆",
-            ROW.replace("0001,", "0003,") + ",73190425,子"]
+    rows = [
+        ROW + ",731904256,本人",
+        ROW.replace("0001,", "0002,") + ",７３１９０４２５６,保姆",
+        ROW.replace("0001,", "0003,") + ",73190425,子",
+    ]
     read = _register_file(tmp_path, BASE + ",户号,与户主关系", rows)
     out = normalise(read.frame, REGISTER, Context(key=b"k" * 32, data_date=date(2024, 11, 8))).frame
     assert out.height == 3  # nothing dropped: a malformed number or an unknown relation keeps the row

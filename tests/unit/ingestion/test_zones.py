@@ -8,8 +8,7 @@ import polars as pl
 import pytest
 
 from ingestion.schemas import PERSON_RECORDS
-from ingestion.zones import ensure_zones
-from ingestion.zones import Zones, write_text_atomic
+from ingestion.zones import Zones, ensure_zones, write_text_atomic
 
 
 def test_empty_file_of_an_older_home_gets_the_columns_added_since(tmp_path):

@@ -90,6 +90,11 @@ def test_nothing_below_the_front_door_imports_it():
 def test_defs_hold_only_dagster_definitions_and_import_nothing_from_the_front_door():
     graph = import_graph()
     allowed = ("orchestration.defs", "orchestration.lib", "orchestration.settings")
-    wrong = sorted((m, d) for m, deps in graph.items() if m.startswith("orchestration.defs") for d in deps
-                   if d.startswith("orchestration.") and not d.startswith(allowed))
+    wrong = sorted(
+        (m, d)
+        for m, deps in graph.items()
+        if m.startswith("orchestration.defs")
+        for d in deps
+        if d.startswith("orchestration.") and not d.startswith(allowed)
+    )
     assert wrong == []

@@ -69,8 +69,18 @@ def test_linkage_log_line_says_where_its_time_went():
 
     from orchestration.defs.warehouse.assets import _linkage_summary
 
-    stats = {"records": 120, "profiles": 80, "persons": 50, "accepted_links": 30, "review_pairs": 2, "ids_repaired": 1,
-             "collapse_seconds": 1.26, "splink_seconds": 4.0, "expand_seconds": 0.7, "seconds": 6.0}
+    stats = {
+        "records": 120,
+        "profiles": 80,
+        "persons": 50,
+        "accepted_links": 30,
+        "review_pairs": 2,
+        "ids_repaired": 1,
+        "collapse_seconds": 1.26,
+        "splink_seconds": 4.0,
+        "expand_seconds": 0.7,
+        "seconds": 6.0,
+    }
     assert _linkage_summary(SimpleNamespace(stats=stats)) == (
         "records=120, profiles=80, persons=50, accepted_links=30, review_pairs=2, ids_repaired=1"
         " (collapse 1.3 s, splink 4.0 s, expand 0.7 s)"

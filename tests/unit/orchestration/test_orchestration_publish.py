@@ -52,8 +52,13 @@ def test_publish_under_a_memory_limit_copies_a_table_larger_than_it(tmp_path):
     with duckdb.connect(str(wh)) as con:
         con.execute("create schema marts")
         # ~150 MB of distinct text against a 64 MB limit: DuckDB must stream or spill, not hold it
-        con.execute("create table marts.big as select i, md5(i::varchar) || md5((i + 1)::varchar) as t from range(2000000) r(i)")
+        con.execute(
+            "create table marts.big as select i, md5(i::varchar) || md5((i + 1)::varchar) as t from range(2000000) r(i)"
+        )
     published = publish_snapshot(wh, serving, memory_limit="64MB")
     assert published.tables == {"marts.big": 2_000_000}
     with duckdb.connect(str(published.path), read_only=True) as con:
-        assert con.execute("select count(distinct t), sum(i) from marts.big").fetchone() == (2_000_000, 1_999_999_000_000)
+        assert con.execute("select count(distinct t), sum(i) from marts.big").fetchone() == (
+            2_000_000,
+            1_999_999_000_000,
+        )

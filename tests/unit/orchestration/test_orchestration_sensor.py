@@ -51,7 +51,9 @@ class Ticks:
         self.cursor: str | None = None
 
     def tick(self) -> list[dg.RunRequest]:
-        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, resources={"zhili": self.resource})
+        context = dg.build_sensor_context(
+            instance=self.instance, cursor=self.cursor, resources={"zhili": self.resource}
+        )
         result = landing_sensor(context)
         for request in result.dynamic_partitions_requests or []:
             self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -68,7 +70,9 @@ def ticks(tmp_path):
 
 
 def test_file_whose_flag_arrives_later_runs_once_after_the_flag(ticks):
-    path = _deliver(ticks.landing, "police_incidents", "2024-11-03", "JQ_20241102.csv", _incidents("20241102"), flag=False)
+    path = _deliver(
+        ticks.landing, "police_incidents", "2024-11-03", "JQ_20241102.csv", _incidents("20241102"), flag=False
+    )
     assert ticks.tick() == []
     assert ticks.partitions("police_incidents") == []
 
@@ -76,7 +80,10 @@ def test_file_whose_flag_arrives_later_runs_once_after_the_flag(ticks):
     requests = ticks.tick()
     assert len(requests) == 1
     assert requests[0].partition_key == "2024-11-03/JQ_20241102.csv"
-    assert set(requests[0].asset_selection) == {dg.AssetKey(["raw", "police_incidents"]), dg.AssetKey(["normalised", "police_incidents"])}
+    assert set(requests[0].asset_selection) == {
+        dg.AssetKey(["raw", "police_incidents"]),
+        dg.AssetKey(["normalised", "police_incidents"]),
+    }
     assert ticks.partitions("police_incidents") == ["2024-11-03/JQ_20241102.csv"]
 
     assert ticks.tick() == []
@@ -88,7 +95,9 @@ def test_identical_redelivery_under_the_same_name_launches_nothing(ticks):
     first = ticks.tick()
     assert len(first) == 1
 
-    path = _deliver(ticks.landing, "police_incidents", "2024-11-03", "JQ_20241102.csv", body)  # rewritten: new mtime, same bytes
+    path = _deliver(
+        ticks.landing, "police_incidents", "2024-11-03", "JQ_20241102.csv", body
+    )  # rewritten: new mtime, same bytes
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     assert ticks.tick() == []
 
@@ -145,7 +154,10 @@ def test_other_feeds_wait_for_the_grid_register(ticks):
     # the grid register's run is not in flight in this test instance, so the next tick releases the others
     second = ticks.tick()
     assert [r.tags["zhili/feed"] for r in second] == ["police_incidents"]
-    assert json.loads(ticks.cursor).keys() >= {"police_incidents/2024-11-03/JQ_20241102.csv", "grid_registry/2024-11-01/grid_units.csv"}
+    assert json.loads(ticks.cursor).keys() >= {
+        "police_incidents/2024-11-03/JQ_20241102.csv",
+        "grid_registry/2024-11-01/grid_units.csv",
+    }
 
 
 def test_the_sensor_records_a_file_waiting_for_its_flag_in_the_ledger_as_zhili_run_does(ticks, tmp_path):

@@ -28,8 +28,17 @@ def _home(tmp_path, *, folders: list[str], as_of: str, as_of_setting: str | None
     settings = Settings.resolve(home=tmp_path / "home", landing=tmp_path / "landing", as_of=as_of_setting, env={})
     md5s = [f"{i:032x}" for i in range(len(folders))]
     for md5, folder in zip(md5s, folders):
-        write_ledger(settings.zones, FileOutcome(feed="petitions", table_name="petitions", folder=folder,
-                                                 file=f"XF_{folder}.csv", status="loaded", file_md5=md5))
+        write_ledger(
+            settings.zones,
+            FileOutcome(
+                feed="petitions",
+                table_name="petitions",
+                folder=folder,
+                file=f"XF_{folder}.csv",
+                status="loaded",
+                file_md5=md5,
+            ),
+        )
     warehouse = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create schema ops")
@@ -56,8 +65,17 @@ def test_an_explicit_as_of_must_be_the_snapshots(tmp_path):
 
 def test_a_loaded_file_missing_from_the_snapshot_is_stale(tmp_path):
     settings = _home(tmp_path, folders=["2024-12-31"], as_of="2024-12-31")
-    write_ledger(settings.zones, FileOutcome(feed="petitions", table_name="petitions", folder="2024-12-31",
-                                             file="XF_late.csv", status="held", file_md5="f" * 32))
+    write_ledger(
+        settings.zones,
+        FileOutcome(
+            feed="petitions",
+            table_name="petitions",
+            folder="2024-12-31",
+            file="XF_late.csv",
+            status="held",
+            file_md5="f" * 32,
+        ),
+    )
     assert serving_staleness(settings, None) == "1 loaded file(s) not in the snapshot"
 
 

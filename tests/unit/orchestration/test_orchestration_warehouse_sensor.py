@@ -15,8 +15,9 @@ def _tick(sensor, instance, cursor):
     from orchestration.defs.resources import ZhiliResource
 
     # a home with nothing published: only the cursor decides
-    context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                      resources={"zhili": ZhiliResource(home=str(_EMPTY_HOME))})
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"zhili": ZhiliResource(home=str(_EMPTY_HOME))}
+    )
     result = sensor(context)
     return result, context.cursor
 
@@ -29,7 +30,9 @@ def test_requests_the_warehouse_once_after_new_normalised_data():
     assert isinstance(result, dg.SkipReason)
 
     instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key=dg.AssetKey(["normalised", "police_incidents"]), partition="2024-11-03/JQ_20241102.csv")
+        dg.AssetMaterialization(
+            asset_key=dg.AssetKey(["normalised", "police_incidents"]), partition="2024-11-03/JQ_20241102.csv"
+        )
     )
     result, cursor = _tick(sensor, instance, cursor)
     assert isinstance(result, dg.RunRequest)
@@ -65,10 +68,22 @@ def _home_built_by_the_cli(tmp_path, instance, *, md5s: list[str], snapshot_file
 
     settings = Settings.resolve(home=tmp_path / "home", landing=tmp_path / "landing", env={})
     for i, md5 in enumerate(md5s):
-        write_ledger(settings.zones, FileOutcome(feed="police_incidents", table_name="police_incidents",
-                                                 folder="2024-11-03", file=f"JQ_{i}.csv", status="loaded", file_md5=md5))
+        write_ledger(
+            settings.zones,
+            FileOutcome(
+                feed="police_incidents",
+                table_name="police_incidents",
+                folder="2024-11-03",
+                file=f"JQ_{i}.csv",
+                status="loaded",
+                file_md5=md5,
+            ),
+        )
     instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key=dg.AssetKey(["normalised", "police_incidents"]), partition="2024-11-03/JQ_0.csv"))
+        dg.AssetMaterialization(
+            asset_key=dg.AssetKey(["normalised", "police_incidents"]), partition="2024-11-03/JQ_0.csv"
+        )
+    )
     run = instance.create_run_for_job(dg.GraphDefinition(name="cli_warehouse", node_defs=[]).to_job())
     warehouse = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(warehouse)) as con:
@@ -76,8 +91,15 @@ def _home_built_by_the_cli(tmp_path, instance, *, md5s: list[str], snapshot_file
         frame = pl.DataFrame({"file_md5": snapshot_files, "status": ["loaded"] * len(snapshot_files)})
         con.register("frame", frame.to_arrow())
         con.execute("create table ops.ops_ingest_ledger as select * from frame")
-    publish_snapshot(warehouse, settings.zones.serving, build={
-        "as_of_date": "2024-11-03", "run_id": run.run_id, "normalised_storage_id": latest_normalised_storage_id(instance)})
+    publish_snapshot(
+        warehouse,
+        settings.zones.serving,
+        build={
+            "as_of_date": "2024-11-03",
+            "run_id": run.run_id,
+            "normalised_storage_id": latest_normalised_storage_id(instance),
+        },
+    )
     return ZhiliResource(home=str(settings.home), landing=str(settings.landing))
 
 
@@ -97,7 +119,8 @@ def test_first_tick_on_a_home_the_cli_brought_up_to_date_starts_nothing(tmp_path
 
     # new data after it is built, as ever
     instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key=dg.AssetKey(["normalised", "petitions"]), partition="2024-11-04/XF.csv"))
+        dg.AssetMaterialization(asset_key=dg.AssetKey(["normalised", "petitions"]), partition="2024-11-04/XF.csv")
+    )
     result, cursor = _tick_with(sensor, instance, cursor, zhili)
     assert isinstance(result, dg.RunRequest)
 

@@ -33,8 +33,14 @@ def test_as_of_date_defaults_to_the_latest_delivery_loaded(tmp_path):
     s = Settings.resolve(home=tmp_path, env={})
     assert s.as_of_date() is None
     (tmp_path / "ledger").mkdir()
-    rows = [{"status": "loaded", "folder": "2024-11-03"}, {"status": "loaded", "folder": "2024-11-09"}, {"status": "rejected", "folder": "2024-12-30"}]
-    pl.DataFrame(rows).select(pl.col(c).cast(t) if c in ("status", "folder") else pl.lit(None, t).alias(c) for c, t in LEDGER.items()).write_parquet(tmp_path / "ledger" / "a.parquet")
+    rows = [
+        {"status": "loaded", "folder": "2024-11-03"},
+        {"status": "loaded", "folder": "2024-11-09"},
+        {"status": "rejected", "folder": "2024-12-30"},
+    ]
+    pl.DataFrame(rows).select(
+        pl.col(c).cast(t) if c in ("status", "folder") else pl.lit(None, t).alias(c) for c, t in LEDGER.items()
+    ).write_parquet(tmp_path / "ledger" / "a.parquet")
     assert s.as_of_date().isoformat() == "2024-11-09"
 
 

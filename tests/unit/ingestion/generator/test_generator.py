@@ -16,8 +16,16 @@ import pytest
 from ingestion.generator import corrupt_landing, generate
 from ingestion.generator._ids import check_char, is_valid_id
 
-FEEDS = ["grid_registry", "police_population", "police_incidents", "civil_affairs", "petitions", "grid_events", "hotline_orders",
-         "grid_visits"]
+FEEDS = [
+    "grid_registry",
+    "police_population",
+    "police_incidents",
+    "civil_affairs",
+    "petitions",
+    "grid_events",
+    "hotline_orders",
+    "grid_visits",
+]
 GB18030 = {"police_population", "police_incidents"}
 
 
@@ -76,7 +84,9 @@ def _workbook_rows(path: Path) -> dict[str, list[tuple[int, list]]]:
     for name in reader.sheet_names:
         df = reader.load_sheet(name, header_row=None).to_polars()
         rows = [list(r) for r in df.iter_rows()]
-        out[name] = [(i + 1, r) for i, r in enumerate(rows) if r[0] is not None and str(r[0]).removesuffix('.0').isdigit()]
+        out[name] = [
+            (i + 1, r) for i, r in enumerate(rows) if r[0] is not None and str(r[0]).removesuffix(".0").isdigit()
+        ]
     return out
 
 
@@ -152,12 +162,16 @@ def test_truth_covers_every_personal_record(run):
                 except json.JSONDecodeError:
                     pass  # broken lines carry no readable person
         elif feed == "grid_events":
-            got[(feed, p.name)] = sum(len([x for x in r["涉及人员"].split(";") if x])
-                                      for r in _csv_records(_decode(p, feed, switched)))
+            got[(feed, p.name)] = sum(
+                len([x for x in r["涉及人员"].split(";") if x]) for r in _csv_records(_decode(p, feed, switched))
+            )
         else:
             got[(feed, p.name)] = len(_csv_records(_decode(p, feed, switched)))
-    want = Counter({k: v for k, v in truth.group_by("feed", "file").len().iter_rows() for k in [(k, v)]}) if False \
+    want = (
+        Counter({k: v for k, v in truth.group_by("feed", "file").len().iter_rows() for k in [(k, v)]})
+        if False
         else Counter({(f, n): c for f, n, c in truth.group_by("feed", "file").len().iter_rows()})
+    )
     assert +got == +want
     persons = pl.read_parquet(out / "truth" / "persons.parquet")
     assert truth["person_id"].drop_nulls().is_in(persons["person_id"].implode()).all()
@@ -173,18 +187,26 @@ def test_fault_rates_follow_the_seeds_params(run):
     first = truth.filter(pl.col("file") == files[0])  # one snapshot: the register spells a record the same every week
     n = first.height
     # a person's duplicate entry (about 1%) is spelled by its own rates; lower_x/old_15 apply to some IDs only
-    for label, col, rates in (("id", "id_fault", params["id_rates"]["police_population"]),
-                              ("name", "name_fault", params["name_rates"]["police_population"])):
+    for label, col, rates in (
+        ("id", "id_fault", params["id_rates"]["police_population"]),
+        ("name", "name_fault", params["name_rates"]["police_population"]),
+    ):
         counts = dict(first.group_by(col).len().iter_rows())
         for kind, rate in rates.items():
             got = counts.get(kind, 0)
             if rate == 0 and kind not in ("spaces", "homophone", "traditional", "bad_check", "old_15", "lower_x"):
                 assert got == 0, (label, kind, got)
             expect = rate * n
-            slack = 4 * (expect ** 0.5) + 0.03 * n + 3  # dup entries (~1% of rows) use their own heavier rates
+            slack = 4 * (expect**0.5) + 0.03 * n + 3  # dup entries (~1% of rows) use their own heavier rates
             assert got <= expect + slack, (label, kind, got, expect)
-            if kind not in ("lower_x", "old_15", "traditional", "homophone", "anonymous"):  # not every value can take these
-                assert got >= expect - 4 * (expect ** 0.5) - 3, (label, kind, got, expect)
+            if kind not in (
+                "lower_x",
+                "old_15",
+                "traditional",
+                "homophone",
+                "anonymous",
+            ):  # not every value can take these
+                assert got >= expect - 4 * (expect**0.5) - 3, (label, kind, got, expect)
     assert s.file_faults.get("numeric_id_sheet") == 1
     assert any("police_population" in line for line in s.as_lines())
 
@@ -218,8 +240,11 @@ def test_same_arguments_give_identical_bytes(run, tmp_path):
     generate(tmp_path, residents=2000, days=14, seed=11)
 
     def digests(root: Path) -> dict[str, str]:
-        return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
-                for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
 
     assert digests(out / "landing") == digests(tmp_path / "landing")
     assert digests(out / "truth") == digests(tmp_path / "truth")
@@ -234,8 +259,7 @@ def test_corrupt_landing_produces_every_kind(run, tmp_path):
         for kind in ("md5_mismatch", "rows_mismatch", "missing_flag", "unsafe_name", "resend_renamed"):
             assert (feed, kind) in kinds, (feed, kind)
     for feed in ("grid_registry", "police_population", "police_incidents", "grid_events", "petitions"):
-        for kind in ("undecodable_bytes", "required_column_missing", "extra_column", "nul_in_field",
-                     "field_over_1mib"):
+        for kind in ("undecodable_bytes", "required_column_missing", "extra_column", "nul_in_field", "field_over_1mib"):
             assert (feed, kind) in kinds, (feed, kind)
     assert ("police_population", "utf8_with_bom") in kinds and ("police_incidents", "utf8_with_bom") in kinds
     assert ("petitions", "broken_json_line") in kinds
@@ -262,13 +286,12 @@ def test_corrupt_landing_produces_every_kind(run, tmp_path):
             assert b"\x00" in data
         if c.kind == "unsafe_name" and c.detail == "too_long":
             assert len(c.path.name.encode()) > 200
-    assert corrupt_landing(out / "landing", tmp_path / "again", seed=5) != [] 
+    assert corrupt_landing(out / "landing", tmp_path / "again", seed=5) != []
 
 
 def test_check_character_agrees_with_python_stdnum():
-    from stdnum.cn import ric
-
     import numpy as np
+    from stdnum.cn import ric
 
     from ingestion.generator._ids import make_ids
 

@@ -88,7 +88,8 @@ def test_vulnerable_resident_is_80_plus_and_on_the_living_alone_roll(run):
     age = (t["record_date"][0] - who["birth_date"][0]).days / 365.25
     assert age >= 80
     records = pl.read_parquet(run / "truth" / "person_records.parquet").filter(
-        (pl.col("sheet") == "独居空巢老人") & (pl.col("person_id") == t["person_id"][0]))
+        (pl.col("sheet") == "独居空巢老人") & (pl.col("person_id") == t["person_id"][0])
+    )
     assert records.height >= 1 and set(records["id_fault"]) == {"none"}
 
 

@@ -14,15 +14,17 @@ import polars as pl
 import pytest
 
 from ingestion.generator import generate
-from ingestion.generator.params import (COUNTIES, ID_RANGES, NAME_RANGES, PHONE_FORMS, REGISTER_OPTIONAL,
-                                        draw_params)
+from ingestion.generator.params import COUNTIES, ID_RANGES, NAME_RANGES, PHONE_FORMS, REGISTER_OPTIONAL, draw_params
 
 SEEDS = [1, 2, 3, 4, 5, 6]
 
 
 def _digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _text(data: bytes) -> str:
@@ -60,8 +62,9 @@ def test_same_seed_gives_identical_bytes_at_small_sizes(tmp_path, residents, day
     generate(tmp_path / "a", residents=residents, days=days, seed=seed)
     generate(tmp_path / "b", residents=residents, days=days, seed=seed)
     assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
-    assert json.loads((tmp_path / "a" / "truth" / "params.json").read_text("utf-8")) == \
-        json.loads(draw_params(seed, days).to_json())
+    assert json.loads((tmp_path / "a" / "truth" / "params.json").read_text("utf-8")) == json.loads(
+        draw_params(seed, days).to_json()
+    )
 
 
 @pytest.mark.parametrize("residents,days", [(100, 2), (200, 3), (100, 1), (150, 4)])
@@ -82,8 +85,10 @@ def test_regenerating_replaces_the_landing_and_leaves_no_staging_folder(tmp_path
     generate(tmp_path, residents=200, days=3, seed=1)
     generate(tmp_path, residents=100, days=2, seed=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["landing", "truth"]
-    assert {p.name for p in (tmp_path / "landing").glob("police_incidents/*/JQ_*.csv")} == {"JQ_20241101.csv",
-                                                                                             "JQ_20241102.csv"}
+    assert {p.name for p in (tmp_path / "landing").glob("police_incidents/*/JQ_*.csv")} == {
+        "JQ_20241101.csv",
+        "JQ_20241102.csv",
+    }
 
 
 def test_a_failure_midway_leaves_out_as_it_was(tmp_path, monkeypatch):
@@ -164,8 +169,17 @@ def test_every_listed_form_appears_across_a_handful_of_seeds(landings):
             seen |= {"register:noisy_header" for h in header if h != _clean(h)}
             if any(c not in clean for c in REGISTER_OPTIONAL):
                 seen.add("register:optional_missing")
-            if set(clean) - {*REGISTER_OPTIONAL, "人员编号", "姓名", "证件类型", "证件号码", "现住地址", "人员状态",
-                             "户号", "与户主关系"}:
+            if set(clean) - {
+                *REGISTER_OPTIONAL,
+                "人员编号",
+                "姓名",
+                "证件类型",
+                "证件号码",
+                "现住地址",
+                "人员状态",
+                "户号",
+                "与户主关系",
+            }:
                 seen.add("register:extra_column")
             seen |= {"register:household" for c in clean if c == "户号"}
             for r in rows:
@@ -179,39 +193,86 @@ def test_every_listed_form_appears_across_a_handful_of_seeds(landings):
         orders = {tuple(sorted(map(_clean, h))): tuple(map(_clean, h)) for h in headers}
         if len({tuple(map(_clean, h)) for h in headers}) > len(orders):
             seen.add("register:shuffled")
-        for p in [*(d / "landing" / "police_incidents").glob("*/JQ_*.csv"), *(d / "landing" / "grid_events").glob("*/SB_*.csv")]:
+        for p in [
+            *(d / "landing" / "police_incidents").glob("*/JQ_*.csv"),
+            *(d / "landing" / "grid_events").glob("*/SB_*.csv"),
+        ]:
             for r in _csv(p)[1]:
                 for col in ("接警时间", "反馈时间", "上报时间", "状态时间"):
                     seen |= {f"datetime:{k}" for k, rx in DATETIME_RX.items() if rx.fullmatch(r.get(col, "-"))}
-    want = {f"id:{k}" for k in ID_FORMS} | {f"phone:{k}" for k in PHONE_RX} | {f"date:{k}" for k in DATE_RX} \
-        | {f"addr:{k}" for k in ADDR_RX} | {f"datetime:{k}" for k in DATETIME_RX} \
-        | {"sex:男", "sex:女", "sex:1", "sex:2", "sex:M", "sex:F", "sex:"} \
-        | {f"name:{k}" for k in ("whitespace", "spaces", "traditional", "homophone", "dot_variant")} \
-        | {"file:resend", "file:broken_json_line", "file:numeric_id_sheet", "file:encoding_switch"} \
-        | {"switch:utf-8 with BOM instead of gb18030", "switch:utf-8 instead of gb18030", "switch:gb18030 instead of utf-8"} \
-        | {"register:noisy_header", "register:optional_missing", "register:extra_column", "register:household",
-           "register:shuffled"}
+    want = (
+        {f"id:{k}" for k in ID_FORMS}
+        | {f"phone:{k}" for k in PHONE_RX}
+        | {f"date:{k}" for k in DATE_RX}
+        | {f"addr:{k}" for k in ADDR_RX}
+        | {f"datetime:{k}" for k in DATETIME_RX}
+        | {"sex:男", "sex:女", "sex:1", "sex:2", "sex:M", "sex:F", "sex:"}
+        | {f"name:{k}" for k in ("whitespace", "spaces", "traditional", "homophone", "dot_variant")}
+        | {"file:resend", "file:broken_json_line", "file:numeric_id_sheet", "file:encoding_switch"}
+        | {
+            "switch:utf-8 with BOM instead of gb18030",
+            "switch:utf-8 instead of gb18030",
+            "switch:gb18030 instead of utf-8",
+        }
+        | {
+            "register:noisy_header",
+            "register:optional_missing",
+            "register:extra_column",
+            "register:household",
+            "register:shuffled",
+        }
+    )
     assert want - seen == set()
     assert len(counties) >= 3
 
 
 ID_FORMS = {
-    "valid18": re.compile(r"\d{17}[\dX]"), "lower_x": re.compile(r"\d{17}x"), "fullwidth": re.compile(r"[０-９]{17}[０-９Ｘ]"),
-    "spaces": re.compile(r"\d[\d ]{17,19}[\dX]"), "old_15": re.compile(r"\d{15}"), "empty": re.compile(r""),
-    "placeholder": re.compile(r"无"), "excel_float": re.compile(r"\d\.\d+E\+17"), "excel_000": re.compile(r"\d{15}000"),
+    "valid18": re.compile(r"\d{17}[\dX]"),
+    "lower_x": re.compile(r"\d{17}x"),
+    "fullwidth": re.compile(r"[０-９]{17}[０-９Ｘ]"),
+    "spaces": re.compile(r"\d[\d ]{17,19}[\dX]"),
+    "old_15": re.compile(r"\d{15}"),
+    "empty": re.compile(r""),
+    "placeholder": re.compile(r"无"),
+    "excel_float": re.compile(r"\d\.\d+E\+17"),
+    "excel_000": re.compile(r"\d{15}000"),
 }
 PHONE_RX = {
-    "mobile": re.compile(r"1\d{10}"), "+86": re.compile(r"\+861\d{10}"), "86": re.compile(r"861\d{10}"),
-    "+86-": re.compile(r"\+86-1\d{10}"), "spaced": re.compile(r"1\d\d \d{4} \d{4}"), "dashed": re.compile(r"1\d\d-\d{4}-\d{4}"),
-    "landline_dash": re.compile(r"0\d{2,3}-\d{7}"), "landline_paren": re.compile(r"\(0\d{2,3}\)\d{7}"),
-    "landline_local": re.compile(r"\d{7}"), "two": re.compile(r"1\d{10}[/;，]0\d{2,3}-\d{7}"),
-    "fullwidth": re.compile(r"[０-９]{11}"), "empty": re.compile(r""),
+    "mobile": re.compile(r"1\d{10}"),
+    "+86": re.compile(r"\+861\d{10}"),
+    "86": re.compile(r"861\d{10}"),
+    "+86-": re.compile(r"\+86-1\d{10}"),
+    "spaced": re.compile(r"1\d\d \d{4} \d{4}"),
+    "dashed": re.compile(r"1\d\d-\d{4}-\d{4}"),
+    "landline_dash": re.compile(r"0\d{2,3}-\d{7}"),
+    "landline_paren": re.compile(r"\(0\d{2,3}\)\d{7}"),
+    "landline_local": re.compile(r"\d{7}"),
+    "two": re.compile(r"1\d{10}[/;，]0\d{2,3}-\d{7}"),
+    "fullwidth": re.compile(r"[０-９]{11}"),
+    "empty": re.compile(r""),
 }
-DATE_RX = {"iso": re.compile(r"\d{4}-\d\d-\d\d"), "slash": re.compile(r"\d{4}/\d{1,2}/\d{1,2}"),
-           "compact": re.compile(r"\d{8}"), "chinese": re.compile(r"\d{4}年\d{1,2}月\d{1,2}日"),
-           "dotted": re.compile(r"\d{4}\.\d\d\.\d\d"), "empty": re.compile(r"")}
-DATETIME_RX = {"iso": re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"), "slash": re.compile(r"\d{4}/\d{1,2}/\d{1,2} \d\d:\d\d")}
-ADDR_RX = {"栋": re.compile(r"\d栋"), "幢": re.compile(r"\d幢"), "号楼": re.compile(r"\d号楼"), "三栋": re.compile(r"[一二三四五六七八九十]栋"),
-           "二单元": re.compile(r"[一二三四]单元"), "室": re.compile(r"\d室"), "5-01": re.compile(r"单元\d+-\d\d$"),
-           "fullwidth": re.compile(r"[０-９]"), "province": re.compile(r"^(贵州省|湖南省|湖北省|重庆市|四川省|云南省|广西|江西省|浙江省|北京市)"),
-           "city_first": re.compile(r"^[^省]{2,12}(市|州)[^市]{1,4}(区|市)"), "trailing_space": re.compile(r"[\s\u200b\ufeff]$")}
+DATE_RX = {
+    "iso": re.compile(r"\d{4}-\d\d-\d\d"),
+    "slash": re.compile(r"\d{4}/\d{1,2}/\d{1,2}"),
+    "compact": re.compile(r"\d{8}"),
+    "chinese": re.compile(r"\d{4}年\d{1,2}月\d{1,2}日"),
+    "dotted": re.compile(r"\d{4}\.\d\d\.\d\d"),
+    "empty": re.compile(r""),
+}
+DATETIME_RX = {
+    "iso": re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"),
+    "slash": re.compile(r"\d{4}/\d{1,2}/\d{1,2} \d\d:\d\d"),
+}
+ADDR_RX = {
+    "栋": re.compile(r"\d栋"),
+    "幢": re.compile(r"\d幢"),
+    "号楼": re.compile(r"\d号楼"),
+    "三栋": re.compile(r"[一二三四五六七八九十]栋"),
+    "二单元": re.compile(r"[一二三四]单元"),
+    "室": re.compile(r"\d室"),
+    "5-01": re.compile(r"单元\d+-\d\d$"),
+    "fullwidth": re.compile(r"[０-９]"),
+    "province": re.compile(r"^(贵州省|湖南省|湖北省|重庆市|四川省|云南省|广西|江西省|浙江省|北京市)"),
+    "city_first": re.compile(r"^[^省]{2,12}(市|州)[^市]{1,4}(区|市)"),
+    "trailing_space": re.compile(r"[\s\u200b\ufeff]$"),
+}

@@ -24,10 +24,22 @@ def make_id(first17: str) -> str:
 def record(no: int, *, id_raw: str, name: str, birth: dt.date | None, feed: str = "petitions", **extra) -> dict:
     valid = check_char_ok(id_raw)
     return {
-        "feed": feed, "file": f"{feed}.csv", "file_md5": "0" * 32, "sheet": "", "record_no": no, "member_no": 1,
-        "role": "petitioner", "source_key": f"S{no}", "id_raw": id_raw,
-        "id_number": id_raw if valid else None, "id_status": "valid" if valid else "bad_check",
-        "name_raw": name, "name": name, "name_status": "ok", "birth_date": birth, **extra,
+        "feed": feed,
+        "file": f"{feed}.csv",
+        "file_md5": "0" * 32,
+        "sheet": "",
+        "record_no": no,
+        "member_no": 1,
+        "role": "petitioner",
+        "source_key": f"S{no}",
+        "id_raw": id_raw,
+        "id_number": id_raw if valid else None,
+        "id_status": "valid" if valid else "bad_check",
+        "name_raw": name,
+        "name": name,
+        "name_status": "ok",
+        "birth_date": birth,
+        **extra,
     }
 
 
@@ -61,14 +73,20 @@ def test_repair_candidates_never_return_an_id_failing_its_check():
 
 
 def test_bad_check_id_is_repaired_to_the_one_known_person_agreeing_on_name_and_birth():
-    rows = [record(1, id_raw=ZHANG, name="张伟", birth=BIRTH), record(2, id_raw=typo(ZHANG, 15), name="张伟", birth=BIRTH)]
+    rows = [
+        record(1, id_raw=ZHANG, name="张伟", birth=BIRTH),
+        record(2, id_raw=typo(ZHANG, 15), name="张伟", birth=BIRTH),
+    ]
     links = link_persons(frame(rows), key=KEY).links.sort("record_no")
     assert links["link_method"].to_list() == ["id_number", "id_repaired"]
     assert links["person_key"].n_unique() == 1
 
 
 def test_repair_is_refused_when_the_known_person_has_another_name():
-    rows = [record(1, id_raw=ZHANG, name="李娜", birth=BIRTH), record(2, id_raw=typo(ZHANG, 15), name="张伟", birth=BIRTH)]
+    rows = [
+        record(1, id_raw=ZHANG, name="李娜", birth=BIRTH),
+        record(2, id_raw=typo(ZHANG, 15), name="张伟", birth=BIRTH),
+    ]
     links = link_persons(frame(rows), key=KEY).links.sort("record_no")
     assert links["link_method"].to_list() == ["id_number", "singleton"]
     assert links["person_key"].n_unique() == 2
@@ -169,13 +187,19 @@ def test_a_name_only_record_joins_the_one_known_person_of_that_name_but_never_on
     rows = [
         record(1, id_raw=ZHANG, name="张伟", birth=BIRTH, feed="police_population"),
         record(2, id_raw="", name="张伟", birth=None, feed="grid_events"),
-        record(3, id_raw=make_id("52060219900101123"), name="李娜", birth=dt.date(1990, 1, 1), feed="police_population"),
-        record(4, id_raw=make_id("52060219910101123"), name="李娜", birth=dt.date(1991, 1, 1), feed="police_population"),
+        record(
+            3, id_raw=make_id("52060219900101123"), name="李娜", birth=dt.date(1990, 1, 1), feed="police_population"
+        ),
+        record(
+            4, id_raw=make_id("52060219910101123"), name="李娜", birth=dt.date(1991, 1, 1), feed="police_population"
+        ),
         record(5, id_raw="", name="李娜", birth=None, feed="grid_events"),
     ]
     for r in rows[1::3] + rows[4:]:
         r["id_status"] = "empty"
     links = link_persons(frame(rows), key=KEY).links.sort("feed", "record_no")
-    by_no = {(f, n): (k, m) for f, n, k, m in links.select("feed", "record_no", "person_key", "link_method").iter_rows()}
+    by_no = {
+        (f, n): (k, m) for f, n, k, m in links.select("feed", "record_no", "person_key", "link_method").iter_rows()
+    }
     assert by_no[("grid_events", 2)] == (by_no[("police_population", 1)][0], "unique_name")
     assert by_no[("grid_events", 5)][1] == "singleton"

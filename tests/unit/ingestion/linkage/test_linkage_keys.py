@@ -39,7 +39,8 @@ def _run(labels: dict[int, int], anchored: set[int], before=None, *, day=DAY1):
             counts[(natural, published[record])] = counts.get((natural, published[record]), 0) + 1
     overlap = pl.DataFrame(
         [(n, o, c) for (n, o), c in sorted(counts.items())],
-        schema={"natural_key": pl.String, "old_key": pl.String, "records": pl.Int64}, orient="row",
+        schema={"natural_key": pl.String, "old_key": pl.String, "records": pl.Int64},
+        orient="row",
     )
     out = assign_keys(_clusters(labels, anchored), overlap, registry, aliases, changed_on=day, model="model-1")
     key_of = dict(out.keys.iter_rows())
@@ -122,7 +123,9 @@ def test_a_published_key_never_silently_disappears(before, after):
     records = dict(labels)
     records.update({r: 100 + label for r, label in later.items()})  # a whole new clustering of the same records
     first, out1 = _run(labels, anchored)
-    second, out2 = _run(records, anchored | {100 + a for a in later_anchored}, (first, out1.registry, out1.aliases), day=DAY2)
+    second, out2 = _run(
+        records, anchored | {100 + a for a in later_anchored}, (first, out1.registry, out1.aliases), day=DAY2
+    )
     today = set(second.values())
     aliased = dict(out2.aliases.select("old_person_key", "current_person_key").iter_rows())
     for key in set(first.values()):
@@ -144,7 +147,8 @@ def test_a_merge_keeps_the_older_key_and_the_valid_id_key_wins():
     third, out3 = _run({0: 0, 1: 0, 2: 0}, {0}, (second, out2.registry, out2.aliases), day=date(2025, 1, 3))
     assert set(third.values()) == {"id0"}
     assert out3.aliases.select("old_person_key", "new_person_key", "current_person_key").rows() == [
-        ("c2", "c1", "id0"), ("c1", "id0", "id0"),
+        ("c2", "c1", "id0"),
+        ("c1", "id0", "id0"),
     ]
 
 
@@ -160,5 +164,11 @@ def test_a_split_keeps_the_key_with_most_records_and_records_the_new_one():
 
 def test_alias_schema_has_nothing_personal():
     assert set(ALIAS_SCHEMA) == {
-        "old_person_key", "new_person_key", "current_person_key", "changed_on", "change", "records", "linkage_model",
+        "old_person_key",
+        "new_person_key",
+        "current_person_key",
+        "changed_on",
+        "change",
+        "records",
+        "linkage_model",
     }

@@ -37,7 +37,11 @@ def home(ingested: Path, tmp_path: Path) -> Zones:
 
 
 def _links(zones: Zones) -> pl.DataFrame:
-    return pl.read_parquet(zones.person_links / "links.parquet").select("record_locator", "person_key").sort("record_locator")
+    return (
+        pl.read_parquet(zones.person_links / "links.parquet")
+        .select("record_locator", "person_key")
+        .sort("record_locator")
+    )
 
 
 def test_a_home_without_a_model_keeps_the_one_it_made_and_every_later_run_reuses_it(home: Zones):
@@ -137,28 +141,41 @@ def test_a_model_kept_after_the_warehouse_was_built_makes_it_out_of_date(tmp_pat
     assert retrained_since(zones, "model-1") == "linkage model model-2 kept after the warehouse was built with model-1"
 
 
-def test_a_new_delivery_scored_against_the_pairs_kept_links_as_a_full_relink_with_the_same_model(home: Zones, tmp_path: Path):
+def test_a_new_delivery_scored_against_the_pairs_kept_links_as_a_full_relink_with_the_same_model(
+    home: Zones, tmp_path: Path
+):
     """A delivery linked with the pairs the earlier ones scored (the benefit roll, whose Excel-damaged IDs
     need Splink) gives the links a relink of every record with the same kept model gives, and moves no key
     published before without an alias row."""
     import dataclasses
 
-    from ingestion.linkage.core import link_files
     from ingestion.ledger import read_ledger
+    from ingestion.linkage.core import link_files
 
     files = sorted(home.person_records().glob("*.parquet"))
     ledger = read_ledger(home).filter(pl.col("status") == "loaded")
     later = set(ledger.filter(pl.col("feed") == "civil_affairs")["file_md5"].to_list())
     assert any(f.stem in later for f in files) and any(f.stem not in later for f in files)
     before = link_files([f for f in files if f.stem not in later], tmp_path / "day", key=KEY)
-    kept = keep_model(home, before.model, {"source": before.stats["model_source"], "accept_threshold": before.stats["accept_threshold"]})
+    kept = keep_model(
+        home,
+        before.model,
+        {"source": before.stats["model_source"], "accept_threshold": before.stats["accept_threshold"]},
+    )
     published = pl.read_parquet(tmp_path / "day" / "links.parquet").select("record_locator", "person_key")
-    day = link_files(files, tmp_path / "day", key=KEY, kept=kept, scored=dataclasses.replace(before.scored, model=kept.name))
+    day = link_files(
+        files, tmp_path / "day", key=KEY, kept=kept, scored=dataclasses.replace(before.scored, model=kept.name)
+    )
     full = link_files(files, tmp_path / "full", key=KEY, kept=kept)
     assert 0 < day.stats["splink_new_units"] < day.stats["splink_units"]
     assert day.stats["scored_pairs"] == full.stats["scored_pairs"]
-    links = [pl.read_parquet(tmp_path / d / "links.parquet").drop("person_key").sort("record_locator") for d in ("day", "full")]
+    links = [
+        pl.read_parquet(tmp_path / d / "links.parquet").drop("person_key").sort("record_locator")
+        for d in ("day", "full")
+    ]
     assert links[0].equals(links[1])
     now = pl.read_parquet(tmp_path / "day" / "links.parquet").select("record_locator", "person_key")
-    moved = published.join(now, on="record_locator", suffix="_now").filter(pl.col("person_key") != pl.col("person_key_now"))
+    moved = published.join(now, on="record_locator", suffix="_now").filter(
+        pl.col("person_key") != pl.col("person_key_now")
+    )
     assert moved.height == 0 or day.stats["keys"]["alias_rows"] > 0

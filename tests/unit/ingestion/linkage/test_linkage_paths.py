@@ -83,9 +83,22 @@ def test_splink_training_warnings_do_not_reach_stderr(district, capfd):
 
 
 def _units(rows: list[dict]) -> pl.DataFrame:
-    base = {"id_key": None, "id_head": None, "name": None, "name_py": None, "birth_date": None, "phone": None, "phones": None,
-            "has_landline": False, "has_mobile": True, "home_address": None, "address_code": None, "grid_code": None,
-            "community_code": None, "sex": None}
+    base = {
+        "id_key": None,
+        "id_head": None,
+        "name": None,
+        "name_py": None,
+        "birth_date": None,
+        "phone": None,
+        "phones": None,
+        "has_landline": False,
+        "has_mobile": True,
+        "home_address": None,
+        "address_code": None,
+        "grid_code": None,
+        "community_code": None,
+        "sex": None,
+    }
     frame = pl.DataFrame([base | {"unique_id": i} | r for i, r in enumerate(rows)], infer_schema_length=None)
     return frame.with_columns(pl.col("birth_date").cast(pl.Date), pl.col("phones").cast(pl.List(pl.String)))
 
@@ -96,14 +109,38 @@ def test_the_shipped_priors_load_in_splink_from_their_file_and_score():
     import duckdb
     from splink import DuckDBAPI, Linker
 
-    person = {"name": "张伟", "name_py": "zhangwei", "birth_date": dt.date(1980, 1, 1), "phone": "13800000001",
-              "phones": ["13800000001"], "grid_code": "G1", "community_code": "C1", "sex": "男"}
-    other = {"name": "李娜", "name_py": "lina", "birth_date": dt.date(1991, 5, 2), "phone": "13900000002",
-             "phones": ["13900000002"], "grid_code": "G2", "community_code": "C1", "sex": "女"}
-    units = _units([person, person | {"grid_code": None}, other] + [
-        {"name": f"王{chr(0x4E00 + i)}", "name_py": f"wang{i}", "birth_date": dt.date(1950 + i % 50, 1 + i % 12, 1 + i % 28), "sex": "男"}
-        for i in range(40)
-    ])
+    person = {
+        "name": "张伟",
+        "name_py": "zhangwei",
+        "birth_date": dt.date(1980, 1, 1),
+        "phone": "13800000001",
+        "phones": ["13800000001"],
+        "grid_code": "G1",
+        "community_code": "C1",
+        "sex": "男",
+    }
+    other = {
+        "name": "李娜",
+        "name_py": "lina",
+        "birth_date": dt.date(1991, 5, 2),
+        "phone": "13900000002",
+        "phones": ["13900000002"],
+        "grid_code": "G2",
+        "community_code": "C1",
+        "sex": "女",
+    }
+    units = _units(
+        [person, person | {"grid_code": None}, other]
+        + [
+            {
+                "name": f"王{chr(0x4E00 + i)}",
+                "name_py": f"wang{i}",
+                "birth_date": dt.date(1950 + i % 50, 1 + i % 12, 1 + i % 28),
+                "sex": "男",
+            }
+            for i in range(40)
+        ]
+    )
     con = duckdb.connect()
     con.register("u", units.to_arrow())
     con.execute("create table units as select * from u")
@@ -125,7 +162,9 @@ def test_the_priors_say_how_they_were_made():
     seeds = {d["seed"] for d in prov["datasets"]}
     assert len(sizes) >= 2 and len(seeds) >= 3
     # every m and u is a probability the file states, not a Splink default
-    levels = [lv for c in priors.settings["comparisons"] for lv in c["comparison_levels"] if not lv.get("is_null_level")]
+    levels = [
+        lv for c in priors.settings["comparisons"] for lv in c["comparison_levels"] if not lv.get("is_null_level")
+    ]
     assert all(0 < lv["m_probability"] <= 1 and 0 < lv["u_probability"] <= 1 for lv in levels)
     # smoothed: a level no generated match showed is unlikely, not Splink's "impossible" 1e-6
     pairs = sum(d["labelled_pairs"] for d in prov["datasets"])
@@ -144,7 +183,9 @@ def test_the_priors_score_with_the_code_s_blocking_rules():
 
     priors = load_priors()
     stale = {**priors.settings, "blocking_rules_to_generate_predictions": [{"blocking_rule": "l.sex = r.sex"}]}
-    rules = type(priors)(priors.version, stale, priors.provenance).scoring_settings()["blocking_rules_to_generate_predictions"]
+    rules = type(priors)(priors.version, stale, priors.provenance).scoring_settings()[
+        "blocking_rules_to_generate_predictions"
+    ]
     assert [r["blocking_rule"] for r in rules] == list(BLOCKING_RULES.values())
 
 
@@ -182,7 +223,9 @@ def test_priors_for_other_comparisons_are_refused(tmp_path):
 
 
 def test_missing_priors_say_how_to_rebuild_them(tmp_path):
-    with pytest.raises(PriorsError, match=r"missing; reinstall zhili, or rebuild them with `python -m ingestion\.linkage\.priors train"):
+    with pytest.raises(
+        PriorsError, match=r"missing; reinstall zhili, or rebuild them with `python -m ingestion\.linkage\.priors train"
+    ):
         load_priors("priors-v0", tmp_path)
 
 
@@ -222,8 +265,12 @@ def test_a_level_em_never_observed_takes_the_priors_m(linked):
     result = linked["forced: trained on the district's own records"]
     filled = result.stats["training"]["m_from_priors"]
     assert filled, "a 600-resident district should leave some level unobserved"
-    shipped = {(c["output_column_name"], lv["label_for_charts"]): lv["m_probability"]
-               for c in load_priors().settings["comparisons"] for lv in c["comparison_levels"] if not lv.get("is_null_level")}
+    shipped = {
+        (c["output_column_name"], lv["label_for_charts"]): lv["m_probability"]
+        for c in load_priors().settings["comparisons"]
+        for lv in c["comparison_levels"]
+        if not lv.get("is_null_level")
+    }
     m_u = result.stats["m_u"]
     for level in filled:
         comparison, label = level.split("/", 1)
