@@ -10,7 +10,7 @@ import polars as pl
 from .._quirks import datetime_texts
 from ..district import grid_at
 from ..landing import csv_bytes
-from ..params import DATETIME_FORMS
+from ..params import DATETIME_FORMS, EVENT_COLUMNS
 from ..patterns import record
 from ._common import Context, emit_daily, laid_out, pick_outsiders, pick_residents, render_people, switched_codec
 
@@ -172,25 +172,7 @@ def build(ctx: Context) -> None:
         _comm=pl.col("_grid").str.slice(0, 12),
         _street=pl.col("_grid").str.slice(0, 9),
     ).filter(pl.col("_file_date") < ctx.end)
-    cols = [
-        "事件编号",
-        "上报时间",
-        "上报人",
-        "网格编码",
-        "事件大类",
-        "事件小类",
-        "事件描述",
-        "发生地址",
-        "经度",
-        "纬度",
-        "涉及人员",
-        "处置层级",
-        "当前状态",
-        "派遣部门",
-        "状态时间",
-        "办结时间",
-        "群众评价",
-    ]
+    cols = list(EVENT_COLUMNS)
     pid, idf, nf = r["person_id"], r["id_fault"].astype(str), r["name_fault"].astype(str)
 
     layout_rng = ctx.rng(63)

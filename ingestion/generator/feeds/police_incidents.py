@@ -8,7 +8,7 @@ import polars as pl
 from .._quirks import datetime_texts
 from ..district import grid_at
 from ..landing import csv_bytes
-from ..params import DATETIME_FORMS
+from ..params import DATETIME_FORMS, INCIDENT_COLUMNS
 from ..patterns import record
 from ._common import Context, emit_daily, laid_out, pick_outsiders, pick_residents, render_people, switched_codec
 
@@ -160,23 +160,7 @@ def build(ctx: Context) -> None:
         _file_date=pl.col("_fb").dt.date(),
         _sort=pl.col("_fb"),
     ).filter(pl.col("_file_date") < ctx.end)
-    cols = [
-        "警情编号",
-        "接警时间",
-        "报警方式",
-        "报警人",
-        "报警人证件号码",
-        "报警电话",
-        "发生地址",
-        "经度",
-        "纬度",
-        "警情类别",
-        "警情细类",
-        "简要警情",
-        "管辖单位",
-        "处警结果",
-        "反馈时间",
-    ]
+    cols = list(INCIDENT_COLUMNS)
 
     layout_rng = ctx.rng(33)
 
