@@ -22,7 +22,7 @@ from briefing.data import (
     Briefing,
     load_briefing,
 )
-from ingestion.zones import Zones
+from ingestion.zones import Zones, write_with
 
 __all__ = ["render_html", "write_briefing"]
 
@@ -262,8 +262,6 @@ def write_briefing(home: Path, day, street: str | None = None, out: Path | None 
     b = load_briefing(zones.serving_db, day, street)
     html, _ = render_html(b)
     out = Path(out) if out else zones.briefings / f"briefing_{day}{'_' + b.street if b.street else ''}.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    # shared with the street and the centre's staff, so readable by others, unlike the home's private files
+    write_with(out, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"), mode=0o644)
     return out, b

@@ -40,12 +40,12 @@ from pathlib import Path
 
 import polars as pl
 
-__all__ = ["Zones", "ensure_zones", "write_atomic", "write_text_atomic", "write_parquet_atomic"]
+__all__ = ["Zones", "ensure_zones", "write_atomic", "write_with", "write_text_atomic", "write_parquet_atomic"]
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Write ``data`` (text is UTF-8) to ``path`` so that a reader or a killed run sees the old file or the new one, whole."""
-    _replace_with(path, lambda tmp: Path(tmp).write_bytes(data.encode("utf-8") if isinstance(data, str) else data))
+    write_with(path, lambda tmp: Path(tmp).write_bytes(data.encode("utf-8") if isinstance(data, str) else data))
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -56,20 +56,22 @@ def write_text_atomic(path: Path, text: str) -> None:
 def write_parquet_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
     """Write ``frame`` to ``path`` as zstd Parquet with statistics, atomically; a LazyFrame is streamed."""
     if isinstance(frame, pl.LazyFrame):
-        _replace_with(
-            path, lambda tmp: frame.sink_parquet(tmp, compression="zstd", statistics=True, engine="streaming")
-        )
+        write_with(path, lambda tmp: frame.sink_parquet(tmp, compression="zstd", statistics=True, engine="streaming"))
     else:
-        _replace_with(path, lambda tmp: frame.write_parquet(tmp, compression="zstd", statistics=True))
+        write_with(path, lambda tmp: frame.write_parquet(tmp, compression="zstd", statistics=True))
 
 
-def _replace_with(path: Path, write) -> None:
+def write_with(path: Path, write, *, mode: int | None = None) -> None:
+    """Let ``write(tmp)`` write a temporary file beside ``path`` (any writer: Polars, DuckDB's COPY, text), then
+    swap it in. The file is private (0600) unless ``mode`` says otherwise (a briefing people share: 0644)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from ingestion.zones import Zones, write_text_atomic
+from ingestion.zones import Zones, write_text_atomic, write_with
 
 __all__ = ["Published", "SnapshotRecord", "SCHEMAS", "publish_snapshot", "current_record", "staleness"]
 
@@ -116,7 +116,7 @@ def publish_snapshot(
     for stale in [
         *serving.glob(".zhili-*.duckdb.tmp*"),
         *serving.glob(f".{current.name}.*.tmp"),
-        *parquet_dir.glob(".*.parquet.tmp"),
+        *parquet_dir.glob(".*.parquet.*tmp"),
     ]:
         stale.unlink(missing_ok=True)
     tables: dict[str, int] = {}
@@ -144,10 +144,13 @@ def publish_snapshot(
         for schema, table, _ in found:
             if schema != "marts":
                 continue
-            out = parquet_dir / f"{table}.parquet"
-            part = parquet_dir / f".{table}.parquet.tmp"
-            con.execute(f"copy {_q(schema)}.{_q(table)} to {_lit(str(part))} (format parquet, compression zstd)")
-            os.replace(part, out)
+            write_with(
+                parquet_dir / f"{table}.parquet",
+                lambda part: con.execute(
+                    f"copy {_q(schema)}.{_q(table)} to {_lit(str(part))} (format parquet, compression zstd)"
+                ),
+                mode=0o644,  # read by BI tools under other users, as the snapshot is
+            )
         files = (
             sorted(
                 {
