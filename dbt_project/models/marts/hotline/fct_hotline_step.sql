@@ -10,6 +10,12 @@ limits as (
     select * from {{ ref('hotline_time_limits') }}
 ),
 
+-- the orders fct_hotline_order holds: a step can arrive for an order whose own file was rejected or is
+-- still to come (the GDLZ file is delivered apart from the GD file); it is kept, and says so
+orders as (
+    select order_id from {{ ref('int_hotline_orders_replayed') }}
+),
+
 next_sign as (
     select
         order_id,
@@ -26,6 +32,7 @@ final as (
         steps.step_key,
         {{ dbt.concat(["'hotline_orders:'", 'steps.order_id']) }} as incident_key,
         steps.order_id,
+        orders.order_id is not null as is_order_delivered,
         steps.step_no,
         steps.step_seq,
         -- the step
@@ -61,6 +68,8 @@ final as (
     left join next_sign
         on steps.order_id = next_sign.order_id
         and steps.dispatch_no = next_sign.dispatch_no
+    left join orders
+        on steps.order_id = orders.order_id
 )
 
 select * from final
