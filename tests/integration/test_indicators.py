@@ -423,13 +423,21 @@ def test_indicator_rows_are_consistent(built):
     _, _, con = built
     bad = con.sql("""
         select * from marts.mart_indicators
-        where (denominator is not null and numerator > denominator and indicator_code <> 'police_per_10k')
+        where (denominator is not null and numerator > denominator
+               -- a count per 10,000 residents and a mean (working days over orders) are not shares
+               and indicator_code not in ('police_per_10k', 'hotline_mean_working_days_to_close'))
            or (value is not null and value < 0)
     """).fetchall()
     assert not bad
     levels = {r[0] for r in con.sql("select distinct level from marts.mart_indicators").fetchall()}
     grains = {r[0] for r in con.sql("select distinct period_grain from marts.mart_indicators").fetchall()}
-    assert levels == {"grid", "community", "street", "county"} and grains == {"day", "month", "year"}
+    # places, and for 12345 orders only, the 承办单位 (unit) that held them
+    assert levels - {"unit"} == {"grid", "community", "street", "county"} and grains == {"day", "month", "year"}
+    unit_codes = {
+        r[0]
+        for r in con.sql("select distinct indicator_code from marts.mart_indicators where level = 'unit'").fetchall()
+    }
+    assert all(code.startswith("hotline_") for code in unit_codes), unit_codes
     codes = {r[0] for r in con.sql("select distinct indicator_code from marts.mart_indicators").fetchall()}
     assert {
         "closure_rate",
