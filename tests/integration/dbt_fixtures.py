@@ -144,3 +144,33 @@ def run_dbt(home: Path, *args: str) -> subprocess.CompletedProcess:
         str(home / "dbt_logs"),
     ]
     return subprocess.run(command, env=env, cwd=home, capture_output=True, text=True, timeout=600)
+
+
+def hotline_warehouse(landing: Path, home: Path, as_of: date, tested: str):
+    """Load the grid register, the population register and the 12345 feed of ``landing`` into ``home`` (the
+    same planner as ``zhili run``), build the warehouse as of ``as_of`` and run the dbt tests under the
+    ``tested`` model paths; the outcomes and a read-only connection in China time."""
+    import duckdb
+
+    from ingestion.planner import ingest_landing
+    from ingestion.pseudonym import load_or_create_key
+
+    zones = Zones(home)
+    outcomes = ingest_landing(
+        landing,
+        zones,
+        key=load_or_create_key(zones.secret_file),
+        feeds=("grid_registry", "police_population", "hotline_orders"),
+    )
+    dbt_vars = f"{{as_of_date: '{as_of.isoformat()}'}}"
+    for args in (("seed",), ("run",), ("test", "--select", tested)):
+        proc = run_dbt(home, *args, "--vars", dbt_vars)
+        assert proc.returncode == 0, f"dbt {args[0]} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    con.execute("set TimeZone = 'Asia/Shanghai'")
+    return outcomes, con
+
+
+def china_naive(column: str) -> pl.Expr:
+    """A timestamptz column as the China wall-clock time the generator's truth is written in."""
+    return pl.col(column).dt.convert_time_zone("Asia/Shanghai").dt.replace_time_zone(None)

@@ -10,15 +10,11 @@ import json
 import shutil
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
-from dbt_fixtures import run_dbt
+from dbt_fixtures import china_naive, hotline_warehouse
 from ingestion.generator import generate
-from ingestion.planner import ingest_landing
-from ingestion.pseudonym import load_or_create_key
-from ingestion.zones import Zones
 
 RESIDENTS, DAYS, SEED = 2000, 10, 9
 START = dt.date(2024, 11, 1)
@@ -75,29 +71,11 @@ def built(tmp_path_factory):
     name = f"open311_{LAST:%Y%m%d}.json"
     (folder / name).write_bytes(data)
     (folder / f"{name}.ok").write_text(f"rows={len(elements)}\nmd5={hashlib.md5(data).hexdigest()}\n")
-    zones = Zones(home)
-    outcomes = ingest_landing(
-        out / "landing",
-        zones,
-        key=load_or_create_key(zones.secret_file),
-        feeds=("grid_registry", "police_population", "hotline_orders"),
+    outcomes, con = hotline_warehouse(
+        out / "landing", home, LAST, "path:models/marts/hotline path:models/intermediate/hotline"
     )
-    dbt_vars = f"{{as_of_date: '{LAST.isoformat()}'}}"
-    for args in (
-        ("seed",),
-        ("run",),
-        ("test", "--select", "path:models/marts/hotline path:models/intermediate/hotline"),
-    ):
-        proc = run_dbt(home, *args, "--vars", dbt_vars)
-        assert proc.returncode == 0, f"dbt {args[0]} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-    con.execute("set TimeZone = 'Asia/Shanghai'")
     yield out, outcomes, con, len(elements)
     con.close()
-
-
-def _naive(column: str) -> pl.Expr:
-    return pl.col(column).dt.convert_time_zone("Asia/Shanghai").dt.replace_time_zone(None)
 
 
 def test_the_export_is_loaded_whole_and_the_ledger_balances(built):
@@ -139,7 +117,7 @@ def test_close_deadline_and_cancellation_are_the_truths(built):
         "select order_id, closed_at, due_at, is_cancelled, is_closed_on_time, status, grid_code "
         "from marts.fct_hotline_order"
     ).pl()
-    j = truth.join(got.with_columns(_naive("closed_at"), _naive("due_at")), on="order_id", suffix="_wh")
+    j = truth.join(got.with_columns(china_naive("closed_at"), china_naive("due_at")), on="order_id", suffix="_wh")
     assert j.filter(pl.col("is_cancelled") != pl.col("is_cancelled_wh")).height == 0
     live = j.filter(~pl.col("is_cancelled"))
     assert live.filter(~pl.col("closed_at").eq_missing(pl.col("closed_at_wh"))).height == 0

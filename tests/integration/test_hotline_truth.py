@@ -24,15 +24,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
-from dbt_fixtures import run_dbt
+from dbt_fixtures import china_naive, hotline_warehouse
 from ingestion.generator import generate
-from ingestion.planner import ingest_landing
-from ingestion.pseudonym import load_or_create_key
-from ingestion.zones import Zones
 
 RESIDENTS, DAYS, SEED = 4000, 30, 5
 START = dt.date(2025, 1, 15)
@@ -56,29 +52,14 @@ INDICATORS = (
 def built(tmp_path_factory):
     out, home = tmp_path_factory.mktemp("gen"), tmp_path_factory.mktemp("home")
     generate(out, residents=RESIDENTS, days=DAYS, seed=SEED, start=START, patterns=False)
-    zones = Zones(home)
-    outcomes = ingest_landing(
+    outcomes, con = hotline_warehouse(
         out / "landing",
-        zones,
-        key=load_or_create_key(zones.secret_file),
-        feeds=("grid_registry", "police_population", "hotline_orders"),
+        home,
+        AS_OF,
+        "path:models/marts/hotline path:models/intermediate/hotline path:models/staging/hotline",
     )
-    dbt_vars = f"{{as_of_date: '{AS_OF.isoformat()}'}}"
-    for args in (
-        ("seed",),
-        ("run",),
-        ("test", "--select", "path:models/marts/hotline path:models/intermediate/hotline path:models/staging/hotline"),
-    ):
-        proc = run_dbt(home, *args, "--vars", dbt_vars)
-        assert proc.returncode == 0, f"dbt {args[0]} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-    con.execute("set TimeZone = 'Asia/Shanghai'")
     yield out, outcomes, con
     con.close()
-
-
-def _naive(column: str) -> pl.Expr:
-    return pl.col(column).dt.convert_time_zone("Asia/Shanghai").dt.replace_time_zone(None)
 
 
 def _truth(out: Path) -> pl.DataFrame:
@@ -98,7 +79,7 @@ def test_every_order_and_step_is_in_a_mart_and_the_ledger_balances(built):
     steps = pl.read_parquet(out / "truth" / "hotline_steps.parquet")
     got = con.sql("select order_id, step_no, step, step_at from marts.fct_hotline_step").pl()
     assert got.height == steps.height
-    pairs = got.with_columns(_naive("step_at")).select("order_id", "step_no", "step", "step_at")
+    pairs = got.with_columns(china_naive("step_at")).select("order_id", "step_no", "step", "step_at")
     assert pairs.sort(pl.all()).equals(steps.select("order_id", "step_no", "step", "step_at").sort(pl.all()))
 
 
@@ -111,9 +92,9 @@ def _joined(built) -> pl.DataFrame:
 @pytest.mark.parametrize(
     ("truth_col", "wh"),
     [
-        ("first_dispatch_at", _naive("first_dispatched_at")),
-        ("closed_at", _naive("closed_at_wh")),
-        ("due_at", _naive("due_at_wh")),
+        ("first_dispatch_at", china_naive("first_dispatched_at")),
+        ("closed_at", china_naive("closed_at_wh")),
+        ("due_at", china_naive("due_at_wh")),
         ("is_on_time", pl.col("is_closed_on_time")),
         ("working_days_to_close", pl.col("working_days_to_close_wh")),
         ("returns", pl.col("return_count")),
@@ -265,10 +246,10 @@ def _warehouse_as_truth(orders: pl.DataFrame) -> pl.DataFrame:
         "dispatches_signed_in_limit",
         "dispatches_due_to_sign",
         "is_reopened",
-        _naive("closed_at"),
-        _naive("due_at"),
-        _naive("first_closed_at"),
-        _naive("first_dispatched_at").alias("first_dispatch_at"),
+        china_naive("closed_at"),
+        china_naive("due_at"),
+        china_naive("first_closed_at"),
+        china_naive("first_dispatched_at").alias("first_dispatch_at"),
         pl.col("return_count").alias("returns"),
         pl.col("redispatch_count").alias("redispatches"),
     )
