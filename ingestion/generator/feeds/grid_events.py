@@ -30,27 +30,7 @@ DEPTS = ["", "区住建局", "区城管局", "区民政局", "街道综治中心
 LEVELS = ["网格", "社区", "街道", "区直部门"]
 # text columns typed explicitly: built from numpy object arrays, they would be Polars Objects on a day
 # (or a whole small district) without events
-_TEXT = {
-    c: pl.Utf8
-    for c in (
-        "事件编号",
-        "上报时间",
-        "上报人",
-        "网格编码",
-        "事件大类",
-        "事件小类",
-        "事件描述",
-        "发生地址",
-        "经度",
-        "纬度",
-        "涉及人员",
-        "处置层级",
-        "派遣部门",
-        "当前状态",
-        "群众评价",
-        "_grid",
-    )
-}
+_TEXT = {c: pl.Utf8 for c in [*EVENT_COLUMNS, "_grid"] if c not in ("状态时间", "办结时间")}
 
 
 def build(ctx: Context) -> None:
