@@ -70,22 +70,24 @@ def test_escalation_links_are_by_person_or_place(built):
     assert links.filter(pl.col("source_feed") == "police_incidents")["linked_by"].str.contains("place").all()
     span = max(links["received_at"].max(), links["order_at"][0]) - min(links["received_at"].min(), links["order_at"][0])
     assert span.days <= 14
-    alert = con.sql(
+    alert = con.execute(
         "select severity, evidence_count, metric_value, person_key from marts.mart_alerts where alert_key = ?",
-        params=[f"cross_channel_escalation|hotline_orders:{order}"],
-    ).fetchone()
-    assert alert is not None and alert[2] == 3 and alert[1] >= 3 and alert[3] is not None
+        [f"cross_channel_escalation|hotline_orders:{order}"],
+    ).fetchall()
+    assert len(alert) == 1
+    alert = alert[0]
+    assert alert[2] == 3 and alert[1] >= 3 and alert[3] is not None
 
 
 def test_topic_spike_names_the_community_and_its_count(built):
     out, con = built
     truth = pl.read_parquet(out / "truth" / "patterns.parquet").filter(pl.col("pattern") == "hotline_topic_spike")
     community, day = truth["community_code"][0], truth["record_date"][0]
-    row = con.sql(
+    row = con.execute(
         "select order_count, trailing_count, p_value, is_spike from marts.mart_alert_hotline_topic_scores "
         "where community_code = ? and activity_date = ? and is_spike",
-        params=[community, day],
-    ).fetchone()
-    assert row is not None, "the injected day is not scored a spike"
-    order_count, _, p_value, _ = row
+        [community, day],
+    ).fetchall()
+    assert len(row) == 1, "the injected day is not scored a spike"
+    order_count, _, p_value, _ = row[0]
     assert order_count >= truth.height and p_value < 0.0001
