@@ -411,7 +411,7 @@ def hotline_share(home: Path, since: float) -> list[dict]:
         if serving.exists():
             with duckdb.connect(str(serving), read_only=True) as con:
                 n = [
-                    con.execute(f"select count(*) from marts.{t}").fetchone()[0]
+                    con.execute(f"select count(*) from marts.{t}").fetchall()[0][0]
                     for t in ("fct_hotline_order", "fct_hotline_step")
                 ]
             counts = f"; {n[0]} orders, {n[1]} steps in the marts"
