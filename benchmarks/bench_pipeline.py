@@ -372,9 +372,9 @@ def stages_of(m: dict, home: Path) -> tuple[list[dict], dict]:
     return rows, summary
 
 
-# 12345 (issue 22): the hotline's share of a run -- its files in ingestion (the ledger's per-file seconds and
-# records) and its models in dbt (each model's own time from the run's dbt log; dbt runs models on several
-# threads, so the sum is the work done, not wall time saved by leaving the feed out)
+# 12345 (issue 22): the hotline's share of a run -- its files in ingestion (wall time: the `ingest hotline_orders`
+# row; here what the ledger says was read) and its models in dbt (each model's own time from the run's dbt log;
+# dbt runs models on several threads, so the sum is the work done, not wall time saved by leaving the feed out)
 _DBT_MODEL_LINE = re.compile(r"OK created sql \w+ model (?P<model>[\w.]+) .*? in (?P<s>[\d.]+)s\]")
 HOTLINE_MODELS = re.compile(r"hotline|cross_channel")
 
@@ -392,10 +392,12 @@ def hotline_share(home: Path, since: float) -> list[dict]:
         )
         rows.append(
             {
-                "stage": "hotline: ingest (ledger seconds)",
-                "seconds": float(files["seconds"].sum() or 0.0),
+                "stage": "hotline: files (ledger)",
+                "seconds": None,
                 "peak_mb": None,
-                "note": f"{files.height} files, {int(files['records_read'].sum() or 0)} records read",
+                "note": f"{files.height} files: {int(files['records_read'].sum() or 0)} records read, "
+                f"{int(files['rows_normalised'].sum() or 0)} normalised, {int(files['rows_quarantined'].sum() or 0)} "
+                "quarantined (time: the ingest hotline_orders row)",
             }
         )
     log = home / "logs" / "dbt_last_run.log"
