@@ -372,6 +372,62 @@ def stages_of(m: dict, home: Path) -> tuple[list[dict], dict]:
     return rows, summary
 
 
+# 12345 (issue 22): the hotline's share of a run -- its files in ingestion (wall time: the `ingest hotline_orders`
+# row; here what the ledger says was read) and its models in dbt (each model's own time from the run's dbt log;
+# dbt runs models on several threads, so the sum is the work done, not wall time saved by leaving the feed out)
+_DBT_MODEL_LINE = re.compile(r"OK created sql \w+ model (?P<model>[\w.]+) .*? in (?P<s>[\d.]+)s\]")
+HOTLINE_MODELS = re.compile(r"hotline|cross_channel")
+
+
+def hotline_share(home: Path, since: float) -> list[dict]:
+    """Two stage rows for the hotline_orders feed of the run that started at ``since`` (epoch seconds)."""
+    import duckdb
+    import polars as pl
+
+    rows = []
+    ledger = sorted((home / "ledger").glob("*.parquet"))
+    if ledger:
+        files = pl.read_parquet(ledger).filter(
+            (pl.col("feed") == "hotline_orders") & (pl.col("processed_at").dt.epoch("s") >= int(since))
+        )
+        rows.append(
+            {
+                "stage": "hotline: files (ledger)",
+                "seconds": None,
+                "peak_mb": None,
+                "note": f"{files.height} files: {int(files['records_read'].sum() or 0)} records read, "
+                f"{int(files['rows_normalised'].sum() or 0)} normalised, {int(files['rows_quarantined'].sum() or 0)} "
+                "quarantined (time: the ingest hotline_orders row)",
+            }
+        )
+    log = home / "logs" / "dbt_last_run.log"
+    if log.exists():
+        text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(encoding="utf-8", errors="replace"))
+        models = {
+            m["model"]: float(m["s"])
+            for m in _DBT_MODEL_LINE.finditer(text)
+            if HOTLINE_MODELS.search(m["model"].split(".")[-1])
+        }
+        counts = ""
+        serving = home / "serving" / "zhili.duckdb"
+        if serving.exists():
+            with duckdb.connect(str(serving), read_only=True) as con:
+                n = [
+                    con.execute(f"select count(*) from marts.{t}").fetchall()[0][0]
+                    for t in ("fct_hotline_order", "fct_hotline_step")
+                ]
+            counts = f"; {n[0]} orders, {n[1]} steps in the marts"
+        rows.append(
+            {
+                "stage": "hotline: dbt models (sum of model times)",
+                "seconds": sum(models.values()),
+                "peak_mb": None,
+                "note": f"{len(models)} models{counts}",
+            }
+        )
+    return rows
+
+
 # --------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------
@@ -456,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         full = run_measured([*ZHILI, "run", "--landing", str(landing), "--home", str(home)], env=env, check=False)
         rows, summary = stages_of(full, home)
         stages += rows
+        stages += hotline_share(home, full["start"])
         stages.append({"stage": "GX gates (share of ingest)", "seconds": summary.get("gx"), "peak_mb": None})
         stages.append({"stage": "Dagster overhead", "seconds": summary.get("dagster_overhead"), "peak_mb": None})
         stages.append({"stage": "FULL zhili run", "seconds": full["wall"], "peak_mb": full["peak"] / 2**20})
@@ -465,6 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         deliver(folders, src, landing)
         inc = run_measured([*ZHILI, "run", "--landing", str(landing), "--home", str(home)], env=env, check=False)
         inc_rows, inc_summary = stages_of(inc, home)
+        inc_rows += hotline_share(home, inc["start"])
         for r in inc_rows:
             r["stage"] = "  increment: " + r["stage"]
         stages += inc_rows

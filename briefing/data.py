@@ -22,6 +22,7 @@ __all__ = [
     "SATISFACTION_DAYS",
     "RULE_NAMES",
     "CARE_TIER_NAMES",
+    "HOTLINE_RATES",
 ]
 
 #: "usual level" of a category: the mean daily count over this many days before D
@@ -47,7 +48,22 @@ RULE_NAMES = {
     "petition_deadline": "信访超期/即将超期",
     "petition_overdue": "信访超期",
     "petition_due_soon": "信访即将超期",
+    "hotline_unsigned": "12345工单超时未签收",
+    "hotline_overdue": "12345工单超期",
+    "hotline_due_soon": "12345工单即将超期",
+    "hotline_repeat_caller": "12345同一诉求人重复来电",
+    "hotline_repeat_address": "12345同一地址重复诉求",
+    "cross_channel_escalation": "12345·110·信访跨渠道升级",
+    "hotline_topic_spike": "12345社区话题激增",
 }
+#: the 三率 of 接诉即办 (mart_indicators codes) in the order the centre reports them
+HOTLINE_RATES = {
+    "hotline_response_rate": "响应率",
+    "hotline_resolution_rate": "解决率",
+    "hotline_satisfaction_rate": "满意率",
+}
+#: the 邻里牵手 share of 12345 orders (mart_indicators)
+HOTLINE_GROUP_SHARE = "hotline_group_share"
 
 
 class BriefingError(Exception):
@@ -77,6 +93,13 @@ class Briefing:
     care_available: bool = False
     care_visits: list[dict] = field(default_factory=list)
     satisfaction: list[dict] = field(default_factory=list)
+    #: 接诉即办 (12345): open orders overdue / falling due by the end of the next day, by 承办单位
+    hotline_available: bool = False
+    hotline_by_unit: list[dict] = field(default_factory=list)
+    #: the 三率 this month (to D) and last month, from mart_indicators
+    hotline_rates: list[dict] = field(default_factory=list)
+    #: orders this month (to D) by channel, 邻里牵手 flagged
+    hotline_channels: list[dict] = field(default_factory=list)
 
 
 def _rows(con, sql: str, params: list | None = None) -> list[dict]:
@@ -342,4 +365,76 @@ def _load(con, snapshot: Path, day: date, street: str | None) -> Briefing:
     b.figures["satisfaction_rate"] = (
         round(100 * sum(r["satisfied"] + r["mostly"] for r in b.satisfaction) / rated, 1) if rated else None
     )
+    _load_hotline(con, b, tables, where_street, sp)
     return b
+
+
+def _load_hotline(con, b: Briefing, tables: set[str], where_street: str, sp: list) -> None:
+    """The 接诉即办 section: the same-day list of the hotline_overdue / hotline_due_soon alerts (open at the
+    end of D, past the deadline in force / due before the end of D+1) by the unit holding the order, the
+    三率 this month against last (mart_indicators, month grain), and this month's channel mix."""
+    if "fct_hotline_order" not in tables:
+        b.notes.append("接诉即办数据（marts.fct_hotline_order）尚未发布 / fct_hotline_order is not in this snapshot")
+        return
+    b.hotline_available = True
+    day = b.day
+    d1, d2 = _ts(day + timedelta(days=1)), _ts(day + timedelta(days=2))
+    b.hotline_by_unit = _rows(
+        con,
+        f"""
+        select coalesce(last_unit, '未派单') as unit,
+               count(*) filter (where due_at < {d1}) as overdue,
+               count(*) filter (where due_at >= {d1} and due_at < {d2}) as due_soon
+        from marts.fct_hotline_order
+        where called_date <= ?::date and not is_cancelled and (closed_at is null or closed_at >= {d1})
+          and due_at < {d2} and {where_street}
+        group by 1 order by overdue desc, due_soon desc, unit""",
+        [day, *sp],
+    )
+    b.figures["hotline_overdue"] = sum(r["overdue"] for r in b.hotline_by_unit)
+    b.figures["hotline_due_soon"] = sum(r["due_soon"] for r in b.hotline_by_unit)
+    this_month = day.replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    if "mart_indicators" in tables:
+        level, unit = ("street", b.street_code) if b.street_code else ("county", None)
+        found = _rows(
+            con,
+            """
+            select indicator_code, period_start_date, numerator, denominator, value
+            from marts.mart_indicators
+            where indicator_code in (select unnest(?)) and level = ? and (? is null or unit_code = ?)
+              and period_grain = 'month' and period_start_date in (?::date, ?::date)
+              and source = 'hotline_orders' and category = 'all'""",
+            [[*HOTLINE_RATES, HOTLINE_GROUP_SHARE], level, unit, unit, this_month, last_month],
+        )
+        cell = {(r["indicator_code"], r["period_start_date"]): r for r in found}
+
+        def pct(code: str, month) -> float | None:
+            r = cell.get((code, month))
+            return None if r is None or r["value"] is None else round(100 * r["value"], 1)
+
+        b.hotline_rates = [
+            {
+                "indicator_code": code,
+                "name": name,
+                "this_month": pct(code, this_month),
+                "last_month": pct(code, last_month),
+                "this_month_denominator": (cell.get((code, this_month)) or {}).get("denominator"),
+            }
+            for code, name in HOTLINE_RATES.items()
+        ]
+        b.figures["hotline_group_share"] = pct(HOTLINE_GROUP_SHARE, this_month)
+    b.hotline_channels = _rows(
+        con,
+        f"""
+        select coalesce(channel, '未注明') as channel, bool_or(coalesce(is_neighbourhood_group, false)) as is_group,
+               count(*) as orders
+        from marts.fct_hotline_order
+        where called_date >= ?::date and called_date <= ?::date and {where_street}
+        group by 1 order by orders desc, channel""",
+        [this_month, day, *sp],
+    )
+    total = sum(r["orders"] for r in b.hotline_channels)
+    for row in b.hotline_channels:
+        row["share"] = round(100 * row["orders"] / total, 1) if total else None
+    b.figures["hotline_orders_month"] = total

@@ -250,11 +250,52 @@ def render_html(b: Briefing, charts: Charts | None = None) -> tuple[str, dict[st
             "satisfaction",
         )
     )
+    if b.hotline_available:
+        parts += _hotline_section(b)
     parts.append(
         '<p class="sub">口径：日界按北京时间；“未结”指截至研判日当日24时未办结；常态为研判日前各日日均；'
         "满意率 =（满意+基本满意）/ 参评件数。</p></body></html>"
     )
     return "".join(parts), {k: v for k, v in pngs.items() if v}
+
+
+def _hotline_section(b: Briefing) -> list[str]:
+    """六、接诉即办: the same-day list by 承办单位, the 三率 this month against last, the channel mix (aggregates
+    only: no caller appears)."""
+    f = b.figures
+    parts = [
+        "<h2>六、接诉即办（12345）</h2>",
+        '<div class="cards">',
+        _card("hotline_overdue", "12345工单超期未结", f.get("hotline_overdue"), "（件）"),
+        _card("hotline_due_soon", "次日24时前到期", f.get("hotline_due_soon"), "（件）"),
+        _card("hotline_orders_month", "本月工单", f.get("hotline_orders_month"), "（件）"),
+        _card("hotline_group_share", "邻里牵手占比", f.get("hotline_group_share"), "（%）"),
+        "</div>",
+        "<h3>超期与即将超期工单（按承办单位）</h3>",
+        _table(
+            ["承办单位", "超期未结", "次日24时前到期"],
+            [[r["unit"], r["overdue"], r["due_soon"]] for r in b.hotline_by_unit],
+            {1, 2},
+            "hotline_by_unit",
+        ),
+        "<h3>三率：本月与上月</h3>",
+        _table(
+            ["指标", "本月（%）", "上月（%）", "本月基数（件）"],
+            [[r["name"], r["this_month"], r["last_month"], r["this_month_denominator"]] for r in b.hotline_rates],
+            {1, 2, 3},
+            "hotline_rates",
+        ),
+        "<h3>本月来源渠道</h3>",
+        _table(
+            ["渠道", "工单数", "占比（%）", "邻里牵手"],
+            [[r["channel"], r["orders"], r["share"], "是" if r["is_group"] else ""] for r in b.hotline_channels],
+            {1, 2},
+            "hotline_channels",
+        ),
+        '<p class="sub">口径：超期＝截至研判日24时未办结且已过在用办理时限；即将超期＝时限落在次日24时前；'
+        "三率取 mart_indicators 月度值（本月为月初至数据截止日）。</p>",
+    ]
+    return parts
 
 
 def write_briefing(home: Path, day, street: str | None = None, out: Path | None = None) -> tuple[Path, Briefing]:

@@ -13,6 +13,16 @@ Patterns (all inside the period, at every scale with ``residents >= 2000`` and `
 * ``escalated_dispute`` — a grid-worker dispute naming two residents, followed by a 110 call from
   one of them and a petition by the other (same ID numbers).
 * ``vulnerable_police`` — a resident aged 80+ on the living-alone roll calls the police.
+
+12345 orders (planned after the patterns above, from their own stream, so those keep their bytes):
+
+* ``hotline_repeat_caller`` — one resident calls three times on one 诉求分类 within 11 days.
+* ``hotline_repeat_address`` — three callers report one 诉求分类 at one address point within 11 days.
+* ``hotline_unsigned`` — an order dispatched on the last day and never signed for.
+* ``hotline_overdue`` — an urgent (紧急, 24 hours) order signed for and never closed.
+* ``hotline_topic_spike`` — eight orders of one 诉求分类 from one community on one day.
+* ``cross_channel_escalation`` — the escalated dispute's petitioner calls 12345 about the dispute's
+  address two days before the 110 call made there (so: 12345, 110 and a petition within 4 days).
 """
 
 from __future__ import annotations
@@ -89,16 +99,35 @@ class InjectedGridEvent:
 
 
 @dataclass
+class InjectedHotline:
+    day: dt.date
+    seq: int  # 900001.. so order ids never collide with the daily sequence
+    caller: int  # person index, written with a clean ID
+    point: int  # address point, written as its standard address (with coordinates)
+    category: str  # 诉求分类
+    shape: str  # closed (dispatched, signed, closed the same day) | unsigned | open (signed, never closed)
+    urgency: str
+    hour: int
+    pattern: str
+    pattern_id: str
+    related: list[tuple] = field(default_factory=list)  # other feeds' records: (feed, key, role, person, day)
+
+    def key(self, county_code: str) -> str:
+        return f"GD{county_code}{self.day:%Y%m%d}{self.seq:06d}"
+
+
+@dataclass
 class PatternPlan:
     petitions: list[InjectedPetition] = field(default_factory=list)
     police: list[InjectedPolice] = field(default_factory=list)
     grid_events: list[InjectedGridEvent] = field(default_factory=list)
+    hotline: list[InjectedHotline] = field(default_factory=list)
     clean_ids: set[int] = field(default_factory=set)  # persons whose IDs are rendered without faults
     living_alone: set[int] = field(default_factory=set)  # persons shown as 独居 on the care roll
     rows: list[dict] = field(default_factory=list)  # truth rows, completed as feeds are built
 
     def is_empty(self) -> bool:
-        return not (self.petitions or self.police or self.grid_events)
+        return not (self.petitions or self.police or self.grid_events or self.hotline)
 
 
 def applies(residents: int, days: int) -> bool:
@@ -224,7 +253,92 @@ def plan_patterns(ctx) -> PatternPlan:
     )
 
     plan.clean_ids = set(used)
+    _plan_hotline(ctx, plan, adults, set(used), point_of, comm_of_person, community, b, pa)
     return plan
+
+
+def _plan_hotline(
+    ctx,
+    plan: PatternPlan,
+    adults: np.ndarray,
+    used: set[int],
+    point_of: np.ndarray,
+    comm_of_person: np.ndarray,
+    community: str,
+    petitioner: int,
+    place: int,
+) -> None:
+    """The 12345 patterns, drawn from their own stream after every other pattern (whose draws and
+    clean IDs they leave alone): callers are written with clean IDs by the hotline feed itself."""
+    rng = ctx.rng(904)
+    pts = ctx.district.points
+    day = lambda k: ctx.start + dt.timedelta(days=k)  # noqa: E731
+    n = ctx.days
+    seq = iter(range(900001, 999999))
+
+    def pick(pool: np.ndarray) -> int:
+        pool = np.array([i for i in pool if i not in used])
+        i = int(pool[int(rng.integers(0, len(pool)))])
+        used.add(i)
+        return i
+
+    def order(k: int, caller: int, point: int, category: str, pattern: str, *, shape="closed", urgency="一般", hour=10):
+        plan.hotline.append(
+            InjectedHotline(day(k), next(seq), caller, point, category, shape, urgency, hour, pattern, f"{pattern}-1")
+        )
+
+    c = pick(adults)
+    for k in (n - 12, n - 7, n - 2):
+        order(k, c, int(point_of[c]), "城乡建设/物业管理", "hotline_repeat_caller")
+    q = pick(adults)
+    for k in (n - 11, n - 6, n - 1):
+        order(k, pick(adults), int(point_of[q]), "公共服务/供水供电", "hotline_repeat_address", hour=14)
+    order(
+        n - 1,
+        pick(adults),
+        int(point_of[pick(adults)]),
+        "交通运输/道路设施",
+        "hotline_unsigned",
+        shape="unsigned",
+        hour=9,
+    )
+    order(
+        n - 6,
+        pick(adults),
+        int(point_of[pick(adults)]),
+        "劳动社保/拖欠工资",
+        "hotline_overdue",
+        shape="open",
+        urgency="紧急",
+        hour=11,
+    )
+    local = adults[comm_of_person[adults] == community]
+    comm_points = rng.permutation(np.flatnonzero(pts["community_code"].to_numpy() == community))
+    for j in range(8):
+        order(
+            n - 2,
+            pick(local),
+            int(comm_points[j % len(comm_points)]),
+            "生态环境/噪声污染",
+            "hotline_topic_spike",
+            hour=9 + j,
+        )
+    # the escalated dispute (above): its petitioner calls 12345 about the dispute's address, two days
+    # before the 110 call made there and four before the petition
+    order(n - 8, petitioner, place, "社会治安/邻里纠纷", "cross_channel_escalation", hour=19)
+    county = ctx.district.county_code
+    esc = plan.hotline[-1]
+    esc.related = [
+        ("police_incidents", x.key(county), "caller", x.caller, x.day)
+        for x in plan.police
+        if x.pattern == "escalated_dispute"
+    ]
+    esc.related += [
+        ("petitions", x.key(county), "petitioner", m, x.day)
+        for x in plan.petitions
+        if x.pattern == "escalated_dispute"
+        for m in x.members
+    ]
 
 
 def record(

@@ -393,3 +393,60 @@ def test_categories_and_care_tiers_are_words(demo, page):
     assert tiers, "the demo district has residents in care tiers"
     assert set(tiers) <= set(CARE_TIER_NAMES.values())
     assert not [c for c in categories if code.match(c)], categories
+
+
+def test_hotline_section_equals_the_marts(demo, page):
+    """接诉即办: on the as-of date the same-day list is exactly the hotline_overdue / hotline_due_soon alerts (by
+    the unit holding each order), the 三率 are mart_indicators' month values, the channel mix adds up to the
+    month's hotline_orders_received and its 邻里牵手 share is hotline_group_share."""
+    _, _, _, con, day = demo
+    _, html, p = page
+    assert "接诉即办" in html
+    by_rule = dict(
+        con.execute(
+            "select rule, count(*) from marts.mart_alerts where rule in ('hotline_overdue', 'hotline_due_soon') group by 1"
+        ).fetchall()
+    )
+    assert int(p.figures["hotline_overdue"]) == by_rule.get("hotline_overdue", 0)
+    assert int(p.figures["hotline_due_soon"]) == by_rule.get("hotline_due_soon", 0)
+    assert by_rule.get("hotline_overdue", 0) > 0, "the demo data should have overdue 12345 orders to show"
+    per_unit = {
+        unit: (overdue, due_soon)
+        for unit, overdue, due_soon in con.execute(
+            """select coalesce(o.last_unit, '未派单'), count(*) filter (where a.rule = 'hotline_overdue'),
+                      count(*) filter (where a.rule = 'hotline_due_soon')
+               from marts.mart_alerts a join marts.fct_hotline_order o on a.evidence_keys = o.incident_key
+               where a.rule in ('hotline_overdue', 'hotline_due_soon') group by 1"""
+        ).fetchall()
+    }
+    assert {r[0]: (int(r[1]), int(r[2])) for r in p.tables["hotline_by_unit"]} == per_unit
+
+    month = day.replace(day=1)
+    last = (month - timedelta(days=1)).replace(day=1)
+    values = {
+        (code, start): value
+        for code, start, value in con.execute(
+            """select indicator_code, period_start_date, value from marts.mart_indicators
+               where level = 'county' and period_grain = 'month' and source = 'hotline_orders' and category = 'all'"""
+        ).fetchall()
+    }
+    shown = {r[0]: (_num(r[1]), _num(r[2])) for r in p.tables["hotline_rates"]}
+    names = {
+        "响应率": "hotline_response_rate",
+        "解决率": "hotline_resolution_rate",
+        "满意率": "hotline_satisfaction_rate",
+    }
+    assert set(shown) == set(names)
+    for name, code in names.items():
+        want = tuple(
+            None if values.get((code, m)) is None else round(100 * values[(code, m)], 1) for m in (month, last)
+        )
+        assert shown[name] == want, name
+    assert shown["响应率"][0] is not None
+
+    received = values[("hotline_orders_received", month)]
+    channels = p.tables["hotline_channels"]
+    assert sum(int(r[1]) for r in channels) == int(p.figures["hotline_orders_month"]) == received
+    assert float(p.figures["hotline_group_share"]) == round(100 * values[("hotline_group_share", month)], 1)
+    group = sum(int(r[1]) for r in channels if r[3] == "是")
+    assert round(100 * group / received, 1) == float(p.figures["hotline_group_share"])

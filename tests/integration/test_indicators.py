@@ -40,6 +40,18 @@ PATTERN_RULE = {
     "grid_spike": "grid_spike",
     "escalated_dispute": "escalated_dispute",
     "vulnerable_police": "vulnerable_police",
+    # 12345 (issue 22): each pattern is named after its rule
+    **{
+        rule: rule
+        for rule in (
+            "hotline_repeat_caller",
+            "hotline_repeat_address",
+            "hotline_unsigned",
+            "hotline_overdue",
+            "hotline_topic_spike",
+            "cross_channel_escalation",
+        )
+    },
 }
 OWN_MODELS = "path:models/marts/indicators path:models/marts/alerts path:seeds/indicators"
 
@@ -95,9 +107,9 @@ def test_every_injected_pattern_raises_its_alert(built):
         hit = alerts.filter(pl.col("alert_key").is_in(hits))
         if rule == "grid_spike":
             assert rows["grid_code"][0] in set(hit["grid_code"]), pattern_id
-        if rule == "collective_forming":
+        if rule in ("collective_forming", "hotline_topic_spike"):
             assert rows["community_code"][0] in set(hit["community_code"]), pattern_id
-        if rule in ("repeat_petitioner", "escalated_dispute", "vulnerable_police"):
+        if rule in ("repeat_petitioner", "escalated_dispute", "vulnerable_police", "hotline_repeat_caller"):
             assert hit["person_key"].drop_nulls().len() > 0, pattern_id
     assert not missed, f"patterns without their alert: {missed}"
 

@@ -19,6 +19,7 @@ import polars as pl
 from ... import workdays
 from ..district import grid_at
 from ..landing import csv_bytes
+from ..patterns import InjectedHotline, record
 from ._common import Context, pick_outsiders, pick_residents, render_people
 
 FEED = "hotline_orders"
@@ -484,8 +485,101 @@ def build(ctx: Context) -> None:
         truths.append(
             _truth_row(o, end, grid[k], c, s_code, int(r["person_id"][k]), CHANNELS[channel[k]], cats[cat[k]])
         )
+    if ctx.patterns is not None and ctx.patterns.hotline:
+        _inject(ctx, end, gd_rows, step_rows, truths)
     _emit(ctx, gd_rows, step_rows)
     _write_truth(ctx, truths, step_rows)
+
+
+def _inject(ctx: Context, end: dt.datetime, gd_rows: list[dict], step_rows: list[dict], truths: list[dict]) -> None:
+    """The pattern plan's orders (after the feed's own, from their own stream, so those keep their bytes):
+    callers with clean IDs, the address point's standard address with coordinates, lifecycles fixed by the
+    pattern's shape. Each order, and the records of other feeds a pattern names, goes into the truth."""
+    specs: list[InjectedHotline] = ctx.patterns.hotline
+    rng = ctx.rng(905)
+    d, pts = ctx.district, ctx.district.points
+    who = np.array([x.caller for x in specs], dtype=np.int64)
+    r = render_people(ctx, who, rng, feed=FEED, id_rates={}, name_rates={})
+    pt = np.array([x.point for x in specs], dtype=np.int64)
+    grid = grid_at(d, pt, np.array([x.day for x in specs], dtype="datetime64[D]"))
+    comm_name = dict(d.communities.select("community_code", "community_name").iter_rows())
+    street_name = dict(d.streets.select("street_code", "street_name").iter_rows())
+    for k, x in enumerate(specs):
+        p = int(pt[k])
+        c, s_code = str(pts["community_code"][p]), str(pts["street_code"][p])
+        cname = comm_name[c]
+        unit = cname[:-2] + "社区居委会" if cname.endswith("社区") else cname + "村委会"
+        oid = x.key(d.county_code)
+        called = dt.datetime.combine(x.day, dt.time(x.hour, int(rng.integers(0, 50))))
+        o = Order(oid, called, x.urgency, unit)
+        o.steps += [
+            Step("受理", called + dt.timedelta(minutes=3), "12345热线"),
+            Step("派单", called + dt.timedelta(minutes=20), "12345热线"),
+        ]
+        if x.shape != "unsigned":
+            o.steps.append(Step("签收", called + dt.timedelta(minutes=45), unit))
+        if x.shape == "closed":
+            o.steps.append(Step("办结", called + dt.timedelta(hours=4), unit, "已联系来电人并现场核实处理，诉求已解决"))
+        o.truth["true_steps"] = [Step(y.step, y.at, y.unit, y.note) for y in o.steps]
+        numbered = _numbered(o)
+        base = {
+            "工单编号": oid,
+            "来电时间": _fmt(called),
+            "来源渠道": "12345电话",
+            "诉求人": r["name"][k],
+            "证件号码": r["id"][k],
+            "联系电话": r["phone"][k],
+            "诉求类型": "投诉",
+            "诉求分类": x.category,
+            "紧急程度": x.urgency,
+            "诉求内容": f"来电人反映{pts['road'][p]}{WHAT[x.category]}，要求尽快处理。",
+            "事发地址": pts["std_address"][p],
+            "经度": f"{pts['lon'][p]:.6f}",
+            "纬度": f"{pts['lat'][p]:.6f}",
+            "所属街道": street_name[s_code],
+            "所属社区": cname,
+            "_pid": int(r["person_id"][k]),
+            "_idf": str(r["id_fault"][k]),
+            "_nf": str(r["name_fault"][k]),
+            "_grid": grid[k],
+            "_comm": c,
+            "_street": s_code,
+            "_hint": "address_point",
+            "_call": called,
+        }
+        gd_rows += _state_rows(o, numbered, end, base, True)
+        for no, y in numbered:
+            if y.at < end:
+                step_rows.append(
+                    {
+                        "工单编号": oid,
+                        "环节序号": str(no),
+                        "环节": y.step,
+                        "环节时间": _fmt(y.at),
+                        "处理单位": y.unit,
+                        "处理人": "话务员" if y.unit == "12345热线" else "值班员",
+                        "说明": y.note,
+                        "_file_date": y.at.date(),
+                        "_late": False,
+                        "_at": y.at,
+                    }
+                )
+        truths.append(_truth_row(o, end, grid[k], c, s_code, int(r["person_id"][k]), "12345电话", x.category))
+        rows = [(FEED, oid, "caller", int(r["person_id"][k]), x.day)]
+        rows += [(feed, key, role, int(ctx.P["person_id"][i]), on) for feed, key, role, i, on in x.related]
+        for feed, key, role, pid, on in rows:
+            record(
+                ctx.patterns,
+                pattern=x.pattern,
+                pattern_id=x.pattern_id,
+                feed=feed,
+                record_key=key,
+                role=role,
+                person_id=pid,
+                grid_code=str(grid[k]),
+                record_date=on,
+                category=x.category,
+            )
 
 
 def _truth_row(

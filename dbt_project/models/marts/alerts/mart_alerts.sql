@@ -535,6 +535,70 @@ hotline_repeat_alerts as (
     group by triggers.subject_kind, triggers.subject, triggers.category, triggers.raised_at, triggers.max_trailing
 ),
 
+-- 12345 cross-channel escalation (docs/alerts/cross_channel_escalation.md): a 12345 order whose person or
+-- address point also appears in a 110 call and a petition within 14 days (mart_alert_cross_channel); one alert
+-- per order, the order and the linked records as evidence
+hotline_escalation_alerts as (
+    select
+        'cross_channel_escalation|' || orders.incident_key as alert_key,
+        'cross_channel_escalation' as rule,
+        case when count(*) >= 3 then 'red' else 'orange' end as severity,
+        any_value(orders.grid_code) as grid_code,
+        any_value(orders.community_code) as community_code,
+        any_value(orders.street_code) as street_code,
+        any_value(orders.caller_person_key) as person_key,
+        any_value(orders.taxonomy_code) as category,
+        orders.incident_key || ',' || string_agg(links.incident_key, ',' order by links.received_at, links.incident_key)
+            as evidence_keys,
+        1 + count(*) as evidence_count,
+        -- raised once all three channels had appeared
+        greatest(
+            any_value(orders.called_at),
+            min(links.received_at) filter (where links.source_feed = 'police_incidents'),
+            min(links.received_at) filter (where links.source_feed = 'petitions')
+        ) as raised_at,
+        greatest(any_value(orders.called_at), max(links.received_at)) as last_evidence_at,
+        bool_or(not coalesce(others.is_closed, true)) or any_value(orders.closed_at is null) as is_open,
+        cast(count(distinct links.source_feed) + 1 as bigint) as metric_value,
+        3 as threshold,
+    from {{ ref('mart_alert_cross_channel') }} as links
+    inner join {{ ref('fct_hotline_order') }} as orders
+        on links.order_incident_key = orders.incident_key
+    left join incidents as others
+        on links.incident_key = others.incident_key
+    group by orders.incident_key
+),
+
+-- 12345 topic spike (docs/alerts/hotline_topic_spike.md): a community's orders of one taxonomy code on one day
+-- far above its trailing 8 weeks (mart_alert_hotline_topic_scores); evidence: the day's orders
+hotline_topic_alerts as (
+    select
+        'hotline_topic_spike|' || spikes.community_topic_day_key as alert_key,
+        'hotline_topic_spike' as rule,
+        case when spikes.p_value < 1e-6 and spikes.order_count >= 10 then 'red' else 'orange' end as severity,
+        cast(null as varchar) as grid_code,
+        spikes.community_code,
+        spikes.street_code,
+        cast(null as varchar) as person_key,
+        spikes.taxonomy_code as category,
+        string_agg(orders.incident_key, ',' order by orders.called_at, orders.incident_key) as evidence_keys,
+        count(*) as evidence_count,
+        min(orders.called_at) as raised_at,
+        max(orders.called_at) as last_evidence_at,
+        bool_or(orders.closed_at is null) as is_open,
+        spikes.order_count as metric_value,
+        {{ var('hotline_topic_min_count', 5) }} as threshold,
+    from {{ ref('mart_alert_hotline_topic_scores') }} as spikes
+    inner join {{ ref('fct_hotline_order') }} as orders
+        on spikes.community_code = orders.community_code
+        and spikes.taxonomy_code = orders.taxonomy_code
+        and spikes.activity_date = orders.called_date
+        and not orders.is_cancelled
+    where spikes.is_spike
+    group by spikes.community_topic_day_key, spikes.p_value, spikes.order_count, spikes.community_code,
+        spikes.street_code, spikes.taxonomy_code
+),
+
 unioned as (
     select * from repeat_alerts
     union all by name
@@ -557,6 +621,10 @@ unioned as (
     select * from desk_visit_alerts
     union all by name
     select * from staffing_alerts
+    union all by name
+    select * from hotline_escalation_alerts
+    union all by name
+    select * from hotline_topic_alerts
 ),
 
 final as (

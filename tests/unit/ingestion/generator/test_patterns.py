@@ -12,7 +12,22 @@ import pytest
 from ingestion.generator import generate
 from ingestion.generator.patterns import PATTERN_SCHEMA
 
-PATTERNS = {"repeat_petitioner", "collective_forming", "grid_spike", "escalated_dispute", "vulnerable_police"}
+HOTLINE_PATTERNS = {
+    "hotline_repeat_caller",
+    "hotline_repeat_address",
+    "hotline_unsigned",
+    "hotline_overdue",
+    "hotline_topic_spike",
+    "cross_channel_escalation",
+}
+PATTERNS = {
+    "repeat_petitioner",
+    "collective_forming",
+    "grid_spike",
+    "escalated_dispute",
+    "vulnerable_police",
+    *HOTLINE_PATTERNS,
+}
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +131,82 @@ def test_patterns_are_deterministic(run, tmp_path):
     again = tmp_path / "again"
     generate(again, residents=2000, days=14, seed=5)
     assert _truth(again).equals(_truth(run))
+
+
+# --- 12345 (issue 22) -------------------------------------------------------------------------------
+
+
+def _hotline(out: Path, kind: str) -> pl.DataFrame:
+    """Every row of the GD (orders) or GDLZ (steps) files, as text."""
+    files = sorted((out / "landing" / "hotline_orders").glob(f"*/{kind}_*.csv"))
+    return pl.concat([pl.read_csv(f, infer_schema_length=0, encoding="utf8") for f in files], how="vertical")
+
+
+#: an injected order's sequence starts at 900001, above any day's own orders
+INJECTED = pl.col("工单编号").str.slice(-6).cast(pl.Int64) >= 900001
+
+
+def test_hotline_patterns_are_in_the_landing_with_clean_ids(run):
+    t = _truth(run).filter(pl.col("feed") == "hotline_orders")
+    assert set(t["pattern"]) == HOTLINE_PATTERNS
+    gd = _hotline(run, "GD")
+    seen = gd.filter(pl.col("工单编号").is_in(t["record_key"].to_list()))
+    assert set(seen["工单编号"]) == set(t["record_key"])
+    assert (seen["证件号码"].str.len_chars() == 18).all()
+    assert gd.filter(INJECTED)["工单编号"].n_unique() == t["record_key"].n_unique()
+
+
+def test_hotline_repeat_patterns_are_one_caller_or_one_address_on_one_matter_within_30_days(run):
+    t = _truth(run)
+    gd = _hotline(run, "GD")
+    for pattern, column in (("hotline_repeat_caller", "证件号码"), ("hotline_repeat_address", "事发地址")):
+        rows = t.filter(pl.col("pattern") == pattern)
+        orders = gd.filter(pl.col("工单编号").is_in(rows["record_key"].to_list()))
+        assert rows.height == 3 and rows["category"].n_unique() == 1
+        assert orders[column].n_unique() == 1 and orders["诉求分类"].n_unique() == 1
+        assert rows["last_date"][0] - rows["first_date"][0] <= dt.timedelta(days=30)
+    # the address rule counts orders from different callers
+    rows = t.filter(pl.col("pattern") == "hotline_repeat_address")
+    assert rows["person_id"].n_unique() == 3
+
+
+def test_hotline_unsigned_and_overdue_orders_have_the_steps_their_alert_needs(run):
+    t = _truth(run)
+    steps = _hotline(run, "GDLZ")
+    end = dt.date(2024, 11, 1) + dt.timedelta(days=14)
+    unsigned = t.filter(pl.col("pattern") == "hotline_unsigned")["record_key"][0]
+    taken = set(steps.filter(pl.col("工单编号") == unsigned)["环节"])
+    assert "派单" in taken and "签收" not in taken
+    overdue = t.filter(pl.col("pattern") == "hotline_overdue")
+    taken = set(steps.filter(pl.col("工单编号") == overdue["record_key"][0])["环节"])
+    assert "签收" in taken and "办结" not in taken
+    urgency = _hotline(run, "GD").filter(pl.col("工单编号") == overdue["record_key"][0])["紧急程度"]
+    assert set(urgency) == {"紧急"}  # a 24-hour deadline, long past by the period's end
+    assert (end - overdue["record_date"][0]).days >= 2
+
+
+def test_hotline_topic_spike_is_one_community_one_day_one_matter(run):
+    t = _truth(run).filter(pl.col("pattern") == "hotline_topic_spike")
+    assert t.height >= 8
+    assert t["community_code"].n_unique() == 1 and t["record_date"].n_unique() == 1 and t["category"].n_unique() == 1
+    assert (t["record_date"][0] - dt.date(2024, 11, 1)).days >= 7  # history for the baseline
+
+
+def test_cross_channel_escalation_is_three_channels_within_14_days_sharing_a_person(run):
+    t = _truth(run).filter(pl.col("pattern") == "cross_channel_escalation")
+    assert set(t["feed"]) == {"hotline_orders", "police_incidents", "petitions"}
+    assert t["last_date"][0] - t["first_date"][0] <= dt.timedelta(days=14)
+    caller = t.filter(pl.col("feed") == "hotline_orders")["person_id"][0]
+    assert caller in set(t.filter(pl.col("feed") == "petitions")["person_id"])
+    # the 110 call and the petition are the escalated dispute's own records (no extra record in those feeds)
+    dispute = _truth(run).filter(pl.col("pattern") == "escalated_dispute")
+    assert set(t.filter(pl.col("feed") != "hotline_orders")["record_key"]) <= set(dispute["record_key"])
+
+
+def test_the_feed_s_own_orders_do_not_move_with_the_patterns(run, tmp_path):
+    plain = tmp_path / "plain-hotline"
+    generate(plain, residents=2000, days=14, seed=5, patterns=False)
+    for kind in ("GD", "GDLZ"):
+        with_patterns, without = _hotline(run, kind), _hotline(plain, kind)
+        assert without.filter(INJECTED).height == 0
+        assert with_patterns.filter(~INJECTED).equals(without), kind
