@@ -493,13 +493,19 @@ def _write(ctx, rng, ms, lists, hh_rows, entries: pl.DataFrame, redemptions: pl.
             if rng.random() < 0.03:
                 again = dict(e)
                 again["status"] = "已审核" if e["status"] == "待审核" else "已驳回"
-                again["reviewed_at"] = dt.datetime.combine(nxt, dt.time(10)) + dt.timedelta(
-                    days=int(rng.integers(0, 2)), minutes=int(rng.integers(0, 400))
+                # reviewed again after the first review, in the next month (a deed of the month's last days may
+                # have had its first review in the next month's first days already)
+                again["reviewed_at"] = max(e["reviewed_at"], dt.datetime.combine(nxt, dt.time(10))) + dt.timedelta(
+                    days=int(rng.integers(1, 3)), minutes=int(rng.integers(0, 400))
                 )
                 again["corrected_in"] = nxt
                 by_month[nxt].append(again)
                 final[e["entry_id"]] = again
     truth = pl.DataFrame(list(final.values()), schema=_ENTRY_SCHEMA, orient="row") if final else entries.clear()
+    flagged = entries.filter(
+        pl.col("is_duplicate") | pl.col("person_gone") | pl.col("outside_validity") | pl.col("over_limit")
+    )
+    pattern_people = set(flagged["member_idx"].to_list()) - {-1}
     pid = P["person_id"]
     mem_idx = truth["member_idx"].to_numpy()
     truth = truth.with_columns(
@@ -588,6 +594,11 @@ def _write(ctx, rng, ms, lists, hh_rows, entries: pl.DataFrame, redemptions: pl.
         rates_id, rates_nm = ctx.params.id_rates["civil_affairs"], ctx.params.name_rates["civil_affairs"]
         hp = render_people(ctx, heads, r_rng, feed=FEED, id_rates=rates_id, name_rates=rates_nm)
         mp = render_people(ctx, np.maximum(mems, 0), r_rng, feed=FEED, id_rates=rates_id, name_rates=rates_nm)
+        # the people of an injected anomaly are written with clean IDs on every entry naming them, so what the
+        # warehouse finds is the anomaly and not an ID fault (as the other feeds' pattern people are)
+        clean = np.isin(mems, sorted(pattern_people)) & (mems >= 0)
+        mp["id"][clean] = P["id_number"][mems[clean]]
+        mp["id_fault"][clean] = "none"
         rec, mrec = [], []
         for i, e in enumerate(es, start=1):
             ws.write_string(i, 0, e["entry_id"])

@@ -26,8 +26,22 @@ items as (
     select * from {{ ref('stg_credit_items') }}
 ),
 
+-- the register's departures (迁出/死亡/注销), unless a later snapshot still lists the person as 在册: a
+-- person entered twice in the register has the duplicate entry 注销 and lives on under the other
+still_registered as (
+    select person_key, max(snapshot_date) as last_registered_date
+    from {{ ref('stg_police_population') }}
+    where is_registered and person_key is not null
+    group by person_key
+),
+
 departures as (
-    select * from {{ ref('stg_register_departures') }}
+    select departed.*
+    from {{ ref('stg_register_departures') }} as departed
+    left join still_registered
+        on departed.person_key = still_registered.person_key
+    where still_registered.last_registered_date is null
+        or still_registered.last_registered_date <= departed.left_date
 ),
 
 known_items as (
