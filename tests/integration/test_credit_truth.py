@@ -272,7 +272,7 @@ def test_every_injected_anomaly_raises_its_alert(built):
 
 
 def test_the_ledger_households_are_joined_to_the_register_or_say_why(built):
-    truth, _, con, _, _ = built
+    truth, _, con, key, _ = built
     match = con.sql(
         "select is_matched, match_method, unmatched_reason, count(*) as n from marts.mart_credit_household_match "
         "group by all"
@@ -286,6 +286,25 @@ def test_the_ledger_households_are_joined_to_the_register_or_say_why(built):
     assert int(match["n"].sum()) == named["household_no"].n_unique()
     assert match.filter(~pl.col("is_matched") & pl.col("unmatched_reason").is_null()).height == 0
     assert match.filter(pl.col("is_matched") & pl.col("match_method").is_null()).height == 0
+    # seed 6 exports 户号 from the first week: most ledger households join, each to its true 户号 household
+    truth_hh = (
+        pl.read_parquet(truth / "credit_households.parquet")
+        .join(
+            pl.read_parquet(truth / "households.parquet").select("household_id", "household_no").unique(),
+            on="household_id",
+            suffix="_register",
+        )
+        .select(
+            _household_key(key),
+            person_key(pl.concat_str(pl.lit("户号:"), pl.col("household_no_register")), key).alias("want"),
+        )
+    )
+    joined = con.sql(
+        "select community_household_key, household_key from marts.mart_credit_household_match where is_matched"
+    ).pl()
+    both = joined.join(truth_hh, on="community_household_key", how="left")
+    assert both.filter(pl.col("household_key") != pl.col("want")).height == 0
+    assert joined.height >= 0.8 * named["household_no"].n_unique()
 
 
 def test_no_credit_alert_on_a_landing_without_injected_patterns(tmp_path_factory):

@@ -535,12 +535,13 @@ credit_participation as (
         'credit_points' as source,
         'all' as category,
         households_taking_part as numerator,
-        register_households as denominator,
+        -- no register households (the register exports 户号 only from some week on): no rate, not a share over 0
+        nullif(register_households, 0) as denominator,
     from {{ ref('mart_credit_participation') }}
     union all
     select
         'credit_participation_rate', 'county', left(community_code, 6), 'quarter', quarter_start_date,
-        'credit_points', 'all', sum(households_taking_part), sum(register_households),
+        'credit_points', 'all', sum(households_taking_part), nullif(sum(register_households), 0),
     from {{ ref('mart_credit_participation') }}
     group by left(community_code, 6), quarter_start_date
 ),
