@@ -860,6 +860,39 @@ BUILDERS: dict[str, Callable[[], list[Expectation]]] = {
 }
 
 
+# --- credit_points (credit_points.md) ---------------------------------------------------------------
+
+CREDIT_RECORD_KINDS = ("item", "entry", "redemption")
+CREDIT_CATEGORIES = ("理论宣讲", "平安建设", "志愿服务", "文明守礼", "诚实守信", "遵纪守法", "扣分项")
+CREDIT_SCORED_ON = ("个人", "家庭")
+CREDIT_REVIEW_STATUSES = ("已审核", "待审核", "已驳回")
+
+
+def credit_points() -> list[Expectation]:
+    t = "credit_points"
+    return [
+        *_schema(t),
+        *_locator(t),
+        *_not_null(("record_kind",), why="every row comes from one of the three sheets"),
+        _codes("record_kind", CREDIT_RECORD_KINDS),
+        # each kind's key, on its own rows (another sheet's rows have it empty and are skipped)
+        _unique_in_file("item_code", "valid_from_month", why="key: one row per item version in a workbook"),
+        _unique_in_file("entry_id", why="key: one row per 流水号 in a workbook"),
+        _unique_in_file("redemption_id", why="key: one row per 兑换单号 in a workbook"),
+        _regex("item_code", r"^JF\d{3}$", "item_code: JF + 3 digits"),
+        _regex("household_community_code", r"^\d{12}$", "户编号: H + the 12-digit community code + 4 digits"),
+        _codes("item_category", CREDIT_CATEGORIES),
+        _codes("scored_on", CREDIT_SCORED_ON),
+        _codes("review_status", CREDIT_REVIEW_STATUSES),
+        _between("points", -200, 200, why="分值: a handful of points either way"),
+        _between("points_used", 0, 100000, why="消耗积分 is not negative"),
+        _between("monthly_limit", 1, 100, why="每月上限: times a month"),
+    ]  # fmt: skip
+
+
+BUILDERS["credit_points"] = credit_points
+
+
 def build_suite(table: str) -> ExpectationSuite:
     """A fresh, unsaved :class:`ExpectationSuite` named ``table``."""
     import great_expectations as gx

@@ -579,6 +579,68 @@ FEEDS: dict[str, FeedSpec] = {
 }
 
 
+# --- credit_points (credit_points.md): one workbook a month, three sheets sharing one table -----------
+# The sheet says what a row is (积分项目 an item version, 积分明细 an entry, 兑换记录 a redemption); a
+# header two sheets share (户编号, 户主证件号码, 分值, 项目编码) is one column.
+
+_CREDIT_SHEETS: dict[str, tuple[Column, ...]] = {
+    "积分项目": _cols(
+        ("项目编码", "item_code", R),
+        ("项目名称", "item_name", R),
+        ("项目类别", "item_category"),
+        ("分值", "points", R),
+        ("计分对象", "scored_on"),
+        ("每月上限", "monthly_limit"),
+        ("启用月份", "valid_from_month", R),
+        ("停用月份", "valid_to_month"),
+    ),
+    "积分明细": _cols(
+        ("流水号", "entry_id", R),
+        ("发生日期", "occurred_date", R),
+        ("户编号", "household_no", R),
+        ("户主姓名", "head_name"),
+        ("户主证件号码", "head_id_number"),
+        ("成员姓名", "member_name"),
+        ("成员证件号码", "member_id_number"),
+        ("项目编码", "item_code", R),
+        ("分值", "points", R),
+        ("事由", "reason"),
+        ("证明材料", "proof"),
+        ("审核人", "reviewer_name"),
+        ("审核状态", "review_status", R),
+        ("审核时间", "reviewed_at", R),
+    ),
+    "兑换记录": _cols(
+        ("兑换单号", "redemption_id", R),
+        ("兑换日期", "redeemed_date", R),
+        ("户编号", "household_no", R),
+        ("户主姓名", "head_name"),
+        ("户主证件号码", "head_id_number"),
+        ("兑换物品", "goods"),
+        ("消耗积分", "points_used", R),
+        ("兑换点", "redemption_point"),
+    ),
+}
+
+FEEDS["credit_points"] = FeedSpec(
+    "credit_points",
+    "社区 积分制 文明诚信档案",
+    "monthly",
+    (
+        _t(
+            "credit_points",
+            "credit_points",
+            r"^JF_(?P<data_month>\d{6})\.xlsx$",
+            "xlsx",
+            None,
+            sheets=_CREDIT_SHEETS,
+            # each sheet's key and the time that dates it: the normaliser asks only for its own sheet's
+            stands_on=("item_code", "valid_from_month", "entry_id", "occurred_date", "redemption_id", "redeemed_date"),
+        ),
+    ),
+)
+
+
 #: The feed every other feed is placed in: its grids and addresses load before anything else.
 GRID_FEED = "grid_registry"
 #: The order feeds load in, grid register first; a feed registered but not named here follows in registry order.

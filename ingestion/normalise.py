@@ -782,6 +782,133 @@ NORMALISERS: dict[str, Callable[[pl.DataFrame, TableSpec, Context], Normalised]]
 }
 
 
+# --- credit_points (credit_points.md): items, entries and redemptions of one workbook ---------------
+
+#: the sheet each kind of record comes in, and what it stands on (its key and the time that dates it)
+CREDIT_KINDS: dict[str, tuple[str, tuple[str, str]]] = {
+    "积分项目": ("item", ("item_code", "valid_from_month")),
+    "积分明细": ("entry", ("entry_id", "occurred_date")),
+    "兑换记录": ("redemption", ("redemption_id", "redeemed_date")),
+}
+CREDIT_REVIEW = ("已审核", "待审核", "已驳回")
+_CREDIT_LABELS = {
+    "item_code": "项目编码",
+    "valid_from_month": "启用月份",
+    "entry_id": "流水号",
+    "occurred_date": "发生日期",
+    "redemption_id": "兑换单号",
+    "redeemed_date": "兑换日期",
+}
+
+
+def parse_month(expr: pl.Expr) -> pl.Expr:
+    """``yyyymm`` (also ``yyyy-mm``, ``yyyy/m``, ``yyyy年m月``, an Excel number ``202411.0``) -> the month's
+    first day; anything else (a month 13, free text) -> null."""
+    s = fr.clean_text(expr, fold_punctuation=True).str.replace(r"^(\d{6})\.0+$", "${1}")
+    parts = s.str.extract_groups(r"^(\d{4})(?:[-/.年]?)(\d{1,2})月?$")
+    year = parts.struct.field("1").cast(pl.Int32, strict=False)
+    month = parts.struct.field("2").cast(pl.Int32, strict=False)
+    ok = month.is_between(1, 12) & year.is_between(1900, 2200)
+    return pl.when(ok).then(pl.date(year, month, 1))
+
+
+def _credit_person(frame: pl.DataFrame, ctx: Context, who: str) -> pl.DataFrame:
+    """``who``'s (head or member) person fields, prefixed, and the underscore fields ``_person_records`` reads."""
+    p = _person(frame, ctx, id_col=f"{who}_id_number", name_col=f"{who}_name", phone_col=None)
+    return p.with_columns(
+        pl.col("person_key").alias(f"{who}_person_key"),
+        pl.col("id_status").alias(f"{who}_id_status"),
+        pl.col("id_masked").alias(f"{who}_id_masked"),
+        pl.col("name_masked").alias(f"{who}_name_masked"),
+    )
+
+
+def normalise_credit_points(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Normalised:
+    """One row per item version, entry or redemption (``record_kind`` from the sheet). A row stands on its
+    own sheet's key and date (项目编码 + 启用月份, 流水号 + 发生日期, 兑换单号 + 兑换日期); everything else is
+    kept as it came, so the warehouse can say what is wrong with it (an unknown 审核状态 stays text, an
+    unreadable 分值 is null). The household head of an entry or redemption is a person record (role
+    ``household_head``, member_no 1), the entry's member another (role ``credit_member``, member_no 2);
+    审核人 is staff: masked, never a person record."""
+    personal = ("head_id_number", "head_name", "member_id_number", "member_name", "reviewer_name", "reason")
+    text = [n for n in spec.all_names if n not in personal]
+    f = raw.with_columns(*_text(*text))
+    kind = pl.col("sheet").replace_strict({k: v[0] for k, v in CREDIT_KINDS.items()}, default=None)
+    f = f.with_columns(
+        kind.alias("record_kind"),
+        fr.parse_int(pl.col("points")).alias("_points"),
+        fr.parse_int(pl.col("monthly_limit")).alias("monthly_limit"),
+        fr.parse_int(pl.col("points_used")).alias("_points_used"),
+        parse_month(pl.col("valid_from_month")).alias("_valid_from_month"),
+        parse_month(pl.col("valid_to_month")).alias("valid_to_month"),
+        fr.parse_date(pl.col("occurred_date")).alias("_occurred_date"),
+        fr.parse_date(pl.col("redeemed_date")).alias("_redeemed_date"),
+        fr.parse_datetime(pl.col("reviewed_at")).alias("_reviewed_at"),
+        person_key(pl.concat_str(pl.lit("户编号:"), pl.col("household_no")), ctx.key).alias("community_household_key"),
+        pl.col("household_no").str.extract(r"^H(\d{12})\d{4}$", 1).alias("household_community_code"),
+        fr.clean_text(pl.col("reason")).str.len_chars().cast(pl.Int64).alias("reason_chars"),
+        pl.col("proof")
+        .replace_strict({"有": True, "无": False}, default=None, return_dtype=pl.Boolean)
+        .alias("has_proof"),
+        fr.mask_name(fr.normalise_name(pl.col("reviewer_name")).struct.field("name")).alias("reviewer_name_masked"),
+    )
+    # each sheet asks for its own key and date; a row of another sheet has them empty by nature
+    checks: dict[str, tuple[pl.Expr, str]] = {}
+    for sheet, (_kind, names) in CREDIT_KINDS.items():
+        on = pl.col("sheet") == sheet
+        for n in names:
+            checks[f"missing_required_field:{n}"] = (
+                on & pl.col(n).is_null(),
+                f"required field {_CREDIT_LABELS[n]} ({n}) is empty",
+            )
+    checks["bad_month:valid_from_month"] = (
+        pl.col("valid_from_month").is_not_null() & pl.col("_valid_from_month").is_null(),
+        "启用月份 is not a month (yyyymm)",
+    )
+    checks["bad_date:occurred_date"] = (
+        pl.col("occurred_date").is_not_null() & pl.col("_occurred_date").is_null(),
+        "发生日期 is not a date in any known form",
+    )
+    checks["bad_date:redeemed_date"] = (
+        pl.col("redeemed_date").is_not_null() & pl.col("_redeemed_date").is_null(),
+        "兑换日期 is not a date in any known form",
+    )
+    good, q = _split_bad(f, checks)
+    good = good.with_columns(
+        pl.col("_points").alias("points"),
+        pl.col("_points_used").alias("points_used"),
+        pl.col("_valid_from_month").alias("valid_from_month"),
+        pl.col("_occurred_date").alias("occurred_date"),
+        pl.col("_redeemed_date").alias("redeemed_date"),
+        pl.col("_reviewed_at").alias("reviewed_at"),
+    )
+    member = _credit_person(good, ctx, "member")
+    member_named = member.filter(
+        (pl.col("record_kind") == "entry")
+        & (pl.col("_id_raw").is_not_null() | pl.col("_name_status").is_in(["ok", "odd"]))
+    )
+    member_at = _as_ts(pl.coalesce("occurred_date", "redeemed_date"))
+    members = _person_records(member_named, role="credit_member", source_key="entry_id", record_at=member_at)
+    members = members.with_columns(pl.lit(2, pl.Int32).alias("member_no"))
+    good = good.with_columns(member.select(pl.col("^member_.*$")).drop("member_name", "member_id_number"))
+    head = _credit_person(good, ctx, "head")
+    head_named = head.filter(
+        pl.col("record_kind").is_in(["entry", "redemption"])
+        & (pl.col("_id_raw").is_not_null() | pl.col("_name_status").is_in(["ok", "odd"]))
+    )
+    heads = _person_records(
+        head_named.with_columns(pl.coalesce("entry_id", "redemption_id").alias("_source")),
+        role="household_head",
+        source_key="_source",
+        record_at=member_at,
+    )
+    records = pl.concat([heads, members]).sort("sheet", "record_no", "member_no", maintain_order=True)
+    return Normalised(conform(head, SCHEMAS["credit_points"]), records, q)
+
+
+NORMALISERS["credit_points"] = normalise_credit_points
+
+
 @dataclass(frozen=True)
 class _Incremental:
     """How a snapshot table re-derives, for a repeated row, what depends on more than its cells."""

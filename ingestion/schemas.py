@@ -264,6 +264,47 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     },
 }
 
+# credit_points.md: the points workbook's three sheets as one table (``record_kind`` says which); the
+# household head and the member are two person records of an entry (member_no 1 and 2)
+SCHEMAS["credit_points"] = {
+    **_LOCATOR,
+    "record_kind": S,  # item | entry | redemption
+    # 积分项目
+    "item_code": S,
+    "item_name": S,
+    "item_category": S,
+    "points": I,  # an item's 分值, an entry's 分值 as entered
+    "scored_on": S,  # 个人 | 家庭
+    "monthly_limit": I,
+    "valid_from_month": D,  # first day of 启用月份
+    "valid_to_month": D,  # first day of 停用月份 (exclusive)
+    # 积分明细
+    "entry_id": S,
+    "occurred_date": D,
+    "community_household_key": S,  # 户编号, keyed like grid_visits' (the community's own household number)
+    "household_community_code": S,  # the 12-digit community code inside 户编号
+    "head_person_key": S,
+    "head_id_status": S,
+    "head_id_masked": S,
+    "head_name_masked": S,
+    "member_person_key": S,
+    "member_id_status": S,
+    "member_id_masked": S,
+    "member_name_masked": S,
+    "reason_chars": I,
+    "has_proof": B,
+    "reviewer_name_masked": S,
+    "review_status": S,
+    "reviewed_at": _TS,
+    # 兑换记录
+    "redemption_id": S,
+    "redeemed_date": D,
+    "goods": S,
+    "points_used": I,
+    "redemption_point": S,
+}
+
+
 #: Restricted: one row per personal record in any feed (who counts as a person:
 #: ../shared/feeds/README.md). The only table holding normalised identifiers.
 PERSON_RECORDS: dict[str, pl.DataType] = {

@@ -19,6 +19,7 @@ import polars as pl
 from .district import build_district
 from .feeds import (
     civil_affairs,
+    credit_points,
     grid_events,
     grid_registry,
     grid_visits,
@@ -241,6 +242,7 @@ def _generate(
         grid_events,
         hotline_orders,
         grid_visits,
+        credit_points,
     ):
         t = time.perf_counter()
         report(mod.FEED, 0, days)

@@ -26,6 +26,8 @@ FLAG_POLICY: dict[str, tuple[bool, bool]] = {
     "hotline_orders": (True, True),
     # 网格通 exports the visits beside the events; the roster's administration flags with md5
     "grid_visits": (True, False),
+    # the points system's monthly export: no md5, LF
+    "credit_points": (False, False),
 }
 FEEDS = tuple(FLAG_POLICY)
 

@@ -599,6 +599,74 @@ hotline_topic_alerts as (
         spikes.street_code, spikes.taxonomy_code
 ),
 
+-- credit_points (issue 23): what a points ledger should not hold, one alert per entry (per subject, item and
+-- month for the monthly limit), raised when the entry was reviewed; evidence: the 流水号 in
+-- marts.mart_credit_alert_evidence
+credit_entries as (
+    select
+        entries.*,
+        -- the member, where a resident the warehouse knows (alerts name residents only)
+        known.person_key as resident_person_key,
+    from {{ ref('fct_credit_entry') }} as entries
+    left join {{ ref('dim_resident') }} as known
+        on entries.member_person_key = known.person_key
+    where entries.occurred_date <= {{ as_of_date() }}
+),
+
+credit_alerts as (
+    select
+        rules.rule || '|' || credit_entries.entry_id as alert_key,
+        rules.rule,
+        rules.severity,
+        cast(null as varchar) as grid_code,
+        credit_entries.community_code,
+        left(credit_entries.community_code, 9) as street_code,
+        credit_entries.resident_person_key as person_key,
+        credit_entries.item_code as category,
+        -- evidence is entries, not incidents: marts.mart_credit_alert_evidence (as visits keep theirs)
+        cast(null as varchar) as evidence_keys,
+        case when rules.rule = 'credit_repeat_entry' then 2 else 1 end as evidence_count,
+        credit_entries.reviewed_at as raised_at,
+        credit_entries.reviewed_at as last_evidence_at,
+        credit_entries.review_status <> '已驳回' as is_open,
+        case when rules.rule = 'credit_member_departed'
+            then cast(datediff('day', credit_entries.member_left_date, credit_entries.occurred_date) as bigint)
+            else cast(1 as bigint) end as metric_value,
+        0 as threshold,
+    from credit_entries
+    cross join (values
+        ('credit_member_departed', 'orange'),
+        ('credit_item_invalid', 'yellow'),
+        ('credit_repeat_entry', 'yellow')
+    ) as rules(rule, severity)
+    where (rules.rule = 'credit_member_departed' and credit_entries.is_after_member_left)
+        or (rules.rule = 'credit_item_invalid' and credit_entries.is_outside_validity)
+        or (rules.rule = 'credit_repeat_entry' and credit_entries.is_repeat_entry)
+
+    union all
+
+    select
+        'credit_over_limit|' || subject_key || '|' || item_code || '|' || strftime(occurred_month, '%Y%m')
+            as alert_key,
+        'credit_over_limit' as rule,
+        'yellow' as severity,
+        cast(null as varchar) as grid_code,
+        any_value(community_code) as community_code,
+        left(any_value(community_code), 9) as street_code,
+        any_value(resident_person_key) as person_key,
+        item_code as category,
+        cast(null as varchar) as evidence_keys,
+        count(*) as evidence_count,
+        min(reviewed_at) filter (where is_over_limit) as raised_at,
+        max(reviewed_at) as last_evidence_at,
+        true as is_open,
+        count(*) as metric_value,
+        any_value(monthly_limit) as threshold,
+    from credit_entries
+    where monthly_limit is not null and uses_in_month > monthly_limit
+    group by subject_key, item_code, occurred_month
+),
+
 unioned as (
     select * from repeat_alerts
     union all by name
@@ -625,6 +693,8 @@ unioned as (
     select * from hotline_escalation_alerts
     union all by name
     select * from hotline_topic_alerts
+    union all by name
+    select * from credit_alerts
 ),
 
 final as (

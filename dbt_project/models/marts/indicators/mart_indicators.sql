@@ -523,10 +523,35 @@ care_aggregated as (
     group by indicators.indicator_code, care_leveled.level, care_leveled.unit_code, as_of.as_of_date, tiers.category
 ),
 
+-- credit_points (issue 23): 积分参与率 per community and quarter (mart_credit_participation), and the county's
+-- (its communities' sums); a quarter is its own period grain: distinct households do not add up over days
+credit_participation as (
+    select
+        'credit_participation_rate' as indicator_code,
+        'community' as level,
+        community_code as unit_code,
+        'quarter' as period_grain,
+        quarter_start_date as period_start_date,
+        'credit_points' as source,
+        'all' as category,
+        households_taking_part as numerator,
+        -- no register households (the register exports 户号 only from some week on): no rate, not a share over 0
+        nullif(register_households, 0) as denominator,
+    from {{ ref('mart_credit_participation') }}
+    union all
+    select
+        'credit_participation_rate', 'county', left(community_code, 6), 'quarter', quarter_start_date,
+        'credit_points', 'all', sum(households_taking_part), nullif(sum(register_households), 0),
+    from {{ ref('mart_credit_participation') }}
+    group by left(community_code, 6), quarter_start_date
+),
+
 unioned as (
     select * from with_population
     union all by name
     select * from care_aggregated
+    union all by name
+    select * from credit_participation
 ),
 
 final as (

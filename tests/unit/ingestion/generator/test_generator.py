@@ -25,6 +25,7 @@ FEEDS = [
     "grid_events",
     "hotline_orders",
     "grid_visits",
+    "credit_points",
 ]
 GB18030 = {"police_population", "police_incidents"}
 
@@ -90,6 +91,21 @@ def _workbook_rows(path: Path) -> dict[str, list[tuple[int, list]]]:
     return out
 
 
+def _machine_workbook_rows(path: Path) -> dict[str, list[list]]:
+    """A machine-made workbook's data rows per sheet (credit_points: the header on row 1, then data)."""
+    reader = fastexcel.read_excel(path.read_bytes())
+    return {
+        name: [list(r) for r in reader.load_sheet(name, header_row=None).to_polars().iter_rows()][1:]
+        for name in reader.sheet_names
+    }
+
+
+def _credit_persons(path: Path) -> int:
+    """Person records a points workbook names: the head of every entry and redemption, the member of an entry."""
+    sheets = _machine_workbook_rows(path)
+    return len(sheets["积分明细"]) + len(sheets["兑换记录"]) + sum(1 for r in sheets["积分明细"] if r[6] is not None)
+
+
 def test_every_file_has_a_flag_with_right_rows_and_md5(run):
     out, _ = run
     switched = _switched(out)
@@ -100,7 +116,9 @@ def test_every_file_has_a_flag_with_right_rows_and_md5(run):
         flag = _flag(p)
         if "md5" in flag:
             assert flag["md5"] == hashlib.md5(p.read_bytes()).hexdigest(), p
-        if p.suffix == ".xlsx":
+        if feed == "credit_points":
+            n = sum(len(v) for v in _machine_workbook_rows(p).values())
+        elif p.suffix == ".xlsx":
             n = sum(len(v) for v in _workbook_rows(p).values())
         elif p.suffix == ".jsonl":
             n = p.read_bytes().count(b"\n")
@@ -155,6 +173,8 @@ def test_truth_covers_every_personal_record(run):
         seen.add(p.name)
         if feed == "civil_affairs":
             got[(feed, p.name)] = sum(len(v) for v in _workbook_rows(p).values())
+        elif feed == "credit_points":
+            got[(feed, p.name)] = _credit_persons(p)
         elif feed == "petitions":
             for line in _decode(p, feed, switched).splitlines():
                 try:
