@@ -48,7 +48,8 @@ def residents_per_grid_against(truth: Path, con) -> pl.DataFrame:
 
 
 def household_members(truth: Path) -> pl.DataFrame:
-    """``household_no``, ``person_id``, ``source_person_id``: who is in each 户号 household as of the latest
+    """``household_no``, ``person_id``, ``file``, ``record_no``, ``household_entity_no`` (the household followed
+    across a move: the 户号 it was first seen with): who is in each 户号 household as of the latest
     register snapshot: register persons with a 户口簿 household who are listed in it and have not left by its
     date (one row per register entry, so a person entered twice has two rows). Empty when the register never
     exported household columns in the period."""
@@ -58,7 +59,13 @@ def household_members(truth: Path) -> pl.DataFrame:
     snapshot = datetime.strptime(latest_file.split("_")[1][:8], "%Y%m%d").date()
     if hh.height == 0 or hh["exported_from"][0] is None or hh["exported_from"][0] > snapshot:
         return pl.DataFrame(
-            schema={"household_no": pl.String, "person_id": pl.Int64, "file": pl.String, "record_no": pl.Int64}
+            schema={
+                "household_no": pl.String,
+                "person_id": pl.Int64,
+                "file": pl.String,
+                "record_no": pl.Int64,
+                "household_entity_no": pl.String,
+            }
         )
     persons = pl.read_parquet(truth / "persons.parquet").select("person_id", "left_on")
     listed = records.filter(pl.col("file") == latest_file).select("person_id", "file", "record_no").collect()
@@ -66,7 +73,7 @@ def household_members(truth: Path) -> pl.DataFrame:
         hh.join(persons, on="person_id")
         .filter(pl.col("left_on").is_null() | (pl.col("left_on") > snapshot))
         .join(listed, on="person_id")
-        .select("household_no", "person_id", "file", "record_no")
+        .select("household_no", "person_id", "file", "record_no", "household_entity_no")
     )
 
 
@@ -83,7 +90,8 @@ def household_members_against(truth: Path, con, key: bytes) -> tuple[pl.DataFram
         household_members(truth)
         .join(links, on=["file", "record_no"], how="left")
         .select(
-            person_key(pl.concat_str(pl.lit("户号:"), pl.col("household_no")), key).alias("household_key"),
+            # the household followed across its numbers: keyed by the 户号 it was first seen with
+            person_key(pl.concat_str(pl.lit("户号:"), pl.col("household_entity_no")), key).alias("household_key"),
             pl.coalesce("person_key", pl.concat_str(pl.lit("register:"), pl.col("source_key"))).alias("member_id"),
         )
         .unique()

@@ -205,7 +205,7 @@ def test_worker_month_scorecard_equals_the_truth(built):
     )
     got = con.sql(
         "select worker_id, month_date, visits_submitted, visits_countable, desk_typed_visits, post "
-        "from marts.mart_worker_scorecard"
+        "from marts.mart_worker_scorecard where visits_submitted > 0"
     ).pl()
     both = want.join(got, on=["worker_id", "month_date"], how="full", coalesce=True)
     assert both.height == want.height
@@ -214,3 +214,149 @@ def test_worker_month_scorecard_equals_the_truth(built):
     assert (both["desk"] == both["desk_typed_visits"]).all()
     # a month's roster arrives in the next month's first days: November's rows have their post, December's not yet
     assert both.filter(pl.col("month_date") == pl.date(2024, 11, 1))["post"].null_count() == 0
+
+
+def _person_keys(truth_dir: Path, con) -> pl.DataFrame:
+    """person_id -> the person_key linkage gave the truth person's register records."""
+    records = pl.read_parquet(truth_dir / "person_records.parquet").filter(pl.col("feed") == "police_population")
+    links = con.sql(
+        "select file, record_no, person_key from marts.person_source_links "
+        "where feed = 'police_population' and person_key is not null"
+    ).pl()
+    return records.join(links, on=["file", "record_no"]).group_by("person_id").agg(pl.col("person_key").mode().first())
+
+
+def _countable(truth_dir: Path) -> pl.DataFrame:
+    return pl.read_parquet(truth_dir / "visits.parquet").filter(
+        ~pl.col("is_double_submission") & ~pl.col("is_desk_typed") & ~pl.col("is_person_gone")
+    )
+
+
+def test_cadence_periods_met_or_missed_equal_the_truth(built):
+    truth_dir, _, con = built
+    keys = _person_keys(truth_dir, con)
+    visits = _countable(truth_dir).join(keys, on="person_id").select("person_key", "visit_date")
+    cadence = con.sql(
+        "select person_key, care_tier, period_unit, period_start, due_date, cadence_status "
+        "from marts.mart_visit_cadence where cadence_status <> 'open'"
+    ).pl()
+    assert set(cadence["period_unit"]) >= {"week", "month"}, cadence["period_unit"].unique()
+    # weeks are ISO weeks, months calendar months: the period's first day is one
+    weeks = cadence.filter(pl.col("period_unit") == "week")
+    assert (weeks["period_start"].dt.weekday() == 1).all()
+    assert ((weeks["due_date"] - weeks["period_start"]).dt.total_days() == 6).all()
+    months = cadence.filter(pl.col("period_unit") == "month")
+    assert (months["period_start"].dt.day() == 1).all()
+    met = (
+        cadence.join(visits, on="person_key", how="left")
+        .filter(pl.col("visit_date").is_between(pl.col("period_start"), pl.col("due_date")))
+        .select("person_key", "period_start")
+        .unique()
+        .with_columns(want=pl.lit("met"))
+    )
+    both = cadence.join(met, on=["person_key", "period_start"], how="left").with_columns(
+        pl.col("want").fill_null("missed")
+    )
+    assert both.filter(pl.col("want") == "met").height > 0 and both.filter(pl.col("want") == "missed").height > 0
+    wrong = both.filter(pl.col("want") != pl.col("cadence_status"))
+    # a visit whose resident has no usable ID reaches its person only through linkage: at most 2 % differ
+    assert wrong.height <= 0.02 * both.height, wrong
+
+
+def test_every_neglected_care_person_is_overdue(built):
+    """Recall 100 %: a high-risk person (80+ living alone: weekly) whose visits stopped misses every ISO week
+    wholly after the stop, and is a visit_overdue alert once a week has passed without a visit."""
+    truth_dir, _, con = built
+    keys = _person_keys(truth_dir, con)
+    neglected = (
+        pl.read_parquet(truth_dir / "visit_cadence.parquet")
+        .filter(pl.col("neglected_from").is_not_null() & (pl.col("cadence_days") == 7))
+        .join(keys, on="person_id")
+    )
+    cadence = con.sql(
+        "select person_key, period_start, due_date, cadence_status, care_tier from marts.mart_visit_cadence"
+    ).pl()
+    alerts = con.sql("select person_key from marts.mart_alerts where rule = 'visit_overdue'").pl()
+    as_of = con.execute("select max(as_of_date) from marts.mart_visit_cadence").fetchall()[0][0]
+    weeks = neglected.join(cadence, on="person_key").filter(
+        (pl.col("period_start") >= pl.col("neglected_from")) & (pl.col("due_date") <= as_of)
+    )
+    assert weeks.height > 0, "no neglected weekly person has a whole week after the stop"
+    assert weeks.filter(pl.col("cadence_status") != "missed").height == 0, weeks
+    overdue = weeks.select("person_key").unique()
+    assert overdue.join(alerts, on="person_key", how="anti").height == 0
+
+
+def test_scorecard_counts_cadence_due_to_the_worker_serving_that_day(built):
+    """Visits due by cadence are owed by the 专职网格员 serving the person's grid on the period's last day (the
+    truth's roster): the worker who moves grid mid-month owes the old grid's periods before the move and the new
+    grid's after it."""
+    truth_dir, _, con = built
+    workers = pl.read_parquet(truth_dir / "grid_workers.parquet").filter(pl.col("post") == "专职网格员")
+    cadence = con.sql(
+        "select person_key, grid_code, worker_id, due_date, cadence_status from marts.mart_visit_cadence "
+        "where cadence_status <> 'open'"
+    ).pl()
+    owed = (
+        cadence.join(
+            workers.select("grid_code", "served_from", "served_to", pl.col("worker_id").alias("w")), on="grid_code"
+        )
+        .filter(
+            (pl.col("served_from") <= pl.col("due_date"))
+            & (pl.col("served_to").is_null() | (pl.col("served_to") > pl.col("due_date")))
+        )
+        .select("person_key", "grid_code", "due_date", "cadence_status", "w")
+    )
+    # the cadence row names one of the workers serving that day (the truth's roster)
+    named = cadence.join(owed, on=["person_key", "due_date"], how="left").filter(
+        pl.col("worker_id").eq_missing(pl.col("w"))
+    )
+    assert named.select("person_key", "due_date").n_unique() == cadence.height
+    mover = workers.filter(pl.col("moved_on").is_not_null()).row(0, named=True)
+    before = workers.filter((pl.col("worker_id") == mover["worker_id"]) & pl.col("moved_on").is_null()).row(
+        0, named=True
+    )
+    theirs = owed.filter(pl.col("w") == mover["worker_id"])
+    assert theirs.height > 0
+    assert set(theirs.filter(pl.col("due_date") < mover["moved_on"])["grid_code"]) <= {before["grid_code"]}
+    assert set(theirs.filter(pl.col("due_date") >= mover["moved_on"])["grid_code"]) <= {mover["grid_code"]}
+    # the scorecard: per worker and month, the periods they owed and those met, the mover's in both grids
+    want = owed.group_by("w", pl.col("due_date").dt.truncate("1mo").alias("month_date")).agg(
+        pl.len().alias("due"), (pl.col("cadence_status") == "met").sum().alias("done")
+    )
+    card = con.sql(
+        "select worker_id as w, month_date, cadence_visits_due, cadence_visits_done from marts.mart_worker_scorecard "
+        "where cadence_visits_due > 0"
+    ).pl()
+    both = want.join(card, on=["w", "month_date"], how="full", coalesce=True)
+    assert both.height == want.height, both
+    assert (both["due"] == both["cadence_visits_due"]).all() and (both["done"] == both["cadence_visits_done"]).all()
+
+
+def test_visit_overdue_false_alarms_are_under_1_per_1000_grid_days(built):
+    """A false alarm: a visit_overdue alert for a person the truth's log visited (countably) in a period the
+    alert counts as missed. Per 1,000 grid-days of the visit log (grids active in the registry x days)."""
+    truth_dir, _, con = built
+    keys = _person_keys(truth_dir, con)
+    visits = _countable(truth_dir).join(keys, on="person_id").select("person_key", "visit_date")
+    missed = con.sql(
+        "select alerts.person_key, cadence.period_start, cadence.due_date from marts.mart_alerts as alerts "
+        "inner join marts.mart_visit_cadence as cadence on alerts.person_key = cadence.person_key "
+        "where alerts.rule = 'visit_overdue' and cadence.cadence_status = 'missed' "
+        "and cadence.due_date >= cast(alerts.raised_at as date) - 1"
+    ).pl()
+    n_alerts = con.execute("select count(*) from marts.mart_alerts where rule = 'visit_overdue'").fetchall()[0][0]
+    assert missed.select("person_key").n_unique() == n_alerts  # every alert stands on missed periods
+    false = (
+        missed.join(visits, on="person_key")
+        .filter(pl.col("visit_date").is_between(pl.col("period_start"), pl.col("due_date")))
+        .select("person_key")
+        .n_unique()
+    )
+    grid_days = con.execute(
+        "select count(distinct grid_code) * (select count(distinct visited_date) from marts.fct_visit) "
+        "from marts.dim_grid"
+    ).fetchall()[0][0]
+    assert grid_days > 0
+    print(f"visit_overdue: {n_alerts} alerts, {false} false, {grid_days} grid-days")
+    assert 1000 * false / grid_days < 1.0, (false, grid_days)

@@ -67,7 +67,7 @@ THEMES = np.array(["日常走访", "节日慰问", "话党史", "话平安", "�
 THEME_P = [0.7, 0.05, 0.05, 0.06, 0.04, 0.05, 0.05]
 GRADES = np.array(["优秀", "合格", "基本合格", "不合格"], dtype=object)
 GRADE_P = [0.2, 0.65, 0.12, 0.03]
-#: cadence in days per care tier (DOMAIN.md): weekly / monthly
+#: cadence per care tier (DOMAIN.md): weekly (each ISO week) / monthly (each calendar month), as days
 WEEKLY, MONTHLY = 7, 30
 #: how far (metres) a visit typed in at the desk is from the address, at least
 DESK_FAR_M = 500
@@ -300,8 +300,37 @@ def _heads(w: pl.DataFrame) -> dict[str, tuple[str, str]]:
     return {g[:12]: (i, n) for g, i, n in h.select("grid_code", "worker_id", "name").iter_rows()}
 
 
+def _periods(ctx: Context, every: int) -> tuple[np.ndarray, np.ndarray]:
+    """First days and lengths (days) of the calendar periods of a cadence that overlap the period: ISO weeks
+    (Monday first) for WEEKLY, calendar months for MONTHLY."""
+    start64, end64 = np.datetime64(ctx.start), np.datetime64(ctx.end)
+    if every == WEEKLY:
+        monday = start64 - np.timedelta64((start64.astype(np.int64) + 3) % 7, "D")  # 1970-01-01 was a Thursday
+        starts = monday + np.arange(0, (end64 - monday).astype(int) + 7, 7).astype("timedelta64[D]")
+        starts = starts[starts < end64]
+        return starts, np.full(len(starts), 7)
+    months = np.arange(start64.astype("datetime64[M]"), end64.astype("datetime64[M]") + 1)
+    starts = months.astype("datetime64[D]")
+    lengths = ((months + 1).astype("datetime64[D]") - starts).astype(int)
+    keep = starts < end64
+    return starts[keep], lengths[keep]
+
+
 # built from numpy object arrays, a text column would be a Polars Object where a small district has none
 _KIND = {"kind": pl.String}
+
+
+def _part(idx: np.ndarray, day: np.ndarray, kind: np.ndarray, cadence_days: int) -> pl.DataFrame:
+    """One group of scheduled visits: resident index, day, 走访对象类型 and the cadence (days; 0 for none)."""
+    return pl.DataFrame(
+        {
+            "idx": idx,
+            "day": day,
+            "kind": kind,
+            "cadence_days": np.full(len(idx), cadence_days, dtype=np.int32),
+        },
+        schema_overrides=_KIND,
+    )
 
 
 def _schedule(ctx: Context) -> pl.DataFrame:
@@ -323,32 +352,28 @@ def _schedule(ctx: Context) -> pl.DataFrame:
         who = np.flatnonzero(mask & (reg < start64))
         if not len(who):
             continue
-        neglect_from = np.where(
-            rng.random(len(who)) < NEGLECT_RATE,
-            start64 + rng.integers(0, max(1, ctx.days), len(who)).astype("timedelta64[D]"),
-            np.datetime64("NaT", "D"),
-        )
-        first = start64 + rng.integers(0, every, len(who)).astype("timedelta64[D]")
-        k = np.arange((ctx.days // every) + 2)
-        due = first[:, None] + (k[None, :] * every).astype("timedelta64[D]")
-        jitter = rng.integers(-1, 2, due.shape).astype("timedelta64[D]")
-        when = due + jitter
+        # neglect is an injected pattern (visit_overdue must find it): a landing without patterns has none; with
+        # them, at least one weekly person, from early enough that a whole ISO week passes without a visit
+        u = rng.random(len(who))
+        stop_day = rng.integers(0, max(1, ctx.days), len(who))
+        neglected = (u < NEGLECT_RATE) & (ctx.patterns is not None)
+        if every == WEEKLY and ctx.patterns is not None and not neglected.any():
+            first = int(np.argmin(u))
+            neglected[first] = True
+            stop_day[first] = min(int(stop_day[first]), ctx.days // 4)
+        neglect_from = np.where(neglected, start64 + stop_day.astype("timedelta64[D]"), np.datetime64("NaT", "D"))
+        # once in every calendar period of the tier (DOMAIN.md: weekly = each ISO week, monthly = each calendar
+        # month), on a day drawn within it
+        starts, lengths = _periods(ctx, every)
+        k = np.arange(len(starts))
+        offset = (rng.random((len(who), len(k))) * lengths[None, :]).astype(np.int64).astype("timedelta64[D]")
+        when = starts[None, :] + offset
         pid = np.repeat(who, len(k))
         when = when.ravel()
         stop = np.repeat(neglect_from, len(k))
         gone = np.repeat(left[who], len(k))
         keep = (when >= start64) & (when < end64) & (np.isnat(stop) | (when < stop)) & (np.isnat(gone) | (when < gone))
-        parts.append(
-            pl.DataFrame(
-                {
-                    "idx": pid[keep],
-                    "day": when[keep],
-                    "kind": kinds[pid[keep]],
-                    "cadence_days": np.full(keep.sum(), every, dtype=np.int32),
-                },
-                schema_overrides=_KIND,
-            )
-        )
+        parts.append(_part(pid[keep], when[keep], kinds[pid[keep]], every))
         ctx.extra.setdefault("visit_neglect", []).append(
             pl.DataFrame(
                 {
@@ -363,32 +388,12 @@ def _schedule(ctx: Context) -> pl.DataFrame:
     days = np.repeat(np.array(ctx.dates(), dtype="datetime64[D]"), n_plain)
     who = rng.integers(0, ctx.people.n_residents, len(days))
     ok = (reg[who] <= days) & (np.isnat(left[who]) | (left[who] > days))
-    parts.append(
-        pl.DataFrame(
-            {
-                "idx": who[ok],
-                "day": days[ok],
-                "kind": np.full(ok.sum(), "一般住户", dtype=object),
-                "cadence_days": np.zeros(ok.sum(), dtype=np.int32),
-            },
-            schema_overrides=_KIND,
-        )
-    )
+    parts.append(_part(who[ok], days[ok], np.full(ok.sum(), "一般住户", dtype=object), 0))
     # someone who moved away or died, visited once more (the worker's list was stale)
     gone = np.flatnonzero(~np.isnat(left) & (left >= start64) & (left < end64 - np.timedelta64(2, "D")))
     stale = gone[rng.random(len(gone)) < GONE_VISITS]
     stale_day = left[stale] + rng.integers(1, 3, len(stale)).astype("timedelta64[D]")
-    parts.append(
-        pl.DataFrame(
-            {
-                "idx": stale,
-                "day": stale_day,
-                "kind": np.full(len(stale), "一般住户", dtype=object),
-                "cadence_days": np.zeros(len(stale), dtype=np.int32),
-            },
-            schema_overrides=_KIND,
-        )
-    )
+    parts.append(_part(stale, stale_day, np.full(len(stale), "一般住户", dtype=object), 0))
     out = pl.concat([p.with_columns(pl.col("idx").cast(pl.Int64), pl.col("day").cast(pl.Date)) for p in parts])
     return out.filter(pl.col("day") < ctx.end).sort("day", "idx")
 

@@ -104,8 +104,11 @@ def _register(ctx: Context) -> pl.DataFrame:
     left_reason[cancel] = "注销"
     prm = ctx.params
     hh_no, hh_rel = _households(res, ctx.rng(22))
-    _households_truth(ctx, res, hh_no, hh_rel)
+    new_no, new_rel, new_from = _household_changes(ctx, res, hh_no, hh_rel, ctx.rng(26))
+    _households_truth(ctx, res, hh_no, hh_rel, new_no, new_rel, new_from)
+    # the same per-record quirk draws for a record's number before and after a change (same stream, same records)
     hh_no, hh_rel = _household_quirks(hh_no, hh_rel, ctx.rng(24))
+    new_no, new_rel = _household_quirks(new_no, new_rel, ctx.rng(24))
     # the register is a database: a record's spelling is the same every week
     df = pl.DataFrame(
         {
@@ -128,6 +131,9 @@ def _register(ctx: Context) -> pl.DataFrame:
             ),
             "_hh_no": hh_no[all_idx],
             "_hh_rel": hh_rel[all_idx],
+            "_hh_no2": new_no[all_idx],
+            "_hh_rel2": new_rel[all_idx],
+            "_hh_from": new_from[all_idx],
             "_reg": reg_on,
             "_left": left_on,
             "_reason": left_reason.astype(str),
@@ -177,19 +183,99 @@ _RELATION_VARIANTS = {
 _RELATION_OFF_LIST = np.array(["保姆", "寄居", "表兄"], dtype=object)
 
 
-def _households_truth(ctx: Context, res: pl.DataFrame, hh_no: np.ndarray, hh_rel: np.ndarray) -> None:
+# a household's 户号 changes in the period: the whole household re-registered under a new 户号 (户口迁移 to
+# another address, the receiving station issues the number), or one adult child founds a household (分户)
+_MOVE_RATE = 0.005
+_SPLIT_RATE = 0.005
+_NEVER = 1 << 20  # week index of a change that does not happen
+
+
+def _household_changes(
+    ctx: Context, res: pl.DataFrame, hh_no: np.ndarray, hh_rel: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per register person: the 户号 and relation after its household's change and the snapshot week the change
+    shows from (_NEVER when none). Changes fall in a week after the first that exports household columns, so the
+    old number is seen at least once and the household has a history to follow. Own stream: nothing else moves."""
+    n = len(hh_no)
+    new_no, new_rel = hh_no.copy(), hh_rel.copy()
+    new_from = np.full(n, _NEVER, dtype=np.int64)
+    weeks = len(ctx.params.register["weeks"])
+    first = ctx.params.register["household_from_week"] + 1
+    if first >= weeks or n == 0:
+        return new_no, new_rel, new_from
+    has = hh_no != ""
+    hh = res["household_id"].to_numpy()
+    pos = res["household_pos"].to_numpy()
+    birth = res["birth_date"].to_numpy().astype("datetime64[D]")
+    adult = (np.datetime64(ctx.start) - birth) >= np.timedelta64(20 * 365, "D")
+    uh = np.unique(hh[has])
+    u = rng.random(len(uh))
+    week = rng.integers(first, weeks, len(uh))
+    # a split needs a founder: an adult child (position 2 on) with a 户号
+    can_split = np.isin(uh, hh[has & (pos >= 2) & adult])
+    move = u < _MOVE_RATE
+    split = (u >= _MOVE_RATE) & (u < _MOVE_RATE + _SPLIT_RATE) & can_split
+    # at least one of each whenever the period has room for them: the marts must be seen to follow both
+    if not move.any():
+        move[np.argmin(np.where(split, 2.0, u))] = True
+    if not split.any() and (can_split & ~move).any():
+        split[np.argmin(np.where(can_split & ~move, u, 2.0))] = True
+    # the founder of a split: the household's first adult child (position 2 on) with a 户号
+    cand = np.flatnonzero(has & (pos >= 2) & adult & np.isin(hh, uh[split]))
+    cand = cand[np.lexsort((pos[cand], hh[cand]))]
+    founders = cand[np.r_[True, hh[cand][1:] != hh[cand][:-1]]] if len(cand) else cand
+    taken = set(hh_no[has].tolist())
+    fresh: list[str] = []
+    while len(fresh) < int(move.sum()) + len(founders):
+        v = str(int(rng.integers(10**8, 10**9)))
+        if v not in taken:
+            taken.add(v)
+            fresh.append(v)
+    wk = dict(zip(uh.tolist(), week.tolist()))
+    for j, h in enumerate(uh[move].tolist()):
+        members = np.flatnonzero(has & (hh == h))
+        new_no[members] = fresh[j]
+        new_from[members] = wk[h]
+    for j, i in enumerate(founders.tolist(), start=int(move.sum())):
+        new_no[i] = fresh[j]
+        new_rel[i] = "户主"
+        new_from[i] = wk[int(hh[i])]
+    return new_no, new_rel, new_from
+
+
+def _households_truth(
+    ctx: Context,
+    res: pl.DataFrame,
+    hh_no: np.ndarray,
+    hh_rel: np.ndarray,
+    new_no: np.ndarray,
+    new_rel: np.ndarray,
+    new_from: np.ndarray,
+) -> None:
     """truth/households.parquet: every register person with a 户口簿 household, its 户号 and relation as the
-    register holds them (before any rendering quirk), and the first snapshot that exports the columns."""
+    register holds them at the end of the period (before any rendering quirk), and the first snapshot that exports
+    the columns; for a household whose 户号 changed (a move or a split), the number before, the change and the
+    snapshot it shows from, and the household as one entity (household_entity_no: the number it was first seen
+    with; a split-off household is a new household under its own number)."""
     has = hh_no != ""
     weeks = len(ctx.params.register["weeks"])
     k = ctx.params.register["household_from_week"]
     from_date = ctx.start + dt.timedelta(days=7 * k) if k < weeks else None
+    changed = has & (new_from < _NEVER)
+    founder = changed & (new_rel == "户主") & (hh_rel != "户主")
+    change = np.where(founder, "split", np.where(changed, "move", ""))
+    on = [ctx.start + dt.timedelta(days=7 * int(w)) if w < _NEVER else None for w in new_from[has]]
     pl.DataFrame(
         {
             "person_id": res["person_id"].to_numpy()[has],
             "household_id": res["household_id"].to_numpy()[has],
-            "household_no": hh_no[has].astype(str),
-            "relation_to_head": hh_rel[has].astype(str),
+            "household_no": new_no[has].astype(str),
+            "relation_to_head": new_rel[has].astype(str),
+            "household_no_before": hh_no[has].astype(str),
+            "relation_before": hh_rel[has].astype(str),
+            "household_entity_no": np.where(change == "move", hh_no, new_no)[has].astype(str),
+            "change": change[has].astype(str),
+            "changed_on": pl.Series(on, dtype=pl.Date),
         }
     ).with_columns(pl.lit(from_date, pl.Date).alias("exported_from")).write_parquet(
         ctx.truth.dir / "households.parquet"
@@ -238,8 +324,8 @@ def _snapshot_bytes(
     cur = reg[sel].with_columns(
         人员状态=pl.Series(np.where(gone[sel], reason[sel], "在册"), dtype=pl.Utf8),
         状态变更日期=pl.Series(np.where(gone[sel], np.datetime_as_string(left[sel], unit="D"), ""), dtype=pl.Utf8),
-        户号=pl.col("_hh_no"),
-        与户主关系=pl.col("_hh_rel"),
+        户号=pl.when(pl.col("_hh_from") <= k).then(pl.col("_hh_no2")).otherwise(pl.col("_hh_no")),
+        与户主关系=pl.when(pl.col("_hh_from") <= k).then(pl.col("_hh_rel2")).otherwise(pl.col("_hh_rel")),
     )
     cols = [*fixed, "人员状态", "状态变更日期", *(["户号", "与户主关系"] if household else [])]
     cols = [c for c in cols if c not in lay["drop"]]
@@ -277,6 +363,8 @@ def build(ctx: Context) -> None:
         raise RuntimeError("police_population: a register field contains a line break")
     in_register = ",在册,".encode("gb18030")
     hh_bytes: list[bytes] = []  # ",户号,与户主关系" per register row, encoded once the register exports them
+    hh_after: dict[int, bytes] = {}  # the same for a row whose household changed, from the week it shows
+    hh_from = reg["_hh_from"].to_numpy()
     reg_on = reg["_reg"].to_numpy()
     left = reg["_left"].to_numpy()
     reason = reg["_reason"].to_numpy()
@@ -295,6 +383,10 @@ def build(ctx: Context) -> None:
             # header cells: joined from the bytes encoded once (a 1M register has 52 snapshots a year)
             if household and not hh_bytes:
                 hh_bytes = [f",{a},{b}".encode("gb18030") for a, b in zip(reg["_hh_no"], reg["_hh_rel"])]
+                hh_after = {
+                    i: f",{reg['_hh_no2'][i]},{reg['_hh_rel2'][i]}".encode("gb18030")
+                    for i in np.flatnonzero(hh_from < _NEVER).tolist()
+                }
             cols = [
                 *fixed,
                 "人员状态",
@@ -322,7 +414,7 @@ def build(ctx: Context) -> None:
                 parts.append(lines[i])
                 parts.append(suf)
                 if household:
-                    parts.append(hh_bytes[i])
+                    parts.append(hh_after[i] if hh_from[i] <= k else hh_bytes[i])
                 parts.append(end)
             data = b"".join(parts)
             del parts

@@ -41,6 +41,12 @@ care as (
     select * from {{ ref('mart_care_visits') }}
 ),
 
+-- 探访关爱 cadence periods from the visit log (mart_visit_cadence), judged ones only
+cadence as (
+    select * from {{ ref('mart_visit_cadence') }}
+    where cadence_status <> 'open'
+),
+
 as_of as (
     select {{ as_of_date() }} as as_of_date
 ),
@@ -308,28 +314,53 @@ vulnerable_alerts as (
         and care.care_tier in ('high_risk', 'key')
 ),
 
--- visit overdue by the tier's interval (high risk weekly, key monthly)
+-- visit overdue: a high-risk (weekly) or key (monthly) person whose latest judged cadence period (ISO week,
+-- calendar month; mart_visit_cadence) ended without a countable visit in the log, and none since
+cadence_latest as (
+    select
+        person_key,
+        arg_max(cadence_status, period_start) as last_status,
+        max(case when cadence_status = 'met' then period_start end) as last_met_start,
+    from cadence
+    group by person_key
+),
+
+missed_runs as (
+    select
+        cadence.person_key,
+        min(cadence.grid_code) as grid_code,
+        min(cadence.care_tier) as care_tier,
+        min(cadence.period_unit) as period_unit,
+        count(*) as missed_in_row,
+        min(cadence.due_date) as first_missed_due_date,
+    from cadence
+    inner join cadence_latest
+        on cadence.person_key = cadence_latest.person_key
+    where cadence_latest.last_status = 'missed'
+        and cadence.cadence_status = 'missed'
+        and (cadence_latest.last_met_start is null or cadence.period_start > cadence_latest.last_met_start)
+    group by cadence.person_key
+),
+
 visit_alerts as (
     select
-        'visit_overdue|' || care.person_key as alert_key,
+        'visit_overdue|' || missed.person_key as alert_key,
         'visit_overdue' as rule,
-        case when care.days_since_visit is null or care.days_since_visit > 2 * care.visit_interval_days then 'orange' else 'yellow' end as severity,
-        care.grid_code,
-        left(care.grid_code, 12) as community_code,
-        left(care.grid_code, 9) as street_code,
-        care.person_key,
-        care.care_tier as category,
+        case when missed.missed_in_row >= 2 then 'orange' else 'yellow' end as severity,
+        missed.grid_code,
+        left(missed.grid_code, 12) as community_code,
+        left(missed.grid_code, 9) as street_code,
+        missed.person_key,
+        missed.care_tier as category,
         cast(null as varchar) as evidence_keys,
         0 as evidence_count,
-        {{ start_of_day_at("coalesce(care.last_visit_date + care.visit_interval_days + 1, as_of.as_of_date)") }} as raised_at,
+        {{ start_of_day_at(dbt.dateadd('day', 1, 'missed.first_missed_due_date')) }} as raised_at,
         cast(null as {{ zhili_timestamptz() }}) as last_evidence_at,
         true as is_open,
-        cast(care.days_since_visit as bigint) as metric_value,
-        care.visit_interval_days as threshold,
-    from care
-    cross join as_of
-    where care.care_tier in ('high_risk', 'key')
-        and not care.is_visited_within_interval
+        cast(missed.missed_in_row as bigint) as metric_value,
+        1 as threshold,
+    from missed_runs as missed
+    where missed.care_tier in ('high_risk', 'key')
 ),
 
 -- grid_visits (issue 23): a visit typed in at the desk (submitted far from the visited address), one alert

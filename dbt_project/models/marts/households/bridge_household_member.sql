@@ -1,27 +1,36 @@
-{#- One row per membership spell of a person in a 户籍 household (户号), with its validity interval. -#}
+{#- One row per membership spell of a person in a 户籍 household, with its validity interval. household_key is
+    the household followed across its 户号 (int_household_lineage: a household that moved keeps its key);
+    register_household_key the 户号 the register listed the member under in this spell. -#}
 with
 
 spells as (
     select * from {{ ref('int_household_memberships_spanned') }}
 ),
 
+lineage as (
+    select * from {{ ref('int_household_lineage') }}
+),
+
 final as (
     select
         -- ids
-        membership_key,
-        household_key,
-        member_id,
-        person_key,
+        spells.membership_key,
+        lineage.household_key,
+        spells.member_id,
+        spells.person_key,
+        spells.household_key as register_household_key,
         -- the member
-        relation_to_head,
-        is_relation_known,
-        is_head,
+        spells.relation_to_head,
+        spells.is_relation_known,
+        spells.is_head,
         -- dates
-        valid_from,
-        valid_to,
-        last_listed_date,
-        is_current,
+        spells.valid_from,
+        spells.valid_to,
+        spells.last_listed_date,
+        spells.is_current,
     from spells
+    inner join lineage
+        on spells.household_key = lineage.register_household_key
 )
 
 select * from final

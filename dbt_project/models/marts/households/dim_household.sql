@@ -1,10 +1,39 @@
-{#- One row per 户籍 household (户号, as its keyed household_key): who is in it now, its head, since when it
-    is known, where it lives and what its members receive. The household file (一户一档) starts here;
-    bridge_household_member holds the members over time. -#}
+{#- One row per 户籍 household, followed across its 户号 (int_household_lineage: a household that moved to a
+    new number is one household keyed by the number it was first seen with; one that split off is its own,
+    with split_from_household_key): who is in it now, its head, since when it is known, where it lives and
+    what its members receive. The household file (一户一档) starts here; bridge_household_member holds the
+    members over time. -#}
 with
 
+lineage as (
+    select * from {{ ref('int_household_lineage') }}
+),
+
 spells as (
-    select * from {{ ref('int_household_memberships_spanned') }}
+    select
+        lineage.household_key,
+        spells.* exclude (household_key),
+    from {{ ref('int_household_memberships_spanned') }} as spells
+    inner join lineage
+        on spells.household_key = lineage.register_household_key
+),
+
+changes as (
+    select
+        household_key,
+        count(distinct register_household_key) as household_numbers,
+        max(case when change_kind = 'move' then changed_date end) as last_moved_date,
+        max(case when change_kind = 'split' then parent_household_key end) as split_from_household_key,
+        max(case when change_kind = 'split' then changed_date end) as split_date,
+    from lineage
+    group by household_key
+),
+
+splits_off as (
+    select parent_household_key as household_key, count(*) as households_split_off,
+    from lineage
+    where change_kind = 'split'
+    group by parent_household_key
 ),
 
 residents as (
@@ -73,9 +102,19 @@ final as (
         history.first_seen_date,
         history.last_listed_date,
         history.is_current,
+        -- followed, not duplicated
+        changes.household_numbers,
+        changes.last_moved_date,
+        changes.split_from_household_key,
+        changes.split_date,
+        coalesce(splits_off.households_split_off, 0) as households_split_off,
     from history
     left join now
         on history.household_key = now.household_key
+    left join changes
+        on history.household_key = changes.household_key
+    left join splits_off
+        on history.household_key = splits_off.household_key
 )
 
 select * from final
