@@ -62,6 +62,12 @@ class FileOutcome:
     rows_skipped: int | None = None
     skipped_by_kind: str | None = None
     rows_person_flagged: int | None = None
+    #: a versioned register snapshot (ingestion.versions): of rows_normalised, against the snapshot before it
+    rows_unchanged: int | None = None
+    rows_changed: int | None = None
+    rows_new: int | None = None
+    #: keys the snapshot before listed and this one does not (not rows of this file)
+    rows_gone: int | None = None
     is_balanced: bool | None = None
     encoding: str | None = None
     is_encoding_switched: bool | None = None

@@ -35,6 +35,7 @@ from ingestion.ledger import FileOutcome, write_ledger
 from ingestion.normalise import INCREMENTAL, Context, Normalised, Previous, normalise, placement_fingerprint
 from ingestion.schemas import QUARANTINE, conform
 from ingestion.staging import Staged, outcome_fields, stage_raw
+from ingestion.versions import VERSIONED, record_snapshot
 from ingestion.zones import Zones, write_parquet_atomic, write_text_atomic
 
 __all__ = ["Gate", "GateVerdict", "Normalising", "commit", "ingest_file", "normalise_file", "normalise_staged"]
@@ -164,6 +165,10 @@ def commit(normalising: Normalising, zones: Zones, verdict: GateVerdict | None =
     else:
         write_parquet_atomic(out.frame, zones.normalised(table, md5))
         write_parquet_atomic(out.person_records, zones.person_records(md5))
+        if table in VERSIONED:  # before the ledger row: a redone file finds its snapshot stored and adds nothing
+            changes = record_snapshot(zones, table, md5, staged.data_date, out.frame)
+            outcome.rows_unchanged, outcome.rows_changed = changes.unchanged, changes.changed
+            outcome.rows_new, outcome.rows_gone = changes.new, changes.gone
     write_parquet_atomic(_all_quarantine(staged, out), zones.quarantine(table, md5))
     outcome.seconds = time.perf_counter() - normalising.started
     write_ledger(zones, outcome)

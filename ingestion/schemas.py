@@ -374,6 +374,11 @@ LEDGER: dict[str, pl.DataType] = {
     "placed_share": F,
     "seconds": F,
     "processed_at": _TS,
+    # a versioned register snapshot (ingestion.versions): unchanged + changed + new = rows_normalised
+    "rows_unchanged": I,
+    "rows_changed": I,
+    "rows_new": I,
+    "rows_gone": I,
 }
 
 

@@ -193,6 +193,9 @@ def ensure_zones(zones: Zones) -> None:
         empty = folder / "_empty.parquet"
         if not empty.exists() or dict(pl.read_parquet_schema(empty)) != dict(schema):
             write_parquet_atomic(pl.DataFrame(schema=schema), empty)
+    from ingestion.versions import ensure_versions  # the register's versions store (ingestion.versions)
+
+    ensure_versions(zones)
 
 
 def _leaf(folder: Path, md5: str | None) -> Path:

@@ -31,6 +31,11 @@ renamed as (
         rows_skipped,
         skipped_by_kind,
         rows_person_flagged,
+        -- a versioned register snapshot (ingestion.versions): unchanged + changed + new = rows_normalised
+        rows_unchanged,
+        rows_changed,
+        rows_new,
+        rows_gone,
         is_balanced,
         unknown_columns,
         missing_optional,

@@ -3,7 +3,7 @@
 with
 
 source as (
-    select * from {{ source('normalised', 'police_population') }}
+    select * from {{ ref('stg_police_population_listings') }}
 ),
 
 current_snapshot as (

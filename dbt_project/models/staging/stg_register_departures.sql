@@ -5,7 +5,7 @@
 with
 
 source as (
-    select * from {{ source('normalised', 'police_population') }}
+    select * from {{ ref('stg_police_population_versions') }}
 ),
 
 final as (

@@ -1,0 +1,31 @@
+{#- Every weekly register snapshot's rows, rebuilt from the versions: each snapshot's keys (with their own
+    record locators) joined to the version valid on the snapshot's date. The same rows as the snapshot
+    normalised to (one per 人员编号; a key listed twice resolves to the later record), without the
+    register storing a full copy per week. -#}
+with
+
+versions as (
+    select * from {{ ref('stg_police_population_versions') }}
+),
+
+snapshot_keys as (
+    select * from {{ source('versions', 'police_population_keys') }}
+),
+
+final as (
+    select
+        versions.* exclude (file, file_md5, sheet, record_no, member_no, data_date, content_hash, valid_from, valid_to),
+        snapshot_keys.file,
+        snapshot_keys.file_md5,
+        snapshot_keys.sheet,
+        snapshot_keys.record_no,
+        snapshot_keys.member_no,
+        snapshot_keys.data_date,
+    from snapshot_keys
+    inner join versions
+        on snapshot_keys.source_person_id = versions.source_person_id
+        and versions.valid_from <= snapshot_keys.data_date
+        and (versions.valid_to is null or versions.valid_to > snapshot_keys.data_date)
+)
+
+select * from final
