@@ -129,3 +129,16 @@
     {%- endif %}
     {%- endfor %}
 {%- endmacro %}
+
+{#- The pre-hooks of a file tracker: one `zhili_delete_gone_files` per normalised table of `tables`, as
+    strings rendered when the hook runs. -#}
+{% macro zhili_file_tracker_hooks(tables) -%}
+    {%- set hooks = [] -%}
+    {%- for table in tables -%}
+        {%- do hooks.append(
+            "{{ zhili_delete_gone_files(zhili_zone_folder('normalised', '" ~ table ~ "'), where=\"zone_table = '"
+            ~ table ~ "'\") }}"
+        ) -%}
+    {%- endfor -%}
+    {{ return(hooks) }}
+{%- endmacro %}

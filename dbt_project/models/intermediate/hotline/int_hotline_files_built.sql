@@ -10,9 +10,6 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook=[
-        "{{ zhili_delete_gone_files(zhili_zone_folder('normalised', 'hotline_orders'), where=\"zone_table = 'hotline_orders'\") }}",
-        "{{ zhili_delete_gone_files(zhili_zone_folder('normalised', 'hotline_steps'), where=\"zone_table = 'hotline_steps'\") }}",
-    ],
+    pre_hook=zhili_file_tracker_hooks(hotline_order_tables()),
 ) }}
 {{ zhili_file_tracker_rows(hotline_order_tables()) }}
