@@ -27,6 +27,8 @@ from ingestion.zones import Zones
 VOLATILE = {"processed_at", "seconds", "run_id", "dagster_run_id", "ledger_key"}
 SCHEMAS = ("marts", "intermediate", "restricted", "ops")
 #: the models incremental by delivered file or by key whose compiled SQL must read only what is new
+#: the models incremental by key: an incremental run recomputes only the keys new or withdrawn files touch
+KEYED = ("int_incidents_unioned", "int_hotline_steps_sequenced", "fct_hotline_step")
 TRACKERS = ("intermediate.int_hotline_files_built", "intermediate.int_incident_files_built")
 
 
@@ -117,6 +119,8 @@ def test_incremental_build_equals_a_rebuild_day_by_day(generated_district, tmp_p
         incremental = _digests(home)
         if step > 0:
             # only the new files were read: a file built in before is named nowhere in the incremental SQL
+            for model in KEYED:
+                assert "touched_key" in _compiled(home, model), f"{model} was not built incrementally"
             for tracker in TRACKERS:
                 sql = _compiled(home, tracker.split(".")[1])
                 assert not any(md5 in sql for md5 in built), f"{tracker}: a file already built in was read again"
