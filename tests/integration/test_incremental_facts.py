@@ -57,7 +57,7 @@ def _digests(home: Path) -> dict[str, tuple[int, str]]:
             out[f"{schema}.{name}"] = con.execute(
                 f"select count(*), md5(coalesce(string_agg(r, chr(10) order by r), '')) "
                 f'from (select cast(row({kept}) as varchar) as r from "{schema}"."{name}")'
-            ).fetchone()
+            ).fetchall()[0]
     return out
 
 
@@ -137,7 +137,7 @@ def test_incremental_build_equals_a_rebuild_day_by_day(generated_district, tmp_p
                     "select touched_key from intermediate.int_incident_files_built "
                     "where not list_contains($1, file_md5))",
                     [sorted(built)],
-                ).fetchone()[0]
+                ).fetchall()[0][0]
                 assert late > 0
             built = {m for t in TRACKERS for (m,) in con.sql(f"select distinct file_md5 from {t}").fetchall()}
             if step == 2:
@@ -145,5 +145,5 @@ def test_incremental_build_equals_a_rebuild_day_by_day(generated_district, tmp_p
                 # the withdrawn file's orders were recomputed: no step is still attributed to it
                 assert orders
                 left = con.execute("select count(*) from marts.fct_hotline_step where file_md5 = ?", [withdrawn.stem])
-                assert left.fetchone() == (0,)
+                assert left.fetchall() == [(0,)]
     assert len(incremental) > 20
