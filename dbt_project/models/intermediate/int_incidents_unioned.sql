@@ -1,21 +1,39 @@
 {#- One row per incident from the three incident feeds (current versions),
-    in one shape, before the taxonomy, status and time-limit rules. -#}
+    in one shape, before the taxonomy, status and time-limit rules.
+
+    Incremental by incident (macros/hotline_incremental.sql): an incident's row is a function of its own
+    versions in all files (and, for 12345, its replayed steps), recomputed whenever a new or withdrawn file
+    carries it; the one column a dimension decides, the grid of a petition placed only by its community
+    (from where its petitioners live), is recomputed for every such petition on every run. Nothing here
+    depends on the as-of date (fct_incident judges overdue on top). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='incident_key',
+    on_schema_change='fail',
+    pre_hook="{{ incidents_delete_touched() }}",
+) }}
 with
 
 police_incidents as (
     select * from {{ ref('stg_police_incidents') }}
+    where {{ incident_touched(dbt.concat(["'police_incidents:'", 'incident_id'])) }}
 ),
 
 petitions as (
     select * from {{ ref('stg_petitions') }}
+    where {{ incident_touched(dbt.concat(["'petitions:'", 'case_id'])) }}
+        or placement_method = 'community_name'
 ),
 
 grid_events as (
     select * from {{ ref('stg_grid_events') }}
+    where {{ incident_touched(dbt.concat(["'grid_events:'", 'event_id'])) }}
 ),
 
 hotline_orders as (
     select * from {{ ref('int_hotline_orders_replayed') }}
+    where {{ incident_touched(dbt.concat(["'hotline_orders:'", 'order_id'])) }}
 ),
 
 petitioners as (

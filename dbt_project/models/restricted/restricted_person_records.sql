@@ -10,25 +10,16 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where file_md5 not in (select parse_filename(file, true) from glob('{{ env_var('ZHILI_HOME', '.zhili') }}/restricted/person_records/*.parquet')){% endif %}",
+    pre_hook="{{ zhili_delete_gone_files(zhili_zone_folder('restricted', 'person_records')) }}",
 ) }}
-{%- set folder = env_var('ZHILI_HOME', '.zhili') ~ '/restricted/person_records' -%}
-{%- set new_files = [] -%}
-{%- if execute and is_incremental() -%}
-    {%- set query -%}
-        select file from glob('{{ folder }}/*.parquet')
-        where parse_filename(file, true) not in (select distinct file_md5 from {{ this }})
-        order by file
-    {%- endset -%}
-    {%- set new_files = run_query(query).columns[0].values() -%}
-{%- endif %}
+{%- set new_files = zhili_new_files(zhili_zone_folder('restricted', 'person_records'), this) if is_incremental() else [] %}
 with
 
 source as (
     {%- if not is_incremental() %}
     select * from {{ source('restricted', 'person_records') }}
     {%- elif new_files | length > 0 %}
-    select * from read_parquet([{% for f in new_files %}'{{ f }}'{{ ", " if not loop.last }}{% endfor %}], union_by_name = true)
+    {{ zhili_read_files(new_files) }}
     {%- else %}
     select * from {{ source('restricted', 'person_records') }} where false
     {%- endif %}

@@ -1,14 +1,21 @@
 {#- One row per distinct step of a 12345 order, in the order taken, with what it meant at that moment:
     which dispatch it belongs to (派单, 改派 and 重办 each start a dispatch: the sign clock restarts), which
-    round (a 重办 starts a new one), the unit in charge and the deadline in force after it. -#}
+    round (a 重办 starts a new one), the unit in charge and the deadline in force after it.
+
+    Incremental by order (macros/hotline_incremental.sql): everything here is a function of the order's
+    own steps and current row and of seeds (a seed change is a code change: zhili rebuilds), nothing of
+    the as-of date or a dimension, so recomputing the orders the new or gone files touch equals a rebuild. -#}
+{{ config(**hotline_incremental_by_order()) }}
 with
 
 steps as (
     select * from {{ ref('stg_hotline_steps') }}
+    where {{ hotline_order_touched() }}
 ),
 
 orders as (
     select order_id, urgency, holder_unit from {{ ref('stg_hotline_orders') }}
+    where {{ hotline_order_touched() }}
 ),
 
 limits as (

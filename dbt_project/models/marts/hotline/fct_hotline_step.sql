@@ -1,9 +1,14 @@
 {#- One row per distinct process step of a 12345 order (the step-level history): the unit in charge and
-    the deadline in force after each step, and for a dispatch whether it was signed in its limit. -#}
+    the deadline in force after each step, and for a dispatch whether it was signed in its limit.
+
+    Incremental by order (macros/hotline_incremental.sql): a step's columns depend on its order's steps,
+    whether the order was delivered, and seeds only; no as-of date, no dimension. -#}
+{{ config(**hotline_incremental_by_order()) }}
 with
 
 steps as (
     select * from {{ ref('int_hotline_steps_sequenced') }}
+    where {{ hotline_order_touched() }}
 ),
 
 limits as (
@@ -14,6 +19,7 @@ limits as (
 -- still to come (the GDLZ file is delivered apart from the GD file); it is kept, and says so
 orders as (
     select order_id from {{ ref('int_hotline_orders_replayed') }}
+    where {{ hotline_order_touched() }}
 ),
 
 next_sign as (
