@@ -250,7 +250,7 @@ escalations as (
         disputes.community_code,
         disputes.street_code,
         min(disputes.person_key) as person_key,
-        string_agg(distinct later.incident_key, ',') as later_keys,
+        string_agg(distinct later.incident_key, ',' order by later.incident_key) as later_keys,
         count(distinct later.incident_key) as later_count,
         min(later.received_at) as raised_at,
         max(later.received_at) as last_evidence_at,
