@@ -26,6 +26,7 @@ from .feeds import (
     petitions,
     police_incidents,
     police_population,
+    service_lists,  # 三张清单 (issue 23)
 )
 from .feeds._common import Context
 from .landing import FEEDS, Delivered, Landing, RecordSink, Truth
@@ -241,6 +242,7 @@ def _generate(
         grid_events,
         hotline_orders,
         grid_visits,
+        service_lists,
     ):
         t = time.perf_counter()
         report(mod.FEED, 0, days)

@@ -26,6 +26,8 @@ FLAG_POLICY: dict[str, tuple[bool, bool]] = {
     "hotline_orders": (True, True),
     # 网格通 exports the visits beside the events; the roster's administration flags with md5
     "grid_visits": (True, False),
+    # the community service mini-program: a flag with md5, LF
+    "service_lists": (True, False),
 }
 FEEDS = tuple(FLAG_POLICY)
 
