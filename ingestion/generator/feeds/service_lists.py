@@ -151,13 +151,14 @@ def _resources(ctx: Context, rng: np.random.Generator) -> list[dict]:
     out: list[dict] = []
     for cc, cname in comm.select("community_code", "community_name").iter_rows():
         people_here = stay[by_comm[stay] == cc]
-        n = max(6, len(people_here) // 120)
+        n = max(9, len(people_here) // 120)
         types = rng.choice(len(RESOURCE_TYPES), n, p=RESOURCE_P)
-        # categories round-robin so the community's resources cover every category
+        # categories round-robin (each twice, by different resources) so the community's resources cover
+        # every category even when one of them is suspended
         order = list(rng.permutation(len(CATEGORIES)))
         for k in range(n):
             kind = RESOURCE_TYPES[int(types[k])]
-            cats = {CATEGORIES[order[k % len(CATEGORIES)]], CATEGORIES[order[(k + n) % len(CATEGORIES)]]}
+            cats = {CATEGORIES[order[k % len(CATEGORIES)]], CATEGORIES[order[(k + 4) % len(CATEGORIES)]]}
             if rng.random() < 0.4:
                 cats.add(CATEGORIES[int(rng.choice(len(CATEGORIES), p=CATEGORY_P))])
             person = int(rng.choice(people_here)) if kind in PERSON_TYPES and len(people_here) else None
@@ -279,7 +280,8 @@ def _needs(ctx: Context, resources: list[dict], gap: dict | None, rng: np.random
         here = np.flatnonzero(comm[ctx.resident_pool(np.datetime64(ctx.start))] == gap["community_code"])
         pool = ctx.resident_pool(np.datetime64(ctx.start))[here]
         for k in range(2):
-            posted = gap["from_at"] + dt.timedelta(days=1 + k, hours=2)
+            # late in the period, so the demand is recent on its last day
+            posted = end - dt.timedelta(days=2 + 2 * k, hours=10)
             if posted < end and len(pool):
                 idx = int(pool[int(rng.integers(0, len(pool)))])
                 out.append(
@@ -505,7 +507,8 @@ def build(ctx: Context) -> None:
                 )
             )
     res_people = np.array([r["person"] if r["person"] is not None else 0 for r in resources], dtype=np.int64)
-    rp = render_people(ctx, res_people, rng, feed="grid_visits", id_rates={"empty": 0.1}, name_rates={})
+    # a resource registers with its ID (the same one when registered again)
+    rp = render_people(ctx, res_people, rng, feed="grid_visits", id_rates={}, name_rates={})
     for i, r in enumerate(resources):
         person = r["person"] is not None
         r["person_id"] = int(P["person_id"][r["person"]]) if person else None
@@ -642,6 +645,7 @@ def _write_truth(ctx: Context, needs: list[dict], resources: list[dict], project
                 dispatched_at=before_end(n["dispatched"]),
                 accepted_at=n.get("accepted_written", n["accepted"]) if before_end(n["accepted"]) else None,
                 closed_at=before_end(n["closed"]),
+                final_at=before_end(n["final_at"]),
                 status=_need_versions(n, end)[-1][1]["status"],
                 rating=n["rating"] if before_end(n["closed"]) else "",
                 project_id=n["project"],
@@ -658,6 +662,7 @@ def _write_truth(ctx: Context, needs: list[dict], resources: list[dict], project
             "dispatched_at": pl.Datetime("us"),
             "accepted_at": pl.Datetime("us"),
             "closed_at": pl.Datetime("us"),
+            "final_at": pl.Datetime("us"),
             "resource_id": pl.String,
             "project_id": pl.String,
             "person_id": pl.Int64,

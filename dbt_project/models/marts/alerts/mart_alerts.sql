@@ -557,6 +557,9 @@ unioned as (
     select * from desk_visit_alerts
     union all by name
     select * from staffing_alerts
+    -- 三张清单: a need unaccepted after 3 days, a category with demand and no active resource (service marts)
+    union all by name
+    select * from {{ ref('mart_service_alert_evidence') }}
 ),
 
 final as (
