@@ -294,8 +294,9 @@ def _needs(ctx: Context, resources: list[dict], gap: dict | None, rng: np.random
     stale_from = end - dt.timedelta(days=4)
     stale_pick = [i for i, n in enumerate(out) if n["posted"] < stale_from]
     stale = set(rng.choice(stale_pick, min(stale_n, len(stale_pick)), replace=False).tolist()) if stale_pick else set()
+    index = _ResourceIndex(resources)
     for i, n in enumerate(out):
-        _lifecycle(n, resources, rng, stale=i in stale)
+        _lifecycle(n, index, rng, stale=i in stale)
         n["start"] = start
     return out
 
@@ -304,7 +305,30 @@ def _minutes(rng: np.random.Generator, lo: float, hi: float) -> dt.timedelta:
     return dt.timedelta(minutes=float(rng.uniform(lo, hi)))
 
 
-def _lifecycle(n: dict, resources: list[dict], rng: np.random.Generator, *, stale: bool) -> None:
+class _ResourceIndex:
+    """Resources by the category they serve, and by (community, category) where their scope names the
+    community (全区 ones under every community), in register order: a need looks only at its own few."""
+
+    def __init__(self, resources: list[dict]) -> None:
+        self.by_category: dict[str, list[dict]] = {}
+        self.scoped: dict[tuple[str, str], list[dict]] = {}
+        self.everywhere: dict[str, list[dict]] = {}
+        for r in resources:
+            for c in r["categories"]:
+                self.by_category.setdefault(c, []).append(r)
+                if r["scope"] == "全区":
+                    self.everywhere.setdefault(c, []).append(r)
+                else:
+                    for cc in r["scope"].split(";"):
+                        self.scoped.setdefault((cc, c), []).append(r)
+        self.order = {id(r): i for i, r in enumerate(resources)}
+
+    def covering(self, community: str, category: str) -> list[dict]:
+        both = self.scoped.get((community, category), []) + self.everywhere.get(category, [])
+        return sorted(both, key=lambda r: self.order[id(r)])
+
+
+def _lifecycle(n: dict, resources: _ResourceIndex, rng: np.random.Generator, *, stale: bool) -> None:
     """Draw what happens to one need: its times, resource, outcome and rating (times may lie past the period:
     only the versions before its end are delivered)."""
     posted = n["posted"]
@@ -330,12 +354,16 @@ def _lifecycle(n: dict, resources: list[dict], rng: np.random.Generator, *, stal
         n.update(final="已撤销", final_at=posted + _minutes(rng, 20, 600))
         return
     dispatched = posted + _minutes(rng, 5, 180)
-    inside = [r for r in resources if _covers(r, n["community_code"], n["category"], dispatched)]
+    inside = [
+        r
+        for r in resources.covering(n["community_code"], n["category"])
+        if _covers(r, n["community_code"], n["category"], dispatched)
+    ]
     if inside:
         r = inside[int(rng.integers(0, len(inside)))]
     else:
         # none inside covers it: the community asks one outside its 服务范围, when there is one
-        outside = [r for r in resources if _status_at(r, dispatched) == "可用" and n["category"] in r["categories"]]
+        outside = [r for r in resources.by_category.get(n["category"], []) if _status_at(r, dispatched) == "可用"]
         if not outside:
             return  # stays 待派单
         r = outside[int(rng.integers(0, len(outside)))]
