@@ -445,8 +445,10 @@ def build(ctx: Context) -> None:
     start = dt.datetime.combine(ctx.start, dt.time())
     # double taps: a copy posted minutes later, withdrawn within the hour
     copies = []
-    for n in needs:
-        if rng.random() < DOUBLE_TAP_RATE:
+    # at least one in a period (a small district would often have none at its rate)
+    forced = int(rng.integers(0, len(needs))) if needs else -1
+    for i, n in enumerate(needs):
+        if rng.random() < DOUBLE_TAP_RATE or i == forced:
             c = dict(n, posted=n["posted"] + _minutes(rng, 1, 5), resource=None, dispatched=None, accepted=None)
             c.update(
                 started=None,
