@@ -213,7 +213,11 @@ def test_warnings_fire_on_every_injected_pattern_and_equal_the_truth(built):
     truth, _, con, as_of = built
     needs = pl.read_parquet(truth / "service_needs.parquet")
     patterns = pl.read_parquet(truth / "service_patterns.parquet")
-    alerts = con.sql("select rule, community_code, category, evidence_keys from marts.mart_alerts").pl()
+    alerts = con.sql(
+        """select alerts.rule, alerts.community_code, alerts.category, evidence.evidence_keys
+           from marts.mart_alerts as alerts
+           inner join marts.mart_service_alert_evidence as evidence on alerts.alert_key = evidence.alert_key"""
+    ).pl()
     stale = alerts.filter(pl.col("rule") == "service_need_unaccepted")
     injected = patterns.filter(pl.col("pattern") == "service_need_unaccepted")["key"].to_list()
     assert injected and set(injected) <= set(stale["evidence_keys"].to_list())  # recall 100 %
