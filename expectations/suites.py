@@ -893,6 +893,71 @@ def credit_points() -> list[Expectation]:
 BUILDERS["credit_points"] = credit_points
 
 
+# --- service_lists (service_lists.md): 三张清单 in one table, list_kind telling the sheet ------------------
+
+SERVICE_LIST_KINDS = ("need", "resource", "project")
+SERVICE_CATEGORIES = (
+    "生活服务",
+    "助老助残",
+    "就业帮扶",
+    "法律咨询",
+    "矛盾调解",
+    "环境整治",
+    "文体活动",
+    "医疗健康",
+    "其他",
+)
+SERVICE_CHANNELS = ("小程序", "网格员代录", "电话", "议事会")
+SERVICE_NEED_STATUSES = ("待派单", "已派单", "已接单", "办理中", "已办结", "已撤销", "无法办理")
+SERVICE_RESOURCE_TYPES = ("联建单位", "在职党员", "志愿者", "社会组织", "驻区单位", "商户")
+SERVICE_RESOURCE_STATUSES = ("可用", "暂停", "注销")
+SERVICE_PROJECT_STATUSES = ("立项", "实施中", "已完成", "已终止")
+SERVICE_RATINGS = ("满意", "基本满意", "不满意")
+#: the share of need rows whose resident has a usable ID: the page says 证件号码 is often empty
+MIN_ID_KEYED_SERVICE_NEEDS = 0.3
+DERIVED["service_lists"]["_latest_at"] = _latest_at(FUTURE_SLACK_DAYS)
+
+
+def service_lists() -> list[Expectation]:
+    t = "service_lists"
+    need, resource, project = (_col("list_kind") == k for k in SERVICE_LIST_KINDS)
+    gxe = _gxe()
+    return [
+        *_schema(t),
+        *_locator(t),
+        *_not_null(("list_kind", "record_id", "status_at")),
+        _codes("list_kind", SERVICE_LIST_KINDS),
+        _unique_in_file("sheet", "record_id", "status_at", why="key: one row per version (key, 状态时间) in a file"),
+        _regex("need_id", r"^XQ\d{12}\d{8}\d{3}$", "need_id: XQ + community code + yyyymmdd + 3-digit sequence"),
+        _regex("resource_id", r"^ZY\d{12}\d{5}$", "resource_id: ZY + community code + 5-digit sequence"),
+        _regex("project_id", r"^XM\d{12}\d{4}\d{3}$", "project_id: XM + community code + yyyy + 3-digit sequence"),
+        _codes("category", SERVICE_CATEGORIES),
+        _codes("channel", SERVICE_CHANNELS),
+        _codes("satisfaction", SERVICE_RATINGS),
+        _codes("resource_type", SERVICE_RESOURCE_TYPES),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="status", value_set=list(SERVICE_NEED_STATUSES), row_condition=need, description="need 当前状态"
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="status", value_set=list(SERVICE_RESOURCE_STATUSES), row_condition=resource, description="resource 状态"
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="status", value_set=list(SERVICE_PROJECT_STATUSES), row_condition=project, description="project 状态"
+        ),
+        _codes("credit_code_status", ("valid", "bad_check", "wrong_form", "empty")),
+        _between("beneficiaries", 0, why="受益人数 not negative"),
+        _between("funds", 0, why="投入资金 not negative"),
+        *_event_time("status_at"),
+        _between("posted_at", EARLIEST_EVENT_AT, why="posted_at not before 2000-01-01"),
+        _not_after("_latest_at", "posted_at", f"posted_at not after data_date + {FUTURE_SLACK_DAYS} days"),
+        *_person(keyed_mostly=MIN_ID_KEYED_SERVICE_NEEDS, keyed_condition=need, keyed_rows="need rows"),
+        _codes("placement_method", PLACEMENT_METHODS),
+    ]  # fmt: skip
+
+
+BUILDERS["service_lists"] = service_lists
+
+
 def build_suite(table: str) -> ExpectationSuite:
     """A fresh, unsaved :class:`ExpectationSuite` named ``table``."""
     import great_expectations as gx

@@ -26,6 +26,7 @@ __all__ = [
     "GRID_FEED",
     "LOCATOR",
     "PROGRAMMES",
+    "SERVICE_KEYS",
     "feed",
     "table_for_file",
     "normalise_header",
@@ -636,6 +637,83 @@ FEEDS["credit_points"] = FeedSpec(
             sheets=_CREDIT_SHEETS,
             # each sheet's key and the time that dates it: the normaliser asks only for its own sheet's
             stands_on=("item_code", "valid_from_month", "entry_id", "occurred_date", "redemption_id", "redeemed_date"),
+        ),
+    ),
+)
+
+
+# --- service_lists (service_lists.md): 三张清单, one workbook a day, a sheet per list ---------------------
+# The three sheets share one normalised table (the sheet says which list a row is on), as civil_affairs'
+# sheets do: one file is one table in the registry. Keys and times are named apart per sheet so the
+# normaliser can tell which a row stands on.
+
+_SERVICE_SHEETS: dict[str, tuple[Column, ...]] = {
+    "需求清单": _cols(
+        ("需求编号", "need_id", R),
+        ("提出时间", "posted_at", R),
+        ("提出渠道", "channel"),
+        ("提出人", "name"),
+        ("证件号码", "id_number"),
+        ("联系电话", "phone"),
+        ("网格编码", "grid_code_reported"),
+        ("地址", "address"),
+        ("需求类别", "category", R),
+        ("需求描述", "description"),
+        ("是否微心愿", "wish_flag"),
+        ("资源编号", "taken_by_resource_id"),
+        ("派单时间", "dispatched_at"),
+        ("接单时间", "accepted_at"),
+        ("办结时间", "closed_at"),
+        ("当前状态", "status", R),
+        ("状态时间", "status_at", R),
+        ("群众评价", "satisfaction"),
+        ("项目编号", "in_project_id"),
+    ),
+    "资源清单": _cols(
+        ("资源编号", "resource_id", R),
+        ("资源类型", "resource_type", R),
+        ("名称", "resource_name", R),
+        ("证件号码", "id_number"),
+        ("联系电话", "phone"),
+        ("所属单位", "employer"),
+        ("服务类别", "service_categories"),
+        ("服务范围", "service_scope"),
+        ("登记日期", "registered_date"),
+        ("状态", "status", R),
+        ("状态时间", "status_at", R),
+    ),
+    "项目清单": _cols(
+        ("项目编号", "project_id", R),
+        ("项目名称", "project_name", R),
+        ("项目类别", "category"),
+        ("牵头资源", "lead_resource_id"),
+        ("关联需求", "need_ids"),
+        ("参与资源", "resource_ids"),
+        ("立项日期", "started_date"),
+        ("计划完成日期", "planned_date"),
+        ("完成日期", "completed_date"),
+        ("状态", "status", R),
+        ("受益人数", "beneficiaries"),
+        ("投入资金", "funds"),
+        ("状态时间", "status_at", R),
+    ),
+}
+#: the sheet -> the column holding its key
+SERVICE_KEYS: dict[str, str] = {"需求清单": "need_id", "资源清单": "resource_id", "项目清单": "project_id"}
+FEEDS["service_lists"] = FeedSpec(
+    "service_lists",
+    "社区服务小程序 三张清单",
+    "daily",
+    (
+        _t(
+            "service_lists",
+            "service_lists",
+            r"^QD_(?P<data_date>\d{8})\.xlsx$",
+            "xlsx",
+            None,
+            sheets=_SERVICE_SHEETS,
+            # each sheet stands on its own key (SERVICE_KEYS) and its 状态时间
+            stands_on=("need_id", "resource_id", "project_id", "status_at"),
         ),
     ),
 )

@@ -909,6 +909,91 @@ def normalise_credit_points(raw: pl.DataFrame, spec: TableSpec, ctx: Context) ->
 NORMALISERS["credit_points"] = normalise_credit_points
 
 
+# --- service_lists (service_lists.md) -------------------------------------------------------------------
+
+_SERVICE_KIND = {"需求清单": "need", "资源清单": "resource", "项目清单": "project"}
+_PERSON_RESOURCES = ("在职党员", "志愿者")
+
+
+def normalise_service_lists(raw: pl.DataFrame, spec: TableSpec, ctx: Context) -> Normalised:
+    """三张清单: every version of a need, resource or project as delivered (latest wins in dbt). Who counts as a
+    person (the page): a need's 提出人 (role ``service_requester``) and a resource whose 资源类型 is 在职党员 or
+    志愿者 (role ``service_provider``); a unit keeps its name and checked 统一社会信用代码 instead."""
+    from ingestion.feeds import SERVICE_KEYS
+
+    personal = ("id_number", "name", "phone", "resource_name", "description")
+    f = raw.with_columns(*_text(*[n for n in spec.all_names if n not in personal]))
+    f = f.with_columns(fr.clean_text(pl.col("resource_name")).alias("resource_name"))
+    need, resource = pl.col("sheet") == "需求清单", pl.col("sheet") == "资源清单"
+    is_person_resource = resource & pl.col("resource_type").is_in(_PERSON_RESOURCES)
+    who = need | is_person_resource
+    f = f.with_columns(
+        pl.when(need).then(pl.col("name")).when(is_person_resource).then(pl.col("resource_name")).alias("_p_name"),
+        pl.when(who).then(pl.col("id_number")).alias("_p_id"),
+        pl.when(who).then(pl.col("phone")).alias("_p_phone"),
+        pl.when(resource & ~is_person_resource).then(fr.clean_text(pl.col("id_number"))).alias("unit_credit_code"),
+        pl.when(resource & ~is_person_resource).then(pl.col("resource_name")).alias("unit_name"),
+        pl.when(resource).then(is_person_resource).alias("is_person_resource"),
+    )
+    f = _person(f, ctx, id_col="_p_id", name_col="_p_name", phone_col="_p_phone")
+    key = pl.coalesce(
+        *[pl.when(pl.col("sheet") == sheet).then(pl.col(col)) for sheet, col in SERVICE_KEYS.items()]
+    ).alias("record_id")
+    f = f.with_columns(
+        key,
+        pl.col("sheet").replace_strict(_SERVICE_KIND, default=None).alias("list_kind"),
+        fr.parse_datetime(pl.col("status_at")).alias("_status_at"),
+        fr.parse_datetime(pl.col("posted_at")).alias("posted_at"),
+        fr.parse_datetime(pl.col("dispatched_at")).alias("dispatched_at"),
+        fr.parse_datetime(pl.col("accepted_at")).alias("accepted_at"),
+        fr.parse_datetime(pl.col("closed_at")).alias("closed_at"),
+        pl.col("wish_flag").replace_strict(_YES_NO, default=None, return_dtype=pl.Boolean).alias("is_wish"),
+        pl.col("description").str.len_chars().cast(pl.Int64).alias("description_chars"),
+        pl.when(resource & ~is_person_resource)
+        .then(fr.credit_code_status(pl.col("unit_credit_code")))
+        .alias("credit_code_status"),
+        fr.parse_date(pl.col("registered_date")).alias("registered_date"),
+        fr.parse_date(pl.col("started_date")).alias("started_date"),
+        fr.parse_date(pl.col("planned_date")).alias("planned_date"),
+        fr.parse_date(pl.col("completed_date")).alias("completed_date"),
+        fr.parse_int(pl.col("beneficiaries")).alias("beneficiaries"),
+        fr.parse_money(pl.col("funds")).cast(pl.Float64).alias("funds"),
+        pl.col("address").alias("_address_raw"),
+    )
+    headers = {"need_id": "需求编号", "resource_id": "资源编号", "project_id": "项目编号"}
+    checks = {
+        f"missing_required_field:{col}": (
+            (pl.col("sheet") == sheet) & pl.col(col).is_null(),
+            f"required field {headers[col]} ({col}) is empty",
+        )
+        for sheet, col in SERVICE_KEYS.items()
+    }
+    checks["missing_required_field:status_at"] = (
+        pl.col("status_at").is_null(),
+        "required field 状态时间 (status_at) is empty",
+    )
+    checks["bad_datetime:status_at"] = _unparsed("status_at", "_status_at", "状态时间")
+    good, q = _split_bad(f, checks)
+    good = good.with_columns(pl.col("_status_at").alias("status_at"))
+    # a need is placed by its resident's address; resources and projects are the community's, by their key
+    good = good.with_columns(_community_named(pl.col("address")).alias("_community"))
+    good = _place(good, ctx, address="address", lon=None, lat=None, community="_community", street=None, at="status_at")
+    requesters = good.filter(pl.col("list_kind") == "need")
+    providers = good.filter(pl.col("is_person_resource").fill_null(False))
+    records = pl.concat(
+        [
+            _person_records(requesters, role="service_requester", source_key="need_id", record_at=pl.col("status_at")),
+            _person_records(
+                providers, role="service_provider", source_key="resource_id", record_at=pl.col("status_at")
+            ),
+        ]
+    )
+    return Normalised(conform(good, SCHEMAS["service_lists"]), records, q)
+
+
+NORMALISERS["service_lists"] = normalise_service_lists
+
+
 @dataclass(frozen=True)
 class _Incremental:
     """How a snapshot table re-derives, for a repeated row, what depends on more than its cells."""

@@ -304,6 +304,54 @@ SCHEMAS["credit_points"] = {
     "redemption_point": S,
 }
 
+# service_lists.md: 三张清单 in one table, the sheet telling the list (``list_kind``): a need's resident and a
+# person resource (在职党员 / 志愿者) are person records; a unit keeps its name and 统一社会信用代码 (not personal)
+SCHEMAS["service_lists"] = {
+    **_LOCATOR,
+    "list_kind": S,  # need | resource | project
+    "record_id": S,  # the row's key: 需求编号, 资源编号 or 项目编号
+    "status": S,
+    "status_at": _TS,
+    "category": S,
+    # needs
+    "need_id": S,
+    "posted_at": _TS,
+    "channel": S,
+    "grid_code_reported": S,
+    "description_chars": I,
+    "is_wish": B,
+    "taken_by_resource_id": S,
+    "dispatched_at": _TS,
+    "accepted_at": _TS,
+    "closed_at": _TS,
+    "satisfaction": S,
+    "in_project_id": S,
+    **_PERSON,
+    **_PLACEMENT,
+    # resources
+    "resource_id": S,
+    "resource_type": S,
+    "is_person_resource": B,
+    "unit_name": S,  # a unit's name (a person resource's name is masked in name_masked)
+    "unit_credit_code": S,
+    "credit_code_status": S,  # valid | bad_check | wrong_form | empty (units only)
+    "employer": S,
+    "service_categories": S,  # 需求类别 joined by 、
+    "service_scope": S,  # community codes joined by ; or 全区
+    "registered_date": D,
+    # projects
+    "project_id": S,
+    "project_name": S,
+    "lead_resource_id": S,
+    "need_ids": S,
+    "resource_ids": S,
+    "started_date": D,
+    "planned_date": D,
+    "completed_date": D,
+    "beneficiaries": I,
+    "funds": F,
+}
+
 
 #: Restricted: one row per personal record in any feed (who counts as a person:
 #: ../shared/feeds/README.md). The only table holding normalised identifiers.

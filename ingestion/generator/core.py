@@ -27,6 +27,7 @@ from .feeds import (
     petitions,
     police_incidents,
     police_population,
+    service_lists,  # 三张清单 (issue 23)
 )
 from .feeds._common import Context
 from .landing import FEEDS, Delivered, Landing, RecordSink, Truth
@@ -243,6 +244,7 @@ def _generate(
         hotline_orders,
         grid_visits,
         credit_points,
+        service_lists,
     ):
         t = time.perf_counter()
         report(mod.FEED, 0, days)

@@ -28,6 +28,8 @@ FLAG_POLICY: dict[str, tuple[bool, bool]] = {
     "grid_visits": (True, False),
     # the points system's monthly export: no md5, LF
     "credit_points": (False, False),
+    # the community service mini-program: a flag with md5, LF
+    "service_lists": (True, False),
 }
 FEEDS = tuple(FLAG_POLICY)
 

@@ -419,3 +419,28 @@ def test_without_an_id_the_stated_sex_is_read_in_every_form(values):
         f.normalise_sex(pl.col("sex"), id_sex=f.normalise_id(pl.col("id")).struct.field("sex")).alias("o")
     )["o"].to_list()
     assert got == [expected.get(v) for v in values]
+
+
+# --- 统一社会信用代码 (service_lists resources) --------------------------------------------------------------
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["520102", "350100", "110105"]))
+def test_generated_credit_codes_check_and_any_one_character_change_is_caught(seed, county):
+    import numpy as np
+
+    from ingestion.fields import credit_code_check
+    from ingestion.generator.feeds.service_lists import credit_code
+
+    code = credit_code(county, np.random.default_rng(seed))
+    assert credit_code_check(code) == "valid"
+    assert credit_code_check(code.lower()) == "valid"  # written in lower case, the same code
+    for i in range(18):
+        for ch in "0123456789ABCDEFGHJKLMNPQRTUWXY":
+            if ch != code[i]:
+                changed = code[:i] + ch + code[i + 1 :]
+                # GB 32100's mod-31 check catches every single-character error in the first 17, and the check itself
+                assert credit_code_check(changed) == "bad_check"
+                break
+    assert credit_code_check(code[:17]) == "wrong_form"
+    assert credit_code_check(code[:17] + "I") == "wrong_form"  # I, O, S, V, Z are not in the alphabet
+    assert credit_code_check("") == "empty" and credit_code_check(None) == "empty"

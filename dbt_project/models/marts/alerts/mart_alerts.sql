@@ -726,6 +726,10 @@ unioned as (
     select * from hotline_topic_alerts
     union all by name
     select * from credit_alerts
+    -- 三张清单: a need unaccepted after 3 days, a category with demand and no active resource; their evidence
+    -- (需求编号, not incident keys) stays in mart_service_alert_evidence, joined on alert_key
+    union all by name
+    select * replace (cast(null as varchar) as evidence_keys) from {{ ref('mart_service_alert_evidence') }}
 ),
 
 final as (

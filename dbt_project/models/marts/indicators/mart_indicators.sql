@@ -317,6 +317,40 @@ visit_measures as (
     where visits.is_countable and visits.visited_date <= as_of.as_of_date
 ),
 
+-- 三张清单 (service marts): needs attributed to the day they were posted, by 需求类别 and the need's community
+-- (its key's) and grid (its address, when in that community); withdrawn needs (已撤销, a double tap's copy
+-- among them) count nowhere
+service_measures as (
+    select
+        codes.indicator_code,
+        needs.posted_date as measure_date,
+        'service_lists' as source_feed,
+        coalesce(needs.category, 'unknown') as taxonomy_code,
+        needs.grid_code,
+        needs.community_code,
+        needs.street_code,
+        coalesce(needs.county_code, county.county_code) as county_code,
+        case codes.indicator_code
+            when 'service_response_rate' then case when needs.is_accepted_within_day then 1 else 0 end
+            when 'service_same_day_rate' then case when needs.is_closed_same_day then 1 else 0 end
+            when 'service_closure_rate' then case when needs.is_closed then 1 else 0 end
+            when 'service_satisfaction_rate' then case when needs.is_satisfied then 1 else 0 end
+            when 'wish_completion_rate' then case when needs.is_closed then 1 else 0 end
+        end as num,
+        1 as den,
+    from {{ ref('fct_service_need') }} as needs
+    cross join (
+        values ('service_response_rate'), ('service_same_day_rate'), ('service_closure_rate'),
+            ('service_satisfaction_rate'), ('wish_completion_rate')
+    ) as codes (indicator_code)
+    cross join county
+    cross join as_of
+    where not needs.is_withdrawn
+        and needs.posted_date <= as_of.as_of_date
+        and (codes.indicator_code <> 'service_satisfaction_rate' or needs.is_rated)
+        and (codes.indicator_code <> 'wish_completion_rate' or needs.is_wish)
+),
+
 -- numerators and denominators per day and place first: every fan-out below (levels, period grains,
 -- slices) multiplies the rows, so each works on sums rather than records (sums add up the same);
 -- fanning out the records themselves (4.2M measures x 48 at 1M residents) does not fit in memory
@@ -370,6 +404,23 @@ measured as (
         sum(num) as num,
         sum(den) as den,
     from visit_measures
+    where measure_date is not null
+    group by all
+    union all
+
+    select
+        indicator_code,
+        measure_date,
+        source_feed,
+        taxonomy_code,
+        grid_code,
+        community_code,
+        street_code,
+        county_code,
+        cast(null as varchar) as unit_name,
+        sum(num) as num,
+        sum(den) as den,
+    from service_measures
     where measure_date is not null
     group by all
 ),

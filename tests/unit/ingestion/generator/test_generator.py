@@ -26,6 +26,7 @@ FEEDS = [
     "hotline_orders",
     "grid_visits",
     "credit_points",
+    "service_lists",
 ]
 GB18030 = {"police_population", "police_incidents"}
 
@@ -118,6 +119,9 @@ def test_every_file_has_a_flag_with_right_rows_and_md5(run):
             assert flag["md5"] == hashlib.md5(p.read_bytes()).hexdigest(), p
         if feed == "credit_points":
             n = sum(len(v) for v in _machine_workbook_rows(p).values())
+        elif p.name.startswith("QD_"):  # service_lists: machine-made, header on row 1, every other row a record
+            reader = fastexcel.read_excel(p.read_bytes())
+            n = sum(reader.load_sheet(s, header_row=0).height for s in reader.sheet_names)
         elif p.suffix == ".xlsx":
             n = sum(len(v) for v in _workbook_rows(p).values())
         elif p.suffix == ".jsonl":
@@ -175,6 +179,15 @@ def test_truth_covers_every_personal_record(run):
             got[(feed, p.name)] = sum(len(v) for v in _workbook_rows(p).values())
         elif feed == "credit_points":
             got[(feed, p.name)] = _credit_persons(p)
+        elif feed == "service_lists":
+            # who counts as a person: every need's 提出人, a 在职党员 or 志愿者 resource (not units, not projects)
+            reader = fastexcel.read_excel(p.read_bytes())
+            for sheet in reader.sheet_names:
+                rows = reader.load_sheet(sheet, header_row=0, dtypes="string").to_polars()
+                if sheet == "需求清单":
+                    got[(feed, p.name)] += rows.height
+                elif sheet == "资源清单":
+                    got[(feed, p.name)] += rows.filter(pl.col("资源类型").is_in(["在职党员", "志愿者"])).height
         elif feed == "petitions":
             for line in _decode(p, feed, switched).splitlines():
                 try:
