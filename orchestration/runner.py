@@ -297,7 +297,26 @@ def _build_warehouse(session: _Session, settings: Settings, warehouse: list, *, 
     echo(
         f"{'warehouse':<18} dbt build + publish {'FAILED' if failure or not result.success else 'done'}  ({wall:.1f} s; dbt log: {log_path})"
     )
+    if result.success:
+        echo(_publish_summary(result))
     return (zones.serving_db if result.success else None), failure
+
+
+def _publish_summary(result) -> str:
+    """What the publish wrote (tables whose content changed) and reused, from its materialisation: counts and names."""
+    from orchestration.defs.warehouse.assets import SERVING_KEY
+    from orchestration.lib.labels import field_of
+
+    for event in result.get_asset_materialization_events():
+        if event.asset_key != SERVING_KEY:
+            continue
+        meta = {field_of(k): getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+        written = list(meta.get("written") or [])
+        names = f": {', '.join(written)}" if written else ""
+        return (
+            f"{'publish':<18} {len(written)} table(s) written{names}; {meta.get('tables_reused', 0)} reused unchanged"
+        )
+    return f"{'publish':<18} not recorded"
 
 
 def _step_seconds(result) -> float:
