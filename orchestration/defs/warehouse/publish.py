@@ -214,6 +214,8 @@ def publish_snapshot(
             "select schema_name, table_name, comment from duckdb_tables() "
             f"where database_name = 'wh' and schema_name in ({', '.join(_lit(s) for s in SCHEMAS)}) order by all"
         ).fetchall()
+        # the catalogue's hundreds of statements (views, comments) in one transaction: one commit, not one each
+        con.execute("begin")
         for schema, table, comment in found:
             name = f"{_q(schema)}.{_q(table)}"
             columns = _columns(con, "wh", schema, table)
@@ -233,6 +235,7 @@ def publish_snapshot(
                     con.execute(f"comment on column {name}.{_q(column)} is {_lit(col_comment)}")
             tables[f"{schema}.{table}"] = count
             versions[f"{schema}.{table}"] = str(version.relative_to(serving))
+        con.execute("commit")
         con.execute("detach wh")
         files = (
             sorted(
