@@ -47,7 +47,16 @@ from pathlib import Path
 
 from ingestion.zones import Zones, write_text_atomic, write_with
 
-__all__ = ["Published", "SnapshotRecord", "SCHEMAS", "publish_snapshot", "current_record", "staleness"]
+__all__ = [
+    "Published",
+    "SnapshotRecord",
+    "SCHEMAS",
+    "publish_snapshot",
+    "current_record",
+    "staleness",
+    "recorded_staleness",
+    "no_run_since",
+]
 
 #: schemas published; the ``serving/parquet`` links are made for the marts only
 SCHEMAS = ("marts", "ops")
@@ -398,6 +407,60 @@ def current_record(serving: Zones | Path) -> SnapshotRecord | None:
 
 
 _ANY = object()
+
+
+def recorded_staleness(
+    settings, record: SnapshotRecord | None, *, latest_normalised=None, run_known=False, check_as_of=True
+) -> str | None:
+    """:func:`staleness` against the ledger's loaded files and the as-of date of ``settings``, then whether
+    ``zhili linkage train`` kept a model whose links are not published yet. Reads no Dagster instance (the
+    caller passes what it knows of one), so ``zhili run`` can tell a current snapshot before starting Dagster."""
+    import polars as pl
+
+    from ingestion.ledger import LOADED, read_ledger
+
+    zones = settings.zones
+    ledger = read_ledger(zones)
+    files = set(ledger.filter(pl.col("status").is_in(LOADED))["file_md5"].to_list()) if not ledger.is_empty() else set()
+    extra = {"as_of": settings.as_of_date()} if check_as_of else {}
+    why = staleness(record, files=files, latest_normalised=latest_normalised, run_known=run_known, **extra)
+    if why is None and record is not None:  # zhili linkage train kept a new model: its links are not published yet
+        from ingestion.linkage.model_store import retrained_since
+
+        try:
+            built = json.loads(zones.build_record.read_text()).get("linkage_model_version")
+        except (OSError, ValueError):
+            built = None
+        why = retrained_since(zones, built)
+    return why
+
+
+def no_run_since(zones: Zones, run_id: str | None) -> bool:
+    """True when the Dagster instance of the home holds the run ``run_id`` and no run created after it, read
+    from its SQLite run storage without starting Dagster (whose import and instance cost a run with no new file
+    most of its time). Every materialisation happens in a run, so nothing was materialised since that run;
+    False whenever that cannot be told (no such run, another storage, an unreadable file)."""
+    import sqlite3
+    from contextlib import closing
+
+    runs = zones.dagster / "history" / "runs.db"
+    if not run_id or not runs.exists():
+        return False
+    try:
+        with closing(sqlite3.connect(f"file:{runs}?mode=ro", uri=True, timeout=5)) as con:
+            built = con.execute("select id, start_time from runs where run_id = ?", [run_id]).fetchone()
+            if built is None or built[1] is None:
+                return False
+            # a run made after it, one still going, or one that ended after it started (a run the daemon
+            # started beside it) may have materialised what the build did not see
+            others = con.execute(
+                "select count(*) from runs where run_id <> ? and (id > ? or end_time is null or end_time > ? "
+                "or status not in ('SUCCESS', 'FAILURE', 'CANCELED'))",
+                [run_id, built[0], built[1]],
+            ).fetchone()
+            return others[0] == 0
+    except sqlite3.Error:
+        return False
 
 
 def staleness(

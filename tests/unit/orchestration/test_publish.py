@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingestion.zones import Zones
-from orchestration.defs.warehouse.publish import current_record, publish_snapshot, staleness
+from orchestration.defs.warehouse.publish import current_record, no_run_since, publish_snapshot, staleness
 
 T0 = datetime(2026, 1, 1, 8, 0)
 
@@ -225,3 +225,37 @@ def test_a_copied_home_reads_as_stale_until_it_publishes_for_itself(tmp_path):
     assert staleness(current_record(Zones(tmp_path / "home")), files=set()) is None
     publish_snapshot(wh, Zones(tmp_path / "copy"), now=T0 + timedelta(seconds=1))
     assert staleness(current_record(Zones(tmp_path / "copy")), files=set()) is None
+
+
+def _runs(zones: Zones, rows: list[tuple]) -> None:
+    """The columns of Dagster's SQLite run storage the check reads (id, run_id, status, start_time, end_time)."""
+    import sqlite3
+
+    path = zones.dagster / "history" / "runs.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    with sqlite3.connect(path) as con:
+        con.execute(
+            "create table runs (id integer primary key, run_id text, status text, start_time real, end_time real)"
+        )
+        con.executemany("insert into runs values (?, ?, ?, ?, ?)", rows)
+
+
+@pytest.mark.parametrize(
+    ("rows", "current"),
+    [
+        ([(1, "feed", "SUCCESS", 10.0, 20.0), (2, "wh", "SUCCESS", 21.0, 40.0)], True),
+        ([(1, "feed", "FAILURE", 10.0, 20.0), (2, "wh", "SUCCESS", 21.0, 40.0)], True),
+        # a run made after the build, one still going, one that ended after the build started (the daemon's)
+        ([(1, "wh", "SUCCESS", 21.0, 40.0), (2, "feed", "SUCCESS", 41.0, 50.0)], False),
+        ([(1, "feed", "STARTED", 10.0, None), (2, "wh", "SUCCESS", 21.0, 40.0)], False),
+        ([(1, "feed", "SUCCESS", 10.0, 25.0), (2, "wh", "SUCCESS", 21.0, 40.0)], False),
+        ([(1, "feed", "SUCCESS", 10.0, 20.0)], False),  # the build's run is not in this instance
+    ],
+)
+def test_no_run_since_the_build_is_read_from_the_run_storage_without_dagster(tmp_path, rows, current):
+    zones = Zones(tmp_path / "home")
+    assert no_run_since(zones, "wh") is False  # no run storage: cannot tell
+    _runs(zones, rows)
+    assert no_run_since(zones, "wh") is current
+    assert no_run_since(zones, None) is False
