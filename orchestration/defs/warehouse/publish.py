@@ -137,9 +137,11 @@ def _digest(con, name: str, columns: list[tuple[str, str, str | None]]) -> tuple
     with the count, the columns and their types: equal tables give equal digests, and a changed row changes
     the sum and the xor together with a chance of ~2^-64 of both landing on the old values.
     """
+    # the row as one struct, under an alias no column is named (a column ``t`` would shadow an alias ``t``)
+    row = "zhili_row_" + hashlib.sha256("".join(c[0] for c in columns).encode()).hexdigest()[:8]
     count, total, xor = con.execute(
-        f"select count(*), coalesce(sum(hash(t)::hugeint), 0)::varchar, coalesce(bit_xor(hash(t)), 0)::varchar "
-        f"from wh.{name} as t"
+        f"select count(*), coalesce(sum(hash({row})::hugeint), 0)::varchar, "
+        f"coalesce(bit_xor(hash({row})), 0)::varchar from wh.{name} as {row}"
     ).fetchone()
     import duckdb
 

@@ -259,3 +259,15 @@ def test_no_run_since_the_build_is_read_from_the_run_storage_without_dagster(tmp
     _runs(zones, rows)
     assert no_run_since(zones, "wh") is current
     assert no_run_since(zones, None) is False
+
+
+def test_the_digest_reads_whole_rows_whatever_the_columns_are_named(tmp_path):
+    """A column named like a table alias (``t``) must not stand in for the row: a change beside it is seen."""
+    wh, zones = tmp_path / "wh.duckdb", Zones(tmp_path / "home")
+    for n, value in enumerate(("a", "b")):
+        wh.unlink(missing_ok=True)
+        with duckdb.connect(str(wh)) as con:
+            con.execute("create schema marts; create table marts.m as select 1 as t, ? as u", [value])
+        published = _publish(tmp_path, wh, n)
+    assert published.written == ["marts.m"]
+    assert _served(zones.serving_db) == _served(wh)
