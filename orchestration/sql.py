@@ -33,10 +33,10 @@ def query_snapshot(settings, query: str | None, *, csv_out: bool) -> None:
         con = duckdb.connect(str(snapshot), read_only=True)
         # read-only, and no file access beyond the snapshot and the table versions its views read (by name,
         # each read-only): no ATTACH of the working warehouse (which would take its lock from the pipeline),
-        # no COPY ... TO files beside it; then the configuration is locked so SQL cannot lift it
+        # no COPY ... TO files beside it. Once external access is off DuckDB refuses to turn it on again or to
+        # widen the allowed paths, and the user's own SET (TimeZone, threads) still works
         con.execute("set allowed_paths = ?", [_versions_read(con)])
         con.execute("set enable_external_access = false")
-        con.execute("set lock_configuration = true")
     except duckdb.Error as err:
         sentence = lock_sentence(str(err))
         if sentence:
