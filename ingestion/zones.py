@@ -15,9 +15,11 @@ home/
   quarantine/<table>/<md5>.parquet      rows that could not be normalised, with reasons
   ledger/<key>.parquet                  one ledger row per file outcome
   warehouse.duckdb                      the dbt warehouse (one writer)
-  serving/zhili.duckdb                  read-only snapshot readers and BI tools open
+  serving/zhili.duckdb                  read-only catalogue readers and BI tools open: views over serving/tables
+  serving/zhili-<ts>.duckdb (+ .json)   that catalogue and the older ones kept for rollback (+ the versions each names)
+  serving/tables/<schema>/<table>/<digest>.parquet   immutable published table versions, named by content
   serving/snapshot.json                 what that snapshot holds (files, as-of date, run)
-  serving/parquet/                      Parquet copies of the published tables
+  serving/parquet/<mart>.parquet        the current version of each mart (a hard link), for BI tools
   docs/validations/                     GX results as HTML
   gates/last_run.json                   the last run's gate results, for ``zhili status``
   logs/                                 dbt's log of the last build
@@ -154,6 +156,14 @@ class Zones:
     @property
     def serving_parquet(self) -> Path:
         return self.serving / "parquet"
+
+    @property
+    def serving_tables(self) -> Path:
+        return self.serving / "tables"
+
+    def serving_version(self, schema: str, table: str, digest: str) -> Path:
+        """One published version of a table, named by its content digest: written once, never changed."""
+        return self.serving_tables / schema / table / f"{digest}.parquet"
 
     # reports and logs
     @property

@@ -133,21 +133,28 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
     echo(f"landing: {settings.landing}")
     echo(f"home:    {settings.home}")
     progress.stage("starting: Dagster, dbt manifest", 2, "steps")
-    dg = _start_dagster()
-
     from ingestion.feeds import FEEDS
     from ingestion.ledger import LOADED, read_ledger
     from ingestion.zones import ensure_zones
+
+    wanted = set(feeds) if feeds else set(FEEDS)
+    zones = settings.zones
+    ensure_zones(zones)
+    due = _due(settings, wanted)
+    if not due and _current_without_dagster(settings):
+        # a day with no new file: Dagster's import and instance are most of what such a run costs, and there
+        # is nothing for it to do
+        progress.end()
+        echo(f"warehouse: no new files; the serving snapshot (as of {as_of_text(zones)}) is current")
+        return _finish(settings, echo, warn, started, started_at, {}, None, zones.serving_db, 0.0)
+    dg = _start_dagster()
+
     from orchestration.defs.feeds.assets import feed_assets
     from orchestration.defs.resources import ZhiliResource
     from orchestration.defs.warehouse.assets import build_warehouse_assets, dbt_resource, ensure_manifest, zone_specs
     from orchestration.instance import open_instance
 
     progress.update(1)
-    wanted = set(feeds) if feeds else set(FEEDS)
-    zones = settings.zones
-    ensure_zones(zones)
-    due = _due(settings, wanted)
     instance = open_instance(settings.home)
     reaped = reap_dead_cli_runs(instance)
     if reaped:
@@ -192,7 +199,26 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
         )
     elif not warehouse:
         echo("warehouse: no dbt manifest (dbt_project/ missing or does not parse); skipped")
+    return _finish(settings, echo, warn, started, started_at, gates, failure, published, session.dagster_seconds)
 
+
+def _current_without_dagster(settings: Settings) -> bool:
+    """The serving snapshot is current as far as its record, the ledger and the Dagster run storage tell,
+    read without starting Dagster: no file loaded since, the same as-of date and linkage model, and no run
+    since the one that built it (so no materialisation it did not see)."""
+    from orchestration.defs.warehouse.publish import current_record, no_run_since, recorded_staleness
+
+    record = current_record(settings.zones)
+    if record is None or not no_run_since(settings.zones, record.run_id):
+        return False
+    return recorded_staleness(settings, record) is None
+
+
+def _finish(settings, echo, warn, started, started_at, gates, failure, published, dagster_seconds) -> int:
+    """The run's summary (new ledger rows, failed gates, the snapshot, the times) and its exit code."""
+    from ingestion.ledger import read_ledger
+
+    zones = settings.zones
     ledger = read_ledger(zones)
     new_rows = ledger.filter(pl.col("processed_at") >= started_at) if not ledger.is_empty() else ledger
     echo("")
@@ -211,7 +237,7 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
     total = time.perf_counter() - started
     gx = sum(g.get("gx_seconds") or 0 for g in gates.values())
     echo(
-        f"done in {total:.1f} s (Dagster overhead {session.dagster_seconds:.1f} s, GX {gx:.1f} s); runs are in {zones.dagster}"
+        f"done in {total:.1f} s (Dagster overhead {dagster_seconds:.1f} s, GX {gx:.1f} s); runs are in {zones.dagster}"
     )
     if failure:
         warn(f"zhili run: {failure[0]}")
@@ -297,7 +323,26 @@ def _build_warehouse(session: _Session, settings: Settings, warehouse: list, *, 
     echo(
         f"{'warehouse':<18} dbt build + publish {'FAILED' if failure or not result.success else 'done'}  ({wall:.1f} s; dbt log: {log_path})"
     )
+    if result.success:
+        echo(_publish_summary(result))
     return (zones.serving_db if result.success else None), failure
+
+
+def _publish_summary(result) -> str:
+    """What the publish wrote (tables whose content changed) and reused, from its materialisation: counts and names."""
+    from orchestration.defs.warehouse.assets import SERVING_KEY
+    from orchestration.lib.labels import field_of
+
+    for event in result.get_asset_materialization_events():
+        if event.asset_key != SERVING_KEY:
+            continue
+        meta = {field_of(k): getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+        written = list(meta.get("written") or [])
+        names = f": {', '.join(written)}" if written else ""
+        return (
+            f"{'publish':<18} {len(written)} table(s) written{names}; {meta.get('tables_reused', 0)} reused unchanged"
+        )
+    return f"{'publish':<18} not recorded"
 
 
 def _step_seconds(result) -> float:

@@ -1,7 +1,8 @@
 """``zhili sql``: read-only SQL on the serving snapshot, from the command line, a pipe or a shell.
 
-The snapshot (``Zones.serving_db``) is opened read-only with no file access beyond it (no ``ATTACH``
-of the working warehouse, no ``COPY ... TO``) and ``TimeZone`` set to :data:`SQL_TIME_ZONE`. SQL that
+The snapshot (``Zones.serving_db``, a catalogue of views) is opened read-only with no file access
+beyond it and the Parquet table versions its views read (no ``ATTACH`` of the working warehouse, no
+``COPY ... TO``) and ``TimeZone`` set to :data:`SQL_TIME_ZONE`. SQL that
 cannot run is a :class:`~orchestration.errors.UsageError` carrying DuckDB's message (exit 2); a
 snapshot another process holds read-write is a :class:`~orchestration.errors.BusyError` (exit 3).
 """
@@ -29,9 +30,13 @@ def query_snapshot(settings, query: str | None, *, csv_out: bool) -> None:
     import duckdb
 
     try:
-        # read-only, and no file access beyond the snapshot: no ATTACH of the working warehouse (which would
-        # take its lock from the pipeline), no COPY ... TO files beside it
-        con = duckdb.connect(str(snapshot), read_only=True, config={"enable_external_access": False})
+        con = duckdb.connect(str(snapshot), read_only=True)
+        # read-only, and no file access beyond the snapshot and the table versions its views read (by name,
+        # each read-only): no ATTACH of the working warehouse (which would take its lock from the pipeline),
+        # no COPY ... TO files beside it. Once external access is off DuckDB refuses to turn it on again or to
+        # widen the allowed paths, and the user's own SET (TimeZone, threads) still works
+        con.execute("set allowed_paths = ?", [_versions_read(con)])
+        con.execute("set enable_external_access = false")
     except duckdb.Error as err:
         sentence = lock_sentence(str(err))
         if sentence:
@@ -45,6 +50,16 @@ def query_snapshot(settings, query: str | None, *, csv_out: bool) -> None:
             _sql_shell(con, csv_out=csv_out)
         else:
             _sql_statements(con, sys.stdin.read(), csv_out=csv_out)
+
+
+def _versions_read(con) -> list[str]:
+    """The Parquet table versions the catalogue's views read (``read_parquet('<path>')`` in each view)."""
+    import re
+
+    paths = []
+    for (sql,) in con.execute("select sql from duckdb_views() where not internal").fetchall():
+        paths += [m.replace("''", "'") for m in re.findall(r"read_parquet\('((?:[^']|'')*)'\)", sql or "")]
+    return sorted(set(paths))
 
 
 def _sql_error(err: Exception, number: int | None = None) -> str:

@@ -81,7 +81,8 @@ def mart_hashes(db: Path) -> dict[str, str]:
         tables = [
             t
             for (t,) in con.execute(
-                "select table_name from duckdb_tables() where schema_name = 'marts' order by 1"
+                # tables in a warehouse, views (over Parquet versions) in a serving catalogue
+                "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
             ).fetchall()
         ]
         return {

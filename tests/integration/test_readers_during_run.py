@@ -47,7 +47,10 @@ def _duckdb_state(path: Path) -> tuple:
 
     with duckdb.connect(str(path), read_only=True) as con:
         tables = [
-            t for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
+            t
+            for (t,) in con.execute(  # the catalogue's marts are views over their Parquet versions
+                "select table_name from information_schema.tables where table_schema = 'marts'"
+            ).fetchall()
         ]
         return _signature((t, con.execute(f'select count(*) from marts."{t}"').fetchone()[0]) for t in tables)
 
@@ -59,7 +62,8 @@ def _sqlalchemy_state(path: Path) -> tuple:
     engine = sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True}, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as con:
-            tables = sa.inspect(con).get_table_names(schema="marts")
+            insp = sa.inspect(con)  # the catalogue's marts are views over their Parquet versions
+            tables = insp.get_table_names(schema="marts") + insp.get_view_names(schema="marts")
             return _signature(
                 (t, con.execute(sa.text(f'select count(*) from marts."{t}"')).scalar_one()) for t in tables
             )

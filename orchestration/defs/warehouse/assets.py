@@ -316,10 +316,11 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         kinds={"duckdb", "parquet"},
     )
     def serving_zhili(context: dg.AssetExecutionContext, zhili: ZhiliResource) -> dg.MaterializeResult:
-        """Serving snapshot <home>/serving/zhili.duckdb (marts + ops, with column comments) and Parquet copies.
+        """Serving snapshot <home>/serving/zhili.duckdb: views (with comments) over marts + ops as Parquet.
 
-        Written beside the old one and swapped in atomically; readers open it
-        read-only and are never blocked by a run. The last 3 older snapshots are kept.
+        Only tables whose content changed get a new Parquet version; the catalogue of views is written beside
+        the old one and swapped in atomically; readers open it read-only and are never blocked by a run. The
+        last 3 older catalogues (and the versions they read) are kept.
         """
         settings = zhili.settings()
         zones = settings.zones
@@ -328,7 +329,10 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         except (OSError, ValueError):
             build = {}  # a warehouse built by an older zhili: the snapshot's as-of is unknown, the next run rebuilds
         published = publish_snapshot(zones.warehouse, zones.serving, memory_limit=settings.duckdb_memory, build=build)
-        context.log.info(f"published {published.snapshot.name} as {published.path}")
+        context.log.info(
+            f"published {published.snapshot.name} as {published.path}: {len(published.written)} table(s) written, "
+            f"{len(published.reused)} reused"
+        )
         return dg.MaterializeResult(
             metadata=readable(
                 {
@@ -340,6 +344,12 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
                     "snapshot": dg.MetadataValue.path(str(published.snapshot)),
                     "parquet_dir": dg.MetadataValue.path(str(published.parquet_dir)),
                     "tables": len(published.tables),
+                    # what this publish wrote (tables whose content changed) and what it reused: names only
+                    "tables_written": len(published.written),
+                    "tables_reused": len(published.reused),
+                    "written": dg.MetadataValue.json(published.written),
+                    "reused": dg.MetadataValue.json(published.reused),
+                    "versions_removed": published.versions_removed,
                     "rows_by_table": dg.MetadataValue.json(published.tables),
                     "snapshots_kept": len(published.kept),
                     "query": dg.MetadataValue.md(

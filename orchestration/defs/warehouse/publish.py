@@ -1,39 +1,70 @@
-"""Publish the warehouse's marts as a read-only serving snapshot readers never wait for.
+"""Publish the warehouse's marts as a read-only serving snapshot readers never wait for, writing only what changed.
 
-The working warehouse is attached read-only and its ``marts`` and ``ops``
-tables (with table and column comments) are copied into a new file
-``serving/zhili-<timestamp>.duckdb``. That file is hard-linked onto
-``serving/zhili.duckdb`` with an atomic rename: a reader holding the old file
-open keeps its inode, the next connection sees the new snapshot. The last
-few older snapshots stay for rollback; Parquet copies of each mart go to
-``serving/parquet/<mart>.parquet`` (written to a temporary name, then renamed).
+Every ``marts`` and ``ops`` table of the working warehouse is fingerprinted in
+one scan (row count, sum and xor of each row's hash, its columns and types:
+order-independent, so a rebuilt table with the same rows has the same
+digest). A table whose digest has no version yet is written once as an
+immutable Parquet file ``serving/tables/<schema>/<table>/<digest>.parquet``
+(temporary name, then renamed; read-only); every other table reuses the
+version it already has. A small DuckDB *catalogue*
+``serving/zhili-<timestamp>.duckdb`` then holds one view per table over its
+version, cast back to the warehouse's column types, with the table and column
+comments BI tools and ``zhili sql`` show; ``zhili-<timestamp>.json`` beside it
+names the versions it reads. The catalogue is hard-linked onto
+``serving/zhili.duckdb`` with an atomic rename: a reader holding the old
+catalogue keeps it (and the versions it names stay while that catalogue is
+kept), the next connection sees the new one. A run that changed three tables
+writes three Parquet files and a catalogue of a few hundred KB.
 
-Snapshot files are made read-only (0444), so DuckDB refuses a read-write open
-(for every user but root). What a snapshot is -- the as-of date it was built
-for, the delivered files (md5) it holds, the Dagster run and the newest
+The last few older catalogues stay for rollback; a table version no kept
+catalogue names is deleted. ``serving/parquet/<mart>.parquet`` is a hard link
+to the mart's current version (swapped in by rename), for BI tools that read
+Parquet. Views name their versions by absolute path, so the serving folder
+the catalogue was written for is recorded: a home moved elsewhere reads as
+"no current snapshot" and the next run publishes a catalogue for the new place
+(reusing every version).
+
+Catalogues and versions are read-only (0444), so DuckDB refuses a read-write
+open (for every user but root). What a snapshot is -- the as-of date it was
+built for, the delivered files (md5) it holds, the Dagster run and the newest
 normalised materialisation it was built from -- is recorded beside it in
 ``serving/snapshot.json``, with the file's identity (size, mtime). The
 freshness checks of ``zhili run`` and of the warehouse sensor read that record
-and never open the DuckDB file, so a reader holding it (even read-write) cannot
-make them fail or trigger a rebuild.
+and never open the DuckDB file, so a reader holding it (even read-write)
+cannot make them fail or trigger a rebuild.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 from ingestion.zones import Zones, write_text_atomic, write_with
 
-__all__ = ["Published", "SnapshotRecord", "SCHEMAS", "publish_snapshot", "current_record", "staleness"]
+__all__ = [
+    "Published",
+    "SnapshotRecord",
+    "SCHEMAS",
+    "publish_snapshot",
+    "current_record",
+    "staleness",
+    "recorded_staleness",
+    "no_run_since",
+]
 
-#: schemas copied into the serving file; Parquet copies are made of the marts only
+#: schemas published; the ``serving/parquet`` links are made for the marts only
 SCHEMAS = ("marts", "ops")
+#: part of every digest: a change in how versions are written (or in DuckDB's row hash) makes new versions
+_FORMAT = "zhili-serving-1"
+#: how a column is written to Parquet when Parquet cannot hold its type exactly (read back through the view's cast)
+_PARQUET_AS = {"HUGEINT": "DECIMAL(38,0)", "UHUGEINT": "VARCHAR"}
+_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 
 @dataclass(frozen=True)
@@ -45,6 +76,11 @@ class Published:
     kept: list[Path]
     removed: list[Path]
     record: SnapshotRecord | None = None
+    #: tables whose content had no published version yet (written now), and those that reused theirs
+    written: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    #: table versions deleted because no kept catalogue names them
+    versions_removed: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,6 +96,9 @@ class SnapshotRecord:
     #: the Dagster run that built the warehouse and the newest normalised materialisation it saw then
     run_id: str | None = None
     normalised_storage_id: int | None = None
+    #: the serving folder the catalogue's views read their versions in, when it is not this home's (a home
+    #: copied or moved): its views read another folder's files, so the next run publishes for this one
+    elsewhere: str | None = None
 
 
 def _zones_of(where: Zones | Path) -> Zones:
@@ -82,6 +121,56 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _columns(con, database: str, schema: str, table: str) -> list[tuple[str, str, str | None]]:
+    """(name, type, comment) of a table's columns, in order."""
+    return con.execute(
+        "select column_name, data_type, comment from duckdb_columns() "
+        "where database_name = ? and schema_name = ? and table_name = ? order by column_index",
+        [database, schema, table],
+    ).fetchall()
+
+
+def _digest(con, name: str, columns: list[tuple[str, str, str | None]]) -> tuple[str, int]:
+    """A content digest of ``wh.<name>`` from one scan, independent of row order, and its row count.
+
+    The sum of the rows' 64-bit hashes (as HUGEINT, so duplicates add up instead of cancelling) and their xor,
+    with the count, the columns and their types: equal tables give equal digests, and a changed row changes
+    the sum and the xor together with a chance of ~2^-64 of both landing on the old values.
+    """
+    # the row as one struct, under an alias no column is named (a column ``t`` would shadow an alias ``t``)
+    row = "zhili_row_" + hashlib.sha256("".join(c[0] for c in columns).encode()).hexdigest()[:8]
+    count, total, xor = con.execute(
+        f"select count(*), coalesce(sum(hash({row})::hugeint), 0)::varchar, "
+        f"coalesce(bit_xor(hash({row})), 0)::varchar from wh.{name} as {row}"
+    ).fetchone()
+    import duckdb
+
+    body = json.dumps([_FORMAT, duckdb.__version__, [c[:2] for c in columns], count, total, xor])
+    return hashlib.sha256(body.encode()).hexdigest()[:32], count
+
+
+def _write_version(con, name: str, columns, path: Path) -> None:
+    """Write ``wh.<name>`` to its immutable version file (temporary name, then renamed; read-only)."""
+    select = ", ".join(
+        f"cast({_q(c)} as {_PARQUET_AS[t]}) as {_q(c)}" if t in _PARQUET_AS else _q(c) for c, t, _ in columns
+    )
+    write_with(
+        path,
+        lambda part: con.execute(
+            f"copy (select {select} from wh.{name}) to {_lit(str(part))} (format parquet, compression zstd)"
+        ),
+        mode=_READ_ONLY,  # never written again; read by BI tools under other users, as the catalogue is
+    )
+
+
+def _view_sql(con, name: str, columns, path: Path) -> str:
+    """A view over a version file with the warehouse's column types (a cast only where Parquet's type differs)."""
+    source = f"read_parquet({_lit(str(path))})"
+    stored = dict(con.execute(f"select column_name, column_type from (describe select * from {source})").fetchall())
+    select = ", ".join(f"cast({_q(c)} as {t}) as {_q(c)}" if stored.get(c) != t else _q(c) for c, t, _ in columns)
+    return f"create view {name} as select {select} from {source}"
+
+
 def publish_snapshot(
     warehouse: Path,
     serving: Zones | Path,
@@ -91,9 +180,11 @@ def publish_snapshot(
     memory_limit: str | None = None,
     build: dict | None = None,
 ) -> Published:
-    """Copy marts/ops out of ``warehouse`` into a new snapshot and swap it in as ``serving/zhili.duckdb``.
+    """Publish marts/ops of ``warehouse``: write a version of each changed table, a catalogue of views over
+    every table's version, and swap the catalogue in as ``serving/zhili.duckdb``.
 
     ``serving``: the home's :class:`Zones` (or its ``serving`` folder), which name the files written.
+    ``keep``: older catalogues kept for rollback (and every version they name).
 
     ``memory_limit``: DuckDB's, e.g. ``5GB`` (it spills beyond it); None = DuckDB's default, 80 % of RAM.
     ``build``: what the warehouse build recorded (``as_of_date``, ``run_id``, ``normalised_storage_id``),
@@ -108,18 +199,25 @@ def publish_snapshot(
     serving.mkdir(parents=True, exist_ok=True)
     stamp = (now or datetime.now()).strftime("%Y%m%dT%H%M%S%f")
     snapshot = serving / f"zhili-{stamp}.duckdb"
+    manifest_path = snapshot.with_suffix(".json")
     tmp = serving / f".zhili-{stamp}.duckdb.tmp"
     parquet_dir = zones.serving_parquet
     parquet_dir.mkdir(exist_ok=True)
     # a publish killed part-way leaves its temporary files under names no later publish reuses
-    # (they carry its timestamp): remove them. One writer, so none of them is in use now.
+    # (they carry its timestamp or a random part): remove them. One writer, so none of them is in use now.
     for stale in [
         *serving.glob(".zhili-*.duckdb.tmp*"),
+        *serving.glob(".zhili-*.json.*tmp"),
         *serving.glob(f".{current.name}.*.tmp"),
         *parquet_dir.glob(".*.parquet.*tmp"),
+        *zones.serving_tables.glob("*/*/.*.tmp"),
     ]:
         stale.unlink(missing_ok=True)
     tables: dict[str, int] = {}
+    versions: dict[str, str] = {}
+    written: list[str] = []
+    reused: list[str] = []
+    # the catalogue holds no data: the work (fingerprints, new versions) is done in memory, spilling to serving/
     con = duckdb.connect(str(tmp), config={"memory_limit": memory_limit} if memory_limit else {})
     try:
         con.execute(f"attach {_lit(str(warehouse))} as wh (read_only)")
@@ -127,30 +225,29 @@ def publish_snapshot(
             "select schema_name, table_name, comment from duckdb_tables() "
             f"where database_name = 'wh' and schema_name in ({', '.join(_lit(s) for s in SCHEMAS)}) order by all"
         ).fetchall()
+        # the catalogue's hundreds of statements (views, comments) in one transaction: one commit, not one each
+        con.execute("begin")
         for schema, table, comment in found:
             name = f"{_q(schema)}.{_q(table)}"
+            columns = _columns(con, "wh", schema, table)
+            digest, count = _digest(con, name, columns)
+            version = zones.serving_version(schema, table, digest)
+            if version.exists():
+                reused.append(f"{schema}.{table}")
+            else:
+                _write_version(con, name, columns, version)
+                written.append(f"{schema}.{table}")
             con.execute(f"create schema if not exists {_q(schema)}")
-            con.execute(f"create table {name} as select * from wh.{name}")
+            con.execute(_view_sql(con, name, columns, version))
             if comment:
-                con.execute(f"comment on table {name} is {_lit(comment)}")
-            for column, col_comment in con.execute(
-                "select column_name, comment from duckdb_columns() where database_name = 'wh' "
-                "and schema_name = ? and table_name = ? and comment is not null",
-                [schema, table],
-            ).fetchall():
-                con.execute(f"comment on column {name}.{_q(column)} is {_lit(col_comment)}")
-            tables[f"{schema}.{table}"] = con.execute(f"select count(*) from {name}").fetchone()[0]
+                con.execute(f"comment on view {name} is {_lit(comment)}")
+            for column, _, col_comment in columns:
+                if col_comment:
+                    con.execute(f"comment on column {name}.{_q(column)} is {_lit(col_comment)}")
+            tables[f"{schema}.{table}"] = count
+            versions[f"{schema}.{table}"] = str(version.relative_to(serving))
+        con.execute("commit")
         con.execute("detach wh")
-        for schema, table, _ in found:
-            if schema != "marts":
-                continue
-            write_with(
-                parquet_dir / f"{table}.parquet",
-                lambda part: con.execute(
-                    f"copy {_q(schema)}.{_q(table)} to {_lit(str(part))} (format parquet, compression zstd)"
-                ),
-                mode=0o644,  # read by BI tools under other users, as the snapshot is
-            )
         files = (
             sorted(
                 {
@@ -166,8 +263,13 @@ def publish_snapshot(
         con.execute("checkpoint")
     finally:
         con.close()
+    # the versions the catalogue reads, named before the catalogue exists: cleanup never removes a version a
+    # catalogue on disk reads
+    write_with(
+        manifest_path, lambda part: Path(part).write_text(json.dumps({"tables": versions}, indent=1)), mode=0o644
+    )
     # read-only for everyone: a BI tool that opens it read-write is refused instead of locking it for readers
-    os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    os.chmod(tmp, _READ_ONLY)
     os.replace(tmp, snapshot)
     link = serving / f".{current.name}.{stamp}.tmp"
     try:
@@ -187,13 +289,69 @@ def publish_snapshot(
         normalised_storage_id=build.get("normalised_storage_id"),
     )
     _record_snapshot(zones, record)
-    snapshots = sorted(serving.glob("zhili-*.duckdb"))
-    removed = snapshots[: max(0, len(snapshots) - (keep + 1))]
+    for key, rel in versions.items():
+        schema, table = key.split(".", 1)
+        if schema == "marts":
+            _link_parquet(serving / rel, parquet_dir / f"{table}.parquet", stamp)
+    kept, removed, versions_removed = _clean(zones, keep)
+    return Published(
+        current,
+        snapshot,
+        tables,
+        parquet_dir,
+        kept,
+        removed,
+        record,
+        written=written,
+        reused=reused,
+        versions_removed=versions_removed,
+    )
+
+
+def _link_parquet(version: Path, target: Path, stamp: str) -> None:
+    """Point ``serving/parquet/<mart>.parquet`` at the mart's current version: a hard link swapped in by rename
+    (a copy where the filesystem has no hard links); nothing is done when it already is that version."""
+    try:
+        if target.exists() and os.path.samefile(version, target):
+            return
+    except OSError:
+        pass
+    part = target.with_name(f".{target.name}.{stamp}.tmp")
+    try:
+        os.link(version, part)
+    except OSError:
+        shutil.copy2(version, part)
+    os.replace(part, target)
+
+
+def _clean(zones: Zones, keep: int) -> tuple[list[Path], list[Path], int]:
+    """Remove catalogues older than the ``keep`` before the newest, and every table version no kept catalogue
+    names. The catalogue ``zhili.duckdb`` is (a link to) is always kept, even when a crash left newer ones."""
+    serving = zones.serving
+    catalogues = sorted(serving.glob("zhili-*.duckdb"))
+    removed = catalogues[: max(0, len(catalogues) - (keep + 1))]
+    try:
+        removed = [c for c in removed if not os.path.samefile(c, zones.serving_db)]
+    except OSError:
+        pass
     for old in removed:
         old.unlink(missing_ok=True)
-    return Published(
-        current, snapshot, tables, parquet_dir, [p for p in snapshots if p not in removed], removed, record
-    )
+        old.with_suffix(".json").unlink(missing_ok=True)
+    kept = [c for c in catalogues if c not in removed]
+    named: set[Path] = set()
+    for catalogue in kept:
+        try:
+            named |= {
+                serving / rel for rel in json.loads(catalogue.with_suffix(".json").read_text())["tables"].values()
+            }
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a catalogue from before versions (its tables inside it), or a manifest a crash never wrote
+    versions_removed = 0
+    for version in zones.serving_tables.glob("*/*/*.parquet"):
+        if version not in named:
+            version.unlink(missing_ok=True)
+            versions_removed += 1
+    return kept, removed, versions_removed
 
 
 def _identity(path: Path) -> list[int]:
@@ -219,6 +377,9 @@ def _record_snapshot(zones: Zones, record: SnapshotRecord) -> None:
         "run_id": record.run_id,
         "normalised_storage_id": record.normalised_storage_id,
         "files": sorted(record.files),
+        # the views name their versions by absolute path (DuckDB resolves a relative one against the reader's
+        # working directory): where they point
+        "serving": str(zones.serving.resolve()),
     }
     write_text_atomic(zones.snapshot_record, json.dumps(body, indent=1))
 
@@ -239,12 +400,69 @@ def current_record(serving: Zones | Path) -> SnapshotRecord | None:
             files=frozenset(body.get("files") or ()),
             run_id=body.get("run_id"),
             normalised_storage_id=body.get("normalised_storage_id"),
+            elsewhere=body["serving"]
+            if body.get("serving", str(zones.serving.resolve())) != str(zones.serving.resolve())
+            else None,
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 _ANY = object()
+
+
+def recorded_staleness(
+    settings, record: SnapshotRecord | None, *, latest_normalised=None, run_known=False, check_as_of=True
+) -> str | None:
+    """:func:`staleness` against the ledger's loaded files and the as-of date of ``settings``, then whether
+    ``zhili linkage train`` kept a model whose links are not published yet. Reads no Dagster instance (the
+    caller passes what it knows of one), so ``zhili run`` can tell a current snapshot before starting Dagster."""
+    import polars as pl
+
+    from ingestion.ledger import LOADED, read_ledger
+
+    zones = settings.zones
+    ledger = read_ledger(zones)
+    files = set(ledger.filter(pl.col("status").is_in(LOADED))["file_md5"].to_list()) if not ledger.is_empty() else set()
+    extra = {"as_of": settings.as_of_date()} if check_as_of else {}
+    why = staleness(record, files=files, latest_normalised=latest_normalised, run_known=run_known, **extra)
+    if why is None and record is not None:  # zhili linkage train kept a new model: its links are not published yet
+        from ingestion.linkage.model_store import retrained_since
+
+        try:
+            built = json.loads(zones.build_record.read_text()).get("linkage_model_version")
+        except (OSError, ValueError):
+            built = None
+        why = retrained_since(zones, built)
+    return why
+
+
+def no_run_since(zones: Zones, run_id: str | None) -> bool:
+    """True when the Dagster instance of the home holds the run ``run_id`` and no run created after it, read
+    from its SQLite run storage without starting Dagster (whose import and instance cost a run with no new file
+    most of its time). Every materialisation happens in a run, so nothing was materialised since that run;
+    False whenever that cannot be told (no such run, another storage, an unreadable file)."""
+    import sqlite3
+    from contextlib import closing
+
+    runs = zones.dagster / "history" / "runs.db"
+    if not run_id or not runs.exists():
+        return False
+    try:
+        with closing(sqlite3.connect(f"file:{runs}?mode=ro", uri=True, timeout=5)) as con:
+            built = con.execute("select id, start_time from runs where run_id = ?", [run_id]).fetchone()
+            if built is None or built[1] is None:
+                return False
+            # a run made after it, one still going, or one that ended after it started (a run the daemon
+            # started beside it) may have materialised what the build did not see
+            others = con.execute(
+                "select count(*) from runs where run_id <> ? and (id > ? or end_time is null or end_time > ? "
+                "or status not in ('SUCCESS', 'FAILURE', 'CANCELED'))",
+                [run_id, built[0], built[1]],
+            ).fetchone()
+            return others[0] == 0
+    except sqlite3.Error:
+        return False
 
 
 def staleness(
@@ -272,4 +490,6 @@ def staleness(
         return f"{len(missing)} loaded file(s) not in the snapshot"
     if run_known and latest_normalised is not None and latest_normalised > (record.normalised_storage_id or 0):
         return "normalised data materialised after the snapshot was built"
+    if record.elsewhere:
+        return f"the snapshot's views read the tables published in {record.elsewhere}, not this home's"
     return None

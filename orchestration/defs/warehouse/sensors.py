@@ -56,31 +56,13 @@ def serving_staleness(settings, instance: dg.DagsterInstance | None, *, check_as
     Reads the ledger and the snapshot's record, never the DuckDB file. ``check_as_of``: the as-of date a
     build would use (``--as-of`` / ``ZHILI_AS_OF_DATE``, else the latest delivery) must be the snapshot's.
     """
-    import polars as pl
+    from orchestration.defs.warehouse.publish import current_record, recorded_staleness
 
-    from ingestion.ledger import LOADED, read_ledger
-    from orchestration.defs.warehouse.publish import current_record, staleness
-
-    zones = settings.zones
-    record = current_record(zones)
-    ledger = read_ledger(zones)
-    files = set(ledger.filter(pl.col("status").is_in(LOADED))["file_md5"].to_list()) if not ledger.is_empty() else set()
+    record = current_record(settings.zones)
     latest, known = None, False
     if instance is not None and record is not None and record.run_id:
         latest, known = latest_normalised_storage_id(instance), instance.has_run(record.run_id)
-    extra = {"as_of": settings.as_of_date()} if check_as_of else {}
-    why = staleness(record, files=files, latest_normalised=latest, run_known=known, **extra)
-    if why is None and record is not None:  # zhili linkage train kept a new model: its links are not published yet
-        import json
-
-        from ingestion.linkage.model_store import retrained_since
-
-        try:
-            built = json.loads(zones.build_record.read_text()).get("linkage_model_version")
-        except (OSError, ValueError):
-            built = None
-        why = retrained_since(zones, built)
-    return why
+    return recorded_staleness(settings, record, latest_normalised=latest, run_known=known, check_as_of=check_as_of)
 
 
 def build_warehouse_sensor(job) -> dg.SensorDefinition:

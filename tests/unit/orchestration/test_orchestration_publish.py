@@ -33,7 +33,8 @@ def test_publish_swaps_in_a_new_snapshot_while_a_reader_holds_the_old(tmp_path):
         assert fresh.execute("select households from marts.dim_grid").fetchone() == (2,)
         comment = fresh.execute("select comment from duckdb_columns() where column_name = 'grid_code'").fetchone()[0]
         assert comment == "网格编码 / grid code"
-        schemas = {r[0] for r in fresh.execute("select schema_name from duckdb_tables()").fetchall()}
+        schemas = {r[0] for r in fresh.execute("select table_schema from information_schema.tables").fetchall()}
+        assert "marts" in schemas
         assert "restricted" not in schemas
     assert pl.read_parquet(serving / "parquet" / "dim_grid.parquet")["households"].to_list() == [2]
 
