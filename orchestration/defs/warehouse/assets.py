@@ -9,7 +9,6 @@ published. Both steps sit in the ``warehouse`` concurrency pool: DuckDB has
 one writer, and the instance limits the pool to one step at a time.
 """
 
-import hashlib
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from ingestion.feeds import FEEDS
 from ingestion.zones import write_text_atomic
+from orchestration.dbt_code import DBT_PROJECT_DIR, built_code_file, newest_source_mtime, project_digest
 from orchestration.defs.feeds.assets import normalised_key
 from orchestration.defs.resources import ZhiliResource
 from orchestration.defs.warehouse.publish import SCHEMAS, publish_snapshot
@@ -37,6 +37,7 @@ __all__ = [
     "SERVING_KEY",
     "ZhiliDbtTranslator",
     "ensure_manifest",
+    "project_digest",
     "build_warehouse_assets",
     "dbt_resource",
     "zone_specs",
@@ -44,7 +45,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 POOL = "warehouse"
 SERVING_KEY = dg.AssetKey(["serving", "zhili"])
 #: what the linkage writes and dbt reads as the ``person_links`` source, one asset per file
@@ -125,29 +125,6 @@ class ZhiliDbtTranslator(DagsterDbtTranslator):
         return "warehouse"
 
 
-def _source_files(project_dir: Path) -> list[Path]:
-    files = [project_dir / "dbt_project.yml"]
-    for sub in ("models", "macros", "seeds", "tests", "snapshots"):
-        if (project_dir / sub).is_dir():
-            files += sorted(p for p in (project_dir / sub).rglob("*") if p.is_file())
-    return [p for p in files if p.exists()]
-
-
-def _newest_source_mtime(project_dir: Path) -> float:
-    return max((p.stat().st_mtime for p in _source_files(project_dir)), default=0.0)
-
-
-def project_digest(project_dir: Path = DBT_PROJECT_DIR) -> str:
-    """A digest of the dbt project's code and the versions that run it: what an incremental table was built by."""
-    from ingestion.fingerprint import update_with_versions
-
-    digest = hashlib.sha256()
-    for path in _source_files(project_dir):
-        digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
-    update_with_versions(digest, ("dbt-core", "dbt-duckdb", "duckdb"))
-    return digest.hexdigest()
-
-
 def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path | None:
     """``target/manifest.json``, parsed again with ``dbt parse`` when missing or older than the project.
 
@@ -157,7 +134,7 @@ def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path | None:
     if not (project_dir / "dbt_project.yml").exists():
         return None
     manifest = project_dir / "target" / "manifest.json"
-    if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(project_dir):
+    if manifest.exists() and manifest.stat().st_mtime >= newest_source_mtime(project_dir):
         return manifest
     cmd = [
         _dbt_executable(),
@@ -285,7 +262,7 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         args = ["build"] + (["--vars", json.dumps({"as_of_date": as_of.isoformat()})] if as_of else [])
         # incremental models (restricted_person_records) keep what an earlier build wrote: when the code that
         # wrote it changed, or there is no record of it, they are rebuilt from scratch
-        built_by, code = settings.zones.state / "warehouse_code.sha256", project_digest(Path(dbt.project_dir))
+        built_by, code = built_code_file(settings.zones.state), project_digest(Path(dbt.project_dir))
         if not built_by.exists() or built_by.read_text().strip() != code:
             args.append("--full-refresh")
         context.log.info(

@@ -415,8 +415,9 @@ def recorded_staleness(
     settings, record: SnapshotRecord | None, *, latest_normalised=None, run_known=False, check_as_of=True
 ) -> str | None:
     """:func:`staleness` against the ledger's loaded files and the as-of date of ``settings``, then whether
-    ``zhili linkage train`` kept a model whose links are not published yet. Reads no Dagster instance (the
-    caller passes what it knows of one), so ``zhili run`` can tell a current snapshot before starting Dagster."""
+    ``zhili linkage train`` kept a model whose links are not published yet, then whether the dbt code changed
+    since the build. Reads no Dagster instance (the caller passes what it knows of one), so ``zhili run`` can
+    tell a current snapshot before starting Dagster."""
     import polars as pl
 
     from ingestion.ledger import LOADED, read_ledger
@@ -434,6 +435,12 @@ def recorded_staleness(
         except (OSError, ValueError):
             built = None
         why = retrained_since(zones, built)
+    if why is None and record is not None:  # a new Zhili brought other dbt code: the marts it builds may differ
+        from orchestration.dbt_code import built_code_file, project_digest
+
+        built_by = built_code_file(zones.state)
+        if built_by.exists() and built_by.read_text().strip() != project_digest():
+            why = "the dbt project's code changed since the warehouse was built"
     return why
 
 

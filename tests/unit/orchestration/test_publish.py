@@ -271,3 +271,24 @@ def test_the_digest_reads_whole_rows_whatever_the_columns_are_named(tmp_path):
         published = _publish(tmp_path, wh, n)
     assert published.written == ["marts.m"]
     assert _served(zones.serving_db) == _served(wh)
+
+
+def test_a_snapshot_built_by_other_dbt_code_reads_as_stale(tmp_path):
+    """An upgrade of Zhili with new dbt code and no new file still rebuilds: the snapshot is stale once the
+    digest the build recorded differs from the code's, and current while it is the same."""
+    from types import SimpleNamespace
+
+    from orchestration.dbt_code import built_code_file, project_digest
+    from orchestration.defs.warehouse.publish import recorded_staleness
+
+    wh = _warehouse(tmp_path / "wh.duckdb", [(1, "a", 1)])
+    _publish(tmp_path, wh, 0)
+    zones = Zones(tmp_path / "home")
+    settings_ = SimpleNamespace(zones=zones, as_of_date=lambda: None)
+    record = current_record(zones)
+    built = built_code_file(zones.state)
+    built.parent.mkdir(parents=True, exist_ok=True)
+    built.write_text(project_digest())
+    assert recorded_staleness(settings_, record, check_as_of=False) is None
+    built.write_text("0" * 64)
+    assert "dbt project's code changed" in recorded_staleness(settings_, record, check_as_of=False)
