@@ -435,8 +435,9 @@ def link_profiles(
 
     ``model``: which Splink parameters score the pairs (``probabilistic.score_pairs``): ``auto`` trains here
     when the records are enough, else uses the shipped priors; ``stats["model_source"]`` says which.
-    ``kept``: the home's kept model (``model_store``) scores instead, at its own accept threshold, and
-    nothing is estimated; ``LinkResult.model`` is the model that scored, for the home to keep.
+    ``kept``: the home's kept model (``model_store``) scores instead, at its own accept threshold and with its
+    own name term frequencies, and nothing is estimated; ``LinkResult.model`` and ``LinkResult.tf_name`` are the
+    model and the name term frequencies that scored, for the home to keep.
     ``known_pinyin``: names already converted to pinyin (``features.name_pinyin``), extended here.
     ``scored``: what the same kept model scored before: only pairs touching a unit it did not see are scored.
     """
