@@ -157,6 +157,7 @@ class LinkResult:
     profiles: pl.DataFrame | None = None  # one row per profile: its link, which every record of it takes
     model: dict | None = None  # the Splink model that scored (its JSON dict); None when nothing was compared
     scored: ScoredPairs | None = None  # what a kept model scored, for the next run to reuse
+    tf_name: pl.DataFrame | None = None  # the name term frequencies the model scored with, kept with it
 
 
 def _profile_key() -> pl.Expr:
@@ -434,8 +435,9 @@ def link_profiles(
 
     ``model``: which Splink parameters score the pairs (``probabilistic.score_pairs``): ``auto`` trains here
     when the records are enough, else uses the shipped priors; ``stats["model_source"]`` says which.
-    ``kept``: the home's kept model (``model_store``) scores instead, at its own accept threshold, and
-    nothing is estimated; ``LinkResult.model`` is the model that scored, for the home to keep.
+    ``kept``: the home's kept model (``model_store``) scores instead, at its own accept threshold and with its
+    own name term frequencies, and nothing is estimated; ``LinkResult.model`` and ``LinkResult.tf_name`` are the
+    model and the name term frequencies that scored, for the home to keep.
     ``known_pinyin``: names already converted to pinyin (``features.name_pinyin``), extended here.
     ``scored``: what the same kept model scored before: only pairs touching a unit it did not see are scored.
     """
@@ -467,6 +469,7 @@ def link_profiles(
             min_probability=REVIEW_PROBABILITY,
             model=model,
             kept=(kept.name, kept.settings) if kept else None,
+            kept_tf=kept.tf_name if kept else None,
             only_new=reuse,
         )
     if kept is not None:
@@ -683,6 +686,7 @@ def link_profiles(
         stats=stats,
         profiles=links,
         model=run.model if run is not None else None,
+        tf_name=run.tf_name if run is not None else None,
         scored=today,
     )
 
@@ -938,6 +942,7 @@ def run_linkage(zones: Zones, *, key: bytes, retrain: bool = False, changed_on: 
                 "person_record_files": [f.stem for f in files if not f.name.startswith("_")],
                 **{k: stats.get(k) for k in ("records", "profiles", "units", "splink_units", "open_units")},
             },
+            result.tf_name,
         )
         stats["model"], stats["model_made"] = made.name, why
         name = made.name

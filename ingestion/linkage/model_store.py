@@ -11,6 +11,15 @@ A new model is a new version beside the old ones, never an overwrite.
 which person-record files (md5s) and how many records, profiles and units, which Splink version, the
 threshold links are accepted at, and the model file's SHA-256, checked on every load. It holds counts and
 file digests only, nothing personal.
+
+The name comparison's exact level is adjusted by the name's term frequency (a common name is weaker evidence).
+Splink computes that table from whatever records it scores, so the same pair would weigh differently once
+later records made its name commoner (a day scored incrementally against a full relink). The table is kept
+with the model instead: ``<home>/restricted/linkage_models/model-<n>.tf_name.parquet`` (``name``,
+``tf_name``), in the restricted zone because it lists names, its SHA-256 in the provenance (``tf_name_sha256``)
+and checked on load. Every run scoring with the model uses that table (``probabilistic.score_pairs``). A model
+kept before tables were kept has none: it scores as it did, with the table recomputed from each run's records,
+and ``KeptModel.tf_name`` is None (its provenance has no ``tf_name_sha256``; ``tf_note`` says so).
 """
 
 from __future__ import annotations
@@ -23,9 +32,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingestion.zones import Zones, write_atomic
+import polars as pl
 
-__all__ = ["KeptModel", "ModelStoreError", "current_model", "fits_code", "keep_model", "model_name", "retrained_since"]
+from ingestion.zones import Zones, write_atomic, write_parquet_atomic
+
+__all__ = [
+    "KeptModel",
+    "ModelStoreError",
+    "current_model",
+    "fits_code",
+    "keep_model",
+    "model_name",
+    "retrained_since",
+    "tf_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +61,7 @@ class KeptModel:
     name: str  # model-<n>
     settings: dict  # Splink's model JSON, as a dict
     provenance: dict
+    tf_name: pl.DataFrame | None = None  # the name term frequencies it scores with; None: recomputed each run
 
     @property
     def accept_threshold(self) -> float:
@@ -49,6 +70,11 @@ class KeptModel:
 
 def model_name(n: int) -> str:
     return f"model-{n}"
+
+
+def tf_path(zones: Zones, name: str) -> Path:
+    """Where model ``name``'s name term-frequency table is kept: restricted, as it lists names."""
+    return zones.home / "restricted" / "linkage_models" / f"{name}.tf_name.parquet"
 
 
 def _versions(folder: Path) -> list[int]:
@@ -79,7 +105,28 @@ def current_model(zones: Zones) -> KeptModel | None:
             f"{path}: its SHA-256 {_sha256(data)[:12]}… is not the {str(provenance.get('model_sha256'))[:12]}… its provenance "
             f"records; the model was changed after it was kept; retrain with `zhili linkage train --home {zones.home}`"
         )
-    return KeptModel(name=name, settings=json.loads(data), provenance=provenance)
+    tf_name = None
+    if "tf_name_sha256" in provenance:
+        tf_file = tf_path(zones, name)
+        if not tf_file.exists():
+            raise ModelStoreError(
+                f"{tf_file}: the name term-frequency table of {name} is missing; "
+                f"retrain with `zhili linkage train --home {zones.home}`"
+            )
+        tf_data = tf_file.read_bytes()
+        if provenance["tf_name_sha256"] != _sha256(tf_data):
+            raise ModelStoreError(
+                f"{tf_file}: its SHA-256 {_sha256(tf_data)[:12]}… is not the {provenance['tf_name_sha256'][:12]}… "
+                f"the provenance of {name} records; the table was changed after it was kept; "
+                f"retrain with `zhili linkage train --home {zones.home}`"
+            )
+        tf_name = pl.read_parquet(tf_file)
+    else:
+        provenance = {
+            **provenance,
+            "tf_note": "kept without a term-frequency table: recomputed from each run's records",
+        }
+    return KeptModel(name=name, settings=json.loads(data), provenance=provenance, tf_name=tf_name)
 
 
 def fits_code(model: KeptModel) -> bool:
@@ -89,21 +136,31 @@ def fits_code(model: KeptModel) -> bool:
     return _structure(model.settings) == _structure(_code_settings())
 
 
-def keep_model(zones: Zones, settings: dict, facts: dict) -> KeptModel:
+def keep_model(zones: Zones, settings: dict, facts: dict, tf_name: pl.DataFrame | None = None) -> KeptModel:
     """Keep ``settings`` (Splink's model dict) as the home's next model version, with ``facts`` (how it was
-    made: source, accept_threshold, files, counts) in its provenance; the model file first, the provenance
-    last, so a version whose provenance exists is whole."""
+    made: source, accept_threshold, files, counts) in its provenance, and ``tf_name`` (``name``, ``tf_name``:
+    the name term frequencies it scored with) beside it in the restricted zone; the model file and the table
+    first, the provenance last, so a version whose provenance exists is whole."""
     import splink
 
     folder = zones.linkage_models
     versions = _versions(folder) if folder.is_dir() else []
     name = model_name((versions[-1] if versions else 0) + 1)
     data = json.dumps(settings, indent=2, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    tf_facts: dict = {}
+    if tf_name is not None:
+        tf_name = tf_name.select(pl.col("name").cast(pl.String), pl.col("tf_name").cast(pl.Float64)).sort("name")
+        tf_file = tf_path(zones, name)
+        tf_file.parent.mkdir(parents=True, exist_ok=True)
+        write_parquet_atomic(tf_name, tf_file)
+        # counts and a digest only: the names themselves stay in the restricted zone
+        tf_facts = {"tf_name_names": tf_name.height, "tf_name_sha256": _sha256(tf_file.read_bytes())}
     provenance = {
         "model": name,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "splink_version": splink.__version__,
         **facts,
+        **tf_facts,
         "model_sha256": _sha256(data),
     }
     write_atomic(folder / f"{name}.json", data)
@@ -114,7 +171,7 @@ def keep_model(zones: Zones, settings: dict, facts: dict) -> KeptModel:
         facts.get("source"),
         facts.get("accept_threshold", float("nan")),
     )
-    return KeptModel(name=name, settings=settings, provenance=provenance)
+    return KeptModel(name=name, settings=settings, provenance=provenance, tf_name=tf_name)
 
 
 def retrained_since(zones: Zones, built_with: str | None) -> str | None:

@@ -162,6 +162,7 @@ class SplinkRun:
     splink_warnings: int = 0  # Splink's training warnings, logged at DEBUG (``splink_quiet``)
     notes: dict = field(default_factory=dict)
     model: dict | None = None  # the model that scored, as Splink's JSON dict (``linker.misc.save_model_to_json``)
+    tf_name: pl.DataFrame | None = None  # name, tf_name: the name term frequencies it scored with, to keep with it
 
 
 class _Relay(logging.Handler):
@@ -322,6 +323,7 @@ def score_pairs(
     seed: int = 42,
     model: str = "auto",
     kept: tuple[str, dict] | None = None,
+    kept_tf: pl.DataFrame | None = None,
     only_new: bool = False,
 ) -> SplinkRun:
     """Estimate the model (``model``: ``auto`` — trained here when ``enough_to_train``, else the shipped
@@ -330,6 +332,9 @@ def score_pairs(
     (``model_store``): it scores as it is, nothing is estimated, so the same profiles score the same every run.
     ``only_new``: score only the pairs with at least one side whose ``is_new`` (a boolean column of ``units``)
     is true: the pairs of two units seen before were scored by the same kept model already.
+    ``kept_tf``: the kept model's name term-frequency table (``name``, ``tf_name``), used instead of one computed
+    from ``units`` (``_register_tf``); None: Splink computes it from ``units`` (a new model, or one kept before
+    tables were kept). ``SplinkRun.tf_name`` is the table that scored.
 
     ``units``: unique_id (int), id_key, id_head, name, name_py, birth_date,
     phone (the first number), phones (every number), home_address,
@@ -352,6 +357,8 @@ def score_pairs(
             name, kept_settings = kept
             linker = Linker(db.register("units"), _with_code_blocking(kept_settings, only_new=only_new), log_level=None)
             source, lambda_method, why_not = name, "kept", None
+            if kept_tf is not None:
+                notes["tf_name_unseen"] = _register_tf(con, db, linker, kept_tf)
         else:
             linker, source, lambda_method, why_not = _estimate(db, units, open_units, notes, model=model, seed=seed)
         predictions = linker.inference.predict(threshold_match_probability=min_probability)
@@ -361,6 +368,11 @@ def score_pairs(
         pl.col("match_key").cast(pl.Int64).map_elements(lambda k: rule_names[k], return_dtype=pl.String).alias("rule")
     )
     m_u = _m_u(linker)
+    # the table that scored: the kept one, else the one Splink computed from these units (cached by predict)
+    tf_name = kept_tf
+    if tf_name is None:
+        tf_table = linker.table_management.compute_tf_table("name")
+        tf_name = pl.from_arrow(con.sql(f"select name, tf_name from {tf_table.physical_name}").to_arrow_table())
     model_dict = linker.misc.save_model_to_json()  # Splink's own model JSON, for the home to keep
     lam = linker._settings_obj._probability_two_random_records_match
     log.info(
@@ -384,7 +396,34 @@ def score_pairs(
         splink_warnings=relay.warnings,
         notes=notes,
         model=model_dict,
+        tf_name=tf_name,
     )
+
+
+def _register_tf(con, db, linker, kept_tf: pl.DataFrame) -> int:
+    """Score names with the kept model's term frequencies (``kept_tf``) instead of the units' own; return how
+    many of the units' names the table does not list.
+
+    Splink 5.0 left-joins the table onto the records: a name it does not list gets a null frequency and, in
+    ``ComparisonLevel._tf_adjustment_sql``, no adjustment at all (the exact-match level's average u), which would
+    weigh a name never seen at keeping time as an average name. Such a name was seen less often than any name
+    the table lists, so it takes the table's smallest frequency: each name's weight is still a function of the
+    name and the kept model alone, whichever records a run scores.
+    """
+    con.register("kept_tf_arrow", kept_tf.select("name", "tf_name").to_arrow())
+    con.execute(
+        """
+        create table kept_tf_name as
+        select name, tf_name from kept_tf_arrow
+        union all
+        select distinct u.name, (select min(tf_name) from kept_tf_arrow)
+        from units u anti join kept_tf_arrow k on u.name = k.name
+        where u.name is not null
+        """
+    )
+    con.unregister("kept_tf_arrow")
+    linker.table_management.register_term_frequency_lookup(db.register("kept_tf_name"), "name")
+    return con.execute("select count(*) from kept_tf_name").fetchall()[0][0] - kept_tf.height
 
 
 def _with_code_blocking(model: dict, *, only_new: bool = False) -> dict:

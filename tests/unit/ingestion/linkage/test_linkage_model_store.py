@@ -161,6 +161,7 @@ def test_a_new_delivery_scored_against_the_pairs_kept_links_as_a_full_relink_wit
         home,
         before.model,
         {"source": before.stats["model_source"], "accept_threshold": before.stats["accept_threshold"]},
+        before.tf_name,
     )
     published = pl.read_parquet(tmp_path / "day" / "links.parquet").select("record_locator", "person_key")
     day = link_files(
@@ -169,25 +170,113 @@ def test_a_new_delivery_scored_against_the_pairs_kept_links_as_a_full_relink_wit
     full = link_files(files, tmp_path / "full", key=KEY, kept=kept)
     assert 0 < day.stats["splink_new_units"] < day.stats["splink_units"]
     assert day.stats["scored_pairs"] == full.stats["scored_pairs"]
-    # The kept model does not carry its term-frequency table yet (issue 20): the name's term-frequency
-    # adjustment is computed from the records of the run that scored a pair, so a pair kept from an earlier
-    # day can weigh differently from a full relink once later records make its name commoner. The links
-    # (which records, which cluster, by which rule) must be equal; the weights may differ only that way.
-    scores = ["match_probability", "match_weight"]
+    # the kept model carries its name term-frequency table: a pair scored on an earlier day weighs what a full
+    # relink weighs it, though later records made its name commoner
     links = [
         pl.read_parquet(tmp_path / d / "links.parquet").drop("person_key").sort("record_locator")
         for d in ("day", "full")
     ]
-    assert links[0].drop(scores).equals(links[1].drop(scores))
-    weights = (
-        links[0]
-        .select("record_locator", "rule", "match_weight")
-        .join(links[1].select("record_locator", "match_weight"), on="record_locator", suffix="_full")
-    )
-    differ = weights.filter(pl.col("match_weight").ne_missing(pl.col("match_weight_full")))
-    assert differ.height <= weights.height // 100, differ
+    assert links[0].equals(links[1])
     now = pl.read_parquet(tmp_path / "day" / "links.parquet").select("record_locator", "person_key")
     moved = published.join(now, on="record_locator", suffix="_now").filter(
         pl.col("person_key") != pl.col("person_key_now")
     )
     assert moved.height == 0 or day.stats["keys"]["alias_rows"] > 0
+
+
+def test_a_kept_model_keeps_its_name_term_frequencies_in_the_restricted_zone_checked_on_load(home: Zones):
+    from ingestion.linkage.model_store import tf_path
+
+    first = run_linkage(home, key=KEY)
+    path = tf_path(home, "model-1")
+    assert path.parent == home.home / "restricted" / "linkage_models"  # names: never beside the model in state/
+    kept = current_model(home)
+    table = pl.read_parquet(path)
+    assert kept.tf_name.equals(table) and table["name"].is_unique().all() and table["name"].null_count() == 0
+    assert kept.provenance["tf_name_names"] == table.height > 0 and len(kept.provenance["tf_name_sha256"]) == 64
+    assert "tf_note" not in kept.provenance
+    # the frequencies of the names of the units the model first scored: a share each, summing to one
+    assert abs(table["tf_name"].sum() - 1) < 1e-9 and table["tf_name"].min() > 0
+    assert first.tf_name.sort("name").equals(table)
+    table.with_columns(pl.col("tf_name") * 2).write_parquet(path)
+    with pytest.raises(ModelStoreError, match=r"model-1\.tf_name\.parquet: its SHA-256 .* retrain with `zhili"):
+        current_model(home)
+    path.unlink()
+    with pytest.raises(ModelStoreError, match=r"model-1\.tf_name\.parquet: the name term-frequency table .* missing"):
+        run_linkage(home, key=KEY)
+
+
+def test_a_model_kept_before_term_frequencies_were_kept_recomputes_them_and_says_so(home: Zones):
+    from ingestion.linkage.model_store import tf_path
+
+    run_linkage(home, key=KEY)
+    links = _links(home)
+    tf_path(home, "model-1").unlink()
+    prov_path = home.linkage_models / "model-1.provenance.json"
+    prov = json.loads(prov_path.read_text())
+    prov_path.write_text(json.dumps({k: v for k, v in prov.items() if not k.startswith("tf_name")}))
+    shutil.rmtree(home.home / "restricted" / "linkage_pairs")  # score every pair again, with recomputed frequencies
+    kept = current_model(home)
+    assert kept.tf_name is None and "recomputed from each run's records" in kept.provenance["tf_note"]
+    again = run_linkage(home, key=KEY)
+    assert again.stats["model"] == "model-1" and "model_made" not in again.stats and again.stats["scored_pairs"] > 0
+    assert "tf_name_unseen" not in again.stats["training"]
+    assert _links(home).equals(links), "the same records: the recomputed table is the one kept"
+
+
+def test_a_name_the_kept_table_does_not_list_weighs_as_the_rarest_name_it_lists(home: Zones, tmp_path: Path):
+    """Splink gives a name missing from a registered table no adjustment (an average name's weight); the kept
+    model gives it the table's smallest frequency instead, and never a null weight."""
+    from ingestion.linkage.core import link_files
+    from ingestion.linkage.model_store import KeptModel
+
+    files = sorted(home.person_records().glob("*.parquet"))
+    made = link_files(files, tmp_path / "made", key=KEY)
+    full = made.tf_name.sort("name")
+    # the commonest names out of the table: they weigh most differently from the rarest
+    dropped = full.sort("tf_name", "name", descending=[True, False]).head(full.height // 3)["name"]
+    listed = full.filter(~pl.col("name").is_in(dropped.implode()))
+    at_min = full.with_columns(
+        tf_name=pl.when(pl.col("name").is_in(dropped.implode())).then(listed["tf_name"].min()).otherwise("tf_name")
+    )
+    prov = {"source": "test", "accept_threshold": made.stats["accept_threshold"]}
+
+    def scored(table: pl.DataFrame, label: str) -> pl.DataFrame:
+        kept = KeptModel(name="model-t", settings=made.model, provenance=prov, tf_name=table)
+        result = link_files(files, tmp_path / label, key=KEY, kept=kept)
+        assert result.scored.pairs["match_weight"].null_count() == 0
+        return result, result.scored.pairs.sort(pl.all())
+
+    missing, by_missing = scored(listed, "missing")
+    _, by_min = scored(at_min, "min")
+    _, by_full = scored(full, "full")
+    assert missing.stats["training"]["tf_name_unseen"] == dropped.len()
+    assert by_missing.equals(by_min)
+    assert not by_missing.equals(by_full), "the dropped names weigh otherwise at their own frequency"
+
+
+def test_zhili_linkage_train_after_new_records_reports_what_the_next_run_keeps(home: Zones, tmp_path: Path):
+    """The persons merged, split and unchanged that a retrain reports are what every later run with the new model
+    gives: it scores with the term frequencies it was trained with, not the next day's."""
+    from ingestion.ledger import read_ledger
+    from ingestion.linkage.core import retrain
+
+    later = set(read_ledger(home).filter(pl.col("feed") == "civil_affairs")["file_md5"].to_list())
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    moved = [f for f in home.person_records().glob("*.parquet") if f.stem in later]
+    assert moved
+    for f in moved:
+        f.rename(aside / f.name)
+    run_linkage(home, key=KEY, changed_on=date(2025, 1, 1))
+    for f in moved:
+        (aside / f.name).rename(home.person_records() / f.name)
+    trained, report = retrain(home, key=KEY, changed_on=date(2025, 1, 2))
+    assert trained.stats["model"] == "model-2" and "replaces model-1" in report
+    keys = trained.stats["keys"]
+    assert f"{keys['persons_unchanged']} unchanged, {keys['persons_merged']} merged" in report
+    links = _links(home)
+    again = run_linkage(home, key=KEY, changed_on=date(2025, 1, 3))
+    assert again.stats["model"] == "model-2" and again.stats["keys"]["alias_rows"] == 0
+    assert again.stats["keys"]["persons_merged"] == again.stats["keys"]["persons_split"] == 0
+    assert _links(home).equals(links)
