@@ -102,6 +102,7 @@ def _increment(home: Path, out: Path, queue) -> None:
         store,
         before.model,
         {"source": before.stats["model_source"], "accept_threshold": before.stats["accept_threshold"]},
+        before.tf_name,  # the name frequencies it scored with, as a kept model keeps them
     )
     published = pl.read_parquet(folder / "links.parquet", columns=["record_locator", "person_key"])
     t = time.perf_counter()
