@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from ingestion.schemas import LEDGER, PERSON_RECORDS, QUARANTINE, SCHEMAS, conform
+from ingestion.versions import VERSIONED, ensure_versions, record_snapshot
 from ingestion.zones import Zones
 
 __all__ = ["REPO", "StateWriter", "at", "run_dbt"]
@@ -49,6 +50,7 @@ class StateWriter:
             self._empty(self.zones.quarantine(table), QUARANTINE)
         self._empty(self.zones.person_records(), PERSON_RECORDS)
         self._empty(self.zones.ledger, LEDGER)
+        ensure_versions(self.zones)
 
     @staticmethod
     def _empty(folder: Path, schema: dict) -> None:
@@ -89,7 +91,10 @@ class StateWriter:
             frame = pl.DataFrame(filled, infer_schema_length=None) if filled else pl.DataFrame()
             return conform(frame, schema)
 
-        located(rows, SCHEMAS[table]).write_parquet(self.zones.normalised(table, md5))
+        normalised = located(rows, SCHEMAS[table])
+        normalised.write_parquet(self.zones.normalised(table, md5))
+        if table in VERSIONED:  # a register snapshot is also kept as versions, as commit() keeps it
+            record_snapshot(self.zones, table, md5, data_date, normalised)
         if people:
             located(list(people), PERSON_RECORDS).write_parquet(self.zones.person_records(md5))
         if quarantined:
