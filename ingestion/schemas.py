@@ -436,3 +436,24 @@ def conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame
         (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
         for name, dtype in schema.items()
     )
+
+
+# The register's versions store (ingestion/versions.py): full-snapshot tables kept as versions, each with the
+# column that keys a version; a version is the table's row with its content hash and validity, and each
+# snapshot's key index names who it listed.
+VERSIONED: dict[str, str] = {"police_population": "source_person_id"}
+
+#: Where a row was read from and when: not part of a version's content.
+VERSION_LOCATOR = ("feed", "file", "file_md5", "sheet", "record_no", "member_no", "data_date")
+_VALIDITY = {"content_hash": pl.UInt64, "valid_from": pl.Date, "valid_to": pl.Date}
+
+
+def version_schema(table: str) -> dict[str, pl.DataType]:
+    return {**SCHEMAS[table], **_VALIDITY}
+
+
+def key_index_schema(table: str) -> dict[str, pl.DataType]:
+    schema = SCHEMAS[table]
+    return {VERSIONED[table]: schema[VERSIONED[table]], "content_hash": pl.UInt64} | {
+        c: schema[c] for c in VERSION_LOCATOR if c != "feed"
+    }

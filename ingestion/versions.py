@@ -32,7 +32,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ingestion.schemas import SCHEMAS
+from ingestion.schemas import SCHEMAS, VERSION_LOCATOR, VERSIONED, key_index_schema, version_schema
 from ingestion.zones import Zones, write_parquet_atomic, write_text_atomic
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "Changes",
     "Store",
     "apply_snapshot",
-    "ensure_versions",
     "key_index_schema",
     "count_changes",
     "load_store",
@@ -50,16 +49,12 @@ __all__ = [
     "versions_dir",
 ]
 
-#: Full-snapshot tables stored as versions, with the column that keys a version.
-VERSIONED: dict[str, str] = {"police_population": "source_person_id"}
-
 #: Where a row was read from and when: not part of a version's content.
-_LOCATOR = ("feed", "file", "file_md5", "sheet", "record_no", "member_no", "data_date")
-_VALIDITY = {"content_hash": pl.UInt64, "valid_from": pl.Date, "valid_to": pl.Date}
+_LOCATOR = VERSION_LOCATOR
 
 
 def versions_dir(zones: Zones, table: str) -> Path:
-    return zones.home / "versions" / table
+    return zones.versions(table)
 
 
 def snapshot_id(md5: str, data_date: date) -> str:
@@ -69,26 +64,6 @@ def snapshot_id(md5: str, data_date: date) -> str:
 
 def _key_index_path(zones: Zones, table: str, snap: str) -> Path:
     return versions_dir(zones, table) / "keys" / f"{snap}.parquet"
-
-
-def key_index_schema(table: str) -> dict[str, pl.DataType]:
-    schema = SCHEMAS[table]
-    return {VERSIONED[table]: schema[VERSIONED[table]], "content_hash": pl.UInt64} | {
-        c: schema[c] for c in _LOCATOR if c != "feed"
-    }
-
-
-def ensure_versions(zones: Zones) -> None:
-    """Each versioned table's store and key folders, with a zero-row ``_empty.parquet`` so dbt's globs never fail."""
-    for table in VERSIONED:
-        for folder, schema in (("store", version_schema(table)), ("keys", key_index_schema(table))):
-            empty = versions_dir(zones, table) / folder / "_empty.parquet"
-            if not empty.exists() or dict(pl.read_parquet_schema(empty)) != dict(schema):
-                write_parquet_atomic(pl.DataFrame(schema=schema), empty)
-
-
-def version_schema(table: str) -> dict[str, pl.DataType]:
-    return {**SCHEMAS[table], **_VALIDITY}
 
 
 def content_columns(table: str) -> list[str]:

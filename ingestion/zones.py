@@ -186,6 +186,11 @@ class Zones:
     def dagster(self) -> Path:
         return self.home / "dagster"
 
+    def versions(self, table: str) -> Path:
+        """A register kept as versions (ingestion/versions.py): ``store/`` its generations, ``keys/`` who each
+        snapshot listed."""
+        return self.home / "versions" / table
+
 
 def ensure_zones(zones: Zones) -> None:
     """Create every zone folder with a zero-row ``_empty.parquet`` so readers' globs never fail.
@@ -194,18 +199,25 @@ def ensure_zones(zones: Zones) -> None:
     a home made by an earlier version lacks a column added since.
     """
     from ingestion.feeds import FEEDS
-    from ingestion.schemas import LEDGER, PERSON_RECORDS, QUARANTINE, SCHEMAS
+    from ingestion.schemas import (
+        LEDGER,
+        PERSON_RECORDS,
+        QUARANTINE,
+        SCHEMAS,
+        VERSIONED,
+        key_index_schema,
+        version_schema,
+    )
 
     targets = [(zones.normalised(t), s) for t, s in SCHEMAS.items()]
     targets += [(zones.quarantine(t.table), QUARANTINE) for f in FEEDS.values() for t in f.tables]
     targets += [(zones.person_records(), PERSON_RECORDS), (zones.ledger, LEDGER)]
+    targets += [(zones.versions(t) / "store", version_schema(t)) for t in VERSIONED]
+    targets += [(zones.versions(t) / "keys", key_index_schema(t)) for t in VERSIONED]
     for folder, schema in targets:
         empty = folder / "_empty.parquet"
         if not empty.exists() or dict(pl.read_parquet_schema(empty)) != dict(schema):
             write_parquet_atomic(pl.DataFrame(schema=schema), empty)
-    from ingestion.versions import ensure_versions  # the register's versions store (ingestion.versions)
-
-    ensure_versions(zones)
 
 
 def _leaf(folder: Path, md5: str | None) -> Path:

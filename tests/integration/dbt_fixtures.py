@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from ingestion.schemas import LEDGER, PERSON_RECORDS, QUARANTINE, SCHEMAS, conform
-from ingestion.versions import VERSIONED, ensure_versions, record_snapshot
-from ingestion.zones import Zones
+from ingestion.versions import VERSIONED, record_snapshot
+from ingestion.zones import Zones, ensure_zones
 
 __all__ = ["REPO", "StateWriter", "at", "run_dbt"]
 
@@ -50,7 +50,7 @@ class StateWriter:
             self._empty(self.zones.quarantine(table), QUARANTINE)
         self._empty(self.zones.person_records(), PERSON_RECORDS)
         self._empty(self.zones.ledger, LEDGER)
-        ensure_versions(self.zones)
+        ensure_zones(self.zones)  # the versions store's folders among them
 
     @staticmethod
     def _empty(folder: Path, schema: dict) -> None:

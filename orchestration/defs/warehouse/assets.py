@@ -24,11 +24,11 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from ingestion.feeds import FEEDS
 from ingestion.zones import write_text_atomic
-from orchestration.dbt_code import DBT_PROJECT_DIR, built_code_file, newest_source_mtime, project_digest
 from orchestration.defs.feeds.assets import normalised_key
 from orchestration.defs.resources import ZhiliResource
 from orchestration.defs.warehouse.publish import SCHEMAS, publish_snapshot
 from orchestration.defs.warehouse.sensors import latest_normalised_storage_id
+from orchestration.lib.dbt_code import DBT_PROJECT_DIR, built_code_file, newest_source_mtime, project_digest
 from orchestration.lib.labels import readable
 
 __all__ = [

@@ -436,7 +436,7 @@ def recorded_staleness(
             built = None
         why = retrained_since(zones, built)
     if why is None and record is not None:  # a new Zhili brought other dbt code: the marts it builds may differ
-        from orchestration.dbt_code import built_code_file, project_digest
+        from orchestration.lib.dbt_code import built_code_file, project_digest
 
         built_by = built_code_file(zones.state)
         if built_by.exists() and built_by.read_text().strip() != project_digest():

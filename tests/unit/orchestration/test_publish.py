@@ -278,8 +278,8 @@ def test_a_snapshot_built_by_other_dbt_code_reads_as_stale(tmp_path):
     digest the build recorded differs from the code's, and current while it is the same."""
     from types import SimpleNamespace
 
-    from orchestration.dbt_code import built_code_file, project_digest
     from orchestration.defs.warehouse.publish import recorded_staleness
+    from orchestration.lib.dbt_code import built_code_file, project_digest
 
     wh = _warehouse(tmp_path / "wh.duckdb", [(1, "a", 1)])
     _publish(tmp_path, wh, 0)

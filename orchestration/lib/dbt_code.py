@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["DBT_PROJECT_DIR", "built_code_file", "project_digest", "newest_source_mtime", "source_files"]
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
 
 def source_files(project_dir: Path) -> list[Path]:
