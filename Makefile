@@ -17,6 +17,11 @@ BENCH_DAYS ?= 30
 
 venv: $(STAMP)
 
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (or the venv is read-only), every
+# zhili, dbt and test process would otherwise compile Dagster, dbt and Polars from source at start-up
+# (measured: `import dagster, dagster_dbt, polars, duckdb` 5.2 s of CPU before, 2.7 s after).
+export UV_COMPILE_BYTECODE := 1
+
 # uv installs the locked tree in seconds; pip would take minutes to resolve it.
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -331,6 +331,9 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnec
     write_state(home)
     result = run_dbt(home, "build", "--vars", "{as_of_date: '2024-09-01'}")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    # the build's results, before docs generate writes its own over them
+    target = home / "dbt_target"
+    (target / "build_results.json").write_bytes((target / "run_results.json").read_bytes())
     # docs generate needs the warehouse (catalog): run it before the test connection opens
     docs = run_dbt(home, "docs", "generate", "--no-compile", "--vars", "{as_of_date: '2024-09-01'}")
     assert docs.returncode == 0, docs.stdout[-6000:] + docs.stderr[-2000:]
@@ -465,3 +468,15 @@ def test_dbt_artifacts_and_logs_go_to_the_state_folder(warehouse):
     ).parent
     assert (home / "dbt_target" / "run_results.json").exists()
     assert (home / "dbt_logs" / "dbt.log").exists()
+
+
+def test_the_build_here_runs_every_unit_test_of_the_project(warehouse):
+    """A nightly build leaves dbt's unit tests out (they check code on fixed fixtures, not the data): this
+    build is where they run, every one the project defines, and pass."""
+    home = warehouse.execute("select path from duckdb_databases() where database_name = 'warehouse'").fetchone()[0]
+    target = Path(home).parent / "dbt_target"
+    defined = set(json.loads((target / "manifest.json").read_text())["unit_tests"])
+    results = json.loads((target / "build_results.json").read_text())["results"]
+    ran = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
+    assert defined and set(ran) == defined
+    assert set(ran.values()) == {"pass"}
