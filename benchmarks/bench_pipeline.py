@@ -295,7 +295,6 @@ def floor_read(landing: str) -> None:
 _FEED_LINE = re.compile(r"^(?P<feed>\w+)\s+(?P<files>\d+) new files\s+(?P<verdict>.+?)\s+\((?P<s>[\d.]+) s\)$")
 _WAREHOUSE_LINE = re.compile(r"^warehouse\s+dbt build \+ publish (?P<ok>\w+)\s+\((?P<s>[\d.]+) s")
 _DONE_LINE = re.compile(r"^done in (?P<total>[\d.]+) s \(Dagster overhead (?P<dagster>[\d.]+) s, GX (?P<gx>[\d.]+) s\)")
-_LINKAGE = re.compile(r"person linkage: .* in (?P<s>[\d.]+) s")
 
 
 def _warehouse_steps(home: Path, since: float) -> dict[str, tuple[float, float]]:
@@ -311,24 +310,17 @@ def _warehouse_steps(home: Path, since: float) -> dict[str, tuple[float, float]]
         records = instance.all_logs(run.run_id)
         if not records or records[0].timestamp < since:
             continue
-        starts, ends, linkage_end = {}, {}, None
+        starts, ends = {}, {}
         for r in records:
             ev = r.dagster_event
             if ev is not None and ev.event_type_value == "STEP_START":
                 starts[r.step_key] = r.timestamp
             elif ev is not None and ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
                 ends[r.step_key] = r.timestamp
-            elif ev is None and r.user_message and _LINKAGE.search(r.user_message):
-                linkage_end = r.timestamp
-        for key in starts:
-            if key in ends and "serving" in key:
-                spans["publish"] = (starts[key], ends[key])
-            elif key in ends and "dbt" in key:
-                if linkage_end:
-                    spans["linkage"] = (starts[key], linkage_end)
-                    spans["dbt build"] = (linkage_end, ends[key])
-                else:
-                    spans["linkage + dbt build"] = (starts[key], ends[key])
+        # linkage (person_links), the dbt build and the publish are steps of their own
+        for key in sorted(starts.keys() & ends.keys(), key=starts.__getitem__):
+            name = "publish" if "serving" in key else "linkage" if "person_links" in key else "dbt build"
+            spans[name] = (starts[key], ends[key])
         break
     return spans
 
