@@ -56,8 +56,9 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# --durations: the slowest tests are named at the end, to keep the suite well inside CI's limit.
 test: lint $(TEST_STAMP) $(SUPERSET_STAMP) $(CJK_FONT) $(CHROMIUM)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 # The UI shares the CLI's Dagster instance (<home>/dagster), so it shows the runs `make demo` made.
 dagster: $(STAMP)
