@@ -56,9 +56,7 @@ def java_available() -> str | None:
 
     if shutil.which("java") or (os.environ.get("JAVA_HOME") and Path(os.environ["JAVA_HOME"], "bin", "java").exists()):
         return None
-    return (
-        "no Java runtime (java not on PATH, no JAVA_HOME): install Debian's openjdk-17-jre-headless (make spark-venv)"
-    )
+    return "no Java runtime (java not on PATH, no JAVA_HOME): install Debian's openjdk-17-jre-headless (`make test` does when it is missing)"
 
 
 def spark_session(home: Path, *, master: str = "local[2]", app_name: str = "zhili", shuffle_partitions: int = 4):
