@@ -59,19 +59,25 @@ def java_available() -> str | None:
     return "no Java runtime (java not on PATH, no JAVA_HOME): install Debian's openjdk-17-jre-headless (`make test` does when it is missing)"
 
 
-def spark_session(home: Path, *, master: str = "local[2]", app_name: str = "zhili", shuffle_partitions: int = 4):
-    """A Spark session for ``master`` with its warehouse and Derby metastore under ``home/spark``, the session
-    time zone Asia/Shanghai (the county's dates), and the UI off (a batch job on a shared machine)."""
+def spark_session(home: Path, *, master: str | None = None, app_name: str = "zhili", shuffle_partitions: int = 4):
+    """A Spark session as the dbt profile's ``spark`` target makes one: ``master`` (default: the setting
+    ZHILI_SPARK_MASTER, else ``local[2]``), the session time zone Asia/Shanghai (the county's dates), warehouse,
+    Derby metastore and scratch space under ``home/spark``, the UI off (a batch job on a shared machine)."""
+    import os
+
     from pyspark.sql import SparkSession
 
     base = Path(home).resolve() / "spark"
     base.mkdir(parents=True, exist_ok=True)
     return (
-        SparkSession.builder.master(master)
+        SparkSession.builder.master(master or os.environ.get("ZHILI_SPARK_MASTER", "local[2]"))
         .appName(app_name)
         .config("spark.sql.session.timeZone", "Asia/Shanghai")
         .config("spark.sql.warehouse.dir", str(base / "warehouse"))
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={base / 'metastore'}")
+        .config(
+            "spark.hadoop.javax.jdo.option.ConnectionURL",
+            f"jdbc:derby:;databaseName={base / 'metastore_db'};create=true",
+        )
         .config("spark.local.dir", str(base / "tmp"))
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.ui.enabled", "false")
