@@ -27,7 +27,7 @@ def linked(generated_district, tmp_path_factory) -> tuple:
     from ingestion.planner import ingest_landing
     from ingestion.zones import Zones
 
-    district = generated_district(3000, 7, 4)
+    district = generated_district(2000, 7, 4)
     zones = Zones(tmp_path_factory.mktemp("spark_linkage") / "home")
     ingest_landing(district / "landing", zones, key=KEY)
     run_linkage(zones, key=KEY)
@@ -41,7 +41,7 @@ def linked(generated_district, tmp_path_factory) -> tuple:
 def spark(linked):
     from ingestion.linkage.spark import spark_session
 
-    session = spark_session(linked[0].home)
+    session = spark_session(linked[0].home, shuffle_partitions=2)
     yield session
     session.stop()
 
