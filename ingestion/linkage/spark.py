@@ -80,6 +80,8 @@ def spark_session(home: Path, *, master: str | None = None, app_name: str = "zhi
         )
         .config("spark.local.dir", str(base / "tmp"))
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        # '\\d' in a string literal is a regex escape, as on DuckDB (the profile sets the same)
+        .config("spark.sql.parser.escapedStringLiterals", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()

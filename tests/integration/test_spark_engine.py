@@ -1,12 +1,26 @@
-"""The kept linkage model on Spark (``ingestion.linkage.spark``) links the same profiles as on DuckDB.
+"""The Spark engine (issue 25) answers as DuckDB does: the kept linkage model and the portable dbt macros.
 
-A small generated district is ingested and linked on DuckDB (which keeps the home's model and its name term
+One local Spark session (``ingestion.linkage.spark.spark_session``, as the dbt profile's ``spark`` target makes
+it) serves the module: the JVM starts once. Skipped only where no Java runtime is installed.
+
+Linkage (``ingestion.linkage.spark``): a small generated district is ingested and linked on DuckDB (which keeps the home's model and its name term
 frequencies); the same profiles are then linked again with that kept model on DuckDB and on a local Spark:
 the scored pairs (match weights to 1e-9, every comparison level), each profile's person key and link, the
-review queue and the golden records must be the same. Skipped only where no Java runtime is installed.
+review queue and the golden records must be the same.
+
+Macros (``dbt_project/macros/portable/``): a tiny dbt project, one model calling every portable macro over rows
+chosen where the engines' own functions differ (a NULL value on the greatest row for arg_max, NULL ordering
+values), compiled with the project's profile for DuckDB and for Spark, each run on its engine: the rows must be
+equal, and equal to what DuckDB's own functions answer.
 """
 
 from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -38,10 +52,10 @@ def linked(generated_district, tmp_path_factory) -> tuple:
 
 
 @pytest.fixture(scope="module")
-def spark(linked):
+def spark(tmp_path_factory):
     from ingestion.linkage.spark import spark_session
 
-    session = spark_session(linked[0].home, shuffle_partitions=2)
+    session = spark_session(tmp_path_factory.mktemp("spark_home"), shuffle_partitions=2)
     yield session
     session.stop()
 
@@ -125,3 +139,82 @@ def test_spark_scores_only_a_kept_model(linked, spark):
 
     with pytest.raises(ValueError, match="kept model only"):
         SparkScorer(spark)(pl.DataFrame({"unique_id": [1]}), min_probability=0.5)
+
+
+PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+
+MODEL = """
+with t as (
+    select * from (values
+        (cast(null as string), 3, cast('2024-03-05' as date), 'X12'),
+        ('x', 2, cast('2024-11-30' as date), 'Y1'),
+        ('y', cast(null as integer), cast('2025-01-01' as date), 'X9'),
+        ('z', 1, cast('2023-07-09' as date), 'b'),
+        ('w', 0, cast(null as date), 'X12')
+    ) as v (a, b, d, k)
+)
+select
+    {{ zhili_arg_max('a', 'b') }} as arg_max_a,
+    {{ zhili_arg_min('a', 'b') }} as arg_min_a,
+    {{ zhili_string_agg('a', "'+'", 'b desc nulls last, a') }} as agg_desc,
+    {{ zhili_string_agg('a', "'+'", 'b nulls last, a') }} as agg_asc,
+    {{ zhili_string_agg('k', "','", 'k', distinct=true) }} as agg_distinct,
+    max({{ zhili_format_date('d', '%Y%m') }}) as month_key,
+    min({{ zhili_format_date('d', '%Y-%m-%d|%H:%M:%S') }}) as day_key,
+    max({{ zhili_format_date('d', '%Y年%m月') }}) as month_label,
+    sum(case when {{ zhili_regexp_matches('k', "'^X[0-9]+$'") }} then 1 else 0 end) as x_keys
+from t
+"""
+
+#: DuckDB's own functions on these rows (arg_max skips the row whose value is NULL; Spark's max_by would not)
+EXPECTED = {
+    "arg_max_a": "x",
+    "arg_min_a": "w",
+    "agg_desc": "x+z+w+y",
+    "agg_asc": "w+z+x+y",
+    "agg_distinct": "X12,X9,Y1,b",
+    "month_key": "202501",
+    "day_key": "2023-07-09|00:00:00",
+    "month_label": "2025年01月",
+    "x_keys": 3,
+}
+
+
+def _compile(project: Path, target: str) -> tuple[subprocess.Popen, Path]:
+    """``dbt compile`` of the tiny project for ``target``, started (no Spark session: the cache is not populated)."""
+    home = project.parent / f"{target}_home"
+    home.mkdir()
+    env = {**os.environ, "ZHILI_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    command = [str(Path(sys.executable).with_name("dbt")), "compile", "--no-populate-cache", "-s", "portable_check"]
+    command += ["--project-dir", str(project), "--profiles-dir", str(PROJECT), "--target", target]
+    command += ["--target-path", str(home / "target"), "--log-path", str(home / "logs")]
+    process = subprocess.Popen(command, env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return process, home / "target" / "compiled" / "zhili" / "models" / "portable_check.sql"
+
+
+def _compiled(started: tuple[subprocess.Popen, Path], target: str) -> str:
+    process, path = started
+    out, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, f"dbt compile for {target} failed:\n{out[-3000:]}"
+    return path.read_text(encoding="utf-8")
+
+
+def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Path, spark):
+    import duckdb
+
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    shutil.copytree(PROJECT / "macros" / "portable", project / "macros" / "portable")
+    (project / "dbt_project.yml").write_text(
+        'name: zhili\nversion: "1.0.0"\nconfig-version: 2\nprofile: zhili\n', encoding="utf-8"
+    )
+    (project / "models" / "portable_check.sql").write_text(MODEL, encoding="utf-8")
+    started = {target: _compile(project, target) for target in ("dev", "spark")}  # both at once
+    sql = {target: _compiled(process, target) for target, process in started.items()}
+    assert "arg_max(" in sql["dev"] and "max_by(" in sql["spark"]
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'Asia/Shanghai'")
+    on_duckdb = con.sql(sql["dev"]).pl().to_dicts()
+    on_spark = [row.asDict() for row in spark.sql(sql["spark"]).collect()]
+    assert on_duckdb == [EXPECTED]
+    assert on_spark == on_duckdb
