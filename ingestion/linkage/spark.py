@@ -82,6 +82,7 @@ def spark_session(home: Path, *, master: str | None = None, app_name: str = "zhi
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         # '\\d' in a string literal is a regex escape, as on DuckDB (the profile sets the same)
         .config("spark.sql.parser.escapedStringLiterals", "true")
+        .config("spark.sql.parquet.mergeSchema", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()

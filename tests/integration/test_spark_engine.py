@@ -16,6 +16,7 @@ equal, and equal to what DuckDB's own functions answer.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -180,23 +181,29 @@ EXPECTED = {
 }
 
 
-def _compile(project: Path, target: str) -> tuple[subprocess.Popen, Path]:
+def _compile(project: Path, target: str, variables: dict) -> tuple[subprocess.Popen, Path]:
     """``dbt compile`` of the tiny project for ``target``, started (no Spark session: the cache is not populated)."""
     home = project.parent / f"{target}_home"
     home.mkdir()
     env = {**os.environ, "ZHILI_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    command = [str(Path(sys.executable).with_name("dbt")), "compile", "--no-populate-cache", "-s", "portable_check"]
+    command = [
+        str(Path(sys.executable).with_name("dbt")),
+        "compile",
+        "--no-populate-cache",
+        "--vars",
+        json.dumps(variables),
+    ]
     command += ["--project-dir", str(project), "--profiles-dir", str(PROJECT), "--target", target]
     command += ["--target-path", str(home / "target"), "--log-path", str(home / "logs")]
     process = subprocess.Popen(command, env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return process, home / "target" / "compiled" / "zhili" / "models" / "portable_check.sql"
+    return process, home / "target" / "compiled" / "zhili" / "models"
 
 
-def _compiled(started: tuple[subprocess.Popen, Path], target: str) -> str:
-    process, path = started
+def _compiled(started: tuple[subprocess.Popen, Path], target: str) -> dict[str, str]:
+    process, folder = started
     out, _ = process.communicate(timeout=600)
     assert process.returncode == 0, f"dbt compile for {target} failed:\n{out[-3000:]}"
-    return path.read_text(encoding="utf-8")
+    return {path.stem: path.read_text(encoding="utf-8") for path in folder.glob("*.sql")}
 
 
 def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Path, spark):
@@ -208,13 +215,34 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     (project / "dbt_project.yml").write_text(
         'name: zhili\nversion: "1.0.0"\nconfig-version: 2\nprofile: zhili\n', encoding="utf-8"
     )
+    shutil.copy(PROJECT / "macros" / "incremental_files.sql", project / "macros")
     (project / "models" / "portable_check.sql").write_text(MODEL, encoding="utf-8")
-    started = {target: _compile(project, target) for target in ("dev", "spark")}  # both at once
+    # a zone folder: two delivered files with different columns, and the zero-row `_empty.parquet`
+    zone = tmp_path / "zone" / "table"
+    zone.mkdir(parents=True)
+    pl.DataFrame({"x": [1, 2], "y": ["a", "b"]}).write_parquet(zone / "aaa.parquet")
+    pl.DataFrame({"x": [3], "z": ["c"]}).write_parquet(zone / "bbb.parquet")
+    pl.DataFrame(schema={"x": pl.Int64, "y": pl.String}).write_parquet(zone / "_empty.parquet")
+    (project / "models" / "folder_check.sql").write_text("{{ zhili_folder_files(var('folder')) }}", encoding="utf-8")
+    (project / "models" / "read_check.sql").write_text(
+        "select x, y, z from ({{ zhili_read_files(var('files_' ~ target.type)) }}) as r", encoding="utf-8"
+    )
+    files = [str(zone / "aaa.parquet"), str(zone / "bbb.parquet")]
+    variables = {"folder": str(zone), "files_duckdb": files, "files_spark": [f"file:{f}" for f in files]}
+    started = {target: _compile(project, target, variables) for target in ("dev", "spark")}  # both at once
     sql = {target: _compiled(process, target) for target, process in started.items()}
-    assert "arg_max(" in sql["dev"] and "max_by(" in sql["spark"]
+    assert "arg_max(" in sql["dev"]["portable_check"] and "max_by(" in sql["spark"]["portable_check"]
     con = duckdb.connect()
     con.execute("set TimeZone = 'Asia/Shanghai'")
-    on_duckdb = con.sql(sql["dev"]).pl().to_dicts()
-    on_spark = [row.asDict() for row in spark.sql(sql["spark"]).collect()]
-    assert on_duckdb == [EXPECTED]
-    assert on_spark == on_duckdb
+    on_duckdb = {name: con.sql(query).pl().to_dicts() for name, query in sql["dev"].items()}
+    on_spark = {name: [row.asDict() for row in spark.sql(query).collect()] for name, query in sql["spark"].items()}
+    assert on_duckdb["portable_check"] == [EXPECTED]
+    assert on_spark["portable_check"] == on_duckdb["portable_check"]
+    # the same files listed, but `_empty.parquet`: Spark's file index skips names starting with `_`, and its
+    # zero rows are read by no model either way
+    assert {r["file_md5"] for r in on_duckdb["folder_check"]} == {"aaa", "bbb", "_empty"}
+    assert {r["file_md5"] for r in on_spark["folder_check"]} == {"aaa", "bbb"}
+    # columns matched by name, a column a file lacks as NULL
+    expected = [{"x": 1, "y": "a", "z": None}, {"x": 2, "y": "b", "z": None}, {"x": 3, "y": None, "z": "c"}]
+    assert sorted(on_duckdb["read_check"], key=lambda r: r["x"]) == expected
+    assert sorted(on_spark["read_check"], key=lambda r: r["x"]) == expected
