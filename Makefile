@@ -35,9 +35,11 @@ $(STAMP): requirements.lock pyproject.toml
 TEST_STAMP := $(VENV)/.installed-test
 test-venv: $(TEST_STAMP)
 
-$(TEST_STAMP): $(STAMP) requirements-test.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -r requirements-test.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e '.[test]'
+# The spark extra too (requirements-spark.lock: pyspark, dbt-spark[session]; ~45 s): the tests compare the
+# engines (issue 25, docs/spark.md).
+$(TEST_STAMP): $(STAMP) requirements-test.lock requirements-spark.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -r requirements-test.lock -r requirements-spark.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e '.[test,spark]'
 	touch $(TEST_STAMP)
 
 demo: $(STAMP)
@@ -51,13 +53,19 @@ CHROMIUM := /usr/bin/chromium
 $(CJK_FONT) $(CHROMIUM) &:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk chromium
 
+# From Debian, installed when missing: the Java runtime Spark runs on (issue 25; docs/spark.md). Debian 12's
+# default JRE; nothing is fetched from Maven (Splink's comparisons need no jar, dbt-spark runs in-process).
+JAVA := /usr/bin/java
+$(JAVA):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless
+
 # Lint first: it takes seconds, the suite takes most of an hour.
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 # --durations: the slowest tests are named at the end, to keep the suite well inside CI's limit.
-test: lint $(TEST_STAMP) $(SUPERSET_STAMP) $(CJK_FONT) $(CHROMIUM)
+test: lint $(TEST_STAMP) $(SUPERSET_STAMP) $(CJK_FONT) $(CHROMIUM) $(JAVA)
 	$(BIN)/python -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 # The UI shares the CLI's Dagster instance (<home>/dagster), so it shows the runs `make demo` made.

@@ -430,6 +430,7 @@ def link_profiles(
     kept: KeptModel | None = None,
     known_pinyin: dict[str, str | None] | None = None,
     scored: ScoredPairs | None = None,
+    scorer=None,
 ) -> LinkResult:
     """Link the profiles ``collapse`` made; ``LinkResult.profiles`` holds each profile's link, ``links`` is None.
 
@@ -440,8 +441,12 @@ def link_profiles(
     model and the name term frequencies that scored, for the home to keep.
     ``known_pinyin``: names already converted to pinyin (``features.name_pinyin``), extended here.
     ``scored``: what the same kept model scored before: only pairs touching a unit it did not see are scored.
+    ``scorer``: what scores the blocked pairs, with ``score_pairs``' arguments and result (default: it, on
+    DuckDB); ``spark.SparkScorer`` scores a kept model on Spark.
     """
     from .probabilistic import score_pairs
+
+    scorer = scorer or score_pairs
 
     t0 = time.perf_counter()
     stats: dict = {
@@ -464,7 +469,7 @@ def link_profiles(
         stats["splink_new_units"] = int(splink_in["is_new"].sum())
     # a candidate pair needs a unit without a valid ID and one other unit; the model is trained here or shipped
     if stats["open_units"] >= 1 and splink_in.height >= 2 and (not reuse or stats["splink_new_units"] > 0):
-        run = score_pairs(
+        run = scorer(
             splink_in,
             min_probability=REVIEW_PROBABILITY,
             model=model,

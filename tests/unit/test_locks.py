@@ -39,3 +39,16 @@ def test_the_test_extra_is_pinned_as_the_test_lock_pins_it():
 def test_the_test_lock_only_adds_to_the_runtime_lock():
     shared = set(_lock("requirements.lock")) & set(_lock("requirements-test.lock"))
     assert shared == set(), f"pinned in both locks (keep each package in one): {sorted(shared)}"
+
+
+def test_the_spark_extra_is_pinned_as_the_spark_lock_pins_it_and_only_adds_to_the_others():
+    # the spark extra (issue 25) names dbt-spark with its own extra: dbt-spark[session]
+    extra = {
+        re.sub(r"\[.*\]", "", k): v for k, v in _pins(PYPROJECT["project"]["optional-dependencies"]["spark"]).items()
+    }
+    lock = _lock("requirements-spark.lock")
+    assert {k: lock.get(k) for k in extra} == extra
+    assert {"pyspark", "dbt-spark"} <= set(extra)
+    for other in ("requirements.lock", "requirements-test.lock"):
+        shared = set(_lock(other)) & set(lock)
+        assert shared == set(), f"pinned in {other} and requirements-spark.lock: {sorted(shared)}"

@@ -1,0 +1,248 @@
+"""The Spark engine (issue 25) answers as DuckDB does: the kept linkage model and the portable dbt macros.
+
+One local Spark session (``ingestion.linkage.spark.spark_session``, as the dbt profile's ``spark`` target makes
+it) serves the module: the JVM starts once. Skipped only where no Java runtime is installed.
+
+Linkage (``ingestion.linkage.spark``): a small generated district is ingested and linked on DuckDB (which keeps the home's model and its name term
+frequencies); the same profiles are then linked again with that kept model on DuckDB and on a local Spark:
+the scored pairs (match weights to 1e-9, every comparison level), each profile's person key and link, the
+review queue and the golden records must be the same.
+
+Macros (``dbt_project/macros/portable/``): a tiny dbt project, one model calling every portable macro over rows
+chosen where the engines' own functions differ (a NULL value on the greatest row for arg_max, NULL ordering
+values), compiled with the project's profile for DuckDB and for Spark, each run on its engine: the rows must be
+equal, and equal to what DuckDB's own functions answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from ingestion.linkage.spark import java_available
+
+pytestmark = pytest.mark.skipif(java_available() is not None, reason=str(java_available()))
+
+KEY = b"s" * 32
+
+
+@pytest.fixture(scope="module")
+def linked(generated_district, tmp_path_factory) -> tuple:
+    from ingestion.linkage import run_linkage
+    from ingestion.linkage.core import collapse
+    from ingestion.linkage.model_store import current_model
+    from ingestion.planner import ingest_landing
+    from ingestion.zones import Zones
+
+    district = generated_district(2000, 7, 4)
+    zones = Zones(tmp_path_factory.mktemp("spark_linkage") / "home")
+    ingest_landing(district / "landing", zones, key=KEY)
+    run_linkage(zones, key=KEY)
+    kept = current_model(zones)
+    files = sorted(zones.person_records().glob("*.parquet"))
+    profiles = collapse(pl.scan_parquet(files, missing_columns="insert", schema=None))
+    return zones, kept, profiles
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory):
+    from ingestion.linkage.spark import spark_session
+
+    session = spark_session(tmp_path_factory.mktemp("spark_home"), shuffle_partitions=2)
+    yield session
+    session.stop()
+
+
+def test_the_kept_model_links_the_same_pairs_and_persons_on_spark_as_on_duckdb(linked, spark):
+    from ingestion.linkage.core import link_profiles
+    from ingestion.linkage.spark import SparkScorer
+
+    _, kept, profiles = linked
+    assert kept is not None and kept.tf_name is not None
+    duck = link_profiles(profiles, key=KEY, kept=kept)
+    on_spark = link_profiles(profiles, key=KEY, kept=kept, scorer=SparkScorer(spark))
+
+    pairs = duck.scored.pairs.sort("unit_l", "unit_r")
+    assert pairs.height > 50, "too few scored pairs for the comparison to mean anything"
+    assert (pairs["match_probability"] >= kept.accept_threshold).sum() > 10
+    assert_frame_equal(
+        on_spark.scored.pairs.select(pairs.columns).sort("unit_l", "unit_r"), pairs, check_exact=False, abs_tol=1e-9
+    )
+    # clusters: every profile's person key, link method and rule the same; the weights to 1e-9
+    assert_frame_equal(
+        on_spark.profiles.sort("profile"), duck.profiles.sort("profile"), check_exact=False, abs_tol=1e-9
+    )
+    assert duck.profiles["person_key"].n_unique() < duck.profiles.height  # some profiles were linked together
+    assert_frame_equal(on_spark.golden.sort("person_key"), duck.golden.sort("person_key"))
+    by = [c for c in duck.review.columns if duck.review[c].dtype == pl.String]
+    assert_frame_equal(on_spark.review.sort(by), duck.review.sort(by), check_exact=False, abs_tol=1e-9)
+    for stat in ("accepted_links", "persons", "review_pairs", "guard_refused", "scored_pairs"):
+        assert on_spark.stats[stat] == duck.stats[stat], stat
+
+
+def test_a_day_scored_only_for_its_new_units_on_spark_reuses_the_pairs_as_on_duckdb(linked, spark):
+    # the incremental path (only_new): yesterday's pairs reused, only pairs touching a new unit scored
+    from ingestion.linkage.core import link_profiles
+    from ingestion.linkage.spark import SparkScorer
+
+    _, kept, profiles = linked
+    first = profiles.head(profiles.height * 2 // 3)
+    before = link_profiles(first, key=KEY, kept=kept)
+    scored = before.scored
+    duck = link_profiles(profiles, key=KEY, kept=kept, scored=scored)
+    on_spark = link_profiles(profiles, key=KEY, kept=kept, scored=scored, scorer=SparkScorer(spark))
+    assert duck.stats["splink_new_units"] > 0
+    pairs = duck.scored.pairs.sort("unit_l", "unit_r")
+    assert_frame_equal(
+        on_spark.scored.pairs.select(pairs.columns).sort("unit_l", "unit_r"), pairs, check_exact=False, abs_tol=1e-9
+    )
+    assert_frame_equal(
+        on_spark.profiles.sort("profile"), duck.profiles.sort("profile"), check_exact=False, abs_tol=1e-9
+    )
+
+
+def test_a_model_for_other_comparisons_is_refused_before_spark_sees_it(linked):
+    from ingestion.linkage.spark import SparkPortError, spark_settings
+
+    _, kept, _ = linked
+    ported = spark_settings(kept.settings)
+    assert ported["sql_dialect"] == "spark"
+    assert ported["probability_two_random_records_match"] == kept.settings["probability_two_random_records_match"]
+    for k, p in zip(kept.settings["comparisons"], ported["comparisons"], strict=True):
+        for kl, pl_ in zip(k["comparison_levels"], p["comparison_levels"], strict=True):
+            assert (kl.get("m_probability"), kl.get("u_probability")) == (
+                pl_.get("m_probability"),
+                pl_.get("u_probability"),
+            )
+            assert '"' not in pl_["sql_condition"]  # DuckDB's quoted identifiers are string literals to Spark
+    other = {**kept.settings, "comparisons": kept.settings["comparisons"][:-1]}
+    with pytest.raises(SparkPortError, match="retrain"):
+        spark_settings(other)
+    relabelled = dict(kept.settings)
+    relabelled["comparisons"] = [dict(c) for c in kept.settings["comparisons"]]
+    relabelled["comparisons"][0]["comparison_levels"] = [
+        {**level, "label_for_charts": "x"} for level in relabelled["comparisons"][0]["comparison_levels"]
+    ]
+    with pytest.raises(SparkPortError, match="'name'"):
+        spark_settings(relabelled)
+
+
+def test_spark_scores_only_a_kept_model(linked, spark):
+    from ingestion.linkage.spark import SparkScorer
+
+    with pytest.raises(ValueError, match="kept model only"):
+        SparkScorer(spark)(pl.DataFrame({"unique_id": [1]}), min_probability=0.5)
+
+
+PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+
+MODEL = """
+with t as (
+    select * from (values
+        (cast(null as string), 3, cast('2024-03-05' as date), 'X12'),
+        ('x', 2, cast('2024-11-30' as date), 'Y1'),
+        ('y', cast(null as integer), cast('2025-01-01' as date), 'X9'),
+        ('z', 1, cast('2023-07-09' as date), 'b'),
+        ('w', 0, cast(null as date), 'X12')
+    ) as v (a, b, d, k)
+)
+select
+    {{ zhili_arg_max('a', 'b') }} as arg_max_a,
+    {{ zhili_arg_min('a', 'b') }} as arg_min_a,
+    {{ zhili_string_agg('a', "'+'", 'b desc nulls last, a') }} as agg_desc,
+    {{ zhili_string_agg('a', "'+'", 'b nulls last, a') }} as agg_asc,
+    {{ zhili_string_agg('k', "','", 'k', distinct=true) }} as agg_distinct,
+    max({{ zhili_format_date('d', '%Y%m') }}) as month_key,
+    min({{ zhili_format_date('d', '%Y-%m-%d|%H:%M:%S') }}) as day_key,
+    max({{ zhili_format_date('d', '%Y年%m月') }}) as month_label,
+    sum(case when {{ zhili_regexp_matches('k', "'^X[0-9]+$'") }} then 1 else 0 end) as x_keys
+from t
+"""
+
+#: DuckDB's own functions on these rows (arg_max skips the row whose value is NULL; Spark's max_by would not)
+EXPECTED = {
+    "arg_max_a": "x",
+    "arg_min_a": "w",
+    "agg_desc": "x+z+w+y",
+    "agg_asc": "w+z+x+y",
+    "agg_distinct": "X12,X9,Y1,b",
+    "month_key": "202501",
+    "day_key": "2023-07-09|00:00:00",
+    "month_label": "2025年01月",
+    "x_keys": 3,
+}
+
+
+def _compile(project: Path, target: str, variables: dict) -> tuple[subprocess.Popen, Path]:
+    """``dbt compile`` of the tiny project for ``target``, started (no Spark session: the cache is not populated)."""
+    home = project.parent / f"{target}_home"
+    home.mkdir()
+    env = {**os.environ, "ZHILI_HOME": str(home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    command = [
+        str(Path(sys.executable).with_name("dbt")),
+        "compile",
+        "--no-populate-cache",
+        "--vars",
+        json.dumps(variables),
+    ]
+    command += ["--project-dir", str(project), "--profiles-dir", str(PROJECT), "--target", target]
+    command += ["--target-path", str(home / "target"), "--log-path", str(home / "logs")]
+    process = subprocess.Popen(command, env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return process, home / "target" / "compiled" / "zhili" / "models"
+
+
+def _compiled(started: tuple[subprocess.Popen, Path], target: str) -> dict[str, str]:
+    process, folder = started
+    out, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, f"dbt compile for {target} failed:\n{out[-3000:]}"
+    return {path.stem: path.read_text(encoding="utf-8") for path in folder.glob("*.sql")}
+
+
+def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Path, spark):
+    import duckdb
+
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    shutil.copytree(PROJECT / "macros" / "portable", project / "macros" / "portable")
+    (project / "dbt_project.yml").write_text(
+        'name: zhili\nversion: "1.0.0"\nconfig-version: 2\nprofile: zhili\n', encoding="utf-8"
+    )
+    shutil.copy(PROJECT / "macros" / "incremental_files.sql", project / "macros")
+    (project / "models" / "portable_check.sql").write_text(MODEL, encoding="utf-8")
+    # a zone folder: two delivered files with different columns, and the zero-row `_empty.parquet`
+    zone = tmp_path / "zone" / "table"
+    zone.mkdir(parents=True)
+    pl.DataFrame({"x": [1, 2], "y": ["a", "b"]}).write_parquet(zone / "aaa.parquet")
+    pl.DataFrame({"x": [3], "z": ["c"]}).write_parquet(zone / "bbb.parquet")
+    pl.DataFrame(schema={"x": pl.Int64, "y": pl.String}).write_parquet(zone / "_empty.parquet")
+    (project / "models" / "folder_check.sql").write_text("{{ zhili_folder_files(var('folder')) }}", encoding="utf-8")
+    (project / "models" / "read_check.sql").write_text(
+        "select x, y, z from ({{ zhili_read_files(var('files_' ~ target.type)) }}) as r", encoding="utf-8"
+    )
+    files = [str(zone / "aaa.parquet"), str(zone / "bbb.parquet")]
+    variables = {"folder": str(zone), "files_duckdb": files, "files_spark": [f"file:{f}" for f in files]}
+    started = {target: _compile(project, target, variables) for target in ("dev", "spark")}  # both at once
+    sql = {target: _compiled(process, target) for target, process in started.items()}
+    assert "arg_max(" in sql["dev"]["portable_check"] and "max_by(" in sql["spark"]["portable_check"]
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'Asia/Shanghai'")
+    on_duckdb = {name: con.sql(query).pl().to_dicts() for name, query in sql["dev"].items()}
+    on_spark = {name: [row.asDict() for row in spark.sql(query).collect()] for name, query in sql["spark"].items()}
+    assert on_duckdb["portable_check"] == [EXPECTED]
+    assert on_spark["portable_check"] == on_duckdb["portable_check"]
+    # the same files listed, but `_empty.parquet`: Spark's file index skips names starting with `_`, and its
+    # zero rows are read by no model either way
+    assert {r["file_md5"] for r in on_duckdb["folder_check"]} == {"aaa", "bbb", "_empty"}
+    assert {r["file_md5"] for r in on_spark["folder_check"]} == {"aaa", "bbb"}
+    # columns matched by name, a column a file lacks as NULL
+    expected = [{"x": 1, "y": "a", "z": None}, {"x": 2, "y": "b", "z": None}, {"x": 3, "y": None, "z": "c"}]
+    assert sorted(on_duckdb["read_check"], key=lambda r: r["x"]) == expected
+    assert sorted(on_spark["read_check"], key=lambda r: r["x"]) == expected
