@@ -23,6 +23,11 @@ Patterns (all inside the period, at every scale with ``residents >= 2000`` and `
 * ``hotline_topic_spike`` — eight orders of one 诉求分类 from one community on one day.
 * ``cross_channel_escalation`` — the escalated dispute's petitioner calls 12345 about the dispute's
   address two days before the 110 call made there (so: 12345, 110 and a petition within 4 days).
+* ``hotline_due_soon`` — an ordinary (一般) order signed for and never closed that falls due the day after
+  the reporting date (the period's end: the day the last data day's files arrive, which ``zhili run`` judges
+  as of): by its default deadline (the 5th working day after its dispatch day, by the project's working-day
+  calendar, 调休 included) when that day is a working day, else by an approved extension to it
+  (:func:`due_soon_plan`).
 """
 
 from __future__ import annotations
@@ -33,7 +38,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from .. import workdays
+
 MIN_RESIDENTS, MIN_DAYS = 2000, 14
+#: clock time of the due-soon order's dispatch (the feed dispatches injected orders 20 minutes after the call,
+#: which is placed in the hour's first 50 minutes): only its day decides the deadline's day
+DUE_SOON_DISPATCH = dt.time(10, 20)
 
 PATTERN_SCHEMA = {
     "pattern": pl.Utf8,
@@ -111,6 +121,7 @@ class InjectedHotline:
     pattern: str
     pattern_id: str
     related: list[tuple] = field(default_factory=list)  # other feeds' records: (feed, key, role, person, day)
+    extend_to: dt.datetime | None = None  # an approved extension's new deadline (asked on the last data day)
 
     def key(self, county_code: str) -> str:
         return f"GD{county_code}{self.day:%Y%m%d}{self.seq:06d}"
@@ -339,6 +350,39 @@ def _plan_hotline(
         if x.pattern == "escalated_dispute"
         for m in x.members
     ]
+    # an order about to pass its deadline (drawn last, so the patterns above keep their people and days)
+    dispatched, extend_to = due_soon_plan(ctx.start, n)
+    c = pick(adults)
+    order(
+        (dispatched - ctx.start).days,
+        c,
+        int(point_of[c]),
+        "城乡建设/物业管理",
+        "hotline_due_soon",
+        shape="open",
+        hour=DUE_SOON_DISPATCH.hour,
+    )
+    plan.hotline[-1].extend_to = extend_to
+
+
+def due_soon_plan(start: dt.date, days: int) -> tuple[dt.date, dt.datetime | None]:
+    """(dispatch day, extended deadline or None) of the ``hotline_due_soon`` order, which must fall due on the
+    day after the reporting date ``start + days`` (the day the last data day's files arrive; the rule's list
+    is what falls due before that next day ends).
+
+    When that day is a working day (by :mod:`ingestion.workdays`, 调休 included), the order is dispatched on
+    the latest data day whose default 一般 deadline (the 5th working day after it) is that day. A rest day is
+    never a default 一般 deadline, so then the order is dispatched on the latest data day whose default
+    deadline comes before it, and an approved extension moves the deadline to that rest day at 18:00."""
+    due_day = start + dt.timedelta(days=days + 1)
+    working = workdays.is_working_day(due_day)
+    for k in range(days - 1, -1, -1):
+        on = start + dt.timedelta(days=k)
+        default = workdays.default_due_at(dt.datetime.combine(on, DUE_SOON_DISPATCH), "一般").date()
+        if default == due_day if working else default < due_day:
+            return on, None if working else dt.datetime.combine(due_day, dt.time(18))
+    # cannot happen from MIN_DAYS on: the five working days before the list's day never span more than 14 days
+    raise ValueError(f"no data day of {start} + {days} days has its 一般 deadline by {due_day}")
 
 
 def record(

@@ -2,17 +2,23 @@
 
 tests/integration/test_indicators.py scores every injected pattern (the 12345 ones included) on
 3,000 residents x 45 days, seed 7; this module does the same on 2,500 residents x 21 days, seed 12, for the
-six 12345 patterns (repeat caller, repeat address, unsigned, overdue, topic spike, cross-channel
+seven 12345 patterns (repeat caller, repeat address, unsigned, overdue, due soon, topic spike, cross-channel
 escalation), and checks what each alert says beyond its evidence: the escalation's links go through the
-same person or the same address point, the topic spike's community and count are the truth's.
+same person or the same address point, the topic spike's community and count are the truth's, the due-soon
+order falls due the day after the reporting date (a Friday: on the Saturday, by an approved extension, since
+no default deadline falls on a rest day; test_indicators' landing has the default-deadline form).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 import pytest
 
-from test_indicators import build_warehouse
+from dbt_fixtures import china_naive
+from ingestion import workdays
+from test_indicators import START, build_warehouse
 
 RESIDENTS, DAYS, SEED = 2500, 21, 12
 HOTLINE_PATTERNS = (
@@ -22,6 +28,7 @@ HOTLINE_PATTERNS = (
     "hotline_overdue",
     "hotline_topic_spike",
     "cross_channel_escalation",
+    "hotline_due_soon",
 )
 
 
@@ -91,3 +98,22 @@ def test_topic_spike_names_the_community_and_its_count(built):
     assert len(row) == 1, "the injected day is not scored a spike"
     order_count, _, p_value, _ = row[0]
     assert order_count >= truth.height and p_value < 0.0001
+
+
+def test_due_soon_is_the_order_falling_due_the_day_after_the_reporting_date(built):
+    out, con = built
+    truth = pl.read_parquet(out / "truth" / "patterns.parquet").filter(pl.col("pattern") == "hotline_due_soon")
+    order = truth["record_key"][0]
+    reporting = START + dt.timedelta(days=DAYS)  # what build_warehouse judges as of: Friday 2024-11-22
+    got = con.sql(f"select * from marts.fct_hotline_order where order_id = '{order}'").pl()
+    dispatched, due = got.select(china_naive("first_dispatched_at"), china_naive("due_at")).row(0)
+    # Saturday 11-23 is a rest day no default deadline falls on: the default one (working days) came first
+    # and the granted extension is the deadline in force
+    assert not workdays.is_working_day(reporting + dt.timedelta(days=1))
+    assert workdays.default_due_at(dispatched, "一般") < due == dt.datetime(2024, 11, 23, 18)
+    assert got["extension_granted_count"][0] == 1 and got["closed_at"][0] is None
+    rows = con.execute(
+        "select severity, metric_value from marts.mart_alerts where alert_key = ?",
+        [f"hotline_due_soon|hotline_orders:{order}"],
+    ).fetchall()
+    assert rows == [("yellow", 18 * 60)]  # minutes from the end of the reporting date

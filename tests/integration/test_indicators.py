@@ -50,6 +50,7 @@ PATTERN_RULE = {
             "hotline_overdue",
             "hotline_topic_spike",
             "cross_channel_escalation",
+            "hotline_due_soon",
         )
     },
 }

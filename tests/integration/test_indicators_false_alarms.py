@@ -1,5 +1,6 @@
-"""The grid_spike rule's (and the 12345 cross_channel_escalation and hotline_topic_spike rules') false alarms
-on a landing generated WITHOUT injected patterns.
+"""The grid_spike rule's (and the 12345 rules' that look across records: cross_channel_escalation,
+hotline_topic_spike, hotline_repeat_caller, hotline_repeat_address) false alarms on a landing generated WITHOUT
+injected patterns.
 
 Every such alert on that landing is a false alarm. The rate is per 1,000 grid-days
 evaluated (grid active that day and at least 7 days of history). The test prints the figure;
@@ -82,9 +83,11 @@ def test_spike_false_alarms_are_under_1_per_1000_grid_days(no_patterns):
     assert m["per_1000_grid_days"] < 1.0
 
 
-# --- 12345 (issue 22): the two rules that look across records; every grid-day of the period counts (a
-# cross-channel escalation needs no history; the topic rule's 7 days of history are part of its definition)
-HOTLINE_RULES = ("cross_channel_escalation", "hotline_topic_spike")
+# --- 12345 (issue 22): the rules that look across records; every grid-day of the period counts (a
+# cross-channel escalation or a repeat needs no history; the topic rule's 7 days of history are part of its
+# definition). The deadline rules judge one order against its own deadline: tests/integration/test_hotline_truth.py
+# requires them to be exactly the truth's open orders in each state.
+HOTLINE_RULES = ("cross_channel_escalation", "hotline_topic_spike", "hotline_repeat_caller", "hotline_repeat_address")
 
 
 def measure_hotline(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, float]]:

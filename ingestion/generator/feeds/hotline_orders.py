@@ -518,6 +518,21 @@ def _inject(ctx: Context, end: dt.datetime, gd_rows: list[dict], step_rows: list
         ]
         if x.shape != "unsigned":
             o.steps.append(Step("签收", called + dt.timedelta(minutes=45), unit))
+        if x.extend_to is not None:
+            # asked before the default deadline and on a data day; granted an hour later
+            default = workdays.default_due_at(called + dt.timedelta(minutes=20), x.urgency)
+            asked = min(
+                default - dt.timedelta(hours=2), dt.datetime.combine(ctx.end - dt.timedelta(days=1), dt.time(16))
+            )
+            o.steps += [
+                Step("延期申请", asked, unit, "情况复杂，需协调多部门，申请延期"),
+                Step(
+                    "延期批准",
+                    asked + dt.timedelta(hours=1),
+                    "12345热线",
+                    f"同意延期，延期至{x.extend_to:%Y-%m-%d %H:%M}",
+                ),
+            ]
         if x.shape == "closed":
             o.steps.append(Step("办结", called + dt.timedelta(hours=4), unit, "已联系来电人并现场核实处理，诉求已解决"))
         o.truth["true_steps"] = [Step(y.step, y.at, y.unit, y.note) for y in o.steps]

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ingestion import workdays
 from ingestion.generator import generate
-from ingestion.generator.patterns import PATTERN_SCHEMA
+from ingestion.generator.patterns import MIN_DAYS, PATTERN_SCHEMA, due_soon_plan
 
 HOTLINE_PATTERNS = {
     "hotline_repeat_caller",
@@ -19,6 +22,7 @@ HOTLINE_PATTERNS = {
     "hotline_overdue",
     "hotline_topic_spike",
     "cross_channel_escalation",
+    "hotline_due_soon",
 }
 PATTERNS = {
     "repeat_petitioner",
@@ -210,3 +214,37 @@ def test_the_feed_s_own_orders_do_not_move_with_the_patterns(run, tmp_path):
         with_patterns, without = _hotline(run, kind), _hotline(plain, kind)
         assert without.filter(INJECTED).height == 0
         assert with_patterns.filter(~INJECTED).equals(without), kind
+
+
+def test_hotline_due_soon_order_falls_due_the_day_after_the_reporting_date(run):
+    t = _truth(run).filter(pl.col("pattern") == "hotline_due_soon")
+    assert t.height == 1
+    order = t["record_key"][0]
+    steps = _hotline(run, "GDLZ").filter(pl.col("工单编号") == order)
+    taken = set(steps["环节"])
+    assert "签收" in taken and "办结" not in taken  # signed for, still open
+    gd = _hotline(run, "GD").filter(pl.col("工单编号") == order).sort("更新时间")
+    assert set(gd["紧急程度"]) == {"一般"}
+    # 2024-11-01 + 14 days: the reporting date is Friday 11-15 and the list's day Saturday 11-16, a rest day
+    # no default deadline falls on: the default deadline comes before it and an approved extension moves it there
+    dispatched = dt.datetime.fromisoformat(steps.filter(pl.col("环节") == "派单")["环节时间"][0])
+    default = workdays.default_due_at(dispatched, "一般")
+    granted = steps.filter(pl.col("环节") == "延期批准")
+    assert granted.height == 1 and granted["说明"][0].endswith("延期至2024-11-16 18:00")
+    asked = dt.datetime.fromisoformat(steps.filter(pl.col("环节") == "延期申请")["环节时间"][0])
+    assert asked < default < dt.datetime(2024, 11, 16, 18) and asked.date() < dt.date(2024, 11, 15)
+    assert gd["办理时限"][-1] == "2024-11-16 18:00:00"
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.dates(dt.date(2004, 1, 1), dt.date(2030, 12, 1)), days=st.integers(MIN_DAYS, 400))
+def test_due_soon_order_is_dispatched_in_the_period_and_due_the_day_after_the_reporting_date(start, days):
+    dispatched, extend_to = due_soon_plan(start, days)
+    reporting = start + dt.timedelta(days=days)
+    due_day = reporting + dt.timedelta(days=1)
+    assert start <= dispatched < reporting
+    default = workdays.default_due_at(dt.datetime.combine(dispatched, dt.time(10, 20)), "一般")
+    if workdays.is_working_day(due_day):  # the working-day calendar (调休 included) gives the deadline
+        assert extend_to is None and default.date() == due_day
+    else:  # a rest day: an extension moves a deadline that comes before it
+        assert extend_to is not None and extend_to.date() == due_day and default < extend_to
