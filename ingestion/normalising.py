@@ -166,7 +166,7 @@ def commit(normalising: Normalising, zones: Zones, verdict: GateVerdict | None =
         write_parquet_atomic(out.frame, zones.normalised(table, md5))
         write_parquet_atomic(out.person_records, zones.person_records(md5))
         if table in VERSIONED:  # before the ledger row: a redone file finds its snapshot stored and adds nothing
-            changes = record_snapshot(zones, table, md5, staged.data_date, out.frame)
+            changes = record_snapshot(zones, table, md5, staged.data_date, out.frame, absent=staged.read.absent_columns)
             outcome.rows_unchanged, outcome.rows_changed = changes.unchanged, changes.changed
             outcome.rows_new, outcome.rows_gone = changes.new, changes.gone
     write_parquet_atomic(_all_quarantine(staged, out), zones.quarantine(table, md5))
