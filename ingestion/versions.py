@@ -53,6 +53,7 @@ __all__ = [
     "count_changes",
     "load_store",
     "record_snapshot",
+    "rows_to_judge",
     "snapshot_id",
     "state_at",
     "unstated_columns",
@@ -419,6 +420,22 @@ def _against_before(store: Store, frame: pl.DataFrame, data_date: date, unstated
     rows = with_hash(frame.select(list(SCHEMAS[table])), table)
     rows = _carry(rows, _previous(store.versions, key, data_date), table, tuple(unstated))
     return rows.select(key, "content_hash").join(before, on=key, how="left", maintain_order="left")
+
+
+def rows_to_judge(
+    zones: Zones, table: str, md5: str, data_date: date, frame: pl.DataFrame, absent: list[str] | None = None
+) -> pl.Series | None:
+    """Per row of a normalised snapshot: True when a gate must judge it row by row, being new (or keyless) or
+    changed against the snapshot date before; None when no snapshot is stored before it (every row is new).
+
+    An unchanged row is, in every content column, the row the snapshot before listed (or what a column the
+    file lacks carries), and that snapshot passed the gate: only held files stay out of the versions.
+    """
+    store = load_store(zones, table)
+    if not any(d < data_date for d in store.snapshots.values()):
+        return None
+    joined = _against_before(store, frame, data_date, unstated_columns(table, absent))
+    return (joined["_before"].is_null() | (joined["content_hash"] != joined["_before"])).fill_null(True).alias("judge")
 
 
 def record_snapshot(
