@@ -267,7 +267,8 @@ def apply_snapshot(
     unstated = tuple(unstated)
     versions = store.versions
     rows = with_hash(resolve(frame.select(list(schema)), table), table)
-    rows = _carry(rows, _previous(versions, key, data_date), table, unstated)
+    if unstated:  # the key's last version before the date: only when the file lacks a column
+        rows = _carry(rows, _previous(versions, key, data_date), table, unstated)
     same_day = [m for m, d in store.snapshots.items() if d == data_date]
     if same_day:
         # the date's listing is every file of that date, a key from the greatest md5 that lists it
@@ -418,7 +419,8 @@ def _against_before(store: Store, frame: pl.DataFrame, data_date: date, unstated
         else pl.DataFrame(schema={key: pl.String, "_before": pl.UInt64})
     )
     rows = with_hash(frame.select(list(SCHEMAS[table])), table)
-    rows = _carry(rows, _previous(store.versions, key, data_date), table, tuple(unstated))
+    if unstated:
+        rows = _carry(rows, _previous(store.versions, key, data_date), table, tuple(unstated))
     return rows.select(key, "content_hash").join(before, on=key, how="left", maintain_order="left")
 
 
