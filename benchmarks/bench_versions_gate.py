@@ -1,6 +1,9 @@
 """What the gate costs a weekly register snapshot: the whole file through GX, against judging it by its changes.
 
     .venv/bin/python benchmarks/bench_versions_gate.py --residents 30000 --days 22 --seed 4
+    .venv/bin/python benchmarks/bench_versions_gate.py --residents 3000 --days 30 --seed 11 --versions-only
+
+First prints the register's versions against its snapshot rows (what the versions store saves).
 
 Generates a district (kept under --out), loads its register without a gate, then for every snapshot after
 the first gates it twice: ``validate`` (every expectation on every row, as before issue 20) and
@@ -28,6 +31,7 @@ TABLE = "police_population"
 def main(argv: list[str] | None = None) -> None:
     from expectations.runner import validate, validate_many
     from ingestion.generator import generate
+    from ingestion.ledger import read_ledger
     from ingestion.planner import ingest_landing
     from ingestion.pseudonym import load_or_create_key
     from ingestion.versions import load_store, rows_to_judge
@@ -37,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--residents", type=int, default=30000)
     parser.add_argument("--days", type=int, default=22)
     parser.add_argument("--seed", type=int, default=4)
+    parser.add_argument("--versions-only", action="store_true", help="print the versions line, time no gate")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "zhili-bench-versions-gate")
     args = parser.parse_args(argv)
     gen = args.out / f"gen-{args.residents}x{args.days}-{args.seed}"
@@ -46,6 +51,14 @@ def main(argv: list[str] | None = None) -> None:
     ingest_landing(gen / "landing", zones, key=load_or_create_key(zones.secret_file), feeds=["grid_registry", TABLE])
     store = load_store(zones, TABLE)
     snaps = sorted(store.snapshots, key=store.snapshots.get)
+    ledger = read_ledger(zones).filter((pl.col("feed") == TABLE) & (pl.col("status") == "loaded"))
+    rows = int(ledger["rows_normalised"].sum())
+    print(
+        f"{args.residents} residents x {args.days} days seed {args.seed}: {store.versions.height} versions for "
+        f"{rows} snapshot rows ({len(snaps)} snapshots)"
+    )
+    if args.versions_only:
+        return
     docs = args.out / "validations"
     first = pl.read_parquet(zones.normalised(TABLE, snaps[0].split("@")[0]))
     validate(TABLE, first.head(50), docs_dir=docs, label="warm-up")  # GX import and context: not timed
