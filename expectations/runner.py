@@ -321,9 +321,9 @@ def validate_many(
         _write_page(validation, outcomes, f.label)
         out.append(validation)
         logger.info(
-            "suite %s on %s: %s, %d rows, %d of %d expectations failed, %.2f s",
-            table, f.label, "passed" if validation.success else "FAILED",
-            validation.rows, len(failures), validation.evaluated, f.seconds,
+            "suite %s on %s: %s, %d rows (row rules on %s), %d of %d expectations failed, %.2f s",
+            table, f.label, "passed" if validation.success else "FAILED", validation.rows,
+            "all" if judged is None else f"{judged} new or changed", len(failures), validation.evaluated, f.seconds,
         )  # fmt: skip
         f.data = None
     if files:
@@ -777,7 +777,7 @@ def _write_page(v: Validation, outcomes: list[_Outcome], label: str) -> None:
 <body>
 <p><a href="../index.html">all validations</a></p>
 <h1>Suite <code>{e(v.suite)}</code> on {e(label)}: {_status(v.success)}</h1>
-<p>{v.rows} rows; {v.evaluated} expectations evaluated, {len(v.failures)} failed; {v.seconds:.2f} s{shared}; validated {e(when)}.
+<p>{v.rows} rows{"" if v.judged_rows is None else f" (row rules on the {v.judged_rows} new or changed against the snapshot before; rates, keys and schema on all)"}; {v.evaluated} expectations evaluated, {len(v.failures)} failed; {v.seconds:.2f} s{shared}; validated {e(when)}.
 Failing rows are named by their record locator (file, sheet, record or Excel row, member); values are never shown.</p>
 {"<h2>Failed expectations</h2><ul>" + failed + "</ul>" if failed else ""}
 <h2>All expectations</h2>
