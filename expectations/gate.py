@@ -75,13 +75,17 @@ class GateLog:
 
 def gx_gate(docs_dir: Path, log: GateLog) -> Gate:
     """A pipeline gate that validates with GX, writes the HTML page and remembers the verdict."""
-    from expectations import validate
+    from expectations import validate, validate_many
 
-    def gate(table: str, frame, label: str) -> GateVerdict:
-        validation = validate(table, frame, docs_dir=docs_dir, label=page_label(table, label))
+    def gate(table: str, frame, label: str, judge: pl.Series | None = None) -> GateVerdict:
+        if judge is None:
+            validation = validate(table, frame, docs_dir=docs_dir, label=page_label(table, label))
+        else:  # a versioned snapshot: row rules on its new and changed rows (expectations.runner._on_changes)
+            validation = validate_many(table, [(frame, page_label(table, label))], docs_dir=docs_dir, judge=[judge])[0]
         verdict = log.verdicts[label] = verdict_of(table, validation)
         return verdict
 
+    gate.judges_changes = True  # ingestion.normalising passes it a snapshot's ``judge``
     return gate
 
 
@@ -91,6 +95,8 @@ class Gated(Protocol):
     table: str
     frame: pl.DataFrame
     label: str
+    #: optional: a versioned snapshot's new and changed rows (the rest need no row rule); None: every row
+    #: judge: pl.Series | None
 
 
 @dataclass
@@ -161,7 +167,9 @@ class GateBatch:
             by_table.setdefault(w.gated.table, []).append(i)
         for table, group in by_table.items():
             items = [(waiting[i].gated.frame, page_label(table, waiting[i].gated.label)) for i in group]
-            for i, validation in zip(group, validate_many(table, items, docs_dir=self.docs_dir), strict=True):
+            judge = [getattr(waiting[i].gated, "judge", None) for i in group]
+            validations = validate_many(table, items, docs_dir=self.docs_dir, judge=judge)
+            for i, validation in zip(group, validations, strict=True):
                 verdicts[i] = verdict_of(table, validation)
         for i, w in enumerate(waiting):  # in order, as validated one by one
             self.log.verdicts[w.gated.label] = verdicts[i]

@@ -48,6 +48,7 @@ import numpy as np
 import polars as pl
 
 from expectations.suites import BUILDERS, DERIVED, to_pandas
+from ingestion.schemas import SCHEMAS
 from ingestion.zones import write_text_atomic
 
 __all__ = [
@@ -103,6 +104,9 @@ class Validation:
     rows: int
     #: how many files shared its GX run (1: validated alone)
     batched: int = 1
+    #: rows the row rules ran on: all of them, or a versioned snapshot's new and changed rows
+    #: (:func:`validate_many`'s ``judge``); None: all
+    judged_rows: int | None = None
 
 
 @dataclass
@@ -245,7 +249,13 @@ class _File:
     batched: int = 1
 
 
-def validate_many(table: str, items: Sequence[tuple[pl.DataFrame, str]], *, docs_dir: Path) -> list[Validation]:
+def validate_many(
+    table: str,
+    items: Sequence[tuple[pl.DataFrame, str]],
+    *,
+    docs_dir: Path,
+    judge: Sequence[pl.Series | None] | None = None,
+) -> list[Validation]:
     """Validate several files' normalised frames (``(frame, label)`` pairs) of ``table``.
 
     Returns one :class:`Validation` per item, in order, each exactly what
@@ -253,12 +263,27 @@ def validate_many(table: str, items: Sequence[tuple[pl.DataFrame, str]], *, docs
     docstring for why), and writes one page per file. Files are validated
     together in GX runs of at most :data:`BATCH_ROWS` rows; a file whose
     columns or dtypes differ from the others is validated alone.
+
+    ``judge`` (per item, None: every row) marks a versioned snapshot's new and changed rows: its rates, keys,
+    schema and locator are judged over the whole file from aggregates and its row rules on those rows only
+    (:func:`_on_changes`); anything failing there is judged by GX on the whole file, as without ``judge``.
     """
     _check_table(table)
     for _, label in items:
         _check_label(label)
+    judge = list(judge) if judge is not None else [None] * len(items)
+    quick: dict[int, tuple[list[_Outcome], int, float, int]] = {}
+    for i, ((frame, _), marks) in enumerate(zip(items, judge, strict=True)):
+        if marks is not None and marks.len() == frame.height:
+            done = _on_changes(table, frame, marks)
+            if done is not None:
+                quick[i] = done
     files: list[_File] = []
-    for frame, label in items:
+    slow: list[int] = []
+    for i, (frame, label) in enumerate(items):
+        if i in quick:
+            continue
+        slow.append(i)
         started = time.perf_counter()
         data = to_pandas(_with_derived(table, frame))
         signature = tuple((str(name), str(dtype)) for name, dtype in data.dtypes.items())
@@ -270,10 +295,17 @@ def validate_many(table: str, items: Sequence[tuple[pl.DataFrame, str]], *, docs
             results[i] = _alone(table, files[i])
         else:
             results |= _together(table, [files[i] for i in group], group)
+    results = {slow[i]: r for i, r in results.items()}
+    by_item = dict(zip(slow, files, strict=True))
     out: list[Validation] = []
     docs = Path(docs_dir)
-    for i, f in enumerate(files):
-        outcomes, evaluated = results[i]
+    for i, (frame, label) in enumerate(items):
+        if i in quick:
+            outcomes, evaluated, seconds, judged = quick[i]
+            f = _File(label, frame, None, (), seconds)
+        else:
+            f, judged = by_item[i], None
+            outcomes, evaluated = results[i]
         failures = [o.failure for o in outcomes if o.failure is not None]
         validation = Validation(
             suite=table,
@@ -284,13 +316,14 @@ def validate_many(table: str, items: Sequence[tuple[pl.DataFrame, str]], *, docs
             seconds=f.seconds,
             rows=f.frame.height,
             batched=f.batched,
+            judged_rows=judged,
         )
         _write_page(validation, outcomes, f.label)
         out.append(validation)
         logger.info(
-            "suite %s on %s: %s, %d rows, %d of %d expectations failed, %.2f s",
-            table, f.label, "passed" if validation.success else "FAILED",
-            validation.rows, len(failures), validation.evaluated, f.seconds,
+            "suite %s on %s: %s, %d rows (row rules on %s), %d of %d expectations failed, %.2f s",
+            table, f.label, "passed" if validation.success else "FAILED", validation.rows,
+            "all" if judged is None else f"{judged} new or changed", len(failures), validation.evaluated, f.seconds,
         )  # fmt: skip
         f.data = None
     if files:
@@ -569,6 +602,109 @@ def _locators(frame: pl.DataFrame, index_list: list[Any]) -> list[str]:
 
 
 # --------------------------------------------------------------------------
+# A versioned snapshot: row rules on its new and changed rows only
+# --------------------------------------------------------------------------
+
+#: The locator columns: the reader's, per file, judged on every row (cheaply, from aggregates).
+_FILE_COLUMNS = frozenset({"feed", "file", "file_md5", "sheet", "record_no", "member_no", "data_date"})
+
+
+def _referenced(kwargs: dict[str, Any]) -> set[str]:
+    named = [kwargs.get("column"), *(kwargs.get("column_list") or []), kwargs.get("column_A"), kwargs.get("column_B")]
+    return {c for c in named if c}
+
+
+def _whole_file(config: Any) -> bool:
+    """An expectation judged over the whole file (schema, a rate, a key, the locator), not row by row."""
+    kwargs = dict(config.kwargs)
+    mostly = kwargs.get("mostly")
+    return (
+        config.type in _SCHEMA_ONLY
+        or (mostly is not None and mostly < 1)
+        or config.type == "expect_compound_columns_to_be_unique"
+        or bool(_referenced(kwargs) & _FILE_COLUMNS)
+    )
+
+
+def _passes_on_aggregates(table: str, config: Any, frame: pl.DataFrame) -> bool:
+    """True when the whole file certainly passes ``config``, from aggregates over its columns (polars); False
+    when it may not or the rule is not one computed here: then GX judges the file as a whole, as always."""
+    kwargs = dict(config.kwargs)
+    kind, column, mostly = config.type, kwargs.get("column"), kwargs.get("mostly")
+    if kind in _SCHEMA_ONLY:
+        return dict(frame.schema) == dict(SCHEMAS[table])
+    if kwargs.get("row_condition") is not None or (column is not None and column not in frame.columns):
+        return False
+    if kind == "expect_compound_columns_to_be_unique":
+        cols = list(kwargs.get("column_list") or [])
+        if kwargs.get("ignore_row_if", "all_values_are_missing") != "any_value_is_missing" or not cols:
+            return False
+        keyed = frame.select(cols).drop_nulls()
+        return keyed.height == keyed.unique().height  # no duplicate at all passes any floor
+    if kind == "expect_column_pair_values_a_to_be_greater_than_b":
+        a, b = kwargs.get("column_A"), kwargs.get("column_B")
+        if kwargs.get("ignore_row_if") != "either_value_is_missing" or a not in frame.columns or b not in frame.columns:
+            return False
+        both = frame.select(a, b).drop_nulls()
+        if both.schema[a] != both.schema[b]:
+            return False
+        ok = (pl.col(a) >= pl.col(b)) if kwargs.get("or_equal") else (pl.col(a) > pl.col(b))
+        bad, n = int(both.select((~ok).sum()).item()), both.height
+        return bad == 0 or (mostly is not None and n > 0 and (n - bad) / n >= mostly)
+    values = frame.get_column(column) if column is not None else None
+    if values is None:
+        return False
+    present = values.drop_nulls()
+    if kind == "expect_column_values_to_not_be_null":
+        bad, n = values.null_count(), values.len()
+    elif kind == "expect_column_values_to_be_in_set":
+        bad, n = int((~present.is_in(list(kwargs["value_set"]))).sum()), present.len()
+    elif kind == "expect_column_values_to_match_regex" and present.dtype == pl.String:
+        bad, n = int((~present.str.contains(kwargs["regex"])).sum()), present.len()
+    elif kind == "expect_column_values_to_be_between" and not kwargs.get("strict_min") and not kwargs.get("strict_max"):
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        if not all(v is None or isinstance(v, (int, float)) for v in (low, high)) or not present.dtype.is_numeric():
+            return False
+        bad = int(((present < low) if low is not None else pl.repeat(False, present.len(), eager=True)).sum())
+        bad += int((present > high).sum()) if high is not None else 0
+        n = present.len()
+    else:
+        return False
+    if bad == 0:
+        return True
+    return mostly is not None and n > 0 and (n - bad) / n >= mostly
+
+
+def _on_changes(table: str, frame: pl.DataFrame, judge: pl.Series) -> tuple[list[_Outcome], int, float, int] | None:
+    """A versioned snapshot's verdict from the whole file's aggregates and GX's row rules on the rows ``judge``
+    marks (new and changed against the snapshot before, ingestion.versions): ``(outcomes, evaluated, seconds,
+    rows judged)``, or None when anything fails or is not computed here (GX then judges the whole file, so a
+    bad file's verdict is what it always was).
+
+    Why the other rows need no row rule: each is, in every content column, a row of the snapshot before (or a
+    value it carries from one), and that snapshot passed this gate (a held file is not in the versions); a row
+    rule's verdict on a row depends on that row alone (a date rule on its data_date, which is later now).
+    """
+    started = time.perf_counter()
+    suite = suite_for(table)
+    configs = {e.id: e.configuration for e in suite.expectations}
+    whole = {eid for eid, c in configs.items() if _whole_file(c)}
+    if not all(_passes_on_aggregates(table, configs[eid], frame) for eid in whole):
+        return None
+    rows = frame.filter(judge)
+    row_ids = set(configs) - whole
+    if rows.height and row_ids:
+        result = _run(to_pandas(_with_derived(table, rows)), _subsuite(table, suite, row_ids), _SUMMARY)
+        if not result.success or {r.expectation_config.id for r in result.results} != row_ids:
+            return None
+    outcomes = []
+    for config in configs.values():
+        kwargs = {k: v for k, v in dict(config.kwargs).items() if k != "batch_id"}
+        outcomes.append(_Outcome(config.type, _columns_of(kwargs), kwargs, config.description, True, None))
+    return outcomes, len(outcomes), time.perf_counter() - started, rows.height
+
+
+# --------------------------------------------------------------------------
 # HTML
 # --------------------------------------------------------------------------
 
@@ -641,7 +777,7 @@ def _write_page(v: Validation, outcomes: list[_Outcome], label: str) -> None:
 <body>
 <p><a href="../index.html">all validations</a></p>
 <h1>Suite <code>{e(v.suite)}</code> on {e(label)}: {_status(v.success)}</h1>
-<p>{v.rows} rows; {v.evaluated} expectations evaluated, {len(v.failures)} failed; {v.seconds:.2f} s{shared}; validated {e(when)}.
+<p>{v.rows} rows{"" if v.judged_rows is None else f" (row rules on the {v.judged_rows} new or changed against the snapshot before; rates, keys and schema on all)"}; {v.evaluated} expectations evaluated, {len(v.failures)} failed; {v.seconds:.2f} s{shared}; validated {e(when)}.
 Failing rows are named by their record locator (file, sheet, record or Excel row, member); values are never shown.</p>
 {"<h2>Failed expectations</h2><ul>" + failed + "</ul>" if failed else ""}
 <h2>All expectations</h2>

@@ -74,6 +74,9 @@ class ReadResult:
     sheets: list[str] = field(default_factory=list)
     failed_sheets: dict[str, str] = field(default_factory=dict)
     unknown_sheets: list[str] = field(default_factory=list)
+    #: the spec's columns (snake_case) a CSV's header lacks, those added later included: not stated by the
+    #: file (ingestion.versions carries a register's previous values for them), unlike a present empty one
+    absent_columns: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -344,6 +347,7 @@ def _read_csv(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
         encoding_switched=switched,
         unknown_columns=unknown,
         missing_optional=missing_optional,
+        absent_columns=[c for c in spec.all_names if c not in names],
     )
 
 

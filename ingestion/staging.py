@@ -20,7 +20,7 @@ from datetime import date, datetime
 import polars as pl
 
 from ingestion.errors import FeedError
-from ingestion.feeds import TableSpec, table_for_file
+from ingestion.feeds import TableSpec, normalise_header, table_for_file
 from ingestion.landing import LandedFile, file_md5, unknown_name_error, verify_md5, verify_rows
 from ingestion.ledger import FileOutcome, loaded_files
 from ingestion.readers import ReadResult, read_file
@@ -63,6 +63,7 @@ class Staged:
             "sheets": r.sheets,
             "failed_sheets": r.failed_sheets,
             "unknown_sheets": r.unknown_sheets,
+            "absent_columns": r.absent_columns,
         }
 
 
@@ -175,5 +176,9 @@ def load_staged(zones: Zones, landed: LandedFile, md5: str) -> Staged:
         sheets=meta["sheets"],
         failed_sheets=meta["failed_sheets"],
         unknown_sheets=meta.get("unknown_sheets", []),
+        # staged before absent columns were kept: the optional ones it reported missing
+        absent_columns=meta.get(
+            "absent_columns", [spec.header_map().get(normalise_header(h), h) for h in meta["missing_optional"]]
+        ),
     )
     return Staged(landed, spec, md5, meta["size"], read, date.fromisoformat(meta["data_date"]))

@@ -18,6 +18,14 @@ always used decides a key listed twice: the greater ``file_md5``, then the
 later ``record_no``. A snapshot already in the store (a crashed run redone)
 changes nothing.
 
+**A column a file lacks is not stated.** A week's export may leave out optional columns (feeds README: a
+missing column is not an empty value); :data:`STATED_BY` says which content columns a source column
+determines, and a snapshot's rows take those from the key's previous version (the last snapshot, before its
+date, that listed the key) instead of the nulls the normaliser gives a column it never saw. So a version
+changes only on a stated change, and the carried values follow the same rule in any arrival order: a late
+snapshot's stated values reach on into the later snapshots that did not state them (:func:`_propagate`).
+The store keeps each snapshot's unstated columns beside its date.
+
 Per snapshot it also keeps a thin key index (key, content hash, locator) in
 ``<home>/versions/<table>/keys/<md5>@<date>.parquet``: enough to re-point a split version and to count
 what a snapshot changed (:func:`count_changes`) without its full rows.
@@ -26,7 +34,7 @@ what a snapshot changed (:func:`count_changes`) without its full rows.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -38,19 +46,57 @@ from ingestion.zones import Zones, write_parquet_atomic, write_text_atomic
 __all__ = [
     "VERSIONED",
     "Changes",
+    "STATED_BY",
     "Store",
     "apply_snapshot",
     "key_index_schema",
     "count_changes",
     "load_store",
     "record_snapshot",
+    "rows_to_judge",
     "snapshot_id",
     "state_at",
+    "unstated_columns",
     "versions_dir",
 ]
 
 #: Where a row was read from and when: not part of a version's content.
 _LOCATOR = VERSION_LOCATOR
+
+
+#: Per versioned table: a source column (snake_case, ingestion.feeds) -> the content columns it determines.
+#: A file without that column states none of them (they carry the previous version's values). A column not
+#: named here (the key, the required ones) is always in the file; one mapped to () reaches no content column.
+STATED_BY: dict[str, dict[str, tuple[str, ...]]] = {
+    "police_population": {
+        "sex": ("sex",),
+        "ethnicity": ("ethnicity",),
+        "birth_date": ("birth_date",),
+        "population_type": ("population_type",),
+        "hukou_address": (),
+        "address": (
+            "address_canonical",
+            "address_code",
+            "grid_code",
+            "community_code",
+            "street_code",
+            "placement_method",
+        ),
+        "phone": ("phone_masked", "phone_kind"),
+        "police_station": ("police_station",),
+        "registered_date": ("registered_date",),
+        "status_changed_date": ("status_changed_date",),
+        "household_no": ("household_key", "household_no_masked", "household_no_status"),
+        "relation_to_head": ("relation_to_head", "is_relation_known"),
+    },
+}
+
+
+def unstated_columns(table: str, absent: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """The content columns a file lacking the source columns ``absent`` does not state, in schema order."""
+    by = STATED_BY.get(table, {})
+    hit = {c for a in absent or () for c in by.get(a, ())}
+    return tuple(c for c in SCHEMAS[table] if c in hit)
 
 
 def versions_dir(zones: Zones, table: str) -> Path:
@@ -92,6 +138,8 @@ class Store:
     table: str
     versions: pl.DataFrame
     snapshots: dict[str, date]
+    #: snapshot id -> the content columns its file did not state (only snapshots that lacked some)
+    unstated: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def dates(self) -> list[date]:
         return sorted(set(self.snapshots.values()))
@@ -110,9 +158,16 @@ def load_store(zones: Zones, table: str) -> Store:
     gens = _generations(zones, table)
     if not gens:
         return empty_store(table)
-    snapshots = json.loads(gens[-1].with_suffix(".snapshots.json").read_text())
+    listed = json.loads(gens[-1].with_suffix(".snapshots.json").read_text())
     versions = pl.read_parquet(gens[-1])
-    return Store(table, versions, {m: date.fromisoformat(d) for m, d in snapshots.items()})
+    # {snapshot: date}, or (since columns a file lacks are not stated) {"snapshots": ..., "unstated": ...}
+    snapshots, unstated = (listed["snapshots"], listed["unstated"]) if "unstated" in listed else (listed, {})
+    return Store(
+        table,
+        versions,
+        {m: date.fromisoformat(d) for m, d in snapshots.items()},
+        {m: tuple(cols) for m, cols in unstated.items()},
+    )
 
 
 def save_store(zones: Zones, store: Store) -> None:
@@ -122,8 +177,11 @@ def save_store(zones: Zones, store: Store) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     gens = _generations(zones, store.table)
     gen = folder / f"gen-{int(gens[-1].stem.split('-')[1]) + 1 if gens else 1:08d}.parquet"
-    snapshots = {m: d.isoformat() for m, d in sorted(store.snapshots.items())}
-    write_text_atomic(gen.with_suffix(".snapshots.json"), json.dumps(snapshots, sort_keys=True))
+    listed = {
+        "snapshots": {m: d.isoformat() for m, d in sorted(store.snapshots.items())},
+        "unstated": {m: list(cols) for m, cols in sorted(store.unstated.items()) if cols},
+    }
+    write_text_atomic(gen.with_suffix(".snapshots.json"), json.dumps(listed, sort_keys=True))
     write_parquet_atomic(store.versions, gen)
     for old in gens:
         old.unlink(missing_ok=True)
@@ -146,19 +204,71 @@ def _owners(index_of, md5s: list[str], key: str) -> pl.DataFrame:
     return both.sort("file_md5", descending=True).unique(subset=key, keep="first")
 
 
-def apply_snapshot(store: Store, frame: pl.DataFrame, md5: str, data_date: date, index_of) -> Store:
+def _previous(versions: pl.DataFrame, key: str, when: date) -> pl.DataFrame:
+    """Per key, its last version starting before ``when``: its content is the key's on the last earlier
+    snapshot that listed it (a version spanning ``when`` has one content throughout)."""
+    return versions.filter(pl.col("valid_from") < when).sort(key, "valid_from").unique(subset=key, keep="last")
+
+
+def _carry(rows: pl.DataFrame, previous: pl.DataFrame, table: str, unstated: tuple[str, ...]) -> pl.DataFrame:
+    """``rows`` (schema columns and ``content_hash``) with the ``unstated`` columns taken from ``previous``
+    where it has the key (a carried null included), rehashed; a key seen first keeps what it normalised to."""
+    if not unstated or rows.height == 0 or previous.height == 0:
+        return rows
+    key = VERSIONED[table]
+    prev = previous.select(key, *[pl.col(c).alias(f"_prev_{c}") for c in unstated], pl.lit(True).alias("_has"))
+    filled = rows.join(prev, on=key, how="left", maintain_order="left").with_columns(
+        pl.when(pl.col("_has")).then(pl.col(f"_prev_{c}")).otherwise(pl.col(c)).alias(c) for c in unstated
+    )
+    return with_hash(filled.select(list(SCHEMAS[table])), table)
+
+
+def _put(versions: pl.DataFrame, rows: pl.DataFrame, when: date, after: date | None, locate_after) -> pl.DataFrame:
+    """``versions`` with ``rows`` valid on ``[when, after)``: every version spanning ``when`` is cut there (a key
+    not in ``rows`` has none valid on ``when``: gone), and what was valid past ``after`` stays so from
+    ``after``, re-pointed at the row ``locate_after()`` gives (key and locator of that date's snapshot)."""
+    spans = (pl.col("valid_from") <= when) & (pl.col("valid_to").is_null() | (pl.col("valid_to") > when))
+    covering, rest = versions.filter(spans), versions.filter(~spans)
+    before = covering.filter(pl.col("valid_from") < when).with_columns(pl.lit(when).alias("valid_to"))
+    pieces = [rest, before]
+    if after is not None:
+        # what was valid past the next snapshot stays so from there, on that snapshot's row
+        tail = covering.filter(pl.col("valid_to").is_null() | (pl.col("valid_to") > after))
+        if tail.height:
+            loc = locate_after()
+            moved = tail.drop(*[c for c in _LOCATOR if c != "feed"]).join(loc, on=loc.columns[0], how="left")
+            if moved["file_md5"].null_count():
+                raise AssertionError(f"a version valid on {after} is not in that date's snapshots")
+            pieces.append(moved.with_columns(pl.lit(after).alias("valid_from")))
+    pieces.append(rows.with_columns(pl.lit(when).alias("valid_from"), pl.lit(after, pl.Date).alias("valid_to")))
+    columns = list(versions.columns)
+    return pl.concat([p.select(columns) for p in pieces], how="vertical_relaxed")
+
+
+def _locator_of(index_of, snaps: list[str], key: str) -> pl.DataFrame:
+    """Per key, the locator of the row that lists it on a date whose snapshots are ``snaps``."""
+    return _owners(index_of, snaps, key).select(key, *[c for c in _LOCATOR if c != "feed"])
+
+
+def apply_snapshot(
+    store: Store, frame: pl.DataFrame, md5: str, data_date: date, index_of, unstated: tuple[str, ...] = ()
+) -> Store:
     """``store`` with the snapshot ``frame`` (file ``md5``, dated ``data_date``) inserted at its date.
 
-    ``index_of(snapshot_id)`` gives an already stored snapshot's key index (:func:`key_index`). The result is
-    the same whatever order the snapshots come in.
+    ``index_of(snapshot_id)`` gives an already stored snapshot's key index (:func:`key_index`); ``unstated``
+    are the content columns the file did not state (:func:`unstated_columns`). The result is the same
+    whatever order the snapshots come in.
     """
     table, key = store.table, VERSIONED[store.table]
     snap = snapshot_id(md5, data_date)
     if snap in store.snapshots:
         return store
     schema = SCHEMAS[table]
-    rows = with_hash(resolve(frame.select(list(schema)), table), table)
+    unstated = tuple(unstated)
     versions = store.versions
+    rows = with_hash(resolve(frame.select(list(schema)), table), table)
+    if unstated:  # the key's last version before the date: only when the file lacks a column
+        rows = _carry(rows, _previous(versions, key, data_date), table, unstated)
     same_day = [m for m, d in store.snapshots.items() if d == data_date]
     if same_day:
         # the date's listing is every file of that date, a key from the greatest md5 that lists it
@@ -168,24 +278,80 @@ def apply_snapshot(store: Store, frame: pl.DataFrame, md5: str, data_date: date,
         rows = pl.concat([old, wins.drop("_owner")], how="vertical_relaxed")
     later = [d for d in store.dates() if d > data_date]
     after = later[0] if later else None
-    spans = (pl.col("valid_from") <= data_date) & (pl.col("valid_to").is_null() | (pl.col("valid_to") > data_date))
-    covering, rest = versions.filter(spans), versions.filter(~spans)
-    before = covering.filter(pl.col("valid_from") < data_date).with_columns(pl.lit(data_date).alias("valid_to"))
-    pieces = [rest, before]
-    if after is not None:
-        # what was valid past the next snapshot stays so from there, on that snapshot's row
-        tail = covering.filter(pl.col("valid_to").is_null() | (pl.col("valid_to") > after))
-        if tail.height:
-            at_next = [m for m, d in store.snapshots.items() if d == after]
-            loc = _owners(index_of, at_next, key).select(key, *[c for c in _LOCATOR if c != "feed"])
-            moved = tail.drop(*[c for c in _LOCATOR if c != "feed"]).join(loc, on=key, how="left")
-            if moved["file_md5"].null_count():
-                raise AssertionError(f"{table}: a version valid on {after} is not in that date's snapshots")
-            pieces.append(moved.with_columns(pl.lit(after).alias("valid_from")))
-    pieces.append(rows.with_columns(pl.lit(data_date).alias("valid_from"), pl.lit(after, pl.Date).alias("valid_to")))
-    schema_v = version_schema(table)
-    merged = pl.concat([p.select(list(schema_v)) for p in pieces], how="vertical_relaxed")
-    return Store(table, _coalesce(merged, key).select(list(schema_v)), {**store.snapshots, snap: data_date})
+
+    def locate_after() -> pl.DataFrame:
+        return _locator_of(index_of, [m for m, d in store.snapshots.items() if d == after], key)
+
+    placed = _put(versions.select(list(version_schema(table))), rows, data_date, after, locate_after)
+    updated = Store(
+        table,
+        _coalesce(placed, key).select(list(version_schema(table))),
+        {**store.snapshots, snap: data_date},
+        {**store.unstated, **({snap: unstated} if unstated else {})},
+    )
+    if not any(cols for m, cols in store.unstated.items() if store.snapshots[m] > data_date):
+        return updated  # no later snapshot carries a value from before it
+    return _propagate(updated, data_date, rows.select(key), index_of)
+
+
+def _propagate(store: Store, when: date, keys: pl.DataFrame, index_of) -> Store:
+    """Carry what ``keys`` are on ``when`` on into the later snapshots that did not state some columns.
+
+    A later snapshot listing a key takes its unstated columns from the key's row on the last date before it
+    that lists it; when that row changed (a late snapshot inserted before it), so does the later one, and so on
+    until a snapshot states the columns or the carried row is what it was already.
+    """
+    table, key = store.table, VERSIONED[store.table]
+    content = content_columns(table)
+    versions = store.versions
+    frontier = state_at(versions, when).join(keys, on=key, how="semi").select(content)
+    dates = [d for d in store.dates() if d > when]
+    touched = False
+    for i, day in enumerate(dates):
+        if frontier.height == 0:
+            break
+        snaps = sorted(m for m, d in store.snapshots.items() if d == day)
+        present = state_at(versions, day).join(frontier.select(key), on=key, how="semi")
+        if not any(store.unstated.get(m) for m in snaps):
+            frontier = frontier.join(present.select(key), on=key, how="anti")
+            continue
+        schema = [*SCHEMAS[table], "content_hash"]
+        owners = _owners(index_of, snaps, key).select(key, "file_md5")
+        changed = []
+        for m in snaps:
+            mine = present.join(owners.filter(pl.col("file_md5") == m.split("@")[0]), on=key, how="semi")
+            unstated = store.unstated.get(m, ())
+            if not unstated or mine.height == 0:
+                continue
+            new = _carry(mine.select(schema), frontier, table, unstated)
+            changed.append(new.join(mine.select(key, pl.col("content_hash").alias("_old")), on=key))
+        moved = (
+            pl.concat(changed, how="vertical_relaxed").filter(pl.col("content_hash") != pl.col("_old")).drop("_old")
+            if changed
+            else pl.DataFrame(schema={**SCHEMAS[table], "content_hash": pl.UInt64})
+        )
+        frontier = pl.concat(
+            [frontier.join(present.select(key), on=key, how="anti"), moved.select(content)],
+            how="vertical_relaxed",
+        )
+        if moved.height == 0:
+            continue
+        # the restated rows are that date's own rows: its snapshot's locators
+        here = _locator_of(index_of, snaps, key)
+        moved = moved.drop(*[c for c in _LOCATOR if c != "feed"]).join(here, on=key, how="left")
+        after = dates[i + 1] if i + 1 < len(dates) else None
+
+        def locate_after(after=after) -> pl.DataFrame:
+            return _locator_of(index_of, [m for m, d in store.snapshots.items() if d == after], key)
+
+        mine = versions.join(moved.select(key), on=key, how="semi")
+        others = versions.join(moved.select(key), on=key, how="anti")
+        placed = _put(mine, moved.select(schema), day, after, locate_after)
+        versions = pl.concat([others, _coalesce(placed, key).select(versions.columns)], how="vertical_relaxed")
+        touched = True
+    if not touched:
+        return store
+    return Store(table, versions.sort([key, "valid_from"]), store.snapshots, store.unstated)
 
 
 def _coalesce(versions: pl.DataFrame, key: str) -> pl.DataFrame:
@@ -222,9 +388,29 @@ class Changes:
     gone: int
 
 
-def count_changes(store: Store, frame: pl.DataFrame, md5: str, data_date: date) -> Changes:
+def count_changes(
+    store: Store, frame: pl.DataFrame, md5: str, data_date: date, unstated: tuple[str, ...] = ()
+) -> Changes:
     """Every normalised row is unchanged, changed or new (a null key is new); keys listed before and not now
-    are gone. Against the nearest earlier snapshot date, so a redone file counts the same."""
+    are gone. Against the nearest earlier snapshot date, so a redone file counts the same; a column the file
+    did not state (``unstated``) is the key's previous value, so it changes nothing."""
+    key = VERSIONED[store.table]
+    joined = _against_before(store, frame, data_date, unstated)
+    present = joined["_before"].is_not_null()
+    unchanged = int((present & (joined["content_hash"] == joined["_before"])).sum())
+    changed = int(present.sum()) - unchanged
+    earlier = [d for d in store.snapshots.values() if d < data_date]
+    gone = (
+        state_at(store.versions, max(earlier)).join(joined.filter(pl.col(key).is_not_null()), on=key, how="anti").height
+        if earlier
+        else 0
+    )
+    return Changes(unchanged=unchanged, changed=changed, new=joined.height - int(present.sum()), gone=gone)
+
+
+def _against_before(store: Store, frame: pl.DataFrame, data_date: date, unstated: tuple[str, ...]) -> pl.DataFrame:
+    """Per row of ``frame`` (in its order): its key, its content hash (unstated columns carried) and
+    ``_before``, the key's content hash on the nearest earlier snapshot date (null: not listed then)."""
     table, key = store.table, VERSIONED[store.table]
     earlier = [d for d in store.snapshots.values() if d < data_date]
     before = (
@@ -232,28 +418,45 @@ def count_changes(store: Store, frame: pl.DataFrame, md5: str, data_date: date) 
         if earlier
         else pl.DataFrame(schema={key: pl.String, "_before": pl.UInt64})
     )
-    rows = with_hash(frame.select(list(SCHEMAS[table])), table).select(key, "content_hash")
-    joined = rows.join(before, on=key, how="left")
-    present = joined["_before"].is_not_null()
-    unchanged = int((present & (joined["content_hash"] == joined["_before"])).sum())
-    changed = int(present.sum()) - unchanged
-    gone = before.join(rows.filter(pl.col(key).is_not_null()), on=key, how="anti").height
-    return Changes(unchanged=unchanged, changed=changed, new=rows.height - int(present.sum()), gone=gone)
+    rows = with_hash(frame.select(list(SCHEMAS[table])), table)
+    if unstated:
+        rows = _carry(rows, _previous(store.versions, key, data_date), table, tuple(unstated))
+    return rows.select(key, "content_hash").join(before, on=key, how="left", maintain_order="left")
 
 
-def record_snapshot(zones: Zones, table: str, md5: str, data_date: date, frame: pl.DataFrame) -> Changes:
+def rows_to_judge(
+    zones: Zones, table: str, md5: str, data_date: date, frame: pl.DataFrame, absent: list[str] | None = None
+) -> pl.Series | None:
+    """Per row of a normalised snapshot: True when a gate must judge it row by row, being new (or keyless) or
+    changed against the snapshot date before; None when no snapshot is stored before it (every row is new).
+
+    An unchanged row is, in every content column, the row the snapshot before listed (or what a column the
+    file lacks carries), and that snapshot passed the gate: only held files stay out of the versions.
+    """
+    store = load_store(zones, table)
+    if not any(d < data_date for d in store.snapshots.values()):
+        return None
+    joined = _against_before(store, frame, data_date, unstated_columns(table, absent))
+    return (joined["_before"].is_null() | (joined["content_hash"] != joined["_before"])).fill_null(True).alias("judge")
+
+
+def record_snapshot(
+    zones: Zones, table: str, md5: str, data_date: date, frame: pl.DataFrame, absent: list[str] | None = None
+) -> Changes:
     """Store a loaded snapshot: its key index, then the table's versions with it; returns what it changed.
 
+    ``absent`` are the source columns the file lacked (ingestion.readers ``absent_columns``): not stated.
     Called before the file's ledger row (the commit marker): a run killed in between redoes the file, and a
     snapshot already in the store is not inserted twice.
     """
     store = load_store(zones, table)
-    changes = count_changes(store, frame, md5, data_date)
+    unstated = unstated_columns(table, absent)
+    changes = count_changes(store, frame, md5, data_date, unstated)
 
     def index_of(m: str) -> pl.DataFrame:
         return pl.read_parquet(_key_index_path(zones, table, m))
 
-    updated = apply_snapshot(store, frame, md5, data_date, index_of)
+    updated = apply_snapshot(store, frame, md5, data_date, index_of, unstated)
     if updated is not store:
         save_store(zones, updated)
     # after the store: a key index names a snapshot the versions hold (dbt lists each snapshot's keys from them)

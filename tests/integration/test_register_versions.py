@@ -3,7 +3,8 @@
 Weekly snapshots with the generator's mid-period grid reorganisation, loaded in date order, then newest
 first one file at a time (each a late snapshot for the store) with a snapshot resent under a new name and
 date (the same bytes: a duplicate, the same snapshot). The versions must be the same each time, each snapshot date's versions must be exactly what that
-snapshot normalised to, and every ledger row must account for every row read with the new counts.
+snapshot normalised to (a column its file lacked: the key's value on its last earlier snapshot), and every
+ledger row must account for every row read with the new counts.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ingestion.normalise import Context, normalise
 from ingestion.planner import ingest_landing
 from ingestion.pseudonym import load_or_create_key
 from ingestion.staging import data_date_of, load_staged
-from ingestion.versions import load_store, resolve, snapshot_id, state_at
+from ingestion.versions import STATED_BY, load_store, resolve, snapshot_id, state_at, unstated_columns
 from ingestion.zones import Zones
 
 TABLE = "police_population"
@@ -34,10 +35,9 @@ def _versions(zones: Zones) -> pl.DataFrame:
     return load_store(zones, TABLE).versions.sort("source_person_id", "valid_from")
 
 
-@pytest.fixture(scope="module")
-def district(tmp_path_factory):
-    out = tmp_path_factory.mktemp("versions")
-    generate(out, residents=700, days=36, seed=4)
+def _district(tmp_path_factory, seed: int):
+    out = tmp_path_factory.mktemp(f"versions{seed}")
+    generate(out, residents=700, days=36, seed=seed)
     landing = out / "landing"
     zones = Zones(out / "in_order")
     key = load_or_create_key(zones.secret_file)
@@ -45,8 +45,20 @@ def district(tmp_path_factory):
     return out, landing, key, zones, outcomes
 
 
-def test_each_snapshot_date_is_what_a_full_read_of_its_file_gives(district):
-    _, landing, key, zones, outcomes = district
+@pytest.fixture(scope="module")
+def district(tmp_path_factory):
+    return _district(tmp_path_factory, 4)
+
+
+@pytest.fixture(scope="module")
+def dropping(tmp_path_factory):
+    """Seed 11: weeks whose exports leave out optional columns (所属派出所, 登记日期, 联系电话 ...)."""
+    return _district(tmp_path_factory, 11)
+
+
+@pytest.mark.parametrize("which", ["district", "dropping"])
+def test_each_snapshot_date_is_what_a_full_read_of_its_file_gives(which, request):
+    _, landing, key, zones, outcomes = request.getfixturevalue(which)
     loaded = [o for o in outcomes if o.feed == TABLE and o.status == "loaded"]
     assert len(loaded) >= 4
     store = load_store(zones, TABLE)
@@ -58,13 +70,35 @@ def test_each_snapshot_date_is_what_a_full_read_of_its_file_gives(district):
     rows = sum(o.rows_normalised for o in loaded)
     assert versions.height < rows / 2, (versions.height, rows)
     grid_index, prefixes = load_grid_index(zones), address_prefixes(zones)
-    for o in loaded:
+    last = None  # per key, its row on the last snapshot date that listed it
+    dropped = 0
+    for o in sorted(loaded, key=lambda o: dates[o.file]):
         staged = load_staged(zones, landed[o.file], o.file_md5)
         ctx = Context(key=key, data_date=dates[o.file], grid_index=grid_index, address_prefixes=prefixes)
         full = normalise(staged.read.frame, staged.spec, ctx).frame
         expected = resolve(full, TABLE).drop("file", "file_md5", "record_no", "data_date", "sheet", "member_no")
+        unstated = unstated_columns(TABLE, staged.read.absent_columns)
+        dropped += bool(set(unstated) - set(STATED_BY[TABLE]["household_no"] + STATED_BY[TABLE]["relation_to_head"]))
+        assert store.unstated.get(snapshot_id(o.file_md5, dates[o.file]), ()) == unstated
+        if unstated and last is not None:
+            expected = _carried(expected, last, unstated)
         got = state_at(versions, dates[o.file]).select(expected.columns)
         assert_frame_equal(got.sort("source_person_id"), expected.sort("source_person_id"))
+        last = (
+            expected if last is None else pl.concat([last.join(expected, on="source_person_id", how="anti"), expected])
+        )
+    # seed 11's weeks leave out optional columns: what is carried is tested
+    assert dropped >= (3 if which == "dropping" else 0), dropped
+
+
+def _carried(expected: pl.DataFrame, last: pl.DataFrame, unstated: tuple[str, ...]) -> pl.DataFrame:
+    """``expected`` with the ``unstated`` columns of the keys ``last`` lists taken from it."""
+    prev = last.select("source_person_id", *[pl.col(c).alias(f"_{c}") for c in unstated], pl.lit(True).alias("_has"))
+    both = expected.join(prev, on="source_person_id", how="left", maintain_order="left")
+    return both.select(
+        pl.when(pl.col("_has")).then(pl.col(f"_{c}")).otherwise(pl.col(c)).alias(c) if c in unstated else pl.col(c)
+        for c in expected.columns
+    )
 
 
 def test_the_ledger_accounts_for_every_row_with_the_change_counts(district):
@@ -84,8 +118,9 @@ def test_the_ledger_accounts_for_every_row_with_the_change_counts(district):
     assert later["rows_changed"].sum() > 0 and later["rows_new"].sum() > 0 and later["rows_gone"].sum() > 0
 
 
-def test_late_snapshots_and_a_resend_give_the_same_versions(district):
-    out, landing, key, zones, outcomes = district
+@pytest.mark.parametrize("which", ["district", "dropping"])
+def test_late_snapshots_and_a_resend_give_the_same_versions(which, request):
+    out, landing, key, zones, outcomes = request.getfixturevalue(which)
     late = out / "late_landing"
     shutil.copytree(landing / "grid_registry", late / "grid_registry")
     other = Zones(out / "late")

@@ -3,7 +3,9 @@
 The reference is written from the definition, independently of the store's splitting and merging: resolve
 each snapshot date's listing (a key from the greatest file_md5 that lists it, then its later record_no), then
 for each key cut the dates into runs of equal content; a run is one version, valid from its first date to
-the date after its last (null: still listed on the last date), carrying the row of its first date.
+the date after its last (null: still listed on the last date), carrying the row of its first date. A column a
+snapshot's file lacked is not stated: the key's row takes it from the key's row on the last earlier date that
+listed it (a key seen first keeps its own null).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ingestion.versions import (
     record_snapshot,
     snapshot_id,
     state_at,
+    unstated_columns,
 )
 from ingestion.zones import Zones
 
@@ -32,8 +35,15 @@ TABLE = "police_population"
 DAY0 = date(2024, 3, 4)
 
 
-def snapshot_frame(md5: str, when: date, rows: list[tuple[str, str]]) -> pl.DataFrame:
-    """A normalised snapshot: ``rows`` of (key, name) in record order."""
+#: the content columns the test's rows carry: always stated, then what a file may lack (source column -> them)
+VALUES = ("name_masked", "phone_masked", "police_station")
+DROPPABLE = {"phone": "phone_masked", "police_station": "police_station"}
+
+
+def snapshot_frame(md5: str, when: date, rows: list[tuple], dropped: frozenset[str] = frozenset()) -> pl.DataFrame:
+    """A normalised snapshot: ``rows`` of (key, name[, phone, station]) in record order; a ``dropped`` source
+    column's content is null, as the normaliser gives a column the file lacks."""
+    rows = [(*r, None, None)[:4] for r in rows]
     frame = pl.DataFrame(
         {
             "feed": [TABLE] * len(rows),
@@ -42,37 +52,57 @@ def snapshot_frame(md5: str, when: date, rows: list[tuple[str, str]]) -> pl.Data
             "sheet": [""] * len(rows),
             "record_no": list(range(1, len(rows) + 1)),
             "data_date": [when] * len(rows),
-            "source_person_id": [k for k, _ in rows],
-            "name_masked": [v for _, v in rows],
+            "source_person_id": [r[0] for r in rows],
+            "name_masked": [r[1] for r in rows],
+            "phone_masked": [None if "phone" in dropped else r[2] for r in rows],
+            "police_station": [None if "police_station" in dropped else r[3] for r in rows],
         },
-        schema_overrides={"data_date": pl.Date, "source_person_id": pl.String, "name_masked": pl.String},
+        schema_overrides={c: pl.String for c in ("source_person_id", *VALUES)} | {"data_date": pl.Date},
     )
     return conform(frame, SCHEMAS[TABLE])
 
 
-def build(snapshots: list[tuple[str, date, pl.DataFrame]]) -> Store:
+def build(snapshots: list[tuple]) -> Store:
+    """Apply ``(md5, date, frame[, dropped source columns])`` in the order given."""
     store, indexes = empty_store(TABLE), {}
-    for md5, when, frame in snapshots:
+    for md5, when, frame, *dropped in snapshots:
         indexes[snapshot_id(md5, when)] = key_index(frame, TABLE)
-        store = apply_snapshot(store, frame, md5, when, indexes.__getitem__)
+        unstated = unstated_columns(TABLE, sorted(dropped[0]) if dropped else [])
+        store = apply_snapshot(store, frame, md5, when, indexes.__getitem__, unstated)
     return store
 
 
-def listing(snapshots, when: date) -> dict[str, tuple[str, str, int]]:
-    """key -> (name, file_md5, record_no) as the date's files list it."""
-    out: dict[str, tuple[str, str, int]] = {}
-    for md5, d, frame in sorted(snapshots, key=lambda s: s[0]):
+def listing(snapshots, when: date) -> dict[str, tuple[tuple, str, int, frozenset[str]]]:
+    """key -> (values, file_md5, record_no, columns its file did not state) as the date's files list it."""
+    out: dict[str, tuple[tuple, str, int, frozenset[str]]] = {}
+    for md5, d, frame, *dropped in sorted(snapshots, key=lambda s: s[0]):
         if d != when:
             continue
-        for key, name, no in frame.select("source_person_id", "name_masked", "record_no").iter_rows():
+        unstated = frozenset(DROPPABLE[c] for c in (dropped[0] if dropped else ()))
+        for key, *values, no in frame.select("source_person_id", *VALUES, "record_no").iter_rows():
             if key is not None:
-                out[key] = (name, md5, no)  # later md5, then later record_no, overwrite
+                out[key] = (tuple(values), md5, no, unstated)  # later md5, then later record_no, overwrite
     return out
 
 
+def stated(snapshots) -> tuple[list[date], list[dict[str, tuple[tuple, str, int]]]]:
+    """Per date, key -> (values with unstated columns carried from the key's last earlier listing, md5, no)."""
+    dates = sorted({s[1] for s in snapshots})
+    last: dict[str, tuple] = {}
+    out = []
+    for d in dates:
+        day = {}
+        for key, (values, md5, no, unstated) in listing(snapshots, d).items():
+            if key in last:
+                values = tuple(last[key][i] if c in unstated else v for i, (c, v) in enumerate(zip(VALUES, values)))
+            last[key] = values
+            day[key] = (values, md5, no)
+        out.append(day)
+    return dates, out
+
+
 def reference(snapshots) -> set[tuple]:
-    dates = sorted({d for _, d, _ in snapshots})
-    lists = [listing(snapshots, d) for d in dates]
+    dates, lists = stated(snapshots)
     keys = sorted({k for one in lists for k in one})
     versions = set()
     for key in keys:
@@ -80,21 +110,31 @@ def reference(snapshots) -> set[tuple]:
         for i, d in enumerate(dates):
             now = lists[i].get(key)
             if run and (now is None or now[0] != run[1][0]):
-                versions.add((key, run[1][0], run[1][1], run[1][2], run[0], d))
+                versions.add((key, *run[1][0], run[1][1], run[1][2], run[0], d))
                 run = None
             if now is not None and run is None:
                 run = (d, now)
         if run:
-            versions.add((key, run[1][0], run[1][1], run[1][2], run[0], None))
+            versions.add((key, *run[1][0], run[1][1], run[1][2], run[0], None))
     return versions
 
 
 def as_set(store: Store) -> set[tuple]:
-    cols = ["source_person_id", "name_masked", "file_md5", "record_no", "valid_from", "valid_to"]
+    cols = ["source_person_id", *VALUES, "file_md5", "record_no", "valid_from", "valid_to"]
     return set(store.versions.select(cols).iter_rows())
 
 
-_rows = st.lists(st.tuples(st.sampled_from("abcde"), st.sampled_from(["甲", "乙", "丙"])), max_size=7)
+_rows = st.lists(
+    st.tuples(
+        st.sampled_from("abcde"),
+        st.sampled_from(["甲", "乙", "丙"]),
+        st.sampled_from(["138****0001", "139****0002", None]),
+        st.sampled_from(["城关所", "南门所"]),
+    ),
+    max_size=7,
+)
+#: a week's export may leave out optional columns (the generator's register layouts)
+_dropped = st.frozensets(st.sampled_from(sorted(DROPPABLE)))
 
 
 @st.composite
@@ -102,10 +142,10 @@ def deliveries(draw):
     n = draw(st.integers(1, 6))
     md5s = draw(st.lists(st.text("0123456789abcdef", min_size=4, max_size=4), min_size=n, max_size=n, unique=True))
     days = draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
-    snapshots = [
-        (m, DAY0 + timedelta(weeks=w), snapshot_frame(m, DAY0 + timedelta(weeks=w), draw(_rows)))
-        for m, w in zip(md5s, days)
-    ]
+    snapshots = []
+    for m, w in zip(md5s, days):
+        when, dropped = DAY0 + timedelta(weeks=w), draw(_dropped)
+        snapshots.append((m, when, snapshot_frame(m, when, draw(_rows), dropped), dropped))
     order = draw(st.permutations(range(n)))
     return snapshots, [snapshots[i] for i in order]
 
@@ -117,10 +157,11 @@ def test_versions_are_the_snapshots_run_length_encoded_in_any_arrival_order(case
     store = build(arrived)
     assert as_set(store) == reference(by_date)
     assert store.versions.height == len(reference(by_date))
-    # and each date's state is that date's listing
-    for when in store.dates():
-        state = state_at(store.versions, when).select("source_person_id", "name_masked")
-        assert dict(state.iter_rows()) == {k: v[0] for k, v in listing(by_date, when).items()}
+    # and each date's state is that date's listing, with what its files did not state carried
+    dates, lists = stated(by_date)
+    for when, day in zip(dates, lists):
+        state = state_at(store.versions, when).select("source_person_id", *VALUES)
+        assert {k: tuple(v) for k, *v in state.iter_rows()} == {k: v[0] for k, v in day.items()}
 
 
 @settings(max_examples=100, deadline=None)
@@ -128,9 +169,10 @@ def test_versions_are_the_snapshots_run_length_encoded_in_any_arrival_order(case
 def test_a_snapshot_applied_twice_changes_nothing(case):
     _, arrived = case
     store = build(arrived)
-    md5, when, frame = arrived[0]
-    frames = {snapshot_id(m, d): f for m, d, f in arrived}
-    again = apply_snapshot(store, frame, md5, when, lambda snap: key_index(frames[snap], TABLE))
+    md5, when, frame, dropped = arrived[0]
+    frames = {snapshot_id(m, d): f for m, d, f, _ in arrived}
+    unstated = unstated_columns(TABLE, sorted(dropped))
+    again = apply_snapshot(store, frame, md5, when, lambda snap: key_index(frames[snap], TABLE), unstated)
     assert again is store
 
 
