@@ -346,7 +346,9 @@ def _schedule(ctx: Context) -> pl.DataFrame:
     start64, end64 = np.datetime64(ctx.start), np.datetime64(ctx.end)
     age = (start64 - res["birth_date"].to_numpy().astype("datetime64[D]")).astype(int) / 365.25
     alone = res["lives_alone"].to_numpy()
-    weekly = alone & (age >= 80)
+    # the warehouse tiers by age on its reporting date: whoever is 80 by the period's end is visited weekly all along
+    age_end = (end64 - res["birth_date"].to_numpy().astype("datetime64[D]")).astype(int) / 365.25
+    weekly = alone & (age_end >= 80)
     monthly = ~weekly & (alone | res["disabled"].to_numpy() | res["extreme_poverty"].to_numpy())
     reg = res["registered_on"].to_numpy().astype("datetime64[D]")
     left = res["left_on"].to_numpy().astype("datetime64[D]")
