@@ -369,7 +369,7 @@ def _schedule(ctx: Context) -> pl.DataFrame:
     )
     # a person the warehouse surely puts in the tier (mart_care_visits): monthly, a disability of grade 1-2 under
     # 79 (key); quarterly, not on the living-alone roll (other); and staying to the end of the period
-    stays = np.isnat(left)
+    stays = np.isnat(left) & (reg < start64)
     surely = {
         WEEKLY: stays,
         MONTHLY: stays
@@ -381,7 +381,8 @@ def _schedule(ctx: Context) -> pl.DataFrame:
     }
     parts = []
     for mask, every in ((weekly, WEEKLY), (monthly, MONTHLY), (quarterly, QUARTERLY)):
-        who = np.flatnonzero(mask & (reg < start64))
+        # someone registered during the period is owed the periods that begin on or after their registration
+        who = np.flatnonzero(mask & (reg < end64))
         if not len(who):
             continue
         # the quarterly tier draws from its own stream so the weekly and monthly tiers keep their draws
@@ -408,7 +409,14 @@ def _schedule(ctx: Context) -> pl.DataFrame:
         when = when.ravel()
         stop = np.repeat(neglect_from, len(k))
         gone = np.repeat(left[who], len(k))
-        keep = (when >= start64) & (when < end64) & (np.isnat(stop) | (when < stop)) & (np.isnat(gone) | (when < gone))
+        owed = np.tile(starts, len(who)) >= np.repeat(reg[who], len(k))
+        keep = (
+            owed
+            & (when >= start64)
+            & (when < end64)
+            & (np.isnat(stop) | (when < stop))
+            & (np.isnat(gone) | (when < gone))
+        )
         parts.append(_part(pid[keep], when[keep], kinds[pid[keep]], every))
         ctx.extra.setdefault("visit_neglect", []).append(
             pl.DataFrame(
