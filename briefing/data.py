@@ -100,6 +100,13 @@ class Briefing:
     hotline_rates: list[dict] = field(default_factory=list)
     #: orders this month (to D) by channel, 邻里牵手 flagged
     hotline_channels: list[dict] = field(default_factory=list)
+    #: the community's own work (issue 23), aggregates only: by street, needs unaccepted 3+ days (open
+    #: service_need_unaccepted alerts) and categories with demand and no active resource (mart_service_supply_gap),
+    #: points redemptions this month to D (fct_credit_redemption), care persons overdue for a visit (open
+    #: visit_overdue alerts); and the overdue by care tier
+    community_available: bool = False
+    community_by_street: list[dict] = field(default_factory=list)
+    visits_overdue_by_tier: list[dict] = field(default_factory=list)
 
 
 def _rows(con, sql: str, params: list | None = None) -> list[dict]:
@@ -366,6 +373,7 @@ def _load(con, snapshot: Path, day: date, street: str | None) -> Briefing:
         round(100 * sum(r["satisfied"] + r["mostly"] for r in b.satisfaction) / rated, 1) if rated else None
     )
     _load_hotline(con, b, tables, where_street, sp)
+    _load_community(con, b, tables)
     return b
 
 
@@ -438,3 +446,75 @@ def _load_hotline(con, b: Briefing, tables: set[str], where_street: str, sp: lis
     for row in b.hotline_channels:
         row["share"] = round(100 * row["orders"] / total, 1) if total else None
     b.figures["hotline_orders_month"] = total
+
+
+#: the community section's marts; any one present gives the section, a missing one leaves its columns empty
+COMMUNITY_MARTS = ("mart_service_supply_gap", "fct_credit_redemption", "mart_alerts")
+
+
+def _load_community(con, b: Briefing, tables: set[str]) -> None:
+    """The community's own work (三张清单, 积分, 走访), by street and aggregated only (no person, household or need
+    appears): needs unaccepted 3+ days after posting and still open at the end of D (the open
+    service_need_unaccepted alerts raised by then), supply gaps (community x category with open needs and no
+    active resource, mart_service_supply_gap as of the warehouse's date), points redemptions from the month's
+    first day to D, and care persons overdue for a visit at the end of D (open visit_overdue alerts raised by
+    then), those also by care tier."""
+    if not any(t in tables for t in COMMUNITY_MARTS):
+        b.notes.append("社区工作数据（三张清单、积分、走访）尚未发布 / the community marts are not in this snapshot")
+        return
+    b.community_available = True
+    day, sc = b.day, b.street_code
+    d1 = _ts(day + timedelta(days=1))
+    parts = []
+    if "mart_alerts" in tables:
+        parts.append(
+            f"""select street_code,
+                   count(*) filter (where rule = 'service_need_unaccepted') as needs_unaccepted,
+                   0 as supply_gaps, 0 as redemptions, 0 as points_redeemed,
+                   count(*) filter (where rule = 'visit_overdue') as visits_overdue
+            from marts.mart_alerts
+            where rule in ('service_need_unaccepted', 'visit_overdue') and is_open and raised_at < {d1}
+            group by 1"""
+        )
+    if "mart_service_supply_gap" in tables:
+        parts.append(
+            """select left(community_code, 9) as street_code, 0 as needs_unaccepted, count(*) as supply_gaps,
+                   0 as redemptions, 0 as points_redeemed, 0 as visits_overdue
+            from marts.mart_service_supply_gap where has_demand_without_supply group by 1"""
+        )
+    if "fct_credit_redemption" in tables:
+        parts.append(
+            f"""select left(community_code, 9) as street_code, 0 as needs_unaccepted, 0 as supply_gaps,
+                   count(*) as redemptions, coalesce(sum(points_used), 0) as points_redeemed, 0 as visits_overdue
+            from marts.fct_credit_redemption
+            where redeemed_date >= date '{day.replace(day=1).isoformat()}' and redeemed_date <= date '{day.isoformat()}'
+            group by 1"""
+        )
+    b.community_by_street = _rows(
+        con,
+        f"""
+        with parts as ({" union all ".join(parts)})
+        select coalesce(n.street_name, '未定位') as street_name,
+               sum(needs_unaccepted)::bigint as needs_unaccepted, sum(supply_gaps)::bigint as supply_gaps,
+               sum(redemptions)::bigint as redemptions, sum(points_redeemed)::bigint as points_redeemed,
+               sum(visits_overdue)::bigint as visits_overdue
+        from parts left join street_names n using (street_code)
+        where ? is null or parts.street_code = ?
+        group by 1 order by sum(needs_unaccepted) + sum(visits_overdue) desc, 1""",
+        [sc, sc],
+    )
+    for key in ("needs_unaccepted", "supply_gaps", "redemptions", "points_redeemed", "visits_overdue"):
+        b.figures[f"community_{key}"] = sum(r[key] for r in b.community_by_street)
+    if "mart_alerts" in tables:
+        b.visits_overdue_by_tier = _rows(
+            con,
+            f"""
+            select category as care_tier, count(*) as overdue,
+                   count(*) filter (where severity = 'orange') as overdue_two_or_more
+            from marts.mart_alerts
+            where rule = 'visit_overdue' and is_open and raised_at < {d1} and (? is null or street_code = ?)
+            group by 1 order by case category when 'high_risk' then 0 when 'key' then 1 else 2 end""",
+            [sc, sc],
+        )
+        for row in b.visits_overdue_by_tier:
+            row["tier_name"] = CARE_TIER_NAMES.get(row["care_tier"], row["care_tier"])

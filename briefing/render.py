@@ -252,6 +252,8 @@ def render_html(b: Briefing, charts: Charts | None = None) -> tuple[str, dict[st
     )
     if b.hotline_available:
         parts += _hotline_section(b)
+    if b.community_available:
+        parts += _community_section(b)
     parts.append(
         '<p class="sub">口径：日界按北京时间；“未结”指截至研判日当日24时未办结；常态为研判日前各日日均；'
         "满意率 =（满意+基本满意）/ 参评件数。</p></body></html>"
@@ -306,3 +308,46 @@ def write_briefing(home: Path, day, street: str | None = None, out: Path | None 
     # shared with the street and the centre's staff, so readable by others, unlike the home's private files
     write_with(out, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"), mode=0o644)
     return out, b
+
+
+def _community_section(b: Briefing) -> list[str]:
+    """七、社区工作: 三张清单 needs unaccepted and supply gaps, 积分 redemptions this month, visits overdue by care
+    tier, by street (aggregates only: no resident, household or need appears)."""
+    f = b.figures
+    return [
+        "<h2>七、社区工作（三张清单·积分·走访）</h2>",
+        '<div class="cards">',
+        _card("community_needs_unaccepted", "需求超3日未接单", f.get("community_needs_unaccepted"), "（件）"),
+        _card("community_supply_gaps", "有需求无资源（社区×类别）", f.get("community_supply_gaps"), "（项）"),
+        _card("community_redemptions", "本月积分兑换", f.get("community_redemptions"), "（次）"),
+        _card("community_points_redeemed", "本月兑换积分", f.get("community_points_redeemed"), "（分）"),
+        _card("community_visits_overdue", "探访逾期", f.get("community_visits_overdue"), "（人）"),
+        "</div>",
+        "<h3>按街道</h3>",
+        _table(
+            ["街道", "需求超3日未接单", "供需缺口", "本月兑换（次）", "本月兑换积分", "探访逾期（人）"],
+            [
+                [
+                    r["street_name"],
+                    r["needs_unaccepted"],
+                    r["supply_gaps"],
+                    r["redemptions"],
+                    r["points_redeemed"],
+                    r["visits_overdue"],
+                ]
+                for r in b.community_by_street
+            ],
+            {1, 2, 3, 4, 5},
+            "community_by_street",
+        ),
+        "<h3>探访逾期（按探访层级）</h3>",
+        _table(
+            ["层级", "逾期（人）", "连续两期及以上"],
+            [[r["tier_name"], r["overdue"], r["overdue_two_or_more"]] for r in b.visits_overdue_by_tier],
+            {1, 2},
+            "visits_overdue_by_tier",
+        ),
+        '<p class="sub">口径：需求超3日未接单＝发布3日仍未接单且截至研判日24时未结（预警 service_need_unaccepted）；'
+        "供需缺口取数据截止日 mart_service_supply_gap；兑换为本月1日至研判日；探访逾期＝最近一个已届满探访周期无有效走访"
+        "（预警 visit_overdue）。</p>",
+    ]

@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from briefing.data import CARE_TIER_NAMES
 from orchestration.settings import Settings
 from tests.pii import citizen_ids, mobiles
 
@@ -388,8 +389,6 @@ def test_as_of_is_part_of_the_snapshot(demo, tmp_path):
 
 def test_categories_and_care_tiers_are_words(demo, page):
     """The Chinese tables showed dispute, help_request, high_risk, key, other."""
-    from briefing.data import CARE_TIER_NAMES
-
     _, _, p = page
     code = re.compile(r"^[a-z][a-z_]*$")
     tiers = [row[0] for row in p.tables.get("care_visits", [])]
@@ -454,3 +453,71 @@ def test_hotline_section_equals_the_marts(demo, page):
     assert float(p.figures["hotline_group_share"]) == round(100 * values[("hotline_group_share", month)], 1)
     group = sum(int(r[1]) for r in channels if r[3] == "是")
     assert round(100 * group / received, 1) == float(p.figures["hotline_group_share"])
+
+
+def test_community_section_equals_the_marts(demo, page):
+    """社区工作 (issue 23): on the as-of date the figures are the open service_need_unaccepted and visit_overdue
+    alerts, the community x category rows of mart_service_supply_gap with demand and no active resource, and the
+    month's redemptions in fct_credit_redemption; the street table adds up to them, the tier table splits the
+    overdue visits by care tier; nothing names a person."""
+    _, _, _, con, day = demo
+    _, html, p = page
+    assert "社区工作" in html
+
+    # raised by the end of D (China time)
+    raised = "(raised_at at time zone 'Asia/Shanghai')::date <= ?::date"
+
+    def one(sql: str, params: list | None = None) -> int:
+        return int(con.execute(sql, params or []).fetchall()[0][0] or 0)
+
+    want = {
+        "community_needs_unaccepted": one(
+            "select count(*) from marts.mart_alerts where rule = 'service_need_unaccepted' and is_open and " + raised,
+            [day],
+        ),
+        "community_supply_gaps": one(
+            "select count(*) from marts.mart_service_supply_gap where has_demand_without_supply"
+        ),
+        "community_redemptions": one(
+            "select count(*) from marts.fct_credit_redemption where redeemed_date between ? and ?",
+            [day.replace(day=1), day],
+        ),
+        "community_points_redeemed": one(
+            "select sum(points_used) from marts.fct_credit_redemption where redeemed_date between ? and ?",
+            [day.replace(day=1), day],
+        ),
+        "community_visits_overdue": one(
+            "select count(*) from marts.mart_alerts where rule = 'visit_overdue' and is_open and " + raised, [day]
+        ),
+    }
+    got = {k: int(p.figures[k]) for k in want}
+    assert got == want
+    assert want["community_visits_overdue"] > 0 and want["community_supply_gaps"] + want["community_redemptions"] > 0, (
+        want
+    )
+    streets = p.tables["community_by_street"]
+    for i, k in enumerate(
+        [
+            "community_needs_unaccepted",
+            "community_supply_gaps",
+            "community_redemptions",
+            "community_points_redeemed",
+            "community_visits_overdue",
+        ],
+        start=1,
+    ):
+        assert sum(int(r[i]) for r in streets) == want[k], k
+    tiers = dict(
+        con.execute(
+            "select category, count(*) from marts.mart_alerts where rule = 'visit_overdue' and is_open and "
+            + raised
+            + " group by 1",
+            [day],
+        ).fetchall()
+    )
+    shown = {r[0]: int(r[1]) for r in p.tables["visits_overdue_by_tier"]}
+    assert shown == {CARE_TIER_NAMES[t]: n for t, n in tiers.items()}
+    text = "".join(p.text)
+    names = con.sql("select name_masked from marts.dim_resident where name_masked is not null limit 200").pl()
+    section = text[text.index("社区工作") :]
+    assert not any(n in section for n in names["name_masked"] if len(n) >= 2 and "*" in n)

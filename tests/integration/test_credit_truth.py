@@ -27,6 +27,7 @@ import pytest
 
 from dbt_fixtures import PROJECT, run_dbt
 from ingestion.generator import generate
+from ingestion.generator.truth import household_members
 from ingestion.pseudonym import load_or_create_key, person_key
 from ingestion.zones import Zones
 
@@ -244,6 +245,63 @@ def test_participation_numerator_equals_the_truth_and_the_indicator_carries_it(b
     assert indicator[0][1] == got["register_households"].sum()
 
 
+def test_participation_crosses_a_household_split_in_the_ledger_and_in_the_register(built):
+    """积分参与率 across a household split (分户), from the truth. The numerator: a ledger household that split goes
+    on as two new 户编号, each a household of its own from the split (and the one it left counts for the deeds
+    before it). The denominator: the register's current households per community, a split-off 户号 its own
+    household and a moved one once (the truth's household_entity_no), placed by its head's community."""
+    truth, _, con, key, _ = built
+    parts = pl.read_parquet(truth / "credit_households.parquet").filter(pl.col("split_from").is_not_null())
+    assert parts.height >= 2, "the seed no longer splits a ledger household"
+    took = _approved(truth).filter((pl.col("points") > 0) & (pl.col("occurred_date") >= dt.date(2024, 10, 1)))
+    crossed = took.join(parts, on="household_no", how="semi").select(_household_key(key)).unique()
+    assert crossed.height > 0, "no part of a split household took part after the split"
+    mart = con.sql(
+        "select distinct community_household_key from marts.fct_credit_entry "
+        "where is_approved and points > 0 and occurred_date >= date '2024-10-01'"
+    ).pl()
+    assert crossed.join(mart, on="community_household_key", how="anti").height == 0
+    # the register: a split in the period, and the denominator counts the truth's current households
+    register = pl.read_parquet(truth / "households.parquet")
+    assert register.filter(pl.col("change") == "split").height >= 1, "the seed no longer splits a register household"
+    members = household_members(truth).join(
+        pl.read_parquet(truth / "persons.parquet").select("person_id", "community_code"), on="person_id"
+    )
+    heads = register.filter(pl.col("relation_to_head") == "户主").select(
+        "person_id", "household_no", is_head=pl.lit(True)
+    )
+    # this fixture runs no linkage (a `zhili run` does): a household is placed in a grid through a member the
+    # register names with a usable ID, so the truth's households are those with such a member
+    links = con.sql(
+        "select file, record_no, true as is_keyed from marts.person_source_links "
+        "where feed = 'police_population' and person_key is not null"
+    ).pl()
+    placed = (
+        members.join(heads, on=["person_id", "household_no"], how="left")
+        .join(links, on=["file", "record_no"], how="left")
+        .with_columns(pl.col("is_head").fill_null(False), pl.col("is_keyed").fill_null(False))
+        .filter(pl.col("is_keyed"))
+    )
+    want = (
+        placed.sort("is_head", descending=True)
+        .group_by("household_entity_no")
+        .agg(pl.col("community_code").first())
+        .group_by("community_code")
+        .agg(pl.len().alias("want"))
+    )
+    got = con.sql(
+        "select community_code, register_households as got from marts.mart_credit_participation "
+        "where quarter_start_date = date '2024-10-01'"
+    ).pl()
+    both = want.join(got, on="community_code", how="full", coalesce=True).fill_null(0)
+    off = int((both["want"] - both["got"]).abs().sum())
+    print(
+        f"participation denominator: {int(both['got'].sum())} register households, truth {int(both['want'].sum())}, off by {off}"
+    )
+    # the household file's members equal the truth within 0.5 % (test_households_truth): so do its households
+    assert off <= 0.005 * both["want"].sum(), both.filter(pl.col("want") != pl.col("got"))
+
+
 def test_every_injected_anomaly_raises_its_alert(built):
     truth, _, con, _, _ = built
     entries = pl.read_parquet(truth / "credit_entries.parquet")
@@ -305,6 +363,60 @@ def test_the_ledger_households_are_joined_to_the_register_or_say_why(built):
     both = joined.join(truth_hh, on="community_household_key", how="left")
     assert both.filter(pl.col("household_key") != pl.col("want")).height == 0
     assert joined.height >= 0.8 * named["household_no"].n_unique()
+
+
+def test_the_household_file_carries_the_joined_ledger_households_points_and_the_reasons_add_up(built):
+    """一户一档: a register household's file carries the balances (from the truth) of the ledger households joined
+    to it, and their number; mart_credit_match_reasons counts every ledger household once, by how it joined or
+    why it did not."""
+    truth, _, con, key, _ = built
+    reasons = con.sql(
+        "select outcome, is_matched, ledger_households, share_of_ledger from marts.mart_credit_match_reasons"
+    ).pl()
+    match = con.sql(
+        "select coalesce(match_method, unmatched_reason) as outcome, count(*) as n "
+        "from marts.mart_credit_household_match group by all"
+    ).pl()
+    both = match.join(reasons, on="outcome", how="full", coalesce=True)
+    assert (both["n"] == both["ledger_households"]).all(), both
+    assert abs(reasons["share_of_ledger"].sum() - 1.0) < 1e-9
+    print("ledger households joined / not:", reasons.sort("outcome").rows())
+    entries = pl.read_parquet(truth / "credit_entries.parquet").filter(
+        (pl.col("occurred_date") <= AS_OF) & (pl.col("status") == "已审核")
+    )
+    redemptions = pl.read_parquet(truth / "credit_redemptions.parquet").filter(pl.col("redeemed_date") <= AS_OF)
+    balance = (
+        pl.concat(
+            [
+                entries.select("household_no", "points"),
+                redemptions.select("household_no", -pl.col("points").alias("points")),
+            ]
+        )
+        .group_by("household_no")
+        .agg(pl.col("points").sum().alias("balance"))
+        .select(_household_key(key), "balance")
+    )
+    joined = con.sql(
+        "select community_household_key, household_key from marts.mart_credit_household_match where is_matched"
+    ).pl()
+    want = (
+        joined.join(balance, on="community_household_key", how="left")
+        .group_by("household_key")
+        .agg(pl.len().alias("want_n"), pl.col("balance").fill_null(0).sum().alias("want_balance"))
+    )
+    got = con.sql(
+        "select distinct household_key, points_ledger_households, points_balance from marts.mart_household_file"
+    ).pl()
+    assert got["household_key"].n_unique() == got.height
+    file = got.join(want, on="household_key", how="left")
+    carried = file.filter(pl.col("want_n").is_not_null())
+    assert carried.height > 0
+    assert (carried["points_ledger_households"] == carried["want_n"]).all()
+    assert (carried["points_balance"] == carried["want_balance"]).all(), carried.filter(
+        pl.col("points_balance") != pl.col("want_balance")
+    )
+    none = file.filter(pl.col("want_n").is_null())
+    assert (none["points_ledger_households"] == 0).all() and none["points_balance"].is_null().all()
 
 
 def test_no_credit_alert_on_a_landing_without_injected_patterns(tmp_path_factory):

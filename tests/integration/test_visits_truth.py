@@ -264,27 +264,32 @@ def test_cadence_periods_met_or_missed_equal_the_truth(built):
 
 
 def test_every_neglected_care_person_is_overdue(built):
-    """Recall 100 %: a high-risk person (80+ living alone: weekly) whose visits stopped misses every ISO week
-    wholly after the stop, and is a visit_overdue alert once a week has passed without a visit."""
+    """Recall 100 % on the tiers this 40-day log judges (test_visit_cadence_tiers has the quarterly one): a
+    high-risk (weekly: 80+ living alone) or key (monthly: a disability of grade 1-2) person whose visits stopped
+    misses every period of their tier wholly after the stop, and is a visit_overdue alert under that tier."""
     truth_dir, _, con = built
     keys = _person_keys(truth_dir, con)
     neglected = (
         pl.read_parquet(truth_dir / "visit_cadence.parquet")
-        .filter(pl.col("neglected_from").is_not_null() & (pl.col("cadence_days") == 7))
+        .filter(pl.col("neglected_from").is_not_null())
         .join(keys, on="person_id")
     )
     cadence = con.sql(
         "select person_key, period_start, due_date, cadence_status, care_tier from marts.mart_visit_cadence"
     ).pl()
-    alerts = con.sql("select person_key from marts.mart_alerts where rule = 'visit_overdue'").pl()
+    alerts = con.sql("select person_key, category from marts.mart_alerts where rule = 'visit_overdue'").pl()
     as_of = con.execute("select max(as_of_date) from marts.mart_visit_cadence").fetchall()[0][0]
-    weeks = neglected.join(cadence, on="person_key").filter(
+    periods = neglected.join(cadence, on="person_key").filter(
         (pl.col("period_start") >= pl.col("neglected_from")) & (pl.col("due_date") <= as_of)
     )
-    assert weeks.height > 0, "no neglected weekly person has a whole week after the stop"
-    assert weeks.filter(pl.col("cadence_status") != "missed").height == 0, weeks
-    overdue = weeks.select("person_key").unique()
-    assert overdue.join(alerts, on="person_key", how="anti").height == 0
+    tiers = set(periods.filter(pl.col("cadence_days") == 7)["care_tier"]) | set(
+        periods.filter(pl.col("cadence_days") == 30)["care_tier"]
+    )
+    assert {"high_risk", "key"} <= tiers, "a neglected weekly and monthly person each need a whole period"
+    assert periods.filter(pl.col("cadence_status") != "missed").height == 0, periods
+    overdue = periods.select("person_key", "care_tier").unique()
+    missing = overdue.join(alerts, left_on=["person_key", "care_tier"], right_on=["person_key", "category"], how="anti")
+    assert missing.height == 0, missing
 
 
 def test_scorecard_counts_cadence_due_to_the_worker_serving_that_day(built):

@@ -10,8 +10,10 @@ their old grid waits 10-20 days for a new worker (a gap the warnings should see)
 (离职日期) with a successor three days later (a gap they should not).
 
 Who is visited: the care register on its cadence (DOMAIN.md 探访关爱: 80+ living alone weekly, other
-people living alone, the disabled and 特困 monthly), with a few persons neglected from some day on (their
-visits stop: overdue by the truth), plus ordinary households now and then. The page's quirks: a visit
+people living alone, the disabled and 特困 monthly, everyone else on a care or benefit roll (高龄津贴, 低保)
+quarterly), with a few persons neglected from some day on (their visits stop: overdue by the truth; with
+patterns, at least one per tier, early enough that a whole period of the tier passes without a visit where
+the period holds one), plus ordinary households now and then. The page's quirks: a visit
 submitted twice within minutes (two keys), a visit typed in at the desk (the phone far from the
 address), a visit to someone who had moved away or died, 发现问题 是 with no event.
 """
@@ -67,8 +69,9 @@ THEMES = np.array(["日常走访", "节日慰问", "话党史", "话平安", "�
 THEME_P = [0.7, 0.05, 0.05, 0.06, 0.04, 0.05, 0.05]
 GRADES = np.array(["优秀", "合格", "基本合格", "不合格"], dtype=object)
 GRADE_P = [0.2, 0.65, 0.12, 0.03]
-#: cadence per care tier (DOMAIN.md): weekly (each ISO week) / monthly (each calendar month), as days
-WEEKLY, MONTHLY = 7, 30
+#: cadence per care tier (DOMAIN.md): weekly (each ISO week) / monthly (each calendar month) / quarterly (each
+#: calendar quarter), as days
+WEEKLY, MONTHLY, QUARTERLY = 7, 30, 90
 #: how far (metres) a visit typed in at the desk is from the address, at least
 DESK_FAR_M = 500
 _M_PER_DEG = 111_000.0
@@ -302,16 +305,19 @@ def _heads(w: pl.DataFrame) -> dict[str, tuple[str, str]]:
 
 def _periods(ctx: Context, every: int) -> tuple[np.ndarray, np.ndarray]:
     """First days and lengths (days) of the calendar periods of a cadence that overlap the period: ISO weeks
-    (Monday first) for WEEKLY, calendar months for MONTHLY."""
+    (Monday first) for WEEKLY, calendar months for MONTHLY, calendar quarters for QUARTERLY."""
     start64, end64 = np.datetime64(ctx.start), np.datetime64(ctx.end)
     if every == WEEKLY:
         monday = start64 - np.timedelta64((start64.astype(np.int64) + 3) % 7, "D")  # 1970-01-01 was a Thursday
         starts = monday + np.arange(0, (end64 - monday).astype(int) + 7, 7).astype("timedelta64[D]")
         starts = starts[starts < end64]
         return starts, np.full(len(starts), 7)
-    months = np.arange(start64.astype("datetime64[M]"), end64.astype("datetime64[M]") + 1)
+    step = 3 if every == QUARTERLY else 1
+    first = start64.astype("datetime64[M]")
+    first -= first.astype(np.int64) % step  # a calendar quarter starts in January, April, July or October
+    months = np.arange(first, end64.astype("datetime64[M]") + 1, step)
     starts = months.astype("datetime64[D]")
-    lengths = ((months + 1).astype("datetime64[D]") - starts).astype(int)
+    lengths = ((months + step).astype("datetime64[D]") - starts).astype(int)
     keep = starts < end64
     return starts[keep], lengths[keep]
 
@@ -340,39 +346,77 @@ def _schedule(ctx: Context) -> pl.DataFrame:
     start64, end64 = np.datetime64(ctx.start), np.datetime64(ctx.end)
     age = (start64 - res["birth_date"].to_numpy().astype("datetime64[D]")).astype(int) / 365.25
     alone = res["lives_alone"].to_numpy()
-    weekly = alone & (age >= 80)
+    # the warehouse tiers by age on its reporting date: whoever is 80 by the period's end is visited weekly all along
+    age_end = (end64 - res["birth_date"].to_numpy().astype("datetime64[D]")).astype(int) / 365.25
+    weekly = alone & (age_end >= 80)
     monthly = ~weekly & (alone | res["disabled"].to_numpy() | res["extreme_poverty"].to_numpy())
     reg = res["registered_on"].to_numpy().astype("datetime64[D]")
     left = res["left_on"].to_numpy().astype("datetime64[D]")
+    # everyone else on a care or benefit roll the warehouse tiers as 'other' (高龄津贴, 低保): quarterly
+    quarterly = ~weekly & ~monthly & (res["aged_80_plus"].to_numpy() | res["low_income"].to_numpy())
     kinds = np.where(
-        weekly, "独居老人", np.where(alone, "空巢老人", np.where(res["disabled"].to_numpy(), "残疾人", "困难家庭"))
+        weekly,
+        "独居老人",
+        np.where(
+            alone,
+            "空巢老人",
+            np.where(
+                res["disabled"].to_numpy(),
+                "残疾人",
+                np.where(quarterly & ~res["low_income"].to_numpy(), "一般住户", "困难家庭"),
+            ),
+        ),
     )
+    # a person the warehouse surely puts in the tier (mart_care_visits): monthly, a disability of grade 1-2 under
+    # 79 (key); quarterly, not on the living-alone roll (other); and staying to the end of the period
+    stays = np.isnat(left) & (reg < start64)
+    surely = {
+        WEEKLY: stays,
+        MONTHLY: stays
+        & (res["disability_grade"].to_numpy() >= 1)
+        & (res["disability_grade"].to_numpy() <= 2)
+        & (age < 79)
+        & ~alone,
+        QUARTERLY: stays,
+    }
     parts = []
-    for mask, every in ((weekly, WEEKLY), (monthly, MONTHLY)):
-        who = np.flatnonzero(mask & (reg < start64))
+    for mask, every in ((weekly, WEEKLY), (monthly, MONTHLY), (quarterly, QUARTERLY)):
+        # someone registered during the period is owed the periods that begin on or after their registration
+        who = np.flatnonzero(mask & (reg < end64))
         if not len(who):
             continue
+        # the quarterly tier draws from its own stream so the weekly and monthly tiers keep their draws
+        trng = ctx.rng(72, QUARTERLY) if every == QUARTERLY else rng
         # neglect is an injected pattern (visit_overdue must find it): a landing without patterns has none; with
-        # them, at least one weekly person, from early enough that a whole ISO week passes without a visit
-        u = rng.random(len(who))
-        stop_day = rng.integers(0, max(1, ctx.days), len(who))
+        # them, at least one person per tier, from early enough that a whole period of the tier passes without a
+        # visit (weekly: within the first quarter of the period; monthly and quarterly: from its first day)
+        u = trng.random(len(who))
+        stop_day = trng.integers(0, max(1, ctx.days), len(who))
         neglected = (u < NEGLECT_RATE) & (ctx.patterns is not None)
-        if every == WEEKLY and ctx.patterns is not None and not neglected.any():
-            first = int(np.argmin(u))
+        sure = surely[every][who]
+        if ctx.patterns is not None and sure.any():
+            first = int(np.flatnonzero(sure)[np.argmin(u[sure])])
             neglected[first] = True
-            stop_day[first] = min(int(stop_day[first]), ctx.days // 4)
+            stop_day[first] = min(int(stop_day[first]), ctx.days // 4) if every == WEEKLY else 0
         neglect_from = np.where(neglected, start64 + stop_day.astype("timedelta64[D]"), np.datetime64("NaT", "D"))
         # once in every calendar period of the tier (DOMAIN.md: weekly = each ISO week, monthly = each calendar
-        # month), on a day drawn within it
+        # month, quarterly = each calendar quarter), on a day drawn within it
         starts, lengths = _periods(ctx, every)
         k = np.arange(len(starts))
-        offset = (rng.random((len(who), len(k))) * lengths[None, :]).astype(np.int64).astype("timedelta64[D]")
+        offset = (trng.random((len(who), len(k))) * lengths[None, :]).astype(np.int64).astype("timedelta64[D]")
         when = starts[None, :] + offset
         pid = np.repeat(who, len(k))
         when = when.ravel()
         stop = np.repeat(neglect_from, len(k))
         gone = np.repeat(left[who], len(k))
-        keep = (when >= start64) & (when < end64) & (np.isnat(stop) | (when < stop)) & (np.isnat(gone) | (when < gone))
+        owed = np.tile(starts, len(who)) >= np.repeat(reg[who], len(k))
+        keep = (
+            owed
+            & (when >= start64)
+            & (when < end64)
+            & (np.isnat(stop) | (when < stop))
+            & (np.isnat(gone) | (when < gone))
+        )
         parts.append(_part(pid[keep], when[keep], kinds[pid[keep]], every))
         ctx.extra.setdefault("visit_neglect", []).append(
             pl.DataFrame(

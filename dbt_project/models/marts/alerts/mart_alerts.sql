@@ -317,8 +317,8 @@ vulnerable_alerts as (
         and care.care_tier in ('high_risk', 'key')
 ),
 
--- visit overdue: a high-risk (weekly) or key (monthly) person whose latest judged cadence period (ISO week,
--- calendar month; mart_visit_cadence) ended without a countable visit in the log, and none since
+-- visit overdue: a care-register person of any tier (high risk weekly, key monthly, other quarterly) whose latest
+-- judged cadence period (ISO week, calendar month, calendar quarter; mart_visit_cadence) ended without a countable visit in the log, and none since
 cadence_latest as (
     select
         person_key,
@@ -363,7 +363,6 @@ visit_alerts as (
         cast(missed.missed_in_row as bigint) as metric_value,
         1 as threshold,
     from missed_runs as missed
-    where missed.care_tier in ('high_risk', 'key')
 ),
 
 -- grid_visits (issue 23): a visit typed in at the desk (submitted far from the visited address), one alert

@@ -5,10 +5,12 @@
     one household's file reads from its rows alone.
 
     A member's records are theirs over the whole period, not only since they joined the household (the file
-    shows the household's people, not the household's weeks). Two more sources join here by person_key, as the
-    ones below do, once their marts exist: the 三张清单 needs a member raised (service_lists, counted like
-    incidents) and the points entries and balance of the member and of the household (credit_points: its
-    户编号 and 户主证件号码 name the household through its head's person_key, i.e. dim_household.head_person_key). -#}
+    shows the household's people, not the household's weeks). The 三张清单 needs a member raised (fct_service_need,
+    by person_key, counted like incidents: those still open, i.e. not yet accepted or in hand). The points file
+    (积分, credit_points): the ledger households (户编号) mart_credit_household_match joined to this register
+    household, their balances summed (mart_credit_balance, as of the reporting date; a ledger household that split
+    keeps its retired 户编号's balance there, so a register household its parts rejoin counts both) and the best star
+    of the reporting year (mart_credit_stars); none where no ledger household joined (the match mart says why). -#}
 with
 
 members as (
@@ -90,6 +92,60 @@ member_visits as (
     group by person_key
 ),
 
+-- 三张清单: the needs a member raised (posted), open ones not yet done
+needs as (
+    select need_id, person_key, is_open from {{ ref('fct_service_need') }}
+    where person_key is not null
+),
+
+member_needs as (
+    select
+        person_key,
+        count(*) as service_need_count,
+        count(case when is_open then 1 end) as open_service_need_count,
+    from needs
+    group by person_key
+),
+
+household_needs as (
+    select
+        members.household_key,
+        count(distinct case when needs.is_open then needs.need_id end) as household_open_service_need_count,
+    from members
+    inner join needs
+        on members.person_key = needs.person_key
+    group by members.household_key
+),
+
+-- 积分: the ledger households joined to a register household, their balances and this year's best star
+ledger_households as (
+    select community_household_key, household_key from {{ ref('mart_credit_household_match') }}
+    where is_matched
+),
+
+household_points as (
+    select
+        ledger_households.household_key,
+        count(*) as points_ledger_households,
+        cast(sum(balances.balance) as bigint) as points_balance,
+    from ledger_households
+    inner join {{ ref('mart_credit_balance') }} as balances
+        on ledger_households.community_household_key = balances.community_household_key
+    group by ledger_households.household_key
+),
+
+household_stars as (
+    select
+        ledger_households.household_key,
+        max(stars.stars) as points_stars,
+        arg_max(stars.star_name_zh, stars.stars) as points_star_name_zh,
+    from ledger_households
+    inner join {{ ref('mart_credit_stars') }} as stars
+        on ledger_households.community_household_key = stars.community_household_key
+    where stars.year_start_date = cast(date_trunc('year', {{ as_of_date() }}) as date)
+    group by ledger_households.household_key
+),
+
 -- the household's totals count an incident or visit once however many of its members it names
 household_incidents as (
     select
@@ -152,6 +208,15 @@ final as (
         coalesce(household_incidents.household_incident_count, 0) as household_incident_count,
         coalesce(household_visits.household_visit_count, 0) as household_visit_count,
         household_visits.household_last_visit_date,
+        -- 三张清单 needs raised by the member, and the household's still open
+        coalesce(member_needs.service_need_count, 0) as service_need_count,
+        coalesce(member_needs.open_service_need_count, 0) as open_service_need_count,
+        coalesce(household_needs.household_open_service_need_count, 0) as household_open_service_need_count,
+        -- 积分 (the household's, where its points ledger household joined)
+        coalesce(household_points.points_ledger_households, 0) as points_ledger_households,
+        household_points.points_balance,
+        household_stars.points_stars,
+        household_stars.points_star_name_zh,
     from members
     inner join households
         on members.household_key = households.household_key
@@ -167,6 +232,14 @@ final as (
         on members.household_key = household_incidents.household_key
     left join household_visits
         on members.household_key = household_visits.household_key
+    left join member_needs
+        on members.person_key = member_needs.person_key
+    left join household_needs
+        on members.household_key = household_needs.household_key
+    left join household_points
+        on members.household_key = household_points.household_key
+    left join household_stars
+        on members.household_key = household_stars.household_key
 )
 
 select * from final

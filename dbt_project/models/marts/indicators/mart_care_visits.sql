@@ -102,7 +102,14 @@ tiered as (
                 and (residents.is_living_alone or residents.is_empty_nest or coalesce(profiles.is_left_behind, false))
                 then 'high_risk'
             when coalesce(roll_facts.is_dispersed_poverty, false)
-                or (residents.is_disabled and try_cast(residents.disability_grade as integer) <= 2)
+                -- the roll writes the grade as 1级 / 二级 as often as a bare digit: a cast alone never read it
+                or (residents.is_disabled and coalesce(
+                    try_cast(regexp_extract(residents.disability_grade, '([1-4])', 1) as integer),
+                    case
+                        when residents.disability_grade like '%一%' then 1
+                        when residents.disability_grade like '%二%' then 2
+                    end
+                ) <= 2)
                 then 'key'
             when residents.is_living_alone or residents.is_empty_nest or coalesce(profiles.is_left_behind, false)
                 or residents.is_aged_allowance or residents.is_low_income or residents.is_extreme_poverty

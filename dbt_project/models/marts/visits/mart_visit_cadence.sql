@@ -3,7 +3,8 @@
     Sunday), key monthly (calendar months), everyone else on the care register quarterly (calendar quarters).
 
     A period is judged only when the visit log (fct_visit) covers all of it: it starts on or after the log's
-    first day. It is met when the log has a countable visit to the person in it (fct_visit.is_countable: no
+    first day; and only when the person was on the register when it began (登记日期 on or before its first day:
+    someone registered mid-period is owed the periods after). It is met when the log has a countable visit to the person in it (fct_visit.is_countable: no
     repeat submission, desk-typed visit or visit after the person left); missed when it has ended by the as-of
     date without one; open while it is still running without one. Who owed the visit: the 专职网格员 serving
     the person's grid on the period's last day (int_grid_worker_assignments), so a worker who moves grid
@@ -21,6 +22,14 @@ visits as (
 
 assignments as (
     select * from {{ ref('int_grid_worker_assignments') }}
+),
+
+-- when the register first has the person (登记日期): a period that began before it was not owed
+registered as (
+    select person_key, min(registered_date) as registered_date,
+    from {{ ref('stg_police_population') }}
+    where person_key is not null and registered_date is not null
+    group by person_key
 ),
 
 span as (
@@ -76,6 +85,9 @@ person_periods as (
     from care
     inner join periods
         on care.care_tier = periods.care_tier
+    left join registered
+        on care.person_key = registered.person_key
+    where registered.registered_date is null or periods.period_start >= registered.registered_date
 ),
 
 visited as (
