@@ -13,7 +13,7 @@ outcomes as (
     select
         coalesce(match_method, unmatched_reason) as outcome,
         is_matched,
-        count(*) as ledger_households,
+        count(*) as ledger_households
     from matches
     group by coalesce(match_method, unmatched_reason), is_matched
 ),
@@ -23,7 +23,7 @@ final as (
         outcome,
         is_matched,
         ledger_households,
-        cast(ledger_households as double) / sum(ledger_households) over () as share_of_ledger,
+        cast(ledger_households as double) / sum(ledger_households) over () as share_of_ledger
     from outcomes
 )
 

@@ -102,7 +102,7 @@ member_needs as (
     select
         person_key,
         count(*) as service_need_count,
-        count(case when is_open then 1 end) as open_service_need_count,
+        count(case when is_open then 1 end) as open_service_need_count
     from needs
     group by person_key
 ),
@@ -110,7 +110,7 @@ member_needs as (
 household_needs as (
     select
         members.household_key,
-        count(distinct case when needs.is_open then needs.need_id end) as household_open_service_need_count,
+        count(distinct case when needs.is_open then needs.need_id end) as household_open_service_need_count
     from members
     inner join needs
         on members.person_key = needs.person_key
@@ -127,7 +127,7 @@ household_points as (
     select
         ledger_households.household_key,
         count(*) as points_ledger_households,
-        cast(sum(balances.balance) as bigint) as points_balance,
+        cast(sum(balances.balance) as bigint) as points_balance
     from ledger_households
     inner join {{ ref('mart_credit_balance') }} as balances
         on ledger_households.community_household_key = balances.community_household_key
@@ -138,7 +138,7 @@ household_stars as (
     select
         ledger_households.household_key,
         max(stars.stars) as points_stars,
-        arg_max(stars.star_name_zh, stars.stars) as points_star_name_zh,
+        {{ zhili_arg_max('stars.star_name_zh', 'stars.stars') }} as points_star_name_zh
     from ledger_households
     inner join {{ ref('mart_credit_stars') }} as stars
         on ledger_households.community_household_key = stars.community_household_key
@@ -216,7 +216,7 @@ final as (
         coalesce(household_points.points_ledger_households, 0) as points_ledger_households,
         household_points.points_balance,
         household_stars.points_stars,
-        household_stars.points_star_name_zh,
+        household_stars.points_star_name_zh
     from members
     inner join households
         on members.household_key = households.household_key

@@ -26,7 +26,7 @@ assignments as (
 
 -- when the register first has the person (登记日期): a period that began before it was not owed
 registered as (
-    select person_key, min(registered_date) as registered_date,
+    select person_key, min(registered_date) as registered_date
     from {{ ref('stg_police_population') }}
     where person_key is not null and registered_date is not null
     group by person_key
