@@ -172,7 +172,8 @@ def test_gx_checks_show_their_status(ui):
 def test_rejected_file_reason_in_metadata(ui):
     base, page, rejected, _ = ui
     rel = f"{REJECTED_FEED}/{rejected.parent.name}/{rejected.name}"
-    body = _open(page, f"{base}/assets/raw/{REJECTED_FEED}", "rejected files")
+    # the metadata's JSON value renders after its label: wait for the reason and the file, not the label alone
+    body = _open(page, f"{base}/assets/raw/{REJECTED_FEED}", "rejected files", "flag_md5_mismatch", rel)
     assert "flag_md5_mismatch" in body and rel in body, body[:3000]
     page.get_by_text("rejected files").first.scroll_into_view_if_needed()
     _shot(page, "dagster_rejected_file.png")
