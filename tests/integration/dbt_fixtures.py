@@ -179,3 +179,14 @@ def hotline_warehouse(landing: Path, home: Path, as_of: date, tested: str):
 def china_naive(column: str) -> pl.Expr:
     """A timestamptz column as the China wall-clock time the generator's truth is written in."""
     return pl.col(column).dt.convert_time_zone("Asia/Shanghai").dt.replace_time_zone(None)
+
+
+def truth_person_keys(truth_dir: Path, con) -> pl.DataFrame:
+    """person_id -> the person_key linkage gave the generator's truth person's register records (the mode over
+    them), read from a built warehouse's ``marts.person_source_links``."""
+    records = pl.read_parquet(truth_dir / "person_records.parquet").filter(pl.col("feed") == "police_population")
+    links = con.sql(
+        "select file, record_no, person_key from marts.person_source_links "
+        "where feed = 'police_population' and person_key is not null"
+    ).pl()
+    return records.join(links, on=["file", "record_no"]).group_by("person_id").agg(pl.col("person_key").mode().first())

@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from dbt_fixtures import truth_person_keys
 from ingestion.generator import generate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,17 +56,7 @@ def built(tmp_path_factory):
 def _neglect(truth_dir: Path, con) -> pl.DataFrame:
     """The truth's care persons (person_id, cadence_days, neglected_from) with the person_key linkage gave their
     register records."""
-    return pl.read_parquet(truth_dir / "visit_cadence.parquet").join(_keys(truth_dir, con), on="person_id")
-
-
-def _keys(truth_dir: Path, con) -> pl.DataFrame:
-    """person_id -> the person_key linkage gave the truth person's register records."""
-    records = pl.read_parquet(truth_dir / "person_records.parquet").filter(pl.col("feed") == "police_population")
-    links = con.sql(
-        "select file, record_no, person_key from marts.person_source_links "
-        "where feed = 'police_population' and person_key is not null"
-    ).pl()
-    return records.join(links, on=["file", "record_no"]).group_by("person_id").agg(pl.col("person_key").mode().first())
+    return pl.read_parquet(truth_dir / "visit_cadence.parquet").join(truth_person_keys(truth_dir, con), on="person_id")
 
 
 def test_every_tier_has_a_neglected_person_and_every_judged_period_after_it_is_missed(built):
@@ -118,7 +109,7 @@ def test_false_alarms_on_the_clean_landing_are_under_1_per_1000_grid_days(built)
     truth_dir, con = built
     people = _neglect(truth_dir, con)
     neglected = people.filter(pl.col("neglected_from").is_not_null()).select("person_key")
-    keys = _keys(truth_dir, con)
+    keys = truth_person_keys(truth_dir, con)
     missed = con.sql(
         "select alerts.person_key, cadence.period_start, cadence.due_date from marts.mart_alerts as alerts "
         "inner join marts.mart_visit_cadence as cadence on alerts.person_key = cadence.person_key "

@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from dbt_fixtures import truth_person_keys
 from ingestion.generator import generate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -216,16 +217,6 @@ def test_worker_month_scorecard_equals_the_truth(built):
     assert both.filter(pl.col("month_date") == pl.date(2024, 11, 1))["post"].null_count() == 0
 
 
-def _person_keys(truth_dir: Path, con) -> pl.DataFrame:
-    """person_id -> the person_key linkage gave the truth person's register records."""
-    records = pl.read_parquet(truth_dir / "person_records.parquet").filter(pl.col("feed") == "police_population")
-    links = con.sql(
-        "select file, record_no, person_key from marts.person_source_links "
-        "where feed = 'police_population' and person_key is not null"
-    ).pl()
-    return records.join(links, on=["file", "record_no"]).group_by("person_id").agg(pl.col("person_key").mode().first())
-
-
 def _countable(truth_dir: Path) -> pl.DataFrame:
     return pl.read_parquet(truth_dir / "visits.parquet").filter(
         ~pl.col("is_double_submission") & ~pl.col("is_desk_typed") & ~pl.col("is_person_gone")
@@ -234,7 +225,7 @@ def _countable(truth_dir: Path) -> pl.DataFrame:
 
 def test_cadence_periods_met_or_missed_equal_the_truth(built):
     truth_dir, _, con = built
-    keys = _person_keys(truth_dir, con)
+    keys = truth_person_keys(truth_dir, con)
     visits = _countable(truth_dir).join(keys, on="person_id").select("person_key", "visit_date")
     cadence = con.sql(
         "select person_key, care_tier, period_unit, period_start, due_date, cadence_status "
@@ -268,7 +259,7 @@ def test_every_neglected_care_person_is_overdue(built):
     high-risk (weekly: 80+ living alone) or key (monthly: a disability of grade 1-2) person whose visits stopped
     misses every period of their tier wholly after the stop, and is a visit_overdue alert under that tier."""
     truth_dir, _, con = built
-    keys = _person_keys(truth_dir, con)
+    keys = truth_person_keys(truth_dir, con)
     neglected = (
         pl.read_parquet(truth_dir / "visit_cadence.parquet")
         .filter(pl.col("neglected_from").is_not_null())
@@ -342,7 +333,7 @@ def test_visit_overdue_false_alarms_are_under_1_per_1000_grid_days(built):
     """A false alarm: a visit_overdue alert for a person the truth's log visited (countably) in a period the
     alert counts as missed. Per 1,000 grid-days of the visit log (grids active in the registry x days)."""
     truth_dir, _, con = built
-    keys = _person_keys(truth_dir, con)
+    keys = truth_person_keys(truth_dir, con)
     visits = _countable(truth_dir).join(keys, on="person_id").select("person_key", "visit_date")
     missed = con.sql(
         "select alerts.person_key, cadence.period_start, cadence.due_date from marts.mart_alerts as alerts "
