@@ -53,9 +53,18 @@ def page_label(table: str, label: str) -> str:
 
 
 def verdict_of(table: str, validation) -> GateVerdict:
+    from expectations.runner import suite_digest
+
     lines = failure_lines(validation)
     summary = "passed" if validation.success else f"GX suite {table} failed: " + "; ".join(lines)
-    return GateVerdict(passed=bool(validation.success), summary=summary, detail=validation)
+    return GateVerdict(passed=bool(validation.success), summary=summary, detail=validation, suite=suite_digest(table))
+
+
+def _trusted(table: str, judge: pl.Series | None, judged_under: str | None) -> pl.Series | None:
+    """``judge`` when the snapshot before was passed by today's suite of ``table``; else None (every row)."""
+    from expectations.runner import suite_digest
+
+    return judge if judge is not None and judged_under == suite_digest(table) else None
 
 
 @dataclass
@@ -77,7 +86,10 @@ def gx_gate(docs_dir: Path, log: GateLog) -> Gate:
     """A pipeline gate that validates with GX, writes the HTML page and remembers the verdict."""
     from expectations import validate, validate_many
 
-    def gate(table: str, frame, label: str, judge: pl.Series | None = None) -> GateVerdict:
+    def gate(
+        table: str, frame, label: str, judge: pl.Series | None = None, judged_under: str | None = None
+    ) -> GateVerdict:
+        judge = _trusted(table, judge, judged_under)
         if judge is None:
             validation = validate(table, frame, docs_dir=docs_dir, label=page_label(table, label))
         else:  # a versioned snapshot: row rules on its new and changed rows (expectations.runner._on_changes)
@@ -97,6 +109,8 @@ class Gated(Protocol):
     label: str
     #: optional: a versioned snapshot's new and changed rows (the rest need no row rule); None: every row
     #: judge: pl.Series | None
+    #: optional, with judge: the suite digest that passed the snapshot before; judge is used only under it
+    #: judged_under: str | None
 
 
 @dataclass
@@ -167,7 +181,12 @@ class GateBatch:
             by_table.setdefault(w.gated.table, []).append(i)
         for table, group in by_table.items():
             items = [(waiting[i].gated.frame, page_label(table, waiting[i].gated.label)) for i in group]
-            judge = [getattr(waiting[i].gated, "judge", None) for i in group]
+            judge = [
+                _trusted(
+                    table, getattr(waiting[i].gated, "judge", None), getattr(waiting[i].gated, "judged_under", None)
+                )
+                for i in group
+            ]
             validations = validate_many(table, items, docs_dir=self.docs_dir, judge=judge)
             for i, validation in zip(group, validations, strict=True):
                 verdicts[i] = verdict_of(table, validation)

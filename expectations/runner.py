@@ -33,7 +33,10 @@ and guarded by a lock: GX contexts are not safe to share between threads.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import html
+import json
 import logging
 import math
 import re
@@ -57,6 +60,7 @@ __all__ = [
     "ValidationError",
     "validate",
     "validate_many",
+    "suite_digest",
     "suite_for",
     "SAMPLE_LOCATORS",
     "BATCH_ROWS",
@@ -191,6 +195,27 @@ def suite_for(table: str) -> Any:
     _check_table(table)
     with _lock:
         return _suite(table)
+
+
+@functools.cache
+def suite_digest(table: str) -> str:
+    """What judging ``table`` means today: its expectations' configurations and the code that applies them.
+
+    A versioned snapshot judged by its changes trusts its unchanged rows to the snapshot before
+    (ingestion.versions.judged_under); a new expectation, a changed threshold or a change in how rates and
+    derived columns are computed changes this digest, and the next snapshot is judged on every row once.
+    """
+    from great_expectations import __version__ as gx_version
+
+    # without the id the context gives each expectation when the suite is registered: new in every process
+    configs = [
+        {k: v for k, v in e.configuration.to_json_dict().items() if k != "id"} for e in suite_for(table).expectations
+    ]
+    h = hashlib.sha256(json.dumps(configs, sort_keys=True, default=str).encode())
+    for module in ("suites.py", "runner.py"):  # derived columns, rate noise and the aggregate shortcut
+        h.update((Path(__file__).parent / module).read_bytes())
+    h.update(gx_version.encode())
+    return h.hexdigest()[:32]
 
 
 #: A ``mostly`` rate is judged only over at least this many rows (daily files can hold two).

@@ -35,7 +35,7 @@ from ingestion.ledger import FileOutcome, write_ledger
 from ingestion.normalise import INCREMENTAL, Context, Normalised, Previous, normalise, placement_fingerprint
 from ingestion.schemas import QUARANTINE, conform
 from ingestion.staging import Staged, outcome_fields, stage_raw
-from ingestion.versions import VERSIONED, record_snapshot, rows_to_judge
+from ingestion.versions import VERSIONED, judged_under, record_snapshot, rows_to_judge
 from ingestion.zones import Zones, write_parquet_atomic, write_text_atomic
 
 __all__ = ["Gate", "GateVerdict", "Normalising", "commit", "ingest_file", "normalise_file", "normalise_staged"]
@@ -48,6 +48,8 @@ class GateVerdict:
     passed: bool
     summary: str = ""
     detail: object = None
+    #: the digest of the suite that judged it (expectations.runner.suite_digest); None: not known
+    suite: str | None = None
 
 
 #: A gate inspects one file's normalised rows before anything downstream may read them.
@@ -67,6 +69,9 @@ class Normalising:
     #: a versioned snapshot's rows a gate must judge row by row: new and changed against the snapshot
     #: before (ingestion.versions.rows_to_judge); None: every row
     judge: pl.Series | None = None
+    #: the suite that passed the snapshot before (ingestion.versions.judged_under): a gate uses ``judge``
+    #: only under that same suite, and judges every row otherwise
+    judged_under: str | None = None
 
     @property
     def table(self) -> str:
@@ -147,12 +152,13 @@ def normalise_file(
             previous[0],
             staged.read.frame.height - out.rows_reused,
         )
-    judge = None
+    judge = trusted = None
     if staged.spec.table in VERSIONED:
         judge = rows_to_judge(
             zones, staged.spec.table, staged.md5, staged.data_date, out.frame, absent=staged.read.absent_columns
         )
-    return Normalising(staged, out, _record(staged, out), ctx, fingerprint, started, judge)
+        trusted = judged_under(zones, staged.spec.table, staged.data_date) if judge is not None else None
+    return Normalising(staged, out, _record(staged, out), ctx, fingerprint, started, judge, trusted)
 
 
 def commit(normalising: Normalising, zones: Zones, verdict: GateVerdict | None = None) -> FileOutcome:
@@ -174,7 +180,15 @@ def commit(normalising: Normalising, zones: Zones, verdict: GateVerdict | None =
         write_parquet_atomic(out.frame, zones.normalised(table, md5))
         write_parquet_atomic(out.person_records, zones.person_records(md5))
         if table in VERSIONED:  # before the ledger row: a redone file finds its snapshot stored and adds nothing
-            changes = record_snapshot(zones, table, md5, staged.data_date, out.frame, absent=staged.read.absent_columns)
+            changes = record_snapshot(
+                zones,
+                table,
+                md5,
+                staged.data_date,
+                out.frame,
+                absent=staged.read.absent_columns,
+                suite=verdict.suite if verdict is not None else None,
+            )
             outcome.rows_unchanged, outcome.rows_changed = changes.unchanged, changes.changed
             outcome.rows_new, outcome.rows_gone = changes.new, changes.gone
     write_parquet_atomic(_all_quarantine(staged, out), zones.quarantine(table, md5))
@@ -214,7 +228,11 @@ def normalise_staged(
 ) -> tuple[FileOutcome, Normalised, GateVerdict | None]:
     """Normalise a staged file, gate it, and write the zones and its ledger row (see :func:`commit`)."""
     pending = normalise_file(staged, zones, key=key, grid_index=grid_index, address_prefixes=address_prefixes)
-    judging = {"judge": pending.judge} if pending.judge is not None and getattr(gate, "judges_changes", False) else {}
+    judging = (
+        {"judge": pending.judge, "judged_under": pending.judged_under}
+        if pending.judge is not None and getattr(gate, "judges_changes", False)
+        else {}
+    )
     verdict = gate(pending.table, pending.frame, pending.label, **judging) if gate else None
     return commit(pending, zones, verdict), pending.out, verdict
 

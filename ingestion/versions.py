@@ -53,6 +53,7 @@ __all__ = [
     "count_changes",
     "load_store",
     "record_snapshot",
+    "judged_under",
     "rows_to_judge",
     "snapshot_id",
     "state_at",
@@ -110,6 +111,11 @@ def snapshot_id(md5: str, data_date: date) -> str:
 
 def _key_index_path(zones: Zones, table: str, snap: str) -> Path:
     return versions_dir(zones, table) / "keys" / f"{snap}.parquet"
+
+
+def _suite_path(zones: Zones, table: str, snap: str) -> Path:
+    """The digest of the gate's suite that passed a snapshot (expectations.runner.suite_digest), beside its keys."""
+    return versions_dir(zones, table) / "keys" / f"{snap}.suite"
 
 
 def content_columns(table: str) -> list[str]:
@@ -440,12 +446,38 @@ def rows_to_judge(
     return (joined["_before"].is_null() | (joined["content_hash"] != joined["_before"])).fill_null(True).alias("judge")
 
 
+def judged_under(zones: Zones, table: str, data_date: date) -> str | None:
+    """The gate's suite that passed every snapshot of the nearest date before ``data_date``, when they agree.
+
+    A snapshot judged by its changes trusts its unchanged rows to what the snapshot before passed; that holds
+    only under the same suite. None (judge every row) when no snapshot is before it, when one of that date's
+    snapshots was loaded without a gate, or when they were passed by different suites.
+    """
+    store = load_store(zones, table)
+    earlier = [d for d in store.snapshots.values() if d < data_date]
+    if not earlier:
+        return None
+    digests = set()
+    for snap in (m for m, d in store.snapshots.items() if d == max(earlier)):
+        path = _suite_path(zones, table, snap)
+        digests.add(path.read_text().strip() if path.exists() else None)
+    return digests.pop() if len(digests) == 1 else None
+
+
 def record_snapshot(
-    zones: Zones, table: str, md5: str, data_date: date, frame: pl.DataFrame, absent: list[str] | None = None
+    zones: Zones,
+    table: str,
+    md5: str,
+    data_date: date,
+    frame: pl.DataFrame,
+    absent: list[str] | None = None,
+    suite: str | None = None,
 ) -> Changes:
     """Store a loaded snapshot: its key index, then the table's versions with it; returns what it changed.
 
     ``absent`` are the source columns the file lacked (ingestion.readers ``absent_columns``): not stated.
+    ``suite`` is the digest of the gate's suite that passed it (None: loaded without a gate); the next
+    snapshot's gate trusts this one's rows only under the same suite (:func:`judged_under`).
     Called before the file's ledger row (the commit marker): a run killed in between redoes the file, and a
     snapshot already in the store is not inserted twice.
     """
@@ -459,6 +491,13 @@ def record_snapshot(
     updated = apply_snapshot(store, frame, md5, data_date, index_of, unstated)
     if updated is not store:
         save_store(zones, updated)
+    snap = snapshot_id(md5, data_date)
+    # before the key index: a run killed between them redoes the file, and writes both again
+    suite_file = _suite_path(zones, table, snap)
+    if suite is None:
+        suite_file.unlink(missing_ok=True)
+    else:
+        write_text_atomic(suite_file, suite)
     # after the store: a key index names a snapshot the versions hold (dbt lists each snapshot's keys from them)
-    write_parquet_atomic(key_index(frame, table), _key_index_path(zones, table, snapshot_id(md5, data_date)))
+    write_parquet_atomic(key_index(frame, table), _key_index_path(zones, table, snap))
     return changes

@@ -22,7 +22,7 @@ from expectations.runner import validate, validate_many
 from ingestion.generator import generate
 from ingestion.planner import ingest_landing
 from ingestion.pseudonym import load_or_create_key
-from ingestion.versions import load_store, rows_to_judge
+from ingestion.versions import judged_under, load_store, rows_to_judge
 from ingestion.zones import Zones
 
 TABLE = "police_population"
@@ -34,6 +34,7 @@ class Gated:
     frame: pl.DataFrame
     label: str
     judge: pl.Series | None
+    judged_under: str | None = None
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +97,11 @@ def test_an_unchanged_resnapshot_runs_row_rules_on_no_row(district, gx_runs, tmp
     again = _resent(frame, when)
     judge = rows_to_judge(zones, TABLE, "f" * 32, when + timedelta(weeks=1), again, absent=absent)
     assert judge is not None and judge.len() == again.height and not judge.any()
+    trusted = judged_under(zones, TABLE, when + timedelta(weeks=1))
+    assert trusted == runner.suite_digest(TABLE)  # the run's gate passed the week before, under today's suite
     log = GateLog()
     with GateBatch(tmp_path, log) as batch:
-        batch.submit("again", lambda: (Gated(TABLE, again, "again", judge), lambda verdict: verdict.passed))
+        batch.submit("again", lambda: (Gated(TABLE, again, "again", judge, trusted), lambda verdict: verdict.passed))
         assert batch.close() == [("again", True)]
     validation = log.verdicts["again"].detail
     assert validation.success and validation.judged_rows == 0 and validation.rows == again.height
@@ -135,3 +138,17 @@ def test_an_unchanged_row_listed_twice_fails_the_key_as_before(district, tmp_pat
     assert not judged.success
     assert {f.expectation for f in judged.failures} == {"expect_compound_columns_to_be_unique"}
     assert verdict_of(TABLE, judged).summary == verdict_of(TABLE, whole).summary
+
+
+def test_under_another_suite_every_row_is_judged_again(district, gx_runs, tmp_path):
+    """The week before was passed by a suite that is not today's (an expectation added since): its rows are not
+    trusted, and the unchanged re-snapshot is judged by GX on every row, once; the verdict records today's suite."""
+    zones, _, frame, when, absent = district
+    again = _resent(frame, when)
+    judge = rows_to_judge(zones, TABLE, "f" * 32, when + timedelta(weeks=1), again, absent=absent)
+    log = GateLog()
+    with GateBatch(tmp_path, log) as batch:
+        batch.submit("again", lambda: (Gated(TABLE, again, "again", judge, "0" * 32), lambda verdict: verdict))
+        [(_, verdict)] = batch.close()
+    assert verdict.passed and verdict.detail.judged_rows is None and sum(gx_runs) == again.height
+    assert verdict.suite == runner.suite_digest(TABLE)

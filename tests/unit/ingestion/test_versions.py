@@ -22,6 +22,7 @@ from ingestion.versions import (
     apply_snapshot,
     count_changes,
     empty_store,
+    judged_under,
     key_index,
     load_store,
     record_snapshot,
@@ -209,3 +210,23 @@ def test_counts_and_the_store_on_disk(tmp_path):
     assert again == second
     assert load_store(zones, TABLE).versions.equals(store.versions)
     assert count_changes(store, a, "aaaa", DAY0).new == 3
+
+
+def test_a_snapshot_is_trusted_only_under_the_suite_that_passed_every_snapshot_of_the_date_before(tmp_path):
+    zones = Zones(tmp_path)
+    week1, week2, week3 = DAY0, DAY0 + timedelta(weeks=1), DAY0 + timedelta(weeks=2)
+    record_snapshot(zones, TABLE, "aaaa", week1, snapshot_frame("aaaa", week1, [("p", "甲")]), suite="s1")
+    assert judged_under(zones, TABLE, week1) is None  # nothing before the first snapshot
+    assert judged_under(zones, TABLE, week2) == "s1"
+    # a second file of the same date loaded without a gate: that date's rows are no longer all passed by s1
+    record_snapshot(zones, TABLE, "bbbb", week1, snapshot_frame("bbbb", week1, [("q", "乙")]))
+    assert judged_under(zones, TABLE, week2) is None
+    # judged again by s1 (a redone file): trusted again
+    record_snapshot(zones, TABLE, "bbbb", week1, snapshot_frame("bbbb", week1, [("q", "乙")]), suite="s1")
+    assert judged_under(zones, TABLE, week2) == "s1"
+    # the next week passed by another suite: the week after trusts that suite only
+    record_snapshot(zones, TABLE, "cccc", week2, snapshot_frame("cccc", week2, [("p", "甲")]), suite="s2")
+    assert (judged_under(zones, TABLE, week2), judged_under(zones, TABLE, week3)) == ("s1", "s2")
+    # two files of one date passed by different suites
+    record_snapshot(zones, TABLE, "dddd", week2, snapshot_frame("dddd", week2, [("q", "乙")]), suite="s1")
+    assert judged_under(zones, TABLE, week3) is None
