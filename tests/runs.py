@@ -23,10 +23,19 @@ def zhili_command(landing: Path, home: Path) -> list[str]:
     return [*ZHILI, "run", "--landing", str(landing), "--home", str(home)]
 
 
-def zhili_run(landing: Path, home: Path, env: dict, timeout: float = 1500) -> subprocess.CompletedProcess:
+def zhili_run(landing: Path, home: Path, env: dict | None = None, timeout: float = 1500) -> subprocess.CompletedProcess:
+    """``zhili run`` as a subprocess of this checkout (cwd=ROOT, so its own packages are imported); ``env``:
+    the environment (None: this process's)."""
     return subprocess.run(
         zhili_command(landing, home), capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
     )
+
+
+def zhili_built(landing: Path, home: Path, timeout: float = 1500) -> str:
+    """``zhili run`` that must succeed (its output's tails in the failure); returns its standard output."""
+    proc = zhili_run(landing, home, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
 
 
 def zhili_start(landing: Path, home: Path, env: dict, log: Path) -> subprocess.Popen:

@@ -7,9 +7,6 @@ also reads a snapshot without them (schema history, which must not be reported a
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -18,8 +15,7 @@ import pytest
 from ingestion.generator import generate
 from ingestion.generator.truth import household_members, household_members_against
 from ingestion.pseudonym import load_or_create_key
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.runs import zhili_built
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +25,9 @@ def built(tmp_path_factory):
     params = json.loads((out / "truth" / "params.json").read_text())
     assert params["register"]["household_from_week"] == 1, "the seed no longer exports households from week 2"
     home = out / "home"
-    proc = subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", "run", "--landing", str(out / "landing"), "--home", str(home)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    stdout = zhili_built(out / "landing", home)
     con = duckdb.connect(str(home / "serving" / "zhili.duckdb"), read_only=True)
-    yield out / "truth", home, con, proc.stdout
+    yield out / "truth", home, con, stdout
     con.close()
 
 

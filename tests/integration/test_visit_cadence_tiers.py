@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -23,8 +21,8 @@ import pytest
 
 from dbt_fixtures import truth_person_keys
 from ingestion.generator import generate
+from tests.runs import zhili_built
 
-REPO = Path(__file__).resolve().parents[2]
 START, DAYS = dt.date(2025, 1, 1), 90
 TIER_OF_CADENCE = {7: "high_risk", 30: "key", 90: "other"}
 FEEDS = ("grid_registry", "police_population", "civil_affairs", "grid_visits")
@@ -40,14 +38,7 @@ def built(tmp_path_factory):
     for feed in FEEDS:
         shutil.copytree(out / "landing" / feed, landing / feed)
     home = out / "home"
-    proc = subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", "run", "--landing", str(landing), "--home", str(home)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=2400,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    zhili_built(landing, home, timeout=2400)
     con = duckdb.connect(str(home / "serving" / "zhili.duckdb"), read_only=True)
     yield out / "truth", con
     con.close()

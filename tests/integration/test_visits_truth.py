@@ -7,8 +7,6 @@ the generator's truth (truth/visits.parquet, grid_workers.parquet, grid_vacancie
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -17,8 +15,7 @@ import pytest
 
 from dbt_fixtures import truth_person_keys
 from ingestion.generator import generate
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.runs import zhili_built
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +23,7 @@ def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("gen")
     generate(out, residents=3000, days=40, seed=4)
     home = out / "home"
-    proc = subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", "run", "--landing", str(out / "landing"), "--home", str(home)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=2400,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    zhili_built(out / "landing", home, timeout=2400)
     con = duckdb.connect(str(home / "serving" / "zhili.duckdb"), read_only=True)
     yield out / "truth", home, con
     con.close()

@@ -6,8 +6,6 @@ the assertion. The pipeline never reads the truth; only these tests do.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -16,8 +14,8 @@ import pytest
 
 from ingestion.generator import generate
 from ingestion.generator.truth import residents_per_grid_against
+from tests.runs import zhili_run
 
-REPO = Path(__file__).resolve().parents[2]
 SHEET_PROGRAMME = {  # civil_affairs sheet -> the programme code the warehouse uses (seeds/benefit_programmes.csv)
     "城乡低保": "low_income",
     "特困供养": "extreme_poverty",
@@ -25,18 +23,6 @@ SHEET_PROGRAMME = {  # civil_affairs sheet -> the programme code the warehouse u
     "残疾人两项补贴": "disability_subsidy",
     "独居空巢老人": "elderly_alone",
 }
-
-
-def zhili_run(landing: Path, home: Path, **kw) -> subprocess.CompletedProcess:
-    """`zhili run` as a subprocess of this checkout (cwd=REPO so its own packages are imported)."""
-    return subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", "run", "--landing", str(landing), "--home", str(home)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-        **kw,
-    )
 
 
 @pytest.fixture(scope="module")
