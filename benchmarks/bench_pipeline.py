@@ -509,6 +509,9 @@ def main(argv: list[str] | None = None) -> int:
         stages.append({"stage": "Dagster overhead", "seconds": summary.get("dagster_overhead"), "peak_mb": None})
         stages.append({"stage": "FULL zhili run", "seconds": full["wall"], "peak_mb": full["peak"] / 2**20})
 
+        keys_before = work / "person-keys-before.parquet"
+        save_person_keys(home, keys_before)
+
         _progress.update(3, name="daily increment", note="")
         say(f"daily increment: deliver {withheld} ({len(folders)} folders), zhili run again")
         deliver(folders, src, landing)
@@ -526,8 +529,21 @@ def main(argv: list[str] | None = None) -> int:
                 "note": f"{inc['wall'] / full['wall']:.1%} of the full build",
             }
         )
+        say("no new file: zhili run once more on the same landing")
+        idle = run_measured([*ZHILI, "run", "--landing", str(landing), "--home", str(home)], env=env, check=False)
+        stages.append(
+            {
+                "stage": "NO NEW FILE zhili run",
+                "seconds": idle["wall"],
+                "peak_mb": idle["peak"] / 2**20,
+                "note": f"target <= 15 s: {'met' if idle['wall'] <= 15 else 'missed'}",
+            }
+        )
         result |= {
             "full_rc": full["rc"],
+            "no_new_file_rc": idle["rc"],
+            "no_new_file_seconds": idle["wall"],
+            "identity": identity_stability(home, keys_before, withheld),
             "increment_rc": inc["rc"],
             "full_seconds": full["wall"],
             "full_peak_mb": full["peak"] / 2**20,
@@ -559,6 +575,70 @@ def main(argv: list[str] | None = None) -> int:
         if not args.generated:
             shutil.rmtree(temp, ignore_errors=True)
     return 0
+
+
+def save_person_keys(home: Path, out: Path) -> None:
+    """Every published personal record's person key (record_locator -> person_key), kept for the comparison
+    after the increment; streamed by DuckDB (tens of millions of rows at 1M x 365)."""
+    import duckdb
+
+    serving = home / "serving" / "zhili.duckdb"
+    if serving.exists():
+        with duckdb.connect(str(serving), read_only=True) as con:
+            con.execute(
+                f"copy (select record_locator, person_key from marts.person_source_links) to '{out}' (format parquet)"
+            )
+            con.execute(
+                f"copy (select alias_key from marts.person_key_aliases) to '{_aliases_of(out)}' (format parquet)"
+            )
+
+
+def _aliases_of(keys: Path) -> Path:
+    return keys.with_name(keys.stem + "-aliases.parquet")
+
+
+def identity_stability(home: Path, before: Path, day: str) -> dict | None:
+    """Issue 20's identity target over the increment: the pre-existing records whose person key changed, how
+    many of those an alias the increment added explains (old key -> current key), and the keys that vanished
+    without an alias."""
+    import duckdb
+
+    serving = home / "serving" / "zhili.duckdb"
+    if not (serving.exists() and before.exists()):
+        return None
+    with duckdb.connect(str(serving), read_only=True) as con:
+        row = con.execute(
+            f"""
+            with before as (select * from read_parquet('{before}')),
+            after as (select record_locator, person_key from marts.person_source_links),
+            aliases as (select * from marts.person_key_aliases),
+            new_aliases as (select * from aliases anti join read_parquet('{_aliases_of(before)}') using (alias_key)),
+            changed as (
+                select b.record_locator, b.person_key as old_key, a.person_key as new_key
+                from before as b join after as a using (record_locator)
+                where a.person_key is distinct from b.person_key
+            ),
+            gone as (
+                select distinct person_key from before where person_key is not null
+                except select person_key from after
+            )
+            select
+                (select count(*) from before),
+                (select count(*) from before anti join after using (record_locator)),
+                (select count(*) from changed),
+                (select count(*) from changed where exists (
+                    select 1 from new_aliases
+                    where new_aliases.old_person_key = changed.old_key
+                        and new_aliases.current_person_key = changed.new_key
+                )),
+                (select count(*) from gone),
+                (select count(*) from gone where person_key not in (select old_person_key from aliases)),
+                (select count(*) from new_aliases)
+            """
+        ).fetchone()
+    keys = ("records_before", "records_no_longer_published", "records_key_changed", "changes_explained_by_alias")
+    out = dict(zip((*keys, "keys_gone", "keys_gone_without_alias", "aliases_added"), row, strict=True))
+    return out | {"day": day}
 
 
 def residents_check(truth: Path, home: Path) -> dict | None:
@@ -613,6 +693,15 @@ def _print_table(result: dict) -> None:
             f"dim_resident against the truth: {r['mart']:,} register residents vs {r['truth']:,} "
             f"({r['total_off']:.3%} off) over {r['grids']} grids; worst grid {r['max_grid_off']:.2%} off, "
             f"{r['grids_over_half_percent']} grids more than 0.5 % and one person off"
+        )
+    if result.get("identity"):
+        i = result["identity"]
+        print(
+            f"identity over the increment ({i['day']}): {i['records_key_changed']:,} of {i['records_before']:,} "
+            f"pre-existing records changed person key, {i['changes_explained_by_alias']:,} of them through an "
+            f"alias the increment added ({i['aliases_added']:,} aliases); {i['keys_gone']:,} keys no longer "
+            f"published, {i['keys_gone_without_alias']:,} of them without an alias; "
+            f"{i['records_no_longer_published']:,} records no longer published"
         )
 
 
