@@ -69,10 +69,11 @@ class KeptSqliteEventLogStorage(SqliteEventLogStorage):
         """The shard's kept engine (called under ``self._db_lock``): one connection, reused."""
         engine = self._engines.pop(shard, None)
         if engine is None:
+            # one connection kept; _initdb opens up to three at once on a new shard, closed again when returned
             engine = create_engine(
                 self.conn_string_for_shard(shard),
                 pool_size=1,
-                max_overflow=2,
+                max_overflow=4,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
             )
             event.listen(engine, "connect", _fast_commits)
