@@ -43,9 +43,29 @@ CLI_OVERRIDES = {
 }
 
 
+def _event_log_override(folder: Path) -> dict:
+    """The kept-open event log (:mod:`orchestration.event_log`) over Dagster's own files, ``history/runs``,
+    unless ``dagster.yaml`` names a storage of its own (then that one is used as it says)."""
+    import yaml
+
+    config = yaml.safe_load((folder / "dagster.yaml").read_text()) or {}
+    if any(k in config for k in ("storage", "run_storage", "event_log_storage", "schedule_storage")):
+        return {}
+    return {
+        "event_log_storage": {
+            "module": "orchestration.event_log",
+            "class": "KeptSqliteEventLogStorage",
+            "config": {"base_dir": str(folder / "history" / "runs")},
+        }
+    }
+
+
 def open_instance(home: Path):
-    """The instance under ``<home>/dagster`` as ``zhili run`` uses it (no compute log capture)."""
+    """The instance under ``<home>/dagster`` as ``zhili run`` uses it: no compute log capture, and the event
+    log written through kept connections (:mod:`orchestration.event_log`; a dbt build writes ~1,000 events)."""
     from dagster import DagsterInstance
     from dagster._core.instance.ref import InstanceRef
 
-    return DagsterInstance.from_ref(InstanceRef.from_dir(str(ensure_instance_dir(home)), overrides=CLI_OVERRIDES))
+    folder = ensure_instance_dir(home)
+    overrides = CLI_OVERRIDES | _event_log_override(folder)
+    return DagsterInstance.from_ref(InstanceRef.from_dir(str(folder), overrides=overrides))

@@ -134,7 +134,6 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
     echo(f"home:    {settings.home}")
     progress.stage("starting: Dagster, dbt manifest", 2, "steps")
     from ingestion.feeds import FEEDS
-    from ingestion.ledger import LOADED, read_ledger
     from ingestion.zones import ensure_zones
 
     wanted = set(feeds) if feeds else set(FEEDS)
@@ -148,14 +147,24 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
         echo(f"warehouse: no new files; the serving snapshot (as of {as_of_text(zones)}) is current")
         return _finish(settings, echo, warn, started, started_at, {}, None, zones.serving_db, 0.0)
     dg = _start_dagster()
-
-    from orchestration.defs.feeds.assets import feed_assets
-    from orchestration.defs.resources import ZhiliResource
-    from orchestration.defs.warehouse.assets import build_warehouse_assets, dbt_resource, ensure_manifest, zone_specs
     from orchestration.instance import open_instance
 
     progress.update(1)
     instance = open_instance(settings.home)
+    try:
+        return _run_dagster(settings, dg, instance, due, echo, warn, progress, started, started_at)
+    finally:
+        instance.dispose()  # closes the event log's kept connections (orchestration.event_log)
+
+
+def _run_dagster(settings: Settings, dg, instance, due, echo: Echo, warn: Echo, progress, started, started_at) -> int:
+    """The feed runs and the warehouse run of one ``zhili run`` on ``instance``: the exit code."""
+    from ingestion.ledger import LOADED, read_ledger
+    from orchestration.defs.feeds.assets import feed_assets
+    from orchestration.defs.resources import ZhiliResource
+    from orchestration.defs.warehouse.assets import build_warehouse_assets, dbt_resource, ensure_manifest, zone_specs
+
+    zones = settings.zones
     reaped = reap_dead_cli_runs(instance)
     if reaped:
         echo(
