@@ -532,20 +532,8 @@ def main(argv: list[str] | None = None) -> int:
                 "note": f"{inc['wall'] / full['wall']:.1%} of the full build",
             }
         )
-        say("no new file: zhili run once more on the same landing")
-        idle = run_measured([*ZHILI, "run", "--landing", str(landing), "--home", str(home)], env=env, check=False)
-        stages.append(
-            {
-                "stage": "NO NEW FILE zhili run",
-                "seconds": idle["wall"],
-                "peak_mb": idle["peak"] / 2**20,
-                "note": f"target <= 15 s: {'met' if idle['wall'] <= 15 else 'missed'}",
-            }
-        )
         result |= {
             "full_rc": full["rc"],
-            "no_new_file_rc": idle["rc"],
-            "no_new_file_seconds": idle["wall"],
             "identity": identity_stability(home, keys_before, withheld),
             "increment_rc": inc["rc"],
             "full_seconds": full["wall"],
