@@ -801,6 +801,40 @@ def _golden(p: pl.DataFrame) -> pl.DataFrame:
     return ranked.group_by("person_key", maintain_order=True).agg(aggs).sort("person_key")
 
 
+def stamp_runs(links: pl.LazyFrame, previous: Path) -> pl.LazyFrame:
+    """``links`` with ``link_run``: the number of the linkage run that last changed each record's link.
+
+    A record keeps the ``link_run`` of its row in ``previous`` (the links the last run wrote) when every link
+    column is what it was there; a record new to linkage, or whose person, method, probability or rule moved,
+    takes this run's number, one more than the greatest in ``previous`` (1 the first time). dbt's
+    int_persons_resolved recomputes only the records of new files and those whose ``link_run`` is greater than
+    any it built in, so a day that moves a hundred links rebuilds a hundred rows, not the history.
+    """
+    compared = [c for c in links.collect_schema().names() if c not in ("record_locator", *LOCATOR)]
+    had = pl.read_parquet_schema(previous) if previous.exists() else {}
+    if "link_run" not in had:
+        return links.with_columns(pl.lit(1, dtype=pl.Int64).alias("link_run"))
+    before = pl.scan_parquet(previous)
+    this_run = (before.select(pl.col("link_run").max()).collect().item() or 0) + 1
+    if not set(compared) <= set(had):
+        # the link columns changed (a new code version): every link is this run's
+        return links.with_columns(pl.lit(this_run, dtype=pl.Int64).alias("link_run"))
+    kept = before.select("record_locator", "link_run", *(pl.col(c).alias(f"{c}__before") for c in compared))
+    # eq_missing: null equals null (an unlinked record stays unchanged while it stays unlinked)
+    same = pl.all_horizontal(*(pl.col(c).eq_missing(pl.col(f"{c}__before")) for c in compared))
+    return (
+        links.join(kept, on="record_locator", how="left")
+        .with_columns(
+            pl.when(pl.col("link_run").is_not_null() & same)
+            .then(pl.col("link_run"))
+            .otherwise(pl.lit(this_run))
+            .cast(pl.Int64)
+            .alias("link_run")
+        )
+        .drop([f"{c}__before" for c in compared])
+    )
+
+
 def links_folder(zones: Zones) -> Path:
     return zones.person_links
 
@@ -906,7 +940,7 @@ def link_files(
     write_parquet_atomic(result.golden, out / "golden.parquet")
     t1 = time.perf_counter()
     # last: dbt reads it as the signal that linkage ran, and the next run reads it as the keys published
-    write_parquet_atomic(expand(records, result.profiles), out / "links.parquet")
+    write_parquet_atomic(stamp_runs(expand(records, result.profiles), out / "links.parquet"), out / "links.parquet")
     result.stats |= {"collapse_seconds": collapsed, "expand_seconds": time.perf_counter() - t1}
     result.stats["seconds"] = time.perf_counter() - t0
     return result
