@@ -10,7 +10,8 @@
     {{- zhili_zone_folder('restricted', 'person_links') ~ '/links.parquet' -}}
 {%- endmacro %}
 
-{#- What the links file holds: {'exists': bool, 'stamped': bool (it carries link_run), 'last_run': int}.
+{#- What the links file holds: {'exists': bool, 'stamped': bool (it carries link_run), 'last_run': int (the
+    number of the linkage run that wrote it)}.
     Runs queries, so it answers only at execution time (no file at parse time). -#}
 {% macro persons_links_state() -%}
     {%- set state = {'exists': false, 'stamped': false, 'last_run': 0} -%}
@@ -23,7 +24,13 @@
             {%- set stamped = run_query(
                 "select count(*) from parquet_schema('" ~ path ~ "') where name = 'link_run'") -%}
             {%- if stamped.columns[0].values()[0] > 0 -%}
-                {%- set last = run_query("select coalesce(max(link_run), 0) from read_parquet('" ~ path ~ "')") -%}
+                {#- the run that wrote the file (its metadata: ingestion.linkage.core.LINK_RUN_KEY), which
+                    may be later than any stamp its rows still carry -#}
+                {%- set last = run_query(
+                    "select greatest("
+                    ~ "coalesce((select max(link_run) from read_parquet('" ~ path ~ "')), 0), "
+                    ~ "coalesce((select max(try_cast(decode(value) as bigint)) from parquet_kv_metadata('" ~ path
+                    ~ "') where decode(key) = 'zhili_link_run'), 0))") -%}
                 {%- do state.update({'stamped': true, 'last_run': last.columns[0].values()[0] | int}) -%}
             {%- endif -%}
         {%- endif -%}
