@@ -13,7 +13,7 @@ import polars as pl
 from ingestion import fields as fr
 from ingestion.pseudonym import person_key
 from ingestion.schemas import conform
-from ingestion.zones import Zones, write_parquet_atomic
+from ingestion.zones import Zones, write_parquet_atomic, write_with
 
 from .cluster import Clusters
 from .deterministic import repair_ids
@@ -801,6 +801,70 @@ def _golden(p: pl.DataFrame) -> pl.DataFrame:
     return ranked.group_by("person_key", maintain_order=True).agg(aggs).sort("person_key")
 
 
+#: the key-value metadata of links.parquet that holds the number of the run that wrote it
+LINK_RUN_KEY = "zhili_link_run"
+
+
+def last_link_run(path: Path) -> int:
+    """The number of the linkage run that wrote the links file ``path`` (0 when none or an unstamped one):
+    its metadata's, which counts runs whose stamps no surviving row carries (the records of a withdrawn file
+    were the only ones a run changed), else the greatest ``link_run`` of its rows."""
+    if not path.exists() or "link_run" not in pl.read_parquet_schema(path):
+        return 0
+    kept = pl.read_parquet_metadata(path).get(LINK_RUN_KEY)
+    rows = pl.scan_parquet(path).select(pl.col("link_run").max()).collect().item() or 0
+    return max(int(kept) if kept else 0, rows)
+
+
+def stamp_runs(links: pl.LazyFrame, previous: Path) -> tuple[pl.LazyFrame, int]:
+    """``links`` with ``link_run``: the number of the linkage run that last changed each record's link; and
+    this run's number, one more than the run that wrote ``previous`` (the links the last run wrote; 1 the
+    first time), never reused, so that a stamp greater than any a table built in means a change it missed.
+
+    A record keeps the ``link_run`` of its row in ``previous`` when every link column is what it was there;
+    a record new to linkage, or whose person, method, probability or rule moved, takes this run's number.
+    dbt's int_persons_resolved recomputes only the records of new files and those whose ``link_run`` is
+    greater than any it built in, so a day that moves a hundred links rebuilds a hundred rows, not the
+    history.
+    """
+    compared = [c for c in links.collect_schema().names() if c not in ("record_locator", *LOCATOR)]
+    this_run = last_link_run(previous) + 1
+    had = pl.read_parquet_schema(previous) if this_run > 1 else {}
+    if not set(compared) <= set(had):
+        # the first run, or the link columns changed (a new code version): every link is this run's
+        return links.with_columns(pl.lit(this_run, dtype=pl.Int64).alias("link_run")), this_run
+    kept = pl.scan_parquet(previous).select(
+        "record_locator", "link_run", *(pl.col(c).alias(f"{c}__before") for c in compared)
+    )
+    # eq_missing: null equals null (an unlinked record stays unchanged while it stays unlinked)
+    same = pl.all_horizontal(*(pl.col(c).eq_missing(pl.col(f"{c}__before")) for c in compared))
+    stamped = (
+        links.join(kept, on="record_locator", how="left")
+        .with_columns(
+            pl.when(pl.col("link_run").is_not_null() & same)
+            .then(pl.col("link_run"))
+            .otherwise(pl.lit(this_run))
+            .cast(pl.Int64)
+            .alias("link_run")
+        )
+        .drop([f"{c}__before" for c in compared])
+    )
+    return stamped, this_run
+
+
+def write_links(links: pl.LazyFrame, out: Path) -> None:
+    """Stamp ``links`` (``stamp_runs``) against ``out/links.parquet`` and write them there atomically, with
+    this run's number in the file's metadata."""
+    path = out / "links.parquet"
+    stamped, this_run = stamp_runs(links, path)
+    write_with(
+        path,
+        lambda tmp: stamped.sink_parquet(
+            tmp, compression="zstd", statistics=True, engine="streaming", metadata={LINK_RUN_KEY: str(this_run)}
+        ),
+    )
+
+
 def links_folder(zones: Zones) -> Path:
     return zones.person_links
 
@@ -906,7 +970,7 @@ def link_files(
     write_parquet_atomic(result.golden, out / "golden.parquet")
     t1 = time.perf_counter()
     # last: dbt reads it as the signal that linkage ran, and the next run reads it as the keys published
-    write_parquet_atomic(expand(records, result.profiles), out / "links.parquet")
+    write_links(expand(records, result.profiles), out)
     result.stats |= {"collapse_seconds": collapsed, "expand_seconds": time.perf_counter() - t1}
     result.stats["seconds"] = time.perf_counter() - t0
     return result

@@ -8,19 +8,20 @@
     the blocking rule) and records that are their own person ('singleton').
     Records ingested after the last linkage run, and every record when it has
     never run, fall back to the valid-ID link ('id_number') or 'unlinked'.
-    Identifiers leave here only as masked display forms. -#}
+    Identifiers leave here only as masked display forms.
+
+    Incremental by record (persons_incremental.sql): a run recomputes the
+    records of new person-record files and those whose link changed since
+    the last build (link_run, stamped by linkage), not the whole history. -#}
+{{ config(**persons_incremental_by_record()) }}
 -- depends_on: {{ source('person_links', 'links') }}
-{%- set links_path = env_var('ZHILI_HOME', '.zhili') ~ '/restricted/person_links/links.parquet' -%}
-{%- set has_links = false -%}
-{%- if execute -%}
-    {#- glob() lists nothing (instead of failing) when linkage has not run yet -#}
-    {%- set found = run_query("select count(*) from glob('" ~ links_path ~ "')") -%}
-    {%- set has_links = found.columns[0].values()[0] > 0 -%}
-{%- endif %}
+{%- set links = persons_links_state() -%}
+{%- set has_links = links.exists %}
 with
 
 records as (
     select * from {{ ref('restricted_person_records') }}
+    where {{ persons_records_to_build(links) }}
 ),
 
 {% if has_links -%}
@@ -31,7 +32,8 @@ linkage as (
         link_method,
         match_probability,
         rule as link_rule,
-    from read_parquet('{{ links_path }}')
+        {{ 'link_run' if links.stamped else 'cast(null as bigint) as link_run' }},
+    from read_parquet('{{ persons_links_path() }}')
 ),
 {%- endif %}
 
@@ -61,6 +63,8 @@ final as (
         cast(null as double) as match_probability,
         case when records.person_key is not null then 'valid_id' end as link_rule,
         {%- endif %}
+        -- the linkage run that last changed the record's link (null: linkage has not seen the record)
+        {{ 'linkage.link_run' if has_links else 'cast(null as bigint)' }} as link_run,
         records.role,
         records.source_key,
         -- display forms (masked, as ingestion.fields masks them)
