@@ -36,8 +36,32 @@
     run; true on a full build. -#}
 {% macro community_key_touched(table, column) -%}
     {%- if is_incremental() -%}
-        {{ column }} in ({{ zhili_touched_keys(zhili_file_tracker('int_community_files_built'), community_key_table(table)) }})
+        {{ zhili_key_in_touched(column, 'int_community_files_built', community_key_table(table)) }}
     {%- else -%}
         true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- `column in (...)`: the keys new or withdrawn files touch (zhili_touched_keys on `tracker_name`, `tables`),
+    queried when the model runs and written into its SQL as a literal list. A literal list lets the engine
+    push the condition below the staging model's latest_wins window down to the Parquet scan, so only the
+    touched keys' versions are ranked; a subquery is joined only after the window has ranked every version
+    of every key in every file (DuckDB 2.0's plan). Past `limit` keys (a tracker lost: every key touched)
+    the subquery form is kept: a list that long would rank nearly everything anyway. -#}
+{% macro zhili_key_in_touched(column, tracker_name, tables, limit=200000) -%}
+    {%- set touched = zhili_touched_keys(zhili_file_tracker(tracker_name), tables) -%}
+    {%- if not execute -%}
+        {{ column }} in ({{ touched }})
+    {%- else -%}
+        {%- set keys = run_query("select distinct touched_key from (" ~ touched ~ ") as touched where touched_key is not null order by 1 limit " ~ (limit + 1)).columns[0].values() | list -%}
+        {%- if keys | length > limit -%}
+        {{ column }} in ({{ touched }})
+        {%- elif keys | length == 0 -%}
+        false /* no touched_key: no new or withdrawn file carries one */
+        {%- else -%}
+        /* touched_key: {{ keys | length }} keys of new or withdrawn files */ {{ column }} in (
+            {%- for k in keys %}'{{ k | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor -%}
+        )
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
