@@ -403,7 +403,8 @@ SHARES = (
     Share(
         "households (police_population's 户号 columns)",
         ("police_population",),
-        re.compile(r"household"),
+        # not mart_credit_household_match: the points ledger's share
+        re.compile(r"(?<!credit_)household"),
         (("dim_household", "households"), ("bridge_household_member", "memberships")),
         shared_files=True,
     ),
