@@ -39,6 +39,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 #: `zhili` as a module: the same entry point as the console script
@@ -367,15 +368,54 @@ def stages_of(m: dict, home: Path) -> tuple[list[dict], dict]:
     return rows, summary
 
 
-# 12345 (issue 22): the hotline's share of a run -- its files in ingestion (wall time: the `ingest hotline_orders`
-# row; here what the ledger says was read) and its models in dbt (each model's own time from the run's dbt log;
-# dbt runs models on several threads, so the sum is the work done, not wall time saved by leaving the feed out)
+# A feed's share of a run (issues 22 and 23): its files in ingestion (wall time: the `ingest <feed>` row; here
+# what the ledger says was read) and its models in dbt (each model's own time from the run's dbt log; dbt runs
+# models on several threads, so the sum is the work done, not wall time saved by leaving the feed out)
 _DBT_MODEL_LINE = re.compile(r"OK created sql \w+ model (?P<model>[\w.]+) .*? in (?P<s>[\d.]+)s\]")
+
+
+class Share(NamedTuple):
+    """One feed's slice of a run: its ledger feeds, the dbt models it owns (by name) and the marts to count."""
+
+    label: str
+    ledger_feeds: tuple[str, ...]
+    models: re.Pattern
+    counted: tuple[tuple[str, str], ...]  # (mart, what its rows are)
+    #: the ledger's files of a feed shared with others (the register carries the household columns)
+    shared_files: bool = False
+
+
 HOTLINE_MODELS = re.compile(r"hotline|cross_channel")
+SHARES = (
+    Share(
+        "hotline", ("hotline_orders",), HOTLINE_MODELS, (("fct_hotline_order", "orders"), ("fct_hotline_step", "steps"))
+    ),
+    Share(
+        "grid_visits",
+        ("grid_visits",),
+        re.compile(r"grid_visits|grid_workers|_visit|grid_worker|grid_staffing|worker_scorecard"),
+        (("fct_visit", "visits"), ("dim_grid_worker", "workers")),
+    ),
+    Share("credit_points", ("credit_points",), re.compile(r"credit"), (("fct_credit_entry", "entries"),)),
+    Share(
+        "service_lists",
+        ("service_lists",),
+        re.compile(r"service"),
+        (("fct_service_need", "needs"), ("dim_service_resource", "resources"), ("fct_service_project", "projects")),
+    ),
+    Share(
+        "households (police_population's 户号 columns)",
+        ("police_population",),
+        # not mart_credit_household_match: the points ledger's share
+        re.compile(r"(?<!credit_)household"),
+        (("dim_household", "households"), ("bridge_household_member", "memberships")),
+        shared_files=True,
+    ),
+)
 
 
-def hotline_share(home: Path, since: float) -> list[dict]:
-    """Two stage rows for the hotline_orders feed of the run that started at ``since`` (epoch seconds)."""
+def feed_share(home: Path, since: float, share: Share) -> list[dict]:
+    """Two stage rows for ``share`` in the run that started at ``since`` (epoch seconds): its files, its models."""
     import duckdb
     import polars as pl
 
@@ -383,16 +423,17 @@ def hotline_share(home: Path, since: float) -> list[dict]:
     ledger = sorted((home / "ledger").glob("*.parquet"))
     if ledger:
         files = pl.read_parquet(ledger).filter(
-            (pl.col("feed") == "hotline_orders") & (pl.col("processed_at").dt.epoch("s") >= int(since))
+            pl.col("feed").is_in(share.ledger_feeds) & (pl.col("processed_at").dt.epoch("s") >= int(since))
         )
+        whose = " (the whole register: the columns are not separable by file)" if share.shared_files else ""
         rows.append(
             {
-                "stage": "hotline: files (ledger)",
+                "stage": f"{share.label}: files (ledger)",
                 "seconds": None,
                 "peak_mb": None,
-                "note": f"{files.height} files: {int(files['records_read'].sum() or 0)} records read, "
+                "note": f"{files.height} files{whose}: {int(files['records_read'].sum() or 0)} records read, "
                 f"{int(files['rows_normalised'].sum() or 0)} normalised, {int(files['rows_quarantined'].sum() or 0)} "
-                "quarantined (time: the ingest hotline_orders row)",
+                f"quarantined (time: the ingest {'/'.join(share.ledger_feeds)} row)",
             }
         )
     log = home / "logs" / "dbt_last_run.log"
@@ -401,26 +442,32 @@ def hotline_share(home: Path, since: float) -> list[dict]:
         models = {
             m["model"]: float(m["s"])
             for m in _DBT_MODEL_LINE.finditer(text)
-            if HOTLINE_MODELS.search(m["model"].split(".")[-1])
+            if share.models.search(m["model"].split(".")[-1])
         }
         counts = ""
         serving = home / "serving" / "zhili.duckdb"
         if serving.exists():
             with duckdb.connect(str(serving), read_only=True) as con:
                 n = [
-                    con.execute(f"select count(*) from marts.{t}").fetchall()[0][0]
-                    for t in ("fct_hotline_order", "fct_hotline_step")
+                    f"{con.execute(f'select count(*) from marts.{t}').fetchall()[0][0]} {what}"
+                    for t, what in share.counted
                 ]
-            counts = f"; {n[0]} orders, {n[1]} steps in the marts"
+            counts = "; " + ", ".join(n) + " in the marts"
+        slowest = ", ".join(f"{k.split('.')[-1]} {v:.1f}" for k, v in sorted(models.items(), key=lambda kv: -kv[1])[:3])
         rows.append(
             {
-                "stage": "hotline: dbt models (sum of model times)",
+                "stage": f"{share.label}: dbt models (sum of model times)",
                 "seconds": sum(models.values()),
                 "peak_mb": None,
-                "note": f"{len(models)} models{counts}",
+                "note": f"{len(models)} models{counts}; slowest: {slowest}",
             }
         )
     return rows
+
+
+def hotline_share(home: Path, since: float) -> list[dict]:
+    """The 12345 hotline's share (issue 22) and each community feed's (issue 23) of the run started at ``since``."""
+    return [row for share in SHARES for row in feed_share(home, since, share)]
 
 
 # --------------------------------------------------------------------------

@@ -25,10 +25,12 @@
     }) }}
 {%- endmacro %}
 
-{#- `where` condition keeping the touched orders of `column` in an incremental run; true on a full build. -#}
+{#- `where` condition keeping the touched orders of `column` in an incremental run; true on a full build.
+    A literal list of the orders (zhili_key_in_touched): the staging models' version ranking then sees only
+    the touched orders' rows. -#}
 {% macro hotline_order_touched(column='order_id') -%}
     {%- if is_incremental() -%}
-        {{ column }} in ({{ hotline_touched_orders() }})
+        {{ zhili_key_in_touched(column, 'int_hotline_files_built', hotline_order_tables()) }}
     {%- else -%}
         true
     {%- endif -%}

@@ -30,6 +30,13 @@ SCHEMAS = ("marts", "intermediate", "restricted", "ops")
 #: the models incremental by key: an incremental run recomputes only the keys new or withdrawn files touch
 KEYED = ("int_incidents_unioned", "int_hotline_steps_sequenced", "fct_hotline_step")
 TRACKERS = ("intermediate.int_hotline_files_built", "intermediate.int_incident_files_built")
+#: issue 22: the order replay is incremental by order too (fct_hotline_order stays a table: the as-of and
+#: person projection on top of it)
+KEYED += ("int_hotline_orders_replayed",)
+#: issue 23: the community feeds' visits, needs and points entries in their current versions, incremental by key
+#: (the marts on top join linkage, the registers and the as-of date every run), with their own file tracker
+KEYED += ("int_visits_delivered", "int_service_needs_delivered", "int_credit_entries_delivered")
+TRACKERS += ("intermediate.int_community_files_built",)
 
 
 def _days(landing: Path) -> list[date]:

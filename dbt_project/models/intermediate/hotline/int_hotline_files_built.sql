@@ -5,6 +5,7 @@
     withdrawal. A run that fails before it leaves it behind, and the next run recomputes those orders
     again (delete+insert: the same result). Itself incremental by file (zhili_file_tracker_rows). -#}
 -- depends_on: {{ ref('int_hotline_steps_sequenced') }}
+-- depends_on: {{ ref('int_hotline_orders_replayed') }}
 -- depends_on: {{ ref('fct_hotline_step') }}
 {{ config(
     materialized='incremental',

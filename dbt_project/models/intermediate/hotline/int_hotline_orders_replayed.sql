@@ -1,13 +1,21 @@
 {#- One row per 12345 order: its lifecycle replayed from its steps, not read from its latest row
-    (docs block hotline_lifecycle). An order with no steps (an Open311 export) keeps what its row says. -#}
+    (docs block hotline_lifecycle). An order with no steps (an Open311 export) keeps what its row says.
+
+    Incremental by order (macros/hotline_incremental.sql): every column is a function of the order's own
+    current row, its steps and seeds, so recomputing the orders new or withdrawn files touch equals a
+    rebuild. What the as-of date decides (a dispatch or an order due by the end of the reporting day,
+    overdue) is judged on top, in fct_hotline_order, from the moments kept here. -#}
+{{ config(**hotline_incremental_by_order()) }}
 with
 
 orders as (
     select * from {{ ref('stg_hotline_orders') }}
+    where {{ hotline_order_touched() }}
 ),
 
 steps as (
     select * from {{ ref('int_hotline_steps_sequenced') }}
+    where {{ hotline_order_touched() }}
 ),
 
 limits as (
@@ -36,10 +44,6 @@ dispatches_judged as (
     select
         dispatches.*,
         dispatches.signed_at <= {{ dbt.dateadd('minute', 'limits.sign_minutes', 'dispatches.dispatched_at') }} as is_signed_in_limit,
-        -- judged once signed, or once its limit has passed by the end of the as-of day
-        dispatches.signed_at is not null
-            or {{ dbt.dateadd('minute', 'limits.sign_minutes', 'dispatches.dispatched_at') }}
-                <= {{ start_of_day_at(dbt.dateadd('day', 1, as_of_date())) }} as is_due_to_sign,
         dispatches.closed_at is not null and (dispatches.signed_at is null or dispatches.signed_at > dispatches.closed_at)
             as is_closed_before_signed,
     from dispatches
@@ -51,8 +55,10 @@ by_dispatch as (
     select
         order_id,
         count(*) as dispatch_count,
-        sum(case when is_due_to_sign then 1 else 0 end) as dispatches_due_to_sign,
-        sum(case when is_due_to_sign and coalesce(is_signed_in_limit, false) then 1 else 0 end) as dispatches_signed_in_limit,
+        -- a signed dispatch is judged whatever the as-of date; an unsigned one once its limit has passed by the
+        -- end of the as-of day (fct_hotline_order counts those from fct_hotline_step)
+        sum(case when signed_at is not null then 1 else 0 end) as dispatches_signed,
+        sum(case when coalesce(is_signed_in_limit, false) then 1 else 0 end) as dispatches_signed_in_limit,
         bool_or(is_closed_before_signed) as is_closed_before_signed,
         min(case when dispatch_no = 1 then unit end) as first_unit,
         min(case when dispatch_no = 1 then signed_at end) as first_signed_at,
@@ -130,7 +136,7 @@ replayed as (
         by_dispatch.first_signed_at,
         coalesce(last_unit.last_unit, orders.holder_unit) as last_unit,
         coalesce(by_dispatch.dispatch_count, case when orders.dispatched_at is not null then 1 else 0 end) as dispatch_count,
-        by_dispatch.dispatches_due_to_sign,
+        by_dispatch.dispatches_signed,
         by_dispatch.dispatches_signed_in_limit,
         coalesce(by_order.return_count, 0) as return_count,
         coalesce(by_order.redispatch_count, 0) as redispatch_count,
@@ -172,13 +178,6 @@ final as (
             as is_contradictory,
         replayed.closed_at is not null and not replayed.is_cancelled as is_closed,
         case when replayed.closed_at is not null then replayed.closed_at <= replayed.due_at end as is_closed_on_time,
-        -- due: its deadline has passed by the end of the as-of day, or it is closed
-        not replayed.is_cancelled and replayed.due_at is not null and (
-            replayed.closed_at is not null
-            or replayed.due_at < {{ start_of_day_at(dbt.dateadd('day', 1, as_of_date())) }}
-        ) as is_due,
-        not replayed.is_cancelled and replayed.closed_at is null
-            and replayed.due_at < {{ start_of_day_at(dbt.dateadd('day', 1, as_of_date())) }} as is_overdue,
         not replayed.is_cancelled and replayed.closed_at is not null and replayed.return_count = 0
             and replayed.redispatch_count = 0 as is_direct,
         closed_day.working_day_seq - dispatch_day.working_day_seq as working_days_to_close,

@@ -14,7 +14,7 @@ entries as (
         staged.* exclude (head_person_key, member_person_key),
         heads.person_key as head_person_key,
         members.person_key as member_person_key,
-    from {{ ref('stg_credit_entries') }} as staged
+    from {{ ref('int_credit_entries_delivered') }} as staged
     left join resolved as heads
         on staged.record_locator = heads.record_locator
     left join resolved as members

@@ -1,9 +1,40 @@
 {#- One row per 12345 work order: its lifecycle replayed from the steps (docs block hotline_lifecycle),
-    where it happened, who called (keyed pseudonym and masked forms only) and how it was judged. -#}
+    where it happened, who called (keyed pseudonym and masked forms only) and how it was judged.
+
+    A table, rebuilt every run, on purpose: it is the cheap projection of the incremental replay
+    (int_hotline_orders_replayed, fct_hotline_step) onto what changes without a 12345 file -- the as-of
+    date (due, overdue, dispatches due to sign), linkage's caller person_key, the grid registry's roll
+    forward and the taxonomy the incident hub gives. Joins and one filtered scan of unsigned dispatches,
+    no window over the steps. -#}
 with
 
+as_of as (
+    select {{ start_of_day_at(dbt.dateadd('day', 1, as_of_date())) }} as as_of_end_at
+),
+
+-- an unsigned dispatch is judged (and missed its limit) once the limit has passed by the end of the as-of day
+unsigned_due as (
+    select order_id, count(*) as dispatch_count
+    from {{ ref('fct_hotline_step') }}
+    cross join as_of
+    where is_dispatch and signed_at is null and sign_limit_at <= as_of.as_of_end_at
+    group by order_id
+),
+
 orders as (
-    select * from {{ ref('int_hotline_orders_replayed') }}
+    select
+        replayed.*,
+        replayed.dispatches_signed + coalesce(unsigned_due.dispatch_count, 0) as dispatches_due_to_sign,
+        -- due: its deadline has passed by the end of the as-of day, or it is closed
+        not replayed.is_cancelled and replayed.due_at is not null and (
+            replayed.closed_at is not null or replayed.due_at < as_of.as_of_end_at
+        ) as is_due,
+        not replayed.is_cancelled and replayed.closed_at is null and replayed.due_at < as_of.as_of_end_at
+            as is_overdue
+    from {{ ref('int_hotline_orders_replayed') }} as replayed
+    cross join as_of
+    left join unsigned_due
+        on replayed.order_id = unsigned_due.order_id
 ),
 
 callers as (

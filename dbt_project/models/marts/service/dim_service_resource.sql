@@ -9,7 +9,7 @@ resources as (
 ),
 
 needs as (
-    select * from {{ ref('stg_service_needs') }}
+    select * from {{ ref('int_service_needs_delivered') }}
     where resource_id is not null
 ),
 

@@ -5,7 +5,7 @@
 with
 
 needs as (
-    select * from {{ ref('stg_service_needs') }}
+    select * from {{ ref('int_service_needs_delivered') }}
 ),
 
 resources as (

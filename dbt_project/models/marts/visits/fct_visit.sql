@@ -6,7 +6,7 @@
 with
 
 visits as (
-    select * from {{ ref('stg_grid_visits') }}
+    select * from {{ ref('int_visits_delivered') }}
 ),
 
 resolved as (
