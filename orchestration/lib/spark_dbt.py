@@ -62,7 +62,7 @@ def run_dbt_on_spark(home: Path, args: list[str]) -> None:
         raise SparkDbtError(f"dbt {' '.join(args)} on Spark failed for {home}: {detail}")
 
 
-def export_schemas(home: Path, schemas: list[str], out: Path) -> list[Path]:
+def export_schemas(schemas: list[str], out: Path) -> list[Path]:
     """Write every table and view of ``schemas`` (Spark's databases, as dbt named them) to
     ``out/<schema>/<name>/`` as Parquet, from the Spark session dbt left in this process; return the folders."""
     from pyspark.sql import SparkSession
@@ -93,13 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     dbt_args = argv[split + 1 :]
     if not dbt_args:
         parser.error("give the dbt command after --, e.g. -- build --select staging")
+    if ns.export and not ns.schema:
+        parser.error("--export needs at least one --schema to export")
     try:
         run_dbt_on_spark(ns.home, dbt_args)
     except SparkDbtError as error:
         print(error, file=sys.stderr)
         return 1
     if ns.export:
-        folders = export_schemas(ns.home, ns.schema, ns.export)
+        folders = export_schemas(ns.schema, ns.export)
         print(f"{len(folders)} relations exported under {ns.export}")
     return 0
 

@@ -11,8 +11,9 @@ source as (
 keyed as (
     select
         source.*,
+        -- every part is coalesced: DuckDB's concat skips a NULL part, Spark's answers NULL
         {{ dbt.concat([
-            'order_id', "'#'", "cast(step_no as " ~ dbt.type_string() ~ ")", "'#'",
+            'order_id', "'#'", "coalesce(cast(step_no as " ~ dbt.type_string() ~ "), '')", "'#'",
             "md5(" ~ dbt.concat([
                 "coalesce(step, '')", "'|'", "coalesce(" ~ zhili_timestamp_text('step_at') ~ ", '')", "'|'",
                 "coalesce(unit, '')", "'|'", "coalesce(" ~ zhili_timestamp_text('extended_to') ~ ", '')", "'|'",
