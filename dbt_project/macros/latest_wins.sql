@@ -32,7 +32,7 @@
     select
         file_md5,
         max(delivered_date) as delivered_date,
-        max(processed_at) as processed_at,
+        max(processed_at) as processed_at
     from {{ ref('stg_ledger') }}
     where status in ('loaded', 'held')
     group by file_md5

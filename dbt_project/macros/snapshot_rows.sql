@@ -29,7 +29,7 @@
             row_number() over (
                 partition by rows_.{{ key_column }}{{ ', rows_.data_date' if keep == 'each_snapshot' }}
                 order by {{ 'rows_.data_date desc, ' if keep == 'latest_listing' }}rows_.file_md5 desc, rows_.record_no desc
-            ) as version_rank,
+            ) as version_rank
         from {{ rows_cte }} as rows_
         cross join (select max(data_date) as snapshot_date from {{ rows_cte }}) as latest_
         where rows_.{{ key_column }} is not null

@@ -81,6 +81,14 @@ CONSTRUCTS: dict[str, tuple[re.Pattern, str]] = {
         re.compile(r"\btimestamp\s+with\s+time\s+zone\b|\btimestamptz\b", _I),
         "Spark's timestamp is already in the session time zone; it has no TIMESTAMP WITH TIME ZONE",
     ),
+    "timezone_fn": (
+        _call("timezone"),
+        "Spark's timestamps are instants shown in the session time zone: {{ zhili_local_date(expr) }} for a date",
+    ),
+    "star_exclude": (
+        re.compile(r"\*\s*(?:exclude|replace)\s*\(", _I),
+        "Spark has no star with exceptions: {{ zhili_star_except(relation, except, qualifier) }}",
+    ),
 }
 
 

@@ -91,3 +91,66 @@
 {% macro spark__zhili_regexp_matches(value, pattern) -%}
     regexp_like({{ value }}, {{ pattern }})
 {%- endmacro %}
+
+{#- The calendar date in China of `expr`, a timestamp with time zone. DuckDB converts to Asia/Shanghai's wall
+    clock; Spark's timestamps are instants and its cast to date takes the session time zone, which the
+    profile's spark target sets to Asia/Shanghai. -#}
+{% macro zhili_local_date(expr) -%}
+    {{ return(adapter.dispatch('zhili_local_date', 'zhili')(expr)) }}
+{%- endmacro %}
+
+{% macro default__zhili_local_date(expr) -%}
+    cast(timezone('Asia/Shanghai', {{ expr }}) as date)
+{%- endmacro %}
+
+{% macro spark__zhili_local_date(expr) -%}
+    cast({{ expr }} as date)
+{%- endmacro %}
+
+{#- A timestamp with time zone as text, as DuckDB casts it in the session's zone: '2024-01-01 10:00:00.12+08'
+    (fraction without trailing zeros, the offset's hours, and minutes only when not whole). Spark's cast prints
+    the same wall clock without the offset, so its offset is added (pattern `x`: +08, +0530). Keys hashed
+    from such text (stg_ledger's ledger_key, stg_hotline_steps' step_key) are then the same on both engines
+    for whole-hour offsets (China's). -#}
+{% macro zhili_timestamp_text(expr) -%}
+    {{ return(adapter.dispatch('zhili_timestamp_text', 'zhili')(expr)) }}
+{%- endmacro %}
+
+{% macro default__zhili_timestamp_text(expr) -%}
+    cast({{ expr }} as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{% macro spark__zhili_timestamp_text(expr) -%}
+    {{ dbt.concat(["cast(" ~ expr ~ " as string)", "date_format(" ~ expr ~ ", 'x')"]) }}
+{%- endmacro %}
+
+{#- Every column of `relation` but those named in `except`, qualified by `qualifier` when given (DuckDB's
+    `* exclude (…)`). `relation` is what the columns are read from on Spark (a ref, a source, or a
+    parenthesised select): Spark has no star with exceptions, so the columns are listed, in the relation's
+    order, from a zero-row query when the model runs. A name in `except` that the relation lacks fails there,
+    as DuckDB's exclude does. -#}
+{% macro zhili_star_except(relation, except, qualifier=none) -%}
+    {{ return(adapter.dispatch('zhili_star_except', 'zhili')(relation, except, qualifier)) }}
+{%- endmacro %}
+
+{% macro default__zhili_star_except(relation, except, qualifier) -%}
+    {{ qualifier ~ '.' if qualifier }}* exclude ({{ except | join(', ') }})
+{%- endmacro %}
+
+{% macro spark__zhili_star_except(relation, except, qualifier) -%}
+    {%- if not execute -%}
+        {{ return('*') }}
+    {%- endif -%}
+    {%- set columns = run_query('select * from ' ~ relation ~ ' limit 0').column_names -%}
+    {%- set lowered = columns | map('lower') | list -%}
+    {%- for name in except if name | lower not in lowered -%}
+        {{ exceptions.raise_compiler_error(
+            "zhili_star_except: " ~ (name | tojson) ~ " is not a column of " ~ relation ~ ": " ~ (columns | join(', '))
+        ) }}
+    {%- endfor -%}
+    {%- set kept = [] -%}
+    {%- for name in columns if name | lower not in (except | map('lower') | list) -%}
+        {%- do kept.append((qualifier ~ '.' if qualifier else '') ~ name) -%}
+    {%- endfor -%}
+    {{ kept | join(', ') }}
+{%- endmacro %}

@@ -23,7 +23,7 @@ sequenced as (
         grid_code,
         data_date,
         lag(grid_code) over by_point as previous_grid_code,
-        lag(data_date) over by_point as previous_snapshot_date,
+        lag(data_date) over by_point as previous_snapshot_date
     from per_snapshot
     window by_point as (partition by address_code order by data_date)
 ),
@@ -49,7 +49,7 @@ dated as (
             case when old_grid.valid_to_date > run_starts.previous_snapshot_date
                   and old_grid.valid_to_date <= run_starts.data_date then old_grid.valid_to_date end,
             run_starts.data_date
-        ) end as valid_from_date,
+        ) end as valid_from_date
     from run_starts
     left join grids as new_grid
         on run_starts.grid_code = new_grid.grid_code
@@ -68,7 +68,7 @@ final as (
         lead(valid_from_date) over by_point as valid_to_date,
         lead(valid_from_date) over by_point is null as is_current,
         -- provenance
-        first_snapshot_date,
+        first_snapshot_date
     from dated
     window by_point as (partition by address_code order by first_snapshot_date)
 )

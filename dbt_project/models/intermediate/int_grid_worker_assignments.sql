@@ -14,7 +14,7 @@ months as (
         roster.*,
         cast(roster_month + interval 1 month as date) as next_month,
         lag(grid_code) over (partition by worker_id order by roster_month) as previous_grid_code,
-        roster_month = max(roster_month) over () as is_latest_roster,
+        roster_month = max(roster_month) over () as is_latest_roster
     from roster
 ),
 
@@ -30,7 +30,7 @@ this_grid as (
             when left_date is not null and (left_date < next_month or is_latest_roster) then left_date
             when is_latest_roster then null
             else next_month
-        end as served_to,
+        end as served_to
     from months
 ),
 
@@ -39,7 +39,7 @@ previous_grid as (
         worker_id,
         previous_grid_code as grid_code,
         roster_month as served_from,
-        moved_date as served_to,
+        moved_date as served_to
     from months
     where moved_date >= roster_month and moved_date < next_month
         and previous_grid_code is not null and previous_grid_code <> grid_code

@@ -9,7 +9,7 @@ grids as (
     select
         grid_code,
         merged_into,
-        valid_to_date is null or valid_to_date > {{ as_of_date() }} as is_active,
+        valid_to_date is null or valid_to_date > {{ as_of_date() }} as is_active
     from {{ ref('stg_grid_units') }}
 ),
 
@@ -19,7 +19,7 @@ chain as (
         g0.is_active as is_active,
         {%- for i in range(max_depth + 1) %}
         g{{ i }}.grid_code as step_{{ i }}_code,
-        g{{ i }}.is_active as step_{{ i }}_active{{ "," }}
+        g{{ i }}.is_active as step_{{ i }}_active{{ "," if not loop.last }}
         {%- endfor %}
     from grids as g0
     {%- for i in range(1, max_depth + 1) %}
@@ -42,7 +42,7 @@ final as (
             {%- for i in range(max_depth + 1) %}
             when step_{{ i }}_active then {{ i }}
             {%- endfor %}
-        end as successor_steps,
+        end as successor_steps
     from chain
 )
 

@@ -25,7 +25,7 @@ final as (
         -- provenance
         data_date as snapshot_date,
         file_md5,
-        record_no,
+        record_no
     from current_snapshot
 )
 

@@ -20,7 +20,7 @@ roll_files as (
         row_number() over (
             partition by source.data_date, source.programme
             order by files.delivered_date desc nulls last, files.processed_at desc nulls last, source.file_md5 desc
-        ) as file_rank,
+        ) as file_rank
     from (select distinct data_date, programme, file_md5 from source) as source
     left join files
         on source.file_md5 = files.file_md5
@@ -69,7 +69,7 @@ final as (
         street_name,
         {{ placement_columns() }}
         -- provenance
-        {{ locator_columns(exclude=['member_no']) }}
+        {{ locator_columns(exclude=['member_no'], last_comma=false) }}
     from current_roll
 )
 

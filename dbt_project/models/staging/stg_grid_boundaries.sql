@@ -14,7 +14,7 @@ final as (
         geometry as geometry_geojson,
         data_date as snapshot_date,
         file_md5,
-        record_no,
+        record_no
     from current_snapshot
 )
 

@@ -40,7 +40,7 @@ final as (
         version_count,
         delivered_date,
         data_date,
-        {{ locator_columns(exclude=['member_no']) }}
+        {{ locator_columns(exclude=['member_no'], last_comma=false) }}
     from current_version
 )
 

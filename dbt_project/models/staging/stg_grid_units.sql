@@ -37,7 +37,7 @@ final as (
         -- provenance
         data_date as snapshot_date,
         is_in_latest_snapshot,
-        {{ locator_columns(exclude=['sheet', 'member_no']) }}
+        {{ locator_columns(exclude=['sheet', 'member_no'], last_comma=false) }}
     from latest_listing
 )
 

@@ -26,7 +26,7 @@ final as (
         community_household_key,
         -- the visit
         visited_at,
-        cast(timezone('Asia/Shanghai', visited_at) as date) as visited_date,
+        {{ zhili_local_date('visited_at') }} as visited_date,
         subject_type,
         visit_mode,
         theme,
@@ -54,7 +54,7 @@ final as (
         feed,
         file,
         file_md5,
-        record_no,
+        record_no
     from current_version
 )
 

@@ -19,7 +19,7 @@ ranked as (
             partition by source.worker_id, source.roster_month
             order by files.delivered_date desc nulls last, files.processed_at desc nulls last,
                 source.file_md5 desc, source.record_no desc
-        ) as version_rank,
+        ) as version_rank
     from source
     left join files
         on source.file_md5 = files.file_md5
@@ -46,7 +46,7 @@ final as (
         feed,
         file,
         file_md5,
-        record_no,
+        record_no
     from ranked
     where version_rank = 1
 )

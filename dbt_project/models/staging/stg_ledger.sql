@@ -42,7 +42,7 @@ renamed as (
         id_valid_share,
         placed_share,
         seconds,
-        processed_at,
+        processed_at
     from source
 ),
 
@@ -53,9 +53,9 @@ final as (
             "coalesce(file, '')", "'|'",
             "coalesce(file_md5, '')", "'|'",
             "coalesce(status, '')", "'|'",
-            "coalesce(cast(processed_at as " ~ dbt.type_string() ~ "), '')",
+            "coalesce(" ~ zhili_timestamp_text('processed_at') ~ ", '')",
         ]) }} as ledger_key,
-        *,
+        *
     from renamed
 )
 

@@ -13,7 +13,7 @@ files as (
 first_seen as (
     select
         case_id,
-        min(data_date) as first_data_date,
+        min(data_date) as first_data_date
     from source
     group by case_id
 ),
@@ -55,7 +55,7 @@ final as (
         first_seen.first_data_date,
         current_version.delivered_date,
         current_version.data_date,
-        {{ locator_columns('current_version', exclude=['member_no']) }}
+        {{ locator_columns('current_version', exclude=['member_no'], last_comma=false) }}
     from current_version
     left join first_seen
         on current_version.case_id = first_seen.case_id

@@ -39,7 +39,7 @@ final as (
         {{ placement_columns() }}
         -- provenance (a CSV: no sheet)
         data_date as snapshot_date,
-        {{ locator_columns(exclude=['sheet', 'member_no']) }}
+        {{ locator_columns(exclude=['sheet', 'member_no'], last_comma=false) }}
     from current_snapshot
 )
 

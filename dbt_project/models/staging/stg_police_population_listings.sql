@@ -14,13 +14,13 @@ snapshot_keys as (
 
 final as (
     select
-        versions.* exclude (file, file_md5, sheet, record_no, member_no, data_date, content_hash, valid_from, valid_to),
+        {{ zhili_star_except(ref('stg_police_population_versions'), ['file', 'file_md5', 'sheet', 'record_no', 'member_no', 'data_date', 'content_hash', 'valid_from', 'valid_to'], 'versions') }},
         snapshot_keys.file,
         snapshot_keys.file_md5,
         snapshot_keys.sheet,
         snapshot_keys.record_no,
         snapshot_keys.member_no,
-        snapshot_keys.data_date,
+        snapshot_keys.data_date
     from snapshot_keys
     inner join versions
         on snapshot_keys.source_person_id = versions.source_person_id

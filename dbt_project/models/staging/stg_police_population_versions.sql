@@ -9,7 +9,7 @@ source as (
 ),
 
 final as (
-    select * exclude (filename)
+    select {{ zhili_star_except(source('versions', 'police_population'), ['filename']) }}
     from source
     where filename = (select max(filename) from source)
 )

@@ -12,7 +12,7 @@ renamed as (
         {{ record_locator() }} as record_locator,
         feed,
         -- quarantine/<table>/<md5>.parquet: the table is the parent folder
-        regexp_extract(replace(filename, '\', '/'), '/quarantine/([^/]+)/[^/]+$', 1) as table_name,
+        regexp_extract(replace(filename, chr(92), '/'), '/quarantine/([^/]+)/[^/]+$', 1) as table_name,
         file,
         file_md5,
         sheet,
@@ -20,7 +20,7 @@ renamed as (
         member_no,
         -- why
         reason,
-        message,
+        message
     from source
 )
 

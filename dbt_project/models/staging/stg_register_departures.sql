@@ -12,7 +12,7 @@ final as (
     select
         person_key,
         min(status_changed_date) as left_date,
-        arg_min(person_status, status_changed_date) as left_status,
+        {{ zhili_arg_min('person_status', 'status_changed_date') }} as left_status
     from source
     where person_key is not null
         and person_status in ('迁出', '死亡', '注销')

@@ -25,7 +25,7 @@ final as (
         status_changed_date,
         -- provenance
         data_date as snapshot_date,
-        {{ record_locator() }} as record_locator,
+        {{ record_locator() }} as record_locator
     from source
     where household_key is not null
         and source_person_id is not null

@@ -51,7 +51,7 @@ final as (
         file,
         file_md5,
         sheet,
-        record_no,
+        record_no
     from current_version
 )
 

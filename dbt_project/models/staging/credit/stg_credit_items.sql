@@ -8,7 +8,7 @@ with
 source as (
     select
         *,
-        item_code || '@' || strftime(valid_from_month, '%Y%m') as item_version_id,
+        item_code || '@' || {{ zhili_format_date('valid_from_month', '%Y%m') }} as item_version_id
     from {{ source('normalised', 'credit_points') }}
     where record_kind = 'item' and item_code is not null and valid_from_month is not null
 ),
@@ -24,7 +24,7 @@ current_version as (
 bounded as (
     select
         *,
-        lead(valid_from_month) over (partition by item_code order by valid_from_month) as next_version_from,
+        lead(valid_from_month) over (partition by item_code order by valid_from_month) as next_version_from
     from current_version
 ),
 
@@ -55,7 +55,7 @@ final as (
         feed,
         file,
         file_md5,
-        record_no,
+        record_no
     from bounded
 )
 

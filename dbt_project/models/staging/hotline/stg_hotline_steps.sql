@@ -11,14 +11,15 @@ source as (
 keyed as (
     select
         source.*,
+        -- every part is coalesced: DuckDB's concat skips a NULL part, Spark's answers NULL
         {{ dbt.concat([
-            'order_id', "'#'", "cast(step_no as " ~ dbt.type_string() ~ ")", "'#'",
+            'order_id', "'#'", "coalesce(cast(step_no as " ~ dbt.type_string() ~ "), '')", "'#'",
             "md5(" ~ dbt.concat([
-                "coalesce(step, '')", "'|'", "coalesce(cast(step_at as " ~ dbt.type_string() ~ "), '')", "'|'",
-                "coalesce(unit, '')", "'|'", "coalesce(cast(extended_to as " ~ dbt.type_string() ~ "), '')", "'|'",
+                "coalesce(step, '')", "'|'", "coalesce(" ~ zhili_timestamp_text('step_at') ~ ", '')", "'|'",
+                "coalesce(unit, '')", "'|'", "coalesce(" ~ zhili_timestamp_text('extended_to') ~ ", '')", "'|'",
                 "coalesce(cast(note_chars as " ~ dbt.type_string() ~ "), '')",
             ]) ~ ")",
-        ]) }} as step_key,
+        ]) }} as step_key
     from source
 ),
 
@@ -27,7 +28,7 @@ first_delivery as (
         select
             keyed.*,
             row_number() over (partition by step_key order by data_date, file_md5, record_no) as delivery_rank,
-            count(*) over (partition by step_key) as delivery_count,
+            count(*) over (partition by step_key) as delivery_count
         from keyed
     ) as ranked
     where delivery_rank = 1
@@ -53,7 +54,7 @@ final as (
         file,
         file_md5,
         sheet,
-        record_no,
+        record_no
     from first_delivery
 )
 

@@ -25,7 +25,7 @@ final as (
         in_project_id as project_id,
         -- the need
         posted_at,
-        cast(timezone('Asia/Shanghai', posted_at) as date) as posted_date,
+        {{ zhili_local_date('posted_at') }} as posted_date,
         channel,
         category,
         coalesce(is_wish, false) as is_wish,
@@ -43,7 +43,7 @@ final as (
         id_masked,
         name_masked,
         -- where
-        case when regexp_matches(need_id, '^XQ[0-9]{23}$') then substr(need_id, 3, 12) end as keyed_community_code,
+        case when {{ zhili_regexp_matches('need_id', "'^XQ[0-9]{23}$'") }} then substr(need_id, 3, 12) end as keyed_community_code,
         grid_code_reported,
         address_code,
         grid_code,
@@ -57,7 +57,7 @@ final as (
         feed,
         file,
         file_md5,
-        record_no,
+        record_no
     from current_version
 )
 

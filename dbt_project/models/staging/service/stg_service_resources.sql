@@ -48,7 +48,7 @@ final as (
         feed,
         file,
         file_md5,
-        record_no,
+        record_no
     from current_version
 )
 

@@ -44,6 +44,10 @@ def _found(sql: str) -> list[tuple[int, str]]:
         ("select x::VARCHAR from t", "varchar"),
         ("select cast(x as timestamp with time zone) from t", "timestamp_with_time_zone"),
         ("select cast(x as timestamptz) from t", "timestamp_with_time_zone"),
+        ("select cast(timezone('Asia/Shanghai', at) as date) from t", "timezone_fn"),
+        ("select * exclude (filename) from t", "star_exclude"),
+        ("select v.* EXCLUDE (a, b), k.a from v join k using (x)", "star_exclude"),
+        ("select * replace (upper(a) as a) from t", "star_exclude"),
     ],
 )
 def test_each_duckdb_only_construct_is_named(sql: str, construct: str):
@@ -67,6 +71,8 @@ def test_each_duckdb_only_construct_is_named(sql: str, construct: str):
         "select a, /* b, */ c from t",
         "{# read_parquet(...) only in macros #} select {{ zhili_read_files(files) }}",
         "select my_list_of_things, listed from t",
+        "select {{ zhili_local_date('at') }} as d, {{ zhili_star_except(ref('x'), ['a']) }} from t",
+        "select time_zone, a * b as exclude_share from t",
     ],
 )
 def test_portable_sql_and_comments_are_not_named(sql: str):

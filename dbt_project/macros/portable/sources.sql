@@ -1,0 +1,54 @@
+{#- The project's sources on either engine (issue 25; docs/spark.md). `source()` is dbt's own, dispatched:
+
+    default__ (DuckDB): dbt's source relation, unchanged; dbt-duckdb reads the Parquet files through the source's
+        `meta.external_location` (models/staging/_zhili__sources.yml).
+    spark__: the same files read by Spark, `parquet.`<glob>``, from the same `external_location` (one place says
+        where a source's files are): its read_parquet path, `{name}` as the table's name, and `filename = true`
+        as Spark's `_metadata.file_path` named `filename`. Spark's file index skips names starting with `_`, so a
+        folder holding only its zero-row `_empty.parquet` would have no schema on Spark: the glob also reads a
+        visible copy of each folder's `_empty.parquet` under `<home>/spark/schemas/`, written before a Spark
+        build by `python -m ingestion.spark_sources <home>` (zero rows, the current schema, as DuckDB reads the
+        `_empty.parquet` itself). Columns are matched by name over the files (the profile's
+        `spark.sql.parquet.mergeSchema`), as DuckDB's union_by_name.
+
+    builtins.source is always called, so dbt's lineage (and Dagster's) is the same on both engines. -#}
+{% macro source(source_name, table_name) -%}
+    {{ return(adapter.dispatch('zhili_source', 'zhili')(source_name, table_name)) }}
+{%- endmacro %}
+
+{% macro default__zhili_source(source_name, table_name) -%}
+    {{ return(builtins.source(source_name, table_name)) }}
+{%- endmacro %}
+
+{% macro spark__zhili_source(source_name, table_name) -%}
+    {%- set relation = builtins.source(source_name, table_name) -%}
+    {#- parsing, or a unit test's fixture in place of the source: dbt's own answer -#}
+    {%- if not execute or model.resource_type == 'unit_test' -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set nodes = graph.sources.values() | selectattr('source_name', 'equalto', source_name)
+        | selectattr('name', 'equalto', table_name) | list -%}
+    {%- set meta = {} -%}
+    {%- do meta.update(nodes[0].source_meta or {}) -%}
+    {%- do meta.update(nodes[0].meta or {}) -%}
+    {%- set location = meta.get('external_location', '') -%}
+    {%- set found = modules.re.match("^read_parquet\('([^']+)'(.*)\)$", location.strip()) -%}
+    {%- if not found -%}
+        {{ exceptions.raise_compiler_error(
+            "source('" ~ source_name ~ "', '" ~ table_name ~ "') has no read_parquet('<path>', …) external_location"
+            ~ " for Spark to read (models/staging/_zhili__sources.yml): " ~ (location | tojson)
+        ) }}
+    {%- endif -%}
+    {%- set path = found.group(1).replace('{name}', nodes[0].identifier) -%}
+    {%- set with_filename = modules.re.search('filename\s*=\s*true', found.group(2)) is not none -%}
+    {%- set home = env_var('ZHILI_HOME', '.zhili').rstrip('/') -%}
+    {%- if '*' in path and path.startswith(home ~ '/') -%}
+        {%- set relative = path[(home | length) + 1:] -%}
+        {%- set folder = relative.rsplit('/', 1)[0] -%}
+        {%- set glob = home ~ '/{' ~ relative ~ ',spark/schemas/' ~ folder ~ '/schema.parquet}' -%}
+    {%- else -%}
+        {%- set glob = path -%}
+    {%- endif -%}
+    {{ return('(select *' ~ (', _metadata.file_path as filename' if with_filename else '')
+        ~ ' from parquet.`' ~ glob ~ '`)') }}
+{%- endmacro %}
