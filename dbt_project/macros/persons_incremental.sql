@@ -5,9 +5,10 @@
     stays as it was, which is what a full rebuild gives it: a record's own columns come from its immutable
     file, and its person from its unchanged link. -#}
 
-{#- The linkage output dbt reads (restricted/person_links/links.parquet). -#}
+{#- The linkage output's file (source('person_links', 'links'): restricted/person_links/links.parquet), for
+    what only its path answers (its Parquet schema and metadata); its rows are read through source(). -#}
 {% macro persons_links_path() -%}
-    {{- zhili_zone_folder('restricted', 'person_links') ~ '/links.parquet' -}}
+    {{- zhili_source_location('person_links', 'links').path -}}
 {%- endmacro %}
 
 {#- What the links file holds: {'exists': bool, 'stamped': bool (it carries link_run), 'last_run': int (the
@@ -17,9 +18,7 @@
     {%- set state = {'exists': false, 'stamped': false, 'last_run': 0} -%}
     {%- if execute -%}
         {%- set path = persons_links_path() -%}
-        {#- glob() lists nothing (instead of failing) when linkage has not run yet -#}
-        {%- set found = run_query("select count(*) from glob('" ~ path ~ "')") -%}
-        {%- if found.columns[0].values()[0] > 0 -%}
+        {%- if zhili_source_exists('person_links', 'links') -%}
             {%- do state.update({'exists': true}) -%}
             {%- set stamped = run_query(
                 "select count(*) from parquet_schema('" ~ path ~ "') where name = 'link_run'") -%}
@@ -73,14 +72,14 @@
         {%- endif %}
         {%- if links.stamped and built <= links.last_run %}
             or {{ locator }} in (
-                select record_locator from read_parquet('{{ persons_links_path() }}') where link_run > {{ built }}
+                select record_locator from {{ source('person_links', 'links') }} where link_run > {{ built }}
             )
         {%- else %}
             {%- if built > 0 %}
             or {{ locator }} in (select record_locator from {{ this }} where link_run is not null)
             {%- endif %}
             {%- if links.exists %}
-            or {{ locator }} in (select record_locator from read_parquet('{{ persons_links_path() }}'))
+            or {{ locator }} in (select record_locator from {{ source('person_links', 'links') }})
             {%- endif %}
         {%- endif %}
         )

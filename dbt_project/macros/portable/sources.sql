@@ -26,21 +26,9 @@
     {%- if not execute or model.resource_type == 'unit_test' -%}
         {{ return(relation) }}
     {%- endif -%}
-    {%- set nodes = graph.sources.values() | selectattr('source_name', 'equalto', source_name)
-        | selectattr('name', 'equalto', table_name) | list -%}
-    {%- set meta = {} -%}
-    {%- do meta.update(nodes[0].source_meta or {}) -%}
-    {%- do meta.update(nodes[0].meta or {}) -%}
-    {%- set location = meta.get('external_location', '') -%}
-    {%- set found = modules.re.match("^read_parquet\('([^']+)'(.*)\)$", location.strip()) -%}
-    {%- if not found -%}
-        {{ exceptions.raise_compiler_error(
-            "source('" ~ source_name ~ "', '" ~ table_name ~ "') has no read_parquet('<path>', …) external_location"
-            ~ " for Spark to read (models/staging/_zhili__sources.yml): " ~ (location | tojson)
-        ) }}
-    {%- endif -%}
-    {%- set path = found.group(1).replace('{name}', nodes[0].identifier) -%}
-    {%- set with_filename = modules.re.search('filename\s*=\s*true', found.group(2)) is not none -%}
+    {%- set location = zhili_source_location(source_name, table_name) -%}
+    {%- set path = location.path -%}
+    {%- set with_filename = modules.re.search('filename\s*=\s*true', location.options) is not none -%}
     {%- set home = env_var('ZHILI_HOME', '.zhili').rstrip('/') -%}
     {%- if '*' in path and path.startswith(home ~ '/') -%}
         {%- set relative = path[(home | length) + 1:] -%}
@@ -51,4 +39,36 @@
     {%- endif -%}
     {{ return('(select *' ~ (', _metadata.file_path as filename' if with_filename else '')
         ~ ' from parquet.`' ~ glob ~ '`)') }}
+{%- endmacro %}
+
+{#- Where a source's files are, from its `meta.external_location` (models/staging/_zhili__sources.yml, the one
+    place that says it): {'path': the read_parquet path with `{name}` as the table's identifier, 'options': the
+    text after it}. Execution time only (the graph). -#}
+{% macro zhili_source_location(source_name, table_name) -%}
+    {%- set nodes = graph.sources.values() | selectattr('source_name', 'equalto', source_name)
+        | selectattr('name', 'equalto', table_name) | list -%}
+    {%- set meta = {} -%}
+    {%- do meta.update(nodes[0].source_meta or {}) -%}
+    {%- do meta.update(nodes[0].meta or {}) -%}
+    {%- set location = meta.get('external_location', '') -%}
+    {%- set found = modules.re.match("^read_parquet\('([^']+)'(.*)\)$", location.strip()) -%}
+    {%- if not found -%}
+        {{ exceptions.raise_compiler_error(
+            "source('" ~ source_name ~ "', '" ~ table_name ~ "') has no read_parquet('<path>', …) external_location"
+            ~ " (models/staging/_zhili__sources.yml): " ~ (location | tojson)
+        ) }}
+    {%- endif -%}
+    {{ return({'path': found.group(1).replace('{name}', nodes[0].identifier), 'options': found.group(2)}) }}
+{%- endmacro %}
+
+{#- Whether a source written by a Python asset has been written yet (the linkage asset's files do not exist
+    before its first run): its location's path matches a file. Execution time only; false while parsing, so a
+    model that reads the source only when it exists names it in a `-- depends_on:` comment for the lineage. -#}
+{% macro zhili_source_exists(source_name, table_name) -%}
+    {%- if not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set path = zhili_source_location(source_name, table_name).path -%}
+    {%- set found = run_query("select count(*) from glob('" ~ path ~ "')") -%}
+    {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}

@@ -33,7 +33,7 @@ linkage as (
         match_probability,
         rule as link_rule,
         {{ 'link_run' if links.stamped else 'cast(null as bigint) as link_run' }},
-    from read_parquet('{{ persons_links_path() }}')
+    from {{ source('person_links', 'links') }}
 ),
 {%- endif %}
 

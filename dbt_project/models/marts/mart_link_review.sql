@@ -8,17 +8,12 @@
     there was nothing to compare); its comparison levels are null for a pair
     Splink did not score. -#}
 -- depends_on: {{ source('person_links', 'review') }}
-{%- set review_path = env_var('ZHILI_HOME', '.zhili') ~ '/restricted/person_links/review.parquet' -%}
-{%- set has_review = false -%}
-{%- if execute -%}
-    {%- set found = run_query("select count(*) from glob('" ~ review_path ~ "')") -%}
-    {%- set has_review = found.columns[0].values()[0] > 0 -%}
-{%- endif %}
+{%- set has_review = zhili_source_exists('person_links', 'review') %}
 with
 
 {% if has_review -%}
 review as (
-    select * from read_parquet('{{ review_path }}', union_by_name = true)
+    select * from {{ source('person_links', 'review') }}
 ),
 {%- else -%}
 review as (

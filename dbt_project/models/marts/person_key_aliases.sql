@@ -6,17 +6,12 @@
     step (ingestion.linkage.keys) to restricted/person_links/aliases.parquet:
     keys, dates and counts only. Empty until a key has changed. -#}
 -- depends_on: {{ source('person_links', 'aliases') }}
-{%- set aliases_path = env_var('ZHILI_HOME', '.zhili') ~ '/restricted/person_links/aliases.parquet' -%}
-{%- set has_aliases = false -%}
-{%- if execute -%}
-    {%- set found = run_query("select count(*) from glob('" ~ aliases_path ~ "')") -%}
-    {%- set has_aliases = found.columns[0].values()[0] > 0 -%}
-{%- endif %}
+{%- set has_aliases = zhili_source_exists('person_links', 'aliases') %}
 with
 
 {% if has_aliases -%}
 aliases as (
-    select * from read_parquet('{{ aliases_path }}')
+    select * from {{ source('person_links', 'aliases') }}
 ),
 {%- else -%}
 aliases as (

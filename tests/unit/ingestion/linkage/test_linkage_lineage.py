@@ -3,6 +3,9 @@ so the models that read its files sit downstream of it in the lineage (Dagster's
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from orchestration.defs.warehouse.assets import PERSON_LINKS_KEYS, build_warehouse_assets, ensure_manifest
@@ -33,3 +36,23 @@ def test_linkage_runs_in_the_warehouse_pool_after_the_person_records(assets):
     assert linkage.op.pool == "warehouse"
     for key in linkage.keys:
         assert [d.path for d in linkage.asset_deps[key]] == [["restricted", "person_records"]]
+
+
+def test_no_model_reads_a_file_by_its_path():
+    """Issue 20, item 6: the models read the linkage asset's files (and every other zone's) through source(), whose
+    external_location is the one place that says where they are; a read_parquet/glob of a path in a model would
+    bypass the lineage that puts the asset upstream."""
+    models = Path(__file__).parents[4] / "dbt_project" / "models"
+    readers = sorted(
+        str(p.relative_to(models))
+        for p in models.rglob("*.sql")
+        if re.search(
+            r"\b(read_parquet|glob|parquet_scan)\s*\(|person_links/", _without_comments(p.read_text(encoding="utf-8"))
+        )
+    )
+    assert readers == []
+
+
+def _without_comments(sql: str) -> str:
+    """A model's text without its Jinja comments (which may name a file for the reader)."""
+    return re.sub(r"\{#.*?#\}", "", sql, flags=re.S)
