@@ -19,7 +19,12 @@ run's result is only read.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = [
@@ -33,6 +38,7 @@ __all__ = [
     "one_line",
     "step_failure",
     "interrupted",
+    "interrupts_seen",
 ]
 
 EXIT_FAILED, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -127,6 +133,40 @@ def interrupted(result) -> bool:
         if error is not None and error.cls_name in _INTERRUPTS:
             return True
     return False
+
+
+@contextlib.contextmanager
+def interrupts_seen() -> Iterator[Callable[[], bool]]:
+    """Within the block, remember whether SIGINT arrived, whoever's handler ran: answers a function saying so.
+
+    Dagster captures a Ctrl-C while it writes a run's events (``capture_interrupts``) and forgets it when that
+    block ends, so a Ctrl-C between two steps could be lost and the run go on to the end. Python's wakeup fd
+    (``signal.set_wakeup_fd``) gets the number of every signal a Python handler is called for, whichever handler
+    that is; outside the main thread (no signals there) it answers False."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    seen = {"interrupt": False, "open": True}
+
+    def check() -> bool:
+        """Whether SIGINT came (so far, or within the block once it has ended)."""
+        with contextlib.suppress(BlockingIOError):
+            while seen["open"] and (data := reader.recv(256)):
+                seen["interrupt"] |= signal.SIGINT in data
+        return seen["interrupt"]
+
+    try:
+        yield check
+    finally:
+        signal.set_wakeup_fd(previous)
+        check()
+        seen["open"] = False
+        reader.close()
+        writer.close()
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

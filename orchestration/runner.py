@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from ingestion.zones import write_text_atomic
-from orchestration.errors import interrupted, step_failure
+from orchestration.errors import interrupted, interrupts_seen, step_failure
 from orchestration.progress import NoProgress, RunWatch, feed_listener, warehouse_listener, watching
 from orchestration.runlock import CLI_TAG, cli_run_lock, reap_dead_cli_runs
 from orchestration.settings import Settings
@@ -99,11 +99,12 @@ class _Session:
         defs = dg.Definitions(
             jobs=[dg.define_asset_job(name=job, selection=selection)], assets=self.assets, resources=self.resources
         )
-        with watching(self.instance, self.watch):
+        with watching(self.instance, self.watch), interrupts_seen() as seen:
             result = defs.resolve_job_def(job).execute_in_process(
                 partition_key=partition_key, instance=self.instance, tags=tags, raise_on_error=False, run_config=_QUIET
             )
-        if interrupted(result):
+        # a Ctrl-C Dagster captured while writing events between steps and then forgot counts as well
+        if interrupted(result) or seen():
             raise KeyboardInterrupt
         return result
 
