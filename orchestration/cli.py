@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -269,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    # Great Expectations imports PySpark when it is installed (the spark extra), and PySpark warns about the
+    # pandas version on import: nothing a zhili user can act on.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     if not args.verbose:
         # Splink reports untrained m values on every small run; the linkage summary says what matters.
         # Its Linker re-sets the "splink" logger's level, so the filter sits on the handlers instead.
