@@ -365,6 +365,9 @@ def stages_of(m: dict, home: Path) -> tuple[list[dict], dict]:
         row["gx_seconds"] = g.get("gx_seconds")
     for name, (a, b) in _warehouse_steps(home, m["start"]).items():
         rows.append({"stage": name, "seconds": b - a, "peak_mb": sampler.peak(a, b) / 2**20})
+        if name == "dbt build":
+            summary["dbt_profile"] = dbt_profile(home, b - a)
+            rows += dbt_profile_row(summary["dbt_profile"])
     return rows, summary
 
 
@@ -372,6 +375,59 @@ def stages_of(m: dict, home: Path) -> tuple[list[dict], dict]:
 # what the ledger says was read) and its models in dbt (each model's own time from the run's dbt log; dbt runs
 # models on several threads, so the sum is the work done, not wall time saved by leaving the feed out)
 _DBT_MODEL_LINE = re.compile(r"OK created sql \w+ model (?P<model>[\w.]+) .*? in (?P<s>[\d.]+)s\]")
+
+_DBT_NODE_LINE = re.compile(
+    r"\d+ of \d+ (?:OK created sql \w+ model (?P<model>[\w.]+)|PASS (?P<test>\S+)|OK loaded seed file (?P<seed>[\w.]+))"
+    r" .*? in (?P<s>[\d.]+)s\]"
+)
+_DBT_FINISHED = re.compile(r"Finished running .* \((?P<s>[\d.]+)s\)\.?\s*$")
+
+
+def dbt_profile(home: Path, build_seconds: float | None) -> dict | None:
+    """Where the dbt build step's time went (issue 20's profile), from the run's dbt log: the models' own times
+    (with the slowest five), the data tests', the seeds', what dbt reports for all its nodes, and the rest of
+    the step (dbt's start and parse, dagster-dbt's events)."""
+    log = home / "logs" / "dbt_last_run.log"
+    if not log.exists():
+        return None
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(encoding="utf-8", errors="replace"))
+    kinds: dict[str, dict[str, float]] = {"model": {}, "test": {}, "seed": {}}
+    for hit in _DBT_NODE_LINE.finditer(text):
+        kind = next(k for k in kinds if hit[k])
+        kinds[kind][hit[kind]] = float(hit["s"])
+    finished = [float(h["s"]) for line in text.splitlines() if (h := _DBT_FINISHED.search(line))]
+    nodes = finished[-1] if finished else None
+    slowest = sorted(kinds["model"].items(), key=lambda kv: -kv[1])[:5]
+    return {
+        "models": len(kinds["model"]),
+        "model_seconds": sum(kinds["model"].values()),
+        "tests": len(kinds["test"]),
+        "test_seconds": sum(kinds["test"].values()),
+        "seeds": len(kinds["seed"]),
+        "seed_seconds": sum(kinds["seed"].values()),
+        "nodes_seconds": nodes,
+        "outside_nodes_seconds": None if nodes is None or build_seconds is None else build_seconds - nodes,
+        "slowest": [(name.split(".")[-1], sec) for name, sec in slowest],
+    }
+
+
+def dbt_profile_row(profile: dict | None) -> list[dict]:
+    """The profile as a stage row under ``dbt build``."""
+    if not profile:
+        return []
+    outside = profile["outside_nodes_seconds"]
+    return [
+        {
+            "stage": "  dbt: where the time went",
+            "seconds": None,
+            "peak_mb": None,
+            "note": f"{profile['models']} models {profile['model_seconds']:.1f} s, {profile['tests']} data tests "
+            f"{profile['test_seconds']:.1f} s, {profile['seeds']} seeds {profile['seed_seconds']:.1f} s"
+            + (f"; outside the nodes (dbt start, parse, events) {outside:.1f} s" if outside is not None else "")
+            + "; slowest: "
+            + ", ".join(f"{n} {s:.1f}" for n, s in profile["slowest"]),
+        }
+    ]
 
 
 class Share(NamedTuple):
