@@ -329,6 +329,11 @@ def _warehouse_steps(home: Path, since: float) -> dict[str, tuple[float, float]]
     return spans
 
 
+def run_row(stage: str, m: dict, note: str = "") -> dict:
+    """The table row of one whole measured ``zhili run``: its wall time and the process tree's peak memory."""
+    return {"stage": stage, "seconds": m["wall"], "peak_mb": m["peak"] / 2**20, "note": note}
+
+
 def stages_of(m: dict, home: Path) -> tuple[list[dict], dict]:
     """Per stage rows (name, seconds, peak MB) of one measured ``zhili run``; and its summary line figures."""
     rows, prev = [], m["start"]
@@ -613,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         stages += hotline_share(home, full["start"])
         stages.append({"stage": "GX gates (share of ingest)", "seconds": summary.get("gx"), "peak_mb": None})
         stages.append({"stage": "Dagster overhead", "seconds": summary.get("dagster_overhead"), "peak_mb": None})
-        stages.append({"stage": "FULL zhili run", "seconds": full["wall"], "peak_mb": full["peak"] / 2**20})
+        stages.append(run_row("FULL zhili run", full))
 
         keys_before = work / "person-keys-before.parquet"
         save_person_keys(home, keys_before)
@@ -627,14 +632,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in inc_rows:
             r["stage"] = "  increment: " + r["stage"]
         stages += inc_rows
-        stages.append(
-            {
-                "stage": "INCREMENT zhili run",
-                "seconds": inc["wall"],
-                "peak_mb": inc["peak"] / 2**20,
-                "note": f"{inc['wall'] / full['wall']:.1%} of the full build",
-            }
-        )
+        stages.append(run_row("INCREMENT zhili run", inc, f"{inc['wall'] / full['wall']:.1%} of the full build"))
         result |= {
             "full_rc": full["rc"],
             "identity": identity_stability(home, keys_before, withheld),
@@ -657,14 +655,8 @@ def main(argv: list[str] | None = None) -> int:
         _progress.update(3, name="no new file", note="")
         say("no new file: zhili run again on the same landing")
         idle = run_measured([*ZHILI, "run", "--landing", str(landing), "--home", str(home)], env=env, check=False)
-        stages.append(
-            {
-                "stage": "NO-NEW-FILE zhili run",
-                "seconds": idle["wall"],
-                "peak_mb": idle["peak"] / 2**20,
-                "note": f"target <= {NO_NEW_FILE_TARGET_S:.0f} s: {'met' if idle['wall'] <= NO_NEW_FILE_TARGET_S else 'MISSED'}",
-            }
-        )
+        verdict = "met" if idle["wall"] <= NO_NEW_FILE_TARGET_S else "MISSED"
+        stages.append(run_row("NO-NEW-FILE zhili run", idle, f"target <= {NO_NEW_FILE_TARGET_S:.0f} s: {verdict}"))
         result |= {
             "nofile_rc": idle["rc"],
             "nofile_seconds": idle["wall"],
