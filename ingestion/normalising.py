@@ -8,7 +8,8 @@ Owns the two halves of putting one file into the zones:
   returns a :class:`Normalising`: the rows and the ledger row they would make,
   nothing written yet;
 * :func:`commit` writes it where a gate's :class:`GateVerdict` says: the
-  normalised zone and the restricted person records, or ``held/`` when the
+  normalised zone and the restricted person records (a register snapshot's
+  at its versions' grain: :mod:`ingestion.versions`), or ``held/`` when the
   gate failed; then the quarantine, then its ledger row, the commit marker.
 
 Between the two a gate may judge the rows; :func:`normalise_staged` does all
@@ -35,7 +36,7 @@ from ingestion.ledger import FileOutcome, write_ledger
 from ingestion.normalise import INCREMENTAL, Context, Normalised, Previous, normalise, placement_fingerprint
 from ingestion.schemas import QUARANTINE, conform
 from ingestion.staging import Staged, outcome_fields, stage_raw
-from ingestion.versions import VERSIONED, judged_under, record_snapshot, rows_to_judge
+from ingestion.versions import VERSIONED, judged_under, record_snapshot, rows_to_judge, write_version_records
 from ingestion.zones import Zones, write_parquet_atomic, write_text_atomic
 
 __all__ = ["Gate", "GateVerdict", "Normalising", "commit", "ingest_file", "normalise_file", "normalise_staged"]
@@ -117,7 +118,10 @@ def _previous_snapshot(zones: Zones, staged: Staged, fingerprint: str) -> tuple[
         when = date.fromisoformat(meta["data_date"])
         candidates.append((when > staged.data_date, abs((when - staged.data_date).days), md5))
     for _, _, md5 in sorted(candidates):
-        paths = (zones.raw(table, md5), zones.normalised(table, md5), zones.person_records(md5))
+        persons = zones.snapshot_persons(md5) if table in VERSIONED else zones.person_records(md5)
+        if not persons.exists():  # a snapshot loaded before every row's record was kept aside held them all
+            persons = zones.person_records(md5)
+        paths = (zones.raw(table, md5), zones.normalised(table, md5), persons)
         if all(p.exists() for p in paths):
             raw, frame, people = (pl.read_parquet(p) for p in paths)
             placement = json.loads(zones.raw_meta(table, md5, "normalised.json").read_text()).get("placement")
@@ -178,7 +182,10 @@ def commit(normalising: Normalising, zones: Zones, verdict: GateVerdict | None =
         write_parquet_atomic(out.frame, zones.held(table, md5))
     else:
         write_parquet_atomic(out.frame, zones.normalised(table, md5))
-        write_parquet_atomic(out.person_records, zones.person_records(md5))
+        if table in VERSIONED:  # every row's record aside; the versions' records are written from it below
+            write_parquet_atomic(out.person_records, zones.snapshot_persons(md5))
+        else:
+            write_parquet_atomic(out.person_records, zones.person_records(md5))
         if table in VERSIONED:  # before the ledger row: a redone file finds its snapshot stored and adds nothing
             changes = record_snapshot(
                 zones,
@@ -191,6 +198,8 @@ def commit(normalising: Normalising, zones: Zones, verdict: GateVerdict | None =
             )
             outcome.rows_unchanged, outcome.rows_changed = changes.unchanged, changes.changed
             outcome.rows_new, outcome.rows_gone = changes.new, changes.gone
+            # after the store: the records of the versions it holds (a redone file's are there already)
+            write_version_records(zones, table)
     write_parquet_atomic(_all_quarantine(staged, out), zones.quarantine(table, md5))
     outcome.seconds = time.perf_counter() - normalising.started
     write_ledger(zones, outcome)

@@ -26,6 +26,15 @@ changes only on a stated change, and the carried values follow the same rule in 
 snapshot's stated values reach on into the later snapshots that did not state them (:func:`_propagate`).
 The store keeps each snapshot's unstated columns beside its date.
 
+**A person record per version.** Linkage and the warehouse's person tables see a register at the version's
+grain, not the snapshot row's (a person listed unchanged for a year is one record, not 52): a snapshot's
+``restricted/person_records/<md5>.parquet`` holds the person records of its rows that a version of the store
+is located at, and every row's record is kept aside in ``restricted/snapshot_persons/<md5>.parquet``
+(:func:`write_version_records`). A late snapshot that splits a version re-points its later part at the next
+snapshot's row: that row's record is then added to the next snapshot's file. Records are only ever added, so
+a row that once began a version keeps its record (it is still a true row of the register, and a file's rows
+only grow: the warehouse notices a grown file by its row count).
+
 Per snapshot it also keeps a thin key index (key, content hash, locator) in
 ``<home>/versions/<table>/keys/<md5>@<date>.parquet``: enough to re-point a split version and to count
 what a snapshot changed (:func:`count_changes`) without its full rows.
@@ -59,6 +68,8 @@ __all__ = [
     "state_at",
     "unstated_columns",
     "versions_dir",
+    "write_version_records",
+    "adopt_version_records",
 ]
 
 #: Where a row was read from and when: not part of a version's content.
@@ -501,3 +512,65 @@ def record_snapshot(
     # after the store: a key index names a snapshot the versions hold (dbt lists each snapshot's keys from them)
     write_parquet_atomic(key_index(frame, table), _key_index_path(zones, table, snap))
     return changes
+
+
+def _locator() -> pl.Expr:
+    from ingestion.linkage.features import record_locator
+
+    return record_locator().alias("record_locator")
+
+
+def write_version_records(zones: Zones, table: str) -> int:
+    """Give every version of ``table``'s store its person record in ``restricted/person_records``: the record of
+    the row the version is located at, taken from that snapshot's ``restricted/snapshot_persons`` file and added
+    to its ``person_records`` file when missing (a snapshot no version is located at gets an empty one); returns
+    how many records were added.
+
+    Idempotent (a redone file adds nothing more), and monotone: a record is never taken out.
+    """
+    store = load_store(zones, table)
+    files = sorted({snap.split("@", 1)[0] for snap in store.snapshots})
+    if not files:
+        return 0
+    wanted = store.versions.select("file_md5", _locator()).unique()
+    held = [zones.person_records(m) for m in files if zones.person_records(m).exists()]
+    if held:
+        recorded = pl.scan_parquet(held, missing_columns="insert").select(_locator()).collect()
+        wanted = wanted.join(recorded, on="record_locator", how="anti")
+    added = 0
+    for md5 in files:
+        source, target = zones.snapshot_persons(md5), zones.person_records(md5)
+        missing = wanted.filter(pl.col("file_md5") == md5)
+        if not source.exists() or (missing.is_empty() and target.exists()):
+            continue  # nothing to add (or a snapshot loaded before its rows' records were kept aside)
+        rows = (
+            pl.read_parquet(source)
+            .with_columns(_locator())
+            .join(missing.select("record_locator"), on="record_locator", how="semi", maintain_order="left")
+            .drop("record_locator")
+        )
+        if target.exists():
+            rows = pl.concat([pl.read_parquet(target), rows], how="vertical_relaxed")
+        write_parquet_atomic(rows.sort("record_no", maintain_order=True), target)
+        added += missing.height
+    return added
+
+
+def adopt_version_records(zones: Zones, table: str) -> int:
+    """Bring a home whose register kept a person record per snapshot row to the version's grain: each stored
+    snapshot's ``person_records`` file moves aside to ``snapshot_persons`` and :func:`write_version_records`
+    writes its versions' records. Cheap when there is nothing to do (the snapshot list, and a look for each
+    file); safe to stop anywhere and call again. Returns how many records it wrote."""
+    gens = _generations(zones, table)
+    if not gens:
+        return 0
+    listed = json.loads(gens[-1].with_suffix(".snapshots.json").read_text())
+    md5s = {snap.split("@", 1)[0] for snap in (listed["snapshots"] if "unstated" in listed else listed)}
+    pending = False
+    for md5 in sorted(md5s):
+        records, aside = zones.person_records(md5), zones.snapshot_persons(md5)
+        if records.exists() and not aside.exists():
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            records.rename(aside)
+        pending = pending or not records.exists()
+    return write_version_records(zones, table) if pending else 0

@@ -10,7 +10,10 @@ home/
   raw/<table>/_meta/<md5>.json          what the reader learnt (records, encoding, drift), its quarantine, reuse fingerprint
   normalised/<table>/<md5>.parquet      typed rows (ingestion.schemas.SCHEMAS)
   held/<table>/<md5>.parquet            typed rows of a file its quality gate held back
-  restricted/person_records/<md5>.parquet   normalised identifiers, linkage only
+  restricted/person_records/<md5>.parquet   normalised identifiers, linkage only (a register snapshot's: the
+                                        rows that begin a version, ingestion.versions.write_version_records)
+  restricted/snapshot_persons/<md5>.parquet  a register snapshot's identifiers, every row (what the next
+                                        snapshot reuses, and where a version's record is taken from)
   restricted/person_links/              linkage output (links, review, golden)
   quarantine/<table>/<md5>.parquet      rows that could not be normalised, with reasons
   ledger/<key>.parquet                  one ledger row per file outcome
@@ -125,6 +128,10 @@ class Zones:
     def person_records(self, md5: str | None = None) -> Path:
         return _leaf(self.home / "restricted" / "person_records", md5)
 
+    def snapshot_persons(self, md5: str | None = None) -> Path:
+        """Every row's person record of a snapshot of a versioned table (``person_records`` holds its versions')."""
+        return _leaf(self.home / "restricted" / "snapshot_persons", md5)
+
     @property
     def person_links(self) -> Path:
         return self.home / "restricted" / "person_links"
@@ -218,6 +225,10 @@ def ensure_zones(zones: Zones) -> None:
         empty = folder / "_empty.parquet"
         if not empty.exists() or dict(pl.read_parquet_schema(empty)) != dict(schema):
             write_parquet_atomic(pl.DataFrame(schema=schema), empty)
+    from ingestion.versions import adopt_version_records
+
+    for table in VERSIONED:  # a home from before the register's person records were kept per version
+        adopt_version_records(zones, table)
 
 
 def _leaf(folder: Path, md5: str | None) -> Path:

@@ -34,7 +34,7 @@
 {#- The files of `folder` whose md5 `relation` does not hold yet in `md5_column` (among its rows matching
     `where`, a SQL condition), sorted; every file when the relation does not exist (yet). Runs a query, so
     it answers only at execution time: an empty list at parse time. -#}
-{% macro zhili_new_files(folder, relation, md5_column='file_md5', where=none) -%}
+{% macro zhili_new_files(folder, relation, md5_column='file_md5', where=none, recount=false) -%}
     {%- if not execute -%}
         {{ return([]) }}
     {%- endif -%}
@@ -45,6 +45,9 @@
             select {{ md5_column }} from {{ relation }}
             where {{ md5_column }} is not null{% if where %} and ({{ where }}){% endif %}
         )
+        {%- if recount %}
+        or file_md5 in ({{ zhili_recounted_files(folder, relation, md5_column) }})
+        {%- endif %}
         {%- endif %}
         order by file
     {%- endset -%}
@@ -59,11 +62,38 @@
     {%- if where %} and ({{ where }}){% endif %}
 {%- endmacro %}
 
-{#- A pre-hook for a model incremental by file: delete from it the rows of files gone from `folder`. -#}
-{% macro zhili_delete_gone_files(folder, md5_column='file_md5', where=none) -%}
+{#- A select of the md5s of files in `folder` holding another number of rows than `relation` holds of them
+    (one row per row of the file): a file rewritten since, read again whole. A register snapshot's person
+    records are its versions' (ingestion.versions.write_version_records): a late snapshot adds the record of
+    a version it re-points to the next snapshot's file, and a home from before that grain has each snapshot's
+    file cut to its versions' records once. Row counts from the Parquet footers: no file is read. -#}
+{% macro zhili_recounted_files(folder, relation, md5_column='file_md5') -%}
+    {{ return(adapter.dispatch('zhili_recounted_files', 'zhili')(folder, relation, md5_column)) }}
+{%- endmacro %}
+
+{% macro default__zhili_recounted_files(folder, relation, md5_column) -%}
+    select files.file_md5
+    from (
+        select parse_filename(file_name, true) as file_md5, sum(num_rows) as file_rows
+        from parquet_file_metadata('{{ folder }}/*.parquet')
+        group by all
+    ) as files
+    inner join (
+        select {{ md5_column }} as file_md5, count(*) as held_rows from {{ relation }} group by all
+    ) as held
+        on files.file_md5 = held.file_md5
+    where files.file_rows <> held.held_rows
+{%- endmacro %}
+
+{#- A pre-hook for a model incremental by file: delete from it the rows of files gone from `folder` (and, with
+    `recount`, of files rewritten since: zhili_recounted_files, read again whole). -#}
+{% macro zhili_delete_gone_files(folder, md5_column='file_md5', where=none, recount=false) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
         where {{ md5_column }} in ({{ zhili_gone_files(folder, this, md5_column, where) }})
+        {%- if recount %}
+            or {{ md5_column }} in ({{ zhili_recounted_files(folder, this, md5_column) }})
+        {%- endif %}
     {%- endif -%}
 {%- endmacro %}
 

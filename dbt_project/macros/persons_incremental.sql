@@ -45,7 +45,7 @@
         'incremental_strategy': 'delete+insert',
         'unique_key': 'record_locator',
         'on_schema_change': 'fail',
-        'pre_hook': "{{ zhili_delete_gone_files(zhili_zone_folder('restricted', 'person_records')) }}",
+        'pre_hook': "{{ zhili_delete_gone_files(zhili_zone_folder('restricted', 'person_records'), recount=true) }}",
     }) }}
 {%- endmacro %}
 
@@ -60,7 +60,7 @@
     {%- elif not execute -%}
         false
     {%- else -%}
-        {%- set new_files = zhili_new_files(zhili_zone_folder('restricted', 'person_records'), this) -%}
+        {%- set new_files = zhili_new_files(zhili_zone_folder('restricted', 'person_records'), this, recount=true) -%}
         {%- set built = run_query("select coalesce(max(link_run), 0) from " ~ this).columns[0].values()[0] | int -%}
         (
         {%- if new_files | length > 0 %}

@@ -7,7 +7,40 @@ from pathlib import Path
 
 import polars as pl
 
-__all__ = ["household_members", "household_members_against", "residents_per_grid", "residents_per_grid_against"]
+__all__ = [
+    "household_members",
+    "household_members_against",
+    "register_rows_linked",
+    "residents_per_grid",
+    "residents_per_grid_against",
+]
+
+
+def register_rows_linked(home: Path, con) -> pl.DataFrame:
+    """``file``, ``record_no``, ``source_key``, ``person_key``: every register row a home loaded (its normalised
+    zone) with the person linkage gave it, read from ``marts.person_source_links`` on an open serving connection.
+
+    The register's person records are one per version (ingestion.versions), not one per weekly row: a row's
+    person is its 人员编号's latest record on or before the row's snapshot date (the version valid then).
+    """
+    rows = (
+        pl.scan_parquet(home / "normalised" / "police_population" / "*.parquet")
+        .select("file", "record_no", "source_person_id", "data_date")
+        .filter(pl.col("source_person_id").is_not_null())
+        .collect()
+        .sort("data_date")
+    )
+    links = (
+        con.sql(
+            "select source_key, data_date, person_key from marts.person_source_links "
+            "where feed = 'police_population' and source_key is not null"
+        )
+        .pl()
+        .sort("data_date")
+    )
+    return rows.join_asof(
+        links, on="data_date", by_left="source_person_id", by_right="source_key", strategy="backward"
+    ).select("file", "record_no", pl.col("source_person_id").alias("source_key"), "person_key")
 
 
 def residents_per_grid(truth: Path) -> pl.DataFrame:
@@ -77,15 +110,13 @@ def household_members(truth: Path) -> pl.DataFrame:
     )
 
 
-def household_members_against(truth: Path, con, key: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
+def household_members_against(truth: Path, home: Path, con, key: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The truth's current (household, member) pairs and ``marts.bridge_household_member``'s, both as
-    ``household_key``, ``member_id`` (person_key, else ``register:<人员编号>``), on an open connection to a
-    serving file; ``key`` is the home's pseudonym key (household keys are keyed like person keys)."""
+    ``household_key``, ``member_id`` (person_key, else ``register:<人员编号>``), on an open connection to
+    ``home``'s serving file; ``key`` is the home's pseudonym key (household keys are keyed like person keys)."""
     from ingestion.pseudonym import person_key
 
-    links = con.sql(
-        "select file, record_no, person_key, source_key from marts.person_source_links where feed = 'police_population'"
-    ).pl()
+    links = register_rows_linked(home, con)
     want = (
         household_members(truth)
         .join(links, on=["file", "record_no"], how="left")

@@ -27,7 +27,7 @@ import pytest
 
 from dbt_fixtures import PROJECT, run_dbt
 from ingestion.generator import generate
-from ingestion.generator.truth import household_members
+from ingestion.generator.truth import household_members, register_rows_linked
 from ingestion.pseudonym import load_or_create_key, person_key
 from ingestion.zones import Zones
 
@@ -250,7 +250,7 @@ def test_participation_crosses_a_household_split_in_the_ledger_and_in_the_regist
     on as two new 户编号, each a household of its own from the split (and the one it left counts for the deeds
     before it). The denominator: the register's current households per community, a split-off 户号 its own
     household and a moved one once (the truth's household_entity_no), placed by its head's community."""
-    truth, _, con, key, _ = built
+    truth, home, con, key, _ = built
     parts = pl.read_parquet(truth / "credit_households.parquet").filter(pl.col("split_from").is_not_null())
     assert parts.height >= 2, "the seed no longer splits a ledger household"
     took = _approved(truth).filter((pl.col("points") > 0) & (pl.col("occurred_date") >= dt.date(2024, 10, 1)))
@@ -272,10 +272,11 @@ def test_participation_crosses_a_household_split_in_the_ledger_and_in_the_regist
     )
     # this fixture runs no linkage (a `zhili run` does): a household is placed in a grid through a member the
     # register names with a usable ID, so the truth's households are those with such a member
-    links = con.sql(
-        "select file, record_no, true as is_keyed from marts.person_source_links "
-        "where feed = 'police_population' and person_key is not null"
-    ).pl()
+    links = (
+        register_rows_linked(home, con)
+        .filter(pl.col("person_key").is_not_null())
+        .select("file", "record_no", is_keyed=pl.lit(True))
+    )
     placed = (
         members.join(heads, on=["person_id", "household_no"], how="left")
         .join(links, on=["file", "record_no"], how="left")

@@ -44,7 +44,7 @@ def test_household_columns_are_contract_columns_not_drift(built):
 def test_household_members_equal_the_truth(built):
     truth, home, con, _ = built
     key = load_or_create_key(home / "state" / "secret.key")
-    want, got = household_members_against(truth, con, key)
+    want, got = household_members_against(truth, home, con, key)
     assert want.height > 1000
     missing = want.join(got, on=["household_key", "member_id"], how="anti")
     extra = got.join(want, on=["household_key", "member_id"], how="anti")
@@ -55,7 +55,7 @@ def test_household_members_equal_the_truth(built):
 def test_household_sizes_and_heads_equal_the_truth(built):
     truth, home, con, _ = built
     key = load_or_create_key(home / "state" / "secret.key")
-    want, _ = household_members_against(truth, con, key)
+    want, _ = household_members_against(truth, home, con, key)
     sizes = want.group_by("household_key").agg(pl.len().alias("truth"))
     mart = con.sql(
         "select household_key, member_count as mart, has_one_head from marts.dim_household where is_current"
@@ -137,7 +137,7 @@ def test_a_split_off_household_is_its_own_and_knows_where_it_came_from(built):
 def test_the_household_file_brings_members_and_their_visits_together(built):
     truth, home, con, _ = built
     key = load_or_create_key(home / "state" / "secret.key")
-    want, _ = household_members_against(truth, con, key)
+    want, _ = household_members_against(truth, home, con, key)
     file = con.sql(
         "select household_key, member_id, person_key, name_masked, visit_count, household_visit_count "
         "from marts.mart_household_file"

@@ -99,7 +99,7 @@ def test_incremental_output_equals_a_full_normalise(loaded):
         frame = pl.read_parquet(zones.normalised(TABLE, md5))
         assert_frame_equal(frame, full.frame)
         assert set(frame["file"]) == {landed.name} and set(frame["file_md5"]) == {md5}
-        assert_frame_equal(pl.read_parquet(zones.person_records(md5)), full.person_records)
+        assert_frame_equal(pl.read_parquet(zones.snapshot_persons(md5)), full.person_records)
         quarantine = pl.concat([staged.read.quarantine, full.quarantine], how="vertical_relaxed")
         assert_frame_equal(pl.read_parquet(zones.quarantine(TABLE, md5)), quarantine, check_dtypes=False)
         row = ledger.filter(pl.col("file_md5") == md5).row(0, named=True)

@@ -20,12 +20,13 @@ from ingestion.generator import generate
 from ingestion.grid_index import address_prefixes, load_grid_index
 from ingestion.landing import scan_landing
 from ingestion.ledger import read_ledger
+from ingestion.linkage.features import record_locator
 from ingestion.normalise import Context, normalise
 from ingestion.planner import ingest_landing
 from ingestion.pseudonym import load_or_create_key
 from ingestion.staging import data_date_of, load_staged
 from ingestion.versions import STATED_BY, load_store, resolve, snapshot_id, state_at, unstated_columns
-from ingestion.zones import Zones
+from ingestion.zones import Zones, ensure_zones
 
 TABLE = "police_population"
 FEEDS = ["grid_registry", TABLE]
@@ -144,3 +145,42 @@ def test_late_snapshots_and_a_resend_give_the_same_versions(which, request):
     assert [o.status for o in resent if o.feed == TABLE] == ["duplicate"]
     assert_frame_equal(_versions(other), _versions(zones))
     assert load_store(other, TABLE).snapshots == load_store(zones, TABLE).snapshots
+    # in date order a snapshot's person records are exactly its rows that begin a version; newest first, a
+    # split version's later part is re-pointed at a row whose record is then added: never one missing
+    in_order, newest_first = _version_records(zones), _version_records(other)
+    assert in_order["record_locator"].sort().to_list() == _version_locators(zones)
+    assert set(_version_locators(other)) <= set(newest_first["record_locator"])
+    # (every snapshot arriving before all the others re-points every version: at worst a record per row)
+    assert in_order.height < sum(o.rows_normalised for o in outcomes if o.feed == TABLE and o.status == "loaded") / 2
+
+
+def _version_locators(zones: Zones) -> list[str]:
+    return load_store(zones, TABLE).versions.select(record_locator()).to_series().sort().to_list()
+
+
+def _version_records(zones: Zones) -> pl.DataFrame:
+    """The register's person records (restricted/person_records), each checked to be its snapshot row's."""
+    md5s = {snap.split("@")[0] for snap in load_store(zones, TABLE).snapshots}
+    records = pl.concat([pl.read_parquet(zones.person_records(m)) for m in sorted(md5s)])
+    every_row = pl.concat([pl.read_parquet(zones.snapshot_persons(m)) for m in sorted(md5s)])
+    assert records.join(every_row, on=list(records.columns), how="anti", nulls_equal=True).is_empty()
+    located = records.with_columns(record_locator().alias("record_locator"))
+    assert located["record_locator"].is_unique().all(), "a register row has two person records"
+    return located
+
+
+def test_a_home_with_a_record_per_snapshot_row_is_brought_to_the_versions_grain(district, tmp_path):
+    _, _, _, zones, _ = district
+    copy = Zones(tmp_path / "home")
+    shutil.copytree(zones.home, copy.home)
+    md5s = sorted({snap.split("@")[0] for snap in load_store(copy, TABLE).snapshots})
+    # as a home made before the register kept its records per version: every row's record in person_records
+    for md5 in md5s:
+        copy.snapshot_persons(md5).replace(copy.person_records(md5))
+    assert _version_records(zones).height < pl.read_parquet([copy.person_records(m) for m in md5s]).height
+    ensure_zones(copy)
+    assert_frame_equal(_version_records(copy), _version_records(zones))
+    for md5 in md5s:  # and every row's record kept aside, as a new home keeps it
+        assert_frame_equal(pl.read_parquet(copy.snapshot_persons(md5)), pl.read_parquet(zones.snapshot_persons(md5)))
+    ensure_zones(copy)  # again: nothing more to do
+    assert_frame_equal(_version_records(copy), _version_records(zones))

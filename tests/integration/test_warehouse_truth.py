@@ -67,6 +67,24 @@ def test_residents_per_grid_match_truth(built):
         assert abs(row["mart"] - row["truth"]) <= max(1, 0.005 * row["truth"]), both.sort("grid_code")
 
 
+def test_every_register_row_finds_its_person_through_its_versions_record(built):
+    _, home, _ = built
+    # the register's person records are one per version (ingestion.versions), not one per weekly row
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        orphans, records, rows = con.execute(
+            """
+            select
+                (select count(*) from staging.stg_police_population as listed
+                 anti join restricted.restricted_person_records as records
+                    on records.record_locator = listed.version_record_locator),
+                (select count(*) from restricted.restricted_person_records where feed = 'police_population'),
+                (select count(*) from staging.stg_police_population_listings)
+            """
+        ).fetchone()
+    assert orphans == 0
+    assert 0 < records < rows / 2, (records, rows)
+
+
 # ---------------------------------------------------------------- people on each roll per month
 
 

@@ -30,7 +30,7 @@ snapshots as (
 register_entries as (
     select
         source_person_id,
-        arg_max(record_locator, snapshot_date) as record_locator,
+        arg_max(version_record_locator, snapshot_date) as record_locator,
         arg_max(person_key, snapshot_date) as own_person_key,
     from rows
     group by source_person_id

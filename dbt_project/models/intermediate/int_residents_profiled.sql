@@ -34,10 +34,8 @@ register as (
         register_rows.address_code,
     from {{ ref('stg_police_population') }} as register_rows
     left join resolved
-        -- the register is CSV: no sheet, one person per record (record_locator macro)
-        on resolved.record_locator = {{ dbt.concat([
-            'register_rows.feed', "'|'", 'register_rows.file_md5', "'||'",
-            'cast(register_rows.record_no as ' ~ dbt.type_string() ~ ')', "'|1'"]) }}
+        -- a week's row is its version's person record (the register's records are at the version's grain)
+        on resolved.record_locator = register_rows.version_record_locator
     where coalesce(resolved.person_key, register_rows.person_key) is not null
 ),
 

@@ -1,18 +1,20 @@
 {#- The only relation in the warehouse with normalised identifiers (ID
     number, name, phone, raw address). Linkage reads it; marts never do.
 
-    Incremental by delivered file: a file's person records are immutable
-    (restricted/person_records/<md5>.parquet), so a run appends the files not
-    yet in the table and deletes the rows of files no longer there; the table
-    equals a full rebuild. zhili rebuilds it (--full-refresh) whenever the
-    dbt project's code changed since the last build. -#}
+    Incremental by delivered file (restricted/person_records/<md5>.parquet):
+    a run appends the files not yet in the table, deletes the rows of files
+    no longer there, and reads again whole a file whose row count changed (a
+    register snapshot's records are its versions', and a late snapshot adds
+    one to the next snapshot's file); the table equals a full rebuild. zhili
+    rebuilds it (--full-refresh) whenever the dbt project's code changed
+    since the last build. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{{ zhili_delete_gone_files(zhili_zone_folder('restricted', 'person_records')) }}",
+    pre_hook="{{ zhili_delete_gone_files(zhili_zone_folder('restricted', 'person_records'), recount=true) }}",
 ) }}
-{%- set new_files = zhili_new_files(zhili_zone_folder('restricted', 'person_records'), this) if is_incremental() else [] %}
+{%- set new_files = zhili_new_files(zhili_zone_folder('restricted', 'person_records'), this, recount=true) if is_incremental() else [] %}
 with
 
 source as (

@@ -39,6 +39,8 @@ final as (
         {{ placement_columns() }}
         -- provenance (a CSV: no sheet)
         data_date as snapshot_date,
+        -- the person record of the row's version (stg_police_population_listings): its person is that record's
+        version_record_locator,
         {{ locator_columns(exclude=['sheet', 'member_no'], last_comma=false) }}
     from current_snapshot
 )

@@ -1,7 +1,8 @@
 {#- Every weekly register snapshot's rows, rebuilt from the versions: each snapshot's keys (with their own
     record locators) joined to the version valid on the snapshot's date. The same rows as the snapshot
     normalised to (one per 人员编号; a key listed twice resolves to the later record), without the
-    register storing a full copy per week. -#}
+    register storing a full copy per week. Each row names its version's record (version_record_locator): the
+    one person record of that version, which is how a week's row finds its person. -#}
 with
 
 versions as (
@@ -20,7 +21,10 @@ final as (
         snapshot_keys.sheet,
         snapshot_keys.record_no,
         snapshot_keys.member_no,
-        snapshot_keys.data_date
+        snapshot_keys.data_date,
+        -- the row the version is located at: the person record linkage saw for it (ingestion.versions: a
+        -- register's person records are its versions', not every week's rows)
+        {{ record_locator('versions.') }} as version_record_locator
     from snapshot_keys
     inner join versions
         on snapshot_keys.source_person_id = versions.source_person_id

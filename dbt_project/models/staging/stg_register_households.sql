@@ -25,7 +25,9 @@ final as (
         status_changed_date,
         -- provenance
         data_date as snapshot_date,
-        {{ record_locator() }} as record_locator
+        {{ record_locator() }} as record_locator,
+        -- the person record of the row's version: how the row finds its person (int_persons_resolved)
+        version_record_locator
     from source
     where household_key is not null
         and source_person_id is not null
