@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -160,9 +161,24 @@ class LinkResult:
     tf_name: pl.DataFrame | None = None  # the name term frequencies the model scored with, kept with it
 
 
+def _peak(stats: dict, stage: str) -> None:
+    """The process's peak resident memory so far, in MB, after ``stage`` (``stats["peak_rss_mb"]``): where a
+    large linkage's memory goes (the benchmark prints it)."""
+    stats.setdefault("peak_rss_mb", {})[stage] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _profile_columns() -> list[pl.Expr]:
+    """The profile's columns as a profile holds them. A record's own key (a 12345 order, a visit, a deed) makes
+    no difference to who a record with a valid ID is, so records of one feed and role with the same identity
+    are one profile whatever their keys; a register entry keeps its 人员编号 (the register-entry link), and a
+    record without a valid ID its own key (two anonymous callers at one address are not one profile)."""
+    own = (pl.col("feed") == "police_population") | pl.col("id_number").is_null()
+    return [pl.when(own).then(pl.col(c)).alias(c) if c == "source_key" else pl.col(c) for c in PROFILE]
+
+
 def _profile_key() -> pl.Expr:
     # a 64-bit hash of the profile's columns, computed the same way when collapsing and when expanding
-    return pl.struct(PROFILE).hash(seed=20241101).alias("profile")
+    return pl.struct(_profile_columns()).hash(seed=20241101).alias("profile")
 
 
 def collapse(records: pl.LazyFrame) -> pl.DataFrame:
@@ -176,7 +192,9 @@ def collapse(records: pl.LazyFrame) -> pl.DataFrame:
     first record by a streamed join on (profile, locator), its latest locator by one on (profile, time).
     """
     at = pl.col("record_at")
-    keyed = records.select(*PROFILE, "record_at", record_locator().alias("record_locator")).with_columns(_profile_key())
+    keyed = records.select(*_profile_columns(), "record_at", record_locator().alias("record_locator")).with_columns(
+        _profile_key()
+    )
     stats = (
         keyed.select("profile", "record_at", "record_locator")
         .group_by("profile")
@@ -455,7 +473,9 @@ def link_profiles(
         "accept_probability": ACCEPT_PROBABILITY,
         "review_probability": REVIEW_PROBABILITY,
     }
+    _peak(stats, "collapse")
     p, units, rid_unit, splink_in, stats["ids_repaired"] = comparison_units(profiles, known_pinyin=known_pinyin)
+    _peak(stats, "comparison_units")
     stats["units"] = units.height
     stats["splink_units"] = splink_in.height
     t1 = time.perf_counter()
@@ -536,6 +556,7 @@ def link_profiles(
             pairs=by_unit,
         )
     stats["splink_seconds"] = time.perf_counter() - t1
+    _peak(stats, "splink")
     stats["scored_pairs"] = pairs.height
 
     node_of = dict(zip(units["unique_id"].cast(pl.Int64).to_list(), units["node"].to_list()))
@@ -669,8 +690,10 @@ def link_profiles(
     )
 
     review = _review(p, units, pairs, refused, det_refused, threshold)
+    _peak(stats, "clusters")
     golden = _golden(p)
     stats["persons"] = golden.height
+    _peak(stats, "golden")
     stats["review_pairs"] = review.height
     stats["seconds"] = time.perf_counter() - t0
     log.info(
@@ -966,12 +989,14 @@ def link_files(
         model=kept.name if kept else result.stats.get("model_source"),
     )
     result.stats["keys_seconds"] = time.perf_counter() - t1
+    _peak(result.stats, "keys")
     write_parquet_atomic(result.review, out / "review.parquet")
     write_parquet_atomic(result.golden, out / "golden.parquet")
     t1 = time.perf_counter()
     # last: dbt reads it as the signal that linkage ran, and the next run reads it as the keys published
     write_links(expand(records, result.profiles), out)
     result.stats |= {"collapse_seconds": collapsed, "expand_seconds": time.perf_counter() - t1}
+    _peak(result.stats, "links_written")
     result.stats["seconds"] = time.perf_counter() - t0
     return result
 
