@@ -489,9 +489,10 @@ def _read_xlsx(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
         result.sheets.append(sheet)
         try:
             strings = pl.DataFrame(reader.load_sheet(sheet, header_row=None, skip_rows=0, dtypes="string"))
-            booleans = pl.DataFrame(
-                reader.load_sheet(sheet, header_row=None, skip_rows=0, dtypes="boolean").to_arrow_with_errors()[0]
-            )
+            # a cell read as a boolean is a number or boolean cell (text gives null); the plain Arrow conversion,
+            # not to_arrow_with_errors: that also builds a Python error object for every text cell, which was a
+            # third of reading a day's service list (the values are the same)
+            booleans = pl.DataFrame(reader.load_sheet(sheet, header_row=None, skip_rows=0, dtypes="boolean"))
         except Exception as err:
             raise FeedFormatError(
                 f"{ctx.feed}/{ctx.file} sheet {sheet!r}: cannot be read ({type(err).__name__}); "
