@@ -160,6 +160,17 @@ def clean_text(expr: pl.Expr, *, fold_punctuation: bool = False) -> pl.Expr:
     return pl.when(out.str.len_bytes() > 0).then(out)
 
 
+def _per_unique(values: pl.Series, rule) -> pl.Series:
+    """``rule`` (a Series -> Series function whose value at each row depends on that row alone) once per
+    distinct value of ``values``, then back onto the rows: a day's file repeats its dates, names and phones."""
+    uniques = values.unique()
+    if uniques.len() == values.len():
+        return rule(values).alias(values.name)
+    table = pl.DataFrame([uniques.alias("v"), rule(uniques).alias("out")])
+    joined = values.to_frame("v").join(table, on="v", how="left", nulls_equal=True, maintain_order="left")
+    return joined.get_column("out").alias(values.name)
+
+
 def _compact(expr: pl.Expr) -> pl.Expr:
     """clean_text with punctuation folded and every whitespace removed."""
     out = clean_text(expr, fold_punctuation=True).str.replace_all(r"\s", "")
@@ -432,16 +443,17 @@ def _to_simplified(s: pl.Series) -> pl.Series:
     return s.replace(mapping)
 
 
-def normalise_name(expr: pl.Expr) -> pl.Expr:
-    """Struct ``{name, name_status}``: width-folded, middle dots unified to
-    U+00B7, spaces between Han characters removed, traditional → simplified."""
-    s = clean_text(expr).str.replace_many(list(_DOTS), list(_DOTS.values()))
+def _name_rule(s: pl.Expr) -> pl.Expr:
+    """The cleaned name before traditional → simplified (see :func:`normalise_name`)."""
+    s = clean_text(s).str.replace_many(list(_DOTS), list(_DOTS.values()))
     s = s.str.replace_all(r"\s*·\s*", "·").str.strip_chars("·")
     for _ in range(2):  # two passes close every gap between single Han chars
         s = s.str.replace_all(r"(\p{Han})\s+(\p{Han})", "${1}${2}")
-    s = s.map_batches(_to_simplified, return_dtype=pl.String)
-    s = pl.when(s.str.len_bytes() > 0).then(s)
-    status = (
+    return s
+
+
+def _name_status(s: pl.Expr) -> pl.Expr:
+    return (
         pl.when(s.is_null())
         .then(pl.lit("empty"))
         .when(s.is_in(_ANONYMOUS))
@@ -450,10 +462,33 @@ def normalise_name(expr: pl.Expr) -> pl.Expr:
         .then(pl.lit("odd"))
         .otherwise(pl.lit("ok"))
     )
-    return pl.struct(
-        pl.when(status.is_in(["ok", "odd"])).then(s).alias("name"),
-        status.alias("name_status"),
-    )
+
+
+_NAME_DTYPE = pl.Struct({"name": pl.String, "name_status": pl.String})
+
+
+def _names_batch(values: pl.Series) -> pl.Series:
+    # Staged over a frame: as one expression the OpenCC callback blocked Polars' common-subexpression
+    # elimination, and the cleaned name was recomputed (with the callback) for each use in the status
+    # (~10 us a row); the rules and the status are the same.
+    frame = values.cast(pl.String).to_frame("raw").select(_name_rule(pl.col("raw")).alias("s"))
+    frame = frame.with_columns(_to_simplified(frame["s"]).alias("s"))
+    frame = frame.with_columns(pl.when(pl.col("s").str.len_bytes() > 0).then(pl.col("s")).alias("s"))
+    frame = frame.with_columns(_name_status(pl.col("s")).alias("status"))
+    return frame.select(
+        pl.struct(
+            pl.when(pl.col("status").is_in(["ok", "odd"])).then(pl.col("s")).alias("name"),
+            pl.col("status").alias("name_status"),
+        ).alias(values.name)
+    ).to_series()
+
+
+def normalise_name(expr: pl.Expr) -> pl.Expr:
+    """Struct ``{name, name_status}``: width-folded, middle dots unified to
+    U+00B7, spaces between Han characters removed, traditional → simplified.
+
+    Evaluated once per distinct value of a batch, in steps (:func:`_names_batch`)."""
+    return expr.map_batches(lambda v: _per_unique(v, _names_batch), return_dtype=_NAME_DTYPE, is_elementwise=True)
 
 
 # --------------------------------------------------------------------------
@@ -494,7 +529,7 @@ def normalise_phones(expr: pl.Expr) -> pl.Expr:
     """
     # Evaluated in steps over a materialised batch: as one expression the list
     # evaluation was recomputed for every use of ``phone`` (40 us a row).
-    return expr.map_batches(_phones_batch, return_dtype=_PHONES_DTYPE)
+    return expr.map_batches(lambda v: _per_unique(v, _phones_batch), return_dtype=_PHONES_DTYPE, is_elementwise=True)
 
 
 _PHONES_DTYPE = pl.Struct({"phone": pl.String, "phone_kind": pl.String, "phones": pl.List(pl.String)})
@@ -502,13 +537,22 @@ _PHONES_DTYPE = pl.Struct({"phone": pl.String, "phone_kind": pl.String, "phones"
 
 def _phones_batch(values: pl.Series) -> pl.Series:
     frame = values.cast(pl.String).to_frame("raw").select(clean_text(pl.col("raw"), fold_punctuation=True).alias("s"))
-    frame = frame.with_columns(
-        pl.col("s")
-        .str.replace_all(_PHONE_SEP, "/")
-        .str.split("/")
-        .list.eval(_one_phone(pl.element()).drop_nulls())
-        .alias("phones")
+    # each number of a field on a row of its own (a field's numbers in order; an empty field one null row),
+    # each distinct number normalised once, then the field's numbers back into its list
+    numbers = (
+        frame.with_row_index("_row")
+        .select("_row", pl.col("s").str.replace_all(_PHONE_SEP, "/").str.split("/").alias("_number"))
+        .explode("_number", empty_as_null=True, keep_nulls=True)
     )
+    one = _per_unique(numbers["_number"], lambda u: u.to_frame().select(_one_phone(pl.col(u.name))).to_series())
+    phones = (
+        numbers.with_columns(one.alias("_one"))
+        .group_by("_row", maintain_order=True)
+        .agg(pl.col("_one").drop_nulls().alias("phones"))
+    )
+    if phones.height != frame.height:
+        raise AssertionError("a field's phone numbers lost their row")
+    frame = frame.with_columns(phones["phones"])
     frame = frame.with_columns(pl.col("phones").list.first().alias("phone"))
     phone = pl.col("phone")
     kind = (
@@ -589,7 +633,11 @@ def _z2(e: pl.Expr) -> pl.Expr:
 def _components(expr: pl.Expr, *, excel_serial: bool) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """(naive datetime as written, UTC offset in minutes or null, Excel serial)."""
     s = clean_text(expr, fold_punctuation=True)
-    g = s.str.extract_groups(_DATETIME_RE)
+    return _components_of(s, s.str.extract_groups(_DATETIME_RE), excel_serial=excel_serial)
+
+
+def _components_of(s: pl.Expr, g: pl.Expr, *, excel_serial: bool) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """:func:`_components` from the cleaned text ``s`` and its ``_DATETIME_RE`` groups ``g``."""
     month = pl.coalesce(g.struct.field("m"), g.struct.field("m2"))
     day = pl.coalesce(g.struct.field("d"), g.struct.field("d2"))
     text = pl.concat_str(
@@ -628,6 +676,38 @@ def _serial_to_naive(serial: pl.Expr) -> pl.Expr:
     return pl.when(serial.floor() != 60).then(base.dt.cast_time_unit("us") + pl.duration(microseconds=micros))
 
 
+def _in_china(naive: pl.Expr, offset: pl.Expr, serial: pl.Expr) -> pl.Expr:
+    local = pl.coalesce(naive, _serial_to_naive(serial))
+    as_local = local.dt.replace_time_zone(_TZ, ambiguous="earliest", non_existent="null")
+    as_offset = (naive - pl.duration(minutes=offset)).dt.replace_time_zone("UTC").dt.convert_time_zone(_TZ)
+    return pl.when(offset.is_not_null()).then(as_offset).otherwise(as_local)
+
+
+def _written_date(naive: pl.Expr, offset: pl.Expr, serial: pl.Expr, in_china: pl.Expr) -> pl.Expr:
+    written = pl.coalesce(naive, _serial_to_naive(serial.floor())).dt.date()
+    return pl.when(offset.is_not_null()).then(in_china.dt.date()).otherwise(written)
+
+
+_DATETIME_DTYPE = pl.Datetime("us", _TZ)
+
+
+def _times_batch(values: pl.Series, *, excel_serial: bool, as_date: bool) -> pl.Series:
+    # Staged over a frame so the regex, the parsed parts and the time zone are computed once: as one
+    # expression the groups and the naive time were recomputed for each use (~5 us a value).
+    frame = (
+        values.to_frame("raw")
+        .lazy()
+        .select(s=clean_text(pl.col("raw"), fold_punctuation=True))
+        .with_columns(g=pl.col("s").str.extract_groups(_DATETIME_RE))
+    )
+    naive, offset, serial = _components_of(pl.col("s"), pl.col("g"), excel_serial=excel_serial)
+    frame = frame.select(naive=naive, offset=offset, serial=serial)
+    parts = pl.col("naive"), pl.col("offset"), pl.col("serial")
+    frame = frame.with_columns(in_china=_in_china(*parts))
+    out = _written_date(*parts, pl.col("in_china")) if as_date else pl.col("in_china")
+    return frame.select(out.alias(values.name)).collect().to_series()
+
+
 def parse_datetime(expr: pl.Expr, *, excel_serial: bool = True) -> pl.Expr:
     """Parse to ``Datetime("us", "Asia/Shanghai")``.
 
@@ -638,22 +718,36 @@ def parse_datetime(expr: pl.Expr, *, excel_serial: bool = True) -> pl.Expr:
     China time. Anything else → null. ``excel_serial=False`` turns serial
     numbers off for feeds that never come from a workbook (a bare ``12``
     would otherwise read as 1900-01-12).
+
+    Evaluated once per distinct value of a batch, in steps (:func:`_times_batch`).
     """
-    naive, offset, serial = _components(expr, excel_serial=excel_serial)
-    local = pl.coalesce(naive, _serial_to_naive(serial))
-    as_local = local.dt.replace_time_zone(_TZ, ambiguous="earliest", non_existent="null")
-    as_offset = (naive - pl.duration(minutes=offset)).dt.replace_time_zone("UTC").dt.convert_time_zone(_TZ)
-    return pl.when(offset.is_not_null()).then(as_offset).otherwise(as_local)
+    return expr.cast(pl.String).map_batches(
+        lambda v: _per_unique(v, lambda u: _times_batch(u, excel_serial=excel_serial, as_date=False)),
+        return_dtype=_DATETIME_DTYPE,
+        is_elementwise=True,
+    )
 
 
 def parse_date(expr: pl.Expr, *, excel_serial: bool = True) -> pl.Expr:
     """Parse to ``Date``: the forms of ``parse_datetime``; a date-time gives
     its date (China date when the text carries an offset). Excel serials are
     floored to the day."""
+    return expr.cast(pl.String).map_batches(
+        lambda v: _per_unique(v, lambda u: _times_batch(u, excel_serial=excel_serial, as_date=True)),
+        return_dtype=pl.Date,
+        is_elementwise=True,
+    )
+
+
+def _parse_datetime_expr(expr: pl.Expr, *, excel_serial: bool = True) -> pl.Expr:
+    """:func:`parse_datetime` as one expression (the reference the tests hold the batches to)."""
+    return _in_china(*_components(expr, excel_serial=excel_serial))
+
+
+def _parse_date_expr(expr: pl.Expr, *, excel_serial: bool = True) -> pl.Expr:
+    """:func:`parse_date` as one expression (the reference the tests hold the batches to)."""
     naive, offset, serial = _components(expr, excel_serial=excel_serial)
-    written = pl.coalesce(naive, _serial_to_naive(serial.floor())).dt.date()
-    in_china = parse_datetime(expr, excel_serial=excel_serial).dt.date()
-    return pl.when(offset.is_not_null()).then(in_china).otherwise(written)
+    return _written_date(naive, offset, serial, _parse_datetime_expr(expr, excel_serial=excel_serial))
 
 
 def is_unparsed(raw: pl.Expr, parsed: pl.Expr) -> pl.Expr:
@@ -826,5 +920,11 @@ def credit_code_check(code: str | None) -> str:
 
 
 def credit_code_status(expr: pl.Expr) -> pl.Expr:
-    """:func:`credit_code_check` over a text column (null reads as ``empty``)."""
-    return expr.map_elements(credit_code_check, return_dtype=pl.String, skip_nulls=False)
+    """:func:`credit_code_check` over a text column (null reads as ``empty``), once per distinct code."""
+
+    def checked(codes: pl.Series) -> pl.Series:
+        return pl.Series(codes.name, [credit_code_check(c) for c in codes.to_list()], dtype=pl.String)
+
+    return expr.cast(pl.String).map_batches(
+        lambda v: _per_unique(v, checked), return_dtype=pl.String, is_elementwise=True
+    )

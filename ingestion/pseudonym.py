@@ -14,6 +14,7 @@ import os
 import secrets
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 __all__ = ["load_or_create_key", "person_key"]
@@ -52,13 +53,38 @@ def _encode(digest: bytes) -> str:
     return base64.b32encode(digest[:16]).decode().rstrip("=").lower()
 
 
+_BASE32 = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz234567", dtype=np.uint8)
+
+
+def _encode_all(digests: list[bytes]) -> pl.Series:
+    """:func:`_encode` of each digest, at once: the 128 bits as 26 five-bit groups (the last padded with zero
+    bits, as base32 pads), each a letter of the lower-case RFC 4648 alphabet. base64.b32encode costs ~7 us a
+    value in Python; a county's monthly points ledger has 150,000 distinct IDs and households."""
+    n = len(digests)
+    first = np.frombuffer(b"".join(d[:16] for d in digests), dtype=np.uint8).reshape(n, 16)
+    bits = np.zeros((n, 130), dtype=np.uint8)
+    bits[:, :128] = np.unpackbits(first, axis=1)
+    groups = bits.reshape(n, 26, 5)
+    index = (
+        (groups[..., 0] << 4) | (groups[..., 1] << 3) | (groups[..., 2] << 2) | (groups[..., 3] << 1) | groups[..., 4]
+    )
+    letters = np.ascontiguousarray(_BASE32[index])
+    return pl.Series("k", letters.view("S26").ravel(), dtype=pl.Binary).cast(pl.String)
+
+
 def person_key(ids: pl.Expr, key: bytes) -> pl.Expr:
     """``ids`` (normalised 18-character ID numbers) -> 26-character keyed pseudonyms; null stays null."""
 
     def _batch(series: pl.Series) -> pl.Series:
         uniques = series.drop_nulls().unique()
-        digests = [_encode(hmac.digest(key, value.encode(), "sha256")) for value in uniques.to_list()]
-        lookup = pl.DataFrame({"v": uniques, "k": digests}, schema={"v": pl.String, "k": pl.String})
+        # HMAC's keyed state once, copied per value (hmac.digest derives it again for every value)
+        keyed = hmac.new(key, digestmod="sha256")
+        digests = []
+        for value in uniques.to_list():
+            mac = keyed.copy()
+            mac.update(value.encode())
+            digests.append(mac.digest())
+        lookup = pl.DataFrame({"v": uniques, "k": _encode_all(digests)}, schema={"v": pl.String, "k": pl.String})
         return series.to_frame("v").join(lookup, on="v", how="left", maintain_order="left")["k"]
 
     return ids.map_batches(_batch, return_dtype=pl.String)

@@ -23,6 +23,7 @@ import polars as pl
 
 from ingestion.errors import FeedEncodingError, FeedFormatError, FeedSchemaError
 from ingestion.feeds import LOCATOR, TableSpec, normalise_header
+from ingestion.fields import _per_unique
 
 __all__ = [
     "MAX_FIELD_BYTES",
@@ -489,9 +490,10 @@ def _read_xlsx(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
         result.sheets.append(sheet)
         try:
             strings = pl.DataFrame(reader.load_sheet(sheet, header_row=None, skip_rows=0, dtypes="string"))
-            booleans = pl.DataFrame(
-                reader.load_sheet(sheet, header_row=None, skip_rows=0, dtypes="boolean").to_arrow_with_errors()[0]
-            )
+            # a cell read as a boolean is a number or boolean cell (text gives null); the plain Arrow conversion,
+            # not to_arrow_with_errors: that also builds a Python error object for every text cell, which was a
+            # third of reading a day's service list (the values are the same)
+            booleans = pl.DataFrame(reader.load_sheet(sheet, header_row=None, skip_rows=0, dtypes="boolean"))
         except Exception as err:
             raise FeedFormatError(
                 f"{ctx.feed}/{ctx.file} sheet {sheet!r}: cannot be read ({type(err).__name__}); "
@@ -566,6 +568,16 @@ def _clean(col: str) -> pl.Expr:
     return pl.when(text == "").then(None).otherwise(text)
 
 
+def _clean_each(col: str) -> pl.Expr:
+    """:func:`_clean` once per distinct value of the column: a sheet's statuses, categories, communities and
+    dates repeat, and NFKC over every cell was a fifth of reading a day's service list."""
+
+    def rule(values: pl.Series) -> pl.Series:
+        return values.to_frame().select(_clean(values.name)).to_series()
+
+    return pl.col(col).map_batches(lambda v: _per_unique(v, rule), return_dtype=pl.String, is_elementwise=True)
+
+
 def _sheet(strings, booleans, spec, sheet, ctx, skipped, failed):
     """One sheet: (data frame or None when the sheet failed, quarantine, unknown columns, missing optional)."""
     if strings.width == 0 or strings.height == 0:
@@ -575,7 +587,7 @@ def _sheet(strings, booleans, spec, sheet, ctx, skipped, failed):
     booleans = booleans.rename(dict(zip(booleans.columns, cols)))
     required = [normalise_header(h) for h in spec.required(sheet)]
     known = list(spec.header_map(sheet))
-    clean = strings.select([_clean(c).alias(c) for c in cols])  # once: NFKC + no blanks, "" as null
+    clean = strings.select([_clean_each(c).alias(c) for c in cols])  # once: NFKC + no blanks, "" as null
     cleaned = [pl.col(c) for c in cols]
     header_like = pl.all_horizontal([pl.any_horizontal([(e == h).fill_null(False) for e in cleaned]) for h in required])
     known_hits = pl.sum_horizontal([e.is_in(known).fill_null(False).cast(pl.Int32) for e in cleaned])

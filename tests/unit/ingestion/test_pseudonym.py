@@ -30,3 +30,17 @@ def test_person_key_is_keyed_stable_and_null_safe():
     assert a[0] == a[2] and a[1] is None
     assert a[0] != b[0]  # another key, another pseudonym: not a plain hash
     assert len(a[0]) == 26 and "11010519491231002X" not in a[0]
+
+
+def test_keys_in_bulk_equal_one_hmac_and_base32_per_value():
+    # person_key copies HMAC's keyed state and encodes every digest at once (numpy): the same 26 characters
+    # as hmac.digest + base64.b32encode value by value, for any text (empty, non-ASCII, repeated) and nulls
+    import hmac
+
+    from ingestion.pseudonym import _encode
+
+    key = b"0123456789abcdef0123"
+    values = [f"52260119900314{i:04d}" for i in range(300)] + ["", "户编号:H5226011", "x" * 200, None, "", None]
+    got = pl.DataFrame({"v": values}, schema={"v": pl.String}).select(person_key(pl.col("v"), key))["v"].to_list()
+    want = [None if v is None else _encode(hmac.digest(key, v.encode(), "sha256")) for v in values]
+    assert got == want
