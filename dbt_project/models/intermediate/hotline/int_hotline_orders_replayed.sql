@@ -127,7 +127,8 @@ due_now as (
 
 replayed as (
     select
-        orders.*,
+        -- the row's own close and follow-up are replaced below by the replayed ones
+        {{ zhili_star_except(ref('stg_hotline_orders'), ['closed_at', 'followed_up_at'], 'orders') }},
         by_order.order_id is not null as has_steps,
         coalesce(by_order.step_count, 0) as step_count,
         by_order.accepted_at,
