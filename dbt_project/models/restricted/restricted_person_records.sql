@@ -6,12 +6,12 @@
     yet in the table and deletes the rows of files no longer there; the table
     equals a full rebuild. zhili rebuilds it (--full-refresh) whenever the
     dbt project's code changed since the last build. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ zhili_delete_gone_files(zhili_zone_folder('restricted', 'person_records')) }}",
-) }}
+{{ config(**zhili_incremental_config({
+    'materialized': 'incremental',
+    'incremental_strategy': 'append',
+    'on_schema_change': 'fail',
+    'pre_hook': "{{ zhili_delete_gone_files(zhili_zone_folder('restricted', 'person_records')) }}",
+})) }}
 {%- set new_files = zhili_new_files(zhili_zone_folder('restricted', 'person_records'), this) if is_incremental() else [] %}
 with
 
@@ -54,7 +54,7 @@ final as (
         record_at,
         data_date,
         {{ locator_columns(exclude=['member_no']) }}
-        coalesce(member_no, 1) as member_no,
+        coalesce(member_no, 1) as member_no
     from source
 )
 
