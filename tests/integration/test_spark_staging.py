@@ -48,8 +48,12 @@ MODELS = (
     "restricted_person_records",
     "int_persons_resolved",
     "person_source_links",
+    "fct_visit",
+    "fct_benefit_membership",
+    "fct_credit_entry",
+    "fct_credit_redemption",
 )
-SEEDS = ("hotline_time_limits", "working_calendar")
+SEEDS = ("hotline_time_limits", "working_calendar", "benefit_programmes")
 BUILD = ["build", "--resource-type", "seed", "--resource-type", "model", "--select", *SEEDS, "staging", "ops", *MODELS]
 
 
