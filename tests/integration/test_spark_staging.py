@@ -52,8 +52,12 @@ MODELS = (
     "fct_benefit_membership",
     "fct_credit_entry",
     "fct_credit_redemption",
+    "mart_credit_balance",
+    "mart_credit_board",
+    "mart_credit_person_balance",
+    "mart_credit_stars",
 )
-SEEDS = ("hotline_time_limits", "working_calendar", "benefit_programmes")
+SEEDS = ("hotline_time_limits", "working_calendar", "benefit_programmes", "credit_star_thresholds")
 BUILD = ["build", "--resource-type", "seed", "--resource-type", "model", "--select", *SEEDS, "staging", "ops", *MODELS]
 
 
