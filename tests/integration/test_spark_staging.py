@@ -23,8 +23,8 @@ from ingestion.linkage.spark import java_available
 
 pytestmark = [
     pytest.mark.skipif(java_available() is not None, reason=str(java_available())),
-    # 6m46 wall here with other sessions' builds running (load average 13-15 on 2 cores), almost all of it the
-    # fixture: generating and ingesting the district, then Spark's JVM, 26 views and their export
+    # 6m21-9m24 wall here with other sessions' builds running (load average 9-18 on 2 cores), almost all of it the
+    # fixture: generating and ingesting the district, then Spark's JVM, 49 relations and their export
     pytest.mark.slow,
 ]
 
