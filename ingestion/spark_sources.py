@@ -36,6 +36,11 @@ def prepare_spark_sources(home: Path) -> list[Path]:
     home = Path(home)
     out = schema_folder(home)
     written = []
+    # a file that always exists, for the dbt macro that asks Spark whether a path exists (zhili_path_exists)
+    anchor = out / "anchor"
+    if not anchor.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        anchor.write_bytes(b"")
     for marker in sorted(home.rglob(MARKER)):
         folder = marker.parent.relative_to(home)
         if folder.parts and folder.parts[0] == "spark":

@@ -16,15 +16,16 @@
 
 {#- The config of a model incremental by the key of one community table (`table`, a key of
     community_key_tables): a delete of the touched keys first (a key whose rows all went goes too), then
-    delete+insert of the touched keys' current versions. -#}
+    delete+insert of the touched keys' current versions (on Spark, for now, a table rebuilt each run:
+    zhili_incremental_config). -#}
 {% macro community_incremental_by_key(table, key_column) -%}
-    {{ return({
+    {{ return(zhili_incremental_config({
         'materialized': 'incremental',
         'incremental_strategy': 'delete+insert',
         'unique_key': key_column,
         'on_schema_change': 'fail',
         'pre_hook': "{{ zhili_delete_touched_keys('" ~ key_column ~ "', 'int_community_files_built', community_key_table('" ~ table ~ "')) }}",
-    }) }}
+    })) }}
 {%- endmacro %}
 
 {#- The one-entry map of `table` -> its key, as zhili_touched_keys takes it. -#}

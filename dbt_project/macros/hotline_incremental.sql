@@ -14,15 +14,16 @@
 {%- endmacro %}
 
 {#- The config of a model incremental by 12345 order: a delete of the touched orders first (an order
-    whose steps all went goes too), then delete+insert of the touched orders recomputed. -#}
+    whose steps all went goes too), then delete+insert of the touched orders recomputed (on Spark, for now,
+    a table rebuilt each run: zhili_incremental_config). -#}
 {% macro hotline_incremental_by_order() -%}
-    {{ return({
+    {{ return(zhili_incremental_config({
         'materialized': 'incremental',
         'incremental_strategy': 'delete+insert',
         'unique_key': 'order_id',
         'on_schema_change': 'fail',
         'pre_hook': "{{ zhili_delete_touched_keys('order_id', 'int_hotline_files_built', hotline_order_tables()) }}",
-    }) }}
+    })) }}
 {%- endmacro %}
 
 {#- `where` condition keeping the touched orders of `column` in an incremental run; true on a full build.

@@ -57,3 +57,5 @@
     {{ return(adapter.dispatch('zhili_timestamptz', 'zhili')()) }}
 {%- endmacro %}
 {% macro default__zhili_timestamptz() -%}timestamp with time zone{%- endmacro %}
+{#- Spark's `timestamp` is an instant (TIMESTAMP_LTZ), shown in the session time zone: DuckDB's timestamptz. -#}
+{% macro spark__zhili_timestamptz() -%}timestamp{%- endmacro %}

@@ -181,6 +181,49 @@ EXPECTED = {
 }
 
 
+#: dbt's date macros (dbt-spark's replaced by macros/portable/dbt_spark.sql) and the window and split macros:
+#: boundaries crossed as DuckDB counts them (10:00:59.5 to 10:01:00.2 is a minute and a second), NULL in, NULL out
+TIME_MODEL = """
+with t as (
+    select i, cast(a as timestamp) as a, cast(b as timestamp) as b, parts, n
+    from (values
+        (1, '2024-01-01 10:00:59.5', '2024-01-01 10:01:00.2', 'a;;b', 90),
+        (2, '2024-01-01 10:01:00', '2024-01-01 10:00:59', 'a;', cast(null as integer)),
+        (3, '2024-01-01 23:59:59', '2024-01-02 00:00:00', cast(null as string), 30),
+        (4, cast(null as string), '2024-01-02 00:00:00', '', 5)
+    ) as v (i, a, b, parts, n)
+)
+select
+    i,
+    {{ dbt.datediff('a', 'b', 'second') }} as seconds,
+    {{ dbt.datediff('a', 'b', 'minute') }} as minutes,
+    {{ dbt.datediff('a', 'b', 'hour') }} as hours,
+    {{ dbt.datediff('a', 'b', 'day') }} as days,
+    {{ dbt.datediff('a', dbt.dateadd('minute', 'n', 'a'), 'second') }} as seconds_added,
+    {{ dbt.datediff('a', dbt.dateadd('hour', 'n', 'a'), 'minute') }} as minutes_added,
+    {{ zhili_split_count('parts', "';'") }} as part_count,
+    {{ zhili_last_value_ignore_nulls('n') }} over (order by i rows between unbounded preceding and current row) as last_n
+from t
+"""
+
+TIME_EXPECTED = [
+    {"i": 1, "seconds": 1, "minutes": 1, "hours": 0, "days": 0, "seconds_added": 5400, "minutes_added": 5400},
+    {"i": 2, "seconds": -1, "minutes": -1, "hours": 0, "days": 0, "seconds_added": None, "minutes_added": None},
+    {"i": 3, "seconds": 1, "minutes": 1, "hours": 1, "days": 1, "seconds_added": 1800, "minutes_added": 1800},
+    {
+        "i": 4,
+        "seconds": None,
+        "minutes": None,
+        "hours": None,
+        "days": None,
+        "seconds_added": None,
+        "minutes_added": None,
+    },
+]
+for row, part_count, last_n in zip(TIME_EXPECTED, (3, 2, None, 1), (90, 90, 30, 5), strict=True):
+    row.update(part_count=part_count, last_n=last_n)
+
+
 def _compile(project: Path, target: str, variables: dict) -> tuple[subprocess.Popen, Path]:
     """``dbt compile`` of the tiny project for ``target``, started (no Spark session: the cache is not populated)."""
     home = project.parent / f"{target}_home"
@@ -217,6 +260,7 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     )
     shutil.copy(PROJECT / "macros" / "incremental_files.sql", project / "macros")
     (project / "models" / "portable_check.sql").write_text(MODEL, encoding="utf-8")
+    (project / "models" / "time_check.sql").write_text(TIME_MODEL, encoding="utf-8")
     # a zone folder: two delivered files with different columns, and the zero-row `_empty.parquet`
     zone = tmp_path / "zone" / "table"
     zone.mkdir(parents=True)
@@ -238,6 +282,9 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     on_spark = {name: [row.asDict() for row in spark.sql(query).collect()] for name, query in sql["spark"].items()}
     assert on_duckdb["portable_check"] == [EXPECTED]
     assert on_spark["portable_check"] == on_duckdb["portable_check"]
+    assert "timestampadd(" in sql["spark"]["time_check"] and "unix_micros(" in sql["spark"]["time_check"]
+    assert sorted(on_duckdb["time_check"], key=lambda r: r["i"]) == TIME_EXPECTED
+    assert sorted(on_spark["time_check"], key=lambda r: r["i"]) == TIME_EXPECTED
     # the same files listed, but `_empty.parquet`: Spark's file index skips names starting with `_`, and its
     # zero rows are read by no model either way
     assert {r["file_md5"] for r in on_duckdb["folder_check"]} == {"aaa", "bbb", "_empty"}

@@ -1,11 +1,12 @@
-"""The staging layer (and ops) built on Spark equals the one built on DuckDB, table for table (issue 25).
+"""The staging layer, ops and the intermediate models and marts that build on Spark equal the ones built on
+DuckDB, table for table (issue 25).
 
 A small generated district (2,000 residents, 7 days, seed 4: the one test_spark_engine.py links) is ingested
-once; dbt runs ``staging`` and ``ops`` on DuckDB (the default target) and on Spark (the profile's ``spark``
-target, through ``orchestration.lib.spark_dbt``, which exports what Spark built as Parquet), both at the same
-time. Every relation is then compared as text: columns by name, each value cast to text by DuckDB in China time
-(Spark's export keeps timestamps as instants), rows sorted and hashed. Skipped only where no Java runtime is
-installed.
+once; dbt builds the seeds the models read, ``staging``, ``ops`` and ``MODELS`` on DuckDB (the default target)
+and on Spark (the profile's ``spark`` target, through ``orchestration.lib.spark_dbt``, which exports what Spark
+built as Parquet), both at the same time. Every relation is then compared as text: columns by name, each value
+cast to text by DuckDB in China time (Spark's export keeps timestamps as instants), rows sorted and hashed.
+Skipped only where no Java runtime is installed.
 """
 
 from __future__ import annotations
@@ -22,14 +23,42 @@ from ingestion.linkage.spark import java_available
 
 pytestmark = [
     pytest.mark.skipif(java_available() is not None, reason=str(java_available())),
-    # 6m46 wall here with other sessions' builds running (load average 13-15 on 2 cores), almost all of it the
-    # fixture: generating and ingesting the district, then Spark's JVM, 26 views and their export
+    # 6m21-9m24 wall here with other sessions' builds running (load average 9-18 on 2 cores), almost all of it the
+    # fixture: generating and ingesting the district, then Spark's JVM, 49 relations and their export
     pytest.mark.slow,
 ]
 
 KEY = b"s" * 32
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ("staging", "ops")
+SCHEMAS = ("staging", "ops", "restricted", "intermediate", "marts")
+# The models past staging that build on Spark (docs/spark.md), in dependency order, and the seeds they read
+MODELS = (
+    "int_address_point_assignments",
+    "int_grid_worker_assignments",
+    "int_grids_rolled_forward",
+    "int_hotline_steps_sequenced",
+    "int_hotline_orders_replayed",
+    "fct_hotline_step",
+    "dim_grid_worker",
+    "fct_service_project",
+    "int_visits_delivered",
+    "int_service_needs_delivered",
+    "int_credit_entries_delivered",
+    "dim_service_resource",
+    "restricted_person_records",
+    "int_persons_resolved",
+    "person_source_links",
+    "fct_visit",
+    "fct_benefit_membership",
+    "fct_credit_entry",
+    "fct_credit_redemption",
+    "mart_credit_balance",
+    "mart_credit_board",
+    "mart_credit_person_balance",
+    "mart_credit_stars",
+)
+SEEDS = ("hotline_time_limits", "working_calendar", "benefit_programmes", "credit_star_thresholds")
+BUILD = ["build", "--resource-type", "seed", "--resource-type", "model", "--select", *SEEDS, "staging", "ops", *MODELS]
 
 
 def _text_rows(con, relation: str) -> tuple[list[str], list[tuple]]:
@@ -58,20 +87,20 @@ def built(generated_district, tmp_path_factory) -> tuple[Path, Path]:
     spark = subprocess.Popen(
         [sys.executable, "-m", "orchestration.lib.spark_dbt", str(home), "--export", str(export)]
         + [arg for schema in SCHEMAS for arg in ("--schema", schema)]
-        + ["--", "run", "--select", *SCHEMAS],
+        + ["--", *BUILD],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    duck = run_dbt(home, "run", "--select", *SCHEMAS)
+    duck = run_dbt(home, *BUILD)
     out, _ = spark.communicate(timeout=900)
     assert duck.returncode == 0, f"dbt run on DuckDB failed:\n{duck.stdout[-3000:]}"
     assert spark.returncode == 0, f"dbt run on Spark failed:\n{out[-4000:]}"
     return home, export
 
 
-def test_every_staging_and_ops_table_is_the_same_on_spark(built):
+def test_every_table_built_on_spark_is_the_same_as_on_duckdb(built):
     import duckdb
 
     home, export = built
@@ -80,12 +109,14 @@ def test_every_staging_and_ops_table_is_the_same_on_spark(built):
     duck = {
         (schema, name)
         for schema, name in con.execute(
-            "select table_schema, table_name from information_schema.tables where table_schema in ('staging', 'ops')"
+            "select table_schema, table_name from information_schema.tables where table_schema in "
+            f"({', '.join(repr(schema) for schema in SCHEMAS)})"
         ).fetchall()
     }
     spark = {(folder.parent.name, folder.name) for schema in SCHEMAS for folder in (export / schema).iterdir()}
     assert spark == duck, f"relations only on DuckDB: {duck - spark}; only on Spark: {spark - duck}"
     assert len(duck) >= 20
+    assert {name for schema, name in duck if schema in ("restricted", "intermediate", "marts")} == set(MODELS)
 
     differ, rows_seen = [], 0
     for schema, name in sorted(duck):
@@ -98,6 +129,13 @@ def test_every_staging_and_ops_table_is_the_same_on_spark(built):
                 f"{schema}.{name}: {len(duck_rows)} rows on DuckDB, {len(spark_rows)} on Spark; columns only on "
                 f"one side {sorted(set(duck_cols) ^ set(spark_cols))}; e.g. {only}"
             )
-    assert not differ, "Spark's staging differs from DuckDB's:\n" + "\n".join(differ)
+    assert not differ, "Spark's tables differ from DuckDB's:\n" + "\n".join(differ)
     # the district fills the staging layer: the comparison is of rows, not of empty tables
     assert rows_seen > 5_000
+    empty = sorted(
+        name
+        for schema, name in duck
+        if schema in ("restricted", "intermediate", "marts")
+        and not con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+    )
+    assert not empty, f"built empty on this district, so compared nothing: {empty}"

@@ -154,3 +154,61 @@
     {%- endfor -%}
     {{ kept | join(', ') }}
 {%- endmacro %}
+
+{#- The last non-NULL value of `expr` in a window frame (write `over (…)` after the macro): DuckDB's
+    `last_value(expr ignore nulls)` (DuckDB takes the option only inside the parentheses), Spark's
+    `last_value(expr, true)` (Spark takes it only after them, or as this second argument). -#}
+{% macro zhili_last_value_ignore_nulls(expr) -%}
+    {{ return(adapter.dispatch('zhili_last_value_ignore_nulls', 'zhili')(expr)) }}
+{%- endmacro %}
+
+{% macro default__zhili_last_value_ignore_nulls(expr) -%}
+    last_value({{ expr }} ignore nulls)
+{%- endmacro %}
+
+{% macro spark__zhili_last_value_ignore_nulls(expr) -%}
+    last_value({{ expr }}, true)
+{%- endmacro %}
+
+{#- The config of an incremental model, for this engine: on DuckDB `config` unchanged. On Spark, Parquet
+    tables can neither `delete` (the pre-hooks of zhili_delete_touched_keys / zhili_delete_gone_files) nor
+    `merge` (delete+insert), so until the incremental models move to partition overwrite the model is a
+    table, rebuilt in full each run: the same rows (an incremental model here recomputes what the files
+    touch, so that equals a rebuild by design), without the saving. `is_incremental()` is then false, so the
+    models' touched-key filters read `true`. -#}
+{% macro zhili_incremental_config(config) -%}
+    {{ return(adapter.dispatch('zhili_incremental_config', 'zhili')(config)) }}
+{%- endmacro %}
+
+{% macro default__zhili_incremental_config(config) -%}
+    {{ return(config) }}
+{%- endmacro %}
+
+{% macro spark__zhili_incremental_config(config) -%}
+    {%- set incremental_only = ['incremental_strategy', 'unique_key', 'on_schema_change', 'pre_hook', 'post_hook'] -%}
+    {%- set kept = {'materialized': 'table'} -%}
+    {%- for name, value in config.items() if name not in incremental_only and name != 'materialized' -%}
+        {%- do kept.update({name: value}) -%}
+    {%- endfor -%}
+    {{ return(kept) }}
+{%- endmacro %}
+
+{#- How many parts `expr` has when split at each `sep` (a SQL string literal of plain characters), empty
+    parts counted ('a;;b' has 3, 'a;' has 2): DuckDB's len(string_split(…)). Spark's split takes a regular
+    expression, so each character of `sep` is put in a class of its own ('[;]'); NULL for a NULL `expr`. -#}
+{% macro zhili_split_count(expr, sep) -%}
+    {{ return(adapter.dispatch('zhili_split_count', 'zhili')(expr, sep)) }}
+{%- endmacro %}
+
+{% macro default__zhili_split_count(expr, sep) -%}
+    len(string_split({{ expr }}, {{ sep }}))
+{%- endmacro %}
+
+{% macro spark__zhili_split_count(expr, sep) -%}
+    {%- set chars = sep.strip()[1:-1] -%}
+    {%- if not sep.strip().startswith("'") or not sep.strip().endswith("'") or not chars
+            or "'" in chars or '\\' in chars or ']' in chars or '^' in chars -%}
+        {{ exceptions.raise_compiler_error("zhili_split_count: sep=" ~ (sep | tojson) ~ " should be a string literal of plain characters (no quote, backslash, ] or ^)") }}
+    {%- endif -%}
+    cast(size(split({{ expr }}, '{% for c in chars %}[{{ c }}]{% endfor %}', -1)) as bigint)
+{%- endmacro %}

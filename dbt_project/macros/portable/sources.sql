@@ -69,6 +69,39 @@
         {{ return(false) }}
     {%- endif -%}
     {%- set path = zhili_source_location(source_name, table_name).path -%}
+    {{ return(adapter.dispatch('zhili_path_exists', 'zhili')(path)) }}
+{%- endmacro %}
+
+{% macro default__zhili_path_exists(path) -%}
     {%- set found = run_query("select count(*) from glob('" ~ path ~ "')") -%}
     {{ return(found.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+{#- Spark cannot ask whether a path exists (a read of a missing path fails the query), so the path (under
+    the home) is read through a glob with one more alternative that always exists, the anchor file
+    `python -m ingestion.spark_sources <home>` writes, and what the glob lists besides the anchor is counted
+    (binaryFile lists paths; no content is read). -#}
+{% macro spark__zhili_path_exists(path) -%}
+    {%- set home = env_var('ZHILI_HOME', '.zhili').rstrip('/') -%}
+    {%- if not path.startswith(home ~ '/') -%}
+        {{ exceptions.raise_compiler_error("zhili_path_exists on Spark: " ~ (path | tojson) ~ " is not under the home " ~ (home | tojson)) }}
+    {%- endif -%}
+    {%- set glob = home ~ '/{' ~ path[(home | length) + 1:] ~ ',spark/schemas/anchor}' -%}
+    {%- set found = run_query(
+        "select count(*) from binaryFile.`" ~ glob ~ "` where path not like '%/spark/schemas/anchor'") -%}
+    {{ return(found.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+{#- Whether the Parquet file at `path` has a column named `column` (its schema only; no row read). -#}
+{% macro zhili_parquet_has_column(path, column) -%}
+    {{ return(adapter.dispatch('zhili_parquet_has_column', 'zhili')(path, column)) }}
+{%- endmacro %}
+
+{% macro default__zhili_parquet_has_column(path, column) -%}
+    {%- set found = run_query("select count(*) from parquet_schema('" ~ path ~ "') where name = '" ~ column ~ "'") -%}
+    {{ return(found.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+{% macro spark__zhili_parquet_has_column(path, column) -%}
+    {{ return(column in run_query("select * from parquet.`" ~ path ~ "` limit 0").column_names) }}
 {%- endmacro %}

@@ -32,7 +32,7 @@ linkage as (
         link_method,
         match_probability,
         rule as link_rule,
-        {{ 'link_run' if links.stamped else 'cast(null as bigint) as link_run' }},
+        {{ 'link_run' if links.stamped else 'cast(null as bigint) as link_run' }}
     from {{ source('person_links', 'links') }}
 ),
 {%- endif %}
@@ -80,7 +80,7 @@ final as (
         coalesce(records.record_at, {{ start_of_day_at('records.data_date') }}) as record_at,
         records.data_date,
         -- locator
-        {{ locator_columns('records') }}
+        {{ locator_columns('records', last_comma=false) }}
     from records
     {%- if has_links %}
     left join linkage

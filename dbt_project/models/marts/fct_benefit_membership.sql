@@ -16,7 +16,7 @@ rolls as (
         roll_rows.programme,
         roll_rows.month_date,
         roll_rows.monthly_amount,
-        coalesce(resolved.person_key, roll_rows.person_key) as person_key,
+        coalesce(resolved.person_key, roll_rows.person_key) as person_key
     from {{ ref('stg_civil_affairs') }} as roll_rows
     left join resolved
         on roll_rows.record_locator = resolved.record_locator
@@ -31,7 +31,7 @@ roll_months as (
     select
         programme,
         month_date,
-        lag(month_date) over (partition by programme order by month_date) as previous_month_date,
+        lag(month_date) over (partition by programme order by month_date nulls last) as previous_month_date
     from (select distinct programme, month_date from {{ ref('stg_civil_affairs') }}) as months
 ),
 
@@ -41,7 +41,7 @@ members as (
         programme,
         month_date,
         sum(monthly_amount) as monthly_amount,
-        count(*) as roll_row_count,
+        count(*) as roll_row_count
     from rolls
     group by person_key, programme, month_date
 ),
@@ -56,7 +56,7 @@ on_roll as (
         roll_months.previous_month_date is not null and previous_members.person_key is null as is_entry,
         false as is_exit,
         members.monthly_amount,
-        members.roll_row_count,
+        members.roll_row_count
     from members
     inner join roll_months
         on members.programme = roll_months.programme
@@ -77,7 +77,7 @@ exits as (
         false as is_entry,
         true as is_exit,
         cast(null as {{ dbt.type_float() }}) as monthly_amount,
-        0 as roll_row_count,
+        0 as roll_row_count
     from members as previous_members
     inner join roll_months
         on previous_members.programme = roll_months.programme
@@ -111,7 +111,7 @@ final as (
         unioned.is_entry,
         unioned.is_exit,
         unioned.monthly_amount,
-        unioned.roll_row_count,
+        unioned.roll_row_count
     from unioned
     left join programmes
         on unioned.programme = programmes.programme

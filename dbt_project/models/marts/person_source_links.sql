@@ -26,7 +26,7 @@ final as (
         record_at,
         data_date,
         -- locator
-        {{ locator_columns() }}
+        {{ locator_columns(last_comma=false) }}
     from records
 )
 

@@ -8,12 +8,12 @@
     one to the next snapshot's file); the table equals a full rebuild. zhili
     rebuilds it (--full-refresh) whenever the dbt project's code changed
     since the last build. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ zhili_delete_gone_files(zhili_zone_folder('restricted', 'person_records'), recount=true) }}",
-) }}
+{{ config(**zhili_incremental_config({
+    'materialized': 'incremental',
+    'incremental_strategy': 'append',
+    'on_schema_change': 'fail',
+    'pre_hook': "{{ zhili_delete_gone_files(zhili_zone_folder('restricted', 'person_records'), recount=true) }}",
+})) }}
 {%- set new_files = zhili_new_files(zhili_zone_folder('restricted', 'person_records'), this, recount=true) if is_incremental() else [] %}
 with
 
@@ -56,7 +56,7 @@ final as (
         record_at,
         data_date,
         {{ locator_columns(exclude=['member_no']) }}
-        coalesce(member_no, 1) as member_no,
+        coalesce(member_no, 1) as member_no
     from source
 )
 

@@ -30,6 +30,8 @@ def test_every_marker_gets_a_visible_copy_with_its_schema(tmp_path):
         assert pl.read_parquet(copy).height == 0
     # nothing outside <home>/spark/ was written
     assert [f for f in _files(zones.home) if not f.startswith("spark/")] == before
+    # and the file that always exists, for the dbt macro asking Spark whether a path does (zhili_path_exists)
+    assert (schema_folder(zones.home) / "anchor").is_file()
 
 
 def test_a_copy_is_rewritten_only_when_its_marker_changes(tmp_path):

@@ -34,7 +34,7 @@ dispatches as (
         min(case when step = '签收' then step_at end) as signed_at,
         min(case when step = '办结' then step_at end) as closed_at,
         min(unit_in_charge) as unit,
-        min(urgency) as urgency,
+        min(urgency) as urgency
     from steps
     where dispatch_no > 0
     group by order_id, dispatch_no
@@ -45,7 +45,7 @@ dispatches_judged as (
         dispatches.*,
         dispatches.signed_at <= {{ dbt.dateadd('minute', 'limits.sign_minutes', 'dispatches.dispatched_at') }} as is_signed_in_limit,
         dispatches.closed_at is not null and (dispatches.signed_at is null or dispatches.signed_at > dispatches.closed_at)
-            as is_closed_before_signed,
+            as is_closed_before_signed
     from dispatches
     inner join limits
         on dispatches.urgency = limits.urgency
@@ -61,7 +61,7 @@ by_dispatch as (
         sum(case when coalesce(is_signed_in_limit, false) then 1 else 0 end) as dispatches_signed_in_limit,
         bool_or(is_closed_before_signed) as is_closed_before_signed,
         min(case when dispatch_no = 1 then unit end) as first_unit,
-        min(case when dispatch_no = 1 then signed_at end) as first_signed_at,
+        min(case when dispatch_no = 1 then signed_at end) as first_signed_at
     from dispatches_judged
     group by order_id
 ),
@@ -72,7 +72,7 @@ last_unit as (
         select
             order_id,
             unit_in_charge,
-            row_number() over (partition by order_id order by dispatch_no desc) as rank_,
+            row_number() over (partition by order_id order by dispatch_no desc) as rank_
         from steps
         where unit_in_charge is not null
     ) as ranked
@@ -94,7 +94,7 @@ by_order as (
         sum(case when step = '延期驳回' then 1 else 0 end) as extension_refused_count,
         sum(case when step = '重办' then 1 else 0 end) as reopen_count,
         max(case when step = '撤销' then step_at end) as cancelled_at,
-        bool_or(is_step_no_repeated) as is_step_no_repeated,
+        bool_or(is_step_no_repeated) as is_step_no_repeated
     from steps
     group by order_id
 ),
@@ -105,7 +105,7 @@ last_round as (
         max(case when steps.step = '办结' then steps.step_at end) as closed_at,
         max(case when steps.step = '回访' then steps.step_at end) as followed_up_at,
         -- a 回访 in a round with no 办结 before it: followed up on what was never closed
-        bool_or(steps.step = '回访' and steps.closes_before_in_round = 0) as is_followup_without_close,
+        bool_or(steps.step = '回访' and steps.closes_before_in_round = 0) as is_followup_without_close
     from steps
     inner join by_order
         on steps.order_id = by_order.order_id
@@ -119,7 +119,7 @@ due_now as (
         select
             order_id,
             due_in_force_at,
-            row_number() over (partition by order_id order by step_seq desc) as rank_,
+            row_number() over (partition by order_id order by step_seq desc) as rank_
         from steps
     ) as ranked
     where rank_ = 1
@@ -127,7 +127,8 @@ due_now as (
 
 replayed as (
     select
-        orders.*,
+        -- the row's own close and follow-up are replaced below by the replayed ones
+        {{ zhili_star_except(ref('stg_hotline_orders'), ['closed_at', 'followed_up_at'], 'orders') }},
         by_order.order_id is not null as has_steps,
         coalesce(by_order.step_count, 0) as step_count,
         by_order.accepted_at,
@@ -157,7 +158,7 @@ replayed as (
         coalesce(orders.printed_due_at, due_now.due_in_force_at) as due_at,
         coalesce(by_dispatch.is_closed_before_signed, false) as is_closed_before_signed,
         coalesce(last_round.is_followup_without_close, false) as is_followup_without_close,
-        coalesce(by_order.is_step_no_repeated, false) as is_step_no_repeated,
+        coalesce(by_order.is_step_no_repeated, false) as is_step_no_repeated
     from orders
     left join by_order
         on orders.order_id = by_order.order_id
@@ -184,7 +185,7 @@ final as (
         {{ dbt.datediff('replayed.first_dispatched_at', 'replayed.first_signed_at', 'minute') }} as minutes_to_first_sign,
         {{ dbt.datediff('replayed.called_at', 'replayed.first_dispatched_at', 'minute') }} as minutes_to_dispatch,
         {{ dbt.datediff('replayed.first_dispatched_at', 'replayed.closed_at', 'minute') }} as minutes_to_close,
-        {{ dbt.datediff('replayed.closed_at', 'replayed.followed_up_at', 'minute') }} as minutes_to_follow_up,
+        {{ dbt.datediff('replayed.closed_at', 'replayed.followed_up_at', 'minute') }} as minutes_to_follow_up
     from replayed
     left join calendar as dispatch_day
         on cast(replayed.first_dispatched_at as date) = dispatch_day.calendar_date

@@ -31,8 +31,10 @@ ordered as (
         steps.*,
         coalesce(orders.urgency, '一般') as urgency,
         -- two steps can share a time: the step number breaks the tie, then the content
-        row_number() over (partition by steps.order_id order by steps.step_at, steps.step_no, steps.step_key) as step_seq,
-        count(*) over (partition by steps.order_id, steps.step_no) > 1 as is_step_no_repeated,
+        row_number() over (
+            partition by steps.order_id order by steps.step_at nulls last, steps.step_no nulls last, steps.step_key nulls last
+        ) as step_seq,
+        count(*) over (partition by steps.order_id, steps.step_no) > 1 as is_step_no_repeated
     from steps
     left join orders
         on steps.order_id = orders.order_id
@@ -44,7 +46,7 @@ flagged as (
         step in ('派单', '改派', '重办') as is_dispatch,
         -- the first 派单 sets the deadline; a 改派 after a 退回 keeps it; a 重办 starts a new one
         (step = '派单' and step_seq = min(case when step = '派单' then step_seq end) over (partition by order_id))
-            or step = '重办' as is_deadline_start,
+            or step = '重办' as is_deadline_start
     from ordered
 ),
 
@@ -56,7 +58,7 @@ numbered as (
         ) as dispatch_no,
         sum(case when step = '重办' then 1 else 0 end) over (
             partition by order_id order by step_seq rows between unbounded preceding and current row
-        ) as round_no,
+        ) as round_no
     from flagged
 ),
 
@@ -66,7 +68,7 @@ rounds as (
         -- 办结 steps taken earlier in the same round: a 回访 with none is a badly kept order
         coalesce(sum(case when step = '办结' then 1 else 0 end) over (
             partition by order_id, round_no order by step_seq rows between unbounded preceding and 1 preceding
-        ), 0) as closes_before_in_round,
+        ), 0) as closes_before_in_round
     from numbered
 ),
 
@@ -79,7 +81,7 @@ defaults as (
                 then {{ dbt.dateadd('hour', 'limits.due_hours', 'numbered.step_at') }}
             else {{ start_of_day_at('due_day.calendar_date') }}
                 + (numbered.step_at - {{ start_of_day_at('cast(numbered.step_at as date)') }})
-        end as default_due_at,
+        end as default_due_at
     from numbered
     inner join limits
         on numbered.urgency = limits.urgency
@@ -97,7 +99,7 @@ deadlines as (
         case
             when rounds.is_deadline_start then defaults.default_due_at
             when rounds.step = '延期批准' then rounds.extended_to
-        end as sets_due_at,
+        end as sets_due_at
     from rounds
     left join defaults
         on rounds.step_key = defaults.step_key
@@ -113,7 +115,7 @@ dispatch_signers as (
             min(case when step = '签收' then unit end),
             min(case when step = '退回' then unit end)
         ) as signer_unit,
-        dispatch_no = max(dispatch_no) over (partition by order_id) as is_last_dispatch,
+        dispatch_no = max(dispatch_no) over (partition by order_id) as is_last_dispatch
     from numbered
     where dispatch_no > 0
     group by order_id, dispatch_no
@@ -126,7 +128,7 @@ dispatch_units as (
         coalesce(
             dispatch_signers.signer_unit,
             case when dispatch_signers.is_last_dispatch then orders.holder_unit end
-        ) as dispatch_unit,
+        ) as dispatch_unit
     from dispatch_signers
     left join orders
         on dispatch_signers.order_id = orders.order_id
@@ -155,7 +157,7 @@ final as (
         deadlines.closes_before_in_round,
         dispatch_units.dispatch_unit as unit_in_charge,
         deadlines.sets_due_at,
-        last_value(deadlines.sets_due_at ignore nulls) over (
+        {{ zhili_last_value_ignore_nulls('deadlines.sets_due_at') }} over (
             partition by deadlines.order_id order by deadlines.step_seq rows between unbounded preceding and current row
         ) as due_in_force_at,
         -- provenance of its first delivery
@@ -165,7 +167,7 @@ final as (
         deadlines.file,
         deadlines.file_md5,
         deadlines.sheet,
-        deadlines.record_no,
+        deadlines.record_no
     from deadlines
     left join dispatch_units
         on deadlines.order_id = dispatch_units.order_id

@@ -11,9 +11,9 @@ resolved as (
 
 entries as (
     select
-        staged.* exclude (head_person_key, member_person_key),
+        {{ zhili_star_except(ref('int_credit_entries_delivered'), ['head_person_key', 'member_person_key'], 'staged') }},
         heads.person_key as head_person_key,
-        members.person_key as member_person_key,
+        members.person_key as member_person_key
     from {{ ref('int_credit_entries_delivered') }} as staged
     left join resolved as heads
         on staged.record_locator = heads.record_locator
@@ -47,9 +47,9 @@ departures as (
 known_items as (
     select
         item_code,
-        arg_max(item_name, valid_from_month) as item_name,
-        arg_max(item_category, valid_from_month) as item_category,
-        arg_max(scored_on, valid_from_month) as scored_on,
+        {{ zhili_arg_max('item_name', 'valid_from_month') }} as item_name,
+        {{ zhili_arg_max('item_category', 'valid_from_month') }} as item_category,
+        {{ zhili_arg_max('scored_on', 'valid_from_month') }} as scored_on
     from items
     group by item_code
 ),
@@ -61,7 +61,7 @@ with_item as (
         items.item_points,
         items.monthly_limit,
         items.valid_from_month as item_valid_from_month,
-        items.valid_to_month as item_valid_to_month,
+        items.valid_to_month as item_valid_to_month
     from entries
     left join items
         on entries.item_code = items.item_code
@@ -86,7 +86,7 @@ subjects as (
                 and with_item.member_name_masked is null) then 'household:' || with_item.community_household_key
             when with_item.member_person_key is not null then 'person:' || with_item.member_person_key
             else 'member:' || with_item.community_household_key || ':' || with_item.member_name_masked
-        end as subject_key,
+        end as subject_key
     from with_item
     left join known_items
         on with_item.item_code = known_items.item_code
@@ -97,21 +97,21 @@ flagged as (
         subjects.*,
         row_number() over (
             partition by subjects.subject_key, subjects.item_code, subjects.occurred_month
-            order by subjects.occurred_date, subjects.reviewed_at, subjects.entry_id
+            order by subjects.occurred_date nulls last, subjects.reviewed_at nulls last, subjects.entry_id nulls last
         ) as use_in_month,
         count(*) over (
             partition by subjects.subject_key, subjects.item_code, subjects.occurred_month
         ) as uses_in_month,
         row_number() over (
             partition by subjects.subject_key, subjects.item_code, subjects.occurred_date
-            order by subjects.reviewed_at, subjects.entry_id
+            order by subjects.reviewed_at nulls last, subjects.entry_id nulls last
         ) as copy_no,
         first_value(subjects.entry_id) over (
             partition by subjects.subject_key, subjects.item_code, subjects.occurred_date
-            order by subjects.reviewed_at, subjects.entry_id
+            order by subjects.reviewed_at nulls last, subjects.entry_id nulls last
         ) as first_entry_id,
         departures.left_date as member_left_date,
-        departures.left_status as member_left_status,
+        departures.left_status as member_left_status
     from subjects
     left join departures
         on subjects.member_person_key = departures.person_key
@@ -141,7 +141,7 @@ final as (
         item_points,
         case when is_approved then points else 0 end as points_counted,
         monthly_limit,
-        use_in_month,
+        cast(use_in_month as bigint) as use_in_month,
         uses_in_month,
         -- what is wrong with it
         is_item_known,
@@ -167,7 +167,7 @@ final as (
         record_locator,
         delivered_date,
         file,
-        record_no,
+        record_no
     from flagged
 )
 

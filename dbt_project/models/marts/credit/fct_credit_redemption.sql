@@ -25,7 +25,7 @@ final as (
         staged.record_locator,
         staged.delivered_date,
         staged.file,
-        staged.record_no,
+        staged.record_no
     from {{ ref('stg_credit_redemptions') }} as staged
     left join resolved as heads
         on staged.record_locator = heads.record_locator

@@ -22,7 +22,7 @@ evidence as (
     from entries where is_repeat_entry
     union all
     select
-        'credit_over_limit|' || subject_key || '|' || item_code || '|' || strftime(occurred_month, '%Y%m'),
+        'credit_over_limit|' || subject_key || '|' || item_code || '|' || {{ zhili_format_date('occurred_month', '%Y%m') }},
         'credit_over_limit',
         entry_id
     from entries
@@ -35,7 +35,7 @@ final as (
         alert_key || '|' || entry_id as alert_evidence_key,
         alert_key,
         rule,
-        entry_id,
+        entry_id
     from evidence
 )
 

@@ -18,14 +18,14 @@ earned as (
     select
         community_household_key,
         any_value(community_code) as community_code,
-        arg_max(head_person_key, occurred_date) as head_person_key,
+        {{ zhili_arg_max('head_person_key', 'occurred_date') }} as head_person_key,
         cast(sum(points_counted) as bigint) as points_earned,
         cast(sum(case when is_approved and points > 0 then points else 0 end) as bigint) as points_added,
         cast(sum(case when is_approved and points < 0 then points else 0 end) as bigint) as points_deducted,
         count(*) filter (where is_approved) as entries_approved,
         count(*) filter (where review_status = '待审核') as entries_pending,
         count(*) filter (where review_status = '已驳回') as entries_rejected,
-        max(occurred_date) as last_entry_date,
+        max(occurred_date) as last_entry_date
     from entries
     group by community_household_key
 ),
@@ -34,10 +34,10 @@ redeemed as (
     select
         community_household_key,
         any_value(community_code) as community_code,
-        arg_max(head_person_key, redeemed_date) as head_person_key,
+        {{ zhili_arg_max('head_person_key', 'redeemed_date') }} as head_person_key,
         cast(sum(points_used) as bigint) as points_redeemed,
         count(*) as redemptions,
-        max(redeemed_date) as last_redemption_date,
+        max(redeemed_date) as last_redemption_date
     from redemptions
     group by community_household_key
 ),
@@ -62,7 +62,7 @@ final as (
         coalesce(redeemed.redemptions, 0) as redemptions,
         earned.last_entry_date,
         redeemed.last_redemption_date,
-        cast({{ as_of_date() }} as date) as as_of_date,
+        cast({{ as_of_date() }} as date) as as_of_date
     from earned
     full outer join redeemed
         on earned.community_household_key = redeemed.community_household_key

@@ -16,7 +16,7 @@ monthly as (
         occurred_month as month,
         community_household_key,
         cast(sum(points) as bigint) as net_points,
-        cast(sum(case when points < 0 then points else 0 end) as bigint) as points_deducted,
+        cast(sum(case when points < 0 then points else 0 end) as bigint) as points_deducted
     from entries
     group by community_code, occurred_month, community_household_key
 ),
@@ -25,7 +25,7 @@ ranked as (
     select
         *,
         rank() over (partition by community_code, month order by net_points desc) as red_rank,
-        rank() over (partition by community_code, month order by points_deducted asc) as black_rank,
+        rank() over (partition by community_code, month order by points_deducted asc) as black_rank
     from monthly
 ),
 
@@ -43,7 +43,7 @@ boards as (
 final as (
     select
         -- ids
-        board || '|' || community_code || '|' || strftime(month, '%Y%m') || '|' || community_household_key
+        board || '|' || community_code || '|' || {{ zhili_format_date('month', '%Y%m') }} || '|' || community_household_key
             as board_row_key,
         community_household_key,
         community_code,
@@ -51,7 +51,7 @@ final as (
         board,
         cast(board_rank as bigint) as board_rank,
         net_points,
-        points_deducted,
+        points_deducted
     from boards
 )
 

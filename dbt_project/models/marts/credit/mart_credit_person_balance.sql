@@ -13,15 +13,15 @@ final as (
     select
         -- ids
         member_person_key as person_key,
-        arg_max(community_household_key, occurred_date) as community_household_key,
-        arg_max(community_code, occurred_date) as community_code,
+        {{ zhili_arg_max('community_household_key', 'occurred_date') }} as community_household_key,
+        {{ zhili_arg_max('community_code', 'occurred_date') }} as community_code,
         -- points
         cast(sum(points_counted) as bigint) as balance,
         cast(sum(case when is_approved and points > 0 then points else 0 end) as bigint) as points_added,
         cast(sum(case when is_approved and points < 0 then points else 0 end) as bigint) as points_deducted,
         count(*) filter (where is_approved) as entries_approved,
         max(occurred_date) as last_entry_date,
-        cast({{ as_of_date() }} as date) as as_of_date,
+        cast({{ as_of_date() }} as date) as as_of_date
     from entries
     group by member_person_key
 )

@@ -19,7 +19,7 @@ yearly as (
         any_value(community_code) as community_code,
         cast(date_trunc('year', occurred_date) as date) as year_start_date,
         cast(sum(points) as bigint) as annual_points,
-        bool_or(item_category = '遵纪守法' and points < 0) as has_law_deduction,
+        bool_or(item_category = '遵纪守法' and points < 0) as has_law_deduction
     from entries
     group by community_household_key, cast(date_trunc('year', occurred_date) as date)
 ),
@@ -28,7 +28,7 @@ rated as (
     select
         yearly.community_household_key,
         yearly.year_start_date,
-        max(thresholds.stars) as stars,
+        max(thresholds.stars) as stars
     from yearly
     inner join thresholds
         on yearly.annual_points >= thresholds.min_annual_points
@@ -46,7 +46,7 @@ final as (
         yearly.annual_points,
         yearly.has_law_deduction,
         cast(coalesce(rated.stars, 0) as integer) as stars,
-        thresholds.star_name_zh,
+        thresholds.star_name_zh
     from yearly
     left join rated
         on yearly.community_household_key = rated.community_household_key

@@ -26,7 +26,7 @@ next_sign as (
     select
         order_id,
         dispatch_no,
-        min(case when step = '签收' then step_at end) as signed_at,
+        min(case when step = '签收' then step_at end) as signed_at
     from steps
     where dispatch_no > 0
     group by order_id, dispatch_no
@@ -40,7 +40,7 @@ final as (
         steps.order_id,
         orders.order_id is not null as is_order_delivered,
         steps.step_no,
-        steps.step_seq,
+        cast(steps.step_seq as bigint) as step_seq,
         -- the step
         steps.step,
         steps.step_at,
@@ -67,7 +67,7 @@ final as (
         steps.data_date,
         steps.file,
         steps.file_md5,
-        steps.record_no,
+        steps.record_no
     from steps
     left join limits
         on steps.urgency = limits.urgency

@@ -21,7 +21,7 @@ taken as (
     select
         resource_id,
         count(*) as needs_taken,
-        max(cast(timezone('Asia/Shanghai', coalesce(accepted_at, closed_at)) as date)) as last_taken_date,
+        max({{ zhili_local_date('coalesce(accepted_at, closed_at)') }}) as last_taken_date
     from needs
     group by resource_id
 ),
@@ -30,7 +30,7 @@ by_registrant as (
     select
         resources.registrant_key,
         max(taken.last_taken_date) as registrant_last_taken_date,
-        count(distinct resources.resource_id) as registrant_resource_count,
+        count(distinct resources.resource_id) as registrant_resource_count
     from resources
     left join taken on resources.resource_id = taken.resource_id
     group by resources.registrant_key
@@ -67,7 +67,7 @@ final as (
                 or by_registrant.registrant_last_taken_date <= as_of.as_of_date - {{ idle_days }}
             ) as is_idle,
         -- provenance
-        resources.record_locator,
+        resources.record_locator
     from resources
     cross join as_of
     left join taken on resources.resource_id = taken.resource_id

@@ -19,9 +19,9 @@ final as (
         projects.lead_resource_id,
         resources.registrant_key as lead_registrant_key,
         resources.resource_type as lead_resource_type,
-        case when projects.need_ids is null then 0 else len(string_split(projects.need_ids, ';')) end as need_count,
+        case when projects.need_ids is null then 0 else {{ zhili_split_count('projects.need_ids', "';'") }} end as need_count,
         case
-            when projects.resource_ids is null then 0 else len(string_split(projects.resource_ids, ';'))
+            when projects.resource_ids is null then 0 else {{ zhili_split_count('projects.resource_ids', "';'") }}
         end as resource_count,
         projects.need_ids,
         projects.started_date,
@@ -32,7 +32,7 @@ final as (
         projects.status = '已完成' as is_completed,
         projects.beneficiaries,
         projects.funds,
-        projects.record_locator,
+        projects.record_locator
     from projects
     left join resources on projects.lead_resource_id = resources.resource_id
 )

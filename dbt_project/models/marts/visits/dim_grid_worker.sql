@@ -9,7 +9,7 @@ roster as (
 final as (
     select
         -- ids
-        worker_id || '|' || cast(roster_month as varchar) as worker_version_key,
+        worker_id || '|' || cast(roster_month as {{ dbt.type_string() }}) as worker_version_key,
         worker_id,
         roster_month,
         -- the worker (masked)
@@ -24,7 +24,7 @@ final as (
         hired_date,
         left_date,
         moved_date,
-        roster_month = max(roster_month) over () as is_latest_roster,
+        roster_month = max(roster_month) over () as is_latest_roster
     from roster
 )
 

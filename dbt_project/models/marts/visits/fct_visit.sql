@@ -33,7 +33,7 @@ located as (
                 power(visits.lat - points.lat, 2)
                 + power((visits.lon - points.lon) * cos(radians(points.lat)), 2)
             )
-        end as distance_m,
+        end as distance_m
     from visits
     left join resolved
         on visits.record_locator = resolved.record_locator
@@ -47,8 +47,8 @@ sequenced as (
         located.*,
         lag(visited_at) over (
             partition by worker_id, coalesce(resolved_person_key, name_masked || '|' || coalesce(address_code, ''))
-            order by visited_at, visit_id
-        ) as previous_visit_at,
+            order by visited_at nulls last, visit_id nulls last
+        ) as previous_visit_at
     from located
 ),
 
@@ -79,13 +79,13 @@ final as (
         -- quality
         cast(round(sequenced.distance_m) as integer) as distance_m,
         coalesce(sequenced.distance_m > {{ var('desk_typed_visit_m', 500) }}, false) as is_desk_typed,
-        coalesce(datediff('minute', sequenced.previous_visit_at, sequenced.visited_at) <= 30, false)
+        coalesce({{ dbt.datediff('sequenced.previous_visit_at', 'sequenced.visited_at', 'minute') }} <= 30, false)
             as is_repeat_submission,
         coalesce(register_left.left_date <= sequenced.visited_date, false) as is_person_gone,
         -- provenance
         sequenced.record_locator,
         sequenced.file,
-        sequenced.record_no,
+        sequenced.record_no
     from sequenced
     left join register_left
         on sequenced.resolved_person_key = register_left.person_key
@@ -94,7 +94,7 @@ final as (
 counted as (
     select
         final.*,
-        not (is_repeat_submission or is_desk_typed or is_person_gone) as is_countable,
+        not (is_repeat_submission or is_desk_typed or is_person_gone) as is_countable
     from final
 )
 
