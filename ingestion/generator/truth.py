@@ -39,7 +39,12 @@ def register_rows_linked(home: Path, con) -> pl.DataFrame:
         .sort("data_date")
     )
     return rows.join_asof(
-        links, on="data_date", by_left="source_person_id", by_right="source_key", strategy="backward"
+        links,
+        on="data_date",
+        by_left="source_person_id",
+        by_right="source_key",
+        strategy="backward",
+        check_sortedness=False,  # both sorted by data_date above
     ).select("file", "record_no", pl.col("source_person_id").alias("source_key"), "person_key")
 
 

@@ -30,8 +30,11 @@ named as (
 ledger as (
     select
         community_household_key,
-        any_value(community_code) as community_code,
-        arg_max(head_person_key, seen_date) filter (where head_person_key is not null) as head_person_key,
+        -- ties (two names on one day, a household heading two 户号) broken by the key itself: the same answer
+        -- whatever order the rows come in, in a full build and an incremental one
+        min(community_code) as community_code,
+        arg_max(head_person_key, (seen_date, head_person_key)) filter (where head_person_key is not null)
+            as head_person_key,
         count(distinct member_person_key) as members_keyed,
     from named
     group by community_household_key
@@ -49,7 +52,9 @@ register_persons as (
 by_head as (
     select
         ledger.community_household_key,
-        arg_max(members.household_key, members.is_head::int * 10 + members.is_current::int) as household_key,
+        arg_max(
+            members.household_key, (members.is_head::int * 10 + members.is_current::int, members.household_key)
+        ) as household_key,
         bool_or(members.is_head) as is_register_head,
     from ledger
     inner join members
@@ -60,7 +65,7 @@ by_head as (
 by_member as (
     select
         community_household_key,
-        arg_max(household_key, member_count) as household_key,
+        arg_max(household_key, (member_count, household_key)) as household_key,
         max(member_count) as members_matched,
     from (
         select
