@@ -19,6 +19,7 @@ from pathlib import Path
 from ingestion.feeds import FEED_ORDER, FEEDS, GRID_FEED
 from ingestion.landing import LandedFile, LandingScan, file_md5, scan_landing
 from ingestion.ledger import LOADED, FileOutcome, accounted, loaded_files, read_ledger, scan_outcomes, write_ledger
+from ingestion.versions import adopt_version_records
 from ingestion.zones import Zones, ensure_zones
 
 __all__ = ["Due", "Plan", "claimed_md5", "ingest_landing", "plan_landing"]
@@ -107,6 +108,7 @@ def ingest_landing(
     from ingestion.normalising import ingest_file
 
     ensure_zones(zones)
+    adopt_version_records(zones)  # a home from before the register's person records were one per version
     plan = plan_landing(landing, zones, feeds=feeds)
     outcomes = list(plan.recorded)
     loaded = dict(plan.loaded)

@@ -556,11 +556,16 @@ def write_version_records(zones: Zones, table: str) -> int:
     return added
 
 
-def adopt_version_records(zones: Zones, table: str) -> int:
-    """Bring a home whose register kept a person record per snapshot row to the version's grain: each stored
-    snapshot's ``person_records`` file moves aside to ``snapshot_persons`` and :func:`write_version_records`
-    writes its versions' records. Cheap when there is nothing to do (the snapshot list, and a look for each
-    file); safe to stop anywhere and call again. Returns how many records it wrote."""
+def adopt_version_records(zones: Zones) -> int:
+    """Bring a home whose register kept a person record per snapshot row to the version's grain (``zhili run``
+    and ``ingest_landing`` call it first): each stored snapshot's ``person_records`` file moves aside to
+    ``snapshot_persons`` and :func:`write_version_records` writes its versions' records. Cheap when there is
+    nothing to do (the snapshot list, and a look for each file); safe to stop anywhere and call again. Returns
+    how many records it wrote. Until it has run, linkage reads a record per row, which links the same."""
+    return sum(_adopt(zones, table) for table in VERSIONED)
+
+
+def _adopt(zones: Zones, table: str) -> int:
     gens = _generations(zones, table)
     if not gens:
         return 0

@@ -225,10 +225,6 @@ def ensure_zones(zones: Zones) -> None:
         empty = folder / "_empty.parquet"
         if not empty.exists() or dict(pl.read_parquet_schema(empty)) != dict(schema):
             write_parquet_atomic(pl.DataFrame(schema=schema), empty)
-    from ingestion.versions import adopt_version_records
-
-    for table in VERSIONED:  # a home from before the register's person records were kept per version
-        adopt_version_records(zones, table)
 
 
 def _leaf(folder: Path, md5: str | None) -> Path:

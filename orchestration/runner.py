@@ -135,11 +135,13 @@ def _run_locked(settings: Settings, *, feeds: list[str] | None, echo: Echo, warn
     echo(f"home:    {settings.home}")
     progress.stage("starting: Dagster, dbt manifest", 2, "steps")
     from ingestion.feeds import FEEDS
+    from ingestion.versions import adopt_version_records
     from ingestion.zones import ensure_zones
 
     wanted = set(feeds) if feeds else set(FEEDS)
     zones = settings.zones
     ensure_zones(zones)
+    adopt_version_records(zones)  # a home from before the register's person records were one per version
     due = _due(settings, wanted)
     if not due and _current_without_dagster(settings):
         # a day with no new file: Dagster's import and instance are most of what such a run costs, and there

@@ -25,8 +25,16 @@ from ingestion.normalise import Context, normalise
 from ingestion.planner import ingest_landing
 from ingestion.pseudonym import load_or_create_key
 from ingestion.staging import data_date_of, load_staged
-from ingestion.versions import STATED_BY, load_store, resolve, snapshot_id, state_at, unstated_columns
-from ingestion.zones import Zones, ensure_zones
+from ingestion.versions import (
+    STATED_BY,
+    adopt_version_records,
+    load_store,
+    resolve,
+    snapshot_id,
+    state_at,
+    unstated_columns,
+)
+from ingestion.zones import Zones
 
 TABLE = "police_population"
 FEEDS = ["grid_registry", TABLE]
@@ -178,9 +186,9 @@ def test_a_home_with_a_record_per_snapshot_row_is_brought_to_the_versions_grain(
     for md5 in md5s:
         copy.snapshot_persons(md5).replace(copy.person_records(md5))
     assert _version_records(zones).height < pl.read_parquet([copy.person_records(m) for m in md5s]).height
-    ensure_zones(copy)
+    adopt_version_records(copy)
     assert_frame_equal(_version_records(copy), _version_records(zones))
     for md5 in md5s:  # and every row's record kept aside, as a new home keeps it
         assert_frame_equal(pl.read_parquet(copy.snapshot_persons(md5)), pl.read_parquet(zones.snapshot_persons(md5)))
-    ensure_zones(copy)  # again: nothing more to do
+    assert adopt_version_records(copy) == 0  # again: nothing more to do
     assert_frame_equal(_version_records(copy), _version_records(zones))
