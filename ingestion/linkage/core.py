@@ -181,7 +181,11 @@ def _profile_key() -> pl.Expr:
     return pl.struct(_profile_columns()).hash(seed=20241101).alias("profile")
 
 
-def collapse(records: pl.LazyFrame) -> pl.DataFrame:
+#: records per collapse partition: above it, profiles are collapsed one hash partition of them at a time
+COLLAPSE_PART_RECORDS = 8_000_000
+
+
+def collapse(records: pl.LazyFrame, *, parts: int | None = None) -> pl.DataFrame:
     """One row per distinct profile: its columns, how many records hold it, its smallest record locator
     (``record_locator``: names the profile, and a person without a valid ID by it), and when and where it was
     last stated (``record_at``, ``latest_locator``: the golden record's recency and source).
@@ -190,11 +194,25 @@ def collapse(records: pl.LazyFrame) -> pl.DataFrame:
     streaming engine keeps small are used (``first()`` of the text columns, or a filter inside an aggregation,
     made Polars hold every record: 24 GB at a million residents); a profile's columns come from its
     first record by a streamed join on (profile, locator), its latest locator by one on (profile, time).
+
+    ``parts``: how many partitions by profile hash to collapse one after the other (default: one per
+    ``COLLAPSE_PART_RECORDS`` records). A profile's records all fall in one partition, so the result is the
+    same; what the joins hold at once is a partition's, at the cost of reading the records once more per part.
     """
-    at = pl.col("record_at")
     keyed = records.select(*_profile_columns(), "record_at", record_locator().alias("record_locator")).with_columns(
         _profile_key()
     )
+    if parts is None:
+        parts = -(-records.select(pl.len()).collect().item() // COLLAPSE_PART_RECORDS)
+    parts = max(1, parts)
+    frames = [
+        _collapse_part(keyed if parts == 1 else keyed.filter(pl.col("profile") % parts == k)) for k in range(parts)
+    ]
+    return pl.concat(frames).sort("record_locator")
+
+
+def _collapse_part(keyed: pl.LazyFrame) -> pl.DataFrame:
+    at = pl.col("record_at")
     stats = (
         keyed.select("profile", "record_at", "record_locator")
         .group_by("profile")
@@ -220,7 +238,6 @@ def collapse(records: pl.LazyFrame) -> pl.DataFrame:
         .join(latest, on="profile", how="left")
         .with_columns(latest_locator=pl.coalesce("latest_locator", "record_locator"))
         .select("profile", *PROFILE, "records", "record_locator", "record_at", "latest_locator")
-        .sort("record_locator")
     )
 
 
