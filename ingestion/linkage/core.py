@@ -797,8 +797,19 @@ def _review(
     det_refused: list,
     threshold: float,
 ) -> pl.DataFrame:
+    name_agrees = pl.col("gamma_name") >= _NAME_AGREES if "gamma_name" in pairs.columns else pl.lit(True)
+    band = pairs.filter((pl.col("match_probability") < threshold) | ~name_agrees).with_columns(
+        reason=pl.lit("uncertain_band")
+    )
+    if refused.height:
+        band = pl.concat([band, pairs.join(refused, on=["unique_id_l", "unique_id_r"])], how="diagonal_relaxed")
+    gamma = [c for c in pairs.columns if c.startswith("gamma_")]
+    cols = ["unique_id_l", "unique_id_r", "match_weight", "match_probability", "rule", "reason", *gamma]
+    band = band.select([c for c in cols if c in band.columns])
     side = (
-        p.sort("rid")
+        # the first record of each unit a pair in review names
+        p.filter(pl.col("u").is_in(pl.concat([band["unique_id_l"], band["unique_id_r"]]).implode()))
+        .sort("rid")
         .group_by("u", maintain_order=True)
         .first()
         .select(
@@ -817,15 +828,6 @@ def _review(
             "community_code",
         )
     )
-    name_agrees = pl.col("gamma_name") >= _NAME_AGREES if "gamma_name" in pairs.columns else pl.lit(True)
-    band = pairs.filter((pl.col("match_probability") < threshold) | ~name_agrees).with_columns(
-        reason=pl.lit("uncertain_band")
-    )
-    if refused.height:
-        band = pl.concat([band, pairs.join(refused, on=["unique_id_l", "unique_id_r"])], how="diagonal_relaxed")
-    gamma = [c for c in pairs.columns if c.startswith("gamma_")]
-    cols = ["unique_id_l", "unique_id_r", "match_weight", "match_probability", "rule", "reason", *gamma]
-    band = band.select([c for c in cols if c in band.columns])
     left = side.rename({c: f"{c}_l" for c in side.columns if c != "u"}).rename({"u": "unique_id_l"})
     right = side.rename({c: f"{c}_r" for c in side.columns if c != "u"}).rename({"u": "unique_id_r"})
     out = band.join(left, on="unique_id_l", how="left").join(right, on="unique_id_r", how="left")
@@ -845,6 +847,8 @@ def _review(
 
 
 def _golden(p: pl.DataFrame) -> pl.DataFrame:
+    # only the columns it reads are sorted: the profiles' other columns would be copied for nothing
+    p = p.select("person_key", "id_key", "feed", "record_at", "latest_locator", "records", *_GOLDEN_ATTRS)
     ranked = p.with_columns(
         _valid=pl.col("id_key").is_null().cast(pl.Int8),
         _trust=pl.col("feed").replace_strict(_TRUST, default=9, return_dtype=pl.Int8),
