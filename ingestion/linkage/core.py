@@ -16,7 +16,7 @@ from ingestion.pseudonym import person_key
 from ingestion.schemas import conform
 from ingestion.zones import Zones, write_parquet_atomic, write_with
 
-from .cluster import Clusters
+from .cluster import NONE, REASONS, Clusters
 from .deterministic import repair_ids
 from .features import LOCATOR, prepare, record_locator
 from .keys import assign_keys
@@ -181,7 +181,11 @@ def _profile_key() -> pl.Expr:
     return pl.struct(_profile_columns()).hash(seed=20241101).alias("profile")
 
 
-def collapse(records: pl.LazyFrame) -> pl.DataFrame:
+#: records per collapse partition: above it, profiles are collapsed one hash partition of them at a time
+COLLAPSE_PART_RECORDS = 8_000_000
+
+
+def collapse(records: pl.LazyFrame, *, parts: int | None = None) -> pl.DataFrame:
     """One row per distinct profile: its columns, how many records hold it, its smallest record locator
     (``record_locator``: names the profile, and a person without a valid ID by it), and when and where it was
     last stated (``record_at``, ``latest_locator``: the golden record's recency and source).
@@ -190,11 +194,25 @@ def collapse(records: pl.LazyFrame) -> pl.DataFrame:
     streaming engine keeps small are used (``first()`` of the text columns, or a filter inside an aggregation,
     made Polars hold every record: 24 GB at a million residents); a profile's columns come from its
     first record by a streamed join on (profile, locator), its latest locator by one on (profile, time).
+
+    ``parts``: how many partitions by profile hash to collapse one after the other (default: one per
+    ``COLLAPSE_PART_RECORDS`` records). A profile's records all fall in one partition, so the result is the
+    same; what the joins hold at once is a partition's, at the cost of reading the records once more per part.
     """
-    at = pl.col("record_at")
     keyed = records.select(*_profile_columns(), "record_at", record_locator().alias("record_locator")).with_columns(
         _profile_key()
     )
+    if parts is None:
+        parts = -(-records.select(pl.len()).collect().item() // COLLAPSE_PART_RECORDS)
+    parts = max(1, parts)
+    frames = [
+        _collapse_part(keyed if parts == 1 else keyed.filter(pl.col("profile") % parts == k)) for k in range(parts)
+    ]
+    return pl.concat(frames).sort("record_locator")
+
+
+def _collapse_part(keyed: pl.LazyFrame) -> pl.DataFrame:
+    at = pl.col("record_at")
     stats = (
         keyed.select("profile", "record_at", "record_locator")
         .group_by("profile")
@@ -220,7 +238,6 @@ def collapse(records: pl.LazyFrame) -> pl.DataFrame:
         .join(latest, on="profile", how="left")
         .with_columns(latest_locator=pl.coalesce("latest_locator", "record_locator"))
         .select("profile", *PROFILE, "records", "record_locator", "record_at", "latest_locator")
-        .sort("record_locator")
     )
 
 
@@ -346,7 +363,34 @@ def accept_threshold(probabilities: pl.Series) -> float:
     return float(min(ACCEPT_PROBABILITY, max(floor, ok.min())))
 
 
-def _unique_name_links(p: pl.DataFrame, clusters: Clusters) -> list[str]:
+def _node_index(p: pl.DataFrame, det: pl.DataFrame) -> pl.DataFrame:
+    """The nodes in the order of their names, numbered (``ix``), with what the guard compares as codes.
+
+    A node's birth date for the guard is its valid ID's own, else the date its records state most often; the
+    nodes only a deterministic edge names (``det``'s ``other``) have neither. ``id_code`` numbers the valid IDs
+    (equal codes, equal IDs) and ``birth_code`` is the date's day number; ``NONE`` where there is none.
+    """
+    info = p.group_by("node").agg(
+        pl.col("id_key").drop_nulls().first(),
+        pl.coalesce(
+            pl.col("id_key").drop_nulls().first().str.slice(6, 8).str.to_date("%Y%m%d", strict=False),
+            pl.col("birth").drop_nulls().mode().sort().first(),
+        ).alias("birth"),
+    )
+    only_named = det.select(pl.col("other").alias("node")).unique().join(info, on="node", how="anti")
+    return (
+        pl.concat([info, only_named], how="diagonal_relaxed")
+        .sort("node")
+        .with_row_index("ix")
+        .with_columns(
+            pl.col("ix").cast(pl.Int64),
+            id_code=(pl.col("id_key").rank("dense") - 1).cast(pl.Int64).fill_null(NONE),
+            birth_code=pl.col("birth").cast(pl.Int64).fill_null(NONE),
+        )
+    )
+
+
+def _unique_name_links(p: pl.DataFrame, clusters: Clusters) -> pl.Series:
     """Link records that carry nothing but a name to the one known person of that name; return their nodes.
 
     A grid worker often writes only the name of a person involved, and a caller may give a number no other
@@ -377,27 +421,21 @@ def _unique_name_links(p: pl.DataFrame, clusters: Clusters) -> list[str]:
         & lone_phone
         & pl.col("name_n").is_not_null()
     )
-    lone = p.filter(name_only).select("node", "name_n")
-    lone = lone.filter(pl.Series([clusters.find(n) == n for n in lone["node"].to_list()], dtype=pl.Boolean))
+    roots = pl.Series("root", clusters.roots(), dtype=pl.Int64)
+    with_root = pl.col("ix").map_batches(lambda ix: roots.gather(ix), return_dtype=pl.Int64).alias("root")
+    lone = p.filter(name_only).select("ix", "name_n", with_root).filter(pl.col("root") == pl.col("ix"))
     # the known people: everyone the register or a valid ID names, with every name they were recorded under
     known = p.filter(
         ~name_only
         & pl.col("name_n").is_not_null()
         & (pl.col("id_key").is_not_null() | pl.col("reg_node").is_not_null())
     )
-    known = known.select("node", "name_n").unique()
-    known = known.with_columns(
-        root=pl.Series([str(clusters.find(n)) for n in known["node"].to_list()], dtype=pl.String)
-    )
+    known = known.select("ix", "name_n").unique().select("name_n", with_root)
     owner = known.group_by("name_n").agg(pl.col("root").unique()).filter(pl.col("root").list.len() == 1)
-    owner = owner.select("name_n", pl.col("root").list.first())
-    known_roots = set(owner["root"].to_list())
-    linked = []
-    root_of = {str(r): r for r in clusters.parent if str(r) in known_roots}
-    for node, root in lone.join(owner, on="name_n").select("node", "root").sort("node").iter_rows():
-        if root in root_of and clusters.union(node, root_of[root]) is None:
-            linked.append(node)
-    return linked
+    owner = owner.select("name_n", pl.col("root").list.first().alias("owner"))
+    edges = lone.join(owner, on="name_n").sort("ix")
+    codes = clusters.merge_codes(edges["ix"].to_list(), edges["owner"].to_list())
+    return edges["ix"].filter(pl.Series(codes, dtype=pl.Int8) == 0)
 
 
 def link_persons(records: pl.DataFrame, *, key: bytes, model: str = "auto") -> LinkResult:
@@ -559,37 +597,27 @@ def link_profiles(
     _peak(stats, "splink")
     stats["scored_pairs"] = pairs.height
 
-    node_of = dict(zip(units["unique_id"].cast(pl.Int64).to_list(), units["node"].to_list()))
-    clusters = Clusters()
-    # a node's birth date for the guard: its valid ID's own, else the date its records state most often
-    node_info = (
-        p.group_by("node")
-        .agg(
-            pl.col("id_key").drop_nulls().first(),
-            pl.coalesce(
-                pl.col("id_key").drop_nulls().first().str.slice(6, 8).str.to_date("%Y%m%d", strict=False),
-                pl.col("birth").drop_nulls().mode().sort().first(),
-            ).alias("birth"),
-        )
-        .sort("node")
-    )
-    for node, id_key, birth in node_info.iter_rows():
-        clusters.add(node, id_key=id_key, birth=birth)
-    # deterministic edges: a register entry (人员编号) and a foreign document number name one person
-    det = p.filter(pl.col("reg_node").is_not_null() & (pl.col("reg_node") != pl.col("node"))).select(
-        "node", pl.col("reg_node").alias("other")
-    )
+    # the nodes, numbered in the order of their names (``cluster.Clusters``): every profile's node, and the
+    # register entries and document numbers a deterministic edge names
     det = pl.concat(
         [
-            det,
+            p.filter(pl.col("reg_node").is_not_null() & (pl.col("reg_node") != pl.col("node"))).select(
+                "node", pl.col("reg_node").alias("other")
+            ),
             p.filter(pl.col("doc_node").is_not_null() & (pl.col("doc_node") != pl.col("node"))).select(
                 "node", pl.col("doc_node").alias("other")
             ),
         ]
+    ).unique()
+    nodes = _node_index(p, det)
+    clusters = Clusters(nodes["id_code"].to_numpy(), nodes["birth_code"].to_numpy())
+    ix = nodes.select("node", "ix")
+    p = p.join(ix, on="node", how="left")
+    # deterministic edges: a register entry (人员编号) and a foreign document number name one person
+    det = (
+        det.join(ix, on="node").join(ix.rename({"node": "other", "ix": "other_ix"}), on="other").sort("ix", "other_ix")
     )
-    for node in det["other"].unique().to_list():
-        clusters.add(node)
-    det_refused = clusters.merge_all(det.unique().sort("node", "other").iter_rows())
+    det_refused = clusters.merge_all(det.select("ix", "other_ix").iter_rows())
 
     # A link is accepted only above the threshold *and* when the names agree (identical, same pinyin or one
     # character apart): birth date and the head of an ID are correlated evidence and must not outvote a different name.
@@ -600,38 +628,48 @@ def link_profiles(
     # a kept model accepts at the threshold it was kept with: estimated again on each day's pairs, it moved
     threshold = kept.accept_threshold if kept is not None else accept_threshold(candidates["match_probability"])
     stats["accept_threshold"] = threshold
-    accepted = candidates.filter(pl.col("match_probability") >= threshold)
-    refused = []
-    applied = []
-    for uid_l, uid_r, prob in accepted.select("unique_id_l", "unique_id_r", "match_probability").iter_rows():
-        reason = clusters.union(node_of[uid_l], node_of[uid_r])
-        if reason is None:
-            applied.append((uid_l, uid_r))
-        else:
-            refused.append((uid_l, uid_r, reason))
-    stats["accepted_links"] = len(applied)
-    stats["guard_refused"] = len(refused) + len(det_refused)
+    unit_ix = units.select(pl.col("unique_id").cast(pl.Int64).alias("u"), "node").join(ix, on="node", how="left")
+    accepted = (
+        candidates.filter(pl.col("match_probability") >= threshold)
+        .select("unique_id_l", "unique_id_r")
+        .join(
+            unit_ix.select(pl.col("u").alias("unique_id_l"), pl.col("ix").alias("ix_l")),
+            on="unique_id_l",
+            maintain_order="left",
+        )
+        .join(
+            unit_ix.select(pl.col("u").alias("unique_id_r"), pl.col("ix").alias("ix_r")),
+            on="unique_id_r",
+            maintain_order="left",
+        )
+    )
+    codes = clusters.merge_codes(accepted["ix_l"].to_list(), accepted["ix_r"].to_list())
+    accepted = accepted.select("unique_id_l", "unique_id_r").with_columns(code=pl.Series(codes, dtype=pl.Int8))
+    applied = accepted.filter(pl.col("code") == 0).drop("code")
+    refused = accepted.filter(pl.col("code") != 0).select(
+        "unique_id_l", "unique_id_r", pl.col("code").replace_strict(REASONS, return_dtype=pl.String).alias("reason")
+    )
+    stats["accepted_links"] = applied.height
+    stats["guard_refused"] = refused.height + len(det_refused)
     unique_named = _unique_name_links(p, clusters)
-    stats["unique_name_links"] = len(unique_named)
-    p = p.with_columns(is_unique_name=pl.col("node").is_in(pl.Series(unique_named, dtype=pl.String).implode()))
+    stats["unique_name_links"] = unique_named.len()
+    p = p.with_columns(is_unique_name=pl.col("ix").is_in(unique_named.implode()))
 
     # clusters → person keys: a valid ID keeps its own HMAC; others are named by their smallest locator
-    nodes = node_info["node"].to_list()
-    roots = pl.DataFrame(
-        {
-            "node": nodes,
-            "root": [str(clusters.find(n)) for n in nodes],
-            "root_id": [clusters.ids[clusters.find(n)] for n in nodes],
-        }
+    roots = pl.Series("root", clusters.roots(), dtype=pl.Int64)
+    root_ids = nodes.select(pl.col("ix"), roots, root_id=pl.Series(clusters.id_codes()).gather(roots)).join(
+        nodes.select(pl.col("id_code").alias("root_id"), pl.col("id_key").alias("_root_id")).unique(),
+        on="root_id",
+        how="left",
     )
-    p = p.join(roots, on="node", how="left")
+    p = p.join(root_ids.select("ix", "root", pl.col("_root_id").alias("root_id")), on="ix", how="left")
     p = p.with_columns(
         _anchor=pl.coalesce(pl.col("root_id"), pl.lit("cluster:") + pl.col("record_locator").min().over("root"))
     ).with_columns(person_key=person_key(pl.col("_anchor"), key))
 
     # per record: the strongest applied link touching its unit
-    if applied:
-        app = pl.DataFrame(applied, schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64}, orient="row").join(
+    if applied.height:
+        app = applied.join(
             pairs.select("unique_id_l", "unique_id_r", "match_probability", "match_weight", "rule"),
             on=["unique_id_l", "unique_id_r"],
         )
@@ -752,10 +790,26 @@ def _from_units(pairs: pl.DataFrame, hashes: pl.DataFrame) -> pl.DataFrame:
 
 
 def _review(
-    p: pl.DataFrame, units: pl.DataFrame, pairs: pl.DataFrame, refused: list, det_refused: list, threshold: float
+    p: pl.DataFrame,
+    units: pl.DataFrame,
+    pairs: pl.DataFrame,
+    refused: pl.DataFrame,
+    det_refused: list,
+    threshold: float,
 ) -> pl.DataFrame:
+    name_agrees = pl.col("gamma_name") >= _NAME_AGREES if "gamma_name" in pairs.columns else pl.lit(True)
+    band = pairs.filter((pl.col("match_probability") < threshold) | ~name_agrees).with_columns(
+        reason=pl.lit("uncertain_band")
+    )
+    if refused.height:
+        band = pl.concat([band, pairs.join(refused, on=["unique_id_l", "unique_id_r"])], how="diagonal_relaxed")
+    gamma = [c for c in pairs.columns if c.startswith("gamma_")]
+    cols = ["unique_id_l", "unique_id_r", "match_weight", "match_probability", "rule", "reason", *gamma]
+    band = band.select([c for c in cols if c in band.columns])
     side = (
-        p.sort("rid")
+        # the first record of each unit a pair in review names
+        p.filter(pl.col("u").is_in(pl.concat([band["unique_id_l"], band["unique_id_r"]]).implode()))
+        .sort("rid")
         .group_by("u", maintain_order=True)
         .first()
         .select(
@@ -774,18 +828,6 @@ def _review(
             "community_code",
         )
     )
-    name_agrees = pl.col("gamma_name") >= _NAME_AGREES if "gamma_name" in pairs.columns else pl.lit(True)
-    band = pairs.filter((pl.col("match_probability") < threshold) | ~name_agrees).with_columns(
-        reason=pl.lit("uncertain_band")
-    )
-    if refused:
-        ref = pl.DataFrame(
-            refused, schema={"unique_id_l": pl.Int64, "unique_id_r": pl.Int64, "reason": pl.String}, orient="row"
-        )
-        band = pl.concat([band, pairs.join(ref, on=["unique_id_l", "unique_id_r"])], how="diagonal_relaxed")
-    gamma = [c for c in pairs.columns if c.startswith("gamma_")]
-    cols = ["unique_id_l", "unique_id_r", "match_weight", "match_probability", "rule", "reason", *gamma]
-    band = band.select([c for c in cols if c in band.columns])
     left = side.rename({c: f"{c}_l" for c in side.columns if c != "u"}).rename({"u": "unique_id_l"})
     right = side.rename({c: f"{c}_r" for c in side.columns if c != "u"}).rename({"u": "unique_id_r"})
     out = band.join(left, on="unique_id_l", how="left").join(right, on="unique_id_r", how="left")
@@ -805,6 +847,8 @@ def _review(
 
 
 def _golden(p: pl.DataFrame) -> pl.DataFrame:
+    # only the columns it reads are sorted: the profiles' other columns would be copied for nothing
+    p = p.select("person_key", "id_key", "feed", "record_at", "latest_locator", "records", *_GOLDEN_ATTRS)
     ranked = p.with_columns(
         _valid=pl.col("id_key").is_null().cast(pl.Int8),
         _trust=pl.col("feed").replace_strict(_TRUST, default=9, return_dtype=pl.Int8),

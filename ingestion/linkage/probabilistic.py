@@ -363,7 +363,14 @@ def score_pairs(
             linker, source, lambda_method, why_not = _estimate(db, units, open_units, notes, model=model, seed=seed)
         predictions = linker.inference.predict(threshold_match_probability=min_probability)
     rule_names = list(BLOCKING_RULES)
-    pairs = pl.from_arrow(con.sql(f"select * from {predictions.physical_name}").to_arrow_table())
+    # what linkage reads of a pair (``core.link_profiles``, the review queue): not the compared values themselves,
+    # which are most of a prediction's width (millions of pairs at a county's size)
+    wanted = [
+        c
+        for c in con.sql(f"select * from {predictions.physical_name} limit 0").columns
+        if c in _PAIR_COLUMNS or c.startswith("gamma_")
+    ]
+    pairs = pl.from_arrow(con.sql(f"select {', '.join(wanted)} from {predictions.physical_name}").to_arrow_table())
     pairs = pairs.with_columns(
         pl.col("match_key").cast(pl.Int64).map_elements(lambda k: rule_names[k], return_dtype=pl.String).alias("rule")
     )
@@ -398,6 +405,18 @@ def score_pairs(
         model=model_dict,
         tf_name=tf_name,
     )
+
+
+#: a scored pair's columns linkage reads, besides its comparison levels (``gamma_*``)
+_PAIR_COLUMNS = (
+    "unique_id_l",
+    "unique_id_r",
+    "match_weight",
+    "match_probability",
+    "match_key",
+    "id_head_l",
+    "id_head_r",
+)
 
 
 def _register_tf(con, db, linker, kept_tf: pl.DataFrame) -> int:

@@ -6,10 +6,12 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingestion import fields as fr
 from ingestion.linkage import link_persons, name_pinyin, repair_candidates
-from ingestion.linkage.cluster import Clusters
+from ingestion.linkage.cluster import NONE, REASONS, Clusters
 from ingestion.linkage.deterministic import check_char_ok
 from ingestion.schemas import PERSON_RECORDS
 
@@ -149,29 +151,50 @@ def test_different_names_have_different_pinyin():
 
 
 def test_guard_refuses_chaining_two_valid_ids_through_one_weak_record():
-    c = Clusters()
-    c.add("id:A", id_key="A")
-    c.add("id:B", id_key="B")
-    c.add("rec:1")
-    assert c.union("id:A", "rec:1") is None
-    assert c.union("rec:1", "id:B") == "two_valid_ids"
-    assert c.find("id:A") == c.find("rec:1") != c.find("id:B")
+    # nodes 0 and 1 hold valid IDs A and B (codes 0 and 1), node 2 a weak record
+    c = Clusters([0, 1, NONE], [NONE, NONE, NONE])
+    assert c.union(0, 2) == 0
+    assert REASONS[c.union(2, 1)] == "two_valid_ids"
+    assert c.find(0) == c.find(2) != c.find(1)
 
 
 def test_guard_refuses_joining_two_known_birth_dates():
-    c = Clusters()
-    c.add("rec:1", birth=dt.date(1980, 1, 1))
-    c.add("rec:2")
-    c.add("rec:3", birth=dt.date(1990, 1, 1))
-    assert c.merge_all([("rec:1", "rec:2"), ("rec:2", "rec:3")]) == [("rec:2", "rec:3", "two_birth_dates")]
+    born = [dt.date(1980, 1, 1), None, dt.date(1960, 1, 1)]  # before 1970: a negative day number
+    c = Clusters([NONE] * 3, [NONE if d is None else (d - dt.date(1970, 1, 1)).days for d in born])
+    assert c.merge_all([(0, 1), (1, 2)]) == [(1, 2, "two_birth_dates")]
 
 
 def test_guard_allows_records_without_conflicting_evidence():
-    c = Clusters()
-    for n in ("id:A", "rec:1", "rec:2"):
-        c.add(n, id_key="A" if n == "id:A" else None)
-    assert c.merge_all([("rec:1", "rec:2"), ("rec:2", "id:A")]) == []
-    assert len({c.find(n) for n in ("id:A", "rec:1", "rec:2")}) == 1
+    c = Clusters([0, NONE, NONE], [NONE] * 3)
+    assert c.merge_all([(1, 2), (2, 0)]) == []
+    assert len({c.find(n) for n in range(3)}) == 1
+    assert c.find(2) == 0  # the first node in order is the root
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), min_size=1, max_size=12).flatmap(
+        lambda codes: st.tuples(
+            st.just(codes),
+            st.lists(st.tuples(st.integers(0, len(codes) - 1), st.integers(0, len(codes) - 1)), max_size=30),
+        )
+    )
+)
+def test_no_cluster_holds_two_ids_or_two_birth_dates_and_every_merge_holds(case):
+    codes, edges = case
+    ids = [NONE if i == 0 else i for i, _ in codes]
+    births = [NONE if b == 0 else b for _, b in codes]
+    c = Clusters(ids, births)
+    merged = c.merge_codes([a for a, _ in edges], [b for _, b in edges])
+    roots = c.roots()
+    for (a, b), code in zip(edges, merged):
+        assert (roots[a] == roots[b]) if code == 0 else (roots[a] != roots[b])
+    for root in set(roots.tolist()):
+        members = [n for n in range(len(codes)) if roots[n] == root]
+        assert root == min(members)
+        assert len({ids[n] for n in members} - {NONE}) <= 1
+        assert len({births[n] for n in members} - {NONE}) <= 1
+        assert c.id_codes()[root] == next((ids[n] for n in members if ids[n] != NONE), NONE)
 
 
 def test_accept_threshold_keeps_the_expected_false_share_small():
