@@ -489,11 +489,7 @@ def _read_xlsx(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
             continue
         result.sheets.append(sheet)
         try:
-            strings = pl.DataFrame(reader.load_sheet(sheet, header_row=None, skip_rows=0, dtypes="string"))
-            # a cell read as a boolean is a number or boolean cell (text gives null); the plain Arrow conversion,
-            # not to_arrow_with_errors: that also builds a Python error object for every text cell, which was a
-            # third of reading a day's service list (the values are the same)
-            booleans = pl.DataFrame(reader.load_sheet(sheet, header_row=None, skip_rows=0, dtypes="boolean"))
+            strings, booleans = _sheet_views(reader, sheet)
         except Exception as err:
             raise FeedFormatError(
                 f"{ctx.feed}/{ctx.file} sheet {sheet!r}: cannot be read ({type(err).__name__}); "
@@ -527,6 +523,41 @@ def _read_xlsx(path: Path, spec: TableSpec, ctx: _Ctx) -> ReadResult:
     result.records = result.frame.select("sheet", "record_no").n_unique() if result.frame.height else 0
     result.records += result.quarantine.height
     return result
+
+
+#: The text fastexcel gives a number cell (Rust's ``{:.9}`` of the double with trailing zeros cut, or the integer)
+#: always matches this; a text cell may too ("0012", a 流水号 of digits) and only the typed view tells them apart.
+_NUMBER_TEXT = r"^-?(?:\d+(?:\.\d+)?|inf)$|^NaN$"
+
+
+def _sheet_views(reader, sheet: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A sheet's cells as text, and as booleans where that tells a number cell from a text cell.
+
+    fastexcel (0.21) types a column, not a cell, and fixes the types when it loads a sheet: one load cannot
+    give both views, so the sheet is parsed twice. The second, typed load is limited to the columns where
+    some cell's text could be a number's (a number cell read as a boolean is never null, a text or date cell
+    always is), and skipped for a sheet with none. Phones, IDs and 流水号 typed as text look like numbers,
+    so most sheets still need it. Both loads are eager: fastexcel then reads the cells by reference into the
+    shared strings rather than copying them into a sheet object first.
+    """
+    load = {"header_row": None, "skip_rows": 0, "eager": True}
+    strings = pl.from_arrow(reader.load_sheet(sheet, dtypes="string", **load))
+    maybe = (
+        strings.select(pl.col(pl.String).str.contains(_NUMBER_TEXT).any()).row(0, named=True) if strings.height else {}
+    )
+    typed = [c for c in strings.columns if maybe.get(c)]
+    # the plain Arrow conversion, not to_arrow_with_errors: that also builds a Python error object for every
+    # text cell, which was a third of reading a day's service list (the values are the same)
+    loaded = pl.from_arrow(reader.load_sheet(sheet, dtypes="boolean", use_columns=typed, **load)) if typed else None
+    if loaded is not None and (loaded.columns != typed or loaded.height != strings.height):
+        raise ValueError(f"sheet {sheet!r}: the typed load has columns {loaded.columns}, {loaded.height} rows")
+    booleans = pl.DataFrame(
+        [
+            loaded[c] if c in typed else pl.repeat(None, strings.height, dtype=pl.Boolean, eager=True).alias(c)
+            for c in strings.columns
+        ]
+    )
+    return strings, booleans
 
 
 #: Excel stores and shows a number with at most 15 significant digits
