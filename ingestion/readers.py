@@ -599,12 +599,23 @@ def _clean(col: str) -> pl.Expr:
     return pl.when(text == "").then(None).otherwise(text)
 
 
+#: Printable ASCII without a space: NFKC leaves it as it is and it holds no blank, so :func:`_clean` would too
+_CLEAN_ALREADY = r"^[!-~]+$"
+
+
 def _clean_each(col: str) -> pl.Expr:
     """:func:`_clean` once per distinct value of the column: a sheet's statuses, categories, communities and
-    dates repeat, and NFKC over every cell was a fifth of reading a day's service list."""
+    dates repeat, and NFKC over every cell was a fifth of reading a day's service list. Values of printable
+    ASCII (IDs, 流水号, codes, phones, numbers, ISO dates: most of a workbook's unique values) are clean as
+    they are and skip it, a tenth of reading a month's credit workbook."""
 
     def rule(values: pl.Series) -> pl.Series:
-        return values.to_frame().select(_clean(values.name)).to_series()
+        ready = values.str.contains(_CLEAN_ALREADY).fill_null(False)
+        if ready.all():
+            return values
+        todo = (~ready).arg_true()
+        cleaned = values.gather(todo).to_frame().select(_clean(values.name)).to_series()
+        return values.clone().scatter(todo, cleaned)
 
     return pl.col(col).map_batches(lambda v: _per_unique(v, rule), return_dtype=pl.String, is_elementwise=True)
 

@@ -482,3 +482,15 @@ def test_workbook_id_stored_as_number_reads_with_the_digits_excel_kept(tmp_path)
 )
 def test_excel_number_text_keeps_fifteen_significant_digits(text, shown):
     assert excel_number_text(text) == shown
+
+
+def test_cleaning_a_cell_once_per_value_and_skipping_plain_ascii_gives_every_cell_what_the_rule_gives():
+    from ingestion.readers import _clean, _clean_each
+
+    values = ["J001", "J001", "ＪＦ００１", "a b", "", "\u3000", None, "张\u200b三", "2024-11-03", "2024-11-03 08:00:00",
+              "13812345678", "x\ty", "~!"]  # fmt: skip
+    for column in (values, values[:2], [v for v in values if v is None or v.isascii()]):
+        frame = pl.DataFrame({"c": column}, schema={"c": pl.String})
+        assert frame.select(_clean_each("c")).to_series().to_list() == frame.select(_clean("c")).to_series().to_list()
+    cleaned = pl.DataFrame({"c": values}).select(_clean_each("c"))["c"].to_list()
+    assert cleaned[:8] == ["J001", "J001", "JF001", "ab", None, None, None, "张三"]
