@@ -484,8 +484,14 @@ def test_excel_number_text_keeps_fifteen_significant_digits(text, shown):
     assert excel_number_text(text) == shown
 
 
-def test_cleaning_a_cell_once_per_value_and_skipping_plain_ascii_gives_every_cell_what_the_rule_gives():
+@pytest.mark.parametrize("skip_from", [0, 512])
+def test_cleaning_a_cell_once_per_value_and_skipping_plain_ascii_gives_every_cell_what_the_rule_gives(
+    monkeypatch, skip_from
+):
+    from ingestion import readers
     from ingestion.readers import _clean, _clean_each
+
+    monkeypatch.setattr(readers, "_CLEAN_SKIP_FROM", skip_from)  # 0: every column takes the ASCII shortcut
 
     values = ["J001", "J001", "ＪＦ００１", "a b", "", "\u3000", None, "张\u200b三", "2024-11-03", "2024-11-03 08:00:00",
               "13812345678", "x\ty", "~!"]  # fmt: skip
