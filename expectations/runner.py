@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from expectations import overhead
 from expectations.suites import BUILDERS, DERIVED, to_pandas
 from ingestion.schemas import SCHEMAS
 from ingestion.zones import write_text_atomic
@@ -154,6 +155,7 @@ def _get_engine() -> _Engine:
 
         started = time.perf_counter()
         _skip_batch_fingerprint()
+        overhead.install()
         config = DataContextConfig(
             store_backend_defaults=InMemoryStoreBackendDefaults(),
             analytics_enabled=False,  # no network calls from the pipeline
@@ -212,7 +214,7 @@ def suite_digest(table: str) -> str:
         {k: v for k, v in e.configuration.to_json_dict().items() if k != "id"} for e in suite_for(table).expectations
     ]
     h = hashlib.sha256(json.dumps(configs, sort_keys=True, default=str).encode())
-    for module in ("suites.py", "runner.py"):  # derived columns, rate noise and the aggregate shortcut
+    for module in ("suites.py", "runner.py", "overhead.py"):  # derived columns, rate noise, the aggregate shortcut
         h.update((Path(__file__).parent / module).read_bytes())
     h.update(gx_version.encode())
     return h.hexdigest()[:32]
@@ -380,7 +382,7 @@ def _groups(files: list[_File]) -> list[list[int]]:
 
 
 def _run(data: Any, suite: Any, result_format: Any) -> Any:
-    with _lock:
+    with _lock, overhead.one_run():
         # Batch.validate rather than ValidationDefinition.run: run() keeps every
         # result in the context's in-memory store, which grows with each file.
         batch = _get_engine().batch_definition.get_batch(batch_parameters={"dataframe": data})

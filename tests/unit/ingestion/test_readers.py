@@ -1,6 +1,6 @@
 import json
 import zipfile
-from datetime import date
+from datetime import date, datetime
 
 import polars as pl
 import pytest
@@ -229,6 +229,67 @@ def test_workbook_rows_numbers_skips_and_numeric_cells(tmp_path):
     assert result.encoding is None and not result.encoding_switched
 
 
+def test_workbook_number_cells_are_told_from_text_cells_of_digits(tmp_path):
+    """A 序号 typed as text ("0012") reads as text; a number cell, even beside text of the same digits, as a number.
+
+    fastexcel types a whole column: the text view alone cannot tell ``13`` typed from ``13`` entered as text.
+    """
+    path = tmp_path / "碧江区救助保障花名册_202411.xlsx"
+    wb = xlsxwriter.Workbook(path)
+    ws = wb.add_worksheet("城乡低保")
+    ws.write_row(0, 0, ["序号", "姓名", "身份证号码", "月保障金(元)", "保障起始日期"])
+    ws.write_string(1, 0, "0012")
+    ws.write_row(1, 1, ["张三", "52060119800101001X", 500])
+    ws.write_datetime(1, 4, datetime(2024, 1, 1), wb.add_format({"num_format": "yyyy-mm-dd"}))
+    ws.write_row(2, 0, [13, "李四"])
+    ws.write_string(2, 2, "520601198001010029")
+    ws.write_row(2, 3, ["480", "2024-01-01"])
+    ws.write_row(3, 0, [True, "王五", "true", -0.5, 45455])
+    wb.close()
+
+    frame = _read(path, ROLL).frame.sort("record_no")
+
+    assert frame["row_counter"].to_list() == ["0012", "13", "true"]
+    assert frame["id_number"].to_list() == ["52060119800101001X", "520601198001010029", "true"]
+    assert frame["monthly_amount"].to_list() == ["500", "480", "-0.5"]
+    assert frame["start_date"].to_list()[1:] == ["2024-01-01", "45455"]  # row 2's is a date cell, not a number
+    assert frame["_numeric_cells"].to_list() == ["monthly_amount", "row_counter", "monthly_amount,start_date"]
+
+
+def test_workbook_sheet_without_number_like_text_is_parsed_once(tmp_path, monkeypatch):
+    """Parsing a sheet is most of reading it: the typed view is loaded only for columns whose text could
+    be a number cell's, and not at all for a sheet with none (text and date cells only)."""
+    import fastexcel
+
+    path = tmp_path / "碧江区救助保障花名册_202411.xlsx"
+    wb = xlsxwriter.Workbook(path)
+    low = wb.add_worksheet("城乡低保")
+    low.write_row(0, 0, ["姓名", "身份证号码", "保障起始日期"])
+    low.write_row(1, 0, ["张三", "52060119800101001X"])
+    low.write_datetime(1, 2, datetime(2024, 1, 1), wb.add_format({"num_format": "yyyy-mm-dd"}))
+    aged = wb.add_worksheet("高龄津贴")
+    aged.write_row(0, 0, ["姓名", "身份证号码", "年龄"])
+    aged.write_row(1, 0, ["孙八", "52060119400101001X", 84])
+    wb.close()
+    loads = []
+    load_sheet = fastexcel.ExcelReader.load_sheet
+
+    def spy(self, name, **options):
+        loads.append((name, options.get("dtypes"), options.get("use_columns")))
+        return load_sheet(self, name, **options)
+
+    monkeypatch.setattr(fastexcel.ExcelReader, "load_sheet", spy)
+
+    frame = _read(path, ROLL).frame.sort("sheet")
+
+    assert loads == [
+        ("城乡低保", "string", None),
+        ("高龄津贴", "string", None),
+        ("高龄津贴", "boolean", ["__UNNAMED__2"]),
+    ]
+    assert frame.select("sheet", "_numeric_cells").rows() == [("城乡低保", ""), ("高龄津贴", "age")]
+
+
 def test_corrupt_workbook_is_a_format_error(tmp_path):
     path = tmp_path / "碧江区救助保障花名册_202411.xlsx"
     path.write_bytes(b"PK\x03\x04 not really a zip")
@@ -421,3 +482,21 @@ def test_workbook_id_stored_as_number_reads_with_the_digits_excel_kept(tmp_path)
 )
 def test_excel_number_text_keeps_fifteen_significant_digits(text, shown):
     assert excel_number_text(text) == shown
+
+
+@pytest.mark.parametrize("skip_from", [0, 512])
+def test_cleaning_a_cell_once_per_value_and_skipping_plain_ascii_gives_every_cell_what_the_rule_gives(
+    monkeypatch, skip_from
+):
+    from ingestion import readers
+    from ingestion.readers import _clean, _clean_each
+
+    monkeypatch.setattr(readers, "_CLEAN_SKIP_FROM", skip_from)  # 0: every column takes the ASCII shortcut
+
+    values = ["J001", "J001", "ＪＦ００１", "a b", "", "\u3000", None, "张\u200b三", "2024-11-03", "2024-11-03 08:00:00",
+              "13812345678", "x\ty", "~!"]  # fmt: skip
+    for column in (values, values[:2], [v for v in values if v is None or v.isascii()]):
+        frame = pl.DataFrame({"c": column}, schema={"c": pl.String})
+        assert frame.select(_clean_each("c")).to_series().to_list() == frame.select(_clean("c")).to_series().to_list()
+    cleaned = pl.DataFrame({"c": values}).select(_clean_each("c"))["c"].to_list()
+    assert cleaned[:8] == ["J001", "J001", "JF001", "ab", None, None, None, "张三"]
