@@ -163,7 +163,11 @@ select
     max({{ zhili_format_date('d', '%Y%m') }}) as month_key,
     min({{ zhili_format_date('d', '%Y-%m-%d|%H:%M:%S') }}) as day_key,
     max({{ zhili_format_date('d', '%Y年%m月') }}) as month_label,
-    sum(case when {{ zhili_regexp_matches('k', "'^X[0-9]+$'") }} then 1 else 0 end) as x_keys
+    sum(case when {{ zhili_regexp_matches('k', "'^X[0-9]+$'") }} then 1 else 0 end) as x_keys,
+    sum(case when {{ zhili_ends_with('k', "'12'") }} then 1 else 0 end) as ends_12,
+    {{ zhili_arg_max_tuple('a', ['d', 'k']) }} as tuple_max_a,
+    {{ zhili_arg_max_tuple('a', ['k', 'b']) }} as tuple_max_k,
+    {{ zhili_arg_max_tuple(zhili_struct(['a', 'b']), ['b', 'k']) }}.a as struct_max_a
 from t
 """
 
@@ -178,6 +182,11 @@ EXPECTED = {
     "day_key": "2023-07-09|00:00:00",
     "month_label": "2025年01月",
     "x_keys": 3,
+    "ends_12": 2,
+    # a NULL key ranks above every value, as in DuckDB's tuple comparison; a NULL `a` is skipped, a struct never
+    "tuple_max_a": "w",
+    "tuple_max_k": "z",
+    "struct_max_a": "y",
 }
 
 

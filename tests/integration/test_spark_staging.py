@@ -56,8 +56,23 @@ MODELS = (
     "mart_credit_board",
     "mart_credit_person_balance",
     "mart_credit_stars",
+    "int_residents_profiled",
+    "dim_grid",
+    "dim_resident",
+    "int_incidents_unioned",
+    "fct_incident",
+    "mart_grid_daily",
+    "fct_hotline_order",
 )
-SEEDS = ("hotline_time_limits", "working_calendar", "benefit_programmes", "credit_star_thresholds")
+SEEDS = (
+    "hotline_time_limits",
+    "working_calendar",
+    "benefit_programmes",
+    "credit_star_thresholds",
+    "incident_taxonomy",
+    "incident_statuses",
+    "incident_time_limits",
+)
 BUILD = ["build", "--resource-type", "seed", "--resource-type", "model", "--select", *SEEDS, "staging", "ops", *MODELS]
 
 
