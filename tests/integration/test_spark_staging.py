@@ -1,10 +1,12 @@
 """The staging layer, ops and the intermediate models and marts that build on Spark equal the ones built on
 DuckDB, table for table (issue 25).
 
-A small generated district (2,000 residents, 7 days, seed 4: the one test_spark_engine.py links) is ingested
-once; dbt builds the seeds the models read, ``staging``, ``ops`` and ``MODELS`` on DuckDB (the default target)
-and on Spark (the profile's ``spark`` target, through ``orchestration.lib.spark_dbt``, which exports what Spark
-built as Parquet), both at the same time. Every relation is then compared as text: columns by name, each value
+A small generated district (2,000 residents, 14 days, seed 4; test_spark_engine.py links the same over 7 days,
+which has no petition: the generator's petition patterns need a second week, and with them come a petition placed
+by community name, one placed by its petitioner's home and a cross-channel escalation) is ingested once; dbt
+builds the seeds the models read, ``staging``, ``ops`` and ``MODELS`` on DuckDB (the default target) and on Spark
+(the profile's ``spark`` target, through ``orchestration.lib.spark_dbt``, which exports what Spark built as
+Parquet), both at the same time. Every relation is then compared as text: columns by name, each value
 cast to text by DuckDB in China time (Spark's export keeps timestamps as instants), rows sorted and hashed.
 Skipped only where no Java runtime is installed.
 """
@@ -63,6 +65,14 @@ MODELS = (
     "fct_incident",
     "mart_grid_daily",
     "fct_hotline_order",
+    "bridge_incident_person",
+    "fct_petition",
+    "mart_key_population",
+    "mart_care_visits",
+    "mart_grid_staffing",
+    "mart_alert_cross_channel",
+    "mart_visit_cadence",
+    "mart_worker_scorecard",
 )
 SEEDS = (
     "hotline_time_limits",
@@ -72,6 +82,7 @@ SEEDS = (
     "incident_taxonomy",
     "incident_statuses",
     "incident_time_limits",
+    "key_population_tags",
 )
 BUILD = ["build", "--resource-type", "seed", "--resource-type", "model", "--select", *SEEDS, "staging", "ops", *MODELS]
 
@@ -95,7 +106,7 @@ def built(generated_district, tmp_path_factory) -> tuple[Path, Path]:
     from ingestion.planner import ingest_landing
     from ingestion.zones import Zones
 
-    district = generated_district(2000, 7, 4)
+    district = generated_district(2000, 14, 4)
     home = tmp_path_factory.mktemp("spark_staging") / "home"
     ingest_landing(district / "landing", Zones(home), key=KEY)
     export = home.parent / "spark_export"

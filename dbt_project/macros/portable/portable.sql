@@ -260,3 +260,20 @@
 {% macro spark__zhili_ends_with(value, suffix) -%}
     endswith({{ value }}, {{ suffix }})
 {%- endmacro %}
+
+{#- One row per day from `start` to `end`, both included, as dates: a set-returning expression for a select
+    list (`select {{ zhili_date_series('a', 'b') }} as day from …`); no row when `end` is before `start` or
+    either is NULL. DuckDB's unnest(generate_series(…)); Spark's explode(sequence(…)), which would fail on
+    an end before the start, so such a pair gives a NULL array (no row), as DuckDB's empty list does. -#}
+{% macro zhili_date_series(start, end) -%}
+    {{ return(adapter.dispatch('zhili_date_series', 'zhili')(start, end)) }}
+{%- endmacro %}
+
+{% macro default__zhili_date_series(start, end) -%}
+    cast(unnest(generate_series({{ start }}, {{ end }}, interval 1 day)) as date)
+{%- endmacro %}
+
+{% macro spark__zhili_date_series(start, end) -%}
+    explode(case when cast({{ start }} as date) <= cast({{ end }} as date)
+        then sequence(cast({{ start }} as date), cast({{ end }} as date), interval 1 day) end)
+{%- endmacro %}
