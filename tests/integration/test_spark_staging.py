@@ -58,6 +58,7 @@ MODELS = (
     "mart_credit_board",
     "mart_credit_person_balance",
     "mart_credit_stars",
+    "mart_credit_alert_evidence",
     "int_residents_profiled",
     "dim_grid",
     "dim_resident",
