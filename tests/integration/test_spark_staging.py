@@ -25,8 +25,8 @@ from ingestion.linkage.spark import java_available
 
 pytestmark = [
     pytest.mark.skipif(java_available() is not None, reason=str(java_available())),
-    # 6m21-9m24 wall here with other sessions' builds running (load average 9-18 on 2 cores), almost all of it the
-    # fixture: generating and ingesting the district, then Spark's JVM, 49 relations and their export
+    # 4m06-6m21 wall here with other sessions' work running (load average 4-10 on 2 cores; 9m24 at 18), almost all
+    # of it the fixture: generating and ingesting the district, then Spark's JVM, 65 relations and their export
     pytest.mark.slow,
 ]
 
