@@ -16,6 +16,7 @@ equal, and equal to what DuckDB's own functions answer.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -215,6 +216,17 @@ select
 from t
 """
 
+#: one row per day, as a select-list expression; a pair whose end is before its start gives none
+SERIES_MODEL = """
+select day from (
+    select {{ zhili_date_series("cast('2024-02-27' as date)", "cast('2024-03-02' as date)") }} as day
+) as forward
+union all
+select day from (
+    select {{ zhili_date_series("cast('2024-03-02' as date)", "cast('2024-03-01' as date)") }} as day
+) as backward
+"""
+
 TIME_EXPECTED = [
     {"i": 1, "seconds": 1, "minutes": 1, "hours": 0, "days": 0, "seconds_added": 5400, "minutes_added": 5400},
     {"i": 2, "seconds": -1, "minutes": -1, "hours": 0, "days": 0, "seconds_added": None, "minutes_added": None},
@@ -270,6 +282,7 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     shutil.copy(PROJECT / "macros" / "incremental_files.sql", project / "macros")
     (project / "models" / "portable_check.sql").write_text(MODEL, encoding="utf-8")
     (project / "models" / "time_check.sql").write_text(TIME_MODEL, encoding="utf-8")
+    (project / "models" / "series_check.sql").write_text(SERIES_MODEL, encoding="utf-8")
     # a zone folder: two delivered files with different columns, and the zero-row `_empty.parquet`
     zone = tmp_path / "zone" / "table"
     zone.mkdir(parents=True)
@@ -294,6 +307,10 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     assert "timestampadd(" in sql["spark"]["time_check"] and "unix_micros(" in sql["spark"]["time_check"]
     assert sorted(on_duckdb["time_check"], key=lambda r: r["i"]) == TIME_EXPECTED
     assert sorted(on_spark["time_check"], key=lambda r: r["i"]) == TIME_EXPECTED
+    # a leap day included, both ends included; an end before the start gives no row (Spark's sequence would fail)
+    days = [{"day": dt.date(2024, 2, 27) + dt.timedelta(days=n)} for n in range(5)]
+    assert sorted(on_duckdb["series_check"], key=lambda r: r["day"]) == days
+    assert sorted(on_spark["series_check"], key=lambda r: r["day"]) == days
     # the same files listed, but `_empty.parquet`: Spark's file index skips names starting with `_`, and its
     # zero rows are read by no model either way
     assert {r["file_md5"] for r in on_duckdb["folder_check"]} == {"aaa", "bbb", "_empty"}
