@@ -16,6 +16,7 @@ equal, and equal to what DuckDB's own functions answer.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -163,7 +164,11 @@ select
     max({{ zhili_format_date('d', '%Y%m') }}) as month_key,
     min({{ zhili_format_date('d', '%Y-%m-%d|%H:%M:%S') }}) as day_key,
     max({{ zhili_format_date('d', '%Y年%m月') }}) as month_label,
-    sum(case when {{ zhili_regexp_matches('k', "'^X[0-9]+$'") }} then 1 else 0 end) as x_keys
+    sum(case when {{ zhili_regexp_matches('k', "'^X[0-9]+$'") }} then 1 else 0 end) as x_keys,
+    sum(case when {{ zhili_ends_with('k', "'12'") }} then 1 else 0 end) as ends_12,
+    {{ zhili_arg_max_tuple('a', ['d', 'k']) }} as tuple_max_a,
+    {{ zhili_arg_max_tuple('a', ['k', 'b']) }} as tuple_max_k,
+    {{ zhili_arg_max_tuple(zhili_struct(['a', 'b']), ['b', 'k']) }}.a as struct_max_a
 from t
 """
 
@@ -178,6 +183,11 @@ EXPECTED = {
     "day_key": "2023-07-09|00:00:00",
     "month_label": "2025年01月",
     "x_keys": 3,
+    "ends_12": 2,
+    # a NULL key ranks above every value, as in DuckDB's tuple comparison; a NULL `a` is skipped, a struct never
+    "tuple_max_a": "w",
+    "tuple_max_k": "z",
+    "struct_max_a": "y",
 }
 
 
@@ -204,6 +214,17 @@ select
     {{ zhili_split_count('parts', "';'") }} as part_count,
     {{ zhili_last_value_ignore_nulls('n') }} over (order by i rows between unbounded preceding and current row) as last_n
 from t
+"""
+
+#: one row per day, as a select-list expression; a pair whose end is before its start gives none
+SERIES_MODEL = """
+select day from (
+    select {{ zhili_date_series("cast('2024-02-27' as date)", "cast('2024-03-02' as date)") }} as day
+) as forward
+union all
+select day from (
+    select {{ zhili_date_series("cast('2024-03-02' as date)", "cast('2024-03-01' as date)") }} as day
+) as backward
 """
 
 TIME_EXPECTED = [
@@ -261,6 +282,7 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     shutil.copy(PROJECT / "macros" / "incremental_files.sql", project / "macros")
     (project / "models" / "portable_check.sql").write_text(MODEL, encoding="utf-8")
     (project / "models" / "time_check.sql").write_text(TIME_MODEL, encoding="utf-8")
+    (project / "models" / "series_check.sql").write_text(SERIES_MODEL, encoding="utf-8")
     # a zone folder: two delivered files with different columns, and the zero-row `_empty.parquet`
     zone = tmp_path / "zone" / "table"
     zone.mkdir(parents=True)
@@ -285,6 +307,10 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     assert "timestampadd(" in sql["spark"]["time_check"] and "unix_micros(" in sql["spark"]["time_check"]
     assert sorted(on_duckdb["time_check"], key=lambda r: r["i"]) == TIME_EXPECTED
     assert sorted(on_spark["time_check"], key=lambda r: r["i"]) == TIME_EXPECTED
+    # a leap day included, both ends included; an end before the start gives no row (Spark's sequence would fail)
+    days = [{"day": dt.date(2024, 2, 27) + dt.timedelta(days=n)} for n in range(5)]
+    assert sorted(on_duckdb["series_check"], key=lambda r: r["day"]) == days
+    assert sorted(on_spark["series_check"], key=lambda r: r["day"]) == days
     # the same files listed, but `_empty.parquet`: Spark's file index skips names starting with `_`, and its
     # zero rows are read by no model either way
     assert {r["file_md5"] for r in on_duckdb["folder_check"]} == {"aaa", "bbb", "_empty"}

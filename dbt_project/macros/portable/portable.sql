@@ -212,3 +212,68 @@
     {%- endif -%}
     cast(size(split({{ expr }}, '{% for c in chars %}[{{ c }}]{% endfor %}', -1)) as bigint)
 {%- endmacro %}
+
+{#- A struct of the columns named in `names` (a list), each field named as its column: DuckDB's
+    `{'a': a, 'b': b}`, Spark's `named_struct('a', a, 'b', b)`. Read a field back as `alias.struct.field` on
+    both engines. -#}
+{% macro zhili_struct(names) -%}
+    {{ return(adapter.dispatch('zhili_struct', 'zhili')(names)) }}
+{%- endmacro %}
+
+{% macro default__zhili_struct(names) -%}
+    { {%- for name in names %}'{{ name }}': {{ name }}{{ ', ' if not loop.last }}{% endfor -%} }
+{%- endmacro %}
+
+{% macro spark__zhili_struct(names) -%}
+    named_struct({%- for name in names %}'{{ name }}', {{ name }}{{ ', ' if not loop.last }}{% endfor -%})
+{%- endmacro %}
+
+{#- The value of `arg` on the row greatest by the list of expressions `keys`, compared in order (the first
+    that differs decides), among rows where `arg` is not NULL: DuckDB's `arg_max(arg, (k1, k2, …))`, whose
+    tuple comparison takes a NULL key as greater than any value. Spark's structs compare a NULL field as the
+    least, so each key becomes the pair (`key is null`, key): a NULL then ranks above every value, as on
+    DuckDB. Give a last key that is unique per row (a locator) where ties must not follow row order. -#}
+{% macro zhili_arg_max_tuple(arg, keys) -%}
+    {{ return(adapter.dispatch('zhili_arg_max_tuple', 'zhili')(arg, keys)) }}
+{%- endmacro %}
+
+{% macro default__zhili_arg_max_tuple(arg, keys) -%}
+    arg_max({{ arg }}, ({{ keys | join(', ') }}))
+{%- endmacro %}
+
+{% macro spark__zhili_arg_max_tuple(arg, keys) -%}
+    max_by({{ arg }}, case when {{ arg }} is not null then struct(
+        {%- for key in keys %}{{ key }} is null, {{ key }}{{ ', ' if not loop.last }}{% endfor -%}
+    ) end)
+{%- endmacro %}
+
+{#- Whether the text `value` ends with the text `suffix` (NULL when either is): DuckDB's ends_with, Spark's
+    endswith. -#}
+{% macro zhili_ends_with(value, suffix) -%}
+    {{ return(adapter.dispatch('zhili_ends_with', 'zhili')(value, suffix)) }}
+{%- endmacro %}
+
+{% macro default__zhili_ends_with(value, suffix) -%}
+    ends_with({{ value }}, {{ suffix }})
+{%- endmacro %}
+
+{% macro spark__zhili_ends_with(value, suffix) -%}
+    endswith({{ value }}, {{ suffix }})
+{%- endmacro %}
+
+{#- One row per day from `start` to `end`, both included, as dates: a set-returning expression for a select
+    list (`select {{ zhili_date_series('a', 'b') }} as day from …`); no row when `end` is before `start` or
+    either is NULL. DuckDB's unnest(generate_series(…)); Spark's explode(sequence(…)), which would fail on
+    an end before the start, so such a pair gives a NULL array (no row), as DuckDB's empty list does. -#}
+{% macro zhili_date_series(start, end) -%}
+    {{ return(adapter.dispatch('zhili_date_series', 'zhili')(start, end)) }}
+{%- endmacro %}
+
+{% macro default__zhili_date_series(start, end) -%}
+    cast(unnest(generate_series({{ start }}, {{ end }}, interval 1 day)) as date)
+{%- endmacro %}
+
+{% macro spark__zhili_date_series(start, end) -%}
+    explode(case when cast({{ start }} as date) <= cast({{ end }} as date)
+        then sequence(cast({{ start }} as date), cast({{ end }} as date), interval 1 day) end)
+{%- endmacro %}

@@ -6,13 +6,13 @@
     carries it; the one column a dimension decides, the grid of a petition placed only by its community
     (from where its petitioners live), is recomputed for every such petition on every run. Nothing here
     depends on the as-of date (fct_incident judges overdue on top). -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='incident_key',
-    on_schema_change='fail',
-    pre_hook="{{ incidents_delete_touched() }}",
-) }}
+{{ config(**zhili_incremental_config({
+    'materialized': 'incremental',
+    'incremental_strategy': 'delete+insert',
+    'unique_key': 'incident_key',
+    'on_schema_change': 'fail',
+    'pre_hook': "{{ incidents_delete_touched() }}",
+})) }}
 with
 
 police_incidents as (
@@ -41,7 +41,7 @@ petitioners as (
         source_key as case_id,
         file_md5,
         record_no,
-        person_key,
+        person_key
     from {{ ref('int_persons_resolved') }}
     where feed = 'petitions' and role = 'petitioner'
 ),
@@ -64,15 +64,15 @@ address_points as (
 problem_house_points as (
     select distinct
         petitions.case_id,
-        address_points.address_code,
+        address_points.address_code
     from petitions
     inner join address_points
         -- the canonical address cut after its house number (ingestion.addresses.house_key), which may
         -- still carry the street/community names before the road
-        on ends_with(
-            regexp_extract(petitions.problem_address_canonical, '^(.*?\d+(?:-\d+)?号(?:附\d+)?)', 1),
-            address_points.road || address_points.house_number
-        )
+        on {{ zhili_ends_with(
+            "regexp_extract(petitions.problem_address_canonical, '^(.*?\\d+(?:-\\d+)?号(?:附\\d+)?)', 1)",
+            'address_points.road || address_points.house_number'
+        ) }}
     inner join grid_units
         on address_points.grid_code = grid_units.grid_code
         and grid_units.community_code = petitions.community_code
@@ -93,7 +93,7 @@ petitioner_homes as (
         count(distinct homes.grid_code) as home_grid_count,
         min(homes.grid_code) as home_grid_code,
         bool_and(coalesce(homes.community_code = petitions.community_code, false)) as is_all_in_community,
-        bool_and(problem_house_points.address_code is not null or problem_houses.case_id is null) as is_all_at_the_problem_house,
+        bool_and(problem_house_points.address_code is not null or problem_houses.case_id is null) as is_all_at_the_problem_house
     from petitions
     inner join petitioners
         on petitions.case_id = petitioners.case_id
@@ -118,7 +118,7 @@ petitioner_homes as (
 placed_at_home as (
     select
         case_id,
-        home_grid_code,
+        home_grid_code
     from petitioner_homes
     where housed_count = petitioner_count
         and home_grid_count = 1
@@ -128,12 +128,12 @@ placed_at_home as (
 
 petitions_placed as (
     select
-        petitions.* exclude (grid_code, placement_method),
+        {{ zhili_star_except(ref('stg_petitions'), ['grid_code', 'placement_method'], 'petitions') }},
         coalesce(petitions.grid_code, placed_at_home.home_grid_code) as grid_code,
         case
             when placed_at_home.case_id is not null then 'petitioner_home'
             else petitions.placement_method
-        end as placement_method,
+        end as placement_method
     from petitions
     left join placed_at_home
         on petitions.case_id = placed_at_home.case_id
@@ -162,7 +162,7 @@ unioned as (
         placement_method,
         version_count,
         file_md5,
-        record_no,
+        record_no
     from police_incidents
 
     union all
@@ -193,7 +193,7 @@ unioned as (
         placement_method,
         version_count,
         file_md5,
-        record_no,
+        record_no
     from petitions_placed
 
     union all
@@ -218,7 +218,7 @@ unioned as (
         placement_method,
         version_count,
         file_md5,
-        record_no,
+        record_no
     from grid_events
 
     union all
@@ -244,14 +244,14 @@ unioned as (
         placement_method,
         version_count,
         file_md5,
-        record_no,
+        record_no
     from hotline_orders
 ),
 
 final as (
     select
         {{ dbt.concat(['source_feed', "':'", 'source_id']) }} as incident_key,
-        *,
+        *
     from unioned
 )
 

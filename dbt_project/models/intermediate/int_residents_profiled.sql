@@ -31,7 +31,7 @@ register as (
         register_rows.is_registered,
         register_rows.registered_date,
         register_rows.grid_code,
-        register_rows.address_code,
+        register_rows.address_code
     from {{ ref('stg_police_population') }} as register_rows
     left join resolved
         -- a week's row is its version's person record (the register's records are at the version's grain)
@@ -46,7 +46,7 @@ rolls as (
         roll_rows.month_date,
         roll_rows.disability_category,
         roll_rows.disability_grade,
-        roll_rows.elderly_type,
+        roll_rows.elderly_type
     from {{ ref('stg_civil_affairs') }} as roll_rows
     left join resolved
         on roll_rows.record_locator = resolved.record_locator
@@ -65,8 +65,8 @@ register_ranked as (
             order by
                 case when is_registered then 0 else 1 end,
                 registered_date desc nulls last,
-                source_person_id
-        ) as register_rank,
+                source_person_id nulls last
+        ) as register_rank
     from register
 ),
 
@@ -85,7 +85,7 @@ register_point_grid as (
     select
         register_current.person_key,
         address_points.address_code,
-        address_points.grid_code,
+        address_points.grid_code
     from register_current
     inner join address_points
         on register_current.address_code = address_points.address_code
@@ -100,15 +100,15 @@ seen as (
         min(record_at) as first_seen_at,
         max(record_at) as last_seen_at,
         count(*) as record_count,
-        arg_max(
-            {'name_masked': name_masked, 'id_masked': id_masked, 'phone_masked': phone_masked, 'sex': sex, 'birth_date': birth_date},
-            (record_at, data_date, record_locator)
-        ) as latest_record,
+        {{ zhili_arg_max_tuple(
+            zhili_struct(['name_masked', 'id_masked', 'phone_masked', 'sex', 'birth_date']),
+            ['record_at', 'data_date', 'record_locator']
+        ) }} as latest_record,
         -- arg_max skips null values: the latest record that has a grid
-        arg_max(grid_code, (record_at, data_date, record_locator)) as latest_grid_code,
+        {{ zhili_arg_max_tuple('grid_code', ['record_at', 'data_date', 'record_locator']) }} as latest_grid_code,
         max(case when role = 'petitioner' then 1 else 0 end) = 1 as is_petitioner,
         max(case when role = 'caller' then 1 else 0 end) = 1 as is_in_police_incident,
-        max(case when role = 'involved' then 1 else 0 end) = 1 as is_in_grid_event,
+        max(case when role = 'involved' then 1 else 0 end) = 1 as is_in_grid_event
     from records
     group by person_key
 ),
@@ -116,7 +116,7 @@ seen as (
 latest_roll_month as (
     select
         programme,
-        max(month_date) as month_date,
+        max(month_date) as month_date
     from rolls
     group by programme
 ),
@@ -141,7 +141,7 @@ benefits as (
         max(case when programme = 'disability_subsidy' then disability_grade end) as disability_grade,
         max(case when programme = 'elderly_alone' and elderly_type = '独居' then 1 else 0 end) = 1 as is_living_alone,
         max(case when programme = 'elderly_alone' and elderly_type = '空巢' then 1 else 0 end) = 1 as is_empty_nest,
-        max(case when programme = 'elderly_alone' and elderly_type = '留守' then 1 else 0 end) = 1 as is_left_behind,
+        max(case when programme = 'elderly_alone' and elderly_type = '留守' then 1 else 0 end) = 1 as is_left_behind
     from on_latest_roll
     group by person_key
 ),
@@ -179,7 +179,7 @@ profiled as (
         -- when
         seen.record_count,
         seen.first_seen_at,
-        seen.last_seen_at,
+        seen.last_seen_at
     from seen
     left join register_current
         on seen.person_key = register_current.person_key
@@ -210,7 +210,7 @@ final as (
                     then 1
                 else 0
             end
-        as integer) as age_years,
+        as integer) as age_years
     from profiled
     left join rolled_forward
         on profiled.grid_code = rolled_forward.grid_code

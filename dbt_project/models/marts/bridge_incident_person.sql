@@ -23,7 +23,7 @@ final as (
         -- how
         records.role,
         records.link_method,
-        records.is_linked,
+        records.is_linked
     from records
     -- the people of the incident's current version only
     inner join incidents

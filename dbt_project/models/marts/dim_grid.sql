@@ -16,7 +16,7 @@ resident_counts as (
     select
         current_grid_code as grid_code,
         cast(count(*) as {{ dbt.type_bigint() }}) as resident_count,
-        cast(sum(case when is_in_police_register then 1 else 0 end) as {{ dbt.type_bigint() }}) as registered_resident_count,
+        cast(sum(case when is_in_police_register then 1 else 0 end) as {{ dbt.type_bigint() }}) as registered_resident_count
     from residents
     where current_grid_code is not null
     group by current_grid_code
@@ -49,7 +49,7 @@ final as (
         coalesce(resident_counts.resident_count, 0) as warehouse_resident_count,
         -- provenance
         grids.snapshot_date,
-        grids.is_in_latest_snapshot,
+        grids.is_in_latest_snapshot
     from grids
     left join rolled_forward
         on grids.grid_code = rolled_forward.grid_code

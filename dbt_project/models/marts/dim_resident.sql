@@ -39,7 +39,7 @@ final as (
         -- when
         record_count,
         first_seen_at,
-        last_seen_at,
+        last_seen_at
     from residents
 )
 

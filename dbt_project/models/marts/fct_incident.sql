@@ -29,7 +29,7 @@ classified as (
         coalesce(taxonomy_exact.taxonomy_name_zh, taxonomy_any.taxonomy_name_zh, '其他') as taxonomy_name_zh,
         coalesce(taxonomy_exact.taxonomy_name_en, taxonomy_any.taxonomy_name_en, 'Other') as taxonomy_name_en,
         coalesce(statuses.status, 'unknown') as status,
-        coalesce(statuses.is_closed, false) as is_closed,
+        coalesce(statuses.is_closed, false) as is_closed
     from incidents
     left join taxonomy as taxonomy_exact
         on incidents.source_feed = taxonomy_exact.source_feed
@@ -57,7 +57,7 @@ timed as (
                 then {{ dbt.dateadd('day', 'coalesce(limit_exact.time_limit_days, limit_any.time_limit_days)', 'coalesce(classified.accepted_at, classified.received_at)') }}
             else {{ dbt.dateadd('day', 'coalesce(limit_exact.time_limit_days, limit_any.time_limit_days)', 'classified.received_at') }}
         end as due_at,
-        case when classified.is_closed then classified.source_closed_at end as closed_at,
+        case when classified.is_closed then classified.source_closed_at end as closed_at
     from classified
     left join time_limits as limit_exact
         on classified.source_feed = limit_exact.source_feed
@@ -109,7 +109,7 @@ final as (
         -- provenance of the current version
         timed.version_count,
         -- the day overdue and open were judged on
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from timed
     left join rolled_forward
         on timed.grid_code = rolled_forward.grid_code

@@ -42,8 +42,10 @@ final as (
         petitions.due_date,
         petitions.is_extended,
         incidents.due_at,
-        {{ dbt.datediff('petitions.registered_at', 'petitions.accepted_at', 'day') }} as days_to_accept,
-        {{ dbt.datediff('coalesce(petitions.accepted_at, petitions.registered_at)', 'incidents.closed_at', 'day') }} as days_to_close,
+        -- a bigint on both engines, as the contract says (Spark's datediff answers an int)
+        cast({{ dbt.datediff('petitions.registered_at', 'petitions.accepted_at', 'day') }} as bigint) as days_to_accept,
+        cast({{ dbt.datediff('coalesce(petitions.accepted_at, petitions.registered_at)', 'incidents.closed_at', 'day') }} as bigint)
+            as days_to_close,
         petitions.accepted_at is not null
             and petitions.accepted_at <= {{ dbt.dateadd('day', 15, 'petitions.registered_at') }} as is_accepted_on_time,
         incidents.is_closed_on_time,
@@ -54,7 +56,7 @@ final as (
         incidents.community_code,
         incidents.street_code,
         -- the day overdue and open were judged on
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from petitions
     inner join incidents
         on petitions.case_id = incidents.source_id

@@ -16,7 +16,7 @@ opened as (
         1 as opened_count,
         0 as closed_count,
         0 as closed_on_time_count,
-        0 as overdue_count,
+        0 as overdue_count
     from incidents
 ),
 
@@ -28,7 +28,7 @@ closed as (
         0 as opened_count,
         1 as closed_count,
         case when is_closed_on_time then 1 else 0 end as closed_on_time_count,
-        0 as overdue_count,
+        0 as overdue_count
     from incidents
     where closed_at is not null
 ),
@@ -41,7 +41,7 @@ overdue as (
         0 as opened_count,
         0 as closed_count,
         0 as closed_on_time_count,
-        1 as overdue_count,
+        1 as overdue_count
     from incidents
     where is_overdue
 ),
@@ -65,7 +65,7 @@ final as (
         cast(sum(opened_count) as {{ dbt.type_bigint() }}) as opened_count,
         cast(sum(closed_count) as {{ dbt.type_bigint() }}) as closed_count,
         cast(sum(closed_on_time_count) as {{ dbt.type_bigint() }}) as closed_on_time_count,
-        cast(sum(overdue_count) as {{ dbt.type_bigint() }}) as overdue_count,
+        cast(sum(overdue_count) as {{ dbt.type_bigint() }}) as overdue_count
     from unioned
     group by grid_code, activity_date, taxonomy_code
 )

@@ -25,7 +25,7 @@ tagged as (
         grid_code,
         '{{ tag_code }}' as tag_code,
         person_key,
-        age_years,
+        age_years
     from residents
     where {{ column }}
     {% if not loop.last %}union all{% endif %}
@@ -37,7 +37,7 @@ counted as (
         grid_code,
         tag_code,
         cast(count(*) as {{ dbt.type_bigint() }}) as resident_count,
-        cast(sum(case when age_years >= 80 then 1 else 0 end) as {{ dbt.type_bigint() }}) as aged_80_plus_count,
+        cast(sum(case when age_years >= 80 then 1 else 0 end) as {{ dbt.type_bigint() }}) as aged_80_plus_count
     from tagged
     group by grid_code, tag_code
 ),
@@ -52,7 +52,7 @@ final as (
         tags.tag_name_en,
         -- counts
         counted.resident_count,
-        counted.aged_80_plus_count,
+        counted.aged_80_plus_count
     from counted
     left join tags
         on counted.tag_code = tags.tag_code

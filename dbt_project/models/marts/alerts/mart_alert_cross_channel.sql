@@ -14,7 +14,7 @@ orders as (
         called_at as received_at,
         caller_person_key as person_key,
         address_code,
-        taxonomy_code,
+        taxonomy_code
     from {{ ref('fct_hotline_order') }}
     where not is_cancelled
         and called_date <= {{ as_of_date() }}
@@ -27,7 +27,7 @@ others as (
         source_feed,
         source_id,
         received_at,
-        taxonomy_code,
+        taxonomy_code
     from {{ ref('fct_incident') }}
     where source_feed in ('police_incidents', 'petitions')
         and received_date <= {{ as_of_date() }}
@@ -78,7 +78,7 @@ linked as (
         others.source_feed,
         others.received_at,
         others.taxonomy_code,
-        string_agg(distinct links.link, '+' order by links.link) as linked_by,
+        {{ zhili_string_agg('links.link', "'+'", 'links.link', distinct=true) }} as linked_by
     from links
     inner join orders
         on links.order_key = orders.incident_key
@@ -96,7 +96,7 @@ triples as (
     select
         police.order_key,
         police.incident_key as police_key,
-        petition.incident_key as petition_key,
+        petition.incident_key as petition_key
     from linked as police
     inner join linked as petition
         on police.order_key = petition.order_key
@@ -121,14 +121,14 @@ final as (
     select
         -- ids
         {{ dbt.concat(['linked.order_key', "'#'", 'linked.incident_key']) }} as escalation_link_key,
-        cast(linked.order_key as varchar) as order_incident_key,
-        cast(linked.incident_key as varchar) as incident_key,
+        cast(linked.order_key as string) as order_incident_key,
+        cast(linked.incident_key as string) as incident_key,
         -- what links them
-        cast(linked.source_feed as varchar) as source_feed,
-        cast(linked.linked_by as varchar) as linked_by,
+        cast(linked.source_feed as string) as source_feed,
+        cast(linked.linked_by as string) as linked_by,
         -- when
         cast(linked.order_at as {{ zhili_timestamptz() }}) as order_at,
-        cast(linked.received_at as {{ zhili_timestamptz() }}) as received_at,
+        cast(linked.received_at as {{ zhili_timestamptz() }}) as received_at
     from linked
     inner join in_triples
         on linked.order_key = in_triples.order_key

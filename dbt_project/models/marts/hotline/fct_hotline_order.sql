@@ -134,7 +134,7 @@ final as (
         orders.has_steps,
         orders.version_count,
         orders.updated_at,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from orders
     left join callers
         on orders.order_id = callers.order_id

@@ -23,8 +23,8 @@ resolved as (
 
 rolls as (
     select
-        roll_rows.* exclude (person_key),
-        coalesce(resolved.person_key, roll_rows.person_key) as person_key,
+        {{ zhili_star_except(ref('stg_civil_affairs'), ['person_key'], 'roll_rows') }},
+        coalesce(resolved.person_key, roll_rows.person_key) as person_key
     from {{ ref('stg_civil_affairs') }} as roll_rows
     left join resolved
         on roll_rows.record_locator = resolved.record_locator
@@ -60,7 +60,7 @@ roll_facts as (
     select
         person_key,
         bool_or(programme = 'extreme_poverty' and support_mode = '分散供养') as is_dispersed_poverty,
-        max(case when programme = 'elderly_alone' then last_visit_date end) as roll_visit_date,
+        max(case when programme = 'elderly_alone' then last_visit_date end) as roll_visit_date
     from on_latest_roll
     group by person_key
 ),
@@ -69,7 +69,7 @@ roll_facts as (
 event_visits as (
     select
         people.person_key,
-        max(incidents.received_date) as event_visit_date,
+        max(incidents.received_date) as event_visit_date
     from incidents
     inner join people
         on incidents.incident_key = people.incident_key
@@ -85,7 +85,7 @@ event_visits as (
 logged_visits as (
     select
         visits.person_key,
-        max(visits.visited_date) as logged_visit_date,
+        max(visits.visited_date) as logged_visit_date
     from {{ ref('fct_visit') }} as visits
     cross join as_of
     where visits.is_countable and visits.person_key is not null and visits.visited_date <= as_of.as_of_date
@@ -121,7 +121,7 @@ tiered as (
         coalesce(profiles.is_left_behind, false) as is_left_behind,
         greatest(roll_facts.roll_visit_date, event_visits.event_visit_date, logged_visits.logged_visit_date)
             as last_visit_date,
-        logged_visits.logged_visit_date,
+        logged_visits.logged_visit_date
     from residents
     left join profiles
         on residents.person_key = profiles.person_key
@@ -148,13 +148,13 @@ final as (
         -- visits
         tiered.last_visit_date,
         tiered.logged_visit_date,
-        cast(datediff('day', tiered.last_visit_date, as_of.as_of_date) as integer) as days_since_visit,
+        cast({{ dbt.datediff('tiered.last_visit_date', 'as_of.as_of_date', 'day') }} as integer) as days_since_visit,
         coalesce(
-            datediff('day', tiered.last_visit_date, as_of.as_of_date)
+            {{ dbt.datediff('tiered.last_visit_date', 'as_of.as_of_date', 'day') }}
                 <= case tiered.care_tier when 'high_risk' then 7 when 'key' then 30 else 90 end,
             false
         ) as is_visited_within_interval,
-        as_of.as_of_date,
+        as_of.as_of_date
     from tiered
     cross join as_of
     where tiered.care_tier is not null

@@ -20,7 +20,7 @@ first_roster as (
 ),
 
 days as (
-    select cast(unnest(generate_series(first_roster.first_month, as_of.as_of_date, interval 1 day)) as date) as day
+    select {{ zhili_date_series('first_roster.first_month', 'as_of.as_of_date') }} as day
     from first_roster
     cross join as_of
     where first_roster.first_month is not null
@@ -48,7 +48,7 @@ vacant_days as (
         grid_days.grid_code,
         grid_days.day,
         grid_days.day - cast(row_number() over (partition by grid_days.grid_code order by grid_days.day) as integer)
-            as island,
+            as island
     from grid_days
     left join covered
         on grid_days.grid_code = covered.grid_code
@@ -61,7 +61,7 @@ spells as (
         grid_code,
         min(day) as vacant_from,
         max(day) as last_vacant_day,
-        count(*) as vacant_days,
+        count(*) as vacant_days
     from vacant_days
     group by grid_code, island
 ),
@@ -69,7 +69,7 @@ spells as (
 final as (
     select
         -- ids
-        spells.grid_code || '|' || cast(spells.vacant_from as varchar) as vacancy_key,
+        spells.grid_code || '|' || cast(spells.vacant_from as string) as vacancy_key,
         spells.grid_code,
         -- the spell
         spells.vacant_from,
@@ -77,7 +77,7 @@ final as (
             as vacant_to,
         cast(spells.vacant_days as integer) as vacant_days,
         spells.last_vacant_day >= as_of.as_of_date as is_open,
-        as_of.as_of_date,
+        as_of.as_of_date
     from spells
     cross join as_of
 )

@@ -35,13 +35,12 @@ registered as (
 span as (
     select
         (select min(visited_date) from {{ ref('fct_visit') }}) as log_from,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
 ),
 
 days as (
-    select cast(series.day as date) as day
+    select {{ zhili_date_series('span.log_from', 'span.as_of_date') }} as day
     from span
-    cross join generate_series(span.log_from, span.as_of_date, interval 1 day) as series(day)
 ),
 
 tiers as (
@@ -54,7 +53,7 @@ period_starts as (
     select distinct
         tiers.care_tier,
         tiers.period_unit,
-        cast(date_trunc(tiers.period_unit, days.day) as date) as period_start,
+        cast(date_trunc(tiers.period_unit, days.day) as date) as period_start
     from days
     cross join tiers
 ),
@@ -66,7 +65,7 @@ periods as (
             when 'week' then period_start + interval 7 day
             when 'month' then period_start + interval 1 month
             else period_start + interval 3 month
-        end as date) as period_end,
+        end as date) as period_end
     from period_starts
     cross join span
     -- a period the log does not cover from its first day cannot be judged
@@ -81,7 +80,7 @@ person_periods as (
         periods.period_unit,
         periods.period_start,
         periods.period_end,
-        cast(periods.period_end - interval 1 day as date) as due_date,
+        cast(periods.period_end - interval 1 day as date) as due_date
     from care
     inner join periods
         on care.care_tier = periods.care_tier
@@ -95,7 +94,7 @@ visited as (
         person_periods.person_key,
         person_periods.period_start,
         count(visits.visited_date) as visits_done,
-        min(visits.visited_date) as first_visit_date,
+        min(visits.visited_date) as first_visit_date
     from person_periods
     inner join visits
         on person_periods.person_key = visits.person_key
@@ -108,9 +107,10 @@ owed as (
     select
         person_periods.person_key,
         person_periods.period_start,
-        -- 一格一人; where a roster has two in one grid that day, the one who took the grid last
-        arg_max(assignments.worker_id, assignments.served_from) as worker_id,
-        count(distinct assignments.worker_id) as workers_serving,
+        -- 一格一人; where a roster has two in one grid that day, the one who took the grid last (the greater
+        -- worker_id of two who took it the same day, not whichever row came last)
+        {{ zhili_arg_max_tuple('assignments.worker_id', ['assignments.served_from', 'assignments.worker_id']) }} as worker_id,
+        count(distinct assignments.worker_id) as workers_serving
     from person_periods
     inner join assignments
         on person_periods.grid_code = assignments.grid_code
@@ -141,7 +141,7 @@ final as (
             when person_periods.due_date <= span.as_of_date then 'missed'
             else 'open'
         end as cadence_status,
-        span.as_of_date,
+        span.as_of_date
     from person_periods
     cross join span
     left join visited

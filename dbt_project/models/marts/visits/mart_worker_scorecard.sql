@@ -21,7 +21,7 @@ cadence as (
         assignments.worker_id,
         cast(date_trunc('month', periods.due_date) as date) as month_date,
         count(*) as cadence_visits_due,
-        count(case when periods.cadence_status = 'met' then 1 end) as cadence_visits_done,
+        count(case when periods.cadence_status = 'met' then 1 end) as cadence_visits_done
     from {{ ref('mart_visit_cadence') }} as periods
     inner join {{ ref('int_grid_worker_assignments') }} as assignments
         on periods.grid_code = assignments.grid_code
@@ -38,7 +38,7 @@ raised as (
         cast(date_trunc('month', visits.visited_date) as date) as month_date,
         count(distinct incidents.incident_key) as events_found,
         count(distinct case when incidents.is_closed and incidents.handling_level = '网格'
-            then incidents.incident_key end) as events_closed_in_grid,
+            then incidents.incident_key end) as events_closed_in_grid
     from visits
     inner join {{ ref('fct_incident') }} as incidents
         on incidents.source_feed = 'grid_events'
@@ -60,7 +60,7 @@ monthly as (
         count(case when is_countable and has_problem then 1 end) as problems_found,
         count(case when is_countable and event_id is not null then 1 end) as events_raised,
         count(case when is_countable and is_problem_without_event then 1 end) as problems_without_event,
-        count(distinct case when is_countable then person_key end) as persons_visited,
+        count(distinct case when is_countable then person_key end) as persons_visited
     from visits
     group by 1, 2
 ),
@@ -74,7 +74,7 @@ worker_months as (
 final as (
     select
         -- ids
-        worker_months.worker_id || '|' || cast(worker_months.month_date as varchar) as scorecard_key,
+        worker_months.worker_id || '|' || cast(worker_months.month_date as string) as scorecard_key,
         worker_months.worker_id,
         worker_months.month_date,
         -- the roster's row for the month (null when the month's roster has not arrived)
@@ -103,7 +103,7 @@ final as (
         coalesce(raised.events_found, 0) as events_found,
         coalesce(raised.events_closed_in_grid, 0) as events_closed_in_grid,
         case when raised.events_found > 0
-            then cast(raised.events_closed_in_grid as double) / raised.events_found end as closed_in_grid_share,
+            then cast(raised.events_closed_in_grid as double) / raised.events_found end as closed_in_grid_share
     from worker_months
     left join monthly
         on worker_months.worker_id = monthly.worker_id
