@@ -14,7 +14,7 @@ home/
                                         rows that begin a version, ingestion.versions.write_version_records)
   restricted/snapshot_persons/<md5>.parquet  a register snapshot's identifiers, every row (what the next
                                         snapshot reuses, and where a version's record is taken from)
-  restricted/person_links/              linkage output (links, review, golden)
+  restricted/person_links/              linkage output (links, review, golden; the collapsed profiles it reuses)
   quarantine/<table>/<md5>.parquet      rows that could not be normalised, with reasons
   ledger/<key>.parquet                  one ledger row per file outcome
   warehouse.duckdb                      the dbt warehouse (one writer)

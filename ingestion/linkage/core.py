@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 import logging
 import resource
 import time
@@ -239,6 +242,87 @@ def _collapse_part(keyed: pl.LazyFrame) -> pl.DataFrame:
         .with_columns(latest_locator=pl.coalesce("latest_locator", "record_locator"))
         .select("profile", *PROFILE, "records", "record_locator", "record_at", "latest_locator")
     )
+
+
+#: the profiles the last run collapsed, and of which files (``collapse_files``), in the links folder
+PROFILES_FILE = "profiles.parquet"
+#: the profiles file's metadata key: {"code": …, "files": {name: [size, mtime_ns]}}
+PROFILES_KEY = "zhili_collapsed"
+
+
+def _profile_code() -> str:
+    """What a profile's hash and its columns depend on: this code's profile rule and the Polars that hashes."""
+    parts = [inspect.getsource(f) for f in (_profile_columns, _profile_key, record_locator)]
+    return hashlib.sha256(repr((PROFILE, parts, pl.__version__)).encode()).hexdigest()
+
+
+def _file_marks(files: list[Path]) -> dict[str, list[int]]:
+    # a person-records file is replaced whole (written aside, then renamed), so a rewrite changes its mark
+    return {f.name: [st.st_size, st.st_mtime_ns] for f in files for st in (f.stat(),)}
+
+
+def merge_profiles(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
+    """Profiles collapsed from two sets of records, as ``collapse`` gives them for both sets together.
+
+    A profile's columns are the same in every record that holds it (they are what the profile hashes); its
+    counts add up, its smallest locator is the smaller one, its last statement the later one (on a tie, the
+    smaller locator; with no time at all, its smallest locator).
+    """
+    at = pl.col("record_at")
+    top = at.max().over("profile")
+    return (
+        pl.concat([a, b], how="vertical_relaxed")
+        .with_columns(_latest=pl.when(top.is_null() | (at == top)).then(pl.col("latest_locator")))
+        .group_by("profile")
+        .agg(
+            pl.col(PROFILE).first(),
+            pl.col("records").sum(),
+            pl.col("record_locator").min(),
+            at.max(),
+            pl.col("_latest").min().alias("latest_locator"),
+        )
+        .select(a.columns)
+        .sort("record_locator")
+    )
+
+
+def collapse_files(files: list[Path], out: Path) -> tuple[pl.DataFrame, dict]:
+    """``collapse`` of the records in ``files``, reusing what the last run collapsed (``out/profiles.parquet``).
+
+    When every file collapsed before is still there unchanged (the daily case: a day brings new files), only
+    the new files are collapsed and merged in (``merge_profiles``); otherwise (a file withdrawn or rewritten,
+    another profile rule, another Polars) everything is collapsed again. Either way the result is the same,
+    and it is kept for the next run. Returns the profiles and what was done (``stats``).
+    """
+    marks = _file_marks(files)
+    path = out / PROFILES_FILE
+    code = _profile_code()
+    before = None
+    if path.exists():
+        try:
+            before = json.loads(pl.read_parquet_metadata(path).get(PROFILES_KEY) or "null")
+        except (OSError, ValueError, pl.exceptions.PolarsError):
+            before = None  # an unreadable cache is collapsed again
+    reusable = (
+        isinstance(before, dict)
+        and before.get("code") == code
+        and all(marks.get(name) == mark for name, mark in before.get("files", {}).items())
+    )
+    scan = lambda fs: pl.scan_parquet(fs, missing_columns="insert", schema=None)  # noqa: E731
+    if reusable:
+        new = [f for f in files if f.name not in before["files"]]
+        profiles = pl.read_parquet(path)
+        if new:
+            profiles = merge_profiles(profiles, collapse(scan(new)))
+        stats = {"collapsed_files": len(new), "reused_files": len(before["files"])}
+    else:
+        profiles, new = collapse(scan(files)), files
+        stats = {"collapsed_files": len(files), "reused_files": 0}
+    if new or not reusable:
+        out.mkdir(parents=True, exist_ok=True)
+        meta = {PROFILES_KEY: json.dumps({"code": code, "files": marks})}
+        write_with(path, lambda tmp: profiles.write_parquet(tmp, compression="zstd", metadata=meta))
+    return profiles, stats
 
 
 def expand(records: pl.LazyFrame, profiles: pl.DataFrame) -> pl.LazyFrame:
@@ -1009,7 +1093,7 @@ def link_files(
     """
     records = pl.scan_parquet(files, missing_columns="insert", schema=None)
     t0 = time.perf_counter()
-    profiles = collapse(records)
+    profiles, collapsing = collapse_files(files, out)
     collapsed = time.perf_counter() - t0
     known = _read_pinyin(out)
     before = len(known)
@@ -1039,6 +1123,7 @@ def link_files(
     t1 = time.perf_counter()
     # last: dbt reads it as the signal that linkage ran, and the next run reads it as the keys published
     write_links(expand(records, result.profiles), out)
+    result.stats |= collapsing
     result.stats |= {"collapse_seconds": collapsed, "expand_seconds": time.perf_counter() - t1}
     _peak(result.stats, "links_written")
     result.stats["seconds"] = time.perf_counter() - t0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 import polars as pl
 import pytest
 
 from ingestion.linkage import run_linkage
-from ingestion.linkage.core import ACCEPT_FLOOR, collapse, links_folder
+from ingestion.linkage.core import ACCEPT_FLOOR, collapse, collapse_files, links_folder
 from ingestion.linkage.features import VALID_ID_STATUSES
 from ingestion.planner import ingest_landing
 from ingestion.pseudonym import load_or_create_key
@@ -96,7 +98,7 @@ def test_outputs_are_written_and_review_shows_masked_evidence_only(linked):
     _, zones, _, _ = linked
     folder = links_folder(zones)
     names = {p.name for p in folder.iterdir()}
-    # the pinyin memo holds names: restricted, beside the links, never read by dbt
+    # the pinyin memo and the collapsed profiles hold names: restricted, beside the links, never read by dbt
     assert [n for n in names if n.startswith("name_pinyin-")], names
     assert {n for n in names if not n.startswith("name_pinyin-")} == {
         "links.parquet",
@@ -104,6 +106,7 @@ def test_outputs_are_written_and_review_shows_masked_evidence_only(linked):
         "golden.parquet",
         "keys.parquet",
         "aliases.parquet",
+        "profiles.parquet",
     }
     # the review queue, the key registry and the alias history carry masked evidence, keys and counts only
     for name in ("review.parquet", "keys.parquet", "aliases.parquet"):
@@ -138,3 +141,44 @@ def test_collapsing_by_hash_partition_gives_the_same_profiles(linked, parts):
     whole = collapse(records, parts=1)
     assert whole.height > 1_000
     assert collapse(records, parts=parts).equals(whole)
+
+
+def test_a_run_collapses_only_the_files_it_adds_and_gets_the_same_profiles(linked, tmp_path):
+    # the daily case: the last run's profiles are kept (``collapse_files``) and a day's new files merged in
+    _, zones, _, _ = linked
+    files = sorted(zones.person_records().glob("*.parquet"))
+    earlier = [f for i, f in enumerate(files) if i % 3]
+    whole = collapse(pl.scan_parquet(files, missing_columns="insert", schema=None), parts=1)
+
+    first, stats = collapse_files(earlier, tmp_path)
+    assert stats == {"collapsed_files": len(earlier), "reused_files": 0}
+    assert first.height < whole.height
+    added, stats = collapse_files(files, tmp_path)
+    assert stats == {"collapsed_files": len(files) - len(earlier), "reused_files": len(earlier)}
+    assert added.equals(whole)
+    again, stats = collapse_files(files, tmp_path)
+    assert stats == {"collapsed_files": 0, "reused_files": len(files)}
+    assert again.equals(whole)
+
+
+def test_a_rewritten_or_withdrawn_records_file_collapses_everything_again(linked, tmp_path):
+    _, zones, _, _ = linked
+    files = sorted(zones.person_records().glob("*.parquet"))
+    copies = tmp_path / "records"
+    copies.mkdir()
+    for f in files:
+        shutil.copy2(f, copies / f.name)
+    files = sorted(copies.glob("*.parquet"))
+    out = tmp_path / "links"
+    collapse_files(files, out)
+    # a file rewritten (a late snapshot adds a version record to an older snapshot's file)
+    rewritten = pl.read_parquet(files[0])
+    rewritten.head(rewritten.height - 1).write_parquet(files[0])
+    profiles, stats = collapse_files(files, out)
+    assert stats["reused_files"] == 0
+    assert profiles.equals(collapse(pl.scan_parquet(files, missing_columns="insert", schema=None), parts=1))
+    # a file withdrawn
+    files[1].unlink()
+    profiles, stats = collapse_files(files[:1] + files[2:], out)
+    assert stats["reused_files"] == 0
+    assert profiles.equals(collapse(pl.scan_parquet(files[:1] + files[2:], missing_columns="insert", schema=None)))
