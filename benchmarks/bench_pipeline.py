@@ -373,6 +373,8 @@ def stages_of(m: dict, home: Path) -> tuple[list[dict], dict]:
         if name == "dbt build":
             summary["dbt_profile"] = dbt_profile(home, b - a)
             rows += dbt_profile_row(summary["dbt_profile"])
+        if name == "linkage":
+            rows += linkage_profile_row(home)
     return rows, summary
 
 
@@ -414,6 +416,30 @@ def dbt_profile(home: Path, build_seconds: float | None) -> dict | None:
         "outside_nodes_seconds": None if nodes is None or build_seconds is None else build_seconds - nodes,
         "slowest": [(name.split(".")[-1], sec) for name, sec in slowest],
     }
+
+
+def linkage_profile_row(home: Path) -> list[dict]:
+    """Where linkage's time and memory went (the record the person_links asset keeps), as a row under it."""
+    try:
+        cost = json.loads((home / "restricted" / "person_links" / "linkage_run.json").read_text())["cost"]
+    except (OSError, ValueError, KeyError):
+        return []
+    parts = [
+        f"{what} {cost[k]:.1f} s"
+        for what, k in (
+            ("collapse", "collapse_seconds"),
+            ("Splink", "splink_seconds"),
+            ("keys", "keys_seconds"),
+            ("links written", "expand_seconds"),
+        )
+        if cost.get(k) is not None
+    ]
+    if cost.get("collapsed_files") is not None:
+        parts.append(f"{cost['collapsed_files']} files collapsed, {cost['reused_files']} reused")
+    peaks = cost.get("peak_rss_mb") or {}
+    if peaks:
+        parts.append("peak MB after " + ", ".join(f"{stage} {mb}" for stage, mb in peaks.items()))
+    return [{"stage": "  linkage: where the time went", "seconds": None, "peak_mb": None, "note": "; ".join(parts)}]
 
 
 def dbt_profile_row(profile: dict | None) -> list[dict]:

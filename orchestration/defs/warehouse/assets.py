@@ -232,7 +232,23 @@ def person_links(context: dg.AssetExecutionContext, zhili: ZhiliResource):
             "review_pairs",
         )
     }
-    write_text_atomic(zones.person_links / LINKAGE_RECORD, json.dumps({**record, "keys": stats.get("keys")}))
+    # where the time and memory went (seconds, counts and MB only: nothing personal)
+    cost = {
+        k: stats.get(k)
+        for k in (
+            "seconds",
+            "collapse_seconds",
+            "splink_seconds",
+            "keys_seconds",
+            "expand_seconds",
+            "collapsed_files",
+            "reused_files",
+            "peak_rss_mb",
+        )
+    }
+    write_text_atomic(
+        zones.person_links / LINKAGE_RECORD, json.dumps({**record, "keys": stats.get("keys"), "cost": cost})
+    )
     metadata = readable(
         {
             **{k: v for k, v in record.items() if v is not None},
