@@ -227,6 +227,36 @@ select day from (
 ) as backward
 """
 
+#: the most frequent value, the least of the tied ones (the rows meet 'c' before 'a', so DuckDB's plain mode would
+#: answer 'c'); a value among the parts of a split text; one row per part, none for NULL
+SPLIT_MODEL = """
+with t as (
+    select * from (values
+        (1, 'b', 'a;;b'), (1, 'c', 'a;b'), (1, 'a', cast(null as string)), (1, 'c', ''), (1, 'a', 'x'),
+        (2, cast(null as string), 'y;z'), (2, 'z', ';')
+    ) as v (g, m, parts)
+)
+select
+    g,
+    {{ zhili_mode('m') }} as mode_m,
+    sum(case when {{ zhili_split_contains('parts', "';'", "'b'") }} then 1 else 0 end) as has_b,
+    sum(case when {{ zhili_split_contains('parts', "';'", "''") }} then 1 else 0 end) as has_empty
+from t
+group by g
+"""
+
+SPLIT_ROWS_MODEL = """
+select part from (
+    select {{ zhili_split_rows('parts', "'、'") }} as part
+    from (values ('甲、乙'), (cast(null as string)), ('丙')) as v (parts)
+) as split_parts
+"""
+
+SPLIT_EXPECTED = [
+    {"g": 1, "mode_m": "a", "has_b": 2, "has_empty": 2},
+    {"g": 2, "mode_m": "z", "has_b": 0, "has_empty": 1},
+]
+
 TIME_EXPECTED = [
     {"i": 1, "seconds": 1, "minutes": 1, "hours": 0, "days": 0, "seconds_added": 5400, "minutes_added": 5400},
     {"i": 2, "seconds": -1, "minutes": -1, "hours": 0, "days": 0, "seconds_added": None, "minutes_added": None},
@@ -283,6 +313,8 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     (project / "models" / "portable_check.sql").write_text(MODEL, encoding="utf-8")
     (project / "models" / "time_check.sql").write_text(TIME_MODEL, encoding="utf-8")
     (project / "models" / "series_check.sql").write_text(SERIES_MODEL, encoding="utf-8")
+    (project / "models" / "split_check.sql").write_text(SPLIT_MODEL, encoding="utf-8")
+    (project / "models" / "split_rows_check.sql").write_text(SPLIT_ROWS_MODEL, encoding="utf-8")
     # a zone folder: two delivered files with different columns, and the zero-row `_empty.parquet`
     zone = tmp_path / "zone" / "table"
     zone.mkdir(parents=True)
@@ -311,6 +343,11 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     days = [{"day": dt.date(2024, 2, 27) + dt.timedelta(days=n)} for n in range(5)]
     assert sorted(on_duckdb["series_check"], key=lambda r: r["day"]) == days
     assert sorted(on_spark["series_check"], key=lambda r: r["day"]) == days
+    assert "mode(m order by m)" in sql["dev"]["split_check"] and "mode(m, true)" in sql["spark"]["split_check"]
+    assert sorted(on_duckdb["split_check"], key=lambda r: r["g"]) == SPLIT_EXPECTED
+    assert sorted(on_spark["split_check"], key=lambda r: r["g"]) == SPLIT_EXPECTED
+    assert sorted(r["part"] for r in on_duckdb["split_rows_check"]) == sorted(["甲", "乙", "丙"])
+    assert sorted(r["part"] for r in on_spark["split_rows_check"]) == sorted(["甲", "乙", "丙"])
     # the same files listed, but `_empty.parquet`: Spark's file index skips names starting with `_`, and its
     # zero rows are read by no model either way
     assert {r["file_md5"] for r in on_duckdb["folder_check"]} == {"aaa", "bbb", "_empty"}

@@ -26,7 +26,7 @@ from ingestion.linkage.spark import java_available
 pytestmark = [
     pytest.mark.skipif(java_available() is not None, reason=str(java_available())),
     # 4m06-6m21 wall here with other sessions' work running (load average 4-10 on 2 cores; 9m24 at 18), almost all
-    # of it the fixture: generating and ingesting the district, then Spark's JVM, 65 relations and their export
+    # of it the fixture: generating and ingesting the district, then Spark's JVM, 77 relations and their export
     pytest.mark.slow,
 ]
 
@@ -74,6 +74,18 @@ MODELS = (
     "mart_alert_cross_channel",
     "mart_visit_cadence",
     "mart_worker_scorecard",
+    "int_household_memberships_spanned",
+    "int_household_lineage",
+    "bridge_household_member",
+    "dim_household",
+    "fct_service_need",
+    "mart_credit_household_match",
+    "mart_credit_match_reasons",
+    "mart_credit_participation",
+    "mart_household_file",
+    "mart_service_participation",
+    "mart_service_supply_gap",
+    "mart_service_alert_evidence",
 )
 SEEDS = (
     "hotline_time_limits",

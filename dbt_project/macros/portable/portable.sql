@@ -277,3 +277,59 @@
     explode(case when cast({{ start }} as date) <= cast({{ end }} as date)
         then sequence(cast({{ start }} as date), cast({{ end }} as date), interval 1 day) end)
 {%- endmacro %}
+
+{#- The most frequent non-NULL value of `expr` (NULL over none), the least of them where several are equally
+    frequent. DuckDB's plain `mode` takes the first of the tied values it meets, so its answer follows row
+    order; ordered by the value it takes the least. Spark's `mode(expr, true)` is documented to answer the
+    lowest tied value. -#}
+{% macro zhili_mode(expr) -%}
+    {{ return(adapter.dispatch('zhili_mode', 'zhili')(expr)) }}
+{%- endmacro %}
+
+{% macro default__zhili_mode(expr) -%}
+    mode({{ expr }} order by {{ expr }})
+{%- endmacro %}
+
+{% macro spark__zhili_mode(expr) -%}
+    mode({{ expr }}, true)
+{%- endmacro %}
+
+{#- Whether `value` is one of the parts of `expr` split at each `sep` (a SQL string literal of plain
+    characters): DuckDB's list_contains(string_split(…), …); Spark's split takes a regular expression, so `sep`
+    becomes a class per character, as in zhili_split_count. NULL for a NULL `expr`. -#}
+{% macro zhili_split_contains(expr, sep, value) -%}
+    {{ return(adapter.dispatch('zhili_split_contains', 'zhili')(expr, sep, value)) }}
+{%- endmacro %}
+
+{% macro default__zhili_split_contains(expr, sep, value) -%}
+    list_contains(string_split({{ expr }}, {{ sep }}), {{ value }})
+{%- endmacro %}
+
+{% macro spark__zhili_split_contains(expr, sep, value) -%}
+    {%- set chars = sep.strip()[1:-1] -%}
+    {%- if not sep.strip().startswith("'") or not sep.strip().endswith("'") or not chars
+            or "'" in chars or '\\' in chars or ']' in chars or '^' in chars -%}
+        {{ exceptions.raise_compiler_error("zhili_split_contains: sep=" ~ (sep | tojson) ~ " should be a string literal of plain characters (no quote, backslash, ] or ^)") }}
+    {%- endif -%}
+    array_contains(split({{ expr }}, '{% for c in chars %}[{{ c }}]{% endfor %}', -1), {{ value }})
+{%- endmacro %}
+
+{#- One row per part of `expr` split at each `sep` (a SQL string literal of plain characters), as a select-list
+    expression (no row for a NULL `expr`): DuckDB's unnest(string_split(…)), Spark's explode(split(…)) with
+    `sep` as a class per character, as in zhili_split_count. -#}
+{% macro zhili_split_rows(expr, sep) -%}
+    {{ return(adapter.dispatch('zhili_split_rows', 'zhili')(expr, sep)) }}
+{%- endmacro %}
+
+{% macro default__zhili_split_rows(expr, sep) -%}
+    unnest(string_split({{ expr }}, {{ sep }}))
+{%- endmacro %}
+
+{% macro spark__zhili_split_rows(expr, sep) -%}
+    {%- set chars = sep.strip()[1:-1] -%}
+    {%- if not sep.strip().startswith("'") or not sep.strip().endswith("'") or not chars
+            or "'" in chars or '\\' in chars or ']' in chars or '^' in chars -%}
+        {{ exceptions.raise_compiler_error("zhili_split_rows: sep=" ~ (sep | tojson) ~ " should be a string literal of plain characters (no quote, backslash, ] or ^)") }}
+    {%- endif -%}
+    explode(split({{ expr }}, '{% for c in chars %}[{{ c }}]{% endfor %}', -1))
+{%- endmacro %}

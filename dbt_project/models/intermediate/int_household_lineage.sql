@@ -17,7 +17,7 @@ spells as (
 snapshots as (
     select
         snapshot_date,
-        lag(snapshot_date) over (order by snapshot_date) as previous_snapshot_date,
+        lag(snapshot_date) over (order by snapshot_date) as previous_snapshot_date
     from (select distinct snapshot_date from {{ ref('stg_register_households') }}) as dates
 ),
 
@@ -25,7 +25,7 @@ numbers as (
     select
         household_key as register_household_key,
         min(valid_from) as first_seen_date,
-        max(last_listed_date) as last_listed_date,
+        max(last_listed_date) as last_listed_date
     from spells
     group by household_key
 ),
@@ -36,7 +36,7 @@ carried as (
         numbers.register_household_key,
         numbers.first_seen_date,
         previous.household_key as previous_register_household_key,
-        spells.member_id,
+        spells.member_id
     from numbers
     inner join spells
         on numbers.register_household_key = spells.household_key
@@ -52,7 +52,8 @@ parents as (
     select
         register_household_key,
         first_seen_date,
-        mode(previous_register_household_key) as parent_register_household_key,
+        -- the number most of them came from; the least of equally many, not the first met
+        {{ zhili_mode('previous_register_household_key') }} as parent_register_household_key
     from carried
     group by register_household_key, first_seen_date
 ),
@@ -65,18 +66,18 @@ parent_counts as (
         count(distinct case
             when carried.previous_register_household_key = parents.parent_register_household_key
                 then carried.member_id
-        end) as members_carried,
+        end) as members_carried
     from parents
     inner join carried
         on parents.register_household_key = carried.register_household_key
-    group by all
+    group by parents.register_household_key, parents.parent_register_household_key, parents.first_seen_date
 ),
 
 -- the parent's members in the snapshot before the new number appeared
 parent_before as (
     select
         parent_counts.register_household_key,
-        count(distinct spells.member_id) as parent_members_before,
+        count(distinct spells.member_id) as parent_members_before
     from parent_counts
     inner join snapshots
         on parent_counts.first_seen_date = snapshots.snapshot_date
@@ -98,7 +99,7 @@ changes as (
                 and 2 * parent_counts.members_carried >= coalesce(parent_before.parent_members_before, 0)
                 then 'move'
             else 'split'
-        end as change_kind,
+        end as change_kind
     from parent_counts
     inner join numbers as parent_numbers
         on parent_counts.parent_register_household_key = parent_numbers.register_household_key
@@ -136,7 +137,7 @@ final as (
         changes.members_carried,
         -- dates
         numbers.first_seen_date,
-        numbers.last_listed_date,
+        numbers.last_listed_date
     from numbers
     inner join households
         on numbers.register_household_key = households.register_household_key

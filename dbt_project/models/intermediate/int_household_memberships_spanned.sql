@@ -22,16 +22,18 @@ snapshots as (
     select
         snapshot_date,
         row_number() over (order by snapshot_date) as snapshot_no,
-        lead(snapshot_date) over (order by snapshot_date) as next_snapshot_date,
+        lead(snapshot_date) over (order by snapshot_date) as next_snapshot_date
     from (select distinct snapshot_date from rows) as dates
 ),
 
--- who a 人员编号 is: linkage's person for its latest row (the register spells a record alike every week)
+-- who a 人员编号 is: linkage's person for its latest row (the register spells a record alike every week); two
+-- rows of one snapshot are told apart by their locator, not by row order
 register_entries as (
     select
         source_person_id,
-        arg_max(version_record_locator, snapshot_date) as record_locator,
-        arg_max(person_key, snapshot_date) as own_person_key,
+        {{ zhili_arg_max_tuple('version_record_locator', ['snapshot_date', 'version_record_locator']) }}
+            as record_locator,
+        {{ zhili_arg_max_tuple('person_key', ['snapshot_date', 'version_record_locator']) }} as own_person_key
     from rows
     group by source_person_id
 ),
@@ -39,7 +41,7 @@ register_entries as (
 entry_person as (
     select
         register_entries.source_person_id,
-        coalesce(resolved.person_key, register_entries.own_person_key) as person_key,
+        coalesce(resolved.person_key, register_entries.own_person_key) as person_key
     from register_entries
     left join resolved
         on register_entries.record_locator = resolved.record_locator
@@ -57,7 +59,7 @@ listed as (
         rows.is_relation_known,
         rows.household_no_masked,
         rows.is_registered,
-        rows.status_changed_date,
+        rows.status_changed_date
     from rows
     inner join snapshots
         on rows.snapshot_date = snapshots.snapshot_date
@@ -74,11 +76,13 @@ weekly as (
         snapshot_date,
         max(person_key) as person_key,
         min(source_person_id) as source_person_id,
-        arg_max(relation_to_head, case when is_registered then 1 else 0 end) as relation_to_head,
+        -- a 在册 row's relation; between two such rows (two register entries), the greater relation, not row order
+        {{ zhili_arg_max_tuple('relation_to_head', ['case when is_registered then 1 else 0 end', 'relation_to_head']) }}
+            as relation_to_head,
         bool_or(coalesce(is_relation_known, false)) as is_relation_known,
         max(household_no_masked) as household_no_masked,
         bool_or(is_registered) as is_registered,
-        min(case when not is_registered then status_changed_date end) as left_date,
+        min(case when not is_registered then status_changed_date end) as left_date
     from listed
     group by household_key, member_id, snapshot_no, snapshot_date
 ),
@@ -92,7 +96,7 @@ islands as (
         member_weeks.*,
         snapshot_no - row_number() over (
             partition by household_key, member_id order by snapshot_no
-        ) as island,
+        ) as island
     from member_weeks
 ),
 
@@ -108,12 +112,12 @@ spells as (
         island,
         max(person_key) as person_key,
         min(source_person_id) as source_person_id,
-        arg_max(relation_to_head, snapshot_no) as relation_to_head,
-        arg_max(is_relation_known, snapshot_no) as is_relation_known,
-        arg_max(household_no_masked, snapshot_no) as household_no_masked,
+        {{ zhili_arg_max('relation_to_head', 'snapshot_no') }} as relation_to_head,
+        {{ zhili_arg_max('is_relation_known', 'snapshot_no') }} as is_relation_known,
+        {{ zhili_arg_max('household_no_masked', 'snapshot_no') }} as household_no_masked,
         min(snapshot_date) as valid_from,
         max(snapshot_no) as last_snapshot_no,
-        max(snapshot_date) as last_listed_date,
+        max(snapshot_date) as last_listed_date
     from islands
     group by household_key, member_id, island
 ),
@@ -139,7 +143,7 @@ final as (
             else coalesce(departed.left_date, next_snapshot.snapshot_date)
         end as valid_to,
         spells.last_listed_date,
-        next_snapshot.snapshot_date is null as is_current,
+        next_snapshot.snapshot_date is null as is_current
     from spells
     left join snapshots as next_snapshot
         on next_snapshot.snapshot_no = spells.last_snapshot_no + 1

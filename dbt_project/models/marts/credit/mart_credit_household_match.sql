@@ -16,7 +16,8 @@ entries as (
 ),
 
 redemptions as (
-    select community_household_key, community_code, head_person_key, null as member_person_key,
+    select community_household_key, community_code, head_person_key,
+        cast(null as string) as member_person_key,
         redeemed_date as seen_date
     from {{ ref('fct_credit_redemption') }}
 ),
@@ -33,9 +34,10 @@ ledger as (
         -- ties (two names on one day, a household heading two 户号) broken by the key itself: the same answer
         -- whatever order the rows come in, in a full build and an incremental one
         min(community_code) as community_code,
-        arg_max(head_person_key, (seen_date, head_person_key)) filter (where head_person_key is not null)
+        {{ zhili_arg_max_tuple('head_person_key', ['seen_date', 'head_person_key']) }}
+            filter (where head_person_key is not null)
             as head_person_key,
-        count(distinct member_person_key) as members_keyed,
+        count(distinct member_person_key) as members_keyed
     from named
     group by community_household_key
 ),
@@ -52,10 +54,10 @@ register_persons as (
 by_head as (
     select
         ledger.community_household_key,
-        arg_max(
-            members.household_key, (members.is_head::int * 10 + members.is_current::int, members.household_key)
-        ) as household_key,
-        bool_or(members.is_head) as is_register_head,
+        {{ zhili_arg_max_tuple('members.household_key', [
+            'cast(members.is_head as int) * 10 + cast(members.is_current as int)', 'members.household_key'
+        ]) }} as household_key,
+        bool_or(members.is_head) as is_register_head
     from ledger
     inner join members
         on ledger.head_person_key = members.person_key
@@ -65,13 +67,13 @@ by_head as (
 by_member as (
     select
         community_household_key,
-        arg_max(household_key, (member_count, household_key)) as household_key,
-        max(member_count) as members_matched,
+        {{ zhili_arg_max_tuple('household_key', ['member_count', 'household_key']) }} as household_key,
+        max(member_count) as members_matched
     from (
         select
             named.community_household_key,
             members.household_key,
-            count(distinct named.member_person_key) as member_count,
+            count(distinct named.member_person_key) as member_count
         from named
         inner join members
             on named.member_person_key = members.person_key
@@ -106,7 +108,7 @@ final as (
             else 'no_register_household'
         end as unmatched_reason,
         ledger.members_keyed,
-        coalesce(by_member.members_matched, 0) as members_matched,
+        coalesce(by_member.members_matched, 0) as members_matched
     from ledger
     cross join register_size
     left join by_head

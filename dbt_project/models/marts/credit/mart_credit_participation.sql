@@ -13,7 +13,7 @@ entries as (
 register_households as (
     select
         left(grid_code, 12) as community_code,
-        count(*) as households,
+        count(*) as households
     from {{ ref('dim_household') }}
     where is_current and grid_code is not null
     group by left(grid_code, 12)
@@ -23,7 +23,7 @@ taking_part as (
     select
         community_code,
         cast(date_trunc('quarter', occurred_date) as date) as quarter_start_date,
-        count(distinct community_household_key) as households_taking_part,
+        count(distinct community_household_key) as households_taking_part
     from entries
     where community_code is not null
     group by community_code, cast(date_trunc('quarter', occurred_date) as date)
@@ -43,7 +43,7 @@ final as (
         coalesce(register_households.households, 0) as register_households,
         case when coalesce(register_households.households, 0) > 0
             then cast(coalesce(taking_part.households_taking_part, 0) as double) / register_households.households end
-            as participation_rate,
+            as participation_rate
     from quarters
     cross join (
         select community_code from register_households

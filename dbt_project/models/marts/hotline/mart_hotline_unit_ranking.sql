@@ -29,7 +29,7 @@ pivoted as (
         max(case when indicator_code = 'hotline_return_rate' then value end) as return_rate,
         max(case when indicator_code = 'hotline_reopen_rate' then value end) as reopen_rate,
         max(case when indicator_code = 'hotline_direct_rate' then value end) as direct_rate,
-        max(as_of_date) as as_of_date,
+        max(as_of_date) as as_of_date
     from indicators
     group by unit_code, period_start_date
 ),
@@ -43,7 +43,7 @@ scored as (
             + {{ w_resolution }} * coalesce(resolution_rate, 0)
             + {{ w_satisfaction }} * coalesce(satisfaction_rate, 0)
         ) as score,
-        coalesce(orders_received, 0) >= {{ min_orders }} as is_ranked,
+        coalesce(orders_received, 0) >= {{ min_orders }} as is_ranked
     from pivoted
 ),
 
@@ -51,7 +51,7 @@ ranked as (
     select
         scored.*,
         case when is_ranked then rank() over (partition by month_start_date, is_ranked order by score desc) end as score_rank,
-        case when is_ranked then rank() over (partition by month_start_date, is_ranked order by score asc) end as score_rank_from_bottom,
+        case when is_ranked then rank() over (partition by month_start_date, is_ranked order by score asc) end as score_rank_from_bottom
     from scored
 ),
 
@@ -78,8 +78,8 @@ final as (
         cast(case
             when score_rank <= 3 then '红榜'
             when score_rank_from_bottom <= 3 then '黑榜'
-        end as varchar) as list_name,
-        cast(as_of_date as date) as as_of_date,
+        end as string) as list_name,
+        cast(as_of_date as date) as as_of_date
     from ranked
 )
 

@@ -27,7 +27,7 @@ final as (
         spells.valid_from,
         spells.valid_to,
         spells.last_listed_date,
-        spells.is_current,
+        spells.is_current
     from spells
     inner join lineage
         on spells.household_key = lineage.register_household_key

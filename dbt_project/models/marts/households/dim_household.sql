@@ -12,7 +12,7 @@ lineage as (
 spells as (
     select
         lineage.household_key,
-        spells.* exclude (household_key),
+        {{ zhili_star_except(ref('int_household_memberships_spanned'), ['household_key'], 'spells') }}
     from {{ ref('int_household_memberships_spanned') }} as spells
     inner join lineage
         on spells.household_key = lineage.register_household_key
@@ -24,13 +24,13 @@ changes as (
         count(distinct register_household_key) as household_numbers,
         max(case when change_kind = 'move' then changed_date end) as last_moved_date,
         max(case when change_kind = 'split' then parent_household_key end) as split_from_household_key,
-        max(case when change_kind = 'split' then changed_date end) as split_date,
+        max(case when change_kind = 'split' then changed_date end) as split_date
     from lineage
     group by household_key
 ),
 
 splits_off as (
-    select parent_household_key as household_key, count(*) as households_split_off,
+    select parent_household_key as household_key, count(*) as households_split_off
     from lineage
     where change_kind = 'split'
     group by parent_household_key
@@ -50,7 +50,7 @@ current_members as (
         residents.age_years,
         coalesce(residents.is_low_income or residents.is_extreme_poverty or residents.is_aged_allowance
             or residents.is_disabled or residents.is_living_alone or residents.is_empty_nest
-            or residents.is_left_behind, false) as is_on_a_roll,
+            or residents.is_left_behind, false) as is_on_a_roll
     from spells
     left join residents
         on spells.person_key = residents.person_key
@@ -65,9 +65,9 @@ now as (
         count(distinct case when is_head then member_id end) as head_count,
         -- where the household lives: its head's grid, else its members' most common one
         min(case when is_head then current_grid_code end) as head_grid_code,
-        mode(current_grid_code) as members_grid_code,
+        {{ zhili_mode('current_grid_code') }} as members_grid_code,
         count(distinct case when age_years >= 60 then member_id end) as members_60_plus,
-        count(distinct case when is_on_a_roll then member_id end) as members_on_benefit_rolls,
+        count(distinct case when is_on_a_roll then member_id end) as members_on_benefit_rolls
     from current_members
     group by household_key
 ),
@@ -75,11 +75,13 @@ now as (
 history as (
     select
         household_key,
-        arg_max(household_no_masked, last_listed_date) as household_no_masked,
+        -- the number last listed; between numbers listed to the same day (a move's last week), the greater
+        {{ zhili_arg_max_tuple('household_no_masked', ['last_listed_date', 'household_no_masked']) }}
+            as household_no_masked,
         count(distinct member_id) as members_ever,
         min(valid_from) as first_seen_date,
         max(last_listed_date) as last_listed_date,
-        bool_or(is_current) as is_current,
+        bool_or(is_current) as is_current
     from spells
     group by household_key
 ),
@@ -107,7 +109,7 @@ final as (
         changes.last_moved_date,
         changes.split_from_household_key,
         changes.split_date,
-        coalesce(splits_off.households_split_off, 0) as households_split_off,
+        coalesce(splits_off.households_split_off, 0) as households_split_off
     from history
     left join now
         on history.household_key = now.household_key

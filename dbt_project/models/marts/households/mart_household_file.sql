@@ -35,23 +35,49 @@ latest_rolls as (
     select programme, max(month_date) as month_date from benefits group by programme
 ),
 
-member_benefits as (
+-- the programme's name where the member is on its latest roll
+benefits_named as (
     select
-        benefits.person_key,
-        count(distinct case when benefits.is_member then benefits.programme || '|' || benefits.month_date end)
-            as benefit_roll_months,
-        string_agg(distinct case when latest_rolls.month_date is not null and benefits.is_member
-            then benefits.programme_name_zh end, '、' order by case when latest_rolls.month_date is not null
-            and benefits.is_member then benefits.programme_name_zh end) as benefits_now,
-        count(distinct case when latest_rolls.month_date is not null and benefits.is_member
-            then benefits.programme end) as benefit_programmes_now,
-        sum(case when latest_rolls.month_date is not null and benefits.is_member
-            then benefits.monthly_amount end) as benefit_amount_now,
+        benefits.*,
+        latest_rolls.month_date is not null and benefits.is_member as is_on_roll_now,
+        case when latest_rolls.month_date is not null and benefits.is_member then benefits.programme_name_zh end
+            as programme_name_now
     from benefits
     left join latest_rolls
         on benefits.programme = latest_rolls.programme
         and benefits.month_date = latest_rolls.month_date
-    group by benefits.person_key
+),
+
+benefit_counts as (
+    select
+        person_key,
+        count(distinct case when is_member then programme || '|' || month_date end) as benefit_roll_months,
+        count(distinct case when is_on_roll_now then programme end) as benefit_programmes_now,
+        sum(case when is_on_roll_now then monthly_amount end) as benefit_amount_now
+    from benefits_named
+    group by person_key
+),
+
+-- an aggregate of its own: Spark fails on a distinct, ordered string_agg beside other distinct aggregates (a
+-- ClassCastException, AttributeReference to SortOrder, in its planner)
+benefit_names as (
+    select
+        person_key,
+        {{ zhili_string_agg('programme_name_now', "'、'", 'programme_name_now', distinct=true) }} as benefits_now
+    from benefits_named
+    group by person_key
+),
+
+member_benefits as (
+    select
+        benefit_counts.person_key,
+        benefit_counts.benefit_roll_months,
+        benefit_names.benefits_now,
+        benefit_counts.benefit_programmes_now,
+        benefit_counts.benefit_amount_now
+    from benefit_counts
+    inner join benefit_names
+        on benefit_counts.person_key = benefit_names.person_key
 ),
 
 incident_people as (
@@ -59,7 +85,7 @@ incident_people as (
         bridge.person_key,
         incidents.incident_key,
         incidents.received_date,
-        incidents.is_closed,
+        incidents.is_closed
     from {{ ref('bridge_incident_person') }} as bridge
     inner join {{ ref('fct_incident') }} as incidents
         on bridge.incident_key = incidents.incident_key
@@ -71,7 +97,7 @@ member_incidents as (
         person_key,
         count(distinct incident_key) as incident_count,
         count(distinct case when not is_closed then incident_key end) as open_incident_count,
-        max(received_date) as last_incident_date,
+        max(received_date) as last_incident_date
     from incident_people
     group by person_key
 ),
@@ -87,7 +113,7 @@ member_visits as (
         count(*) as visit_count,
         count(case when is_home_visit then 1 end) as home_visit_count,
         count(case when has_problem then 1 end) as visits_finding_problems,
-        max(visited_date) as last_visit_date,
+        max(visited_date) as last_visit_date
     from visits
     group by person_key
 ),
@@ -150,7 +176,7 @@ household_stars as (
 household_incidents as (
     select
         members.household_key,
-        count(distinct incident_people.incident_key) as household_incident_count,
+        count(distinct incident_people.incident_key) as household_incident_count
     from members
     inner join incident_people
         on members.person_key = incident_people.person_key
@@ -161,7 +187,7 @@ household_visits as (
     select
         members.household_key,
         count(distinct visits.visit_id) as household_visit_count,
-        max(visits.visited_date) as household_last_visit_date,
+        max(visits.visited_date) as household_last_visit_date
     from members
     inner join visits
         on members.person_key = visits.person_key

@@ -45,7 +45,7 @@ hotline_dispatches as (
 as_of as (
     select
         {{ as_of_date() }} as as_of_date,
-        {{ start_of_day_at(dbt.dateadd('day', 1, as_of_date())) }} as as_of_end_at,
+        {{ start_of_day_at(dbt.dateadd('day', 1, as_of_date())) }} as as_of_end_at
 ),
 
 county as (
@@ -60,7 +60,7 @@ petition_people as (
         incidents.incident_key,
         incidents.received_at,
         incidents.source_subcategory,
-        people.person_key,
+        people.person_key
     from incidents
     inner join people
         on incidents.incident_key = people.incident_key
@@ -105,7 +105,7 @@ base as (
         -- closed as of the reporting date
         incidents.is_closed and incidents.closed_at < as_of.as_of_end_at as is_closed_as_of,
         as_of.as_of_date,
-        as_of.as_of_end_at,
+        as_of.as_of_end_at
     from incidents
     cross join as_of
     cross join county
@@ -218,7 +218,7 @@ hotline_base as (
         hotline_orders.*,
         hotline_orders.called_date as measure_date,
         coalesce(left(hotline_orders.street_code, 6), left(hotline_orders.community_code, 6),
-                 left(hotline_orders.grid_code, 6), county.county_code) as county_code,
+                 left(hotline_orders.grid_code, 6), county.county_code) as county_code
     from hotline_orders
     cross join county
     cross join as_of
@@ -293,7 +293,7 @@ visit_measures as (
         left(visits.grid_code, 9) as street_code,
         coalesce(left(visits.grid_code, 6), county.county_code) as county_code,
         case when visits.is_home_visit then 1 else 0 end as num,
-        1 as den,
+        1 as den
     from {{ ref('fct_visit') }} as visits
     cross join county
     cross join as_of
@@ -310,7 +310,7 @@ visit_measures as (
         left(visits.grid_code, 9),
         coalesce(left(visits.grid_code, 6), county.county_code),
         case when visits.has_problem then 1 else 0 end,
-        1,
+        1
     from {{ ref('fct_visit') }} as visits
     cross join county
     cross join as_of
@@ -337,7 +337,7 @@ service_measures as (
             when 'service_satisfaction_rate' then case when needs.is_satisfied then 1 else 0 end
             when 'wish_completion_rate' then case when needs.is_closed then 1 else 0 end
         end as num,
-        1 as den,
+        1 as den
     from {{ ref('fct_service_need') }} as needs
     cross join (
         values ('service_response_rate'), ('service_same_day_rate'), ('service_closure_rate'),
@@ -364,9 +364,9 @@ measured as (
         community_code,
         street_code,
         county_code,
-        cast(null as varchar) as unit_name,
+        cast(null as string) as unit_name,
         sum(num) as num,
-        sum(den) as den,
+        sum(den) as den
     from measures
     where measure_date is not null
     group by all
@@ -384,7 +384,7 @@ measured as (
         county_code,
         unit_name,
         sum(num) as num,
-        sum(den) as den,
+        sum(den) as den
     from hotline_measures
     where measure_date is not null
     group by all
@@ -400,9 +400,9 @@ measured as (
         community_code,
         street_code,
         county_code,
-        cast(null as varchar) as unit_name,
+        cast(null as string) as unit_name,
         sum(num) as num,
-        sum(den) as den,
+        sum(den) as den
     from visit_measures
     where measure_date is not null
     group by all
@@ -417,9 +417,9 @@ measured as (
         community_code,
         street_code,
         county_code,
-        cast(null as varchar) as unit_name,
+        cast(null as string) as unit_name,
         sum(num) as num,
-        sum(den) as den,
+        sum(den) as den
     from service_measures
     where measure_date is not null
     group by all
@@ -444,7 +444,7 @@ leveled as (
 ),
 
 by_day as (
-    select indicator_code, level, unit_code, measure_date, source_feed, taxonomy_code, sum(num) as num, sum(den) as den,
+    select indicator_code, level, unit_code, measure_date, source_feed, taxonomy_code, sum(num) as num, sum(den) as den
     from leveled
     group by all
 ),
@@ -473,7 +473,7 @@ aggregated as (
         source_feed as source,
         taxonomy_code as category,
         num as numerator,
-        den as denominator,
+        den as denominator
     from by_period
     union all
     select indicator_code, level, unit_code, period_grain, period_start_date, 'all', taxonomy_code, sum(num), sum(den)
@@ -491,21 +491,30 @@ aggregated as (
 
 -- population for 万人警情率: the centre's 常住人口 of the grids active on the reporting date
 -- (the warehouse's resident count where the register leaves it empty)
+active_grids as (
+    select
+        grid_code,
+        community_code,
+        street_code,
+        county_code,
+        coalesce(population_registered, warehouse_resident_count) as population
+    from grids
+    where is_active
+),
+
+-- one copy of each grid per level (a union, not a lateral VALUES over the grid's columns: Spark's inline
+-- tables take constants only)
 population as (
     select level, unit_code, sum(population) as population
     from (
-        select
-            grid_code,
-            community_code,
-            street_code,
-            county_code,
-            coalesce(population_registered, warehouse_resident_count) as population,
-        from grids
-        where is_active
-    ) as active_grids
-    cross join lateral (
-        values ('grid', grid_code), ('community', community_code), ('street', street_code), ('county', county_code)
-    ) as units(level, unit_code)
+        select 'grid' as level, grid_code as unit_code, population from active_grids
+        union all
+        select 'community', community_code, population from active_grids
+        union all
+        select 'street', street_code, population from active_grids
+        union all
+        select 'county', county_code, population from active_grids
+    ) as units
     group by level, unit_code
 ),
 
@@ -523,7 +532,7 @@ with_population as (
             when aggregated.indicator_code = 'police_per_10k' then population.population
             when definitions.kind = 'count' then null
             else aggregated.denominator
-        end as denominator,
+        end as denominator
     from aggregated
     left join definitions
         on aggregated.indicator_code = definitions.indicator_code
@@ -540,7 +549,7 @@ care_measures as (
         care.*,
         left(care.grid_code, 12) as community_code,
         left(care.grid_code, 9) as street_code,
-        coalesce(left(care.grid_code, 6), county.county_code) as county_code,
+        coalesce(left(care.grid_code, 6), county.county_code) as county_code
     from care
     cross join county
 ),
@@ -555,23 +564,29 @@ care_leveled as (
     select 'county', county_code, care_tier, is_visited_within_interval from care_measures where county_code is not null
 ),
 
+-- each row under its tier and under 'all' (a union, not a lateral VALUES over the tier: see population)
+care_tiered as (
+    select level, unit_code, care_tier as category, is_visited_within_interval from care_leveled
+    union all
+    select level, unit_code, 'all', is_visited_within_interval from care_leveled
+),
+
 care_aggregated as (
     select
         indicators.indicator_code,
-        care_leveled.level,
-        care_leveled.unit_code,
+        care_tiered.level,
+        care_tiered.unit_code,
         'day' as period_grain,
         as_of.as_of_date as period_start_date,
         'civil_affairs' as source,
-        tiers.category,
-        sum(case when indicators.indicator_code = 'care_visit_coverage' and care_leveled.is_visited_within_interval then 1
+        care_tiered.category,
+        sum(case when indicators.indicator_code = 'care_visit_coverage' and care_tiered.is_visited_within_interval then 1
                  when indicators.indicator_code = 'vulnerable_residents' then 1 else 0 end) as numerator,
-        sum(case when indicators.indicator_code = 'care_visit_coverage' then 1 end) as denominator,
-    from care_leveled
+        sum(case when indicators.indicator_code = 'care_visit_coverage' then 1 end) as denominator
+    from care_tiered
     cross join as_of
     cross join (values ('care_visit_coverage'), ('vulnerable_residents')) as indicators(indicator_code)
-    cross join lateral (values (care_leveled.care_tier), ('all')) as tiers(category)
-    group by indicators.indicator_code, care_leveled.level, care_leveled.unit_code, as_of.as_of_date, tiers.category
+    group by indicators.indicator_code, care_tiered.level, care_tiered.unit_code, as_of.as_of_date, care_tiered.category
 ),
 
 -- credit_points (issue 23): 积分参与率 per community and quarter (mart_credit_participation), and the county's
@@ -587,21 +602,22 @@ credit_participation as (
         'all' as category,
         households_taking_part as numerator,
         -- no register households (the register exports 户号 only from some week on): no rate, not a share over 0
-        nullif(register_households, 0) as denominator,
+        nullif(register_households, 0) as denominator
     from {{ ref('mart_credit_participation') }}
     union all
     select
         'credit_participation_rate', 'county', left(community_code, 6), 'quarter', quarter_start_date,
-        'credit_points', 'all', sum(households_taking_part), nullif(sum(register_households), 0),
+        'credit_points', 'all', sum(households_taking_part), nullif(sum(register_households), 0)
     from {{ ref('mart_credit_participation') }}
     group by left(community_code, 6), quarter_start_date
 ),
 
 unioned as (
+    -- the three list the same columns in the same order
     select * from with_population
-    union all by name
+    union all
     select * from care_aggregated
-    union all by name
+    union all
     select * from credit_participation
 ),
 
@@ -613,14 +629,14 @@ final as (
             'unioned.period_grain', "'|'", 'cast(unioned.period_start_date as ' ~ dbt.type_string() ~ ')', "'|'",
             'unioned.source', "'|'", 'unioned.category',
         ]) }} as indicator_row_key,
-        cast(unioned.indicator_code as varchar) as indicator_code,
+        cast(unioned.indicator_code as string) as indicator_code,
         definitions.indicator_name_zh,
-        cast(unioned.level as varchar) as level,
-        cast(unioned.unit_code as varchar) as unit_code,
-        cast(unioned.period_grain as varchar) as period_grain,
+        cast(unioned.level as string) as level,
+        cast(unioned.unit_code as string) as unit_code,
+        cast(unioned.period_grain as string) as period_grain,
         cast(unioned.period_start_date as date) as period_start_date,
-        cast(unioned.source as varchar) as source,
-        cast(unioned.category as varchar) as category,
+        cast(unioned.source as string) as source,
+        cast(unioned.category as string) as category,
         -- values
         cast(unioned.numerator as bigint) as numerator,
         cast(unioned.denominator as bigint) as denominator,
@@ -629,7 +645,7 @@ final as (
             when unioned.denominator is null or unioned.denominator = 0 then null
             else unioned.numerator * definitions.scale / unioned.denominator
         end as double) as value,
-        cast(as_of.as_of_date as date) as as_of_date,
+        cast(as_of.as_of_date as date) as as_of_date
     from unioned
     cross join as_of
     left join definitions

@@ -20,7 +20,7 @@ members as (
 as_of as (
     select
         {{ as_of_date() }} as as_of_date,
-        {{ start_of_day_at(dbt.dateadd('day', 1, as_of_date())) }} as as_of_end_at,
+        {{ start_of_day_at(dbt.dateadd('day', 1, as_of_date())) }} as as_of_end_at
 ),
 
 -- the same resident posting the same category minutes apart (a double tap): the later one repeats
@@ -40,7 +40,7 @@ repeats as (
 households as (
     select
         needs.need_id,
-        min(members.household_key) as household_key,
+        min(members.household_key) as household_key
     from needs
     inner join members
         on needs.person_key = members.person_key
@@ -69,7 +69,7 @@ final as (
         needs.dispatched_at,
         needs.accepted_at,
         needs.closed_at,
-        cast(timezone('Asia/Shanghai', needs.closed_at) as date) as closed_date,
+        {{ zhili_local_date('needs.closed_at') }} as closed_date,
         needs.satisfaction,
         resources.resource_type,
         -- where: the key's community; the address's grid when it lies in it
@@ -89,16 +89,16 @@ final as (
         needs.accepted_at is not null and needs.accepted_at <= needs.posted_at + interval 1 day
             as is_accepted_within_day,
         needs.status = '已办结'
-            and cast(timezone('Asia/Shanghai', needs.closed_at) as date) = needs.posted_date as is_closed_same_day,
+            and {{ zhili_local_date('needs.closed_at') }} = needs.posted_date as is_closed_same_day,
         needs.satisfaction in ('满意', '基本满意') as is_satisfied,
         needs.status = '已办结' and needs.satisfaction is not null as is_rated,
         needs.accepted_at < needs.dispatched_at as is_accepted_before_dispatch,
         needs.status = '已办结' and needs.accepted_at is null as is_closed_without_accept,
         resources.service_scope is not null
             and resources.service_scope <> '全区'
-            and not list_contains(
-                string_split(resources.service_scope, ';'), coalesce(needs.keyed_community_code, needs.community_code)
-            ) as is_out_of_scope,
+            and not {{ zhili_split_contains(
+                'resources.service_scope', "';'", 'coalesce(needs.keyed_community_code, needs.community_code)'
+            ) }} as is_out_of_scope,
         repeats.need_id is not null as is_possible_double_tap,
         -- {{ unaccepted_days }} days after it was posted (by the end of the reporting date) it had been neither
         -- accepted nor ended (办结, 撤销, 无法办理): what was true then, whether or not accepted since
@@ -113,7 +113,7 @@ final as (
             ) as is_unaccepted_overdue,
         -- provenance
         needs.version_count,
-        needs.record_locator,
+        needs.record_locator
     from needs
     cross join as_of
     left join resources on needs.resource_id = resources.resource_id

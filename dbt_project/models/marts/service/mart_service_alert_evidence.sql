@@ -25,8 +25,8 @@ unaccepted as (
         needs.posted_at + interval {{ unaccepted_days }} day as raised_at,
         needs.status_at as last_evidence_at,
         needs.is_unaccepted as is_open,
-        cast(as_of.as_of_date - needs.posted_date as bigint) as metric_value,
-        {{ unaccepted_days }} as threshold,
+        cast({{ dbt.datediff('needs.posted_date', 'as_of.as_of_date', 'day') }} as bigint) as metric_value,
+        {{ unaccepted_days }} as threshold
     from {{ ref('fct_service_need') }} as needs
     cross join as_of
     where needs.is_unaccepted_overdue
@@ -37,10 +37,10 @@ gaps as (
         'service_supply_gap|' || gap.community_code || '|' || gap.category as alert_key,
         'service_supply_gap' as rule,
         case when gap.open_needs > 0 then 'orange' else 'yellow' end as severity,
-        cast(null as varchar) as grid_code,
+        cast(null as string) as grid_code,
         gap.community_code,
         left(gap.community_code, 9) as street_code,
-        cast(null as varchar) as person_key,
+        cast(null as string) as person_key,
         gap.category,
         gap.recent_need_ids as evidence_keys,
         gap.recent_needs as evidence_count,
@@ -48,14 +48,15 @@ gaps as (
         gap.last_posted_at as last_evidence_at,
         true as is_open,
         cast(gap.recent_needs as bigint) as metric_value,
-        0 as threshold,
+        0 as threshold
     from {{ ref('mart_service_supply_gap') }} as gap
     where gap.has_demand_without_supply
 ),
 
 final as (
+    -- both list the same columns in the same order
     select * from unaccepted
-    union all by name
+    union all
     select * from gaps
 )
 

@@ -16,8 +16,7 @@ members as (
 needs as (
     select
         fct_service_need.resource_id,
-        cast(timezone('Asia/Shanghai', coalesce(fct_service_need.accepted_at, fct_service_need.closed_at)) as date)
-            as taken_date,
+        {{ zhili_local_date('coalesce(fct_service_need.accepted_at, fct_service_need.closed_at)') }} as taken_date
     from {{ ref('fct_service_need') }}
     where resource_id is not null
 ),
@@ -35,13 +34,13 @@ serving as (
     select distinct
         members.community_code,
         quarters.quarter_start,
-        members.registrant_key,
+        members.registrant_key
     from members
     cross join quarters
     where coalesce(members.registered_date, quarters.quarter_start) < quarters.quarter_start + interval 3 month
         and not (
             members.status = '注销'
-            and cast(timezone('Asia/Shanghai', members.status_at) as date) < quarters.quarter_start
+            and {{ zhili_local_date('members.status_at') }} < quarters.quarter_start
         )
 ),
 
@@ -49,7 +48,7 @@ took as (
     select distinct
         members.community_code,
         cast(date_trunc('quarter', needs.taken_date) as date) as quarter_start,
-        members.registrant_key,
+        members.registrant_key
     from needs
     inner join members on needs.resource_id = members.resource_id
     cross join as_of
@@ -63,7 +62,7 @@ final as (
         count(distinct serving.registrant_key) as serving_members,
         count(distinct took.registrant_key) as members_who_took_a_need,
         round(count(distinct took.registrant_key) / nullif(count(distinct serving.registrant_key), 0), 4)
-            as participation_rate,
+            as participation_rate
     from serving
     left join took
         on serving.community_code = took.community_code

@@ -34,18 +34,30 @@ demand as (
         count(*) filter (where needs.is_open) as open_needs,
         count(*) filter (where not needs.is_withdrawn and needs.posted_date > as_of.as_of_date - {{ window_days }})
             as recent_needs,
-        string_agg(needs.need_id, ';' order by needs.need_id)
-            filter (where not needs.is_withdrawn and needs.posted_date > as_of.as_of_date - {{ window_days }})
-            as recent_need_ids,
-        max(needs.posted_at) filter (where not needs.is_withdrawn) as last_posted_at,
+        -- the recent ones only: string_agg skips the NULL of the others (a filter would follow Spark's
+        -- `within group`, which its grammar does not take)
+        {{ zhili_string_agg(
+            'case when not needs.is_withdrawn and needs.posted_date > as_of.as_of_date - ' ~ window_days
+                ~ ' then needs.need_id end',
+            "';'",
+            'needs.need_id',
+        ) }} as recent_need_ids,
+        max(needs.posted_at) filter (where not needs.is_withdrawn) as last_posted_at
     from needs
     cross join as_of
     group by needs.community_code, needs.category
 ),
 
 categories as (
-    select resources.resource_id, resources.registrant_key, resources.service_scope, trim(category) as category
-    from resources, unnest(string_split(resources.service_categories, '、')) as t (category)
+    select resource_id, registrant_key, service_scope, trim(category) as category
+    from (
+        select
+            resources.resource_id,
+            resources.registrant_key,
+            resources.service_scope,
+            {{ zhili_split_rows('resources.service_categories', "'、'") }} as category
+        from resources
+    ) as split_categories
 ),
 
 supply as (
@@ -53,11 +65,11 @@ supply as (
         communities.community_code,
         categories.category,
         count(distinct categories.resource_id) as active_resources,
-        count(distinct categories.registrant_key) as active_registrants,
+        count(distinct categories.registrant_key) as active_registrants
     from categories
     inner join communities
         on categories.service_scope = '全区'
-        or list_contains(string_split(categories.service_scope, ';'), communities.community_code)
+        or {{ zhili_split_contains('categories.service_scope', "';'", 'communities.community_code') }}
     group by communities.community_code, categories.category
 ),
 
@@ -74,7 +86,7 @@ final as (
         coalesce(demand.open_needs, 0) - coalesce(supply.active_resources, 0) as open_needs_over_resources,
         coalesce(demand.recent_needs, 0) > 0 and coalesce(supply.active_resources, 0) = 0
             as has_demand_without_supply,
-        as_of.as_of_date,
+        as_of.as_of_date
     from demand
     full outer join supply
         on demand.community_code = supply.community_code
