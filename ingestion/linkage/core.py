@@ -185,7 +185,7 @@ def _profile_key() -> pl.Expr:
 
 
 #: records per collapse partition: above it, profiles are collapsed one hash partition of them at a time
-COLLAPSE_PART_RECORDS = 8_000_000
+COLLAPSE_PART_RECORDS = 4_000_000
 
 
 def collapse(records: pl.LazyFrame, *, parts: int | None = None) -> pl.DataFrame:

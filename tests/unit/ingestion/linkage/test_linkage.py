@@ -226,3 +226,33 @@ def test_a_name_only_record_joins_the_one_known_person_of_that_name_but_never_on
     }
     assert by_no[("grid_events", 2)] == (by_no[("police_population", 1)][0], "unique_name")
     assert by_no[("grid_events", 5)][1] == "singleton"
+
+
+def test_splink_duckdb_is_capped_and_scored_again_without_the_cap_when_it_outgrows_it(monkeypatch, caplog):
+    import duckdb
+
+    from ingestion.linkage import probabilistic
+
+    calls = []
+
+    def fake(units, *, memory=None, **kwargs):
+        calls.append(memory)
+        if memory is not None:
+            # as Splink raises it: its own exception, from DuckDB's
+            try:
+                raise duckdb.OutOfMemoryException("could not allocate")
+            except duckdb.OutOfMemoryException as err:
+                raise RuntimeError("Error executing the following sql") from err
+        return "scored"
+
+    monkeypatch.setattr(probabilistic, "_score_pairs", fake)
+    units = pl.DataFrame({"unique_id": [1, 2]})
+    monkeypatch.setenv("ZHILI_SPLINK_MEMORY", "2GB")
+    assert probabilistic.score_pairs(units, min_probability=0.5) == "scored"
+    assert calls[0][0] == "2GB" and calls[1] is None
+    assert "outgrew DuckDB's 2GB cap" in caplog.text
+    calls.clear()
+    # not a size: no cap (and no SQL made of it)
+    monkeypatch.setenv("ZHILI_SPLINK_MEMORY", "2GB'; drop table units; --")
+    assert probabilistic.score_pairs(units, min_probability=0.5) == "scored"
+    assert calls == [None]
