@@ -193,6 +193,20 @@
     {{ return(kept) }}
 {%- endmacro %}
 
+{#- Spark's split takes a regular expression: `sep` (a SQL string literal of plain characters) as a literal
+    with each character in a class of its own (';' -> '[;]'), after checking it is such a literal; `name` is the
+    macro the error names. Shared by the Spark zhili_split_* macros. -#}
+{% macro zhili_spark_split_pattern(name, sep) -%}
+    {%- set chars = sep.strip()[1:-1] -%}
+    {%- if not sep.strip().startswith("'") or not sep.strip().endswith("'") or not chars
+            or "'" in chars or '\\' in chars or ']' in chars or '^' in chars -%}
+        {{ exceptions.raise_compiler_error(name ~ ": sep=" ~ (sep | tojson) ~ " should be a string literal of plain characters (no quote, backslash, ] or ^)") }}
+    {%- endif -%}
+    {%- set pattern = namespace(text='') -%}
+    {%- for c in chars -%}{%- set pattern.text = pattern.text ~ '[' ~ c ~ ']' -%}{%- endfor -%}
+    {{ return("'" ~ pattern.text ~ "'") }}
+{%- endmacro %}
+
 {#- How many parts `expr` has when split at each `sep` (a SQL string literal of plain characters), empty
     parts counted ('a;;b' has 3, 'a;' has 2): DuckDB's len(string_split(…)). Spark's split takes a regular
     expression, so each character of `sep` is put in a class of its own ('[;]'); NULL for a NULL `expr`. -#}
@@ -205,12 +219,7 @@
 {%- endmacro %}
 
 {% macro spark__zhili_split_count(expr, sep) -%}
-    {%- set chars = sep.strip()[1:-1] -%}
-    {%- if not sep.strip().startswith("'") or not sep.strip().endswith("'") or not chars
-            or "'" in chars or '\\' in chars or ']' in chars or '^' in chars -%}
-        {{ exceptions.raise_compiler_error("zhili_split_count: sep=" ~ (sep | tojson) ~ " should be a string literal of plain characters (no quote, backslash, ] or ^)") }}
-    {%- endif -%}
-    cast(size(split({{ expr }}, '{% for c in chars %}[{{ c }}]{% endfor %}', -1)) as bigint)
+    cast(size(split({{ expr }}, {{ zhili_spark_split_pattern('zhili_split_count', sep) }}, -1)) as bigint)
 {%- endmacro %}
 
 {#- A struct of the columns named in `names` (a list), each field named as its column: DuckDB's
@@ -306,12 +315,7 @@
 {%- endmacro %}
 
 {% macro spark__zhili_split_contains(expr, sep, value) -%}
-    {%- set chars = sep.strip()[1:-1] -%}
-    {%- if not sep.strip().startswith("'") or not sep.strip().endswith("'") or not chars
-            or "'" in chars or '\\' in chars or ']' in chars or '^' in chars -%}
-        {{ exceptions.raise_compiler_error("zhili_split_contains: sep=" ~ (sep | tojson) ~ " should be a string literal of plain characters (no quote, backslash, ] or ^)") }}
-    {%- endif -%}
-    array_contains(split({{ expr }}, '{% for c in chars %}[{{ c }}]{% endfor %}', -1), {{ value }})
+    array_contains(split({{ expr }}, {{ zhili_spark_split_pattern('zhili_split_contains', sep) }}, -1), {{ value }})
 {%- endmacro %}
 
 {#- One row per part of `expr` split at each `sep` (a SQL string literal of plain characters), as a select-list
@@ -326,10 +330,5 @@
 {%- endmacro %}
 
 {% macro spark__zhili_split_rows(expr, sep) -%}
-    {%- set chars = sep.strip()[1:-1] -%}
-    {%- if not sep.strip().startswith("'") or not sep.strip().endswith("'") or not chars
-            or "'" in chars or '\\' in chars or ']' in chars or '^' in chars -%}
-        {{ exceptions.raise_compiler_error("zhili_split_rows: sep=" ~ (sep | tojson) ~ " should be a string literal of plain characters (no quote, backslash, ] or ^)") }}
-    {%- endif -%}
-    explode(split({{ expr }}, '{% for c in chars %}[{{ c }}]{% endfor %}', -1))
+    explode(split({{ expr }}, {{ zhili_spark_split_pattern('zhili_split_rows', sep) }}, -1))
 {%- endmacro %}
