@@ -286,6 +286,11 @@ def merge_profiles(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _scan_records(files: list[Path]) -> pl.LazyFrame:
+    # person-record files of older layouts lack later columns: read as nulls
+    return pl.scan_parquet(files, missing_columns="insert", schema=None)
+
+
 def collapse_files(files: list[Path], out: Path) -> tuple[pl.DataFrame, dict]:
     """``collapse`` of the records in ``files``, reusing what the last run collapsed (``out/profiles.parquet``).
 
@@ -308,15 +313,14 @@ def collapse_files(files: list[Path], out: Path) -> tuple[pl.DataFrame, dict]:
         and before.get("code") == code
         and all(marks.get(name) == mark for name, mark in before.get("files", {}).items())
     )
-    scan = lambda fs: pl.scan_parquet(fs, missing_columns="insert", schema=None)  # noqa: E731
     if reusable:
         new = [f for f in files if f.name not in before["files"]]
         profiles = pl.read_parquet(path)
         if new:
-            profiles = merge_profiles(profiles, collapse(scan(new)))
+            profiles = merge_profiles(profiles, collapse(_scan_records(new)))
         stats = {"collapsed_files": len(new), "reused_files": len(before["files"])}
     else:
-        profiles, new = collapse(scan(files)), files
+        profiles, new = collapse(_scan_records(files)), files
         stats = {"collapsed_files": len(files), "reused_files": 0}
     if new or not reusable:
         out.mkdir(parents=True, exist_ok=True)
@@ -1091,7 +1095,7 @@ def link_files(
     A person keeps the key ``out/links.parquet`` gave them last time (``keys.assign_keys``); a merge or split
     leaves a row in ``out/aliases.parquet`` dated ``changed_on`` (default: today).
     """
-    records = pl.scan_parquet(files, missing_columns="insert", schema=None)
+    records = _scan_records(files)
     t0 = time.perf_counter()
     profiles, collapsing = collapse_files(files, out)
     collapsed = time.perf_counter() - t0
