@@ -1024,14 +1024,31 @@ def links_folder(zones: Zones) -> Path:
     return zones.person_links
 
 
-def _stable_keys(records: pl.LazyFrame, result: LinkResult, out: Path, *, changed_on: date, model: str | None) -> dict:
+def _stable_keys(
+    records: pl.LazyFrame,
+    result: LinkResult,
+    out: Path,
+    files: list[Path],
+    ways: dict,
+    *,
+    changed_on: date,
+    model: str | None,
+) -> dict:
     """Give today's clusters the keys they were published under (``keys.assign_keys``), in place in ``result``;
-    write the key registry and the alias history beside the links; return the counts of what changed."""
+    write the key registry and the alias history beside the links; return the counts of what changed.
+
+    Which published key today's records carried comes from the profiles the last run published
+    (``_overlap_by_profiles``) when that run's files are all still there unchanged; else from every record's
+    published link, by its locator. ``ways["keys_overlap"]`` says which."""
     previous = out / "links.parquet"
     clusters = result.golden.select(
         pl.col("person_key").alias("natural_key"), pl.col("id_number").is_not_null().alias("is_anchored")
     )
-    if previous.exists():
+    overlap = _overlap_by_profiles(result, out, files) if previous.exists() else None
+    if overlap is not None:
+        ways["keys_overlap"] = "profiles"
+    elif previous.exists():
+        ways["keys_overlap"] = "records"
         overlap = (
             expand(records, result.profiles)
             .select("record_locator", pl.col("person_key").alias("natural_key"))
@@ -1063,6 +1080,52 @@ def _stable_keys(records: pl.LazyFrame, result: LinkResult, out: Path, *, change
     if kept.counts["alias_rows"]:
         log.info("linkage: person keys %s", ", ".join(f"{k}={v}" for k, v in kept.counts.items()))
     return kept.counts
+
+
+#: each profile's published key and record count, as the last run wrote the links (``_overlap_by_profiles``)
+PROFILE_KEYS_FILE = "profile_keys.parquet"
+
+
+def _write_profile_keys(result: LinkResult, counts: pl.DataFrame, out: Path, files: list[Path]) -> None:
+    """After the links: each profile's published key and how many records it had, stamped with the link run
+    that published them, the files they came from and the profile rule."""
+    meta = {
+        PROFILES_KEY: json.dumps(
+            {"code": _profile_code(), "files": _file_marks(files), "link_run": last_link_run(out / "links.parquet")}
+        )
+    }
+    table = result.profiles.select("profile", "person_key").join(counts, on="profile", how="left")
+    write_with(out / PROFILE_KEYS_FILE, lambda tmp: table.write_parquet(tmp, compression="zstd", metadata=meta))
+
+
+def _overlap_by_profiles(result: LinkResult, out: Path, files: list[Path]) -> pl.DataFrame | None:
+    """``_stable_keys``' overlap from the profiles the last run published, or None when it cannot stand in for
+    the records': that run's links were not the last written, one of its files was withdrawn or rewritten, or
+    the profile rule or the Polars that hashes changed. Then each of that run's records is in today's profile of
+    the same hash, and carried its profile's key: a profile's records count once per (today's key, old key)."""
+    path = out / PROFILE_KEYS_FILE
+    if not path.exists():
+        return None
+    try:
+        meta = json.loads(pl.read_parquet_metadata(path).get(PROFILES_KEY) or "null")
+    except (OSError, ValueError, pl.exceptions.PolarsError):
+        return None
+    marks = _file_marks(files)
+    if (
+        not isinstance(meta, dict)
+        or meta.get("code") != _profile_code()
+        or meta.get("link_run") != last_link_run(out / "links.parquet")
+        or any(marks.get(name) != mark for name, mark in meta.get("files", {}).items())
+    ):
+        return None
+    return (
+        pl.read_parquet(path)
+        .select("profile", pl.col("person_key").alias("old_key"), "records")
+        .join(result.profiles.select("profile", pl.col("person_key").alias("natural_key")), on="profile")
+        .filter(pl.col("old_key").is_not_null())
+        .group_by("natural_key", "old_key")
+        .agg(pl.col("records").sum().cast(pl.Int64))
+    )
 
 
 def _pinyin_path(out: Path) -> Path:
@@ -1102,6 +1165,7 @@ def link_files(
     known = _read_pinyin(out)
     before = len(known)
     result = link_profiles(profiles, key=key, model=model, kept=kept, known_pinyin=known, scored=scored)
+    counts = profiles.select("profile", "records")
     del profiles
     out.mkdir(parents=True, exist_ok=True)
     result.stats["names_converted"] = len(known) - before
@@ -1117,6 +1181,8 @@ def link_files(
         records,
         result,
         out,
+        files,
+        collapsing,
         changed_on=changed_on or date.today(),
         model=kept.name if kept else result.stats.get("model_source"),
     )
@@ -1127,6 +1193,7 @@ def link_files(
     t1 = time.perf_counter()
     # last: dbt reads it as the signal that linkage ran, and the next run reads it as the keys published
     write_links(expand(records, result.profiles), out)
+    _write_profile_keys(result, counts, out, files)
     result.stats |= collapsing
     result.stats |= {"collapse_seconds": collapsed, "expand_seconds": time.perf_counter() - t1}
     _peak(result.stats, "links_written")

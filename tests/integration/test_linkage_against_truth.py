@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
 import polars as pl
 import pytest
 
 from ingestion.linkage import run_linkage
-from ingestion.linkage.core import ACCEPT_FLOOR, collapse, collapse_files, links_folder
+from ingestion.linkage.core import ACCEPT_FLOOR, collapse, collapse_files, link_files, links_folder
 from ingestion.linkage.features import VALID_ID_STATUSES
 from ingestion.planner import ingest_landing
 from ingestion.pseudonym import load_or_create_key
@@ -107,9 +108,11 @@ def test_outputs_are_written_and_review_shows_masked_evidence_only(linked):
         "keys.parquet",
         "aliases.parquet",
         "profiles.parquet",
+        "profile_keys.parquet",
     }
-    # the review queue, the key registry and the alias history carry masked evidence, keys and counts only
-    for name in ("review.parquet", "keys.parquet", "aliases.parquet"):
+    # the review queue, the key registry, the alias history and the profiles' keys carry masked evidence, keys and
+    # counts only
+    for name in ("review.parquet", "keys.parquet", "aliases.parquet", "profile_keys.parquet"):
         text = pl.read_parquet(folder / name).write_csv()
         assert citizen_ids(text) == [] and mobiles(text) == [], name
 
@@ -182,3 +185,27 @@ def test_a_rewritten_or_withdrawn_records_file_collapses_everything_again(linked
     profiles, stats = collapse_files(files[:1] + files[2:], out)
     assert stats["reused_files"] == 0
     assert profiles.equals(collapse(pl.scan_parquet(files[:1] + files[2:], missing_columns="insert", schema=None)))
+
+
+def test_a_days_keys_from_the_published_profiles_equal_those_from_every_record(linked, tmp_path):
+    # the keys stage reads which key today's records carried from the profiles the last run published, not
+    # from every record's link, while that run's files are all still there: the same keys and aliases
+    _, zones, key, _ = linked
+    files = sorted(zones.person_records().glob("*.parquet"))
+    earlier = [f for i, f in enumerate(files) if i % 4]
+    by_profiles, by_records = tmp_path / "profiles", tmp_path / "records"
+    for out in (by_profiles, by_records):
+        link_files(earlier, out, key=key, model="priors", changed_on=dt.date(2025, 1, 1))
+    (by_records / "profile_keys.parquet").unlink()
+    today = {}
+    for out in (by_profiles, by_records):
+        today[out] = link_files(files, out, key=key, model="priors", changed_on=dt.date(2025, 1, 2)).stats
+    assert today[by_profiles]["keys_overlap"] == "profiles"
+    assert today[by_records]["keys_overlap"] == "records"
+    assert today[by_profiles]["keys"] == today[by_records]["keys"]
+    for name in ("keys.parquet", "aliases.parquet", "links.parquet"):
+        a, b = pl.read_parquet(by_profiles / name), pl.read_parquet(by_records / name)
+        assert a.sort(a.columns).equals(b.sort(b.columns)), name
+    # a withdrawn file: the records' way again
+    stats = link_files(files[1:], by_profiles, key=key, model="priors", changed_on=dt.date(2025, 1, 3)).stats
+    assert stats["keys_overlap"] == "records"

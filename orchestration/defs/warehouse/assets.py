@@ -243,6 +243,7 @@ def person_links(context: dg.AssetExecutionContext, zhili: ZhiliResource):
             "expand_seconds",
             "collapsed_files",
             "reused_files",
+            "keys_overlap",
             "peak_rss_mb",
         )
     }
