@@ -1,6 +1,9 @@
 {#- 一格一人: one row per grid and spell without an active 专职网格员, from the first roster month to the
     as-of date, over the grids active on each day. A spell still open on the as-of date has no end
-    (vacant_to null) and counts its days up to and including the as-of date. -#}
+    (vacant_to null) and counts its days up to and including the as-of date.
+    A grid that came into force after the latest roster's month (a reorganisation's new grid) is on no roster
+    yet: while the grid register names its 网格员 it is not judged until a roster lists it, as a roster that
+    has not arrived is no evidence of a vacancy; a new grid the register leaves without a 网格员 is. -#}
 with
 
 assignments as (
@@ -8,7 +11,7 @@ assignments as (
 ),
 
 grids as (
-    select grid_code, valid_from_date, valid_to_date from {{ ref('dim_grid') }}
+    select grid_code, valid_from_date, valid_to_date, grid_worker_name_masked from {{ ref('dim_grid') }}
 ),
 
 as_of as (
@@ -16,7 +19,11 @@ as_of as (
 ),
 
 first_roster as (
-    select min(roster_month) as first_month from {{ ref('stg_grid_workers') }}
+    select
+        min(roster_month) as first_month,
+        -- the first day no delivered roster covers
+        cast(max(roster_month) + interval 1 month as date) as first_unrostered_day
+    from {{ ref('stg_grid_workers') }}
 ),
 
 days as (
@@ -32,6 +39,9 @@ grid_days as (
     inner join days
         on days.day >= grids.valid_from_date
         and (grids.valid_to_date is null or days.day < grids.valid_to_date)
+    cross join first_roster
+    where grids.valid_from_date < first_roster.first_unrostered_day
+        or coalesce(grids.grid_worker_name_masked, '') = ''
 ),
 
 covered as (
