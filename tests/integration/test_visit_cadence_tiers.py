@@ -90,14 +90,12 @@ def test_quarterly_periods_are_calendar_quarters(built):
     assert quarters.filter(pl.col("judged"))["period_start"].unique().to_list() == [START], quarters
 
 
-def test_false_alarms_on_the_clean_landing_are_under_1_per_1000_grid_days(built):
-    """The same landing without the neglect is a clean one. A false alarm: a visit_overdue alert on a person the
-    truth did not neglect where one of the missed periods it stands on holds a countable visit in the truth's log,
-    or began before the person was registered (nothing was owed). An alert whose periods the log really left
-    without a countable visit (the only visit typed in at the desk) is a true one. Per 1,000 grid-days of the
-    visit log (grids in the registry x days): at 2,000 residents (9 grids, 810 grid-days) a single false alarm
-    fails it, e.g. a visit whose resident has no usable ID that linkage leaves unplaced."""
-    truth_dir, con = built
+def visit_overdue_false_alarms(truth_dir: Path, con) -> tuple[int, pl.DataFrame, int, int]:
+    """visit_overdue's alerts on a built landing scored against the truth: (alerts, the falsely alerted persons,
+    how many of them the log visited, how many were not yet registered). A false alarm: an alert on a person the
+    truth did not neglect where one of the missed periods it stands on holds a countable visit in the truth's
+    log, or began before the person was registered (nothing was owed). An alert whose periods the log really left
+    without a countable visit (the only visit typed in at the desk) is a true one."""
     people = _neglect(truth_dir, con)
     neglected = people.filter(pl.col("neglected_from").is_not_null()).select("person_key")
     keys = truth_person_keys(truth_dir, con)
@@ -130,7 +128,17 @@ def test_false_alarms_on_the_clean_landing_are_under_1_per_1000_grid_days(built)
         .select("person_key")
         .unique()
     )
-    false = pl.concat([visited, not_owed]).unique()
+    return n_alerts, pl.concat([visited, not_owed]).unique(), visited.height, not_owed.height
+
+
+def test_false_alarms_on_the_clean_landing_are_under_1_per_1000_grid_days(built):
+    """The same landing without the neglect is a clean one; a false alarm as :func:`visit_overdue_false_alarms`
+    says. Per 1,000 grid-days of the visit log (grids in the registry x days): at 2,000 residents (9 grids, 810
+    grid-days) a single false alarm fails it, e.g. a visit whose resident has no usable ID that linkage leaves
+    unplaced."""
+    truth_dir, con = built
+    neglected = _neglect(truth_dir, con).filter(pl.col("neglected_from").is_not_null())
+    n_alerts, false, visited, not_owed = visit_overdue_false_alarms(truth_dir, con)
     grid_days = con.execute(
         "select count(distinct grid_code) * (select count(distinct visited_date) from marts.fct_visit) "
         "from marts.dim_grid"
@@ -138,6 +146,6 @@ def test_false_alarms_on_the_clean_landing_are_under_1_per_1000_grid_days(built)
     assert grid_days > 0
     print(
         f"visit_overdue: {n_alerts} alerts, {neglected.height} neglected, {false.height} false "
-        f"({visited.height} visited, {not_owed.height} not yet registered), {grid_days} grid-days"
+        f"({visited} visited, {not_owed} not yet registered), {grid_days} grid-days"
     )
     assert 1000 * false.height / grid_days < 1.0, (false, grid_days)
