@@ -332,3 +332,28 @@
 {% macro spark__zhili_split_rows(expr, sep) -%}
     explode(split({{ expr }}, {{ zhili_spark_split_pattern('zhili_split_rows', sep) }}, -1))
 {%- endmacro %}
+
+{#- `text` (a Python string, known when the SQL is rendered) as a SQL expression of that exact text. DuckDB
+    doubles a quote. Spark's lexer reads `\'` as a quote inside the literal and the profile keeps a backslash
+    as it is (spark.sql.parser.escapedStringLiterals), so neither a doubled quote nor a backslash escape
+    spells a quote there: the text is cut at each quote and backslash and joined again with chr(39) and
+    chr(92). -#}
+{% macro zhili_string_literal(text) -%}
+    {{ return(adapter.dispatch('zhili_string_literal', 'zhili')(text)) }}
+{%- endmacro %}
+
+{% macro default__zhili_string_literal(text) -%}
+    '{{ text | replace("'", "''") }}'
+{%- endmacro %}
+
+{% macro spark__zhili_string_literal(text) -%}
+    {%- if "'" in text or "\\" in text -%}
+        {%- set pieces = [] -%}
+        {%- for piece in text.split("'") -%}
+            {%- do pieces.append(piece | replace("\\", "', chr(92), '")) -%}
+        {%- endfor -%}
+        concat('{{ pieces | join("', chr(39), '") }}')
+    {%- else -%}
+        '{{ text }}'
+    {%- endif -%}
+{%- endmacro %}
