@@ -32,7 +32,7 @@ pytestmark = [
 
 KEY = b"s" * 32
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ("staging", "ops", "restricted", "intermediate", "marts")
+SCHEMAS = ("reference", "staging", "ops", "restricted", "intermediate", "marts")
 # The models past staging that build on Spark (docs/spark.md), in dependency order, and the seeds they read
 MODELS = (
     "int_address_point_assignments",
@@ -86,6 +86,9 @@ MODELS = (
     "mart_service_participation",
     "mart_service_supply_gap",
     "mart_service_alert_evidence",
+    "int_indicator_measures_unioned",
+    "mart_indicators",
+    "mart_hotline_unit_ranking",
 )
 SEEDS = (
     "hotline_time_limits",
@@ -96,6 +99,7 @@ SEEDS = (
     "incident_statuses",
     "incident_time_limits",
     "key_population_tags",
+    "indicator_definitions",
 )
 BUILD = ["build", "--resource-type", "seed", "--resource-type", "model", "--select", *SEEDS, "staging", "ops", *MODELS]
 
