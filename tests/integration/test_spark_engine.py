@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -259,6 +260,12 @@ select part from (
 ) as split_parts
 """
 
+#: ln(n!) on both engines (Spark has no lgamma): equal to math.lgamma to a few units in the last place, not bit for bit
+FACTORIAL_MODEL = """
+select n, {{ zhili_ln_factorial('n') }} as ln_factorial
+from (values (0), (1), (2), (5), (20), (21), (22), (100), (999)) as v (n)
+"""
+
 SPLIT_EXPECTED = [
     {"g": 1, "mode_m": "a", "has_b": 2, "has_empty": 2},
     {"g": 2, "mode_m": "z", "has_b": 0, "has_empty": 1},
@@ -322,6 +329,7 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     (project / "models" / "series_check.sql").write_text(SERIES_MODEL, encoding="utf-8")
     (project / "models" / "split_check.sql").write_text(SPLIT_MODEL, encoding="utf-8")
     (project / "models" / "split_rows_check.sql").write_text(SPLIT_ROWS_MODEL, encoding="utf-8")
+    (project / "models" / "factorial_check.sql").write_text(FACTORIAL_MODEL, encoding="utf-8")
     # a zone folder: two delivered files with different columns, and the zero-row `_empty.parquet`
     zone = tmp_path / "zone" / "table"
     zone.mkdir(parents=True)
@@ -356,6 +364,10 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     assert sorted(on_spark["split_check"], key=lambda r: r["g"]) == SPLIT_EXPECTED
     assert sorted(r["part"] for r in on_duckdb["split_rows_check"]) == sorted(["甲", "乙", "丙"])
     assert sorted(r["part"] for r in on_spark["split_rows_check"]) == sorted(["甲", "乙", "丙"])
+    for engine in (on_duckdb, on_spark):
+        values = {r["n"]: r["ln_factorial"] for r in engine["factorial_check"]}
+        assert values.keys() == {0, 1, 2, 5, 20, 21, 22, 100, 999}
+        assert all(math.isclose(v, math.lgamma(n + 1), rel_tol=1e-14, abs_tol=1e-300) for n, v in values.items())
     # the same files listed, but `_empty.parquet`: Spark's file index skips names starting with `_`, and its
     # zero rows are read by no model either way
     assert {r["file_md5"] for r in on_duckdb["folder_check"]} == {"aaa", "bbb", "_empty"}
