@@ -11,13 +11,15 @@ review queue and the golden records must be the same.
 Macros (``dbt_project/macros/portable/``): a tiny dbt project, one model calling every portable macro over rows
 chosen where the engines' own functions differ (a NULL value on the greatest row for arg_max, NULL ordering
 values), compiled with the project's profile for DuckDB and for Spark, each run on its engine: the rows must be
-equal, and equal to what DuckDB's own functions answer.
+equal, and equal to what DuckDB's own functions answer. A seed with quotes, backslashes and empty cells loads
+unchanged on both (``spark__load_csv_rows``, macros/portable/dbt_spark.sql).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -168,9 +170,14 @@ select
     sum(case when {{ zhili_ends_with('k', "'12'") }} then 1 else 0 end) as ends_12,
     {{ zhili_arg_max_tuple('a', ['d', 'k']) }} as tuple_max_a,
     {{ zhili_arg_max_tuple('a', ['k', 'b']) }} as tuple_max_k,
-    {{ zhili_arg_max_tuple(zhili_struct(['a', 'b']), ['b', 'k']) }}.a as struct_max_a
+    {{ zhili_arg_max_tuple(zhili_struct(['a', 'b']), ['b', 'k']) }}.a as struct_max_a,
+    max({{ zhili_string_literal(var('quoted')) }}) as quoted
 from t
 """
+
+#: a text whose literal needs more than quotes around it: a quote, a doubled one and a backslash (Spark's lexer
+#: reads `\\'` as a quote inside the literal), and what a binding would take for a placeholder
+QUOTED = "the unit's grids, '' and \\ and \\' and 50% %s"
 
 #: DuckDB's own functions on these rows (arg_max skips the row whose value is NULL; Spark's max_by would not)
 EXPECTED = {
@@ -188,6 +195,7 @@ EXPECTED = {
     "tuple_max_a": "w",
     "tuple_max_k": "z",
     "struct_max_a": "y",
+    "quoted": QUOTED,
 }
 
 
@@ -250,6 +258,12 @@ select part from (
     select {{ zhili_split_rows('parts', "'、'") }} as part
     from (values ('甲、乙'), (cast(null as string)), ('丙')) as v (parts)
 ) as split_parts
+"""
+
+#: ln(n!) on both engines (Spark has no lgamma): equal to math.lgamma to a few units in the last place, not bit for bit
+FACTORIAL_MODEL = """
+select n, {{ zhili_ln_factorial('n') }} as ln_factorial
+from (values (0), (1), (2), (5), (20), (21), (22), (100), (999)) as v (n)
 """
 
 SPLIT_EXPECTED = [
@@ -315,6 +329,7 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     (project / "models" / "series_check.sql").write_text(SERIES_MODEL, encoding="utf-8")
     (project / "models" / "split_check.sql").write_text(SPLIT_MODEL, encoding="utf-8")
     (project / "models" / "split_rows_check.sql").write_text(SPLIT_ROWS_MODEL, encoding="utf-8")
+    (project / "models" / "factorial_check.sql").write_text(FACTORIAL_MODEL, encoding="utf-8")
     # a zone folder: two delivered files with different columns, and the zero-row `_empty.parquet`
     zone = tmp_path / "zone" / "table"
     zone.mkdir(parents=True)
@@ -327,6 +342,7 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     )
     files = [str(zone / "aaa.parquet"), str(zone / "bbb.parquet")]
     variables = {"folder": str(zone), "files_duckdb": files, "files_spark": [f"file:{f}" for f in files]}
+    variables["quoted"] = QUOTED
     started = {target: _compile(project, target, variables) for target in ("dev", "spark")}  # both at once
     sql = {target: _compiled(process, target) for target, process in started.items()}
     assert "arg_max(" in sql["dev"]["portable_check"] and "max_by(" in sql["spark"]["portable_check"]
@@ -348,6 +364,10 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     assert sorted(on_spark["split_check"], key=lambda r: r["g"]) == SPLIT_EXPECTED
     assert sorted(r["part"] for r in on_duckdb["split_rows_check"]) == sorted(["甲", "乙", "丙"])
     assert sorted(r["part"] for r in on_spark["split_rows_check"]) == sorted(["甲", "乙", "丙"])
+    for engine in (on_duckdb, on_spark):
+        values = {r["n"]: r["ln_factorial"] for r in engine["factorial_check"]}
+        assert values.keys() == {0, 1, 2, 5, 20, 21, 22, 100, 999}
+        assert all(math.isclose(v, math.lgamma(n + 1), rel_tol=1e-14, abs_tol=1e-300) for n, v in values.items())
     # the same files listed, but `_empty.parquet`: Spark's file index skips names starting with `_`, and its
     # zero rows are read by no model either way
     assert {r["file_md5"] for r in on_duckdb["folder_check"]} == {"aaa", "bbb", "_empty"}
@@ -356,3 +376,63 @@ def test_every_portable_macro_answers_the_same_on_duckdb_and_spark(tmp_path: Pat
     expected = [{"x": 1, "y": "a", "z": None}, {"x": 2, "y": "b", "z": None}, {"x": 3, "y": None, "z": "c"}]
     assert sorted(on_duckdb["read_check"], key=lambda r: r["x"]) == expected
     assert sorted(on_spark["read_check"], key=lambda r: r["x"]) == expected
+
+
+#: a seed whose texts dbt-spark's own insert cannot load (a quote ends its '<value>' literal; an empty cell
+#: became the text 'None'), beside a number, a date and a boolean column
+SEED = (
+    "code,label,per,since,is_kept\n"
+    "a,常住人口 of the unit's active grids,10000,2024-02-29,true\n"
+    "b,'quoted' and it''s,,2024-03-01,false\n"
+    'c,"a \\ backslash, a \\\' and a comma",2.5,,true\n'
+    "d,50% of %s,0,2024-03-02,\n"
+    "e,,1,2024-03-03,false\n"
+)
+
+
+def test_a_seed_with_quotes_and_backslashes_loads_unchanged_on_duckdb_and_spark(tmp_path: Path, spark):
+    """dbt seed on both targets; on Spark in this process, so dbt-spark's session method reuses this module's
+    Spark session (no second JVM)."""
+    import csv
+    import io
+
+    import duckdb
+    from dbt.cli.main import dbtRunner
+
+    project = tmp_path / "project"
+    (project / "seeds").mkdir(parents=True)
+    shutil.copytree(PROJECT / "macros" / "portable", project / "macros" / "portable")
+    (project / "dbt_project.yml").write_text(
+        'name: zhili\nversion: "1.0.0"\nconfig-version: 2\nprofile: zhili\n', encoding="utf-8"
+    )
+    (project / "seeds" / "quoted_seed.csv").write_text(SEED, encoding="utf-8")
+    homes = {target: tmp_path / f"{target}_home" for target in ("dev", "spark")}
+    for target, home in homes.items():
+        home.mkdir()
+    options = ["--project-dir", str(project), "--profiles-dir", str(PROJECT)]
+    env = {**os.environ, "ZHILI_HOME": str(homes["dev"]), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    duck = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "seed", *options, "--target", "dev"]
+        + ["--target-path", str(homes["dev"] / "target"), "--log-path", str(homes["dev"] / "logs")],
+        env=env,
+        cwd=homes["dev"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert duck.returncode == 0, f"dbt seed on DuckDB failed:\n{duck.stdout[-3000:]}"
+    result = dbtRunner().invoke(
+        ["--no-send-anonymous-usage-stats", "seed", *options, "--target", "spark"]
+        + ["--target-path", str(homes["spark"] / "target"), "--log-path", str(homes["spark"] / "logs")]
+    )
+    errors = [
+        str(node.message) for node in getattr(result.result, "results", None) or [] if str(node.status) != "success"
+    ]
+    assert result.success, f"dbt seed on Spark failed: {result.exception or errors}"
+
+    con = duckdb.connect(str(homes["dev"] / "warehouse.duckdb"), read_only=True)
+    on_duckdb = sorted(con.execute("select * from main.quoted_seed").fetchall())
+    on_spark = sorted(tuple(row) for row in spark.table("main.quoted_seed").collect())
+    texts = [(row["code"], row["label"] or None) for row in csv.DictReader(io.StringIO(SEED))]
+    assert [(row[0], row[1]) for row in on_duckdb] == texts
+    assert on_spark == on_duckdb

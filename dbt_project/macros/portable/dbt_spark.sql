@@ -51,3 +51,43 @@
     {%- endfor -%}
     {{ return(default__get_empty_schema_sql(mapped)) }}
 {%- endmacro %}
+
+{#- A seed's rows on Spark. dbt-spark's own passes each value as a binding, which its session cursor pastes
+    into the SQL as '<value>' unescaped: a quote in a value ends the literal (indicator_definitions: "the
+    unit's active grids" fails with PARSE_SYNTAX_ERROR), and an empty cell becomes the text 'None'. Here each
+    value is written as a literal of its own: text through zhili_string_literal, an empty cell as NULL,
+    numbers and booleans as they are, dates and timestamps as text cast to the column's type, as before. -#}
+{% macro spark__load_csv_rows(model, agate_table) %}
+    {%- set column_override = model['config'].get('column_types', {}) -%}
+    {%- set types = [] -%}
+    {%- for col_name in agate_table.column_names -%}
+        {%- do types.append(column_override.get(col_name, adapter.convert_type(agate_table, loop.index0))) -%}
+    {%- endfor -%}
+    {%- set statements = [] -%}
+    {%- for chunk in agate_table.rows | batch(get_batch_size()) -%}
+        {%- set sql -%}
+            insert into {{ this.render() }} values
+            {% for row in chunk -%}
+                ({%- for value in row -%}
+                    {%- if value is none -%}
+                        {%- set literal = 'null' -%}
+                    {%- elif value is boolean -%}
+                        {%- set literal = 'true' if value else 'false' -%}
+                    {%- elif value is number -%}
+                        {%- set literal = value | string -%}
+                    {%- else -%}
+                        {%- set literal = zhili_string_literal(value | string) -%}
+                    {%- endif -%}
+                    cast({{ literal }} as {{ types[loop.index0] }})
+                    {%- if not loop.last %}, {% endif -%}
+                {%- endfor -%})
+                {%- if not loop.last %},{% endif %}
+            {% endfor -%}
+        {%- endset -%}
+        {%- do adapter.add_query(sql, abridge_sql_log=True) -%}
+        {%- if loop.first -%}
+            {%- do statements.append(sql) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(statements[0] if statements else '') }}
+{% endmacro %}

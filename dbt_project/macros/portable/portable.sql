@@ -332,3 +332,45 @@
 {% macro spark__zhili_split_rows(expr, sep) -%}
     explode(split({{ expr }}, {{ zhili_spark_split_pattern('zhili_split_rows', sep) }}, -1))
 {%- endmacro %}
+
+{#- `text` (a Python string, known when the SQL is rendered) as a SQL expression of that exact text. DuckDB
+    doubles a quote. Spark's lexer reads `\'` as a quote inside the literal and the profile keeps a backslash
+    as it is (spark.sql.parser.escapedStringLiterals), so neither a doubled quote nor a backslash escape
+    spells a quote there: the text is cut at each quote and backslash and joined again with chr(39) and
+    chr(92). -#}
+{% macro zhili_string_literal(text) -%}
+    {{ return(adapter.dispatch('zhili_string_literal', 'zhili')(text)) }}
+{%- endmacro %}
+
+{% macro default__zhili_string_literal(text) -%}
+    '{{ text | replace("'", "''") }}'
+{%- endmacro %}
+
+{% macro spark__zhili_string_literal(text) -%}
+    {%- if "'" in text or "\\" in text -%}
+        {%- set pieces = [] -%}
+        {%- for piece in text.split("'") -%}
+            {%- do pieces.append(piece | replace("\\", "', chr(92), '")) -%}
+        {%- endfor -%}
+        concat('{{ pieces | join("', chr(39), '") }}')
+    {%- else -%}
+        '{{ text }}'
+    {%- endif -%}
+{%- endmacro %}
+
+{#- ln(n!) for an integer `n` >= 0 (DuckDB's lgamma(n + 1)). Spark has no lgamma: its side calls
+    commons-math3's CombinatoricsUtils.factorialLog (the log of the exact n! below 21, logGamma(n + 1) above),
+    a jar Spark itself ships, so it is on every Spark classpath; Spark's reflect answers text, which
+    Java writes so that it reads back as the same double. The two agree to a few units in the last place
+    (ln(999!): 5905.220423209181 on DuckDB, …189 on Spark), not bit for bit. -#}
+{% macro zhili_ln_factorial(n) -%}
+    {{ return(adapter.dispatch('zhili_ln_factorial', 'zhili')(n)) }}
+{%- endmacro %}
+
+{% macro default__zhili_ln_factorial(n) -%}
+    lgamma({{ n }} + 1)
+{%- endmacro %}
+
+{% macro spark__zhili_ln_factorial(n) -%}
+    cast(reflect('org.apache.commons.math3.util.CombinatoricsUtils', 'factorialLog', cast({{ n }} as int)) as double)
+{%- endmacro %}

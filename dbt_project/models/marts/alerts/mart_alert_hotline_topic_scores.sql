@@ -26,7 +26,7 @@ daily as (
         community_code,
         taxonomy_code,
         called_date as activity_date,
-        count(*) as order_count,
+        count(*) as order_count
     from orders
     group by community_code, taxonomy_code, called_date
 ),
@@ -38,7 +38,7 @@ trailing_sums as (
             partition by community_code, taxonomy_code
             order by activity_date
             range between interval {{ window_days }} days preceding and interval 1 day preceding
-        ), 0) as trailing_count,
+        ), 0) as trailing_count
     from daily
 ),
 
@@ -46,28 +46,37 @@ with_rate as (
     select
         trailing_sums.*,
         -- days of history (from the first 12345 day), at most the window
-        least({{ window_days }}, datediff('day', data_start.first_date, trailing_sums.activity_date)) as history_days,
+        least({{ window_days }}, {{ dbt.datediff('data_start.first_date', 'trailing_sums.activity_date', 'day') }}) as history_days,
         greatest(
             trailing_sums.trailing_count
-                / nullif(least({{ window_days }}, datediff('day', data_start.first_date, trailing_sums.activity_date)), 0),
+                / nullif(least({{ window_days }}, {{ dbt.datediff('data_start.first_date', 'trailing_sums.activity_date', 'day') }}), 0),
             {{ lambda_floor }}
-        ) as expected_count,
+        ) as expected_count
     from trailing_sums
     cross join data_start
     -- only days that reach the minimum count can alert: the tail is computed for those alone
     where trailing_sums.order_count >= {{ min_count }}
 ),
 
--- Poisson upper tail P(X >= c | lambda) = 1 - sum_{k < c} exp(-lambda) lambda^k / k!
+-- Poisson upper tail P(X >= c | lambda) = sum over k >= c of exp(-lambda) lambda^k / k!, summed from c up to the
+-- terms' bound (k < 1000) rather than taken as 1 minus the terms below c: no difference from 1, so the last-bit
+-- differences of the engines' exp, ln and ln(k!) stay in p's last bits (docs/spark.md)
+terms as (
+    select
+        k,
+        {{ zhili_ln_factorial('k') }} as ln_factorial
+    from range(0, 1000) as terms(k)
+),
+
 tail as (
     select
         with_rate.community_code,
         with_rate.taxonomy_code,
         with_rate.activity_date,
-        greatest(1 - sum(exp(-with_rate.expected_count + terms.k * ln(with_rate.expected_count) - lgamma(terms.k + 1))), 0) as p_value,
+        least(sum(exp(-with_rate.expected_count + terms.k * ln(with_rate.expected_count) - terms.ln_factorial)), 1) as p_value
     from with_rate
-    inner join range(0, 1000) as terms(k)
-        on terms.k < with_rate.order_count
+    inner join terms
+        on terms.k >= with_rate.order_count
     group by with_rate.community_code, with_rate.taxonomy_code, with_rate.activity_date
 ),
 
@@ -84,12 +93,14 @@ final as (
         cast(with_rate.trailing_count as bigint) as trailing_count,
         cast(with_rate.history_days as integer) as history_days,
         cast(with_rate.expected_count as double) as expected_count,
-        cast(tail.p_value as double) as p_value,
+        -- a count of 1000 or more has no term below the bound: p is 0 there, as 1 minus all 1000 terms (floored
+        -- at 0) was before
+        cast(coalesce(tail.p_value, 0) as double) as p_value,
         -- decision
         with_rate.history_days >= {{ min_history_days }} as has_enough_history,
-        coalesce(with_rate.history_days >= {{ min_history_days }} and tail.p_value < {{ p_threshold }}, false) as is_spike,
+        coalesce(with_rate.history_days >= {{ min_history_days }} and coalesce(tail.p_value, 0) < {{ p_threshold }}, false) as is_spike
     from with_rate
-    inner join tail
+    left join tail
         on with_rate.community_code = tail.community_code
         and with_rate.taxonomy_code = tail.taxonomy_code
         and with_rate.activity_date = tail.activity_date

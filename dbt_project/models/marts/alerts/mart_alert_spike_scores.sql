@@ -30,7 +30,7 @@ daily as (
         grid_code,
         taxonomy_code,
         received_date as activity_date,
-        count(*) as incident_count,
+        count(*) as incident_count
     from incidents
     group by grid_code, taxonomy_code, received_date
 ),
@@ -42,7 +42,7 @@ trailing_sums as (
             partition by grid_code, taxonomy_code
             order by activity_date
             range between interval {{ window_days }} days preceding and interval 1 day preceding
-        ), 0) as trailing_count,
+        ), 0) as trailing_count
     from daily
 ),
 
@@ -56,8 +56,8 @@ scored as (
         -- days of history the grid has had (data start or the grid's start), capped at the window
         least(
             {{ window_days }},
-            datediff('day', greatest(data_start.first_date, coalesce(grids.valid_from_date, data_start.first_date)), trailing_sums.activity_date)
-        ) as history_days,
+            {{ dbt.datediff('greatest(data_start.first_date, coalesce(grids.valid_from_date, data_start.first_date))', 'trailing_sums.activity_date', 'day') }}
+        ) as history_days
     from trailing_sums
     cross join data_start
     left join grids
@@ -68,20 +68,29 @@ scored as (
 with_rate as (
     select
         scored.*,
-        greatest(trailing_count / nullif(history_days, 0), {{ lambda_floor }}) as expected_count,
+        greatest(trailing_count / nullif(history_days, 0), {{ lambda_floor }}) as expected_count
     from scored
 ),
 
--- Poisson upper tail P(X >= c | lambda) = 1 - sum_{k < c} exp(-lambda) lambda^k / k!
+-- Poisson upper tail P(X >= c | lambda) = sum over k >= c of exp(-lambda) lambda^k / k!, summed from c up to the
+-- terms' bound (k < 1000) rather than taken as 1 minus the terms below c: no difference from 1, so the last-bit
+-- differences of the engines' exp, ln and ln(k!) stay in p's last bits (docs/spark.md)
+terms as (
+    select
+        k,
+        {{ zhili_ln_factorial('k') }} as ln_factorial
+    from range(0, 1000) as terms(k)
+),
+
 tail as (
     select
         with_rate.grid_code,
         with_rate.taxonomy_code,
         with_rate.activity_date,
-        greatest(1 - sum(exp(-with_rate.expected_count + terms.k * ln(with_rate.expected_count) - lgamma(terms.k + 1))), 0) as p_value,
+        least(sum(exp(-with_rate.expected_count + terms.k * ln(with_rate.expected_count) - terms.ln_factorial)), 1) as p_value
     from with_rate
-    inner join range(0, 1000) as terms(k)
-        on terms.k < with_rate.incident_count
+    inner join terms
+        on terms.k >= with_rate.incident_count
     group by with_rate.grid_code, with_rate.taxonomy_code, with_rate.activity_date
 ),
 
@@ -97,12 +106,14 @@ final as (
         cast(with_rate.trailing_count as bigint) as trailing_count,
         cast(with_rate.history_days as integer) as history_days,
         cast(with_rate.expected_count as double) as expected_count,
-        cast(tail.p_value as double) as p_value,
+        -- a count of 1000 or more has no term below the bound: p is 0 there, as 1 minus all 1000 terms (floored
+        -- at 0) was before
+        cast(coalesce(tail.p_value, 0) as double) as p_value,
         -- decision
         with_rate.history_days >= {{ min_history_days }} as has_enough_history,
-        coalesce(with_rate.history_days >= {{ min_history_days }} and tail.p_value < {{ p_threshold }}, false) as is_spike,
+        coalesce(with_rate.history_days >= {{ min_history_days }} and coalesce(tail.p_value, 0) < {{ p_threshold }}, false) as is_spike
     from with_rate
-    inner join tail
+    left join tail
         on with_rate.grid_code = tail.grid_code
         and with_rate.taxonomy_code = tail.taxonomy_code
         and with_rate.activity_date = tail.activity_date
