@@ -235,6 +235,25 @@ def deliver(folders: list[Path], src: Path, dst: Path) -> None:
 # --------------------------------------------------------------------------
 
 
+#: what a build writes beside its landing, per landing byte: at 1M x 365 a 13.4 GB landing gave a 23 GB home
+#: before dbt and a 12 GB warehouse, and DuckDB spills beside the warehouse while it builds (measured 2026-12-07,
+#: when a full build ran out of disk in dbt with 12 GB free)
+HOME_PER_LANDING_BYTE = 3.0
+
+
+def disk_shortfall(work: Path, landing_bytes: int) -> str | None:
+    """Why the disk under ``work`` is too small for a full build and an increment of a landing this size; None
+    when it is not (the landing itself is hard-linked, so only the home counts)."""
+    need = HOME_PER_LANDING_BYTE * landing_bytes
+    free = shutil.disk_usage(work).free
+    if free >= need:
+        return None
+    return (
+        f"{work} has {free / 2**30:.1f} GB free; a build of this {landing_bytes / 2**30:.1f} GB landing needs about "
+        f"{need / 2**30:.0f} GB (its home and warehouse)"
+    )
+
+
 def floor_read(landing: str) -> None:
     """(runs in a child process) read every data file once; print JSON {seconds, files, rows, by_kind}."""
     import duckdb
@@ -570,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--generated", help="folder for the generated deliveries (kept and reused); default a temp folder")
     ap.add_argument("--work", help="folder for the landing copy and state folder; default a temp folder (removed)")
     ap.add_argument("--json", help="write the figures here as JSON")
+    ap.add_argument("--ignore-disk", action="store_true", help="start even when the disk looks too small for the build")
     ap.add_argument("--floor-only", help=argparse.SUPPRESS)
     ap.add_argument(
         "--check-residents",
@@ -621,6 +641,10 @@ def main(argv: list[str] | None = None) -> int:
         size = sum(p.stat().st_size for p in landing.rglob("*") if p.is_file())
         result["landing_bytes"] = size
         result["increment_day"] = withheld
+        short = disk_shortfall(work, size)
+        if short and not args.ignore_disk:
+            say(f"  !! {short}; free some space, pass --work on a bigger disk, or --ignore-disk")
+            return 2
 
         _progress.update(1, name="floor", note="DuckDB reads every raw file")
         say(f"floor: DuckDB reads every raw file once ({size / 2**20:.0f} MB)")
