@@ -157,14 +157,15 @@ COMMUNITY_RULES = (
 )
 
 
-def _staffed_in_truth(truth_dir: Path, grid_code: str, first: dt.date, last: dt.date) -> bool:
-    """Whether the truth has a 专职网格员 serving ``grid_code`` on some day of [first, last]."""
-    workers = pl.read_parquet(truth_dir / "grid_workers.parquet").filter(
-        (pl.col("post") == "专职网格员") & (pl.col("grid_code") == grid_code)
-    )
+def _staffed_in_truth(workers: pl.DataFrame, grid_code: str, first: dt.date, last: dt.date) -> bool:
+    """Whether the truth's ``workers`` (grid_workers.parquet) have a 专职网格员 serving ``grid_code`` on some day
+    of [first, last]."""
     return (
         workers.filter(
-            (pl.col("served_from") <= last) & (pl.col("served_to").is_null() | (pl.col("served_to") > first))
+            (pl.col("post") == "专职网格员")
+            & (pl.col("grid_code") == grid_code)
+            & (pl.col("served_from") <= last)
+            & (pl.col("served_to").is_null() | (pl.col("served_to") > first))
         ).height
         > 0
     )
@@ -188,8 +189,9 @@ def community_false_alarms(truth_dir: Path, as_of: dt.date, con) -> dict[str, tu
         "where alerts.rule = 'grid_unstaffed'"
     ).fetchall()
     assert len(spells) == counts.get("grid_unstaffed", 0)
+    workers = pl.read_parquet(truth_dir / "grid_workers.parquet")
     false["grid_unstaffed"] = sum(
-        _staffed_in_truth(truth_dir, grid, start, start + dt.timedelta(days=7)) for grid, start in spells
+        _staffed_in_truth(workers, grid, start, start + dt.timedelta(days=7)) for grid, start in spells
     )
     false["visit_overdue"] = visit_overdue_false_alarms(truth_dir, con)[1].height
     desk_typed = set(
