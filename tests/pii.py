@@ -31,7 +31,8 @@ def citizen_ids(text: str) -> list[str]:
 
 
 def mobiles(text: str) -> list[str]:
-    return _MOBILE.findall(text or "")
+    """Mobile numbers in ``text``, outside md5 tokens (file digests in record locators, table-version names)."""
+    return _MOBILE.findall(without_digests(text or ""))
 
 
 # a hex digest such as a published table version's name (an md5 in the catalogue's view text)
