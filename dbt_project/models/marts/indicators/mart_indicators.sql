@@ -6,11 +6,6 @@
     the numerator or denominator is non-zero. -#}
 with
 
-measured as (
-    -- every record rule, summed per day and place (int_indicator_measures_unioned)
-    select * from {{ ref('int_indicator_measures_unioned') }}
-),
-
 grids as (
     select * from {{ ref('dim_grid') }}
 ),
@@ -32,68 +27,54 @@ county as (
     select min(county_code) as county_code from grids
 ),
 
--- one copy per level the record reaches
-leveled as (
-    select indicator_code, measure_date, source_feed, taxonomy_code, 'grid' as level, grid_code as unit_code, num, den
-    from measured where grid_code is not null
-    union all
-    select indicator_code, measure_date, source_feed, taxonomy_code, 'community', community_code, num, den
-    from measured where community_code is not null
-    union all
-    select indicator_code, measure_date, source_feed, taxonomy_code, 'street', street_code, num, den
-    from measured where street_code is not null
-    union all
-    select indicator_code, measure_date, source_feed, taxonomy_code, 'county', county_code, num, den
-    from measured where county_code is not null
-    union all
-    select indicator_code, measure_date, source_feed, taxonomy_code, 'unit', unit_name, num, den
-    from measured where unit_name is not null
-),
-
-by_day as (
-    select indicator_code, level, unit_code, measure_date, source_feed, taxonomy_code, sum(num) as num, sum(den) as den
-    from leveled
-    group by all
-),
-
--- day, month and year: days are by_day itself (one row per key), months and years its sums
-by_period as (
-    select indicator_code, level, unit_code, 'day' as period_grain, measure_date as period_start_date, source_feed, taxonomy_code, num, den
-    from by_day
-    union all
-    select indicator_code, level, unit_code, 'month', cast(date_trunc('month', measure_date) as date), source_feed, taxonomy_code,
-        sum(num), sum(den)
-    from by_day
-    group by all
-    union all
-    select indicator_code, level, unit_code, 'year', cast(date_trunc('year', measure_date) as date), source_feed, taxonomy_code,
-        sum(num), sum(den)
-    from by_day
-    group by all
-),
-
--- by source and category (by_period, one row per key), then summed over sources, over categories and over
--- both; the slices cannot share a key ('all' is no feed and no taxonomy code), so they are not summed again
+-- every record rule, summed per day and place (int_indicator_measures_unioned), fanned out once per level the
+-- record reaches, and there to day, month and year, each by source and category, summed over sources, over
+-- categories and over both: per level, one aggregation of twelve grouping sets over the table itself. At 1M
+-- residents this is ~107M rows; held as copies of the day sums read once per grain and slice (the form before)
+-- it ran out of memory or spilled past 15 GB, and one aggregation over all levels still spilled that much.
+-- grouping() tells a slice's 'all' from a feed or category left empty; the slices cannot share a key ('all' is
+-- no feed and no taxonomy code).
+{%- set grains = [('day', 'measure_date'), ('month', 'measure_month'), ('year', 'measure_year')] %}
+{%- set slices = [['source_feed', 'taxonomy_code'], ['taxonomy_code'], ['source_feed'], []] %}
 aggregated as (
+{%- for level, unit in [('grid', 'grid_code'), ('community', 'community_code'), ('street', 'street_code'),
+                        ('county', 'county_code'), ('unit', 'unit_name')] %}
+    {{ 'union all' if not loop.first }}
     select
-        indicator_code, level, unit_code, period_grain, period_start_date,
-        source_feed as source,
-        taxonomy_code as category,
-        num as numerator,
-        den as denominator
-    from by_period
-    union all
-    select indicator_code, level, unit_code, period_grain, period_start_date, 'all', taxonomy_code, sum(num), sum(den)
-    from by_period
-    group by indicator_code, level, unit_code, period_grain, period_start_date, taxonomy_code
-    union all
-    select indicator_code, level, unit_code, period_grain, period_start_date, source_feed, 'all', sum(num), sum(den)
-    from by_period
-    group by indicator_code, level, unit_code, period_grain, period_start_date, source_feed
-    union all
-    select indicator_code, level, unit_code, period_grain, period_start_date, 'all', 'all', sum(num), sum(den)
-    from by_period
-    group by indicator_code, level, unit_code, period_grain, period_start_date
+        indicator_code,
+        '{{ level }}' as level,
+        unit_code,
+        case
+            when grouping(measure_date) = 0 then 'day'
+            when grouping(measure_month) = 0 then 'month'
+            else 'year'
+        end as period_grain,
+        case
+            when grouping(measure_date) = 0 then measure_date
+            when grouping(measure_month) = 0 then measure_month
+            else measure_year
+        end as period_start_date,
+        case when grouping(source_feed) = 0 then source_feed else 'all' end as source,
+        case when grouping(taxonomy_code) = 0 then taxonomy_code else 'all' end as category,
+        sum(num) as numerator,
+        sum(den) as denominator
+    from (
+        select
+            indicator_code,
+            {{ unit }} as unit_code,
+            measure_date,
+            cast({{ dbt.date_trunc('month', 'measure_date') }} as date) as measure_month,
+            cast({{ dbt.date_trunc('year', 'measure_date') }} as date) as measure_year,
+            source_feed, taxonomy_code, num, den
+        from {{ ref('int_indicator_measures_unioned') }}
+        where {{ unit }} is not null
+    ) as measured
+    group by grouping sets (
+    {%- for grain, period in grains %}{% set outer = loop %}{% for slice in slices %}
+        ({{ (['indicator_code', 'unit_code', period] + slice) | join(', ') }}){{ ',' if not (outer.last and loop.last) }}
+    {%- endfor %}{% endfor %}
+    )
+{%- endfor %}
 ),
 
 -- population for 万人警情率: the centre's 常住人口 of the grids active on the reporting date
