@@ -3,7 +3,22 @@
     month, year) x period x source x category, with numerator, denominator
     and value. Formulas, denominators and period attribution: the
     mart_indicators docs block and docs/indicators/. Rows exist only where
-    the numerator or denominator is non-zero. -#}
+    the numerator or denominator is non-zero.
+
+    Incremental by period (issue 20): a run recomputes only the (indicator, level, unit, grain, period) groups
+    whose day sums in int_indicator_measures_unioned changed since the build int_indicator_measures_built
+    recorded (int_indicator_groups_touched; macros/indicators_incremental.sql), and every row that is not a
+    sum of those alone (police_per_10k's population, the 探访关爱 snapshot, 积分参与率); a post-hook moves
+    every row's as_of_date to the reporting date. On Spark, a table rebuilt each run
+    (zhili_incremental_config). -#}
+-- depends_on: {{ ref('int_indicator_groups_touched') }}
+{{ config(**zhili_incremental_config({
+    'materialized': 'incremental',
+    'incremental_strategy': 'append',
+    'on_schema_change': 'fail',
+    'pre_hook': ["{{ indicator_delete_recomputed() }}"],
+    'post_hook': ["{{ indicator_restamp_as_of() }}"],
+})) }}
 with
 
 grids as (
@@ -27,33 +42,39 @@ county as (
     select min(county_code) as county_code from grids
 ),
 
+-- a partial run reads the measures of every indicator recomputed each run, and those of an indicator in a
+-- year that holds a touched group (int_indicator_groups_touched); the exact groups are kept below. A full
+-- build reads the table itself in each branch (a CTE read fifteen times would be held in memory whole).
+{%- set partial = indicator_build_is_partial() %}
+{%- if partial %}
+measures as (
+    select * from {{ ref('int_indicator_measures_unioned') }} as measured
+    where measured.indicator_code in ({{ indicator_codes_recomputed_every_run() }})
+        or exists (
+            select 1 from {{ ref('int_indicator_groups_touched') }} as touched
+            where touched.period_grain = 'year'
+                and touched.indicator_code = measured.indicator_code
+                and touched.period_start_date = cast({{ dbt.date_trunc('year', 'measured.measure_date') }} as date)
+        )
+),
+{%- endif %}
+
 -- every record rule, summed per day and place (int_indicator_measures_unioned), fanned out once per level the
--- record reaches, and there to day, month and year, each by source and category, summed over sources, over
--- categories and over both: per level, one aggregation of twelve grouping sets over the table itself. At 1M
--- residents this is ~107M rows; held as copies of the day sums read once per grain and slice (the form before)
--- it ran out of memory or spilled past 15 GB, and one aggregation over all levels still spilled that much.
--- grouping() tells a slice's 'all' from a feed or category left empty; the slices cannot share a key ('all' is
--- no feed and no taxonomy code).
-{%- set grains = [('day', 'measure_date'), ('month', 'measure_month'), ('year', 'measure_year')] %}
-{%- set slices = [['source_feed', 'taxonomy_code'], ['taxonomy_code'], ['source_feed'], []] %}
+-- record reaches and per period grain, each by source and category, summed over sources, over categories and
+-- over both: one aggregation of four grouping sets per level and grain. At 1M
+-- residents this is ~107M rows; held as copies of the day sums read once per grain and slice (the form
+-- before) it ran out of memory or spilled past 15 GB. grouping() tells a slice's 'all' from a feed or category
+-- left empty; the slices cannot share a key ('all' is no feed and no taxonomy code).
 aggregated as (
-{%- for level, unit in [('grid', 'grid_code'), ('community', 'community_code'), ('street', 'street_code'),
-                        ('county', 'county_code'), ('unit', 'unit_name')] %}
-    {{ 'union all' if not loop.first }}
+{%- for level, unit in indicator_levels() %}{% set outer = loop %}
+{%- for grain, period in indicator_grains() %}
+    {{ 'union all' if not (outer.first and loop.first) }}
     select
         indicator_code,
         '{{ level }}' as level,
         unit_code,
-        case
-            when grouping(measure_date) = 0 then 'day'
-            when grouping(measure_month) = 0 then 'month'
-            else 'year'
-        end as period_grain,
-        case
-            when grouping(measure_date) = 0 then measure_date
-            when grouping(measure_month) = 0 then measure_month
-            else measure_year
-        end as period_start_date,
+        '{{ grain }}' as period_grain,
+        period_start_date,
         case when grouping(source_feed) = 0 then source_feed else 'all' end as source,
         case when grouping(taxonomy_code) = 0 then taxonomy_code else 'all' end as category,
         sum(num) as numerator,
@@ -62,18 +83,29 @@ aggregated as (
         select
             indicator_code,
             {{ unit }} as unit_code,
-            measure_date,
-            cast({{ dbt.date_trunc('month', 'measure_date') }} as date) as measure_month,
-            cast({{ dbt.date_trunc('year', 'measure_date') }} as date) as measure_year,
+            {{ period }} as period_start_date,
             source_feed, taxonomy_code, num, den
-        from {{ ref('int_indicator_measures_unioned') }}
+        from {{ 'measures' if partial else ref('int_indicator_measures_unioned') }}
         where {{ unit }} is not null
     ) as measured
+    {%- if partial %}
+    where measured.indicator_code in ({{ indicator_codes_recomputed_every_run() }})
+        or exists (
+            select 1 from {{ ref('int_indicator_groups_touched') }} as touched
+            where touched.indicator_code = measured.indicator_code
+                and touched.level = '{{ level }}'
+                and touched.unit_code = measured.unit_code
+                and touched.period_grain = '{{ grain }}'
+                and touched.period_start_date = measured.period_start_date
+        )
+    {%- endif %}
     group by grouping sets (
-    {%- for grain, period in grains %}{% set outer = loop %}{% for slice in slices %}
-        ({{ (['indicator_code', 'unit_code', period] + slice) | join(', ') }}){{ ',' if not (outer.last and loop.last) }}
-    {%- endfor %}{% endfor %}
+        (indicator_code, unit_code, period_start_date, source_feed, taxonomy_code),
+        (indicator_code, unit_code, period_start_date, taxonomy_code),
+        (indicator_code, unit_code, period_start_date, source_feed),
+        (indicator_code, unit_code, period_start_date)
     )
+{%- endfor %}
 {%- endfor %}
 ),
 
