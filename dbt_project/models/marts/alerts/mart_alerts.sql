@@ -617,22 +617,22 @@ hotline_escalation_alerts as (
         'cross_channel_escalation|' || orders.incident_key as alert_key,
         'cross_channel_escalation' as rule,
         case when count(*) >= 3 then 'red' else 'orange' end as severity,
-        any_value(orders.grid_code) as grid_code,
-        any_value(orders.community_code) as community_code,
-        any_value(orders.street_code) as street_code,
-        any_value(orders.caller_person_key) as person_key,
-        any_value(orders.taxonomy_code) as category,
+        {{ zhili_any_value('orders.grid_code') }} as grid_code,
+        {{ zhili_any_value('orders.community_code') }} as community_code,
+        {{ zhili_any_value('orders.street_code') }} as street_code,
+        {{ zhili_any_value('orders.caller_person_key') }} as person_key,
+        {{ zhili_any_value('orders.taxonomy_code') }} as category,
         orders.incident_key || ',' || {{ zhili_string_agg('links.incident_key', "','", 'links.received_at, links.incident_key') }}
             as evidence_keys,
         1 + count(*) as evidence_count,
         -- raised once all three channels had appeared
         greatest(
-            any_value(orders.called_at),
+            {{ zhili_any_value('orders.called_at') }},
             min(links.received_at) filter (where links.source_feed = 'police_incidents'),
             min(links.received_at) filter (where links.source_feed = 'petitions')
         ) as raised_at,
-        greatest(any_value(orders.called_at), max(links.received_at)) as last_evidence_at,
-        bool_or(not coalesce(others.is_closed, true)) or any_value(orders.closed_at is null) as is_open,
+        greatest({{ zhili_any_value('orders.called_at') }}, max(links.received_at)) as last_evidence_at,
+        bool_or(not coalesce(others.is_closed, true)) or {{ zhili_any_value('orders.closed_at is null') }} as is_open,
         cast(count(distinct links.source_feed) + 1 as bigint) as metric_value,
         3 as threshold
     from {{ ref('mart_alert_cross_channel') }} as links
@@ -725,9 +725,9 @@ credit_alerts as (
         'credit_over_limit' as rule,
         'yellow' as severity,
         cast(null as string) as grid_code,
-        any_value(community_code) as community_code,
-        left(any_value(community_code), 9) as street_code,
-        any_value(resident_person_key) as person_key,
+        {{ zhili_any_value('community_code') }} as community_code,
+        left({{ zhili_any_value('community_code') }}, 9) as street_code,
+        {{ zhili_any_value('resident_person_key') }} as person_key,
         item_code as category,
         cast(null as string) as evidence_keys,
         count(*) as evidence_count,
@@ -735,7 +735,7 @@ credit_alerts as (
         max(reviewed_at) as last_evidence_at,
         true as is_open,
         count(*) as metric_value,
-        any_value(monthly_limit) as threshold
+        {{ zhili_any_value('monthly_limit') }} as threshold
     from credit_entries
     where monthly_limit is not null and uses_in_month > monthly_limit
     group by subject_key, item_code, occurred_month
