@@ -89,6 +89,10 @@ CONSTRUCTS: dict[str, tuple[re.Pattern, str]] = {
         re.compile(r"\*\s*(?:exclude|replace)\s*\(", _I),
         "Spark has no star with exceptions: {{ zhili_star_except(relation, except, qualifier) }}",
     ),
+    "any_value": (
+        _call("any_value"),
+        "Spark's any_value may answer NULL beside non-NULL values (DuckDB's skips them): {{ zhili_any_value(expr) }}",
+    ),
 }
 
 

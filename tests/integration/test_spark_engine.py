@@ -236,7 +236,8 @@ select day from (
 """
 
 #: the most frequent value, the least of the tied ones (the rows meet 'c' before 'a', so DuckDB's plain mode would
-#: answer 'c'); a value among the parts of a split text; one row per part, none for NULL
+#: answer 'c'); a value among the non-NULL ones (group 2 meets its NULL first, which Spark's plain any_value may
+#: answer); a value among the parts of a split text; one row per part, none for NULL
 SPLIT_MODEL = """
 with t as (
     select * from (values
@@ -247,6 +248,7 @@ with t as (
 select
     g,
     {{ zhili_mode('m') }} as mode_m,
+    {{ zhili_any_value('case when m is not null then g end') }} as any_g,
     sum(case when {{ zhili_split_contains('parts', "';'", "'b'") }} then 1 else 0 end) as has_b,
     sum(case when {{ zhili_split_contains('parts', "';'", "''") }} then 1 else 0 end) as has_empty
 from t
@@ -267,8 +269,8 @@ from (values (0), (1), (2), (5), (20), (21), (22), (100), (999)) as v (n)
 """
 
 SPLIT_EXPECTED = [
-    {"g": 1, "mode_m": "a", "has_b": 2, "has_empty": 2},
-    {"g": 2, "mode_m": "z", "has_b": 0, "has_empty": 1},
+    {"g": 1, "mode_m": "a", "any_g": 1, "has_b": 2, "has_empty": 2},
+    {"g": 2, "mode_m": "z", "any_g": 2, "has_b": 0, "has_empty": 1},
 ]
 
 TIME_EXPECTED = [

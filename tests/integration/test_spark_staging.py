@@ -94,6 +94,9 @@ MODELS = (
     "mart_hotline_unit_ranking",
     "mart_alert_spike_scores",
     "mart_alert_hotline_topic_scores",
+    "mart_alerts",
+    "mart_alert_evidence",
+    "mart_visit_alert_evidence",
 )
 #: Doubles that cannot be equal to the last bit, compared to a relative 1e-12 instead of as text (every other
 #: column of those tables is compared as text): the Poisson tail is a sum of exp(k ln(lambda) - lambda - ln(k!))

@@ -374,3 +374,19 @@
 {% macro spark__zhili_ln_factorial(n) -%}
     cast(reflect('org.apache.commons.math3.util.CombinatoricsUtils', 'factorialLog', cast({{ n }} as int)) as double)
 {%- endmacro %}
+
+{#- Some non-NULL value of `expr` in the group (NULL only when every value is): DuckDB's any_value, which skips
+    NULL values. Spark's any_value(expr) may answer a NULL beside non-NULL values; its second argument
+    (ignoreNulls) skips them. Which of several different non-NULL values is answered is up to each engine: take
+    it over values that are the same across the group. -#}
+{% macro zhili_any_value(expr) -%}
+    {{ return(adapter.dispatch('zhili_any_value', 'zhili')(expr)) }}
+{%- endmacro %}
+
+{% macro default__zhili_any_value(expr) -%}
+    any_value({{ expr }})
+{%- endmacro %}
+
+{% macro spark__zhili_any_value(expr) -%}
+    any_value({{ expr }}, true)
+{%- endmacro %}

@@ -11,7 +11,7 @@ unnested as (
     select
         alert_key,
         rule,
-        unnest(string_split(evidence_keys, ',')) as incident_key,
+        {{ zhili_split_rows('evidence_keys', "','") }} as incident_key
     from alerts
 ),
 
@@ -19,9 +19,9 @@ final as (
     select
         -- ids
         {{ dbt.concat(['alert_key', "'#'", 'incident_key']) }} as alert_evidence_key,
-        cast(alert_key as varchar) as alert_key,
-        cast(rule as varchar) as rule,
-        cast(incident_key as varchar) as incident_key,
+        cast(alert_key as string) as alert_key,
+        cast(rule as string) as rule,
+        cast(incident_key as string) as incident_key
     from unnested
 )
 

@@ -14,6 +14,16 @@
 {#- an address repeats a problem only through orders that report one: a 咨询, 建议 or 表扬 names where the caller
     lives, not a matter left unsolved there (docs/alerts/hotline_repeat.md) -#}
 {%- set hotline_problem_types = var('hotline_repeat_address_request_types', ['投诉', '求助', '举报']) -%}
+{#- the columns every rule's alerts list (in any order), and the rules' CTEs, unioned by these names -#}
+{%- set alert_columns = [
+    'alert_key', 'rule', 'severity', 'grid_code', 'community_code', 'street_code', 'person_key', 'category',
+    'evidence_keys', 'evidence_count', 'metric_value', 'threshold', 'raised_at', 'last_evidence_at', 'is_open',
+] -%}
+{%- set rule_ctes = [
+    'repeat_alerts', 'collective_alerts', 'spike_alerts', 'escalation_alerts', 'vulnerable_alerts', 'visit_alerts',
+    'deadline_alerts', 'hotline_alerts', 'hotline_repeat_alerts', 'desk_visit_alerts', 'staffing_alerts',
+    'hotline_escalation_alerts', 'hotline_topic_alerts', 'credit_alerts', 'service_alerts',
+] -%}
 with
 
 -- only what had happened by the reporting date
@@ -67,7 +77,7 @@ person_petitions as (
         petitions.is_closed,
         petitions.grid_code,
         petitions.community_code,
-        petitions.street_code,
+        petitions.street_code
     from petitions
     inner join people
         on petitions.incident_key = people.incident_key
@@ -80,7 +90,7 @@ person_petitions_counted as (
             partition by person_key
             order by received_at
             range between interval {{ repeat_window_days }} days preceding and current row
-        ) as trailing_petitions,
+        ) as trailing_petitions
     from person_petitions
 ),
 
@@ -88,7 +98,7 @@ repeat_triggers as (
     select
         person_key,
         min(received_at) as raised_at,
-        max(trailing_petitions) as max_trailing,
+        max(trailing_petitions) as max_trailing
     from person_petitions_counted
     where trailing_petitions >= {{ repeat_min }}
     group by person_key
@@ -103,14 +113,14 @@ repeat_alerts as (
         max(person_petitions.community_code) as community_code,
         max(person_petitions.street_code) as street_code,
         repeat_triggers.person_key,
-        cast(null as varchar) as category,
-        string_agg(person_petitions.incident_key, ',' order by person_petitions.received_at, person_petitions.incident_key) as evidence_keys,
+        cast(null as string) as category,
+        {{ zhili_string_agg('person_petitions.incident_key', "','", 'person_petitions.received_at, person_petitions.incident_key') }} as evidence_keys,
         count(*) as evidence_count,
         repeat_triggers.raised_at,
         max(person_petitions.received_at) as last_evidence_at,
         bool_or(not person_petitions.is_closed) as is_open,
         cast(repeat_triggers.max_trailing as bigint) as metric_value,
-        {{ repeat_min }} as threshold,
+        {{ repeat_min }} as threshold
     from repeat_triggers
     inner join person_petitions
         on repeat_triggers.person_key = person_petitions.person_key
@@ -127,7 +137,7 @@ community_petitions as (
             partition by petitions.community_code, petitions.source_category, petitions.source_subcategory
             order by petitions.received_at
             range between interval {{ collective_window_days }} days preceding and current row
-        ) as trailing_petitions,
+        ) as trailing_petitions
     from petitions
     where petitions.community_code is not null
 ),
@@ -140,11 +150,11 @@ collective_triggers as (
         trailing_petitions,
         -- an episode continues while triggers follow each other within the window
         sum(case when previous_at is null or received_at > previous_at + interval {{ collective_window_days }} days then 1 else 0 end)
-            over (partition by community_code, petition_category order by received_at) as episode_no,
+            over (partition by community_code, petition_category order by received_at) as episode_no
     from (
         select
             community_petitions.*,
-            lag(received_at) over (partition by community_code, petition_category order by received_at) as previous_at,
+            lag(received_at) over (partition by community_code, petition_category order by received_at) as previous_at
         from community_petitions
         where trailing_petitions >= {{ collective_min }}
     ) as triggered
@@ -157,7 +167,7 @@ collective_episodes as (
         episode_no,
         min(received_at) as raised_at,
         max(received_at) as last_trigger_at,
-        max(trailing_petitions) as max_trailing,
+        max(trailing_petitions) as max_trailing
     from collective_triggers
     group by community_code, petition_category, episode_no
 ),
@@ -165,21 +175,21 @@ collective_episodes as (
 collective_alerts as (
     select
         'collective_forming|' || collective_episodes.community_code || '|' || collective_episodes.petition_category
-            || '|' || strftime(collective_episodes.raised_at, '%Y-%m-%d') as alert_key,
+            || '|' || {{ zhili_format_date('collective_episodes.raised_at', '%Y-%m-%d') }} as alert_key,
         'collective_forming' as rule,
         case when collective_episodes.max_trailing >= 10 then 'red' else 'orange' end as severity,
-        cast(null as varchar) as grid_code,
+        cast(null as string) as grid_code,
         collective_episodes.community_code,
         left(collective_episodes.community_code, 9) as street_code,
-        cast(null as varchar) as person_key,
+        cast(null as string) as person_key,
         collective_episodes.petition_category as category,
-        string_agg(community_petitions.incident_key, ',' order by community_petitions.received_at, community_petitions.incident_key) as evidence_keys,
+        {{ zhili_string_agg('community_petitions.incident_key', "','", 'community_petitions.received_at, community_petitions.incident_key') }} as evidence_keys,
         count(*) as evidence_count,
         collective_episodes.raised_at,
         max(community_petitions.received_at) as last_evidence_at,
         bool_or(not community_petitions.is_closed) as is_open,
         cast(collective_episodes.max_trailing as bigint) as metric_value,
-        {{ collective_min }} as threshold,
+        {{ collective_min }} as threshold
     from collective_episodes
     inner join community_petitions
         on collective_episodes.community_code = community_petitions.community_code
@@ -198,15 +208,15 @@ spike_alerts as (
         spikes.grid_code,
         left(spikes.grid_code, 12) as community_code,
         left(spikes.grid_code, 9) as street_code,
-        cast(null as varchar) as person_key,
+        cast(null as string) as person_key,
         spikes.taxonomy_code as category,
-        string_agg(incidents.incident_key, ',' order by incidents.received_at, incidents.incident_key) as evidence_keys,
+        {{ zhili_string_agg('incidents.incident_key', "','", 'incidents.received_at, incidents.incident_key') }} as evidence_keys,
         count(*) as evidence_count,
         min(incidents.received_at) as raised_at,
         max(incidents.received_at) as last_evidence_at,
         bool_or(not incidents.is_closed) as is_open,
         spikes.incident_count as metric_value,
-        {{ var('spike_min_count', 5) }} as threshold,
+        {{ var('spike_min_count', 5) }} as threshold
     from spikes
     inner join incidents
         on spikes.grid_code = incidents.grid_code
@@ -223,7 +233,7 @@ disputes as (
         incidents.grid_code,
         incidents.community_code,
         incidents.street_code,
-        people.person_key,
+        people.person_key
     from incidents
     inner join people
         on incidents.incident_key = people.incident_key
@@ -238,33 +248,63 @@ later as (
         incidents.source_category,
         incidents.received_at,
         incidents.is_closed,
-        people.person_key,
+        people.person_key
     from incidents
     inner join people
         on incidents.incident_key = people.incident_key
     where incidents.source_feed in ('police_incidents', 'petitions')
 ),
 
-escalations as (
+-- each dispute with each later record of one of its people
+escalation_matches as (
     select
         disputes.incident_key as dispute_key,
         disputes.received_at as dispute_at,
         disputes.grid_code,
         disputes.community_code,
         disputes.street_code,
-        min(disputes.person_key) as person_key,
-        string_agg(distinct later.incident_key, ',' order by later.incident_key) as later_keys,
-        count(distinct later.incident_key) as later_count,
-        min(later.received_at) as raised_at,
-        max(later.received_at) as last_evidence_at,
-        bool_or(not later.is_closed) as later_open,
-        bool_or(later.source_category in ('刑事案件', '治安案件')) as is_serious,
+        disputes.person_key,
+        later.incident_key as later_key,
+        later.received_at as later_at,
+        later.is_closed as later_closed,
+        later.source_category as later_category
     from disputes
     inner join later
         on disputes.person_key = later.person_key
         and later.received_at > disputes.received_at
         and later.received_at <= disputes.received_at + interval {{ escalation_window_days }} days
-    group by disputes.incident_key, disputes.received_at, disputes.grid_code, disputes.community_code, disputes.street_code
+),
+
+-- the later records' keys, each once, in an aggregate of its own: Spark's planner fails on an ordered, distinct
+-- string_agg beside another distinct aggregate (docs/spark.md)
+escalation_later_keys as (
+    select
+        dispute_key,
+        {{ zhili_string_agg('later_key', "','", 'later_key', distinct=true) }} as later_keys
+    from escalation_matches
+    group by dispute_key
+),
+
+escalations as (
+    select
+        matches.dispute_key,
+        matches.dispute_at,
+        matches.grid_code,
+        matches.community_code,
+        matches.street_code,
+        min(matches.person_key) as person_key,
+        later_keys.later_keys,
+        count(distinct matches.later_key) as later_count,
+        min(matches.later_at) as raised_at,
+        max(matches.later_at) as last_evidence_at,
+        bool_or(not matches.later_closed) as later_open,
+        bool_or(matches.later_category in ('刑事案件', '治安案件')) as is_serious
+    from escalation_matches as matches
+    inner join escalation_later_keys as later_keys
+        on matches.dispute_key = later_keys.dispute_key
+    group by
+        matches.dispute_key, matches.dispute_at, matches.grid_code, matches.community_code, matches.street_code,
+        later_keys.later_keys
 ),
 
 escalation_alerts as (
@@ -283,7 +323,7 @@ escalation_alerts as (
         escalations.last_evidence_at,
         escalations.later_open or not dispute_incident.is_closed as is_open,
         cast(escalations.later_count as bigint) as metric_value,
-        1 as threshold,
+        1 as threshold
     from escalations
     inner join incidents as dispute_incident
         on escalations.dispute_key = dispute_incident.incident_key
@@ -307,7 +347,7 @@ vulnerable_alerts as (
         -- open until the person is visited after the call
         not coalesce(care.last_visit_date >= incidents.received_date, false) as is_open,
         cast(1 as bigint) as metric_value,
-        1 as threshold,
+        1 as threshold
     from incidents
     inner join people
         on incidents.incident_key = people.incident_key
@@ -322,8 +362,8 @@ vulnerable_alerts as (
 cadence_latest as (
     select
         person_key,
-        arg_max(cadence_status, period_start) as last_status,
-        max(case when cadence_status = 'met' then period_start end) as last_met_start,
+        {{ zhili_arg_max('cadence_status', 'period_start') }} as last_status,
+        max(case when cadence_status = 'met' then period_start end) as last_met_start
     from cadence
     group by person_key
 ),
@@ -335,7 +375,7 @@ missed_runs as (
         min(cadence.care_tier) as care_tier,
         min(cadence.period_unit) as period_unit,
         count(*) as missed_in_row,
-        min(cadence.due_date) as first_missed_due_date,
+        min(cadence.due_date) as first_missed_due_date
     from cadence
     inner join cadence_latest
         on cadence.person_key = cadence_latest.person_key
@@ -355,13 +395,13 @@ visit_alerts as (
         left(missed.grid_code, 9) as street_code,
         missed.person_key,
         missed.care_tier as category,
-        cast(null as varchar) as evidence_keys,
+        cast(null as string) as evidence_keys,
         0 as evidence_count,
         {{ start_of_day_at(dbt.dateadd('day', 1, 'missed.first_missed_due_date')) }} as raised_at,
         cast(null as {{ zhili_timestamptz() }}) as last_evidence_at,
         true as is_open,
         cast(missed.missed_in_row as bigint) as metric_value,
-        1 as threshold,
+        1 as threshold
     from missed_runs as missed
 ),
 
@@ -377,13 +417,13 @@ desk_visit_alerts as (
         left(visits.grid_code, 9) as street_code,
         visits.person_key,
         visits.visit_mode as category,
-        cast(null as varchar) as evidence_keys,
+        cast(null as string) as evidence_keys,
         1 as evidence_count,
         visits.visited_at as raised_at,
         visits.visited_at as last_evidence_at,
         visits.visited_date > as_of.as_of_date - 30 as is_open,
         cast(visits.distance_m as bigint) as metric_value,
-        {{ var('desk_typed_visit_m', 500) }} as threshold,
+        {{ var('desk_typed_visit_m', 500) }} as threshold
     from {{ ref('fct_visit') }} as visits
     cross join as_of
     where visits.is_desk_typed and not visits.is_repeat_submission and visits.visited_date <= as_of.as_of_date
@@ -398,15 +438,15 @@ staffing_alerts as (
         staffing.grid_code,
         left(staffing.grid_code, 12) as community_code,
         left(staffing.grid_code, 9) as street_code,
-        cast(null as varchar) as person_key,
-        cast(null as varchar) as category,
-        cast(null as varchar) as evidence_keys,
+        cast(null as string) as person_key,
+        cast(null as string) as category,
+        cast(null as string) as evidence_keys,
         0 as evidence_count,
         {{ start_of_day_at("staffing.vacant_from + 8") }} as raised_at,
         cast(null as {{ zhili_timestamptz() }}) as last_evidence_at,
         staffing.is_open,
         cast(staffing.vacant_days as bigint) as metric_value,
-        7 as threshold,
+        7 as threshold
     from {{ ref('mart_grid_staffing') }} as staffing
     where staffing.vacant_days > 7
 ),
@@ -423,7 +463,7 @@ deadline_alerts as (
         petitions.grid_code,
         petitions.community_code,
         petitions.street_code,
-        cast(null as varchar) as person_key,
+        cast(null as string) as person_key,
         petitions.taxonomy_code as category,
         petitions.incident_key as evidence_keys,
         1 as evidence_count,
@@ -432,8 +472,8 @@ deadline_alerts as (
             else petitions.due_at - interval {{ due_soon_days }} days end as raised_at,
         petitions.received_at as last_evidence_at,
         true as is_open,
-        cast(datediff('day', as_of.as_of_date, cast(petitions.due_at as date)) as bigint) as metric_value,
-        {{ due_soon_days }} as threshold,
+        cast({{ dbt.datediff('as_of.as_of_date', 'cast(petitions.due_at as date)', 'day') }} as bigint) as metric_value,
+        {{ due_soon_days }} as threshold
     from petitions
     cross join as_of
     where not petitions.is_closed
@@ -448,7 +488,7 @@ hotline_open as (
     select
         hotline.*,
         as_of.as_of_date,
-        {{ start_of_day_at(dbt.dateadd('day', 1, 'as_of.as_of_date')) }} as as_of_end_at,
+        {{ start_of_day_at(dbt.dateadd('day', 1, 'as_of.as_of_date')) }} as as_of_end_at
     from {{ ref('fct_hotline_order') }} as hotline
     cross join as_of
     where hotline.called_date <= as_of.as_of_date
@@ -460,7 +500,7 @@ hotline_last_dispatch as (
     select * from (
         select
             steps.*,
-            row_number() over (partition by steps.order_id order by steps.dispatch_no desc) as rank_,
+            row_number() over (partition by steps.order_id order by steps.dispatch_no desc) as rank_
         from {{ ref('fct_hotline_step') }} as steps
         where steps.is_dispatch
     ) as ranked
@@ -475,7 +515,7 @@ hotline_alerts as (
         hotline_open.grid_code,
         hotline_open.community_code,
         hotline_open.street_code,
-        cast(null as varchar) as person_key,
+        cast(null as string) as person_key,
         hotline_open.taxonomy_code as category,
         hotline_open.incident_key as evidence_keys,
         1 as evidence_count,
@@ -490,7 +530,7 @@ hotline_alerts as (
             when 'hotline_unsigned' then {{ dbt.datediff('hotline_last_dispatch.sign_limit_at', 'hotline_open.as_of_end_at', 'minute') }}
             else {{ dbt.datediff('hotline_open.as_of_end_at', 'hotline_open.due_at', 'minute') }}
         end as bigint) as metric_value,
-        0 as threshold,
+        0 as threshold
     from hotline_open
     left join hotline_last_dispatch
         on hotline_open.order_id = hotline_last_dispatch.order_id
@@ -525,7 +565,7 @@ hotline_subjects_counted as (
             partition by subject_kind, subject, category
             order by called_at
             range between interval {{ hotline_repeat_days }} days preceding and current row
-        ) as trailing_orders,
+        ) as trailing_orders
     from hotline_subjects
 ),
 
@@ -535,7 +575,7 @@ hotline_repeat_triggers as (
         subject,
         category,
         min(called_at) as raised_at,
-        max(trailing_orders) as max_trailing,
+        max(trailing_orders) as max_trailing
     from hotline_subjects_counted
     where trailing_orders >= case when subject_kind = 'address' then {{ hotline_repeat_address_min }} else {{ hotline_repeat_min }} end
     group by subject_kind, subject, category
@@ -552,14 +592,14 @@ hotline_repeat_alerts as (
         max(orders.street_code) as street_code,
         case when triggers.subject_kind = 'caller' then triggers.subject end as person_key,
         triggers.category,
-        string_agg(orders.incident_key, ',' order by orders.called_at, orders.incident_key) as evidence_keys,
+        {{ zhili_string_agg('orders.incident_key', "','", 'orders.called_at, orders.incident_key') }} as evidence_keys,
         count(*) as evidence_count,
         triggers.raised_at,
         max(orders.called_at) as last_evidence_at,
         bool_or(orders.closed_at is null and not orders.is_cancelled) as is_open,
         cast(triggers.max_trailing as bigint) as metric_value,
         case when triggers.subject_kind = 'address' then {{ hotline_repeat_address_min }} else {{ hotline_repeat_min }} end
-            as threshold,
+            as threshold
     from hotline_repeat_triggers as triggers
     inner join hotline_subjects as orders
         on triggers.subject_kind = orders.subject_kind
@@ -577,24 +617,24 @@ hotline_escalation_alerts as (
         'cross_channel_escalation|' || orders.incident_key as alert_key,
         'cross_channel_escalation' as rule,
         case when count(*) >= 3 then 'red' else 'orange' end as severity,
-        any_value(orders.grid_code) as grid_code,
-        any_value(orders.community_code) as community_code,
-        any_value(orders.street_code) as street_code,
-        any_value(orders.caller_person_key) as person_key,
-        any_value(orders.taxonomy_code) as category,
-        orders.incident_key || ',' || string_agg(links.incident_key, ',' order by links.received_at, links.incident_key)
+        {{ zhili_any_value('orders.grid_code') }} as grid_code,
+        {{ zhili_any_value('orders.community_code') }} as community_code,
+        {{ zhili_any_value('orders.street_code') }} as street_code,
+        {{ zhili_any_value('orders.caller_person_key') }} as person_key,
+        {{ zhili_any_value('orders.taxonomy_code') }} as category,
+        orders.incident_key || ',' || {{ zhili_string_agg('links.incident_key', "','", 'links.received_at, links.incident_key') }}
             as evidence_keys,
         1 + count(*) as evidence_count,
         -- raised once all three channels had appeared
         greatest(
-            any_value(orders.called_at),
+            {{ zhili_any_value('orders.called_at') }},
             min(links.received_at) filter (where links.source_feed = 'police_incidents'),
             min(links.received_at) filter (where links.source_feed = 'petitions')
         ) as raised_at,
-        greatest(any_value(orders.called_at), max(links.received_at)) as last_evidence_at,
-        bool_or(not coalesce(others.is_closed, true)) or any_value(orders.closed_at is null) as is_open,
+        greatest({{ zhili_any_value('orders.called_at') }}, max(links.received_at)) as last_evidence_at,
+        bool_or(not coalesce(others.is_closed, true)) or {{ zhili_any_value('orders.closed_at is null') }} as is_open,
         cast(count(distinct links.source_feed) + 1 as bigint) as metric_value,
-        3 as threshold,
+        3 as threshold
     from {{ ref('mart_alert_cross_channel') }} as links
     inner join {{ ref('fct_hotline_order') }} as orders
         on links.order_incident_key = orders.incident_key
@@ -610,18 +650,18 @@ hotline_topic_alerts as (
         'hotline_topic_spike|' || spikes.community_topic_day_key as alert_key,
         'hotline_topic_spike' as rule,
         case when spikes.p_value < 1e-6 and spikes.order_count >= 10 then 'red' else 'orange' end as severity,
-        cast(null as varchar) as grid_code,
+        cast(null as string) as grid_code,
         spikes.community_code,
         spikes.street_code,
-        cast(null as varchar) as person_key,
+        cast(null as string) as person_key,
         spikes.taxonomy_code as category,
-        string_agg(orders.incident_key, ',' order by orders.called_at, orders.incident_key) as evidence_keys,
+        {{ zhili_string_agg('orders.incident_key', "','", 'orders.called_at, orders.incident_key') }} as evidence_keys,
         count(*) as evidence_count,
         min(orders.called_at) as raised_at,
         max(orders.called_at) as last_evidence_at,
         bool_or(orders.closed_at is null) as is_open,
         spikes.order_count as metric_value,
-        {{ var('hotline_topic_min_count', 5) }} as threshold,
+        {{ var('hotline_topic_min_count', 5) }} as threshold
     from {{ ref('mart_alert_hotline_topic_scores') }} as spikes
     inner join {{ ref('fct_hotline_order') }} as orders
         on spikes.community_code = orders.community_code
@@ -640,7 +680,7 @@ credit_entries as (
     select
         entries.*,
         -- the member, where a resident the warehouse knows (alerts name residents only)
-        known.person_key as resident_person_key,
+        known.person_key as resident_person_key
     from {{ ref('fct_credit_entry') }} as entries
     left join {{ ref('dim_resident') }} as known
         on entries.member_person_key = known.person_key
@@ -652,21 +692,21 @@ credit_alerts as (
         rules.rule || '|' || credit_entries.entry_id as alert_key,
         rules.rule,
         rules.severity,
-        cast(null as varchar) as grid_code,
+        cast(null as string) as grid_code,
         credit_entries.community_code,
         left(credit_entries.community_code, 9) as street_code,
         credit_entries.resident_person_key as person_key,
         credit_entries.item_code as category,
         -- evidence is entries, not incidents: marts.mart_credit_alert_evidence (as visits keep theirs)
-        cast(null as varchar) as evidence_keys,
+        cast(null as string) as evidence_keys,
         case when rules.rule = 'credit_repeat_entry' then 2 else 1 end as evidence_count,
         credit_entries.reviewed_at as raised_at,
         credit_entries.reviewed_at as last_evidence_at,
         credit_entries.review_status <> '已驳回' as is_open,
         case when rules.rule = 'credit_member_departed'
-            then cast(datediff('day', credit_entries.member_left_date, credit_entries.occurred_date) as bigint)
+            then cast({{ dbt.datediff('credit_entries.member_left_date', 'credit_entries.occurred_date', 'day') }} as bigint)
             else cast(1 as bigint) end as metric_value,
-        0 as threshold,
+        0 as threshold
     from credit_entries
     cross join (values
         ('credit_member_departed', 'orange'),
@@ -680,82 +720,67 @@ credit_alerts as (
     union all
 
     select
-        'credit_over_limit|' || subject_key || '|' || item_code || '|' || strftime(occurred_month, '%Y%m')
+        'credit_over_limit|' || subject_key || '|' || item_code || '|' || {{ zhili_format_date('occurred_month', '%Y%m') }}
             as alert_key,
         'credit_over_limit' as rule,
         'yellow' as severity,
-        cast(null as varchar) as grid_code,
-        any_value(community_code) as community_code,
-        left(any_value(community_code), 9) as street_code,
-        any_value(resident_person_key) as person_key,
+        cast(null as string) as grid_code,
+        {{ zhili_any_value('community_code') }} as community_code,
+        left({{ zhili_any_value('community_code') }}, 9) as street_code,
+        {{ zhili_any_value('resident_person_key') }} as person_key,
         item_code as category,
-        cast(null as varchar) as evidence_keys,
+        cast(null as string) as evidence_keys,
         count(*) as evidence_count,
         min(reviewed_at) filter (where is_over_limit) as raised_at,
         max(reviewed_at) as last_evidence_at,
         true as is_open,
         count(*) as metric_value,
-        any_value(monthly_limit) as threshold,
+        {{ zhili_any_value('monthly_limit') }} as threshold
     from credit_entries
     where monthly_limit is not null and uses_in_month > monthly_limit
     group by subject_key, item_code, occurred_month
 ),
 
+-- 三张清单: a need unaccepted after 3 days, a category with demand and no active resource; their evidence
+-- (需求编号, not incident keys) stays in mart_service_alert_evidence, joined on alert_key
+service_alerts as (
+    select
+        {{ zhili_star_except(ref('mart_service_alert_evidence'), ['evidence_keys']) }},
+        cast(null as string) as evidence_keys
+    from {{ ref('mart_service_alert_evidence') }}
+),
+
+-- every rule's alerts, the columns named (Spark's SQL has no union by name)
 unioned as (
-    select * from repeat_alerts
-    union all by name
-    select * from collective_alerts
-    union all by name
-    select * from spike_alerts
-    union all by name
-    select * from escalation_alerts
-    union all by name
-    select * from vulnerable_alerts
-    union all by name
-    select * from visit_alerts
-    union all by name
-    select * from deadline_alerts
-    union all by name
-    select * from hotline_alerts
-    union all by name
-    select * from hotline_repeat_alerts
-    union all by name
-    select * from desk_visit_alerts
-    union all by name
-    select * from staffing_alerts
-    union all by name
-    select * from hotline_escalation_alerts
-    union all by name
-    select * from hotline_topic_alerts
-    union all by name
-    select * from credit_alerts
-    -- 三张清单: a need unaccepted after 3 days, a category with demand and no active resource; their evidence
-    -- (需求编号, not incident keys) stays in mart_service_alert_evidence, joined on alert_key
-    union all by name
-    select * replace (cast(null as varchar) as evidence_keys) from {{ ref('mart_service_alert_evidence') }}
+    {%- for rule_alerts in rule_ctes %}
+    select {{ alert_columns | join(', ') }} from {{ rule_alerts }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 ),
 
 final as (
     select
         -- ids
-        cast(unioned.alert_key as varchar) as alert_key,
-        cast(unioned.rule as varchar) as rule,
-        cast(unioned.severity as varchar) as severity,
+        cast(unioned.alert_key as string) as alert_key,
+        cast(unioned.rule as string) as rule,
+        cast(unioned.severity as string) as severity,
         -- where / who
-        cast(unioned.grid_code as varchar) as grid_code,
-        cast(unioned.community_code as varchar) as community_code,
-        cast(unioned.street_code as varchar) as street_code,
-        cast(unioned.person_key as varchar) as person_key,
-        cast(unioned.category as varchar) as category,
+        cast(unioned.grid_code as string) as grid_code,
+        cast(unioned.community_code as string) as community_code,
+        cast(unioned.street_code as string) as street_code,
+        cast(unioned.person_key as string) as person_key,
+        cast(unioned.category as string) as category,
         -- evidence
-        cast(unioned.evidence_keys as varchar) as evidence_keys,
+        cast(unioned.evidence_keys as string) as evidence_keys,
         cast(unioned.evidence_count as bigint) as evidence_count,
         cast(unioned.metric_value as bigint) as metric_value,
         cast(unioned.threshold as bigint) as threshold,
         -- when
         cast(unioned.raised_at as {{ zhili_timestamptz() }}) as raised_at,
         cast(unioned.last_evidence_at as {{ zhili_timestamptz() }}) as last_evidence_at,
-        cast(unioned.is_open as boolean) as is_open,
+        cast(unioned.is_open as boolean) as is_open
     from unioned
 )
 

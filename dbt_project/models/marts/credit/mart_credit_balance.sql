@@ -17,7 +17,7 @@ redemptions as (
 earned as (
     select
         community_household_key,
-        any_value(community_code) as community_code,
+        {{ zhili_any_value('community_code') }} as community_code,
         {{ zhili_arg_max('head_person_key', 'occurred_date') }} as head_person_key,
         cast(sum(points_counted) as bigint) as points_earned,
         cast(sum(case when is_approved and points > 0 then points else 0 end) as bigint) as points_added,
@@ -33,7 +33,7 @@ earned as (
 redeemed as (
     select
         community_household_key,
-        any_value(community_code) as community_code,
+        {{ zhili_any_value('community_code') }} as community_code,
         {{ zhili_arg_max('head_person_key', 'redeemed_date') }} as head_person_key,
         cast(sum(points_used) as bigint) as points_redeemed,
         count(*) as redemptions,

@@ -16,7 +16,7 @@ thresholds as (
 yearly as (
     select
         community_household_key,
-        any_value(community_code) as community_code,
+        {{ zhili_any_value('community_code') }} as community_code,
         cast(date_trunc('year', occurred_date) as date) as year_start_date,
         cast(sum(points) as bigint) as annual_points,
         bool_or(item_category = '遵纪守法' and points < 0) as has_law_deduction

@@ -27,7 +27,7 @@ desk as (
         'visit' as evidence_kind,
         visits.visit_id as evidence_key,
         visits.visited_at as evidence_at,
-        visits.distance_m as metric_value,
+        visits.distance_m as metric_value
     from alerts
     inner join visits
         on alerts.alert_key = 'visit_desk_typed|' || visits.visit_id
@@ -40,7 +40,7 @@ unstaffed as (
         'worker' as evidence_kind,
         assignments.worker_id as evidence_key,
         {{ start_of_day_at('assignments.served_to') }} as evidence_at,
-        staffing.vacant_days as metric_value,
+        staffing.vacant_days as metric_value
     from alerts
     inner join staffing
         on alerts.alert_key = 'grid_unstaffed|' || staffing.vacancy_key
@@ -57,7 +57,7 @@ final as (
         evidence_kind,
         evidence_key,
         evidence_at,
-        cast(metric_value as integer) as metric_value,
+        cast(metric_value as integer) as metric_value
     from desk
     union all
     select
@@ -67,7 +67,7 @@ final as (
         evidence_kind,
         evidence_key,
         evidence_at,
-        cast(metric_value as integer),
+        cast(metric_value as integer)
     from unstaffed
 )
 

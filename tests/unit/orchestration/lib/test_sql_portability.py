@@ -48,6 +48,7 @@ def _found(sql: str) -> list[tuple[int, str]]:
         ("select * exclude (filename) from t", "star_exclude"),
         ("select v.* EXCLUDE (a, b), k.a from v join k using (x)", "star_exclude"),
         ("select * replace (upper(a) as a) from t", "star_exclude"),
+        ("select k, any_value(c) as c from t group by k", "any_value"),
     ],
 )
 def test_each_duckdb_only_construct_is_named(sql: str, construct: str):
