@@ -35,12 +35,22 @@
     county_code, unit_name, num, den
 {%- endmacro %}
 
-{#- The copy of the measures the mart was last built from, when it exists. -#}
+{#- The copy of the measures the mart was last built from, when it exists (found as a file tracker is). -#}
 {% macro indicator_measures_built() -%}
-    {%- if not execute -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {{ return(adapter.get_relation(database=this.database, schema=generate_schema_name('intermediate', none), identifier='int_indicator_measures_built')) }}
+    {{ return(zhili_file_tracker('int_indicator_measures_built')) }}
+{%- endmacro %}
+
+{#- `exists` a touched group (int_indicator_groups_touched) for the row `row` at `level` and `grain` (SQL
+    expressions): the partial build's condition, in the mart and in its pre-hook. -#}
+{% macro indicator_group_touched(row, level, grain) -%}
+    exists (
+        select 1 from {{ ref('int_indicator_groups_touched') }} as touched
+        where touched.indicator_code = {{ row }}.indicator_code
+            and touched.level = {{ level }}
+            and touched.unit_code = {{ row }}.unit_code
+            and touched.period_grain = {{ grain }}
+            and touched.period_start_date = {{ row }}.period_start_date
+    )
 {%- endmacro %}
 
 {#- The select behind int_indicator_groups_touched: the groups (indicator_code, level, unit_code,
@@ -93,15 +103,9 @@
     {%- if is_incremental() and not indicator_build_is_partial() -%}
         delete from {{ this }}
     {%- elif is_incremental() -%}
+        {%- set row = this.identifier %}
         delete from {{ this }} where indicator_code in ({{ indicator_codes_recomputed_every_run() }})
-            or exists (
-                select 1 from {{ ref('int_indicator_groups_touched') }} as touched
-                where touched.indicator_code = {{ this.identifier }}.indicator_code
-                    and touched.level = {{ this.identifier }}.level
-                    and touched.unit_code = {{ this.identifier }}.unit_code
-                    and touched.period_grain = {{ this.identifier }}.period_grain
-                    and touched.period_start_date = {{ this.identifier }}.period_start_date
-            )
+            or {{ indicator_group_touched(row, row ~ '.level', row ~ '.period_grain') }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -90,14 +90,7 @@ aggregated as (
     ) as measured
     {%- if partial %}
     where measured.indicator_code in ({{ indicator_codes_recomputed_every_run() }})
-        or exists (
-            select 1 from {{ ref('int_indicator_groups_touched') }} as touched
-            where touched.indicator_code = measured.indicator_code
-                and touched.level = '{{ level }}'
-                and touched.unit_code = measured.unit_code
-                and touched.period_grain = '{{ grain }}'
-                and touched.period_start_date = measured.period_start_date
-        )
+        or {{ indicator_group_touched('measured', "'" ~ level ~ "'", "'" ~ grain ~ "'") }}
     {%- endif %}
     group by grouping sets (
         (indicator_code, unit_code, period_start_date, source_feed, taxonomy_code),
