@@ -15,10 +15,7 @@ spells as (
 ),
 
 snapshots as (
-    select
-        snapshot_date,
-        lag(snapshot_date) over (order by snapshot_date) as previous_snapshot_date
-    from (select distinct snapshot_date from {{ ref('stg_register_households') }}) as dates
+    select snapshot_date, previous_snapshot_date from {{ ref('int_household_snapshots') }}
 ),
 
 numbers as (
