@@ -14,8 +14,13 @@
 
     `rows_cte` must have data_date, file_md5 and record_no. Rows with a null
     key are dropped. Adds is_in_latest_snapshot (the row's data_date is the
-    greatest data_date in `rows_cte`) and version_rank (always 1 here). -#}
-{% macro snapshot_rows(rows_cte, key_column, keep='latest_snapshot') -%}
+    greatest data_date in `rows_cte`) and version_rank (always 1 here).
+
+    `latest`: a query giving that greatest date as `snapshot_date` more cheaply than `rows_cte` can, where
+    `rows_cte` is costly to compute whole (the register's rows are rebuilt from its versions for every
+    week: `select max(data_date)` over them joins every week's keys to the versions, where the latest
+    date alone lets the join read one week's keys). -#}
+{% macro snapshot_rows(rows_cte, key_column, keep='latest_snapshot', latest=none) -%}
     {%- set modes = ['latest_snapshot', 'latest_listing', 'each_snapshot'] -%}
     {%- if keep not in modes -%}
         {{ exceptions.raise_compiler_error(
@@ -31,7 +36,7 @@
                 order by {{ 'rows_.data_date desc, ' if keep == 'latest_listing' }}rows_.file_md5 desc, rows_.record_no desc
             ) as version_rank
         from {{ rows_cte }} as rows_
-        cross join (select max(data_date) as snapshot_date from {{ rows_cte }}) as latest_
+        cross join ({{ latest or 'select max(data_date) as snapshot_date from ' ~ rows_cte }}) as latest_
         where rows_.{{ key_column }} is not null
         {%- if keep == 'latest_snapshot' %}
             and rows_.data_date = latest_.snapshot_date

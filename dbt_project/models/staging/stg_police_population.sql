@@ -7,7 +7,11 @@ source as (
 ),
 
 current_snapshot as (
-    {{ snapshot_rows('source', 'source_person_id') }}
+    -- the latest snapshot's date from its key index (a key index names a snapshot the versions hold:
+    -- ingestion.versions.record_snapshot), so only that week's keys are joined to the versions
+    {{ snapshot_rows('source', 'source_person_id', latest=
+        "select max(data_date) as snapshot_date from " ~ source('versions', 'police_population_keys')
+        ~ " where source_person_id is not null") }}
 ),
 
 final as (
