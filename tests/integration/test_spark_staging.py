@@ -77,6 +77,7 @@ MODELS = (
     "mart_alert_cross_channel",
     "mart_visit_cadence",
     "mart_worker_scorecard",
+    "int_household_snapshots",
     "int_household_memberships_spanned",
     "int_household_lineage",
     "bridge_household_member",
