@@ -1024,7 +1024,7 @@ def stamp_runs(links: pl.LazyFrame, previous: Path) -> tuple[pl.LazyFrame, int]:
 
 
 #: rows of the last run's links per partition when numbering their distinct links (``_distinct_links``)
-STAMP_PART_ROWS = 4_000_000
+STAMP_PART_ROWS = 8_000_000
 
 
 def _distinct_links(before: pl.LazyFrame, compared: list[str]) -> pl.DataFrame:
