@@ -8,6 +8,7 @@ import json
 import logging
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -976,25 +977,40 @@ def stamp_runs(links: pl.LazyFrame, previous: Path) -> tuple[pl.LazyFrame, int]:
     this run's number, one more than the run that wrote ``previous`` (the links the last run wrote; 1 the
     first time), never reused, so that a stamp greater than any a table built in means a change it missed.
 
-    A record keeps the ``link_run`` of its row in ``previous`` when every link column is what it was there;
-    a record new to linkage, or whose person, method, probability or rule moved, takes this run's number.
-    dbt's int_persons_resolved recomputes only the records of new files and those whose ``link_run`` is
-    greater than any it built in, so a day that moves a hundred links rebuilds a hundred rows, not the
-    history.
+    A record keeps the ``link_run`` of its row in ``previous`` when every link column is what it was there
+    (``eq_missing``: null equals null); a record new to linkage, or whose person, method, probability or rule
+    moved, takes this run's number. dbt's int_persons_resolved recomputes only the records of new files and
+    those whose ``link_run`` is greater than any it built in, so a day that moves a hundred links rebuilds a
+    hundred rows, not the history.
+
+    The join with ``previous`` holds one small row per record of it: its locator as integers
+    (``_locator_key``) and its link as the number of one of the last run's distinct links (at most one per
+    profile), not the locator text and the link columns, which at a million residents' year of records
+    (19M rows each side) held gigabytes while the links were written.
     """
-    compared = [c for c in links.collect_schema().names() if c not in ("record_locator", *LOCATOR)]
+    schema = links.collect_schema()
+    compared = [c for c in schema.names() if c not in ("record_locator", *LOCATOR)]
     this_run = last_link_run(previous) + 1
     had = pl.read_parquet_schema(previous) if this_run > 1 else {}
     if not set(compared) <= set(had):
         # the first run, or the link columns changed (a new code version): every link is this run's
         return links.with_columns(pl.lit(this_run, dtype=pl.Int64).alias("link_run")), this_run
-    kept = pl.scan_parquet(previous).select(
-        "record_locator", "link_run", *(pl.col(c).alias(f"{c}__before") for c in compared)
+    before = pl.scan_parquet(previous)
+    distinct = _distinct_links(before, compared).lazy()
+    key, keyed = _locator_key(schema, had, before)
+    kept = (
+        keyed(before)
+        # every row finds its link (nulls_equal: a null is one value here, as in unique())
+        .join(distinct, on=compared, nulls_equal=True, build_side="force_right")
+        .select(key, "__link", "link_run")
     )
     # eq_missing: null equals null (an unlinked record stays unchanged while it stays unlinked)
     same = pl.all_horizontal(*(pl.col(c).eq_missing(pl.col(f"{c}__before")) for c in compared))
     stamped = (
-        links.join(kept, on="record_locator", how="left")
+        keyed(links)
+        # the last run's rows are the side held; left to itself, Polars may hold this run's (every column)
+        .join(kept, on=key, how="left", build_side="force_right")
+        .join(distinct.rename({c: f"{c}__before" for c in compared}), on="__link", how="left", build_side="force_right")
         .with_columns(
             pl.when(pl.col("link_run").is_not_null() & same)
             .then(pl.col("link_run"))
@@ -1002,9 +1018,67 @@ def stamp_runs(links: pl.LazyFrame, previous: Path) -> tuple[pl.LazyFrame, int]:
             .cast(pl.Int64)
             .alias("link_run")
         )
-        .drop([f"{c}__before" for c in compared])
+        .select(*schema.names(), "link_run")
     )
     return stamped, this_run
+
+
+#: rows of the last run's links per partition when numbering their distinct links (``_distinct_links``)
+STAMP_PART_ROWS = 8_000_000
+
+
+def _distinct_links(before: pl.LazyFrame, compared: list[str]) -> pl.DataFrame:
+    """The distinct links (``compared`` columns) of ``before``, numbered (``__link``): at most one per profile.
+
+    Found one hash partition of the rows at a time, one per ``STAMP_PART_ROWS``: Polars' streaming unique held
+    about every row it read (2 GB for 19M rows of 1.1M distinct links), a partition holds its own."""
+    parts = max(1, -(-before.select(pl.len()).collect().item() // STAMP_PART_ROWS))
+    part = pl.struct(compared).hash(seed=20261207) % parts
+    found = [before.select(compared).filter(part == k).unique().collect(engine="streaming") for k in range(parts)]
+    # once more over the few: values unique() and the joins take as equal (0.0 and -0.0) may hash apart
+    return pl.concat(found).unique().with_row_index("__link")
+
+
+def _locator_key(
+    schema: pl.Schema, had: pl.Schema, before: pl.LazyFrame
+) -> tuple[str, Callable[[pl.LazyFrame], pl.LazyFrame]]:
+    """The column ``stamp_runs`` joins a record to its row in ``before`` on, and what adds it to a frame of links.
+
+    ``record_locator``'s parts (``features.record_locator``: feed|file_md5|sheet|record_no|member_no, a null
+    sheet '' and a null member 1) in one unsigned 64-bit integer (``__key``), exactly: the parts but the
+    record number's low 32 bits, a few thousand distinct (one per sheet and member of a file), numbered among
+    ``before``'s, times 2**32, plus those 32 bits. Equal keys, equal locators; a file new to this run has no
+    number, its records a null key, which matches nothing. When a side lacks a locator column or holds a
+    record or member number as other than an integer, the locator text itself."""
+    if not all(
+        c in schema
+        and c in had
+        and (c not in ("record_no", "member_no") or schema[c].is_integer() and had[c].is_integer())
+        for c in LOCATOR
+    ):
+        return "record_locator", lambda frame: frame
+    record = pl.col("record_no").cast(pl.Int64)
+    high = record // 2**32
+    parts = [
+        pl.col("feed").cast(pl.String).alias("__feed"),
+        pl.col("file_md5").cast(pl.String).alias("__md5"),
+        pl.col("sheet").cast(pl.String).fill_null("").alias("__sheet"),
+        pl.col("member_no").fill_null(1).cast(pl.Int64).alias("__member_no"),
+        high.alias("__high"),
+    ]
+    names = [p.meta.output_name() for p in parts]
+    numbered = before.select(parts).unique().with_row_index("__part").collect(engine="streaming").lazy()
+    low = (record - high * 2**32).cast(pl.UInt64)
+
+    def keyed(frame: pl.LazyFrame) -> pl.LazyFrame:
+        return (
+            frame.with_columns(*parts, low.alias("__low"))
+            .join(numbered, on=names, how="left", build_side="force_right")
+            .with_columns((pl.col("__part").cast(pl.UInt64) * 2**32 + pl.col("__low")).alias("__key"))
+            .drop(*names, "__low", "__part")
+        )
+
+    return "__key", keyed
 
 
 def write_links(links: pl.LazyFrame, out: Path) -> None:

@@ -4,12 +4,16 @@ link does, which is what lets dbt's person tables recompute only the records who
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import patch
 
 import polars as pl
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
-from ingestion.linkage.core import last_link_run, stamp_runs, write_links
+from ingestion.linkage import core
+from ingestion.linkage.core import LINK_RUN_KEY, last_link_run, stamp_runs, write_links
+from ingestion.linkage.features import LOCATOR, record_locator
 from ingestion.zones import write_parquet_atomic
 
 LINK = {
@@ -100,3 +104,110 @@ def test_a_run_number_is_never_reused_when_the_rows_stamped_with_it_are_gone(tmp
     assert last_link_run(tmp_path / "links.parquet") == 3
     write_links(_frame({1: ("p3", "probabilistic", 0.99, "name_dob")}).lazy(), tmp_path)
     assert pl.read_parquet(tmp_path / "links.parquet")["link_run"].to_list() == [4]
+
+
+# The stamp against a plain reference: this run's links joined to the last run's on the record_locator text,
+# every link column compared with eq_missing (what stamp_runs did before it joined on integers).
+_FEEDS = ["police_population", "petitions"]
+_MD5S = ["0" * 32, "f" * 32]
+# a null sheet and '' are one locator (features.record_locator), as are a null member and 1; record numbers
+# past 2**32 and below 0 share their low 32 bits with small ones
+_PLACES = [
+    (feed, md5, sheet, record_no, member_no)
+    for feed in _FEEDS
+    for md5 in _MD5S
+    for sheet in (None, "", "Sheet1")
+    for record_no in (1, 2**32 + 1, -(2**32) + 1, None)
+    for member_no in (None, 1, 2)
+]
+_LINK = {
+    "person_key": pl.String,
+    "link_method": pl.String,
+    "match_probability": pl.Float64,
+    "cluster_records": pl.Int64,
+}
+_link_st = st.tuples(
+    st.sampled_from(["p1", "p2", None]),
+    st.sampled_from(["id_number", "probabilistic"]),
+    # -0.0 equals 0.0 and NaN equals NaN under eq_missing
+    st.sampled_from([None, 0.5, 0.0, -0.0, float("nan")]),
+    st.sampled_from([None, 1, 2]),
+)
+
+
+def _links_frame(rows: list[tuple]) -> pl.DataFrame:
+    schema = {c: LINK[c] for c in LOCATOR if c != "file"} | {"member_no": pl.Int32} | _LINK
+    frame = pl.DataFrame(rows, schema=schema, orient="row", strict=False)
+    return frame.select(
+        *(pl.col(c) if c != "file" else pl.col("file_md5").str.head(4).alias("file") for c in LOCATOR),
+        record_locator().alias("record_locator"),
+        *_LINK,
+    )
+
+
+def _reference(links: pl.DataFrame, previous: pl.DataFrame | None, this_run: int) -> pl.DataFrame:
+    compared = [c for c in links.columns if c not in ("record_locator", *LOCATOR)]
+    if previous is None or not set(compared) <= set(previous.columns):
+        return links.with_columns(pl.lit(this_run, dtype=pl.Int64).alias("link_run"))
+    kept = previous.select("record_locator", "link_run", *(pl.col(c).alias(f"{c}__before") for c in compared))
+    same = pl.all_horizontal(*(pl.col(c).eq_missing(pl.col(f"{c}__before")) for c in compared))
+    return (
+        links.join(kept, on="record_locator", how="left")
+        .with_columns(
+            pl.when(pl.col("link_run").is_not_null() & same)
+            .then(pl.col("link_run"))
+            .otherwise(pl.lit(this_run))
+            .cast(pl.Int64)
+            .alias("link_run")
+        )
+        .drop([f"{c}__before" for c in compared])
+    )
+
+
+def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
+    # the order of the rows is not part of the stamp (a streamed join keeps none)
+    return frame.sort(pl.all(), nulls_last=True)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    before=st.lists(st.tuples(st.sampled_from(_PLACES), _link_st), max_size=14),
+    runs=st.lists(st.one_of(st.none(), st.integers(1, 6)), min_size=14, max_size=14),
+    written_run=st.integers(0, 9),
+    part_rows=st.sampled_from([1, 3, 4_000_000]),
+    change=st.sampled_from(
+        ["none", "column_added", "column_dropped", "dtype_narrowed", "no_locator_columns", "text_record_no"]
+    ),
+)
+def test_the_stamp_is_the_reference_join_on_the_locator_text(
+    tmp_path_factory, data, before, runs, written_run, part_rows, change
+):
+    path = Path(tmp_path_factory.mktemp("links")) / "links.parquet"
+    # this run: some of the last run's records, each with its link or another, and records new to linkage
+    after = [
+        (place, data.draw(st.one_of(st.just(link), _link_st))) for place, link in before if data.draw(st.booleans())
+    ] + data.draw(st.lists(st.tuples(st.sampled_from(_PLACES), _link_st), max_size=6))
+    previous = _links_frame([(*place, *link) for place, link in before]).with_columns(
+        pl.Series("link_run", runs[: len(before)], dtype=pl.Int64)
+    )
+    links = _links_frame([(*place, *link) for place, link in after])
+    if change == "column_added":  # this code writes a link column the last run did not
+        links = links.with_columns(pl.lit("x").alias("rule"))
+    elif change == "column_dropped":  # the last run wrote a column this code no longer does
+        previous = previous.with_columns(pl.lit(1.0).alias("match_weight"))
+    elif change == "dtype_narrowed":
+        previous = previous.with_columns(pl.col("cluster_records").cast(pl.Int32))
+    elif change == "no_locator_columns":
+        previous = previous.drop(LOCATOR[1:])
+    elif change == "text_record_no":
+        links = links.with_columns(pl.col("record_no").cast(pl.String))
+    previous.write_parquet(path, metadata={LINK_RUN_KEY: str(written_run)})
+
+    with patch.object(core, "STAMP_PART_ROWS", part_rows):
+        stamped, this_run = stamp_runs(links.lazy(), path)
+        got = stamped.collect(engine="streaming")
+    assert this_run == max(written_run, previous["link_run"].max() or 0) + 1
+    expected = _reference(links, previous if this_run > 1 else None, this_run)
+    assert got.columns == expected.columns
+    assert_frame_equal(_sorted(got), _sorted(expected))
