@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingestion.linkage.core import LINK_RUN_KEY, last_link_run, write_links  # noqa: E402
 from ingestion.linkage.features import LOCATOR, record_locator  # noqa: E402
-from ingestion.zones import write_with  # noqa: E402
+from tests.unit.ingestion.linkage.test_linkage_link_runs import stamp_by_locator_text  # noqa: E402
 
 _FEEDS = ["police_population", "civil_affairs", "petitions", "grid_events", "police_incidents"]
 # the runs before this one: the previous file's files arrived one run after another
@@ -171,40 +171,11 @@ def generate(folder: Path, *, rows: int, files: int, new_files: int, removed_fil
 
 
 def _stamp_by_locator_text(links: pl.LazyFrame, previous: Path) -> tuple[pl.LazyFrame, int]:
-    """``stamp_runs`` as it was before this benchmark (commit 1cee9cb): the join on ``record_locator``."""
-    compared = [c for c in links.collect_schema().names() if c not in ("record_locator", *LOCATOR)]
+    """``stamp_runs`` as it was before this benchmark (commit 1cee9cb): the join on ``record_locator``, the
+    reference the unit test holds the stamp to, here lazy as ``stamp_runs`` is."""
     this_run = last_link_run(previous) + 1
-    had = pl.read_parquet_schema(previous) if this_run > 1 else {}
-    if not set(compared) <= set(had):
-        return links.with_columns(pl.lit(this_run, dtype=pl.Int64).alias("link_run")), this_run
-    kept = pl.scan_parquet(previous).select(
-        "record_locator", "link_run", *(pl.col(c).alias(f"{c}__before") for c in compared)
-    )
-    same = pl.all_horizontal(*(pl.col(c).eq_missing(pl.col(f"{c}__before")) for c in compared))
-    stamped = (
-        links.join(kept, on="record_locator", how="left")
-        .with_columns(
-            pl.when(pl.col("link_run").is_not_null() & same)
-            .then(pl.col("link_run"))
-            .otherwise(pl.lit(this_run))
-            .cast(pl.Int64)
-            .alias("link_run")
-        )
-        .drop([f"{c}__before" for c in compared])
-    )
-    return stamped, this_run
-
-
-def _write_links_by_locator_text(links: pl.LazyFrame, out: Path) -> None:
-    # write_links as it was, with the old stamp
-    path = out / "links.parquet"
-    stamped, this_run = _stamp_by_locator_text(links, path)
-    write_with(
-        path,
-        lambda tmp: stamped.sink_parquet(
-            tmp, compression="zstd", statistics=True, engine="streaming", metadata={LINK_RUN_KEY: str(this_run)}
-        ),
-    )
+    before = pl.scan_parquet(previous) if this_run > 1 else None
+    return stamp_by_locator_text(links, before, this_run), this_run
 
 
 def _child(variant: str, folder: Path) -> None:
@@ -214,9 +185,9 @@ def _child(variant: str, folder: Path) -> None:
     out.mkdir(exist_ok=True)
     # a hard link: the write replaces it (written aside, renamed), the previous file stays as it was
     os.link(folder / "previous" / "links.parquet", out / "links.parquet")
-    write = write_links if variant == "new" else _write_links_by_locator_text
+    stamp = None if variant == "new" else _stamp_by_locator_text
     t0 = time.perf_counter()
-    write(pl.scan_parquet(folder / "current.parquet"), out)
+    write_links(pl.scan_parquet(folder / "current.parquet"), out, stamp=stamp)
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak}))

@@ -1081,11 +1081,11 @@ def _locator_key(
     return "__key", keyed
 
 
-def write_links(links: pl.LazyFrame, out: Path) -> None:
-    """Stamp ``links`` (``stamp_runs``) against ``out/links.parquet`` and write them there atomically, with
-    this run's number in the file's metadata."""
+def write_links(links: pl.LazyFrame, out: Path, stamp=None) -> None:
+    """Stamp ``links`` (``stamp_runs``, or ``stamp`` with its signature: a benchmark's other way) against
+    ``out/links.parquet`` and write them there atomically, with this run's number in the file's metadata."""
     path = out / "links.parquet"
-    stamped, this_run = stamp_runs(links, path)
+    stamped, this_run = (stamp or stamp_runs)(links, path)
     write_with(
         path,
         lambda tmp: stamped.sink_parquet(

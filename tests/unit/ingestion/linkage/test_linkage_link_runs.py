@@ -145,9 +145,11 @@ def _links_frame(rows: list[tuple]) -> pl.DataFrame:
     )
 
 
-def _reference(links: pl.DataFrame, previous: pl.DataFrame | None, this_run: int) -> pl.DataFrame:
-    compared = [c for c in links.columns if c not in ("record_locator", *LOCATOR)]
-    if previous is None or not set(compared) <= set(previous.columns):
+def stamp_by_locator_text(links, previous, this_run: int):
+    """The stamp as a plain join on the locator text (the way it was before the integer key): the reference.
+    Eager or lazy alike (``benchmarks/bench_link_stamp.py`` measures it lazily)."""
+    compared = [c for c in links.collect_schema().names() if c not in ("record_locator", *LOCATOR)]
+    if previous is None or not set(compared) <= set(previous.collect_schema().names()):
         return links.with_columns(pl.lit(this_run, dtype=pl.Int64).alias("link_run"))
     kept = previous.select("record_locator", "link_run", *(pl.col(c).alias(f"{c}__before") for c in compared))
     same = pl.all_horizontal(*(pl.col(c).eq_missing(pl.col(f"{c}__before")) for c in compared))
@@ -208,6 +210,6 @@ def test_the_stamp_is_the_reference_join_on_the_locator_text(
         stamped, this_run = stamp_runs(links.lazy(), path)
         got = stamped.collect(engine="streaming")
     assert this_run == max(written_run, previous["link_run"].max() or 0) + 1
-    expected = _reference(links, previous if this_run > 1 else None, this_run)
+    expected = stamp_by_locator_text(links, previous if this_run > 1 else None, this_run)
     assert got.columns == expected.columns
     assert_frame_equal(_sorted(got), _sorted(expected))
