@@ -5,11 +5,14 @@ column comments, read back from the DuckDB warehouse dbt wrote."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dbt_fixtures import StateWriter, at, run_dbt
 
@@ -479,4 +482,59 @@ def test_the_build_here_runs_every_unit_test_of_the_project(warehouse):
     results = json.loads((target / "build_results.json").read_text())["results"]
     ran = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
     assert defined and set(ran) == defined
+    assert set(ran.values()) == {"pass"}
+
+
+def _compiled_test(warehouse, name: str) -> str:
+    """The SQL dbt compiled for the data test whose file name starts with ``name``."""
+    home = warehouse.execute("select path from duckdb_databases() where database_name = 'warehouse'").fetchone()[0]
+    (path,) = (Path(home).parent / "dbt_target" / "compiled").rglob(f"{name}*.sql")
+    return path.read_text()
+
+
+ENTRY_STATUSES = ("已审核", "待审核", "已驳回")
+entry_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["J1", "J2", "J3", None]),
+        st.sampled_from(["f1:1", "f1:2", "f2:1", None]),
+        st.sampled_from([*ENTRY_STATUSES, "已作废", None]),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=entry_rows)
+def test_row_keys_finds_what_unique_not_null_and_accepted_values_find(warehouse, entries):
+    """The one-read test of a staging view (tests/generic/row_keys.sql) on stg_credit_entries, run on any rows:
+    it fails exactly where dbt's unique and not_null on entry_id and record_locator and accepted_values on
+    review_status would, and names the column, the problem and the value."""
+    sql = _compiled_test(warehouse, "row_keys_stg_credit_entries")
+    relation = '"warehouse"."staging"."stg_credit_entries"'
+    assert relation in sql
+    con = duckdb.connect()
+    con.execute("create table entries (entry_id varchar, record_locator varchar, review_status varchar)")
+    if entries:
+        con.executemany("insert into entries values (?, ?, ?)", entries)
+    found = set(con.execute(sql.replace(relation, "entries")).fetchall())
+    con.close()
+
+    expected = set()
+    for index, column in enumerate(("entry_id", "record_locator")):
+        counts = Counter(row[index] for row in entries)
+        expected |= {(column, "null", None, n) for value, n in counts.items() if value is None}
+        expected |= {(column, "duplicate", value, n) for value, n in counts.items() if value is not None and n > 1}
+    statuses = Counter(row[2] for row in entries if row[2] is not None and row[2] not in ENTRY_STATUSES)
+    expected |= {("review_status", "not accepted", value, n) for value, n in statuses.items()}
+    assert found == expected
+
+
+def test_row_keys_passes_the_staging_views_it_checks(warehouse):
+    """On the built warehouse every staging view's one-read test ran and passed."""
+    home = warehouse.execute("select path from duckdb_databases() where database_name = 'warehouse'").fetchone()[0]
+    target = Path(home).parent / "dbt_target"
+    defined = {n for n in json.loads((target / "manifest.json").read_text())["nodes"] if ".row_keys_stg_" in n}
+    results = json.loads((target / "build_results.json").read_text())["results"]
+    ran = {r["unique_id"]: r["status"] for r in results if ".row_keys_stg_" in r["unique_id"]}
+    assert len(defined) > 20 and set(ran) == defined
     assert set(ran.values()) == {"pass"}
