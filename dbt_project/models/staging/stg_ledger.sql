@@ -1,3 +1,11 @@
+{#- One row per landed file per outcome, with the delivery date parsed from its folder.
+
+    A table, not a view as the rest of staging: the ledger is one small Parquet file per landed file (about
+    2,700 a year), and every latest-wins staging view reads it (files_delivered) on each of its reads, which
+    cost a fresh open of every ledger file each time (0.6 s of a 0.9 s read of stg_police_incidents at 200k
+    × 365). Stored once per build, it is read from the warehouse. Built first in the DAG (the views ref it),
+    so a build's views see the ledger of that build. -#}
+{{ config(materialized='table') }}
 with
 
 source as (
