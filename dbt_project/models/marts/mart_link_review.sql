@@ -18,11 +18,11 @@ review as (
 {%- else -%}
 review as (
     select
-        cast(null as varchar) as pair_key,
+        cast(null as {{ dbt.type_string() }}) as pair_key,
         cast(null as double) as match_probability,
         cast(null as double) as match_weight,
-        cast(null as varchar) as rule,
-        cast(null as varchar) as reason,
+        cast(null as {{ dbt.type_string() }}) as rule,
+        cast(null as {{ dbt.type_string() }}) as reason,
         cast(null as integer) as gamma_name,
         cast(null as integer) as gamma_birth_date,
         cast(null as integer) as gamma_id_head,
@@ -31,16 +31,16 @@ review as (
         cast(null as integer) as gamma_sex,
         cast(null as boolean) as is_same_name_pinyin,
         {%- for side in ['l', 'r'] %}
-        cast(null as varchar) as record_locator_{{ side }},
-        cast(null as varchar) as person_key_{{ side }},
-        cast(null as varchar) as feed_{{ side }},
-        cast(null as varchar) as id_status_{{ side }},
-        cast(null as varchar) as id_masked_{{ side }},
-        cast(null as varchar) as name_masked_{{ side }},
-        cast(null as varchar) as phone_masked_{{ side }},
+        cast(null as {{ dbt.type_string() }}) as record_locator_{{ side }},
+        cast(null as {{ dbt.type_string() }}) as person_key_{{ side }},
+        cast(null as {{ dbt.type_string() }}) as feed_{{ side }},
+        cast(null as {{ dbt.type_string() }}) as id_status_{{ side }},
+        cast(null as {{ dbt.type_string() }}) as id_masked_{{ side }},
+        cast(null as {{ dbt.type_string() }}) as name_masked_{{ side }},
+        cast(null as {{ dbt.type_string() }}) as phone_masked_{{ side }},
         cast(null as date) as birth_date_{{ side }},
-        cast(null as varchar) as sex_{{ side }},
-        cast(null as varchar) as grid_code_{{ side }},
+        cast(null as {{ dbt.type_string() }}) as sex_{{ side }},
+        cast(null as {{ dbt.type_string() }}) as grid_code_{{ side }}{{ "," if not loop.last }}
         {%- endfor %}
     where false
 ),
@@ -84,7 +84,7 @@ final as (
         phone_masked_r as right_phone_masked,
         birth_date_r as right_birth_date,
         sex_r as right_sex,
-        grid_code_r as right_grid_code,
+        grid_code_r as right_grid_code
     from review
 )
 

@@ -16,13 +16,13 @@ aliases as (
 {%- else -%}
 aliases as (
     select
-        cast(null as varchar) as old_person_key,
-        cast(null as varchar) as new_person_key,
-        cast(null as varchar) as current_person_key,
+        cast(null as {{ dbt.type_string() }}) as old_person_key,
+        cast(null as {{ dbt.type_string() }}) as new_person_key,
+        cast(null as {{ dbt.type_string() }}) as current_person_key,
         cast(null as date) as changed_on,
-        cast(null as varchar) as change,
+        cast(null as {{ dbt.type_string() }}) as change,
         cast(null as bigint) as records,
-        cast(null as varchar) as linkage_model,
+        cast(null as {{ dbt.type_string() }}) as linkage_model
     where false
 ),
 {%- endif %}
@@ -30,7 +30,7 @@ aliases as (
 final as (
     select
         -- ids
-        old_person_key || '~' || new_person_key || '~' || cast(changed_on as varchar) as alias_key,
+        old_person_key || '~' || new_person_key || '~' || cast(changed_on as {{ dbt.type_string() }}) as alias_key,
         old_person_key,
         new_person_key,
         current_person_key,
@@ -39,7 +39,7 @@ final as (
         cast(records as bigint) as records_moved,
         linkage_model,
         -- dates
-        changed_on as changed_date,
+        changed_on as changed_date
     from aliases
 )
 
