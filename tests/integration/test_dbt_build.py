@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dbt_fixtures import StateWriter, at, run_dbt
@@ -503,7 +503,7 @@ entry_rows = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None)
 @given(entries=entry_rows)
 def test_row_keys_finds_what_unique_not_null_and_accepted_values_find(warehouse, entries):
     """The one-read test of a staging view (tests/generic/row_keys.sql) on stg_credit_entries, run on any rows:
