@@ -29,10 +29,14 @@
     end
 {%- endmacro %}
 
-{#- The date the warehouse reports "as of": var('as_of_date') or today. -#}
+{#- The date the warehouse reports "as of": var('as_of_date'), else ZHILI_DBT_AS_OF_DATE from the
+    environment, else today. zhili passes the environment's: it is read only when a model runs (`execute`),
+    never while dbt parses, so a new date each day leaves dbt's partial parse valid, where a new --vars
+    makes it parse the whole project again. -#}
 {% macro as_of_date() -%}
-    {%- if var('as_of_date', none) -%}
-        cast('{{ var("as_of_date") }}' as date)
+    {%- set day = var('as_of_date', none) or (env_var('ZHILI_DBT_AS_OF_DATE', '') if execute else '') -%}
+    {%- if day -%}
+        cast('{{ day }}' as date)
     {%- else -%}
         current_date
     {%- endif -%}

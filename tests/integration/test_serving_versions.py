@@ -3,6 +3,7 @@ delivery day writes exactly the tables whose content changed, and every served t
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -60,6 +61,7 @@ def runs(generated_district, tmp_path_factory):
     again = zhili_run(landing, home, env)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     served_again = _hashes(home / "serving" / "zhili.duckdb")
+    as_of_again = _as_of(home)
     versions_again = sorted(p.name for p in (home / "serving" / "tables").rglob("*.parquet"))
     for feed in full.iterdir():  # the held-back delivery day arrives
         for day in held_back:
@@ -67,6 +69,7 @@ def runs(generated_district, tmp_path_factory):
                 shutil.copytree(feed / day, landing / feed.name / day)
     later = zhili_run(landing, home, env)
     assert later.returncode == 0, later.stdout[-3000:] + later.stderr[-3000:]
+    later_dbt_log = (home / "logs" / "dbt_last_run.log").read_text()
     return {
         "home": home,
         "first": first,
@@ -76,7 +79,17 @@ def runs(generated_district, tmp_path_factory):
         "served_again": served_again,
         "versions_again": versions_again,
         "later": later,
+        "as_of_again": as_of_again,
+        "later_dbt_log": later_dbt_log,
     }
+
+
+def _as_of(home: Path) -> tuple[str, set]:
+    """The as-of date the snapshot records, and the dates the served mart_indicators rows carry."""
+    recorded = json.loads((home / "serving" / "snapshot.json").read_text())["as_of_date"]
+    with duckdb.connect(str(home / "serving" / "zhili.duckdb"), read_only=True) as con:
+        carried = {str(d) for (d,) in con.execute("select distinct as_of_date from marts.mart_indicators").fetchall()}
+    return recorded, carried
 
 
 def test_the_first_run_writes_every_table(runs):
@@ -109,3 +122,15 @@ def test_a_new_day_writes_exactly_the_tables_whose_content_changed(runs):
                 path = home / "serving" / "parquet" / f"{name}.parquet"
                 count = con.execute(f"select count(*) from read_parquet('{path}')").fetchone()[0]
                 assert f"{count}:" == fingerprint[: len(str(count)) + 1], table
+
+
+def test_a_new_day_is_built_as_of_its_own_date_from_a_partial_parse(runs):
+    """The as-of date moves with the delivery and reaches every model, and dbt parses only what changed: the
+    build passes the date through the environment (a new --vars each day would make dbt parse the whole
+    project again) and keeps its parse for the next build on this home."""
+    recorded_before, carried_before = runs["as_of_again"]
+    recorded, carried = _as_of(runs["home"])
+    assert recorded_before and recorded and recorded > recorded_before
+    assert carried_before == {recorded_before} and carried == {recorded}
+    assert "Unable to do partial parsing" not in runs["later_dbt_log"], runs["later_dbt_log"][:2000]
+    assert "Found " in runs["later_dbt_log"]  # the log is dbt's own output of that build

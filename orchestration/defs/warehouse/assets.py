@@ -12,6 +12,7 @@ one writer, and the instance limits the pool to one step at a time.
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -53,6 +54,10 @@ PERSON_LINKS_KEYS = {t: dg.AssetKey(["restricted", "person_links", t]) for t in 
 LINKAGE_RECORD = "linkage_run.json"
 #: under <home>/state: what the last successful dbt build was built as of and from (read by the publish)
 BUILD_RECORD = "warehouse_build.json"
+#: how the build passes its as-of date to dbt (the as_of_date() macro reads it when a model runs)
+DBT_AS_OF_ENV = "ZHILI_DBT_AS_OF_DATE"
+#: dbt's partial-parse state, kept from one build to the next (_keep_partial_parse)
+PARTIAL_PARSE = "partial_parse.msgpack"
 #: dbt source table -> the feed whose normalised asset writes it
 _TABLE_FEED = {t.table: f.slug for f in FEEDS.values() for t in f.tables}
 _OTHER_SOURCES = {
@@ -153,6 +158,27 @@ def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path | None:
         log.warning("dbt parse failed in %s; warehouse assets left out: %s", project_dir, " | ".join(tail))
         return manifest if manifest.exists() else None
     return manifest
+
+
+def _keep_partial_parse(run_target: Path, project_dir: Path) -> None:
+    """Keep this build's parse for the next one: dagster-dbt gives every invocation a target folder of its
+    own and seeds it with ``partial_parse.msgpack`` from the project's target folder (``DBT_TARGET_PATH``,
+    else ``target``), which ``dbt parse`` wrote without this home's profile, so dbt would parse everything
+    again. The build's own file, swapped in atomically, lets the next build on this home parse only what
+    changed. A missing file (dbt did not write one) leaves the project's as it is."""
+    made = run_target / PARTIAL_PARSE
+    if not made.exists():
+        return
+    target = Path(os.environ.get("DBT_TARGET_PATH", "target"))
+    kept = (target if target.is_absolute() else project_dir / target) / PARTIAL_PARSE
+    part = kept.with_name(f".{kept.name}.{os.getpid()}.tmp")
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(made, part)
+        os.replace(part, kept)
+    except OSError as exc:  # a read-only project: the next build parses in full, as before
+        part.unlink(missing_ok=True)
+        log.warning("could not keep dbt's partial parse in %s: %s", kept.parent, exc)
 
 
 def _dbt_executable() -> str:
@@ -279,7 +305,12 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         # dbt's unit tests check the models' code on fixed fixtures, not the data: the same answer on every
         # run, so `make test` runs them (tests/integration/test_dbt_build.py) and a nightly build does not
         args = ["build", "--exclude-resource-type", "unit_test"]
-        args += ["--vars", json.dumps({"as_of_date": as_of.isoformat()})] if as_of else []
+        # the as-of date reaches the models through the environment, not --vars: a new --vars each day makes
+        # dbt parse the whole project again (7.6 s against 3.3 s for a partial parse at the time of writing)
+        if as_of:
+            os.environ[DBT_AS_OF_ENV] = as_of.isoformat()
+        else:
+            os.environ.pop(DBT_AS_OF_ENV, None)
         # incremental models (restricted_person_records) keep what an earlier build wrote: when the code that
         # wrote it changed, or there is no record of it, they are rebuilt from scratch
         built_by, code = built_code_file(settings.zones.state), project_digest(Path(dbt.project_dir))
@@ -288,7 +319,9 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         context.log.info(
             f"warehouse as of {as_of or 'today'}{' (full refresh: new dbt code)' if '--full-refresh' in args else ''}"
         )
-        yield from dbt.cli(args, context=context).stream()
+        invocation = dbt.cli(args, context=context)
+        yield from invocation.stream()
+        _keep_partial_parse(invocation.target_path, Path(dbt.project_dir))
         write_text_atomic(built_by, code)
         write_text_atomic(
             settings.zones.state / BUILD_RECORD,
