@@ -149,7 +149,7 @@
     select distinct
         cast('{{ table }}' as {{ dbt.type_string() }}) as zone_table,
         file_md5,
-        {{ key }} as touched_key,
+        {{ key }} as touched_key
     {%- if new_files is none %}
     from {{ source('normalised', table) }}
     {%- elif new_files | length > 0 %}

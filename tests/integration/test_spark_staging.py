@@ -49,11 +49,13 @@ MODELS = (
     "int_hotline_steps_sequenced",
     "int_hotline_orders_replayed",
     "fct_hotline_step",
+    "int_hotline_files_built",
     "dim_grid_worker",
     "fct_service_project",
     "int_visits_delivered",
     "int_service_needs_delivered",
     "int_credit_entries_delivered",
+    "int_community_files_built",
     "dim_service_resource",
     "restricted_person_records",
     "int_persons_resolved",
@@ -73,6 +75,7 @@ MODELS = (
     "dim_grid",
     "dim_resident",
     "int_incidents_unioned",
+    "int_incident_files_built",
     "fct_incident",
     "mart_grid_daily",
     "fct_hotline_order",
@@ -98,7 +101,9 @@ MODELS = (
     "mart_service_supply_gap",
     "mart_service_alert_evidence",
     "int_indicator_measures_unioned",
+    "int_indicator_groups_touched",
     "mart_indicators",
+    "int_indicator_measures_built",
     "mart_hotline_unit_ranking",
     "mart_alert_spike_scores",
     "mart_alert_hotline_topic_scores",
@@ -112,6 +117,11 @@ MODELS = (
 #: place, e.g. exp(1) is 2.718281828459045 on DuckDB and 2.7182818284590455 on Spark (docs/spark.md)
 APPROXIMATE = {"mart_alert_spike_scores": ("p_value",), "mart_alert_hotline_topic_scores": ("p_value",)}
 RELATIVE_TOLERANCE = 1e-12
+#: Models empty on a first build, by design: int_indicator_groups_touched compares the measures with the copy
+#: int_indicator_measures_built keeps of the last build, and a first build has no copy yet (every group is then
+#: recomputed). Its comparison is of columns and of no row; its branch with a copy runs on DuckDB only, where
+#: mart_indicators is incremental (on Spark a table rebuilt each run: zhili_incremental_config)
+EMPTY_ON_FIRST_BUILD = {"int_indicator_groups_touched"}
 SEEDS = (
     "hotline_time_limits",
     "working_calendar",
@@ -240,6 +250,7 @@ def test_every_table_built_on_spark_is_the_same_as_on_duckdb(built):
         name
         for schema, name in duck
         if schema in ("restricted", "intermediate", "marts")
+        and name not in EMPTY_ON_FIRST_BUILD
         and not con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
     )
     assert not empty, f"built empty on this district, so compared nothing: {empty}"

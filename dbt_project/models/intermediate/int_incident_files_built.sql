@@ -3,12 +3,13 @@
     hotline_steps file. It runs after that model (depends_on below), which reads it through
     adapter.get_relation, not ref(): a file it does not list yet is new, and the incidents of a file it
     lists but the zone no longer has were touched by a withdrawal. A run that fails before it leaves it
-    behind, and the next run recomputes those incidents again (delete+insert: the same result). -#}
+    behind, and the next run recomputes those incidents again (delete+insert: the same result). On Spark a
+    table rebuilt each run, as int_incidents_unioned (zhili_incremental_config). -#}
 -- depends_on: {{ ref('int_incidents_unioned') }}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook=zhili_file_tracker_hooks(incident_key_tables()),
-) }}
+{{ config(**zhili_incremental_config({
+    'materialized': 'incremental',
+    'incremental_strategy': 'append',
+    'on_schema_change': 'fail',
+    'pre_hook': zhili_file_tracker_hooks(incident_key_tables()),
+})) }}
 {{ zhili_file_tracker_rows(incident_key_tables()) }}
