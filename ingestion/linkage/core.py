@@ -978,8 +978,11 @@ def stamp_runs(links: pl.LazyFrame, previous: Path) -> tuple[pl.LazyFrame, int]:
     first time), never reused, so that a stamp greater than any a table built in means a change it missed.
 
     A record keeps the ``link_run`` of its row in ``previous`` when every link column is what it was there
-    (``eq_missing``: null equals null); a record new to linkage, or whose person, method, probability or rule
-    moved, takes this run's number. dbt's int_persons_resolved recomputes only the records of new files and
+    (``eq_missing``: null equals null; a float column, the match probability and weight, to a relative
+    ``SAME_SCORE_TOLERANCE``, and the record then keeps the value it had, so its row is unchanged); a record
+    new to linkage, or whose person, method, probability or rule moved, takes this run's number. Two engines
+    score the same pair of the same model in the last bits apart (Spark's exp and log are Java's,
+    docs/spark.md): a rescored pair that did not move is no change of the record's link. dbt's int_persons_resolved recomputes only the records of new files and
     those whose ``link_run`` is greater than any it built in, so a day that moves a hundred links rebuilds a
     hundred rows, not the history.
 
@@ -1005,22 +1008,39 @@ def stamp_runs(links: pl.LazyFrame, previous: Path) -> tuple[pl.LazyFrame, int]:
         .select(key, "__link", "link_run")
     )
     # eq_missing: null equals null (an unlinked record stays unchanged while it stays unlinked)
-    same = pl.all_horizontal(*(pl.col(c).eq_missing(pl.col(f"{c}__before")) for c in compared))
+    same = pl.all_horizontal(*(_same_link_value(c, schema[c]) for c in compared))
+    scores = [c for c in compared if schema[c].is_float()]
     stamped = (
         keyed(links)
         # the last run's rows are the side held; left to itself, Polars may hold this run's (every column)
         .join(kept, on=key, how="left", build_side="force_right")
         .join(distinct.rename({c: f"{c}__before" for c in compared}), on="__link", how="left", build_side="force_right")
+        .with_columns(kept_link=pl.col("link_run").is_not_null() & same)
         .with_columns(
-            pl.when(pl.col("link_run").is_not_null() & same)
-            .then(pl.col("link_run"))
-            .otherwise(pl.lit(this_run))
-            .cast(pl.Int64)
-            .alias("link_run")
+            pl.when(pl.col("kept_link")).then(pl.col("link_run")).otherwise(pl.lit(this_run)).cast(pl.Int64),
+            # a score the same to the tolerance stays what it was: the row of an unmoved link does not change
+            *(pl.when(pl.col("kept_link")).then(pl.col(f"{c}__before")).otherwise(pl.col(c)).alias(c) for c in scores),
         )
         .select(*schema.names(), "link_run")
     )
     return stamped, this_run
+
+
+#: how far apart (relative, and absolute below 1) a link's score may be from the last run's and still be the same
+#: link (stamp_runs): far above two engines' last-bit differences (3.6e-15 measured on match weights), far below
+#: any difference the data makes
+SAME_SCORE_TOLERANCE = 1e-9
+
+
+def _same_link_value(column: str, dtype: pl.DataType) -> pl.Expr:
+    """Whether ``column`` is what it was (``<column>__before``): eq_missing, and for a float to
+    ``SAME_SCORE_TOLERANCE`` (never true against a null)."""
+    now, before = pl.col(column), pl.col(f"{column}__before")
+    equal = now.eq_missing(before)
+    if not dtype.is_float():
+        return equal
+    near = (now - before).abs() <= SAME_SCORE_TOLERANCE * pl.max_horizontal(pl.lit(1.0), before.abs())
+    return equal | near.fill_null(False)
 
 
 #: rows of the last run's links per partition when numbering their distinct links (``_distinct_links``)
@@ -1224,13 +1244,15 @@ def link_files(
     kept: KeptModel | None = None,
     changed_on: date | None = None,
     scored: ScoredPairs | None = None,
+    scorer=None,
 ) -> LinkResult:
     """Link the person records in ``files`` and write ``out/{links,review,golden}.parquet``, each atomically.
 
     The records are streamed twice (collapse into profiles, then each record takes its profile's link) and
     never held in memory all at once; ``LinkResult.links`` is None, the links are in ``out/links.parquet``.
     A person keeps the key ``out/links.parquet`` gave them last time (``keys.assign_keys``); a merge or split
-    leaves a row in ``out/aliases.parquet`` dated ``changed_on`` (default: today).
+    leaves a row in ``out/aliases.parquet`` dated ``changed_on`` (default: today). ``scorer``: as
+    ``link_profiles``'.
     """
     records = _scan_records(files)
     t0 = time.perf_counter()
@@ -1238,7 +1260,7 @@ def link_files(
     collapsed = time.perf_counter() - t0
     known = _read_pinyin(out)
     before = len(known)
-    result = link_profiles(profiles, key=key, model=model, kept=kept, known_pinyin=known, scored=scored)
+    result = link_profiles(profiles, key=key, model=model, kept=kept, known_pinyin=known, scored=scored, scorer=scorer)
     counts = profiles.select("profile", "records")
     del profiles
     out.mkdir(parents=True, exist_ok=True)
@@ -1275,11 +1297,15 @@ def link_files(
     return result
 
 
-def run_linkage(zones: Zones, *, key: bytes, retrain: bool = False, changed_on: date | None = None) -> LinkResult:
+def run_linkage(
+    zones: Zones, *, key: bytes, retrain: bool = False, changed_on: date | None = None, spark=None
+) -> LinkResult:
     """Link every record under ``restricted/person_records`` into ``restricted/person_links`` (``link_files``)
     with the home's kept model (``model_store``); make and keep one when there is none, or when ``retrain``.
 
     ``stats["model"]`` names the kept model that linked; ``stats["model_made"]`` says why one was made.
+    ``spark``: a Spark session that scores the pairs with the kept model (``spark.SparkScorer``). A model is
+    only ever made on DuckDB, so a run that makes one scores on DuckDB; ``stats["scored_on"]`` says where.
     """
     source = zones.person_records()
     files = sorted(source.glob("*.parquet"))
@@ -1291,9 +1317,21 @@ def run_linkage(zones: Zones, *, key: bytes, retrain: bool = False, changed_on: 
         # the code's comparisons changed (an upgrade): the old parameters cannot score them
         log.warning("linkage: the kept %s was made for other comparisons than this code's; making a new one", kept.name)
         why, kept = f"{kept.name} was made for other comparisons than the code's", None
+    scorer = None
+    if spark is not None and kept is not None:
+        from .spark import SparkScorer
+
+        scorer = SparkScorer(spark)
     result = link_files(
-        files, links_folder(zones), key=key, kept=kept, changed_on=changed_on, scored=_read_scored(zones, kept)
+        files,
+        links_folder(zones),
+        key=key,
+        kept=kept,
+        changed_on=changed_on,
+        scored=_read_scored(zones, kept),
+        scorer=scorer,
     )
+    result.stats["scored_on"] = "spark" if scorer is not None else "duckdb"
     name = kept.name if kept is not None else None
     if kept is None and result.model is not None:
         stats = result.stats
