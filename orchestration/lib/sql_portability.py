@@ -2,8 +2,9 @@
 
 Issue 25 runs the same dbt project on DuckDB and on Spark; every engine-specific expression must then sit in a
 macro dispatched per adapter (``default__`` for DuckDB, ``spark__``), not in a model. This finds the constructs
-the feasibility run met (``CONSTRUCTS``) in ``dbt_project/models/**/*.sql`` — never in ``macros/``, where they
-belong behind ``adapter.dispatch`` — and prints ``file:line: construct: the line``.
+the feasibility run met (``CONSTRUCTS``) in ``dbt_project/models/**/*.sql`` and in the data tests
+(``dbt_project/tests/**/*.sql``: a build runs them on the engine too) — never in ``macros/``, where they belong
+behind ``adapter.dispatch`` — and prints ``file:line: construct: the line``.
 
 SQL comments and Jinja comments are ignored; a Jinja statement (``{% … %}``) is dropped and a Jinja expression
 (``{{ … }}``) read as one identifier, so ``x,{% endfor %} from`` is the trailing comma it renders to and a macro
@@ -27,10 +28,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BASELINE", "CONSTRUCTS", "MODELS", "Finding", "count", "lint_project", "lint_sql"]
+__all__ = ["BASELINE", "CONSTRUCTS", "MODELS", "TESTS", "Finding", "count", "lint_project", "lint_sql"]
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "dbt_project" / "models"
+#: the data tests, generic and singular: ``dbt build`` runs them on the same engine as the models
+TESTS = ROOT / "dbt_project" / "tests"
 BASELINE = Path(__file__).with_name("sql_portability_baseline.json")
 
 _I = re.IGNORECASE
@@ -154,11 +157,13 @@ def lint_sql(sql: str, file: str = "<sql>") -> list[Finding]:
     return sorted(findings, key=lambda f: (f.line, f.construct))
 
 
-def lint_project(models: Path = MODELS) -> list[Finding]:
-    """Every finding in the models under ``models`` (``dbt_project/models``), by file and line."""
+def lint_project(models: Path = MODELS, tests: Path | None = TESTS) -> list[Finding]:
+    """Every finding in the models under ``models`` (``dbt_project/models``) and the data tests under ``tests``
+    (``dbt_project/tests``; None: none), by file and line."""
     findings = []
-    for path in sorted(models.rglob("*.sql")):
-        findings += lint_sql(path.read_text(encoding="utf-8"), str(path.relative_to(models.parent)))
+    for folder in (models, tests):
+        for path in sorted(folder.rglob("*.sql")) if folder is not None else []:
+            findings += lint_sql(path.read_text(encoding="utf-8"), str(path.relative_to(folder.parent)))
     return findings
 
 
@@ -173,10 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m orchestration.lib.sql_portability", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--models", type=Path, default=MODELS, help="the dbt models folder (default: the project's)")
+    parser.add_argument("--tests", type=Path, default=TESTS, help="the dbt data tests folder (default: the project's)")
     parser.add_argument("--counts", action="store_true", help="print the counts per construct only")
     parser.add_argument("--write-baseline", action="store_true", help=f"record the counts in {BASELINE.name}")
     args = parser.parse_args(argv)
-    findings = lint_project(args.models)
+    findings = lint_project(args.models, args.tests)
     if not args.counts:
         for finding in findings:
             print(finding)
@@ -184,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     files = len({f.file for f in findings})
     for construct, n in counts.items():
         print(f"{construct:26} {n:5}   {CONSTRUCTS[construct][1]}")
-    print(f"{'total':26} {len(findings):5}   in {files} model files")
+    print(f"{'total':26} {len(findings):5}   in {files} model and test files")
     if args.write_baseline:
         BASELINE.write_text(json.dumps(counts, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {BASELINE}")

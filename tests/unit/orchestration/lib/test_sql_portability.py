@@ -124,3 +124,19 @@ def test_the_command_prints_findings_and_counts_and_fails_while_any_remain(tmp_p
     assert "trailing_comma                 1" in out
     (tmp_path / "staging" / "stg_x.sql").write_text("select a\nfrom t\n", encoding="utf-8")
     assert main(["--models", str(tmp_path)]) == 0
+
+
+def test_the_data_tests_are_linted_as_the_models_are(tmp_path):
+    """A data test runs on the engine of the build (dbt build): a trailing comma in a generic test is found
+    under the tests folder, named by its path there."""
+    models, tests = tmp_path / "models", tmp_path / "tests"
+    models.mkdir()
+    (tests / "generic").mkdir(parents=True)
+    (tests / "generic" / "pairs.sql").write_text(
+        "{% test pairs(model, columns) %}\nselect\n    {{ columns | join(', ') }},\n    count(*) as n,\nfrom {{ model }}\n"
+        "group by {{ columns | join(', ') }}\n{% endtest %}\n",
+        encoding="utf-8",
+    )
+    found = [str(f) for f in lint_project(models, tests)]
+    assert found == ["tests/generic/pairs.sql:4: trailing_comma: count(*) as n,"]
+    assert lint_project(models, None) == []
