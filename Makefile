@@ -13,7 +13,7 @@ DEMO_DAYS ?= 60
 BENCH_RESIDENTS ?= 100000
 BENCH_DAYS ?= 30
 
-.PHONY: demo test venv test-venv lint bench clean dagster superset superset-venv superset-serve
+.PHONY: demo spark-demo test venv test-venv lint bench clean dagster superset superset-venv superset-serve
 
 venv: $(STAMP)
 
@@ -58,6 +58,12 @@ $(CJK_FONT) $(CHROMIUM) &:
 JAVA := /usr/bin/java
 $(JAVA):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless
+
+# The demo's landing built on Spark (docs/spark.md) into a home of its own: the test venv carries pyspark and
+# dbt-spark, Java comes from Debian.
+spark-demo: $(TEST_STAMP) $(JAVA)
+	@test -d $(DEMO)/landing || $(BIN)/zhili generate --out $(DEMO) --residents $(DEMO_RESIDENTS) --days $(DEMO_DAYS) --seed 20241101
+	$(BIN)/zhili run --engine spark --landing $(DEMO)/landing --home $(DEMO)/spark-home
 
 # Lint first: it takes seconds, the suite takes most of an hour.
 lint: $(TEST_STAMP)

@@ -35,7 +35,10 @@ def _settings(args: argparse.Namespace):
 
     try:
         return Settings.resolve(
-            landing=getattr(args, "landing", None), home=getattr(args, "home", None), as_of=getattr(args, "as_of", None)
+            landing=getattr(args, "landing", None),
+            home=getattr(args, "home", None),
+            as_of=getattr(args, "as_of", None),
+            engine=getattr(args, "engine", None),
         )
     except ValueError as err:
         raise UsageError(str(err)) from err
@@ -216,6 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--feed", action="append", help="only this feed (repeatable)")
     run.add_argument(
         "--as-of", help="date the warehouse judges overdue/ages on (default: $ZHILI_AS_OF_DATE or the latest delivery)"
+    )
+    run.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        help="what builds the warehouse: duckdb (default: $ZHILI_ENGINE, else duckdb) or spark (docs/spark.md)",
     )
     run.set_defaults(func=cmd_run)
 

@@ -180,6 +180,7 @@ def _run_dagster(settings: Settings, dg, instance, due, echo: Echo, warn: Echo, 
             landing=str(settings.landing),
             home=str(settings.home),
             as_of=settings.as_of.isoformat() if settings.as_of else "",
+            engine=settings.engine,
         ),
         "dbt": dbt_resource(),
     }

@@ -27,6 +27,10 @@ _DEFAULT_HOME = Path(".zhili")
 #: file (``<home>/warehouse.duckdb.tmp/``) instead of taking 80 % of the machine's RAM, its own default: at 1M
 #: residents the build would otherwise hold 22 GB. Linkage and ingestion are Polars and stay under ~8 GB there.
 DEFAULT_DUCKDB_MEMORY = "5GB"
+#: what builds the warehouse after ingestion (``ZHILI_ENGINE``, ``zhili run --engine``): DuckDB on this machine, or
+#: Spark (docs/spark.md: linkage with the kept model and dbt's ``spark`` target, the marts exported to the same
+#: serving catalogue)
+ENGINES = ("duckdb", "spark")
 _MEMORY_RE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
@@ -39,6 +43,8 @@ class Settings:
     as_of: date | None = None
     #: DuckDB ``memory_limit`` for dbt and publish, e.g. ``5GB`` (``ZHILI_DUCKDB_MEMORY``)
     duckdb_memory: str = DEFAULT_DUCKDB_MEMORY
+    #: one of ENGINES
+    engine: str = "duckdb"
 
     @classmethod
     def resolve(
@@ -48,6 +54,7 @@ class Settings:
         home: str | os.PathLike | None = None,
         secret_file: str | os.PathLike | None = None,
         as_of: str | date | None = None,
+        engine: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Settings:
         env = os.environ if env is None else env
@@ -65,12 +72,18 @@ class Settings:
         memory = (env.get("ZHILI_DUCKDB_MEMORY") or DEFAULT_DUCKDB_MEMORY).strip()
         if not _MEMORY_RE.match(memory):
             raise SettingsError(f"ZHILI_DUCKDB_MEMORY={memory!r} should be a size such as 5GB or 800MB")
+        engine = (engine or env.get("ZHILI_ENGINE") or "duckdb").strip().lower()
+        if engine not in ENGINES:
+            raise SettingsError(
+                f"engine {engine!r} should be one of {', '.join(ENGINES)} (flag --engine or ZHILI_ENGINE)"
+            )
         return cls(
             landing=landing_path.absolute(),
             home=home_path.absolute(),
             secret_file=secret.absolute(),
             as_of=as_of,
             duckdb_memory=memory,
+            engine=engine,
         )
 
     @property

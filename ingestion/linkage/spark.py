@@ -59,18 +59,29 @@ def java_available() -> str | None:
     return "no Java runtime (java not on PATH, no JAVA_HOME): install Debian's openjdk-17-jre-headless (`make test` does when it is missing)"
 
 
-def spark_session(home: Path, *, master: str | None = None, app_name: str = "zhili", shuffle_partitions: int = 4):
+def spark_session(
+    home: Path,
+    *,
+    master: str | None = None,
+    app_name: str = "zhili",
+    shuffle_partitions: int = 4,
+    catalogue: bool = False,
+):
     """A Spark session as the dbt profile's ``spark`` target makes one: ``master`` (default: the setting
     ZHILI_SPARK_MASTER, else ``local[2]``), the session time zone Asia/Shanghai (the county's dates), warehouse,
-    Derby metastore and scratch space under ``home/spark``, the UI off (a batch job on a shared machine)."""
+    Derby metastore and scratch space under ``home/spark``, the UI off (a batch job on a shared machine).
+
+    ``catalogue``: with Hive support, so the session sees the tables dbt built there (dbt-spark's session
+    method enables it); Derby lets one process at a time open the metastore."""
     import os
 
     from pyspark.sql import SparkSession
 
     base = Path(home).resolve() / "spark"
     base.mkdir(parents=True, exist_ok=True)
+    builder = SparkSession.builder.enableHiveSupport() if catalogue else SparkSession.builder
     return (
-        SparkSession.builder.master(master or os.environ.get("ZHILI_SPARK_MASTER", "local[2]"))
+        builder.master(master or os.environ.get("ZHILI_SPARK_MASTER", "local[2]"))
         .appName(app_name)
         .config("spark.sql.session.timeZone", "Asia/Shanghai")
         .config("spark.sql.warehouse.dir", str(base / "warehouse"))
@@ -78,6 +89,8 @@ def spark_session(home: Path, *, master: str | None = None, app_name: str = "zhi
             "spark.hadoop.javax.jdo.option.ConnectionURL",
             f"jdbc:derby:;databaseName={base / 'metastore_db'};create=true",
         )
+        # Derby writes its derby.log where it runs unless told: under the home, as the profile says
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={base}")
         .config("spark.local.dir", str(base / "tmp"))
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         # '\\d' in a string literal is a regex escape, as on DuckDB (the profile sets the same)

@@ -14,11 +14,19 @@ __all__ = ["ZhiliResource"]
 
 
 class ZhiliResource(dg.ConfigurableResource):
-    """Where the landing and the state folder are (empty = ``ZHILI_LANDING``/``ZHILI_HOME``, then defaults)."""
+    """Where the landing and the state folder are and what builds the warehouse (empty = ``ZHILI_*``, then
+    defaults)."""
 
     landing: str = ""
     home: str = ""
     as_of: str = ""
+    #: ``duckdb`` or ``spark`` (empty = ``ZHILI_ENGINE``, then DuckDB)
+    engine: str = ""
 
     def settings(self) -> Settings:
-        return Settings.resolve(landing=self.landing or None, home=self.home or None, as_of=self.as_of or None)
+        return Settings.resolve(
+            landing=self.landing or None,
+            home=self.home or None,
+            as_of=self.as_of or None,
+            engine=self.engine or None,
+        )

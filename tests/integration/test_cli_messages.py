@@ -89,6 +89,12 @@ def test_unknown_flag_and_bad_values_are_usage_errors(landing, tmp_path, env):
         "'soon'",
         "--as-of",
     )
+    assert_one_sentence(
+        zhili("run", "--landing", str(landing), "--home", str(tmp_path / "h"), env={**env, "ZHILI_ENGINE": "flink"}),
+        2,
+        "'flink'",
+        "ZHILI_ENGINE",
+    )
 
 
 def test_landing_that_is_missing_or_a_file(tmp_path, env):

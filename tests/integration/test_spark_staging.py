@@ -17,8 +17,6 @@ Skipped only where no Java runtime is installed.
 
 from __future__ import annotations
 
-import hashlib
-import math
 import subprocess
 import sys
 from datetime import date
@@ -28,6 +26,7 @@ import polars as pl
 import pytest
 
 from dbt_fixtures import run_dbt
+from engine_compare import APPROXIMATE, difference, text_rows
 from ingestion.linkage.spark import java_available
 
 pytestmark = [
@@ -111,12 +110,6 @@ MODELS = (
     "mart_alert_evidence",
     "mart_visit_alert_evidence",
 )
-#: Doubles that cannot be equal to the last bit, compared to a relative 1e-12 instead of as text (every other
-#: column of those tables is compared as text): the Poisson tail is a sum of exp(k ln(lambda) - lambda - ln(k!))
-#: and Spark's exp and ln (Java's) and ln(k!) (commons-math3) differ from DuckDB's (C's libm, lgamma) in the last
-#: place, e.g. exp(1) is 2.718281828459045 on DuckDB and 2.7182818284590455 on Spark (docs/spark.md)
-APPROXIMATE = {"mart_alert_spike_scores": ("p_value",), "mart_alert_hotline_topic_scores": ("p_value",)}
-RELATIVE_TOLERANCE = 1e-12
 #: Models empty on a first build, by design: int_indicator_groups_touched compares the measures with the copy
 #: int_indicator_measures_built keeps of the last build, and a first build has no copy yet (every group is then
 #: recomputed). Its comparison is of columns and of no row; its branch with a copy runs on DuckDB only, where
@@ -134,30 +127,6 @@ SEEDS = (
     "indicator_definitions",
 )
 BUILD = ["build", "--resource-type", "seed", "--resource-type", "model", "--select", *SEEDS, "staging", "ops", *MODELS]
-
-
-def _text_rows(con, relation: str, approximate: tuple[str, ...] = ()) -> tuple[list[str], list[tuple]]:
-    """The columns of ``relation`` by name, and its rows as text (NULL spelled apart from any text), sorted; the
-    ``approximate`` columns last in each row, as numbers."""
-    columns = sorted(row[0] for row in con.execute(f"describe select * from {relation}").fetchall())
-    values = ", ".join(f"coalesce(cast(\"{c}\" as varchar), '<NULL>')" for c in columns if c not in approximate)
-    values += "".join(f', "{c}"' for c in approximate)
-    return columns, sorted(con.execute(f"select {values} from {relation}").fetchall())
-
-
-def _close(duck: tuple, spark: tuple) -> bool:
-    """Whether two rows' approximate values are equal to ``RELATIVE_TOLERANCE`` (NULL only to NULL)."""
-    return all(
-        (a is None) == (b is None) and (a is None or math.isclose(a, b, rel_tol=RELATIVE_TOLERANCE, abs_tol=0.0))
-        for a, b in zip(duck, spark, strict=True)
-    )
-
-
-def _digest(columns: list[str], rows: list[tuple]) -> str:
-    hashed = hashlib.sha256("\x1f".join(columns).encode())
-    for row in rows:
-        hashed.update(("\x1e" + "\x1f".join(row)).encode())
-    return hashed.hexdigest()
 
 
 def _link_in_two_runs(zones) -> None:
@@ -231,18 +200,11 @@ def test_every_table_built_on_spark_is_the_same_as_on_duckdb(built):
     differ, rows_seen = [], 0
     for schema, name in sorted(duck):
         approximate = APPROXIMATE.get(name, ())
-        duck_cols, duck_rows = _text_rows(con, f'"{schema}"."{name}"', approximate)
-        spark_cols, spark_rows = _text_rows(con, f"read_parquet('{export / schema / name}/*.parquet')", approximate)
-        rows_seen += len(duck_rows)
-        exact = len(duck_cols) - len(approximate)
-        if _digest(duck_cols, [row[:exact] for row in duck_rows]) != _digest(
-            spark_cols, [row[:exact] for row in spark_rows]
-        ) or not all(_close(d[exact:], s[exact:]) for d, s in zip(duck_rows, spark_rows, strict=True)):
-            only = sorted(set(duck_rows) ^ set(spark_rows))[:2]
-            differ.append(
-                f"{schema}.{name}: {len(duck_rows)} rows on DuckDB, {len(spark_rows)} on Spark; columns only on "
-                f"one side {sorted(set(duck_cols) ^ set(spark_cols))}; e.g. {only}"
-            )
+        duck_rows = text_rows(con, f'"{schema}"."{name}"', approximate)
+        rows_seen += len(duck_rows[1])
+        spark_rows = text_rows(con, f"read_parquet('{export / schema / name}/*.parquet')", approximate)
+        if (differs := difference(name, duck_rows, spark_rows)) is not None:
+            differ.append(f"{schema}.{differs}")
     assert not differ, "Spark's tables differ from DuckDB's:\n" + "\n".join(differ)
     # the district fills the staging layer: the comparison is of rows, not of empty tables
     assert rows_seen > 5_000

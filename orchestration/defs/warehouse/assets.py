@@ -241,8 +241,18 @@ def person_links(context: dg.AssetExecutionContext, zhili: ZhiliResource):
     settings = zhili.settings()
     zones = settings.zones
     started = time.perf_counter()
-    # a merge or split of persons is dated by the day the warehouse is built as of
-    linked = run_linkage(zones, key=settings.key(), changed_on=settings.as_of_date())
+    # a merge or split of persons is dated by the day the warehouse is built as of; on Spark the kept model
+    # scores there (ingestion.linkage.spark), in a local session of this process that ends with the linkage
+    spark = None
+    if settings.engine == "spark":
+        from ingestion.linkage.spark import spark_session
+
+        spark = spark_session(settings.home, app_name="zhili-linkage")
+    try:
+        linked = run_linkage(zones, key=settings.key(), changed_on=settings.as_of_date(), spark=spark)
+    finally:
+        if spark is not None:
+            spark.stop()
     context.log.info(f"person linkage: {_linkage_summary(linked)} in {time.perf_counter() - started:.1f} s")
     stats = linked.stats
     record = {
@@ -256,6 +266,7 @@ def person_links(context: dg.AssetExecutionContext, zhili: ZhiliResource):
             "persons",
             "accepted_links",
             "review_pairs",
+            "scored_on",
         )
     }
     # where the time and memory went (seconds, counts and MB only: nothing personal)
@@ -312,16 +323,26 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         else:
             os.environ.pop(DBT_AS_OF_ENV, None)
         # incremental models (restricted_person_records) keep what an earlier build wrote: when the code that
-        # wrote it changed, or there is no record of it, they are rebuilt from scratch
+        # wrote it changed, or there is no record of it, they are rebuilt from scratch. The engine is part of
+        # the code: a DuckDB build after Spark ones (which keep nothing in warehouse.duckdb) starts afresh
         built_by, code = built_code_file(settings.zones.state), project_digest(Path(dbt.project_dir))
+        if settings.engine == "spark":
+            from ingestion.spark_sources import prepare_spark_sources
+
+            # the profile's spark target (docs/spark.md); its source macro reads the zones' schema copies
+            prepare_spark_sources(settings.home)
+            args += ["--target", "spark"]
+            code += " spark"
         if not built_by.exists() or built_by.read_text().strip() != code:
             args.append("--full-refresh")
         context.log.info(
-            f"warehouse as of {as_of or 'today'}{' (full refresh: new dbt code)' if '--full-refresh' in args else ''}"
+            f"warehouse as of {as_of or 'today'} on {settings.engine}"
+            f"{' (full refresh: new dbt code)' if '--full-refresh' in args else ''}"
         )
         invocation = dbt.cli(args, context=context)
         yield from invocation.stream()
-        _keep_partial_parse(invocation.target_path, Path(dbt.project_dir))
+        if settings.engine == "duckdb":  # a parse for the spark target would make the next DuckDB build parse again
+            _keep_partial_parse(invocation.target_path, Path(dbt.project_dir))
         write_text_atomic(built_by, code)
         write_text_atomic(
             settings.zones.state / BUILD_RECORD,
@@ -358,7 +379,14 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
             build = json.loads((zones.state / BUILD_RECORD).read_text())
         except (OSError, ValueError):
             build = {}  # a warehouse built by an older zhili: the snapshot's as-of is unknown, the next run rebuilds
-        published = publish_snapshot(zones.warehouse, zones.serving, memory_limit=settings.duckdb_memory, build=build)
+        warehouse = zones.warehouse
+        if settings.engine == "spark":
+            from orchestration.lib.spark_dbt import export_to_duckdb
+
+            # the marts Spark built, exported and loaded into a DuckDB file: the same publisher then writes the
+            # same serving catalogue whichever engine built them (docs/spark.md)
+            warehouse = export_to_duckdb(settings.home, SCHEMAS, manifest)
+        published = publish_snapshot(warehouse, zones.serving, memory_limit=settings.duckdb_memory, build=build)
         context.log.info(
             f"published {published.snapshot.name} as {published.path}: {len(published.written)} table(s) written, "
             f"{len(published.reused)} reused"

@@ -53,3 +53,16 @@ def test_duckdb_memory_limit_comes_from_the_environment_and_is_checked():
     assert Settings.resolve(env={"ZHILI_DUCKDB_MEMORY": "800MB"}).duckdb_memory == "800MB"
     with pytest.raises(SettingsError, match="ZHILI_DUCKDB_MEMORY='lots' should be a size such as 5GB"):
         Settings.resolve(env={"ZHILI_DUCKDB_MEMORY": "lots"})
+
+
+def test_the_engine_is_duckdb_unless_the_flag_or_environment_says_spark():
+    import pytest
+
+    from orchestration.settings import ENGINES, SettingsError
+
+    assert ENGINES == ("duckdb", "spark")
+    assert Settings.resolve(env={}).engine == "duckdb"
+    assert Settings.resolve(env={"ZHILI_ENGINE": "Spark "}).engine == "spark"
+    assert Settings.resolve(engine="duckdb", env={"ZHILI_ENGINE": "spark"}).engine == "duckdb"
+    with pytest.raises(SettingsError, match="engine 'flink' should be one of duckdb, spark"):
+        Settings.resolve(env={"ZHILI_ENGINE": "flink"})

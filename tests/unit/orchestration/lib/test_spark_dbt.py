@@ -11,7 +11,9 @@ from orchestration.lib import spark_dbt
 def test_the_dbt_command_is_what_follows_the_separator(monkeypatch, tmp_path):
     seen = {}
     monkeypatch.setattr(spark_dbt, "run_dbt_on_spark", lambda home, args: seen.update(home=home, args=args))
-    monkeypatch.setattr(spark_dbt, "export_schemas", lambda schemas, out: seen.update(schemas=schemas, out=out) or [])
+    monkeypatch.setattr(
+        spark_dbt, "export_schemas", lambda schemas, out, home: seen.update(schemas=schemas, out=out) or []
+    )
 
     code = spark_dbt.main(
         [str(tmp_path), "--export", str(tmp_path / "x"), "--schema", "staging", "--", "run", "--select", "staging"]
@@ -26,10 +28,21 @@ def test_the_dbt_command_is_what_follows_the_separator(monkeypatch, tmp_path):
     }
 
 
+def test_an_export_alone_reads_the_homes_catalogue_without_dbt(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr(spark_dbt, "run_dbt_on_spark", lambda *a: pytest.fail("dbt should not start"))
+    monkeypatch.setattr(
+        spark_dbt, "export_schemas", lambda schemas, out, home: seen.update(schemas=schemas, out=out, home=home) or []
+    )
+
+    assert spark_dbt.main([str(tmp_path), "--export", str(tmp_path / "x"), "--schema", "marts"]) == 0
+    assert seen == {"schemas": ["marts"], "out": tmp_path / "x", "home": tmp_path}
+
+
 @pytest.mark.parametrize(
     "argv",
     [
-        ["home"],  # no dbt command
+        ["home"],  # neither a dbt command nor an export
         ["home", "--"],
         ["home", "--export", "out", "--", "run"],  # an export of nothing
     ],
