@@ -64,12 +64,14 @@ def spark_session(
     *,
     master: str | None = None,
     app_name: str = "zhili",
-    shuffle_partitions: int = 4,
+    shuffle_partitions: int | None = None,
     catalogue: bool = False,
 ):
     """A Spark session as the dbt profile's ``spark`` target makes one: ``master`` (default: the setting
     ZHILI_SPARK_MASTER, else ``local[2]``), the session time zone Asia/Shanghai (the county's dates), warehouse,
-    Derby metastore and scratch space under ``home/spark``, the UI off (a batch job on a shared machine).
+    Derby metastore and scratch space under ``home/spark``, the UI off (a batch job on a shared machine), and
+    ``shuffle_partitions`` (default: the setting ZHILI_SPARK_SHUFFLE_PARTITIONS, else 4; two to three per core of a
+    cluster).
 
     ``catalogue``: with Hive support, so the session sees the tables dbt built there (dbt-spark's session
     method enables it); Derby lets one process at a time open the metastore."""
@@ -92,7 +94,10 @@ def spark_session(
         # Derby writes its derby.log where it runs unless told: under the home, as the profile says
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={base}")
         .config("spark.local.dir", str(base / "tmp"))
-        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config(
+            "spark.sql.shuffle.partitions",
+            str(shuffle_partitions or os.environ.get("ZHILI_SPARK_SHUFFLE_PARTITIONS", "4")),
+        )
         # '\\d' in a string literal is a regex escape, as on DuckDB (the profile sets the same)
         .config("spark.sql.parser.escapedStringLiterals", "true")
         .config("spark.sql.parquet.mergeSchema", "true")
