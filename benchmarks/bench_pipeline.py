@@ -581,14 +581,20 @@ def hotline_share(home: Path, since: float) -> list[dict]:
 # --------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def landing_arguments(ap: argparse.ArgumentParser, work: str) -> None:
+    """The options every pipeline bench takes: the generation (size, seed, where it is kept), the work folder
+    (``work`` says what goes there) and the JSON figures."""
     ap.add_argument("--residents", type=int, default=100_000)
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--seed", type=int, default=20241101)
     ap.add_argument("--generated", help="folder for the generated deliveries (kept and reused); default a temp folder")
-    ap.add_argument("--work", help="folder for the landing copy and state folder; default a temp folder (removed)")
+    ap.add_argument("--work", help=f"folder for {work}; default a temp folder (removed)")
     ap.add_argument("--json", help="write the figures here as JSON")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    landing_arguments(ap, "the landing copy and state folder")
     ap.add_argument("--ignore-disk", action="store_true", help="start even when the disk looks too small for the build")
     ap.add_argument("--floor-only", help=argparse.SUPPRESS)
     ap.add_argument(

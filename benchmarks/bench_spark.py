@@ -30,7 +30,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_pipeline import ZHILI, deliver, generate, last_day, run_measured, say, split_landing, stages_of  # noqa: E402
+from bench_pipeline import (  # noqa: E402
+    ZHILI,
+    deliver,
+    generate,
+    landing_arguments,
+    last_day,
+    run_measured,
+    say,
+    split_landing,
+    stages_of,
+)
 
 ENGINES = ("duckdb", "spark")
 #: tables whose versions may differ between engines for a known reason (the test compares them otherwise)
@@ -61,12 +71,7 @@ def compare(homes: dict[str, Path]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--residents", type=int, default=100_000)
-    ap.add_argument("--days", type=int, default=30)
-    ap.add_argument("--seed", type=int, default=20241101)
-    ap.add_argument("--generated", help="folder for the generated deliveries (kept and reused); default a temp folder")
-    ap.add_argument("--work", help="folder for the landing copies and homes; default a temp folder (removed)")
-    ap.add_argument("--json", help="write the figures here as JSON")
+    landing_arguments(ap, "the landing copies and homes")
     args = ap.parse_args(argv)
 
     scratch = Path(tempfile.mkdtemp(prefix="zhili-bench-spark-"))
