@@ -173,6 +173,9 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _DBT_NODE = re.compile(r"^\s*(?:Failure|Error) in (?:model|test|seed|snapshot|unit_test) \S+")
 
 
+_JAVA_FRAME = re.compile(r"^(?:at [\w$.<>/-]+\(.*\)|\.\.\. \d+ more|Caused by: .*\.\.\. \d+ more)$")
+
+
 def one_line(message: str) -> str:
     """The line of an error message that says what went wrong.
 
@@ -187,7 +190,10 @@ def one_line(message: str) -> str:
         detail = next((line for line in tail if re.match(r"^[\w ]*Error: ", line) and "in model" not in line), None)
         if node:
             return f"dbt: {node.removesuffix(':')}" + (f": {detail}" if detail else "")
-    meaningful = [line for line in lines if line and not re.fullmatch(r"[\^~\s]+", line)]
+    # a JVM's (Spark's) stack frames ("at org.apache…(File.scala:360)", "... 12 more") say where, not what
+    meaningful = [
+        line for line in lines if line and not re.fullmatch(r"[\^~\s]+", line) and not _JAVA_FRAME.match(line)
+    ]
     line = meaningful[-1] if meaningful else "unknown error"
     # our own errors are sentences already; their qualified class name adds nothing for the user
     return re.sub(r"^(?:orchestration|ingestion|expectations)\.[\w.]*: ", "", line)

@@ -59,6 +59,10 @@ def java_available() -> str | None:
     return "no Java runtime (java not on PATH, no JAVA_HOME): install Debian's openjdk-17-jre-headless (`make test` does when it is missing)"
 
 
+#: the Spark driver's heap unless ZHILI_SPARK_DRIVER_MEMORY says otherwise (the dbt profile's spark target has the same)
+DRIVER_MEMORY = "4g"
+
+
 def spark_session(
     home: Path,
     *,
@@ -71,7 +75,7 @@ def spark_session(
     ZHILI_SPARK_MASTER, else ``local[2]``), the session time zone Asia/Shanghai (the county's dates), warehouse,
     Derby metastore and scratch space under ``home/spark``, the UI off (a batch job on a shared machine), and
     ``shuffle_partitions`` (default: the setting ZHILI_SPARK_SHUFFLE_PARTITIONS, else 4; two to three per core of a
-    cluster).
+    cluster); the driver's heap from ZHILI_SPARK_DRIVER_MEMORY, else ``DRIVER_MEMORY``.
 
     ``catalogue``: with Hive support, so the session sees the tables dbt built there (dbt-spark's session
     method enables it); Derby lets one process at a time open the metastore."""
@@ -94,6 +98,8 @@ def spark_session(
         # Derby writes its derby.log where it runs unless told: under the home, as the profile says
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={base}")
         .config("spark.local.dir", str(base / "tmp"))
+        # the driver's heap (local mode: the executors' too); Spark's 1g ran out scoring 100k residents' pairs
+        .config("spark.driver.memory", os.environ.get("ZHILI_SPARK_DRIVER_MEMORY", DRIVER_MEMORY))
         .config(
             "spark.sql.shuffle.partitions",
             str(shuffle_partitions or os.environ.get("ZHILI_SPARK_SHUFFLE_PARTITIONS", "4")),
