@@ -11,8 +11,9 @@ the time goes, for the full build and a day's increment, and whether the two eng
 3. per stage, from each run's Dagster step events: ingestion per feed, linkage, dbt build, publish;
 4. the published marts compared by their serving versions: the publisher names each table's Parquet version by a
    digest of its column types and rows, so a table Spark built is the same as DuckDB's exactly when both homes'
-   catalogues read a version of the same name (the Poisson tails' p-values are equal to a relative 1e-12 only, and
-   ops' ledger carries each run's clock: those are named, not counted as differences).
+   catalogues read a version of the same name (the Poisson tails' p-values and the review pairs' scores are equal to
+   a relative 1e-12 only, and ops' ledger carries each run's clock: those are named, not counted as differences;
+   test_spark_run.py compares them within that tolerance).
 
 Needs Java and the ``spark`` extra (``make test-venv``); DuckDB's figures come from the same run for the ratio.
 """
@@ -47,6 +48,7 @@ ENGINES = ("duckdb", "spark")
 KNOWN_APART = {
     "marts.mart_alert_spike_scores": "p_value equal to a relative 1e-12 (Java's exp and ln)",
     "marts.mart_alert_hotline_topic_scores": "p_value equal to a relative 1e-12 (Java's exp and ln)",
+    "marts.mart_link_review": "pairs scored again on Spark: match probability and weight in the last bits",
     "ops.ops_ingest_ledger": "each run's clock (processed_at, seconds, ledger_key)",
 }
 

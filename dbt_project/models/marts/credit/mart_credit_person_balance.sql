@@ -13,8 +13,8 @@ final as (
     select
         -- ids
         member_person_key as person_key,
-        {{ zhili_arg_max('community_household_key', 'occurred_date') }} as community_household_key,
-        {{ zhili_arg_max('community_code', 'occurred_date') }} as community_code,
+        {{ zhili_arg_max_tuple('community_household_key', ['occurred_date', 'entry_id']) }} as community_household_key,
+        {{ zhili_arg_max_tuple('community_code', ['occurred_date', 'entry_id']) }} as community_code,
         -- points
         cast(sum(points_counted) as bigint) as balance,
         cast(sum(case when is_approved and points > 0 then points else 0 end) as bigint) as points_added,
