@@ -42,7 +42,8 @@ def _deliver(district: Path, landing: Path, days: set[str]) -> None:
 
 
 def _catalogue(home: Path) -> dict[str, tuple[str, tuple, tuple]]:
-    """Every view of the home's serving catalogue: its column types, and its rows as text (engine_compare)."""
+    """Every view of the home's serving catalogue: its column types, and its rows as text (engine_compare); under
+    ``"<descriptions>"`` every view's and column's description, as a BI tool shows them."""
     import duckdb
 
     con = duckdb.connect(str(home / "serving" / "zhili.duckdb"), read_only=True)
@@ -59,6 +60,15 @@ def _catalogue(home: Path) -> dict[str, tuple[str, tuple, tuple]]:
             kept = ", ".join(f'"{c}"' for c in types)
             rows = text_rows(con, f"(select {kept} from {relation})", APPROXIMATE.get(name, ()))
             out[f"{schema}.{name}"] = (types, rows)
+        out["<descriptions>"] = (
+            con.execute(
+                "select schema_name, view_name, comment from duckdb_views() where not internal order by all"
+            ).fetchall()
+            + con.execute(
+                "select schema_name, table_name, column_name, comment from duckdb_columns() "
+                "where schema_name in ('marts', 'ops') order by all"
+            ).fetchall()
+        )
         return out
     finally:
         con.close()
@@ -105,7 +115,11 @@ def steps(generated_district, tmp_path_factory) -> list[dict]:
 @pytest.mark.parametrize("step", [0, 1], ids=["first", "increment"])
 def test_the_serving_catalogue_built_on_spark_is_the_one_built_on_duckdb(steps, step):
     seen = steps[step]
-    duck, spark = seen["duckdb"], seen["spark"]
+    duck, spark = dict(seen["duckdb"]), dict(seen["spark"])
+    # documented alike: the export carries dbt's descriptions into the catalogue as persist_docs does on DuckDB
+    described = duck.pop("<descriptions>")
+    assert spark.pop("<descriptions>") == described
+    assert sum(1 for row in described if row[-1]) > 800
     assert set(spark) == set(duck), (
         f"views only on DuckDB: {set(duck) - set(spark)}; on Spark: {set(spark) - set(duck)}"
     )
