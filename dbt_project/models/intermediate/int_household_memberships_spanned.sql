@@ -26,8 +26,10 @@ snapshots as (
     select * from {{ ref('int_household_snapshots') }}
 ),
 
+-- only the register's records can match its versions' locators
 resolved as (
     select record_locator, person_key from {{ ref('int_persons_resolved') }}
+    where feed = 'police_population'
 ),
 
 -- the last household snapshot before each date a version stops being listed

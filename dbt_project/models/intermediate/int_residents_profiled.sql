@@ -12,13 +12,18 @@ records as (
 
 -- a register or roll row belongs to its resolved person (int_persons_resolved: valid IDs and, once
 -- linkage has run, damaged, typo'd, foreign and missing IDs too), not only to its own valid-ID key
-resolved as (
-    select record_locator, person_key from records
+-- (a locator starts with its feed, so each join reads only its own feed's records)
+resolved_register as (
+    select record_locator, person_key from records where feed = 'police_population'
+),
+
+resolved_rolls as (
+    select record_locator, person_key from records where feed = 'civil_affairs'
 ),
 
 register as (
     select
-        coalesce(resolved.person_key, register_rows.person_key) as person_key,
+        coalesce(resolved_register.person_key, register_rows.person_key) as person_key,
         register_rows.source_person_id,
         register_rows.name_masked,
         register_rows.id_masked,
@@ -33,23 +38,23 @@ register as (
         register_rows.grid_code,
         register_rows.address_code
     from {{ ref('stg_police_population') }} as register_rows
-    left join resolved
+    left join resolved_register
         -- a week's row is its version's person record (the register's records are at the version's grain)
-        on resolved.record_locator = register_rows.version_record_locator
-    where coalesce(resolved.person_key, register_rows.person_key) is not null
+        on resolved_register.record_locator = register_rows.version_record_locator
+    where coalesce(resolved_register.person_key, register_rows.person_key) is not null
 ),
 
 rolls as (
     select
-        coalesce(resolved.person_key, roll_rows.person_key) as person_key,
+        coalesce(resolved_rolls.person_key, roll_rows.person_key) as person_key,
         roll_rows.programme,
         roll_rows.month_date,
         roll_rows.disability_category,
         roll_rows.disability_grade,
         roll_rows.elderly_type
     from {{ ref('stg_civil_affairs') }} as roll_rows
-    left join resolved
-        on roll_rows.record_locator = resolved.record_locator
+    left join resolved_rolls
+        on roll_rows.record_locator = resolved_rolls.record_locator
 ),
 
 rolled_forward as (

@@ -4,9 +4,12 @@
     (已审核) count towards balances, boards and stars (points_counted). -#}
 with
 
--- person keys after linkage (int_persons_resolved): the head is the row's member_no 1, the member its 2
+-- person keys after linkage (int_persons_resolved): the head is the row's member_no 1, the member its 2.
+-- A locator starts with its feed, so only the points ledger's records can match: filtering them first keeps
+-- the join's hash table to one feed's records
 resolved as (
     select record_locator, person_key from {{ ref('int_persons_resolved') }}
+    where feed = 'credit_points'
 ),
 
 entries as (

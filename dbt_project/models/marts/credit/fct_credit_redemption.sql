@@ -1,8 +1,10 @@
 {#- One row per redemption (兑换单号) at the 爱心超市: the household, its head after linkage, the points used. -#}
 with
 
+-- only the points ledger's records can match its locators (fct_credit_entry)
 resolved as (
     select record_locator, person_key from {{ ref('int_persons_resolved') }}
+    where feed = 'credit_points'
 ),
 
 final as (
