@@ -54,10 +54,14 @@ KNOWN_APART = {
 
 
 def _versions(home: Path) -> dict[str, str]:
-    """table -> the name of the Parquet version the home's current serving catalogue reads."""
+    """table -> the names of the Parquet versions the home's current serving catalogue reads (one, or a table's
+    parts: publish.PUBLISHED_IN_PARTS)."""
     record = json.loads((home / "serving" / "snapshot.json").read_text())
     manifest = home / "serving" / Path(record["snapshot"]).with_suffix(".json")
-    return {table: Path(path).name for table, path in json.loads(manifest.read_text())["tables"].items()}
+    return {
+        table: " ".join(Path(p).name for p in ([paths] if isinstance(paths, str) else paths))
+        for table, paths in json.loads(manifest.read_text())["tables"].items()
+    }
 
 
 def compare(homes: dict[str, Path]) -> dict:

@@ -352,8 +352,11 @@ def _publish_summary(result) -> str:
         meta = {field_of(k): getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
         written = list(meta.get("written") or [])
         names = f": {', '.join(written)}" if written else ""
+        parts = meta.get("parts_written") or 0
+        in_parts = f" ({parts} part(s) of the tables published in parts)" if parts else ""
         return (
-            f"{'publish':<18} {len(written)} table(s) written{names}; {meta.get('tables_reused', 0)} reused unchanged"
+            f"{'publish':<18} {len(written)} table(s) written{names}{in_parts}; "
+            f"{meta.get('tables_reused', 0)} reused unchanged"
         )
     return f"{'publish':<18} not recorded"
 

@@ -54,6 +54,7 @@ LABELS: dict[str, str] = {
     "tables_reused": "tables reused",
     "written": "tables written (changed)",
     "reused": "tables reused (unchanged)",
+    "parts_written": "parts written (tables published in parts)",
     "versions_removed": "table versions removed",
     "as_of_date": "as of",
     "linkage_model": "person linkage model (shipped priors or trained here)",

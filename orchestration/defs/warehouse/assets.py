@@ -389,7 +389,7 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
         published = publish_snapshot(warehouse, zones.serving, memory_limit=settings.duckdb_memory, build=build)
         context.log.info(
             f"published {published.snapshot.name} as {published.path}: {len(published.written)} table(s) written, "
-            f"{len(published.reused)} reused"
+            f"{len(published.reused)} reused ({published.parts_written} part(s) of tables published in parts written)"
         )
         return dg.MaterializeResult(
             metadata=readable(
@@ -407,6 +407,7 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
                     "tables_reused": len(published.reused),
                     "written": dg.MetadataValue.json(published.written),
                     "reused": dg.MetadataValue.json(published.reused),
+                    "parts_written": published.parts_written,
                     "versions_removed": published.versions_removed,
                     "rows_by_table": dg.MetadataValue.json(published.tables),
                     "snapshots_kept": len(published.kept),

@@ -19,7 +19,8 @@ writes three Parquet files and a catalogue of a few hundred KB.
 The last few older catalogues stay for rollback; a table version no kept
 catalogue names is deleted. ``serving/parquet/<mart>.parquet`` is a hard link
 to the mart's current version (swapped in by rename), for BI tools that read
-Parquet. Views name their versions by absolute path, so the serving folder
+Parquet. A table in ``PUBLISHED_IN_PARTS`` is versioned by part instead (one file per part, the view
+reading them all) and has no such link. Views name their versions by absolute path, so the serving folder
 the catalogue was written for is recorded: a home moved elsewhere reads as
 "no current snapshot" and the next run publishes a catalogue for the new place
 (reusing every version).
@@ -41,6 +42,7 @@ import json
 import os
 import shutil
 import stat
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -62,6 +64,18 @@ __all__ = [
 SCHEMAS = ("marts", "ops")
 #: part of every digest: a change in how versions are written (or in DuckDB's row hash) makes new versions
 _FORMAT = "zhili-serving-1"
+#: tables published in parts: (the SQL expression naming a row's part, the columns lifted out of the parts).
+#: Each part -- the rows sharing the expression's value -- is a version of its own, so a run that touches a
+#: few periods writes those parts, not the table. A lifted column holds one value for the whole table (the
+#: as-of date a build restamps on every row): the parts are written without it and the view adds it back,
+#: so a new as-of date alone rewrites no part. Such a mart has no ``serving/parquet`` copy (no one file holds
+#: it); its views, or the part files the catalogue's manifest names, are how it is read.
+PUBLISHED_IN_PARTS = {
+    "marts.mart_indicators": (
+        "period_grain || ':' || coalesce(strftime(period_start_date, '%Y-%m'), '')",
+        ("as_of_date",),
+    ),
+}
 #: how a column is written to Parquet when Parquet cannot hold its type exactly (read back through the view's cast)
 _PARQUET_AS = {"HUGEINT": "DECIMAL(38,0)", "UHUGEINT": "VARCHAR"}
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
@@ -81,6 +95,8 @@ class Published:
     reused: list[str] = field(default_factory=list)
     #: table versions deleted because no kept catalogue names them
     versions_removed: int = 0
+    #: parts written of the tables published in parts (PUBLISHED_IN_PARTS)
+    parts_written: int = 0
 
 
 @dataclass(frozen=True)
@@ -171,6 +187,90 @@ def _view_sql(con, name: str, columns, path: Path) -> str:
     return f"create view {name} as select {select} from {source}"
 
 
+def _publish_parts(con, zones: Zones, schema: str, table: str, columns, part_sql: str, lift: tuple[str, ...]):
+    """Publish ``wh.<schema>.<table>`` as one version per part (PUBLISHED_IN_PARTS): the part files (written
+    where their content has no version yet), the row count, how many parts were written, and the view's SQL.
+
+    One grouped scan fingerprints every part as :func:`_digest` does a table, over the columns that are not
+    lifted. A lifted column is lifted only when it holds one value (or only nulls) in the whole table; else it
+    stays in the parts, and the digest says which, so a file never changes meaning."""
+    name = f"{_q(schema)}.{_q(table)}"
+    names = [c[0] for c in columns]
+    lifted: dict[str, str] = {}
+    for column in (c for c in lift if c in names):
+        values, nulls, value = con.execute(
+            f"select count(distinct {_q(column)}), count(*) - count({_q(column)}), "
+            f"cast(min({_q(column)}) as varchar) from wh.{name}"
+        ).fetchone()
+        if values + (nulls > 0) <= 1:
+            lifted[column] = value
+    kept = [c for c in columns if c[0] not in lifted]
+    row = "zhili_row_" + hashlib.sha256("".join(names).encode()).hexdigest()[:8]
+    fields = ", ".join(_q(c[0]) for c in kept)
+    import duckdb
+
+    head = [_FORMAT, "parts", duckdb.__version__, [c[:2] for c in kept], sorted(lifted), part_sql]
+    parts = con.execute(
+        f"select part, count(*), coalesce(sum(hash({row})::hugeint), 0)::varchar, "
+        f"coalesce(bit_xor(hash({row})), 0)::varchar "
+        f"from (select coalesce(cast(({part_sql}) as varchar), '') as part, struct_pack({fields}) as {row} "
+        f"from wh.{name}) group by part order by part"
+    ).fetchall()
+    if not parts:  # an empty table: one empty part, so the view has a file to read its columns from
+        parts = [(None, 0, "0", "0")]
+    select = ", ".join(
+        f"cast({_q(c)} as {_PARQUET_AS[t]}) as {_q(c)}" if t in _PARQUET_AS else _q(c) for c, t, _ in kept
+    )
+    paths, new, total = [], [], 0
+    for part, count, sum_, xor in parts:
+        body = json.dumps([*head, part, count, sum_, xor])
+        version = zones.serving_version(schema, table, hashlib.sha256(body.encode()).hexdigest()[:32])
+        if not version.exists():
+            new.append((part, version))
+        paths.append(version)
+        total += count
+    if new == [(None, paths[0])]:  # the empty table's one part
+        write_with(
+            paths[0],
+            lambda out: con.execute(
+                f"copy (select {select} from wh.{name} where false) to {_lit(str(out))} (format parquet)"
+            ),
+            mode=_READ_ONLY,
+        )
+    elif new:
+        _write_parts(con, name, select, part_sql, new)
+    source = f"read_parquet([{', '.join(_lit(str(p)) for p in paths)}])"
+    stored = dict(con.execute(f"select column_name, column_type from (describe select * from {source})").fetchall())
+    out = []
+    for c, t, _ in columns:
+        if c in lifted:
+            out.append(f"cast({'null' if lifted[c] is None else _lit(lifted[c])} as {t}) as {_q(c)}")
+        else:
+            out.append(f"cast({_q(c)} as {t}) as {_q(c)}" if stored.get(c) != t else _q(c))
+    return paths, total, len(new), f"create view {name} as select {', '.join(out)} from {source}"
+
+
+def _write_parts(con, name: str, select: str, part_sql: str, new: list[tuple[str, Path]]) -> None:
+    """Write the ``new`` parts (part value, version path) of ``wh.<name>`` in one scan: DuckDB's partitioned
+    COPY into a temporary folder beside the versions, each part's file then made read-only and renamed onto
+    its version. A publish killed part-way leaves only the temporary folder, which the next one removes."""
+    folder = new[0][1].parent / f".parts-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    index = ", ".join(f"({i}, {_lit(part)})" for i, (part, _) in enumerate(new))
+    try:
+        con.execute(
+            f"copy (select {select}, zhili_wanted.zhili_i as zhili_part from wh.{name} join (values {index}) "
+            f"as zhili_wanted(zhili_i, zhili_value) on coalesce(cast(({part_sql}) as varchar), '') = zhili_value) "
+            f"to {_lit(str(folder))} (format parquet, compression zstd, partition_by (zhili_part))"
+        )
+        for i, (_, version) in enumerate(new):
+            (written,) = (folder / f"zhili_part={i}").glob("*.parquet")  # one file per part
+            os.chmod(written, _READ_ONLY)
+            os.replace(written, version)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def publish_snapshot(
     warehouse: Path,
     serving: Zones | Path,
@@ -212,11 +312,16 @@ def publish_snapshot(
         *parquet_dir.glob(".*.parquet.*tmp"),
         *zones.serving_tables.glob("*/*/.*.tmp"),
     ]:
-        stale.unlink(missing_ok=True)
+        if stale.is_dir():  # a partitioned write's folder (_write_parts)
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
     tables: dict[str, int] = {}
     versions: dict[str, str] = {}
     written: list[str] = []
     reused: list[str] = []
+    parts_written = 0
+    stale_links: list[Path] = []  # the Parquet copies of marts now published in parts (no one file holds them)
     # the catalogue holds no data: the work (fingerprints, new versions) is done in memory, spilling to serving/
     con = duckdb.connect(str(tmp), config={"memory_limit": memory_limit} if memory_limit else {})
     try:
@@ -230,22 +335,35 @@ def publish_snapshot(
         for schema, table, comment in found:
             name = f"{_q(schema)}.{_q(table)}"
             columns = _columns(con, "wh", schema, table)
-            digest, count = _digest(con, name, columns)
-            version = zones.serving_version(schema, table, digest)
-            if version.exists():
-                reused.append(f"{schema}.{table}")
+            if f"{schema}.{table}" in PUBLISHED_IN_PARTS:
+                paths, count, wrote, view = _publish_parts(
+                    con, zones, schema, table, columns, *PUBLISHED_IN_PARTS[f"{schema}.{table}"]
+                )
+                (written if wrote else reused).append(f"{schema}.{table}")
+                parts_written += wrote
+                stale_links.append(parquet_dir / f"{table}.parquet")
             else:
-                _write_version(con, name, columns, version)
-                written.append(f"{schema}.{table}")
+                digest, count = _digest(con, name, columns)
+                version = zones.serving_version(schema, table, digest)
+                if version.exists():
+                    reused.append(f"{schema}.{table}")
+                else:
+                    _write_version(con, name, columns, version)
+                    written.append(f"{schema}.{table}")
+                paths, view = version, _view_sql(con, name, columns, version)
             con.execute(f"create schema if not exists {_q(schema)}")
-            con.execute(_view_sql(con, name, columns, version))
+            con.execute(view)
             if comment:
                 con.execute(f"comment on view {name} is {_lit(comment)}")
             for column, _, col_comment in columns:
                 if col_comment:
                     con.execute(f"comment on column {name}.{_q(column)} is {_lit(col_comment)}")
             tables[f"{schema}.{table}"] = count
-            versions[f"{schema}.{table}"] = str(version.relative_to(serving))
+            versions[f"{schema}.{table}"] = (
+                [str(p.relative_to(serving)) for p in paths]
+                if isinstance(paths, list)
+                else str(paths.relative_to(serving))
+            )
         con.execute("commit")
         con.execute("detach wh")
         files = (
@@ -291,8 +409,10 @@ def publish_snapshot(
     _record_snapshot(zones, record)
     for key, rel in versions.items():
         schema, table = key.split(".", 1)
-        if schema == "marts":
+        if schema == "marts" and isinstance(rel, str):
             _link_parquet(serving / rel, parquet_dir / f"{table}.parquet", stamp)
+    for link in stale_links:
+        link.unlink(missing_ok=True)
     kept, removed, versions_removed = _clean(zones, keep)
     return Published(
         current,
@@ -305,6 +425,7 @@ def publish_snapshot(
         written=written,
         reused=reused,
         versions_removed=versions_removed,
+        parts_written=parts_written,
     )
 
 
@@ -341,9 +462,8 @@ def _clean(zones: Zones, keep: int) -> tuple[list[Path], list[Path], int]:
     named: set[Path] = set()
     for catalogue in kept:
         try:
-            named |= {
-                serving / rel for rel in json.loads(catalogue.with_suffix(".json").read_text())["tables"].values()
-            }
+            for rel in json.loads(catalogue.with_suffix(".json").read_text())["tables"].values():
+                named |= {serving / r for r in ([rel] if isinstance(rel, str) else rel)}
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a catalogue from before versions (its tables inside it), or a manifest a crash never wrote
     versions_removed = 0

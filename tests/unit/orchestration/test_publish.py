@@ -4,6 +4,7 @@ catalogue keeps reading whole tables while new ones are published and old versio
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from datetime import datetime, timedelta
@@ -292,3 +293,78 @@ def test_a_snapshot_built_by_other_dbt_code_reads_as_stale(tmp_path):
     assert recorded_staleness(settings_, record, check_as_of=False) is None
     built.write_text("0" * 64)
     assert "dbt project's code changed" in recorded_staleness(settings_, record, check_as_of=False)
+
+
+def _indicators(path: Path, rows: list[tuple[str, str, int]], as_of: list[str]) -> Path:
+    """A warehouse whose marts.mart_indicators is published in parts: (grain, period start, value) rows, each
+    stamped with an as-of date from ``as_of`` in turn."""
+    path.unlink(missing_ok=True)
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts; create schema ops")
+        con.execute(
+            "create table marts.mart_indicators (indicator_code varchar, period_grain varchar, "
+            "period_start_date date, value double, as_of_date date)"
+        )
+        for n, (grain, start, value) in enumerate(rows):
+            con.execute(
+                "insert into marts.mart_indicators values ('x', ?, ?::date, ?, ?::date)",
+                [grain, start, value, as_of[n % len(as_of)]],
+            )
+        con.execute("comment on column marts.mart_indicators.as_of_date is '统计截至日期'")
+    return path
+
+
+period_rows_st = st.lists(
+    st.tuples(
+        st.sampled_from(["day", "month", "year"]),
+        st.sampled_from(["2025-01-01", "2025-01-15", "2025-02-01", "2025-03-03"]),
+        st.integers(0, 9),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=period_rows_st, change=st.integers(0, 11))
+def test_a_table_published_in_parts_writes_the_parts_a_run_changed_and_serves_the_whole_table(
+    tmp_path_factory, rows, change
+):
+    """mart_indicators is versioned by period part with its as-of date lifted out: a new as-of date alone
+    writes no part, a changed row writes its own part only, and the served view always equals the
+    warehouse's table (types, the lifted column, an as-of date that is not one value, an empty table)."""
+    tmp = tmp_path_factory.mktemp("parts")
+    wh, zones = tmp / "wh.duckdb", Zones(tmp / "home")
+    first = _publish(tmp, _indicators(wh, rows, ["2025-03-01"]), 0)
+    assert _served(zones.serving_db) == _served(wh)
+    parts = {(grain, start[:7]) for grain, start, _ in rows}
+    assert first.parts_written == max(1, len(parts))
+    assert not (zones.serving_parquet / "mart_indicators.parquet").exists()  # no one file holds it
+    with duckdb.connect(str(zones.serving_db), read_only=True) as con:
+        assert con.execute(
+            "select comment from duckdb_columns() where table_name = 'mart_indicators' and column_name = 'as_of_date'"
+        ).fetchone() == ("统计截至日期",)
+
+    moved = _publish(tmp, _indicators(wh, rows, ["2025-03-02"]), 1)
+    assert moved.parts_written == 0 and moved.written == [] and _served(zones.serving_db) == _served(wh)
+
+    if rows:
+        changed_rows = list(rows)
+        grain, start, value = changed_rows[change % len(rows)]
+        changed_rows[change % len(rows)] = (grain, start, value + 100)
+        changed = _publish(tmp, _indicators(wh, changed_rows, ["2025-03-02"]), 2)
+        assert changed.parts_written == 1 and changed.written == ["marts.mart_indicators"]
+        assert _served(zones.serving_db) == _served(wh)
+
+    mixed = _publish(tmp, _indicators(wh, rows, ["2025-03-02", "2025-03-03"]), 3)
+    assert _served(zones.serving_db) == _served(wh)  # two as-of dates: the column stays in the parts
+    assert mixed.tables == {"marts.mart_indicators": len(rows)}
+
+    # the kept catalogues' parts stay, every other part goes
+    for n in range(4, 8):
+        _publish(tmp, _indicators(wh, rows, ["2025-03-04"]), n)
+    named = {
+        zones.serving / rel
+        for manifest in zones.serving.glob("zhili-*.json")
+        for rel in json.loads(manifest.read_text())["tables"]["marts.mart_indicators"]
+    }
+    assert set(zones.serving_tables.rglob("*.parquet")) == named
