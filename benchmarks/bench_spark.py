@@ -55,7 +55,7 @@ KNOWN_APART = {
 
 def _versions(home: Path) -> dict[str, str]:
     """table -> the names of the Parquet versions the home's current serving catalogue reads (one, or a table's
-    parts: publish.PUBLISHED_IN_PARTS)."""
+    parts: publish_snapshot's ``parts``)."""
     record = json.loads((home / "serving" / "snapshot.json").read_text())
     manifest = home / "serving" / Path(record["snapshot"]).with_suffix(".json")
     return {

@@ -27,7 +27,7 @@ from ingestion.feeds import FEEDS
 from ingestion.zones import write_text_atomic
 from orchestration.defs.feeds.assets import normalised_key
 from orchestration.defs.resources import ZhiliResource
-from orchestration.defs.warehouse.publish import SCHEMAS, publish_snapshot
+from orchestration.defs.warehouse.publish import SCHEMAS, parts_from_manifest, publish_snapshot
 from orchestration.defs.warehouse.sensors import latest_normalised_storage_id
 from orchestration.lib.dbt_code import DBT_PROJECT_DIR, built_code_file, newest_source_mtime, project_digest
 from orchestration.lib.labels import readable
@@ -386,7 +386,13 @@ def build_warehouse_assets(manifest: Path) -> list[dg.AssetsDefinition]:
             # the marts Spark built, exported and loaded into a DuckDB file: the same publisher then writes the
             # same serving catalogue whichever engine built them (docs/spark.md)
             warehouse = export_to_duckdb(settings.home, SCHEMAS, manifest)
-        published = publish_snapshot(warehouse, zones.serving, memory_limit=settings.duckdb_memory, build=build)
+        published = publish_snapshot(
+            warehouse,
+            zones.serving,
+            memory_limit=settings.duckdb_memory,
+            build=build,
+            parts=parts_from_manifest(manifest),
+        )
         context.log.info(
             f"published {published.snapshot.name} as {published.path}: {len(published.written)} table(s) written, "
             f"{len(published.reused)} reused ({published.parts_written} part(s) of tables published in parts written)"

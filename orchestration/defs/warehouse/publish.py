@@ -19,8 +19,8 @@ writes three Parquet files and a catalogue of a few hundred KB.
 The last few older catalogues stay for rollback; a table version no kept
 catalogue names is deleted. ``serving/parquet/<mart>.parquet`` is a hard link
 to the mart's current version (swapped in by rename), for BI tools that read
-Parquet. A table in ``PUBLISHED_IN_PARTS`` is versioned by part instead (one file per part, the view
-reading them all) and has no such link. Views name their versions by absolute path, so the serving folder
+Parquet. A table published in parts is versioned by part instead (one file per part, the
+view reading them all) and has no such link; a model says so in its dbt ``meta`` (``PARTS_META``). Views name their versions by absolute path, so the serving folder
 the catalogue was written for is recorded: a home moved elsewhere reads as
 "no current snapshot" and the next run publishes a catalogue for the new place
 (reusing every version).
@@ -54,6 +54,7 @@ __all__ = [
     "SnapshotRecord",
     "SCHEMAS",
     "publish_snapshot",
+    "parts_from_manifest",
     "current_record",
     "staleness",
     "recorded_staleness",
@@ -64,18 +65,8 @@ __all__ = [
 SCHEMAS = ("marts", "ops")
 #: part of every digest: a change in how versions are written (or in DuckDB's row hash) makes new versions
 _FORMAT = "zhili-serving-1"
-#: tables published in parts: (the SQL expression naming a row's part, the columns lifted out of the parts).
-#: Each part -- the rows sharing the expression's value -- is a version of its own, so a run that touches a
-#: few periods writes those parts, not the table. A lifted column holds one value for the whole table (the
-#: as-of date a build restamps on every row): the parts are written without it and the view adds it back,
-#: so a new as-of date alone rewrites no part. Such a mart has no ``serving/parquet`` copy (no one file holds
-#: it); its views, or the part files the catalogue's manifest names, are how it is read.
-PUBLISHED_IN_PARTS = {
-    "marts.mart_indicators": (
-        "period_grain || ':' || coalesce(strftime(period_start_date, '%Y-%m'), '')",
-        ("as_of_date",),
-    ),
-}
+#: where a model declares that it is published in parts: its dbt ``meta`` (``parts_from_manifest``)
+PARTS_META = "zhili_publish_in_parts"
 #: how a column is written to Parquet when Parquet cannot hold its type exactly (read back through the view's cast)
 _PARQUET_AS = {"HUGEINT": "DECIMAL(38,0)", "UHUGEINT": "VARCHAR"}
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
@@ -95,7 +86,7 @@ class Published:
     reused: list[str] = field(default_factory=list)
     #: table versions deleted because no kept catalogue names them
     versions_removed: int = 0
-    #: parts written of the tables published in parts (PUBLISHED_IN_PARTS)
+    #: parts written of the tables published in parts (``publish_snapshot``'s ``parts``)
     parts_written: int = 0
 
 
@@ -188,7 +179,7 @@ def _view_sql(con, name: str, columns, path: Path) -> str:
 
 
 def _publish_parts(con, zones: Zones, schema: str, table: str, columns, part_sql: str, lift: tuple[str, ...]):
-    """Publish ``wh.<schema>.<table>`` as one version per part (PUBLISHED_IN_PARTS): the part files (written
+    """Publish ``wh.<schema>.<table>`` as one version per part (``publish_snapshot``'s ``parts``): the part files (written
     where their content has no version yet), the row count, how many parts were written, and the view's SQL.
 
     One grouped scan fingerprints every part as :func:`_digest` does a table, over the columns that are not
@@ -279,6 +270,7 @@ def publish_snapshot(
     now: datetime | None = None,
     memory_limit: str | None = None,
     build: dict | None = None,
+    parts: dict[str, tuple[str, tuple[str, ...]]] | None = None,
 ) -> Published:
     """Publish marts/ops of ``warehouse``: write a version of each changed table, a catalogue of views over
     every table's version, and swap the catalogue in as ``serving/zhili.duckdb``.
@@ -289,6 +281,13 @@ def publish_snapshot(
     ``memory_limit``: DuckDB's, e.g. ``5GB`` (it spills beyond it); None = DuckDB's default, 80 % of RAM.
     ``build``: what the warehouse build recorded (``as_of_date``, ``run_id``, ``normalised_storage_id``),
     written with the snapshot's files into ``serving/snapshot.json``.
+    ``parts``: the tables published in parts, ``"schema.table"`` -> (the SQL expression naming a row's part,
+    the columns lifted out of the parts), as ``parts_from_manifest`` reads them. Each part -- the rows sharing
+    the expression's value -- is a version of its own, so a run that touches a few periods writes those parts,
+    not the table. A lifted column holds one value for the whole table (the as-of date a build restamps on
+    every row): the parts are written without it and the view adds it back, so a new as-of date alone
+    rewrites no part. Such a mart has no ``serving/parquet`` copy (no one file holds it): its view, or the
+    part files the catalogue's manifest names, are how it is read.
     """
     import duckdb
 
@@ -335,10 +334,9 @@ def publish_snapshot(
         for schema, table, comment in found:
             name = f"{_q(schema)}.{_q(table)}"
             columns = _columns(con, "wh", schema, table)
-            if f"{schema}.{table}" in PUBLISHED_IN_PARTS:
-                paths, count, wrote, view = _publish_parts(
-                    con, zones, schema, table, columns, *PUBLISHED_IN_PARTS[f"{schema}.{table}"]
-                )
+            if f"{schema}.{table}" in (parts or {}):
+                part_sql, lift = parts[f"{schema}.{table}"]
+                paths, count, wrote, view = _publish_parts(con, zones, schema, table, columns, part_sql, lift)
                 (written if wrote else reused).append(f"{schema}.{table}")
                 parts_written += wrote
                 stale_links.append(parquet_dir / f"{table}.parquet")
@@ -427,6 +425,24 @@ def publish_snapshot(
         versions_removed=versions_removed,
         parts_written=parts_written,
     )
+
+
+def parts_from_manifest(manifest: Path | None) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """The tables published in parts, as ``publish_snapshot`` takes them, from dbt's manifest: every model whose
+    ``meta`` has ``zhili_publish_in_parts: {part: <SQL over its columns>, lift: [<column>, ...]}``."""
+    try:
+        nodes = json.loads(Path(manifest).read_text())["nodes"].values() if manifest else []
+    except (OSError, ValueError, KeyError):
+        return {}
+    found = {}
+    for node in nodes:
+        declared = (node.get("config", {}).get("meta") or node.get("meta") or {}).get(PARTS_META)
+        if node.get("resource_type") == "model" and declared:
+            found[f"{node['schema']}.{node.get('alias') or node['name']}"] = (
+                declared["part"],
+                tuple(declared.get("lift") or ()),
+            )
+    return found
 
 
 def _link_parquet(version: Path, target: Path, stamp: str) -> None:

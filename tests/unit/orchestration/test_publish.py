@@ -4,6 +4,7 @@ catalogue keeps reading whole tables while new ones are published and old versio
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -17,7 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingestion.zones import Zones
-from orchestration.defs.warehouse.publish import current_record, no_run_since, publish_snapshot, staleness
+from orchestration.defs.warehouse.publish import (
+    current_record,
+    no_run_since,
+    parts_from_manifest,
+    publish_snapshot,
+    staleness,
+)
 
 T0 = datetime(2026, 1, 1, 8, 0)
 
@@ -314,6 +321,35 @@ def _indicators(path: Path, rows: list[tuple[str, str, int]], as_of: list[str]) 
     return path
 
 
+#: mart_indicators as dbt's manifest describes it: published in parts by its meta
+INDICATORS_NODE = {
+    "resource_type": "model",
+    "schema": "marts",
+    "name": "mart_indicators",
+    "config": {
+        "meta": {
+            "zhili_publish_in_parts": {
+                "part": "period_grain || ':' || coalesce(strftime(period_start_date, '%Y-%m'), '')",
+                "lift": ["as_of_date"],
+            }
+        }
+    },
+}
+
+
+def test_the_tables_published_in_parts_are_read_from_the_models_meta(tmp_path):
+    manifest = tmp_path / "manifest.json"
+    other = {"resource_type": "model", "schema": "marts", "name": "dim_grid", "config": {"meta": {}}}
+    manifest.write_text(json.dumps({"nodes": {"a": INDICATORS_NODE, "b": other}}))
+    assert parts_from_manifest(manifest) == {
+        "marts.mart_indicators": (
+            "period_grain || ':' || coalesce(strftime(period_start_date, '%Y-%m'), '')",
+            ("as_of_date",),
+        )
+    }
+    assert parts_from_manifest(tmp_path / "missing.json") == parts_from_manifest(None) == {}
+
+
 period_rows_st = st.lists(
     st.tuples(
         st.sampled_from(["day", "month", "year"]),
@@ -334,7 +370,10 @@ def test_a_table_published_in_parts_writes_the_parts_a_run_changed_and_serves_th
     warehouse's table (types, the lifted column, an as-of date that is not one value, an empty table)."""
     tmp = tmp_path_factory.mktemp("parts")
     wh, zones = tmp / "wh.duckdb", Zones(tmp / "home")
-    first = _publish(tmp, _indicators(wh, rows, ["2025-03-01"]), 0)
+    manifest = tmp / "manifest.json"
+    manifest.write_text(json.dumps({"nodes": {"model.zhili.mart_indicators": INDICATORS_NODE}}))
+    publish = functools.partial(_publish, parts=parts_from_manifest(manifest))
+    first = publish(tmp, _indicators(wh, rows, ["2025-03-01"]), 0)
     assert _served(zones.serving_db) == _served(wh)
     parts = {(grain, start[:7]) for grain, start, _ in rows}
     assert first.parts_written == max(1, len(parts))
@@ -344,24 +383,24 @@ def test_a_table_published_in_parts_writes_the_parts_a_run_changed_and_serves_th
             "select comment from duckdb_columns() where table_name = 'mart_indicators' and column_name = 'as_of_date'"
         ).fetchone() == ("统计截至日期",)
 
-    moved = _publish(tmp, _indicators(wh, rows, ["2025-03-02"]), 1)
+    moved = publish(tmp, _indicators(wh, rows, ["2025-03-02"]), 1)
     assert moved.parts_written == 0 and moved.written == [] and _served(zones.serving_db) == _served(wh)
 
     if rows:
         changed_rows = list(rows)
         grain, start, value = changed_rows[change % len(rows)]
         changed_rows[change % len(rows)] = (grain, start, value + 100)
-        changed = _publish(tmp, _indicators(wh, changed_rows, ["2025-03-02"]), 2)
+        changed = publish(tmp, _indicators(wh, changed_rows, ["2025-03-02"]), 2)
         assert changed.parts_written == 1 and changed.written == ["marts.mart_indicators"]
         assert _served(zones.serving_db) == _served(wh)
 
-    mixed = _publish(tmp, _indicators(wh, rows, ["2025-03-02", "2025-03-03"]), 3)
+    mixed = publish(tmp, _indicators(wh, rows, ["2025-03-02", "2025-03-03"]), 3)
     assert _served(zones.serving_db) == _served(wh)  # two as-of dates: the column stays in the parts
     assert mixed.tables == {"marts.mart_indicators": len(rows)}
 
     # the kept catalogues' parts stay, every other part goes
     for n in range(4, 8):
-        _publish(tmp, _indicators(wh, rows, ["2025-03-04"]), n)
+        publish(tmp, _indicators(wh, rows, ["2025-03-04"]), n)
     named = {
         zones.serving / rel
         for manifest in zones.serving.glob("zhili-*.json")
