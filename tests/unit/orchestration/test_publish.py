@@ -407,3 +407,28 @@ def test_a_table_published_in_parts_writes_the_parts_a_run_changed_and_serves_th
         for rel in json.loads(manifest.read_text())["tables"]["marts.mart_indicators"]
     }
     assert set(zones.serving_tables.rglob("*.parquet")) == named
+
+
+def test_mart_indicators_keeps_what_every_run_recomputes_in_parts_of_its_own():
+    """The indicators every run recomputes over all periods (police_per_10k's denominator is today's
+    population) are published in parts of their own: in the period parts they would touch every part, every
+    day. The model's meta must name the same indicators as the macro the mart is built by."""
+    import re
+
+    import yaml
+
+    project = Path(__file__).resolve().parents[3] / "dbt_project"
+    macro = (project / "macros" / "indicators_incremental.sql").read_text()
+    body = macro.split("macro indicator_codes_recomputed_every_run()")[1].split("endmacro")[0]
+    models = yaml.safe_load((project / "models" / "marts" / "indicators" / "_indicators__models.yml").read_text())
+    (mart,) = [m for m in models["models"] if m["name"] == "mart_indicators"]
+    part = mart["config"]["meta"]["zhili_publish_in_parts"]["part"]
+    in_list = part.split("indicator_code in (")[1].split(")")[0]
+    assert set(re.findall(r"'(\w+)'", in_list)) == set(re.findall(r"'(\w+)'", body)) != set()
+    with duckdb.connect() as con:  # and it is SQL that names a part for each row
+        rows = con.execute(
+            f"select {part} from (values ('police_per_10k', 'day', date '2025-01-02'), "
+            "('closure_rate', 'day', date '2025-01-02'), ('closure_rate', 'year', null)) "
+            "as t(indicator_code, period_grain, period_start_date)"
+        ).fetchall()
+    assert rows == [("every run:day",), ("day:2025-01",), ("year:",)]
