@@ -19,9 +19,10 @@ writes three Parquet files and a catalogue of a few hundred KB.
 The last few older catalogues stay for rollback; a table version no kept
 catalogue names is deleted. ``serving/parquet/<mart>.parquet`` is a hard link
 to the mart's current version (swapped in by rename), for BI tools that read
-Parquet. A table published in parts is versioned by part instead (one file per part, the
-view reading them all) and has no such link; a model says so in its dbt ``meta`` (``PARTS_META``). Views name their versions by absolute path, so the serving folder
-the catalogue was written for is recorded: a home moved elsewhere reads as
+Parquet. A table published in parts is versioned by part instead (one file per
+part, the view reading them all) and has no such link; a model says so in its
+dbt ``meta`` (``PARTS_META``). Views name their versions by absolute path, so
+the serving folder the catalogue was written for is recorded: a home moved elsewhere reads as
 "no current snapshot" and the next run publishes a catalogue for the new place
 (reusing every version).
 
@@ -156,11 +157,16 @@ def _digest(con, name: str, columns: list[tuple[str, str, str | None]]) -> tuple
     return hashlib.sha256(body.encode()).hexdigest()[:32], count
 
 
-def _write_version(con, name: str, columns, path: Path) -> None:
-    """Write ``wh.<name>`` to its immutable version file (temporary name, then renamed; read-only)."""
-    select = ", ".join(
+def _parquet_select(columns) -> str:
+    """The select list that writes ``columns`` to Parquet (a cast where Parquet cannot hold the type exactly)."""
+    return ", ".join(
         f"cast({_q(c)} as {_PARQUET_AS[t]}) as {_q(c)}" if t in _PARQUET_AS else _q(c) for c, t, _ in columns
     )
+
+
+def _write_version(con, name: str, columns, path: Path) -> None:
+    """Write ``wh.<name>`` to its immutable version file (temporary name, then renamed; read-only)."""
+    select = _parquet_select(columns)
     write_with(
         path,
         lambda part: con.execute(
@@ -170,24 +176,35 @@ def _write_version(con, name: str, columns, path: Path) -> None:
     )
 
 
-def _view_sql(con, name: str, columns, path: Path) -> str:
-    """A view over a version file with the warehouse's column types (a cast only where Parquet's type differs)."""
-    source = f"read_parquet({_lit(str(path))})"
+def _view_sql(con, name: str, columns, paths: Path | list[Path], lifted: dict[str, str | None] | None = None) -> str:
+    """A view over a version file (or a table's part files) with the warehouse's column types (a cast only where
+    Parquet's type differs); a ``lifted`` column is the one value it held in the whole table."""
+    files = ", ".join(_lit(str(p)) for p in paths) if isinstance(paths, list) else None
+    source = f"read_parquet([{files}])" if files else f"read_parquet({_lit(str(paths))})"
     stored = dict(con.execute(f"select column_name, column_type from (describe select * from {source})").fetchall())
-    select = ", ".join(f"cast({_q(c)} as {t}) as {_q(c)}" if stored.get(c) != t else _q(c) for c, t, _ in columns)
+    lifted = lifted or {}
+    select = ", ".join(
+        f"cast({'null' if lifted[c] is None else _lit(lifted[c])} as {t}) as {_q(c)}"
+        if c in lifted
+        else f"cast({_q(c)} as {t}) as {_q(c)}"
+        if stored.get(c) != t
+        else _q(c)
+        for c, t, _ in columns
+    )
     return f"create view {name} as select {select} from {source}"
 
 
 def _publish_parts(con, zones: Zones, schema: str, table: str, columns, part_sql: str, lift: tuple[str, ...]):
-    """Publish ``wh.<schema>.<table>`` as one version per part (``publish_snapshot``'s ``parts``): the part files (written
-    where their content has no version yet), the row count, how many parts were written, and the view's SQL.
+    """Publish ``wh.<schema>.<table>`` as one version per part (``publish_snapshot``'s ``parts``): the part
+    files (written where their content has no version yet), the row count, how many parts were written, and
+    the view's SQL.
 
     One grouped scan fingerprints every part as :func:`_digest` does a table, over the columns that are not
     lifted. A lifted column is lifted only when it holds one value (or only nulls) in the whole table; else it
     stays in the parts, and the digest says which, so a file never changes meaning."""
     name = f"{_q(schema)}.{_q(table)}"
     names = [c[0] for c in columns]
-    lifted: dict[str, str] = {}
+    lifted: dict[str, str | None] = {}
     for column in (c for c in lift if c in names):
         values, nulls, value = con.execute(
             f"select count(distinct {_q(column)}), count(*) - count({_q(column)}), "
@@ -209,9 +226,7 @@ def _publish_parts(con, zones: Zones, schema: str, table: str, columns, part_sql
     ).fetchall()
     if not parts:  # an empty table: one empty part, so the view has a file to read its columns from
         parts = [(None, 0, "0", "0")]
-    select = ", ".join(
-        f"cast({_q(c)} as {_PARQUET_AS[t]}) as {_q(c)}" if t in _PARQUET_AS else _q(c) for c, t, _ in kept
-    )
+    select = _parquet_select(kept)
     paths, new, total = [], [], 0
     for part, count, sum_, xor in parts:
         body = json.dumps([*head, part, count, sum_, xor])
@@ -230,15 +245,7 @@ def _publish_parts(con, zones: Zones, schema: str, table: str, columns, part_sql
         )
     elif new:
         _write_parts(con, name, select, part_sql, new)
-    source = f"read_parquet([{', '.join(_lit(str(p)) for p in paths)}])"
-    stored = dict(con.execute(f"select column_name, column_type from (describe select * from {source})").fetchall())
-    out = []
-    for c, t, _ in columns:
-        if c in lifted:
-            out.append(f"cast({'null' if lifted[c] is None else _lit(lifted[c])} as {t}) as {_q(c)}")
-        else:
-            out.append(f"cast({_q(c)} as {t}) as {_q(c)}" if stored.get(c) != t else _q(c))
-    return paths, total, len(new), f"create view {name} as select {', '.join(out)} from {source}"
+    return paths, total, len(new), _view_sql(con, name, columns, paths, lifted)
 
 
 def _write_parts(con, name: str, select: str, part_sql: str, new: list[tuple[str, Path]]) -> None:
