@@ -53,12 +53,16 @@ def query_snapshot(settings, query: str | None, *, csv_out: bool) -> None:
 
 
 def _versions_read(con) -> list[str]:
-    """The Parquet table versions the catalogue's views read (``read_parquet('<path>')`` in each view)."""
+    """The Parquet table versions the catalogue's views read: ``read_parquet('<path>')`` in each view, or the
+    list of a table published in parts, which DuckDB keeps as ``read_parquet(list_value('<path>', ...))``."""
     import re
 
+    quoted = r"'(?:[^']|'')*'"
     paths = []
     for (sql,) in con.execute("select sql from duckdb_views() where not internal").fetchall():
-        paths += [m.replace("''", "'") for m in re.findall(r"read_parquet\('((?:[^']|'')*)'\)", sql or "")]
+        calls = rf"read_parquet\((?:\[|(?:main\.)?list_value\()?((?:{quoted}(?:,\s*)?)+)[\])]?\)"
+        for files in re.findall(calls, sql or ""):
+            paths += [m.replace("''", "'") for m in re.findall(r"'((?:[^']|'')*)'", files)]
     return sorted(set(paths))
 
 

@@ -43,7 +43,14 @@ def home(tmp_path) -> Path:
             "('520602001001002', '谢店街道')) as t(grid_code, street_name)"
         )
         con.execute("create table marts.fct_incident as select timestamptz '2024-11-03 23:30:00+08' as received_at")
-    publish_snapshot(warehouse, home / "serving")
+        # a mart published in parts: its view reads a list of files, one per month
+        con.execute(
+            "create table marts.mart_indicators as select * from (values ('2024-10-01'::date, 1), "
+            "('2024-11-01'::date, 2), ('2024-11-02'::date, 3)) as t(period_start_date, numerator)"
+        )
+    publish_snapshot(
+        warehouse, home / "serving", parts={"marts.mart_indicators": ("strftime(period_start_date, '%Y-%m')", ())}
+    )
     return home
 
 
@@ -54,6 +61,14 @@ def test_a_query_prints_a_table(home):
     assert proc.returncode == 0, proc.stderr
     assert "street_name" in proc.stdout and "石六街道" in proc.stdout and "谢店街道" in proc.stdout
     assert proc.stderr == ""
+
+
+def test_a_mart_published_in_parts_is_read_whole(home):
+    """Every part file the view reads is allowed, though the snapshot may open nothing else."""
+    query = "select count(*) as n, sum(numerator) as s from marts.mart_indicators"
+    proc = zhili("sql", "--home", str(home), "--csv", query)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["n,s", "3,6"], proc.stdout
 
 
 def test_statements_from_stdin_and_csv(home):
