@@ -129,6 +129,27 @@ def test_an_empty_id_keeps_the_need_and_flags_it(tmp_path):
     assert out.frame.height == 1 and out.frame["person_key"][0] is None and out.frame["id_status"][0] == "empty"
 
 
+def test_a_list_of_needs_mostly_without_ids_passes_its_gate_and_typed_bad_ids_fail_it(tmp_path):
+    """A day's list where 50 of 61 needs have no 证件号码 is loaded (each resident kept and flagged, feeds README
+    "Required is about columns"): a generated district held such a list whole. Typed IDs that give no person
+    key still fail the file's ID floor."""
+    from expectations import validate
+
+    needs = [
+        _need(需求编号=f"XQ52060200100120241105{i:03d}", 证件号码=None if i < 50 else "11010519491231002X")
+        for i in range(61)
+    ]
+    _, out = _read(tmp_path, {"需求清单": (NEED_COLUMNS, needs)})
+    assert out.frame.height == 61 and out.frame["person_key"].null_count() == 50
+    v = validate("service_lists", out.frame, docs_dir=tmp_path / "docs", label="needs-without-ids")
+    assert v.success, [(f.expectation, f.column, f.unexpected_count) for f in v.failures]
+    typed = [dict(n, 证件号码="11010519491231002") if n["证件号码"] is None else n for n in needs]  # 17 digits
+    _, out = _read(tmp_path, {"需求清单": (NEED_COLUMNS, typed)})
+    v = validate("service_lists", out.frame, docs_dir=tmp_path / "docs", label="needs-bad-ids")
+    assert [(f.column, f.unexpected_count) for f in v.failures] == [("person_key", 50)]
+    assert "ID-validity rate" in (v.failures[0].description or "")
+
+
 def test_a_workbook_that_cannot_be_opened_is_rejected_naming_the_file(tmp_path):
     path = tmp_path / "QD_20241105.xlsx"
     path.write_bytes(b"not a workbook")
