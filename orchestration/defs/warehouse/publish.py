@@ -138,6 +138,16 @@ def _columns(con, database: str, schema: str, table: str) -> list[tuple[str, str
     ).fetchall()
 
 
+def _row_alias(columns) -> str:
+    """A name for the row as one struct that no column has (a column ``t`` would shadow an alias ``t``)."""
+    return "zhili_row_" + hashlib.sha256("".join(c[0] for c in columns).encode()).hexdigest()[:8]
+
+
+def _row_hashes(row: str) -> str:
+    """The aggregates a digest is made of, over the rows aliased ``row``: count, sum and xor of their hashes."""
+    return f"count(*), coalesce(sum(hash({row})::hugeint), 0)::varchar, coalesce(bit_xor(hash({row})), 0)::varchar"
+
+
 def _digest(con, name: str, columns: list[tuple[str, str, str | None]]) -> tuple[str, int]:
     """A content digest of ``wh.<name>`` from one scan, independent of row order, and its row count.
 
@@ -145,12 +155,8 @@ def _digest(con, name: str, columns: list[tuple[str, str, str | None]]) -> tuple
     with the count, the columns and their types: equal tables give equal digests, and a changed row changes
     the sum and the xor together with a chance of ~2^-64 of both landing on the old values.
     """
-    # the row as one struct, under an alias no column is named (a column ``t`` would shadow an alias ``t``)
-    row = "zhili_row_" + hashlib.sha256("".join(c[0] for c in columns).encode()).hexdigest()[:8]
-    count, total, xor = con.execute(
-        f"select count(*), coalesce(sum(hash({row})::hugeint), 0)::varchar, "
-        f"coalesce(bit_xor(hash({row})), 0)::varchar from wh.{name} as {row}"
-    ).fetchone()
+    row = _row_alias(columns)
+    count, total, xor = con.execute(f"select {_row_hashes(row)} from wh.{name} as {row}").fetchone()
     import duckdb
 
     body = json.dumps([_FORMAT, duckdb.__version__, [c[:2] for c in columns], count, total, xor])
@@ -213,14 +219,13 @@ def _publish_parts(con, zones: Zones, schema: str, table: str, columns, part_sql
         if values + (nulls > 0) <= 1:
             lifted[column] = value
     kept = [c for c in columns if c[0] not in lifted]
-    row = "zhili_row_" + hashlib.sha256("".join(names).encode()).hexdigest()[:8]
+    row = _row_alias(columns)
     fields = ", ".join(_q(c[0]) for c in kept)
     import duckdb
 
     head = [_FORMAT, "parts", duckdb.__version__, [c[:2] for c in kept], sorted(lifted), part_sql]
     parts = con.execute(
-        f"select part, count(*), coalesce(sum(hash({row})::hugeint), 0)::varchar, "
-        f"coalesce(bit_xor(hash({row})), 0)::varchar "
+        f"select part, {_row_hashes(row)} "
         f"from (select coalesce(cast(({part_sql}) as varchar), '') as part, struct_pack({fields}) as {row} "
         f"from wh.{name}) group by part order by part"
     ).fetchall()
