@@ -360,6 +360,12 @@ def _col(name: str):
     return Column(name)
 
 
+def _id_typed():
+    """The rows whose person field holds an ID (id_status set, neither empty nor a placeholder): the rows an
+    ID-keyed rate is judged on where an empty ID keeps its row and must not count against the file."""
+    return _col("id_status").is_not_null() & _col("id_status").is_not_in(ID_ABSENT_STATUSES)
+
+
 def _schema(table: str) -> list[Expectation]:
     gxe = _gxe()
     out: list[Expectation] = [
@@ -769,7 +775,7 @@ def hotline_orders() -> list[Expectation]:
         _between("content_chars", 0, why="content_chars not negative"),
         *_person(
             keyed_mostly=MIN_ID_KEYED_HOTLINE_ORDERS,
-            keyed_condition=_col("id_status").is_not_null() & _col("id_status").is_not_in(ID_ABSENT_STATUSES),
+            keyed_condition=_id_typed(),
             keyed_rows="orders whose caller gave an ID (id_status not 'empty' or 'placeholder')",
         ),
         *_coordinates(),
@@ -825,7 +831,7 @@ def grid_visits() -> list[Expectation]:
         *_event_time("visited_at"),
         *_person(
             keyed_mostly=MIN_ID_KEYED_GRID_VISITS,
-            keyed_condition=_col("id_status").is_not_null() & _col("id_status").is_not_in(ID_ABSENT_STATUSES),
+            keyed_condition=_id_typed(),
             keyed_rows="visits whose 对象证件号码 holds an ID (id_status not 'empty' or 'placeholder')",
         ),
         *_coordinates(),
@@ -962,7 +968,7 @@ def service_lists() -> list[Expectation]:
         _not_after("_latest_at", "posted_at", f"posted_at not after data_date + {FUTURE_SLACK_DAYS} days"),
         *_person(
             keyed_mostly=MIN_ID_KEYED_SERVICE_NEEDS,
-            keyed_condition=need & _col("id_status").is_not_null() & _col("id_status").is_not_in(ID_ABSENT_STATUSES),
+            keyed_condition=need & _id_typed(),
             keyed_rows="need rows whose 证件号码 holds an ID (id_status not 'empty' or 'placeholder')",
         ),
         _codes("placement_method", PLACEMENT_METHODS),
